@@ -1,0 +1,21 @@
+"""DELETE /v1/sessions/{session_id}: delete a session; idempotent."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from sessions import service
+from sessions.api import caller, create_app, lambda_entry
+
+app = create_app()
+
+
+@app.delete(
+    "/v1/sessions/<session_id>",
+    summary="Delete a session",
+    responses={204: {"description": "Deleted, or there was nothing to delete"}},
+)
+def delete_session(session_id: str):  # noqa: ANN201 - a Response, documented by `responses`
+    service.delete_session(caller(app), session_id)
+    return Response(status_code=204)
+
+
+lambda_handler = lambda_entry(app)

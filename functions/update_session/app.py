@@ -1,0 +1,40 @@
+"""PATCH /v1/sessions/{session_id}: change a session with a JSON merge patch."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+
+from sessions import service
+from sessions.api import caller, create_app, lambda_entry, parse_if_match, session_response
+from sessions.models import Problem, Session, UpdateSessionRequest
+
+app = create_app()
+
+
+@app.patch(
+    "/v1/sessions/<session_id>",
+    summary="Change a session (JSON merge patch)",
+    responses={
+        200: {"description": "The changed session", "content": {"application/json": {"model": Session}}},
+        404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
+        409: {
+            "description": "invalid_transition or session_closed",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
+        413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
+        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
+        429: {"description": "session_limit_reached", "content": {"application/problem+json": {"model": Problem}}},
+    },
+)
+def update_session(
+    session_id: str,
+    patch: Annotated[UpdateSessionRequest, Body()],
+    if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" from the ETag')] = None,
+):  # noqa: ANN201 - a Response, documented by `responses`
+    updated = service.update_session(caller(app), session_id, patch, parse_if_match(if_match))
+    return session_response(updated)
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,1 @@
+"""The session service's domain package, shared by every function through the common layer."""

@@ -1,0 +1,212 @@
+"""The HTTP side shared by every endpoint: the resolver factory, identity, problem+json errors.
+
+Every function builds its resolver with create_app() and exports lambda_entry(app), so all
+endpoints parse, authenticate, log and fail the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+
+from sessions import errors
+from sessions.limits import BODY_MAX_BYTES
+from sessions.service import Identity, public_view
+from sessions.settings import get_settings
+
+logger = Logger()
+
+PROBLEM_JSON = "application/problem+json"
+MERGE_PATCH_JSON = "application/merge-patch+json"
+
+# error class -> (status, code, title); the one place domain errors become HTTP
+PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
+    errors.MalformedRequest: (400, "malformed_request", "Malformed request"),
+    errors.Unauthenticated: (401, "unauthenticated", "Unauthenticated"),
+    errors.Forbidden: (403, "forbidden", "Forbidden"),
+    errors.SessionNotFound: (404, "session_not_found", "Session not found"),
+    errors.SessionIdTaken: (409, "session_id_taken", "Session id taken"),
+    errors.InvalidTransition: (409, "invalid_transition", "Invalid status transition"),
+    errors.SessionClosed: (409, "session_closed", "Session closed"),
+    errors.VersionMismatch: (412, "version_mismatch", "Version mismatch"),
+    errors.PayloadTooLarge: (413, "payload_too_large", "Payload too large"),
+    errors.InvalidField: (422, "validation_error", "Validation error"),
+    errors.SessionLimitReached: (429, "session_limit_reached", "Session limit reached"),
+}
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+    body = {"type": f"urn:sessions:problem:{code}", "title": title, "status": status, "detail": detail, "code": code}
+    body.update({key: value for key, value in extra.items() if value is not None})
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
+
+
+# --- request body ------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise errors.MalformedRequest(f"{name} is not a JSON number")
+
+
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
+
+
+def parse_json_body(text: str) -> Any:
+    """Strict JSON: no NaN/Infinity, no lone surrogates (they cannot be stored as UTF-8)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise errors.MalformedRequest("the body is not valid JSON") from exc
+    if _LONE_SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise errors.MalformedRequest("the body holds an unpaired UTF-16 surrogate") from None
+    return value
+
+
+def _prepare_body(event: dict[str, Any]) -> Response | None:
+    """Check size and encoding before routing; the resolver then only sees a UTF-8 JSON body."""
+    body = event.get("body")
+    if body and event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except binascii.Error:
+            return problem(400, "malformed_request", "Malformed request", "the body is not valid base64")
+    else:
+        raw = (body or "").encode("utf-8", errors="surrogatepass")
+    if len(raw) > BODY_MAX_BYTES:
+        return problem(413, "payload_too_large", "Payload too large", f"the body is over {BODY_MAX_BYTES} bytes")
+    if event.get("isBase64Encoded") and body:
+        try:
+            event["body"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return problem(400, "malformed_request", "Malformed request", "the body is not UTF-8")
+        event["isBase64Encoded"] = False
+    headers = event.get("headers") or {}
+    content_type = headers.get("content-type", "")
+    if content_type.lower().startswith(MERGE_PATCH_JSON):
+        # a merge patch is JSON to the validator; the endpoint knows it is a patch
+        headers["content-type"] = "application/json"
+    return None
+
+
+# --- identity ----------------------------------------------------------------------------------
+
+
+def _claims(event: dict[str, Any]) -> dict[str, Any]:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    return (authorizer.get("jwt") or {}).get("claims") or {}
+
+
+def _roles(raw: Any) -> frozenset[str]:
+    # API Gateway flattens array claims to "[a b]"; a plain list or comma list is taken as is
+    if isinstance(raw, list):
+        return frozenset(str(role) for role in raw)
+    return frozenset(part for part in re.split(r"[\s,]+", str(raw or "").strip("[]")) if part)
+
+
+def identity_of(event: dict[str, Any]) -> Identity:
+    """The caller, from the claims API Gateway's JWT authorizer put in the request context."""
+    settings = get_settings()
+    claims = _claims(event)
+    user_id = str(claims.get("sub") or "").strip()
+    if not user_id:
+        raise errors.Unauthenticated("no caller identity")
+    tenant_id = str(claims.get(settings.tenant_claim) or "").strip() or "default"
+    return Identity(tenant_id=tenant_id, user_id=user_id, roles=_roles(claims.get(settings.roles_claim)))
+
+
+def caller(app: APIGatewayHttpResolver) -> Identity:
+    return identity_of(app.current_event.raw_event)
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def session_response(record: dict[str, Any], status_code: int = 200, *, location: bool = False) -> Response:
+    headers = {"ETag": f'"{record["version"]}"'}
+    if location:
+        headers["Location"] = f"/v1/sessions/{record['session_id']}"
+    return Response(
+        status_code=status_code, content_type="application/json", body=json.dumps(public_view(record)), headers=headers
+    )
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """The version an If-Match names; None when absent or '*'. Unparseable never matches (-1)."""
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() else -1
+
+
+# --- the resolver factory ----------------------------------------------------------------------
+
+
+def _domain_problem(exc: errors.SessionError) -> Response:
+    status, code, title = next(PROBLEMS[cls] for cls in type(exc).__mro__ if cls in PROBLEMS)
+    return problem(status, code, title, exc.detail, **exc.extra)
+
+
+def _validation_problem(exc: RequestValidationError) -> Response:
+    issues = [
+        {"loc": [part for part in error.get("loc", ()) if part != "body" or len(error.get("loc", ())) == 1],
+         "msg": error.get("msg", "invalid")}
+        for error in exc.errors()
+    ]
+    if any(error.get("type") == "payload_too_large" for error in exc.errors()):
+        return problem(413, "payload_too_large", "Payload too large", "a field is over its size limit", errors=issues)
+    return problem(422, "validation_error", "Validation error", "the request does not match the schema", errors=issues)
+
+
+def _route_not_found(_: NotFoundError) -> Response:
+    return problem(404, "route_not_found", "Not found", "no such route")
+
+
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unexpected failure")  # the correlation id is on every log line
+    return problem(500, "internal_error", "Internal error", "the request failed; retry later")
+
+
+def create_app() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+    app.exception_handler(errors.SessionError)(_domain_problem)
+    app.exception_handler(RequestValidationError)(_validation_problem)
+    app.not_found(_route_not_found)
+    app.exception_handler(Exception)(_unexpected)
+    return app
+
+
+def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The function's handler: body checks, then the resolver, with request-scoped logging."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        early = _prepare_body(event)
+        if early is not None:
+            return _as_proxy(early)
+        return app.resolve(event, context)
+
+    return lambda_handler
+
+
+def _as_proxy(response: Response) -> dict[str, Any]:
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": response.headers.get("Content-Type", PROBLEM_JSON)},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }

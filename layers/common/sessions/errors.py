@@ -1,0 +1,67 @@
+"""Domain errors. Each means one thing to a client; api.py maps them to problem+json once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SessionError(Exception):
+    """Base of every error a client can cause through the domain rules."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class MalformedRequest(SessionError):
+    """The body is not JSON (or not UTF-8)."""
+
+
+class PayloadTooLarge(SessionError):
+    """The body or one of its fields is over its size limit."""
+
+
+class Unauthenticated(SessionError):
+    """No caller identity on the request."""
+
+
+class Forbidden(SessionError):
+    """The caller lacks the role an option needs."""
+
+
+class SessionNotFound(SessionError):
+    """Missing, expired, deleted, or not the caller's to see."""
+
+
+class SessionIdTaken(SessionError):
+    """Another user of the tenant already holds this session id."""
+
+
+class InvalidTransition(SessionError):
+    """The status machine does not allow this change."""
+
+
+class SessionClosed(SessionError):
+    """The session is completed; only title, metadata and ttl_seconds may change."""
+
+
+class VersionMismatch(SessionError):
+    """If-Match names a version that is not the current one."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(
+            f"If-Match does not match the current version {current_version}",
+            current_version=current_version,
+        )
+
+
+class SessionLimitReached(SessionError):
+    """The caller already holds the maximum number of open sessions."""
+
+
+class InvalidField(SessionError):
+    """Well-formed JSON whose value breaks a rule that only shows once merged or looked up."""
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
+        super().__init__(msg, errors=[{"loc": list(loc), "msg": msg}])

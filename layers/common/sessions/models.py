@@ -1,0 +1,149 @@
+"""Pydantic models of what clients send and receive."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic_core import PydanticCustomError
+
+from sessions.lifecycle import Status
+from sessions.limits import ObjectTooLarge, check_json_object
+from sessions.settings import get_settings
+from sessions.text import sanitize_title
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+RESERVED_SESSION_IDS = frozenset({"stats"})
+METADATA_MAX_PAIRS = 16
+
+
+class RuntimeBackend(StrEnum):
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+    LAMBDA = "lambda"
+    UNKNOWN = "unknown"
+
+
+def _storable_object(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_json_object(value)
+    except ObjectTooLarge as exc:
+        # its own error type, so the API answers 413 rather than 422
+        raise PydanticCustomError("payload_too_large", str(exc)) from None
+
+
+def _not_reserved(session_id: str) -> str:
+    if session_id in RESERVED_SESSION_IDS:
+        raise ValueError(f"session_id {session_id!r} is reserved")
+    return session_id
+
+
+def _within_max_ttl(seconds: int) -> int:
+    limit = get_settings().max_ttl_seconds
+    if seconds > limit:
+        raise ValueError(f"ttl_seconds must be at most {limit}")
+    return seconds
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_object)]
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+SessionId = Annotated[str, Field(pattern=ID_PATTERN), AfterValidator(_not_reserved)]
+SessionType = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
+Title = Annotated[str, Field(max_length=4096), AfterValidator(sanitize_title)]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
+MetadataValue = Annotated[str, Field(max_length=512)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=METADATA_MAX_PAIRS)]
+TokenBudget = Annotated[StrictInt, Field(ge=0)]
+TtlSeconds = Annotated[StrictInt, Field(ge=60), AfterValidator(_within_max_ttl)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateSessionRequest(_Request):
+    """Body of POST /v1/sessions. Every field is optional."""
+
+    session_id: SessionId | None = Field(None, description="Client-chosen id; a UUID v4 when absent.")
+    app_name: Identifier | None = None
+    agent_id: Identifier | None = None
+    session_type: SessionType = "conversation"
+    title: Title | None = Field(None, description="At most 60 characters once control and format characters are removed.")
+    context: JsonObject = Field(default_factory=dict, description="At most 64 KiB serialized.")
+    checkpoint: JsonObject | None = Field(None, description="At most 64 KiB serialized.")
+    metadata: Metadata = Field(default_factory=dict, description="At most 16 string pairs; keys ≤ 64, values ≤ 512.")
+    runtime_backend: RuntimeBackend = RuntimeBackend.UNKNOWN
+    runtime_metadata: JsonObject = Field(default_factory=dict, description="At most 64 KiB serialized.")
+    token_budget: TokenBudget | None = Field(None, description="Most tokens the session may use; null for no budget.")
+    ttl_seconds: TtlSeconds | None = Field(None, description="Lifetime from now; the configured default when absent.")
+
+
+class UpdateSessionRequest(_Request):
+    """Body of PATCH /v1/sessions/{session_id}: a JSON merge patch (RFC 7396) over these fields.
+
+    Nested objects merge; null removes a key (a removed object becomes empty, a removed
+    checkpoint, title or token_budget becomes null).
+    """
+
+    title: Title | None = None
+    status: Status | None = None
+    context: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    metadata: dict[MetadataKey, MetadataValue | None] | None = None
+    runtime_backend: RuntimeBackend | None = None
+    runtime_metadata: dict[str, Any] | None = None
+    token_budget: TokenBudget | None = None
+    ttl_seconds: TtlSeconds | None = None
+
+
+class Usage(BaseModel):
+    tokens_used: int = 0
+    cost_usd: float = 0.0
+    event_count: int = 0
+    task_count: int = 0
+
+
+class Session(BaseModel):
+    """A session as every endpoint returns it."""
+
+    session_id: str
+    tenant_id: str
+    user_id: str
+    app_name: str | None
+    agent_id: str | None
+    session_type: str
+    title: str | None
+    status: Status
+    context: dict[str, Any]
+    checkpoint: dict[str, Any] | None
+    metadata: dict[str, str]
+    runtime_backend: RuntimeBackend
+    runtime_metadata: dict[str, Any]
+    token_budget: int | None
+    usage: Usage
+    created_at: str
+    updated_at: str
+    last_active_at: str
+    expires_at: str
+    version: int
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """application/problem+json (RFC 9457) with the contract's stable code."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ValidationIssue] | None = None
+    current_version: int | None = None
+
+
+PUBLIC_FIELDS: tuple[str, ...] = tuple(Session.model_fields)

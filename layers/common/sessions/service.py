@@ -1,0 +1,274 @@
+"""The use cases behind the endpoints: visibility, lifecycle rules and retries around the store."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sessions.clock import format_ms, now_ms
+from sessions.errors import (
+    InvalidField,
+    PayloadTooLarge,
+    SessionClosed,
+    SessionIdTaken,
+    SessionNotFound,
+    VersionMismatch,
+)
+from sessions.lifecycle import Status, check_transition, is_open
+from sessions.limits import ObjectTooLarge, check_json_object
+from sessions.merge_patch import apply_merge_patch
+from sessions.models import ID_PATTERN, METADATA_MAX_PAIRS, PUBLIC_FIELDS, RESERVED_SESSION_IDS, RuntimeBackend
+from sessions.settings import get_settings
+from sessions.store import ItemExists, SessionStore, VersionChanged, default_store
+
+if TYPE_CHECKING:
+    from sessions.models import CreateSessionRequest, UpdateSessionRequest
+
+ADMIN_ROLE = "admin"
+SESSION_ID = re.compile(ID_PATTERN)
+# What a completed session still lets a client change.
+EDITABLE_WHEN_COMPLETED = frozenset({"title", "metadata", "ttl_seconds"})
+# Optimistic writes retry on contention; beyond this many losses the caller gets the last error.
+MAX_WRITE_ATTEMPTS = 25
+
+_store: SessionStore | None = None
+
+
+def store() -> SessionStore:
+    global _store
+    if _store is None:
+        _store = default_store()
+    return _store
+
+
+def use_store(session_store: SessionStore | None) -> None:
+    """Swap the store (tests, benchmarks); None goes back to the default on next use."""
+    global _store
+    _store = session_store
+
+
+@dataclass(frozen=True)
+class Identity:
+    tenant_id: str
+    user_id: str
+    roles: frozenset[str] = frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+def public_view(record: dict[str, Any]) -> dict[str, Any]:
+    return {field: record.get(field) for field in PUBLIC_FIELDS}
+
+
+def is_live(record: dict[str, Any], at_ms: int) -> bool:
+    # DynamoDB's TTL can lag by days: expiry is decided here, not by the item's presence
+    return "deleted_at" not in record and record["expires_at"] > format_ms(at_ms)
+
+
+def _may_read(identity: Identity, record: dict[str, Any]) -> bool:
+    return record["user_id"] == identity.user_id or identity.is_admin
+
+
+# --- read ---------------------------------------------------------------------------------------
+
+
+def _stored(identity: Identity, session_id: str) -> dict[str, Any] | None:
+    # an id we could never have issued is simply not found (and never reaches DynamoDB's key limits)
+    if not SESSION_ID.fullmatch(session_id) or session_id in RESERVED_SESSION_IDS:
+        return None
+    return store().get_session(identity.tenant_id, session_id)
+
+
+def get_session(identity: Identity, session_id: str) -> dict[str, Any]:
+    record = _stored(identity, session_id)
+    if record is None or not is_live(record, now_ms()) or not _may_read(identity, record):
+        raise SessionNotFound(f"session {session_id!r} not found")
+    return record
+
+
+def _owned_live_session(identity: Identity, session_id: str) -> dict[str, Any]:
+    """Writes are for the owner only: an admin may read another user's session, not change it."""
+    record = _stored(identity, session_id)
+    if record is None or not is_live(record, now_ms()) or record["user_id"] != identity.user_id:
+        raise SessionNotFound(f"session {session_id!r} not found")
+    return record
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[dict[str, Any], bool]:
+    """Returns (session record, created). An id the caller already holds is returned unchanged."""
+    settings = get_settings()
+    now = now_ms()
+    ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
+    timestamp = format_ms(now)
+    record: dict[str, Any] = {
+        **request.model_dump(exclude={"ttl_seconds"}, mode="json"),
+        "session_id": request.session_id or str(uuid.uuid4()),
+        "tenant_id": identity.tenant_id,
+        "user_id": identity.user_id,
+        "status": Status.ACTIVE.value,
+        "usage": {"tokens_used": 0, "cost_usd": 0, "event_count": 0, "task_count": 0},
+        "created_at": timestamp,
+        "updated_at": timestamp,
+        "last_active_at": timestamp,
+        "expires_at": format_ms(now + ttl_seconds * 1000),
+        "version": 1,
+        # events of an earlier session under the same id never mix with this one's
+        "incarnation": uuid.uuid4().hex[:12],
+        "holds_slot": True,
+    }
+    replacing: dict[str, Any] | None = None
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        try:
+            store().create_session(record, cap=settings.max_open_sessions_per_user, replacing=replacing)
+            return record, True
+        except ItemExists as exists:
+            replacing = exists.record
+        except VersionChanged as changed:
+            if changed.record is None:
+                replacing = None
+                continue
+            replacing = changed.record
+        if is_live(replacing, now_ms()):
+            if replacing["user_id"] != identity.user_id:
+                raise SessionIdTaken(f"session id {record['session_id']!r} is taken")
+            return replacing, False
+        # the id belonged to a session that expired or was deleted: a new one takes its place
+    raise VersionChanged(replacing)
+
+
+# --- change -------------------------------------------------------------------------------------
+
+
+def update_session(
+    identity: Identity, session_id: str, patch: UpdateSessionRequest, if_match: int | None
+) -> dict[str, Any]:
+    settings = get_settings()
+    current = _owned_live_session(identity, session_id)
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        if if_match is not None and current["version"] != if_match:
+            raise VersionMismatch(current["version"])
+        changes, slot_delta = _changes_of(current, patch, now_ms())
+        if not changes:
+            return current  # nothing differs: no write, no new version
+        try:
+            return store().update_session(
+                current, changes, slot_delta=slot_delta, cap=settings.max_open_sessions_per_user
+            )
+        except VersionChanged as changed:
+            if changed.record is None or not is_live(changed.record, now_ms()):
+                raise SessionNotFound(f"session {session_id!r} not found") from None
+            current = changed.record
+            _back_off(attempt)
+    raise VersionMismatch(current["version"])
+
+
+def _changes_of(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> tuple[dict[str, Any], int]:
+    """The attributes a merge patch changes, and the open-slot delta of its status change."""
+    given = patch.model_fields_set
+    status = Status(current["status"])
+    new_status = patch.status if "status" in given and patch.status is not None else status
+    if "status" in given and patch.status is None:
+        raise InvalidField(("body", "status"), "status cannot be removed")
+    if "ttl_seconds" in given and patch.ttl_seconds is None:
+        raise InvalidField(("body", "ttl_seconds"), "ttl_seconds cannot be removed")
+    effective = {name for name in given if name != "status"} | ({"status"} if new_status != status else set())
+    if status is Status.COMPLETED and effective - EDITABLE_WHEN_COMPLETED:
+        names = ", ".join(sorted(effective - EDITABLE_WHEN_COMPLETED))
+        raise SessionClosed(f"session is completed; {names} can no longer change")
+    if new_status != status:
+        check_transition(status, new_status)
+
+    candidate: dict[str, Any] = {}
+    if "title" in given:
+        candidate["title"] = patch.title
+    if new_status != status:
+        candidate["status"] = new_status.value
+    for name in ("context", "runtime_metadata"):
+        if name in given:
+            merged = apply_merge_patch(current.get(name) or {}, getattr(patch, name))
+            candidate[name] = _checked_object(name, merged)
+    if "checkpoint" in given:
+        value = patch.checkpoint
+        candidate["checkpoint"] = (
+            None if value is None else _checked_object("checkpoint", apply_merge_patch(current.get("checkpoint") or {}, value))
+        )
+    if "metadata" in given:
+        metadata = {} if patch.metadata is None else apply_merge_patch(current.get("metadata") or {}, patch.metadata)
+        if len(metadata) > METADATA_MAX_PAIRS:
+            raise InvalidField(("body", "metadata"), f"metadata holds at most {METADATA_MAX_PAIRS} pairs")
+        candidate["metadata"] = metadata
+    if "runtime_backend" in given:
+        candidate["runtime_backend"] = (patch.runtime_backend or RuntimeBackend.UNKNOWN).value
+    if "token_budget" in given:
+        candidate["token_budget"] = patch.token_budget
+    if patch.ttl_seconds is not None:
+        candidate["expires_at"] = format_ms(now + patch.ttl_seconds * 1000)
+
+    changes = {name: value for name, value in candidate.items() if current.get(name) != value}
+    if not changes:
+        return {}, 0
+    timestamp = format_ms(now)
+    changes["updated_at"] = timestamp
+    changes["last_active_at"] = timestamp
+    slot_delta = 0
+    if "status" in changes:
+        holds_slot = bool(current.get("holds_slot"))
+        if holds_slot and not is_open(new_status):
+            slot_delta, changes["holds_slot"] = -1, False
+        elif not holds_slot and is_open(new_status):
+            slot_delta, changes["holds_slot"] = 1, True
+    return changes, slot_delta
+
+
+def _checked_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_json_object(value)
+    except ObjectTooLarge as exc:
+        raise PayloadTooLarge(f"{name}: {exc}") from None
+    except ValueError as exc:
+        raise InvalidField(("body", name), str(exc)) from None
+
+
+def _back_off(attempt: int) -> None:
+    # full jitter keeps racing writers from colliding again in lockstep
+    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311 - not for secrets
+
+
+# --- delete -------------------------------------------------------------------------------------
+
+
+def delete_session(identity: Identity, session_id: str) -> None:
+    """Idempotent: an unknown, dead or someone else's session is left as it is, silently."""
+    try:
+        current = _owned_live_session(identity, session_id)
+    except SessionNotFound:
+        return
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        timestamp = format_ms(now_ms())
+        changes: dict[str, Any] = {
+            "deleted_at": timestamp,
+            "updated_at": timestamp,
+            # expiring now puts the session in the cleanup's index, which purges its remains
+            "expires_at": timestamp,
+        }
+        holds_slot = bool(current.get("holds_slot"))
+        if holds_slot:
+            changes["holds_slot"] = False
+        try:
+            store().update_session(current, changes, slot_delta=-1 if holds_slot else 0)
+            return
+        except VersionChanged as changed:
+            if changed.record is None or not is_live(changed.record, now_ms()):
+                return
+            current = changed.record
+            _back_off(attempt)
+    raise VersionMismatch(current["version"])

@@ -1,0 +1,34 @@
+"""Typed configuration from environment variables, read once per container, on first use."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    tenant_claim: str
+    roles_claim: str
+    max_open_sessions_per_user: int  # 0 = no cap
+    default_ttl_seconds: int
+    max_ttl_seconds: int
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings(
+        table_name=os.environ.get("TABLE_NAME", "sessions"),
+        tenant_claim=os.environ.get("TENANT_CLAIM", "tenant_id"),
+        roles_claim=os.environ.get("ROLES_CLAIM", "cognito:groups"),
+        max_open_sessions_per_user=_int("MAX_OPEN_SESSIONS_PER_USER", 10),
+        default_ttl_seconds=_int("DEFAULT_TTL_SECONDS", 30 * 24 * 3600),
+        max_ttl_seconds=_int("MAX_TTL_SECONDS", 365 * 24 * 3600),
+    )

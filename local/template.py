@@ -1,0 +1,170 @@
+"""Read template.yaml the way CloudFormation would, for the dev server and the tests.
+
+The table and bus are created from the template's own resource definitions, so what runs
+locally cannot drift from what is deployed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns short-form intrinsics (!Ref, !GetAtt, !Sub …) into their long form."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@functools.cache
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
+    return {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+
+
+@dataclass
+class Resolver:
+    """Evaluates the intrinsics the template uses, against local names and parameter values."""
+
+    parameters: dict[str, str]
+    physical_names: dict[str, str] = field(default_factory=dict)
+    stack_name: str = "sessions-local"
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::GetAtt":
+                return f"{self.physical_names.get(arg[0], arg[0])}.{arg[1]}"
+            if key == "Fn::If":
+                return self.resolve(arg[1])  # local stacks are never prod
+            if key == "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def _ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name == "AWS::StackName":
+            return self.stack_name
+        if name == "AWS::Region":
+            return "us-east-1"
+        return self.physical_names.get(name, name)
+
+    def _sub(self, text: str) -> str:
+        import re
+
+        return re.sub(r"\$\{([^}]+)\}", lambda match: str(self._ref(match.group(1))), text)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: Path
+    handler: str
+    environment: dict[str, str]
+    routes: list[tuple[str, str]]  # (method, path) of each HttpApi event
+
+
+def function_specs(template: dict[str, Any], resolver: Resolver) -> dict[str, FunctionSpec]:
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    specs = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        variables = {**globals_env, **props.get("Environment", {}).get("Variables", {})}
+        routes = [
+            (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+            for event in props.get("Events", {}).values()
+            if event["Type"] == "HttpApi"
+        ]
+        specs[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            code_uri=ROOT / props["CodeUri"],
+            handler=props["Handler"],
+            environment={key: str(resolver.resolve(value)) for key, value in variables.items()},
+            routes=routes,
+        )
+    return specs
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+def create_table_kwargs(table_name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """The CreateTable call that CloudFormation would make for an AWS::DynamoDB::Table."""
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties.get("BillingMode", "PROVISIONED"),
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if properties.get("StreamSpecification"):
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+    return kwargs
+
+
+def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -> dict[str, str]:
+    """Create every table and bus of the template through a boto3 session; return logical → physical names."""
+    template = template or load_template()
+    resolver = Resolver(parameter_defaults(template))
+    names: dict[str, str] = {}
+    dynamodb = session.client("dynamodb")
+    for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        table_name = f"{resolver.stack_name}-{logical_id}"
+        properties = resolver.resolve(resource["Properties"])
+        dynamodb.create_table(**create_table_kwargs(table_name, properties))
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=table_name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+        names[logical_id] = table_name
+    events = session.client("events")
+    for logical_id, resource in resources_of_type(template, "AWS::Events::EventBus").items():
+        bus_name = resolver.resolve(resource["Properties"]["Name"])
+        events.create_event_bus(Name=bus_name)
+        names[logical_id] = bus_name
+    return names
+
+
+def local_resolver(names: dict[str, str], template: dict[str, Any] | None = None) -> Resolver:
+    template = template or load_template()
+    return Resolver(parameter_defaults(template), physical_names=names)

@@ -1,0 +1,120 @@
+"""Handlers invoked in-process, as API Gateway would invoke them, against moto."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
+from local.template import create_aws_resources, function_specs, load_template, local_resolver
+from sessions import service, settings, store
+
+
+@dataclass
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def etag(self) -> str:
+        return self.headers["etag"]
+
+
+@dataclass
+class Gateway:
+    """Calls the template's functions the way API Gateway would: route, event, handler."""
+
+    names: dict[str, str]
+    environment: dict[str, str]
+    handlers: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        template = load_template()
+        self.specs = function_specs(template, local_resolver(self.names, template))
+        self.routes = routes_of(self.specs)
+
+    def handler(self, function: str) -> Any:
+        if function not in self.handlers:
+            self.handlers[function] = load_handler(self.specs[function])
+        return self.handlers[function]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        user: str | None = "u-1",
+        tenant: str | None = "acme",
+        roles: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        query: str = "",
+    ) -> HttpResult:
+        found = match_route(self.routes, method, path)
+        assert found, f"no route for {method} {path}"
+        route, params = found
+        claims: dict[str, Any] = {}
+        if user is not None:
+            claims["sub"] = user
+        if tenant is not None:
+            claims["tenant_id"] = tenant
+        if roles:
+            claims["cognito:groups"] = "[" + " ".join(roles) + "]"
+        all_headers = {"content-type": "application/json", **(headers or {})}
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        event = http_api_event(
+            method=method, path=path, route=route, path_parameters=params, query=query,
+            headers=all_headers, body=payload, claims=claims or None,
+        )
+        response = self.handler(route.function)(event, LambdaContext(route.function))
+        response_headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
+        text = response.get("body") or ""
+        return HttpResult(response["statusCode"], response_headers, json.loads(text) if text else None)
+
+    def create(self, body: dict[str, Any] | None = None, **kwargs: Any) -> HttpResult:
+        return self.request("POST", "/v1/sessions", body if body is not None else {}, **kwargs)
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, str]]:
+    with mock_aws():
+        names = create_aws_resources(boto3.Session())
+        yield names
+
+
+@pytest.fixture
+def gateway(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    gateway = Gateway(aws, {})
+    environment = next(iter(gateway.specs.values())).environment
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    settings.get_settings.cache_clear()
+    store.dynamodb_client.cache_clear()
+    service.use_store(None)
+    yield gateway
+    settings.get_settings.cache_clear()
+    store.dynamodb_client.cache_clear()
+    service.use_store(None)
+
+
+@pytest.fixture
+def table(aws: dict[str, str]) -> Any:
+    return boto3.resource("dynamodb").Table(aws["SessionsTable"])
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    settings.get_settings.cache_clear()
+
+
+__all__ = ["Gateway", "HttpResult", "set_env", "os"]
