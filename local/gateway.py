@@ -10,6 +10,7 @@ import base64
 import importlib.util
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from local.template import ROOT, FunctionSpec
 
 LAYER_PATH = ROOT / "layers" / "common"
 Handler = Callable[[dict[str, Any], Any], Any]
+_IMPORT_LOCK = threading.Lock()
 
 
 def add_layer_to_path() -> None:
@@ -34,12 +36,13 @@ def load_handler(spec: FunctionSpec) -> Handler:
     add_layer_to_path()
     module_file, _, attribute = spec.handler.rpartition(".")
     module_name = f"functions_{spec.logical_id}_{module_file}"
-    if module_name not in sys.modules:
-        loader = importlib.util.spec_from_file_location(module_name, spec.code_uri / f"{module_file}.py")
-        assert loader is not None and loader.loader is not None
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[module_name] = module
-        loader.loader.exec_module(module)
+    with _IMPORT_LOCK:  # concurrent first requests must not see a half-executed module
+        if module_name not in sys.modules:
+            loader = importlib.util.spec_from_file_location(module_name, spec.code_uri / f"{module_file}.py")
+            assert loader is not None and loader.loader is not None
+            module = importlib.util.module_from_spec(loader)
+            loader.loader.exec_module(module)
+            sys.modules[module_name] = module
     return getattr(sys.modules[module_name], attribute)
 
 

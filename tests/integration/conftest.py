@@ -118,3 +118,8 @@ def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
 
 
 __all__ = ["Gateway", "HttpResult", "set_env", "os"]
+
+
+from local.moto_atomicity import make_dynamodb_atomic  # noqa: E402
+
+make_dynamodb_atomic()

@@ -1,0 +1,69 @@
+# make dev  — run the API locally (http://127.0.0.1:3000) with an AWS emulator; no Docker needed
+# make test — install what is needed and run every check (what CI runs)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+# Python 3.13: on PATH, else pyenv's 3.13.x
+PYTHON313 := $(or $(shell command -v python3.13 2>/dev/null),$(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13))))
+# sam build needs a python3.13 on PATH: the virtualenv's is enough
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install dev test lint typecheck unit integration e2e template openapi schemas bench lock clean
+
+help:
+	@echo "make dev      serve the API on http://127.0.0.1:$${PORT:-3000} (emulator on $${MOTO_PORT:-5000}, Lambda invoke on $${LAMBDA_PORT:-3001})"
+	@echo "make test     lint, type-check, unit, integration and end-to-end tests, sam validate --lint and sam build"
+	@echo "make bench    cold-start, overhead and round-trip benchmarks"
+	@echo "make openapi  regenerate openapi.json from the handlers"
+
+$(BIN)/python:
+	@if [ -z "$(PYTHON313)" ]; then \
+	  echo "error: Python 3.13 is missing. Install it (e.g. 'pyenv install 3.13') or put python3.13 on PATH." >&2; exit 1; fi
+	"$(PYTHON313)" -m venv $(VENV)
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: install
+	$(BIN)/python -m local
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy layers/common/sessions functions local bench
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: install
+	$(BIN)/python -m pytest -q tests/integration
+
+e2e: install
+	$(BIN)/python -m pytest -q tests/e2e
+
+template: install
+	$(BIN)/sam validate --lint
+	$(BIN)/sam build --parallel --cached
+
+openapi: install
+	$(BIN)/python -m local.openapi --write
+
+test: lint typecheck template
+	$(BIN)/python -m pytest -q -n 2 tests
+
+bench: install
+	$(BIN)/python -m bench
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | sort > requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,34 @@
+"""Make moto's DynamoDB as atomic as DynamoDB itself.
+
+DynamoDB applies each conditional write and each transaction atomically. moto checks a
+condition and then writes without a lock, so two threads can both pass a check that only one
+should pass. Serializing moto's DynamoDB operations restores the guarantee the service's
+concurrency promises (the open-session cap, versioned writes) rely on, so races tested against
+the emulator are the races of the real service.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+_LOCK = threading.RLock()
+_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan")
+
+
+def make_dynamodb_atomic() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _OPERATIONS:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_serialized", False):
+            continue
+
+        @functools.wraps(original)
+        def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _LOCK:
+                return __original(self, *args, **kwargs)
+
+        serialized._serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
