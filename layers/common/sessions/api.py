@@ -80,6 +80,8 @@ def parse_json_body(text: str) -> Any:
 def _prepare_body(event: dict[str, Any]) -> Response | None:
     """Check size and encoding before routing; the resolver then only sees a UTF-8 JSON body."""
     body = event.get("body")
+    if not body and event.get("requestContext", {}).get("http", {}).get("method") in ("POST", "PATCH", "PUT"):
+        event["body"] = "{}"  # every field of a create is optional: no body means all defaults
     if body and event.get("isBase64Encoded"):
         try:
             raw = base64.b64decode(body, validate=True)

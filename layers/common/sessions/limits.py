@@ -55,7 +55,8 @@ def _check_number(number: int | float) -> None:
     exact = Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
     if exact == 0:
         return
-    digits = len(exact.normalize().as_tuple().digits)
+    # an integer keeps all its digits; a float is as exact as its shortest repr
+    digits = len(exact.as_tuple().digits) if isinstance(number, int) else len(exact.normalize().as_tuple().digits)
     magnitude = abs(exact)
     if digits > _MAX_DIGITS or magnitude > _MAX_MAGNITUDE or magnitude < _MIN_MAGNITUDE:
         raise ValueError(f"number {number} is outside what can be stored exactly (38 digits, 1E-130..1E+126)")

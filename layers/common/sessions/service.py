@@ -192,15 +192,13 @@ def _changes_of(current: dict[str, Any], patch: UpdateSessionRequest, now: int) 
         candidate["title"] = patch.title
     if new_status != status:
         candidate["status"] = new_status.value
-    for name in ("context", "runtime_metadata"):
+    for name in ("context", "runtime_metadata", "checkpoint"):
         if name in given:
-            merged = apply_merge_patch(current.get(name) or {}, getattr(patch, name))
-            candidate[name] = _checked_object(name, merged)
-    if "checkpoint" in given:
-        value = patch.checkpoint
-        candidate["checkpoint"] = (
-            None if value is None else _checked_object("checkpoint", apply_merge_patch(current.get("checkpoint") or {}, value))
-        )
+            value = getattr(patch, name)
+            if value is None:  # removed: an empty object, or no checkpoint at all
+                candidate[name] = None if name == "checkpoint" else {}
+            else:
+                candidate[name] = _checked_object(name, apply_merge_patch(current.get(name) or {}, value))
     if "metadata" in given:
         metadata = {} if patch.metadata is None else apply_merge_patch(current.get("metadata") or {}, patch.metadata)
         if len(metadata) > METADATA_MAX_PAIRS:

@@ -90,9 +90,10 @@ def to_dynamo_value(value: Any) -> Any:
 
 
 def from_dynamo_value(value: Any) -> Any:
-    """Decimals become ints when integral (any size) and floats otherwise."""
+    """Decimals become ints when integral within 38 digits (as clients may send), floats otherwise."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        integral = value == value.to_integral_value() and value.adjusted() < 38
+        return int(value) if integral else float(value)
     if isinstance(value, dict):
         return {key: from_dynamo_value(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -1,0 +1,101 @@
+"""What every benchmark shares: AWS-free environment, the template's HTTP functions, statistics, tables."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+
+from local.template import FunctionSpec, function_specs, load_template, local_resolver
+
+# Credentials and settings that can never reach AWS (the same as the tests use).
+FAKE_AWS_ENV: dict[str, str] = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # in-process moto does not match botocore's account-based endpoints
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # no shared config or credentials files, as in a Lambda container
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+UNSAFE_AWS_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")
+
+
+def use_fake_aws_env(extra: Mapping[str, str] | None = None) -> None:
+    """Point this process at fake credentials (plus `extra`), never at a real account."""
+    for variable in UNSAFE_AWS_ENV:
+        os.environ.pop(variable, None)
+    os.environ.update(FAKE_AWS_ENV)
+    os.environ.update(extra or {})
+
+
+def http_functions(names: Mapping[str, str] | None = None) -> list[FunctionSpec]:
+    """The template's functions that serve an HTTP route, by logical id."""
+    template = load_template()
+    specs = function_specs(template, local_resolver(dict(names or {}), template))
+    return sorted((spec for spec in specs.values() if spec.routes), key=lambda spec: spec.logical_id)
+
+
+def reset_sessions_caches() -> None:
+    """Forget cached settings, client and store, so the next request reads the current environment."""
+    from sessions import service, settings, store
+
+    settings.get_settings.cache_clear()
+    store.dynamodb_client.cache_clear()
+    service.use_store(None)
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (fraction in 0..1)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ratio(value: float, base: float) -> float:
+    return value / base if base else math.nan
+
+
+# --- text output --------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], title: str = "") -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    cells = [[str(header) for header in headers], *([_cell(value) for value in row] for row in rows)]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [row[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    body = [line(cells[0]), rule, *(line(row) for row in cells[1:])]
+    return "\n".join([title, *body] if title else body)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "OVER"

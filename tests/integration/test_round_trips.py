@@ -1,0 +1,74 @@
+"""DynamoDB round trips per request, counted through botocore's event hooks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from sessions import store
+
+
+@pytest.fixture
+def calls(gateway) -> Iterator[Counter]:
+    counted: Counter = Counter()
+    client = store.dynamodb_client()
+
+    def count(model, **_):
+        counted[model.name] += 1
+
+    client.meta.events.register("before-call.dynamodb", count)
+    yield counted
+    client.meta.events.unregister("before-call.dynamodb", count)
+
+
+def _measure(calls: Counter, action) -> dict[str, int]:
+    calls.clear()
+    action()
+    return dict(calls)
+
+
+def test_get_is_one_read(gateway, calls):
+    sid = gateway.create({}).body["session_id"]
+    assert _measure(calls, lambda: gateway.request("GET", f"/v1/sessions/{sid}")) == {"GetItem": 1}
+
+
+def test_create_is_one_transaction(gateway, calls):
+    assert _measure(calls, lambda: gateway.create({"title": "t"})) == {"TransactWriteItems": 1}
+    assert _measure(calls, lambda: gateway.create({"session_id": "given"})) == {"TransactWriteItems": 1}
+
+
+def test_patch_is_a_read_and_one_write(gateway, calls):
+    sid = gateway.create({}).body["session_id"]
+    assert _measure(calls, lambda: gateway.request("PATCH", f"/v1/sessions/{sid}", {"title": "x"})) == {
+        "GetItem": 1, "UpdateItem": 1,
+    }
+    # a status change that frees the open slot is still one write: a transaction
+    assert _measure(calls, lambda: gateway.request("PATCH", f"/v1/sessions/{sid}", {"status": "completed"})) == {
+        "GetItem": 1, "TransactWriteItems": 1,
+    }
+
+
+def test_delete_is_at_most_two(gateway, calls):
+    sid = gateway.create({}).body["session_id"]
+    assert _measure(calls, lambda: gateway.request("DELETE", f"/v1/sessions/{sid}")) == {
+        "GetItem": 1, "TransactWriteItems": 1,
+    }
+    assert _measure(calls, lambda: gateway.request("DELETE", f"/v1/sessions/{sid}")) == {"GetItem": 1}
+
+
+def test_refused_requests_never_reach_dynamodb(gateway, calls):
+    assert _measure(calls, lambda: gateway.create({"session_type": "BAD"})) == {}
+    assert _measure(calls, lambda: gateway.request("GET", "/v1/sessions/stats")) == {}
+
+
+def test_contended_patches_retry_with_one_write_per_attempt_and_no_extra_reads(gateway, calls):
+    sid = gateway.create({}).body["session_id"]
+    calls.clear()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: gateway.request("PATCH", f"/v1/sessions/{sid}", {"context": {f"k{i}": i}}), range(8)))
+    # a lost race hands back the stored item, so a retry costs one write, not a re-read
+    assert calls["GetItem"] == 8
+    assert calls["UpdateItem"] >= 8
