@@ -39,7 +39,8 @@ def load_handler(spec: FunctionSpec) -> Handler:
     with _IMPORT_LOCK:  # concurrent first requests must not see a half-executed module
         if module_name not in sys.modules:
             loader = importlib.util.spec_from_file_location(module_name, spec.code_uri / f"{module_file}.py")
-            assert loader is not None and loader.loader is not None
+            if loader is None or loader.loader is None:
+                raise ImportError(f"cannot load {spec.handler} from {spec.code_uri}")
             module = importlib.util.module_from_spec(loader)
             loader.loader.exec_module(module)
             sys.modules[module_name] = module

@@ -1,7 +1,7 @@
 """The OpenAPI document, merged by Powertools from the handlers themselves.
 
-    python -m local.openapi --write   regenerate openapi.json (committed)
-    python -m local.openapi --check   exit 1 when the committed file is stale
+python -m local.openapi --write   regenerate openapi.json (committed)
+python -m local.openapi --check   exit 1 when the committed file is stale
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 
@@ -55,13 +55,13 @@ class Resolver:
     physical_names: dict[str, str] = field(default_factory=dict)
     stack_name: str = "sessions-local"
 
-    def resolve(self, value: Any) -> Any:
+    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one return per intrinsic
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key == "Fn::Sub":
@@ -168,3 +168,11 @@ def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -
 def local_resolver(names: dict[str, str], template: dict[str, Any] | None = None) -> Resolver:
     template = template or load_template()
     return Resolver(parameter_defaults(template), physical_names=names)
+
+
+def function_property(template: dict[str, Any], logical_id: str, name: str) -> Any:
+    """A function's property as SAM applies Globals: its own value, else Globals.Function's, else None."""
+    own = template["Resources"][logical_id].get("Properties", {})
+    if name in own:
+        return own[name]
+    return template.get("Globals", {}).get("Function", {}).get(name)

@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from sessions import service
@@ -17,14 +16,17 @@ app = create_app()
     summary="Create a session",
     responses={
         201: {"description": "Created", "content": {"application/json": {"model": Session}}},
-        200: {"description": "The caller already holds this session_id", "content": {"application/json": {"model": Session}}},
+        200: {
+            "description": "The caller already holds this session_id",
+            "content": {"application/json": {"model": Session}},
+        },
         409: {"description": "session_id_taken", "content": {"application/problem+json": {"model": Problem}}},
         413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
         429: {"description": "session_limit_reached", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
-def create_session(request: Annotated[CreateSessionRequest, Body()]):  # noqa: ANN201 - a Response, documented by `responses`
+def create_session(request: Annotated[CreateSessionRequest, Body()]):
     session, created = service.create_session(caller(app), request)
     return session_response(session, 201 if created else 200, location=created)
 

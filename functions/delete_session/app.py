@@ -13,7 +13,7 @@ app = create_app()
     summary="Delete a session",
     responses={204: {"description": "Deleted, or there was nothing to delete"}},
 )
-def delete_session(session_id: str):  # noqa: ANN201 - a Response, documented by `responses`
+def delete_session(session_id: str):
     service.delete_session(caller(app), session_id)
     return Response(status_code=204)
 

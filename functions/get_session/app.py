@@ -1,6 +1,5 @@
 """GET /v1/sessions/{session_id}: read one session."""
 
-from aws_lambda_powertools.event_handler import Response
 
 from sessions import service
 from sessions.api import caller, create_app, lambda_entry, session_response
@@ -17,7 +16,7 @@ app = create_app()
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
-def get_session(session_id: str):  # noqa: ANN201 - a Response, documented by `responses`
+def get_session(session_id: str):
     return session_response(service.get_session(caller(app), session_id))
 
 

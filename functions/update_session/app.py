@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import service
@@ -32,7 +31,7 @@ def update_session(
     session_id: str,
     patch: Annotated[UpdateSessionRequest, Body()],
     if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" from the ETag')] = None,
-):  # noqa: ANN201 - a Response, documented by `responses`
+):
     updated = service.update_session(caller(app), session_id, patch, parse_if_match(if_match))
     return session_response(updated)
 

@@ -72,8 +72,14 @@ class Gateway:
         all_headers = {"content-type": "application/json", **(headers or {})}
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         event = http_api_event(
-            method=method, path=path, route=route, path_parameters=params, query=query,
-            headers=all_headers, body=payload, claims=claims or None,
+            method=method,
+            path=path,
+            route=route,
+            path_parameters=params,
+            query=query,
+            headers=all_headers,
+            body=payload,
+            claims=claims or None,
         )
         response = self.handler(route.function)(event, LambdaContext(route.function))
         response_headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
@@ -117,7 +123,7 @@ def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
     settings.get_settings.cache_clear()
 
 
-__all__ = ["Gateway", "HttpResult", "set_env", "os"]
+__all__ = ["Gateway", "HttpResult", "os", "set_env"]
 
 
 from local.moto_atomicity import make_dynamodb_atomic  # noqa: E402

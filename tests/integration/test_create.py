@@ -29,9 +29,26 @@ def test_defaults_headers_and_shape(gateway):
     for field in ("created_at", "updated_at", "last_active_at", "expires_at"):
         assert TIMESTAMP.match(body[field]), field
     assert set(body) == {
-        "session_id", "tenant_id", "user_id", "app_name", "agent_id", "session_type", "title", "status",
-        "context", "checkpoint", "metadata", "runtime_backend", "runtime_metadata", "token_budget", "usage",
-        "created_at", "updated_at", "last_active_at", "expires_at", "version",
+        "session_id",
+        "tenant_id",
+        "user_id",
+        "app_name",
+        "agent_id",
+        "session_type",
+        "title",
+        "status",
+        "context",
+        "checkpoint",
+        "metadata",
+        "runtime_backend",
+        "runtime_metadata",
+        "token_budget",
+        "usage",
+        "created_at",
+        "updated_at",
+        "last_active_at",
+        "expires_at",
+        "version",
     }
 
 
@@ -46,10 +63,18 @@ def test_default_lifetime_is_thirty_days(gateway):
 def test_every_field_is_stored_and_returned(gateway):
     agent = str(uuid.uuid4())
     request = {
-        "session_id": "dev:session-1", "app_name": "webapp", "agent_id": agent, "session_type": "development",
-        "title": "Code review", "context": {"repo": "x", "files": [1, 2]}, "checkpoint": {"step": 3},
-        "metadata": {"source": "webapp"}, "runtime_backend": "kubernetes", "runtime_metadata": {"pod": "p-1"},
-        "token_budget": 1000, "ttl_seconds": 3600,
+        "session_id": "dev:session-1",
+        "app_name": "webapp",
+        "agent_id": agent,
+        "session_type": "development",
+        "title": "Code review",
+        "context": {"repo": "x", "files": [1, 2]},
+        "checkpoint": {"step": 3},
+        "metadata": {"source": "webapp"},
+        "runtime_backend": "kubernetes",
+        "runtime_metadata": {"pod": "p-1"},
+        "token_budget": 1000,
+        "ttl_seconds": 3600,
     }
     created = gateway.create(request)
     assert created.status == 201, created.body
@@ -106,12 +131,28 @@ def test_longest_allowed_session_id(gateway):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("session_type", "Has-Capitals"), ("session_type", "x" * 33), ("runtime_backend", "docker"),
-        ("token_budget", -1), ("token_budget", "100"), ("token_budget", 1.5), ("ttl_seconds", 59),
-        ("ttl_seconds", 31536001), ("metadata", {"k": 1}), ("metadata", {"k" * 65: "v"}),
-        ("metadata", {"k": "v" * 513}), ("metadata", {f"k{i}": "v" for i in range(17)}), ("metadata", {"": "v"}),
-        ("context", []), ("context", "text"), ("checkpoint", [1]), ("unknown_field", 1), ("events", [{}] * 21),
-        ("title", ""), ("title", "\u200b\u202e\u0007"), ("title", "x" * 61), ("agent_id", "a#b"),
+        ("session_type", "Has-Capitals"),
+        ("session_type", "x" * 33),
+        ("runtime_backend", "docker"),
+        ("token_budget", -1),
+        ("token_budget", "100"),
+        ("token_budget", 1.5),
+        ("ttl_seconds", 59),
+        ("ttl_seconds", 31536001),
+        ("metadata", {"k": 1}),
+        ("metadata", {"k" * 65: "v"}),
+        ("metadata", {"k": "v" * 513}),
+        ("metadata", {f"k{i}": "v" for i in range(17)}),
+        ("metadata", {"": "v"}),
+        ("context", []),
+        ("context", "text"),
+        ("checkpoint", [1]),
+        ("unknown_field", 1),
+        ("events", [{}] * 21),
+        ("title", ""),
+        ("title", "\u200b\u202e\u0007"),
+        ("title", "x" * 61),
+        ("agent_id", "a#b"),
     ],
 )
 def test_fields_breaking_the_schema_are_422_and_nothing_is_written(gateway, table, field, value):
@@ -148,8 +189,16 @@ def test_body_over_256_kib_is_413(gateway):
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{", b"not json", b'{"title": "x",}', b'{"context": {"n": NaN}}', b'{"context": {"n": Infinity}}',
-     b'{"title": "\\ud800"}', b"[" * 100_000, b"\xff\xfe"],
+    [
+        b"{",
+        b"not json",
+        b'{"title": "x",}',
+        b'{"context": {"n": NaN}}',
+        b'{"context": {"n": Infinity}}',
+        b'{"title": "\\ud800"}',
+        b"[" * 100_000,
+        b"\xff\xfe",
+    ],
 )
 def test_malformed_bodies_are_400(gateway, raw):
     refused = gateway.request("POST", "/v1/sessions", raw=raw)
@@ -179,7 +228,19 @@ def test_title_is_sanitized(gateway):
 
 @pytest.mark.parametrize(
     "value",
-    [0.1, 1e-130, 9.99e125, -0.5, 12345678901234567890123456789012345678, -(10**37), 3, True, None, "0.1", 1e300 / 1e200],
+    [
+        0.1,
+        1e-130,
+        9.99e125,
+        -0.5,
+        12345678901234567890123456789012345678,
+        -(10**37),
+        3,
+        True,
+        None,
+        "0.1",
+        1e300 / 1e200,
+    ],
 )
 def test_numbers_round_trip_exactly(gateway, value):
     created = gateway.create({"context": {"n": value, "nested": [{"n": value}]}, "checkpoint": {"n": value}})

@@ -7,8 +7,9 @@ import pytest
 
 @pytest.fixture
 def owned(gateway):
-    created = gateway.create({"session_id": "private", "title": "Owner's", "context": {"secret": "s3"}},
-                             user="owner", tenant="acme")
+    created = gateway.create(
+        {"session_id": "private", "title": "Owner's", "context": {"secret": "s3"}}, user="owner", tenant="acme"
+    )
     assert created.status == 201
     return created.body
 
@@ -74,8 +75,11 @@ def test_delete_of_an_unknown_id_is_204(gateway):
 def test_an_expired_session_is_404_everywhere_while_its_item_is_still_in_the_table(gateway, table):
     created = gateway.create({"session_id": "short-lived"}).body
     key = {"PK": "T#acme#S#short-lived", "SK": "#SESSION"}
-    table.update_item(Key=key, UpdateExpression="SET expires_at = :past",
-                      ExpressionAttributeValues={":past": "2020-01-01T00:00:00.000Z"})
+    table.update_item(
+        Key=key,
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": "2020-01-01T00:00:00.000Z"},
+    )
     assert gateway.request("GET", "/v1/sessions/short-lived").status == 404
     assert gateway.request("GET", "/v1/sessions/short-lived", user="boss", roles=["admin"]).status == 404
     assert gateway.request("PATCH", "/v1/sessions/short-lived", {"title": "x"}).status == 404
@@ -90,8 +94,9 @@ def test_unknown_route_is_a_404_problem(gateway):
     from local.gateway import Route, http_api_event
 
     handler = gateway.handler("GetSessionFunction")
-    event = http_api_event(method="GET", path="/v1/nothing", route=Route.of("GET", "/v1/nothing", "x"),
-                           claims={"sub": "u"})
+    event = http_api_event(
+        method="GET", path="/v1/nothing", route=Route.of("GET", "/v1/nothing", "x"), claims={"sub": "u"}
+    )
     from local.gateway import LambdaContext
 
     response = handler(event, LambdaContext("GetSessionFunction"))

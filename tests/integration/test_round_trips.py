@@ -43,18 +43,21 @@ def test_create_is_one_transaction(gateway, calls):
 def test_patch_is_a_read_and_one_write(gateway, calls):
     sid = gateway.create({}).body["session_id"]
     assert _measure(calls, lambda: gateway.request("PATCH", f"/v1/sessions/{sid}", {"title": "x"})) == {
-        "GetItem": 1, "UpdateItem": 1,
+        "GetItem": 1,
+        "UpdateItem": 1,
     }
     # a status change that frees the open slot is still one write: a transaction
     assert _measure(calls, lambda: gateway.request("PATCH", f"/v1/sessions/{sid}", {"status": "completed"})) == {
-        "GetItem": 1, "TransactWriteItems": 1,
+        "GetItem": 1,
+        "TransactWriteItems": 1,
     }
 
 
 def test_delete_is_at_most_two(gateway, calls):
     sid = gateway.create({}).body["session_id"]
     assert _measure(calls, lambda: gateway.request("DELETE", f"/v1/sessions/{sid}")) == {
-        "GetItem": 1, "TransactWriteItems": 1,
+        "GetItem": 1,
+        "TransactWriteItems": 1,
     }
     assert _measure(calls, lambda: gateway.request("DELETE", f"/v1/sessions/{sid}")) == {"GetItem": 1}
 

@@ -21,7 +21,9 @@ def _move_to(gateway, sid: str, status: str) -> None:
         assert gateway.request("PATCH", f"/v1/sessions/{sid}", {"status": step}).status == 200
 
 
-@pytest.mark.parametrize(("current", "new"), [(a.value, b.value) for a, b in itertools.product(Status, Status) if a != b])
+@pytest.mark.parametrize(
+    ("current", "new"), [(a.value, b.value) for a, b in itertools.product(Status, Status) if a != b]
+)
 def test_every_transition_is_allowed_or_refused_as_the_contract_says(gateway, current, new):
     sid = _session(gateway)
     _move_to(gateway, sid, current)
@@ -39,16 +41,24 @@ def test_every_transition_is_allowed_or_refused_as_the_contract_says(gateway, cu
 
 def test_the_allowed_set_is_the_contracts():
     assert {(a.value, b.value) for a, targets in ALLOWED_TRANSITIONS.items() for b in targets} == {
-        ("active", "paused"), ("active", "completed"), ("active", "crashed"),
-        ("paused", "active"), ("paused", "completed"), ("paused", "crashed"),
-        ("crashed", "active"), ("crashed", "completed"),
+        ("active", "paused"),
+        ("active", "completed"),
+        ("active", "crashed"),
+        ("paused", "active"),
+        ("paused", "completed"),
+        ("paused", "crashed"),
+        ("crashed", "active"),
+        ("crashed", "completed"),
     }
 
 
 def test_merge_patch_merges_nested_objects_and_null_removes(gateway):
-    sid = _session(gateway, context={"a": 1, "nested": {"x": 1, "y": 2}, "gone": True}, metadata={"k": "v", "drop": "d"})
+    sid = _session(
+        gateway, context={"a": 1, "nested": {"x": 1, "y": 2}, "gone": True}, metadata={"k": "v", "drop": "d"}
+    )
     patched = gateway.request(
-        "PATCH", f"/v1/sessions/{sid}",
+        "PATCH",
+        f"/v1/sessions/{sid}",
         {"context": {"nested": {"y": None, "z": 3}, "gone": None, "b": [1, 2]}, "metadata": {"drop": None, "new": "n"}},
     )
     assert patched.status == 200, patched.body
@@ -59,12 +69,29 @@ def test_merge_patch_merges_nested_objects_and_null_removes(gateway):
 
 
 def test_null_on_object_fields_empties_them_and_null_title_removes_it(gateway):
-    sid = _session(gateway, title="T", context={"a": 1}, checkpoint={"s": 1}, metadata={"k": "v"},
-                   runtime_metadata={"r": 1}, token_budget=5, runtime_backend="lambda")
-    patched = gateway.request("PATCH", f"/v1/sessions/{sid}", {
-        "title": None, "context": None, "checkpoint": None, "metadata": None, "runtime_metadata": None,
-        "token_budget": None, "runtime_backend": None,
-    }).body
+    sid = _session(
+        gateway,
+        title="T",
+        context={"a": 1},
+        checkpoint={"s": 1},
+        metadata={"k": "v"},
+        runtime_metadata={"r": 1},
+        token_budget=5,
+        runtime_backend="lambda",
+    )
+    patched = gateway.request(
+        "PATCH",
+        f"/v1/sessions/{sid}",
+        {
+            "title": None,
+            "context": None,
+            "checkpoint": None,
+            "metadata": None,
+            "runtime_metadata": None,
+            "token_budget": None,
+            "runtime_backend": None,
+        },
+    ).body
     assert patched["title"] is None and patched["checkpoint"] is None and patched["token_budget"] is None
     assert patched["context"] == {} and patched["metadata"] == {} and patched["runtime_metadata"] == {}
     assert patched["runtime_backend"] == "unknown"
@@ -80,8 +107,12 @@ def test_checkpoint_is_saved_and_merged(gateway):
 
 def test_merge_patch_content_type_is_accepted(gateway):
     sid = _session(gateway)
-    patched = gateway.request("PATCH", f"/v1/sessions/{sid}", {"title": "via merge-patch"},
-                              headers={"content-type": "application/merge-patch+json"})
+    patched = gateway.request(
+        "PATCH",
+        f"/v1/sessions/{sid}",
+        {"title": "via merge-patch"},
+        headers={"content-type": "application/merge-patch+json"},
+    )
     assert patched.status == 200 and patched.body["title"] == "via merge-patch"
 
 
@@ -148,8 +179,14 @@ def test_a_completed_session_keeps_title_metadata_and_ttl_editable(gateway):
     _move_to(gateway, sid, "completed")
     for patch in ({"title": "Done"}, {"metadata": {"outcome": "ok"}}, {"ttl_seconds": 120}):
         assert gateway.request("PATCH", f"/v1/sessions/{sid}", patch).status == 200, patch
-    for patch in ({"context": {"a": 1}}, {"checkpoint": {"s": 1}}, {"runtime_backend": "local"},
-                  {"runtime_metadata": {"a": 1}}, {"token_budget": 3}, {"title": "x", "context": {"b": 1}}):
+    for patch in (
+        {"context": {"a": 1}},
+        {"checkpoint": {"s": 1}},
+        {"runtime_backend": "local"},
+        {"runtime_metadata": {"a": 1}},
+        {"token_budget": 3},
+        {"title": "x", "context": {"b": 1}},
+    ):
         refused = gateway.request("PATCH", f"/v1/sessions/{sid}", patch)
         assert refused.status == 409 and refused.body["code"] == "session_closed", patch
     assert gateway.request("GET", f"/v1/sessions/{sid}").body["context"] == {}

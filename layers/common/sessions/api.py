@@ -165,8 +165,10 @@ def _domain_problem(exc: errors.SessionError) -> Response:
 
 def _validation_problem(exc: RequestValidationError) -> Response:
     issues = [
-        {"loc": [part for part in error.get("loc", ()) if part != "body" or len(error.get("loc", ())) == 1],
-         "msg": error.get("msg", "invalid")}
+        {
+            "loc": [part for part in error.get("loc", ()) if part != "body" or len(error.get("loc", ())) == 1],
+            "msg": error.get("msg", "invalid"),
+        }
         for error in exc.errors()
     ]
     if any(error.get("type") == "payload_too_large" for error in exc.errors()):

@@ -69,7 +69,9 @@ class CreateSessionRequest(_Request):
     app_name: Identifier | None = None
     agent_id: Identifier | None = None
     session_type: SessionType = "conversation"
-    title: Title | None = Field(None, description="At most 60 characters once control and format characters are removed.")
+    title: Title | None = Field(
+        None, description="At most 60 characters once control and format characters are removed."
+    )
     context: JsonObject = Field(default_factory=dict, description="At most 64 KiB serialized.")
     checkpoint: JsonObject | None = Field(None, description="At most 64 KiB serialized.")
     metadata: Metadata = Field(default_factory=dict, description="At most 16 string pairs; keys ≤ 64, values ≤ 512.")

@@ -10,18 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sessions.clock import format_ms, now_ms
-from sessions.errors import (
-    InvalidField,
-    PayloadTooLarge,
-    SessionClosed,
-    SessionIdTaken,
-    SessionNotFound,
-    VersionMismatch,
-)
-from sessions.lifecycle import Status, check_transition, is_open
-from sessions.limits import ObjectTooLarge, check_json_object
-from sessions.merge_patch import apply_merge_patch
-from sessions.models import ID_PATTERN, METADATA_MAX_PAIRS, PUBLIC_FIELDS, RESERVED_SESSION_IDS, RuntimeBackend
+from sessions.errors import SessionIdTaken, SessionNotFound, VersionMismatch
+from sessions.lifecycle import Status
+from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
+from sessions.patching import plan_patch
 from sessions.settings import get_settings
 from sessions.store import ItemExists, SessionStore, VersionChanged, default_store
 
@@ -30,8 +22,6 @@ if TYPE_CHECKING:
 
 ADMIN_ROLE = "admin"
 SESSION_ID = re.compile(ID_PATTERN)
-# What a completed session still lets a client change.
-EDITABLE_WHEN_COMPLETED = frozenset({"title", "metadata", "ttl_seconds"})
 # Optimistic writes retry on contention; beyond this many losses the caller gets the last error.
 MAX_WRITE_ATTEMPTS = 25
 
@@ -156,7 +146,7 @@ def update_session(
     for attempt in range(MAX_WRITE_ATTEMPTS):
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
-        changes, slot_delta = _changes_of(current, patch, now_ms())
+        changes, slot_delta = plan_patch(current, patch, now_ms())
         if not changes:
             return current  # nothing differs: no write, no new version
         try:
@@ -169,71 +159,6 @@ def update_session(
             current = changed.record
             _back_off(attempt)
     raise VersionMismatch(current["version"])
-
-
-def _changes_of(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> tuple[dict[str, Any], int]:
-    """The attributes a merge patch changes, and the open-slot delta of its status change."""
-    given = patch.model_fields_set
-    status = Status(current["status"])
-    new_status = patch.status if "status" in given and patch.status is not None else status
-    if "status" in given and patch.status is None:
-        raise InvalidField(("body", "status"), "status cannot be removed")
-    if "ttl_seconds" in given and patch.ttl_seconds is None:
-        raise InvalidField(("body", "ttl_seconds"), "ttl_seconds cannot be removed")
-    effective = {name for name in given if name != "status"} | ({"status"} if new_status != status else set())
-    if status is Status.COMPLETED and effective - EDITABLE_WHEN_COMPLETED:
-        names = ", ".join(sorted(effective - EDITABLE_WHEN_COMPLETED))
-        raise SessionClosed(f"session is completed; {names} can no longer change")
-    if new_status != status:
-        check_transition(status, new_status)
-
-    candidate: dict[str, Any] = {}
-    if "title" in given:
-        candidate["title"] = patch.title
-    if new_status != status:
-        candidate["status"] = new_status.value
-    for name in ("context", "runtime_metadata", "checkpoint"):
-        if name in given:
-            value = getattr(patch, name)
-            if value is None:  # removed: an empty object, or no checkpoint at all
-                candidate[name] = None if name == "checkpoint" else {}
-            else:
-                candidate[name] = _checked_object(name, apply_merge_patch(current.get(name) or {}, value))
-    if "metadata" in given:
-        metadata = {} if patch.metadata is None else apply_merge_patch(current.get("metadata") or {}, patch.metadata)
-        if len(metadata) > METADATA_MAX_PAIRS:
-            raise InvalidField(("body", "metadata"), f"metadata holds at most {METADATA_MAX_PAIRS} pairs")
-        candidate["metadata"] = metadata
-    if "runtime_backend" in given:
-        candidate["runtime_backend"] = (patch.runtime_backend or RuntimeBackend.UNKNOWN).value
-    if "token_budget" in given:
-        candidate["token_budget"] = patch.token_budget
-    if patch.ttl_seconds is not None:
-        candidate["expires_at"] = format_ms(now + patch.ttl_seconds * 1000)
-
-    changes = {name: value for name, value in candidate.items() if current.get(name) != value}
-    if not changes:
-        return {}, 0
-    timestamp = format_ms(now)
-    changes["updated_at"] = timestamp
-    changes["last_active_at"] = timestamp
-    slot_delta = 0
-    if "status" in changes:
-        holds_slot = bool(current.get("holds_slot"))
-        if holds_slot and not is_open(new_status):
-            slot_delta, changes["holds_slot"] = -1, False
-        elif not holds_slot and is_open(new_status):
-            slot_delta, changes["holds_slot"] = 1, True
-    return changes, slot_delta
-
-
-def _checked_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return check_json_object(value)
-    except ObjectTooLarge as exc:
-        raise PayloadTooLarge(f"{name}: {exc}") from None
-    except ValueError as exc:
-        raise InvalidField(("body", name), str(exc)) from None
 
 
 def _back_off(attempt: int) -> None:

@@ -215,7 +215,7 @@ class SessionStore:
         expression = "SET " + ", ".join(f"#{key} = :{key}" for key in to_set)
         if to_remove:
             expression += " REMOVE " + ", ".join(f"#{key}" for key in to_remove)
-        update = {
+        update: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"PK": {"S": session_pk(current["tenant_id"], current["session_id"])}, "SK": {"S": SESSION_SK}},
             "UpdateExpression": expression,
@@ -228,7 +228,7 @@ class SessionStore:
             try:
                 self._client.update_item(**update)
             except self._client.exceptions.ConditionalCheckFailedException as exc:
-                stored = exc.response.get("Item")
+                stored: Any = exc.response.get("Item")
                 raise VersionChanged(_record_of(stored) if stored else None) from None
             return new_record
         slot = self._slot_update(current["tenant_id"], current["user_id"], slot_delta, cap)

@@ -1,0 +1,85 @@
+"""What a JSON merge patch does to a stored session: the rules of PATCH, without I/O."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sessions.clock import format_ms
+from sessions.errors import InvalidField, PayloadTooLarge, SessionClosed
+from sessions.lifecycle import Status, check_transition, is_open
+from sessions.limits import ObjectTooLarge, check_json_object
+from sessions.merge_patch import apply_merge_patch
+from sessions.models import METADATA_MAX_PAIRS, RuntimeBackend
+
+if TYPE_CHECKING:
+    from sessions.models import UpdateSessionRequest
+
+# What a completed session still lets a client change.
+EDITABLE_WHEN_COMPLETED = frozenset({"title", "metadata", "ttl_seconds"})
+# Object fields merge; removing one leaves an empty object, except the checkpoint, which becomes null.
+OBJECT_FIELDS: dict[str, dict[str, Any] | None] = {"context": {}, "runtime_metadata": {}, "checkpoint": None}
+
+
+def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> tuple[dict[str, Any], int]:
+    """The attributes a merge patch changes (none when it changes nothing) and its open-slot delta."""
+    status = Status(current["status"])
+    new_status = _check_allowed(status, patch)
+    candidate = _patched_values(current, patch, now)
+    if new_status != status:
+        candidate["status"] = new_status.value
+    changes = {name: value for name, value in candidate.items() if current.get(name) != value}
+    if not changes:
+        return {}, 0
+    timestamp = format_ms(now)
+    changes["updated_at"] = changes["last_active_at"] = timestamp
+    holds_slot = bool(current.get("holds_slot"))
+    if holds_slot != is_open(new_status):
+        changes["holds_slot"] = not holds_slot
+        return changes, -1 if holds_slot else 1
+    return changes, 0
+
+
+def _check_allowed(status: Status, patch: UpdateSessionRequest) -> Status:
+    """The status the patch leads to, if the lifecycle rules allow the patch at all."""
+    given = patch.model_fields_set
+    for name in ("status", "ttl_seconds"):
+        if name in given and getattr(patch, name) is None:
+            raise InvalidField(("body", name), f"{name} cannot be removed")
+    new_status = patch.status or status
+    # naming the current status is not a change, so a retried pause is harmless
+    changing = (given - {"status"}) | ({"status"} if new_status != status else set())
+    if status is Status.COMPLETED and changing - EDITABLE_WHEN_COMPLETED:
+        names = ", ".join(sorted(changing - EDITABLE_WHEN_COMPLETED))
+        raise SessionClosed(f"session is completed; {names} can no longer change")
+    if new_status != status:
+        check_transition(status, new_status)
+    return new_status
+
+
+def _patched_values(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> dict[str, Any]:
+    given = patch.model_fields_set
+    values: dict[str, Any] = {name: getattr(patch, name) for name in ("title", "token_budget") if name in given}
+    for name, removed in OBJECT_FIELDS.items():
+        if name in given:
+            value = getattr(patch, name)
+            merged = removed if value is None else apply_merge_patch(current.get(name) or {}, value)
+            values[name] = merged if merged is None else _checked_object(name, merged)
+    if "metadata" in given:
+        metadata = {} if patch.metadata is None else apply_merge_patch(current.get("metadata") or {}, patch.metadata)
+        if len(metadata) > METADATA_MAX_PAIRS:
+            raise InvalidField(("body", "metadata"), f"metadata holds at most {METADATA_MAX_PAIRS} pairs")
+        values["metadata"] = metadata
+    if "runtime_backend" in given:
+        values["runtime_backend"] = (patch.runtime_backend or RuntimeBackend.UNKNOWN).value
+    if patch.ttl_seconds is not None:
+        values["expires_at"] = format_ms(now + patch.ttl_seconds * 1000)
+    return values
+
+
+def _checked_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_json_object(value)
+    except ObjectTooLarge as exc:
+        raise PayloadTooLarge(f"{name}: {exc}") from None
+    except ValueError as exc:
+        raise InvalidField(("body", name), str(exc)) from None

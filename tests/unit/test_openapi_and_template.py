@@ -1,0 +1,41 @@
+"""The committed OpenAPI document is current, and every function's handler imports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.gateway import load_handler
+from local.openapi import OPENAPI_PATH, generate_openapi, render
+from local.template import function_specs, load_template, local_resolver
+
+SPECS = function_specs(load_template(), local_resolver({}))
+
+
+def test_committed_openapi_is_current():
+    assert OPENAPI_PATH.read_text(encoding="utf-8") == render(generate_openapi()), "run `make openapi`"
+
+
+def test_openapi_covers_every_route_of_the_template():
+    paths = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))["paths"]
+    for spec in SPECS.values():
+        for method, path in spec.routes:
+            assert method.lower() in paths[path], (method, path)
+
+
+@pytest.mark.parametrize("logical_id", sorted(SPECS))
+def test_every_handler_in_the_template_imports(logical_id):
+    assert callable(load_handler(SPECS[logical_id]))
+
+
+def test_functions_run_python_313_on_arm64_with_least_privilege():
+    template = load_template()
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    for logical_id in SPECS:
+        for policy in template["Resources"][logical_id]["Properties"]["Policies"]:
+            for statement in policy["Statement"]:
+                assert all("*" not in action for action in statement["Action"]), logical_id
+                assert statement["Resource"] != "*", logical_id

@@ -1,0 +1,132 @@
+"""Pure rules: merge patch, title sanitizing, JSON limits, value conversion, identity and bodies."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sessions import errors
+from sessions.api import identity_of, parse_if_match, parse_json_body
+from sessions.limits import MAX_NESTING, ObjectTooLarge, check_json_object
+from sessions.merge_patch import apply_merge_patch
+from sessions.store import from_dynamo_value, key_part, session_pk, to_dynamo_value, user_pk
+from sessions.text import sanitize_title
+
+# RFC 7396, Appendix A
+RFC_7396_EXAMPLES = [
+    ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+    ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+    ({"a": "b"}, {"a": None}, {}),
+    ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+    ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
+    ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+    ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+    ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+    (["a", "b"], ["c", "d"], ["c", "d"]),
+    ({"a": "b"}, ["c"], ["c"]),
+    ({"a": "foo"}, None, None),
+    ({"a": "foo"}, "bar", "bar"),
+    ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+    ([1, 2], {"a": "b", "c": None}, {"a": "b"}),
+    ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+]
+
+
+@pytest.mark.parametrize(("target", "patch", "result"), RFC_7396_EXAMPLES)
+def test_merge_patch_follows_rfc_7396(target, patch, result):
+    snapshot = repr(target)
+    assert apply_merge_patch(target, patch) == result
+    assert repr(target) == snapshot  # the stored value is never modified in place
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Code review", "Code review"),
+        ("  padded  ", "padded"),
+        ("tab\tand\nnewline", "tab and newline"),
+        ("zero\u200bwidth", "zerowidth"),
+        ("\ufeffBOM first", "BOM first"),
+        ("bidi \u202eoverride\u202c", "bidi override"),
+        ("bell\u0007 and null\u0000", "bell and null"),
+        ("many     spaces", "many spaces"),
+        ("x" * 60, "x" * 60),
+        ("  " + "y" * 60 + "\u200b\u200b  ", "y" * 60),
+        ("émoji 🙂 kept", "émoji 🙂 kept"),
+    ],
+)
+def test_title_sanitizing(raw, clean):
+    assert sanitize_title(raw) == clean
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\u200b\u200c\u200d\ufeff", "\u202e\u0000", "x" * 61, "\ud800"])
+def test_unusable_titles_are_refused(raw):
+    with pytest.raises(ValueError, match="title"):
+        sanitize_title(raw)
+
+
+def test_json_object_limits():
+    assert check_json_object({"a": [1, 2.5, "x", None, True]}) == {"a": [1, 2.5, "x", None, True]}
+    with pytest.raises(ObjectTooLarge):
+        check_json_object({"a": "x" * 70_000})
+    deep: dict = {}
+    cursor = deep
+    for _ in range(MAX_NESTING):
+        cursor["n"] = {}
+        cursor = cursor["n"]
+    with pytest.raises(ValueError, match="nested"):
+        check_json_object(deep)
+    with pytest.raises(ValueError, match="finite"):
+        check_json_object({"n": float("nan")})
+
+
+@pytest.mark.parametrize("value", [0.1, 1.5e-100, 123456789012345678901234567890, -7, 2.5e-8, 1 / 3])
+def test_numbers_convert_to_decimal_and_back_exactly(value):
+    stored = to_dynamo_value({"n": [value]})
+    assert isinstance(stored["n"][0], Decimal | int)
+    assert from_dynamo_value(stored) == {"n": [value]}
+
+
+def test_decimals_from_dynamodb_become_ints_or_floats():
+    assert from_dynamo_value(Decimal("5")) == 5 and isinstance(from_dynamo_value(Decimal("5")), int)
+    assert from_dynamo_value(Decimal("0.1")) == 0.1
+    assert from_dynamo_value(Decimal("9.99E+125")) == 9.99e125
+
+
+def test_keys_escape_separators():
+    assert key_part("a#b%c") == "a%23b%25c"
+    assert session_pk("acme#S#x", "y") != session_pk("acme", "x#S#y")
+    assert user_pk("t", "u#1") == "T#t#U#u%231"
+
+
+def test_strict_json_bodies():
+    assert parse_json_body('{"a": 1.5}') == {"a": 1.5}
+    assert parse_json_body("") == {}
+    assert parse_json_body('{"s": "\\ud83d\\ude42"}') == {"s": "🙂"}  # a proper pair is fine
+    for bad in ('{"a": NaN}', '{"a": -Infinity}', "{", '{"s": "\\udc00"}', "[" * 50_000):
+        with pytest.raises(errors.MalformedRequest):
+            parse_json_body(bad)
+
+
+def test_if_match_parsing():
+    assert parse_if_match(None) is None
+    assert parse_if_match("*") is None
+    assert parse_if_match('"7"') == 7
+    assert parse_if_match('W/"7"') == 7
+    assert parse_if_match("nonsense") == -1
+
+
+def _event(claims):
+    return {"requestContext": {"authorizer": {"jwt": {"claims": claims}}}}
+
+
+def test_identity_comes_from_jwt_claims_only():
+    identity = identity_of(_event({"sub": "u", "tenant_id": "acme", "cognito:groups": "[admin dev]"}))
+    assert (identity.tenant_id, identity.user_id, identity.is_admin) == ("acme", "u", True)
+    assert identity_of(_event({"sub": "u"})).tenant_id == "default"
+    assert not identity_of(_event({"sub": "u", "cognito:groups": "[administrators]"})).is_admin
+    assert identity_of(_event({"sub": "u", "cognito:groups": ["admin"]})).is_admin
+    headers_only = {"headers": {"x-user-id": "u", "x-roles": "admin"}, "requestContext": {}}
+    with pytest.raises(errors.Unauthenticated):
+        identity_of(headers_only)
