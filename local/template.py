@@ -7,6 +7,7 @@ locally cannot drift from what is deployed.
 from __future__ import annotations
 
 import functools
+import secrets as _secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,12 +158,21 @@ def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
         names[logical_id] = table_name
+    secrets = session.client("secretsmanager")
+    for logical_id, resource in resources_of_type(template, "AWS::SecretsManager::Secret").items():
+        # like GenerateSecretString: a fresh random value for every local stack
+        created = secrets.create_secret(Name=f"{resolver.stack_name}-{logical_id}", SecretString=secrets_token())
+        names[logical_id] = created["ARN"]
     events = session.client("events")
     for logical_id, resource in resources_of_type(template, "AWS::Events::EventBus").items():
         bus_name = resolver.resolve(resource["Properties"]["Name"])
         events.create_event_bus(Name=bus_name)
         names[logical_id] = bus_name
     return names
+
+
+def secrets_token() -> str:
+    return _secrets.token_urlsafe(48)
 
 
 def local_resolver(names: dict[str, str], template: dict[str, Any] | None = None) -> Resolver:

@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import service
 from sessions.api import caller, create_app, lambda_entry, session_response
+from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
@@ -20,15 +21,35 @@ app = create_app()
             "description": "The caller already holds this session_id",
             "content": {"application/json": {"model": Session}},
         },
-        409: {"description": "session_id_taken", "content": {"application/problem+json": {"model": Problem}}},
+        409: {
+            "description": "session_id_taken, token_budget_exceeded (initial events), idempotency_key_reused",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
         429: {"description": "session_limit_reached", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
-def create_session(request: Annotated[CreateSessionRequest, Body()]):
-    session, created = service.create_session(caller(app), request)
-    return session_response(session, 201 if created else 200, location=created)
+def create_session(
+    request: Annotated[CreateSessionRequest, Body()],
+    idempotency_key: Annotated[
+        str | None, Header(alias="idempotency-key", description="Retries within an hour replay the first response")
+    ] = None,
+):
+    identity = caller(app)
+
+    def create():
+        session, created = service.create_session(identity, request)
+        return session_response(session, 201 if created else 200, location=created)
+
+    return idempotent(
+        idempotency_key,
+        scope=("create",),
+        identity=identity,
+        body=app.current_event.json_body,
+        lambda_context=app.lambda_context,
+        operation=create,
+    )
 
 
 lambda_handler = lambda_entry(app)

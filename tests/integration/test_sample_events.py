@@ -16,6 +16,9 @@ EXPECTED = {
     "CreateSessionFunction": 201,
     "GetSessionFunction": 200,
     "UpdateSessionFunction": 200,
+    "AppendEventFunction": 201,
+    "GetHistoryFunction": 200,
+    "ListSessionsFunction": 200,
     "DeleteSessionFunction": 204,
 }
 

@@ -32,12 +32,17 @@ MERGE_PATCH_JSON = "application/merge-patch+json"
 # error class -> (status, code, title); the one place domain errors become HTTP
 PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
     errors.MalformedRequest: (400, "malformed_request", "Malformed request"),
+    errors.InvalidCursor: (400, "invalid_cursor", "Invalid cursor"),
     errors.Unauthenticated: (401, "unauthenticated", "Unauthenticated"),
     errors.Forbidden: (403, "forbidden", "Forbidden"),
     errors.SessionNotFound: (404, "session_not_found", "Session not found"),
     errors.SessionIdTaken: (409, "session_id_taken", "Session id taken"),
     errors.InvalidTransition: (409, "invalid_transition", "Invalid status transition"),
     errors.SessionClosed: (409, "session_closed", "Session closed"),
+    errors.TokenBudgetExceeded: (409, "token_budget_exceeded", "Token budget exceeded"),
+    errors.HistoryFull: (409, "history_full", "History full"),
+    errors.IdempotencyKeyReused: (409, "idempotency_key_reused", "Idempotency key reused"),
+    errors.IdempotencyKeyInProgress: (409, "idempotency_key_in_progress", "Idempotency key in progress"),
     errors.VersionMismatch: (412, "version_mismatch", "Version mismatch"),
     errors.PayloadTooLarge: (413, "payload_too_large", "Payload too large"),
     errors.InvalidField: (422, "validation_error", "Validation error"),
@@ -138,13 +143,15 @@ def caller(app: APIGatewayHttpResolver) -> Identity:
 # --- responses ---------------------------------------------------------------------------------
 
 
+def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status_code, content_type="application/json", body=json.dumps(body), headers=headers)
+
+
 def session_response(record: dict[str, Any], status_code: int = 200, *, location: bool = False) -> Response:
     headers = {"ETag": f'"{record["version"]}"'}
     if location:
         headers["Location"] = f"/v1/sessions/{record['session_id']}"
-    return Response(
-        status_code=status_code, content_type="application/json", body=json.dumps(public_view(record)), headers=headers
-    )
+    return json_response(public_view(record), status_code, headers)
 
 
 def parse_if_match(header: str | None) -> int | None:

@@ -22,6 +22,10 @@ class PayloadTooLarge(SessionError):
     """The body or one of its fields is over its size limit."""
 
 
+class InvalidCursor(SessionError):
+    """The cursor was not issued by us, or was issued for another caller or query."""
+
+
 class Unauthenticated(SessionError):
     """No caller identity on the request."""
 
@@ -65,3 +69,19 @@ class InvalidField(SessionError):
 
     def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
         super().__init__(msg, errors=[{"loc": list(loc), "msg": msg}])
+
+
+class TokenBudgetExceeded(SessionError):
+    """The append would take tokens_used past the session's token_budget."""
+
+
+class HistoryFull(SessionError):
+    """The session's history holds the configured maximum of events."""
+
+
+class IdempotencyKeyReused(SessionError):
+    """The Idempotency-Key was used with another body within the hour."""
+
+
+class IdempotencyKeyInProgress(SessionError):
+    """A request with this Idempotency-Key is still being processed."""

@@ -33,6 +33,13 @@ def _storable_object(value: dict[str, Any]) -> dict[str, Any]:
         raise PydanticCustomError("payload_too_large", str(exc)) from None
 
 
+def _content_within_limit(content: str) -> str:
+    size = len(content.encode("utf-8", errors="surrogatepass"))
+    if size > CONTENT_MAX_BYTES:
+        raise PydanticCustomError("payload_too_large", f"content is {size} bytes; the limit is {CONTENT_MAX_BYTES}")
+    return content
+
+
 def _not_reserved(session_id: str) -> str:
     if session_id in RESERVED_SESSION_IDS:
         raise ValueError(f"session_id {session_id!r} is reserved")
@@ -55,11 +62,42 @@ MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, Field(max_length=512)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=METADATA_MAX_PAIRS)]
 TokenBudget = Annotated[StrictInt, Field(ge=0)]
+EventType = Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,32}$")]
+CONTENT_MAX_BYTES = 32 * 1024
+INITIAL_EVENTS_MAX = 20
 TtlSeconds = Annotated[StrictInt, Field(ge=60), AfterValidator(_within_max_ttl)]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class EventUsage(_Request):
+    tokens: StrictInt = Field(0, ge=0)
+    cost_usd: float = Field(0, ge=0, allow_inf_nan=False)
+    duration_ms: float = Field(0, ge=0, allow_inf_nan=False)
+
+
+class AppendEventRequest(_Request):
+    """Body of POST /v1/sessions/{session_id}/events: one turn or event of the history."""
+
+    type: EventType = Field(description="message, task, tool, system, or another [a-z0-9_.-]{1,32}")
+    role: Role | None = None
+    content: Annotated[str, AfterValidator(_content_within_limit)] | None = Field(None, description="At most 32 KiB.")
+    task_id: Identifier | None = None
+    payload: JsonObject | None = Field(None, description="At most 64 KiB serialized; left out of history by default.")
+    usage: EventUsage | None = None
+    metadata: Metadata | None = None
+    context_patch: dict[str, Any] | None = Field(
+        None, description="A JSON merge patch applied to the session's context in the same atomic step."
+    )
 
 
 class CreateSessionRequest(_Request):
@@ -79,6 +117,9 @@ class CreateSessionRequest(_Request):
     runtime_metadata: JsonObject = Field(default_factory=dict, description="At most 64 KiB serialized.")
     token_budget: TokenBudget | None = Field(None, description="Most tokens the session may use; null for no budget.")
     ttl_seconds: TtlSeconds | None = Field(None, description="Lifetime from now; the configured default when absent.")
+    events: list[AppendEventRequest] = Field(
+        default_factory=list, max_length=INITIAL_EVENTS_MAX, description="Appended in order, in the same transaction."
+    )
 
 
 class UpdateSessionRequest(_Request):
@@ -106,8 +147,23 @@ class Usage(BaseModel):
     task_count: int = 0
 
 
-class Session(BaseModel):
-    """A session as every endpoint returns it."""
+class Event(BaseModel):
+    """An event of a session's history; fields the client did not give are left out."""
+
+    event_id: str
+    seq: int
+    created_at: str
+    type: str
+    role: Role | None = None
+    content: str | None = None
+    task_id: str | None = None
+    payload: dict[str, Any] | None = None
+    usage: EventUsage | None = None
+    metadata: dict[str, str] | None = None
+
+
+class SessionSummary(BaseModel):
+    """A session in a list: everything but context and checkpoint."""
 
     session_id: str
     tenant_id: str
@@ -117,8 +173,6 @@ class Session(BaseModel):
     session_type: str
     title: str | None
     status: Status
-    context: dict[str, Any]
-    checkpoint: dict[str, Any] | None
     metadata: dict[str, str]
     runtime_backend: RuntimeBackend
     runtime_metadata: dict[str, Any]
@@ -129,6 +183,25 @@ class Session(BaseModel):
     last_active_at: str
     expires_at: str
     version: int
+
+
+class Session(SessionSummary):
+    """A session as every endpoint but list returns it."""
+
+    context: dict[str, Any]
+    checkpoint: dict[str, Any] | None
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionSummary]
+    next_cursor: str | None
+
+
+class History(BaseModel):
+    session_id: str
+    events: list[Event]
+    next_cursor: str | None
+    total: int
 
 
 class ValidationIssue(BaseModel):
@@ -149,3 +222,5 @@ class Problem(BaseModel):
 
 
 PUBLIC_FIELDS: tuple[str, ...] = tuple(Session.model_fields)
+SUMMARY_FIELDS: tuple[str, ...] = tuple(SessionSummary.model_fields)
+EVENT_FIELDS: tuple[str, ...] = tuple(Event.model_fields)

@@ -63,7 +63,7 @@ def _patched_values(current: dict[str, Any], patch: UpdateSessionRequest, now: i
         if name in given:
             value = getattr(patch, name)
             merged = removed if value is None else apply_merge_patch(current.get(name) or {}, value)
-            values[name] = merged if merged is None else _checked_object(name, merged)
+            values[name] = merged if merged is None else checked_object(name, merged)
     if "metadata" in given:
         metadata = {} if patch.metadata is None else apply_merge_patch(current.get("metadata") or {}, patch.metadata)
         if len(metadata) > METADATA_MAX_PAIRS:
@@ -76,7 +76,7 @@ def _patched_values(current: dict[str, Any], patch: UpdateSessionRequest, now: i
     return values
 
 
-def _checked_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
+def checked_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
     try:
         return check_json_object(value)
     except ObjectTooLarge as exc:

@@ -13,6 +13,7 @@ from sessions.clock import format_ms, now_ms
 from sessions.errors import SessionIdTaken, SessionNotFound, VersionMismatch
 from sessions.lifecycle import Status
 from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
+from sessions.appending import plan_append
 from sessions.patching import plan_patch
 from sessions.settings import get_settings
 from sessions.store import ItemExists, SessionStore, VersionChanged, default_store
@@ -82,7 +83,7 @@ def get_session(identity: Identity, session_id: str) -> dict[str, Any]:
     return record
 
 
-def _owned_live_session(identity: Identity, session_id: str) -> dict[str, Any]:
+def owned_live_session(identity: Identity, session_id: str) -> dict[str, Any]:
     """Writes are for the owner only: an admin may read another user's session, not change it."""
     record = _stored(identity, session_id)
     if record is None or not is_live(record, now_ms()) or record["user_id"] != identity.user_id:
@@ -100,7 +101,7 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
     ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
     timestamp = format_ms(now)
     record: dict[str, Any] = {
-        **request.model_dump(exclude={"ttl_seconds"}, mode="json"),
+        **request.model_dump(exclude={"ttl_seconds", "events"}, mode="json"),
         "session_id": request.session_id or str(uuid.uuid4()),
         "tenant_id": identity.tenant_id,
         "user_id": identity.user_id,
@@ -115,10 +116,17 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
         "incarnation": uuid.uuid4().hex[:12],
         "holds_slot": True,
     }
+    events = []
+    for event_request in request.events:  # appended as if posted in order, in the same transaction
+        event, changes = plan_append(record, event_request, now, max_events=settings.max_history_events)
+        record |= {**changes, "version": record["version"] + 1}
+        events.append(event)
     replacing: dict[str, Any] | None = None
     for _ in range(MAX_WRITE_ATTEMPTS):
         try:
-            store().create_session(record, cap=settings.max_open_sessions_per_user, replacing=replacing)
+            store().create_session(
+                record, cap=settings.max_open_sessions_per_user, replacing=replacing, events=events
+            )
             return record, True
         except ItemExists as exists:
             replacing = exists.record
@@ -142,7 +150,7 @@ def update_session(
     identity: Identity, session_id: str, patch: UpdateSessionRequest, if_match: int | None
 ) -> dict[str, Any]:
     settings = get_settings()
-    current = _owned_live_session(identity, session_id)
+    current = owned_live_session(identity, session_id)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
@@ -157,11 +165,11 @@ def update_session(
             if changed.record is None or not is_live(changed.record, now_ms()):
                 raise SessionNotFound(f"session {session_id!r} not found") from None
             current = changed.record
-            _back_off(attempt)
+            back_off(attempt)
     raise VersionMismatch(current["version"])
 
 
-def _back_off(attempt: int) -> None:
+def back_off(attempt: int) -> None:
     # full jitter keeps racing writers from colliding again in lockstep
     time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311 - not for secrets
 
@@ -172,7 +180,7 @@ def _back_off(attempt: int) -> None:
 def delete_session(identity: Identity, session_id: str) -> None:
     """Idempotent: an unknown, dead or someone else's session is left as it is, silently."""
     try:
-        current = _owned_live_session(identity, session_id)
+        current = owned_live_session(identity, session_id)
     except SessionNotFound:
         return
     for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -193,5 +201,5 @@ def delete_session(identity: Identity, session_id: str) -> None:
             if changed.record is None or not is_live(changed.record, now_ms()):
                 return
             current = changed.record
-            _back_off(attempt)
+            back_off(attempt)
     raise VersionMismatch(current["version"])

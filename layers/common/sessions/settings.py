@@ -15,6 +15,9 @@ class Settings:
     max_open_sessions_per_user: int  # 0 = no cap
     default_ttl_seconds: int
     max_ttl_seconds: int
+    max_history_events: int
+    idempotency_table_name: str
+    cursor_secret_arn: str
 
 
 def _int(name: str, default: int) -> int:
@@ -31,4 +34,7 @@ def get_settings() -> Settings:
         max_open_sessions_per_user=_int("MAX_OPEN_SESSIONS_PER_USER", 10),
         default_ttl_seconds=_int("DEFAULT_TTL_SECONDS", 30 * 24 * 3600),
         max_ttl_seconds=_int("MAX_TTL_SECONDS", 365 * 24 * 3600),
+        max_history_events=_int("MAX_HISTORY_EVENTS", 10_000),
+        idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", "sessions-idempotency"),
+        cursor_secret_arn=os.environ.get("CURSOR_SECRET_ARN", ""),
     )

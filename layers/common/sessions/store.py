@@ -4,7 +4,11 @@ One table holds every tenant. Every key starts with the tenant, so no request ca
 another tenant's items by construction:
 
     session       PK T#{tenant}#S#{session_id}   SK #SESSION
+    event         PK T#{tenant}#S#{session_id}   SK E#{incarnation}#{seq:010d}
     user counters PK T#{tenant}#U#{user_id}      SK #COUNTERS    (open-session slots)
+
+A session's incarnation is fixed at its creation, so the history of an earlier session under
+the same id (deleted or expired, not yet purged) never mixes with the new one's.
 
 Sessions are never deleted by a request: a delete marks the item and moves its expiry to now,
 so the cleanup finds it (and its history) through the ByExpiry index, and the stream sees it.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +37,47 @@ EXPIRY_SHARDS = 8
 # Attributes of a session item that only the store uses (keys and index attributes).
 _KEY_ATTRIBUTES = frozenset({"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "ttl"})
 
+# A page may take a few Queries when filters discard items; never more than this many.
+MAX_QUERIES_PER_PAGE = 8
+QUERY_LIMIT_MAX = 400
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    tenant_id: str
+    user_id: str
+    now: str
+    limit: int
+    ascending: bool = False
+    agent_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    session_type: str | None = None
+    app_name: str | None = None
+    created_after: str | None = None
+    created_before: str | None = None
+    start: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    tenant_id: str
+    session_id: str
+    incarnation: str
+    limit: int
+    ascending: bool = True
+    event_type: str | None = None
+    after: str | None = None
+    before: str | None = None
+    start: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]
+    next_position: dict[str, Any] | None  # where the next page starts (an exclusive start key)
 
 
 class ItemExists(Exception):
@@ -65,8 +109,13 @@ def user_pk(tenant_id: str, user_id: str) -> str:
     return f"T#{key_part(tenant_id)}#U#{key_part(user_id)}"
 
 
-def agent_pk(tenant_id: str, agent_id: str) -> str:
-    return f"T#{key_part(tenant_id)}#A#{agent_id}"
+def agent_pk(tenant_id: str, user_id: str, agent_id: str) -> str:
+    # per user: listing by agent never reads other users' sessions
+    return f"T#{key_part(tenant_id)}#U#{key_part(user_id)}#A#{agent_id}"
+
+
+def event_sk(incarnation: str, seq: int) -> str:
+    return f"E#{incarnation}#{seq:010d}"
 
 
 def expiry_bucket(session_key: str, expires_at: str) -> str:
@@ -127,9 +176,15 @@ def _names_and_values(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[s
 
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
+    return aws_client("dynamodb")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def aws_client(service: str) -> Any:
+    """One client per service and container, created on first use (cold starts pay only for what they use)."""
     import boto3
 
-    return boto3.client("dynamodb")
+    return boto3.client(service)  # type: ignore[call-overload]
 
 
 def default_store() -> SessionStore:
@@ -141,7 +196,7 @@ class SessionStore:
         self._client = client
         self._table = table_name
 
-    # reads
+    # --- reads ---------------------------------------------------------------------------------
 
     def get_session(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
         """The stored session, live or not (callers decide what is visible)."""
@@ -153,14 +208,120 @@ class SessionStore:
         item = response.get("Item")
         return _record_of(item) if item else None
 
-    # writes
+    def list_sessions(self, query: SessionQuery) -> Page:
+        """A page of a user's sessions from the ByUser (or ByAgent) index: one Query unless filters discard items."""
+        user_key = user_pk(query.tenant_id, query.user_id)
+        index, key_name, key_value = (
+            ("ByAgent", "by_agent_pk", agent_pk(query.tenant_id, query.user_id, query.agent_id))
+            if query.agent_id
+            else ("ByUser", "by_user_pk", user_key)
+        )
+        names = {"#pk": key_name, "#expires": "expires_at", "#deleted": "deleted_at"}
+        values: dict[str, Any] = {":pk": {"S": key_value}, ":now": {"S": query.now}}
+        key_condition = "#pk = :pk"
+        low, high = query.created_after, query.created_before
+        if low or high:
+            # created_key is "{created_at}#{session_id}"; ids never hold "~", so "T#~" sorts after every key of T
+            values[":low"] = {"S": f"{low}#~" if low else ""}
+            values[":high"] = {"S": high or "~"}
+            names["#created"] = "created_key"
+            key_condition += " AND #created BETWEEN :low AND :high"
+        filters = ["#expires > :now", "attribute_not_exists(#deleted)"]
+        for position, status in enumerate(query.statuses):
+            values[f":status{position}"] = {"S": status}
+        if query.statuses:
+            names["#status"] = "status"
+            filters.append(f"#status IN ({', '.join(f':status{i}' for i in range(len(query.statuses)))})")
+        for attribute in ("session_type", "app_name"):
+            wanted = getattr(query, attribute)
+            if wanted is not None:
+                names[f"#{attribute}"] = attribute
+                values[f":{attribute}"] = {"S": wanted}
+                filters.append(f"#{attribute} = :{attribute}")
+        request = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": key_condition,
+            "FilterExpression": " AND ".join(filters),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": query.ascending,
+        }
+        filtered = bool(query.statuses or query.session_type or query.app_name)
+        return self._filled_page(request, query.limit, query.start, filtered, _list_position(key_name))
 
-    def create_session(self, record: dict[str, Any], *, cap: int, replacing: dict[str, Any] | None = None) -> None:
-        """Put a new session and take its open slot, in one transaction.
+    def query_events(self, query: EventQuery) -> Page:
+        """A page of one incarnation's history, in seq order."""
+        names = {"#sk": "SK"}
+        values: dict[str, Any] = {
+            ":pk": {"S": session_pk(query.tenant_id, query.session_id)},
+            ":first": {"S": event_sk(query.incarnation, 0)},
+            ":last": {"S": event_sk(query.incarnation, 9_999_999_999)},
+        }
+        filters = []
+        if query.event_type is not None:
+            names["#type"] = "type"
+            values[":type"] = {"S": query.event_type}
+            filters.append("#type = :type")
+        for operator, bound, name in ((">", query.after, ":after"), ("<", query.before, ":before")):
+            if bound is not None:
+                names["#created_at"] = "created_at"
+                values[name] = {"S": bound}
+                filters.append(f"#created_at {operator} {name}")
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND #sk BETWEEN :first AND :last",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": query.ascending,
+            "ConsistentRead": True,
+        }
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        return self._filled_page(request, query.limit, query.start, bool(filters), _event_position)
+
+    def _filled_page(
+        self, request: dict[str, Any], limit: int, start: dict[str, Any] | None, filtered: bool, position: Any
+    ) -> Page:
+        """Read until the page is full or the items run out, so that a page with a cursor is never short.
+
+        One extra matching item tells whether another page exists. The cursor is the position of
+        the last item returned, so items read past it are read again next time, never skipped.
+        """
+        items: list[dict[str, Any]] = []
+        exclusive_start = serialize(start) if start else None
+        for _ in range(MAX_QUERIES_PER_PAGE):
+            wanted = limit + 1 - len(items)
+            page_request = {**request, "Limit": min(QUERY_LIMIT_MAX, wanted * (4 if filtered else 1))}
+            if exclusive_start:
+                page_request["ExclusiveStartKey"] = exclusive_start
+            response = self._client.query(**page_request)
+            items.extend(response.get("Items", []))
+            exclusive_start = response.get("LastEvaluatedKey")
+            if len(items) > limit or not exclusive_start:
+                break
+        if len(items) > limit:
+            kept = items[:limit]
+            return Page([_record_of(item) for item in kept], position(deserialize(kept[-1])))
+        # out of items (no cursor), or out of reads: resume after the last item read, all of which were discarded
+        resume = position(deserialize(exclusive_start)) if exclusive_start else None
+        return Page([_record_of(item) for item in items], resume)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        record: dict[str, Any],
+        *,
+        cap: int,
+        replacing: dict[str, Any] | None = None,
+        events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Put a new session, its initial events, and take its open slot, in one transaction.
 
         `replacing` is a dead (expired or deleted) session stored under the same id: it is
         overwritten only if unchanged since it was read, and gives back a slot it still held.
-        Raises ItemExists (with the stored record) or SessionLimitReached.
+        Raises ItemExists (with the stored record), VersionChanged or SessionLimitReached.
         """
         item = self._session_item(record)
         if replacing is None:
@@ -181,14 +342,15 @@ class SessionStore:
         }
         slot_delta = 1 - int(bool(replacing and replacing.get("holds_slot")))
         operations = [put, self._slot_update(record["tenant_id"], record["user_id"], slot_delta, cap)]
+        operations += [self._event_put(record, event) for event in events]
         reasons = self._transact(operations)
         if reasons is None:
             return
         if reasons[0].get("Code") == "ConditionalCheckFailed":
             stored = reasons[0].get("Item")
-            if replacing is not None:
-                raise VersionChanged(_record_of(stored) if stored else None)
-            raise ItemExists(_record_of(stored)) if stored else VersionChanged(None)
+            if replacing is None and stored:
+                raise ItemExists(_record_of(stored))
+            raise VersionChanged(_record_of(stored) if stored else None)
         raise SessionLimitReached("the maximum number of open sessions is reached")
 
     def update_session(
@@ -200,6 +362,39 @@ class SessionStore:
         open-session slot in the same transaction. Returns the new record.
         Raises VersionChanged (with the stored record) or SessionLimitReached.
         """
+        update, new_record = self._versioned_update(current, changes)
+        if slot_delta == 0:
+            try:
+                self._client.update_item(**update)
+            except self._client.exceptions.ConditionalCheckFailedException as exc:
+                stored: Any = exc.response.get("Item")
+                raise VersionChanged(_record_of(stored) if stored else None) from None
+            return new_record
+        slot = self._slot_update(current["tenant_id"], current["user_id"], slot_delta, cap)
+        self._raise_for(self._transact([{"Update": update}, slot]))
+        return new_record
+
+    def append_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
+        update, new_record = self._versioned_update(current, changes)
+        self._raise_for(self._transact([{"Update": update}, self._event_put(current, event)]))
+        return new_record
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _raise_for(self, reasons: list[dict[str, Any]] | None) -> None:
+        """Turn a cancelled transaction whose first item is the session into the matching exception."""
+        if reasons is None:
+            return
+        if reasons[0].get("Code") == "ConditionalCheckFailed":
+            stored = reasons[0].get("Item")
+            raise VersionChanged(_record_of(stored) if stored else None)
+        raise SessionLimitReached("the maximum number of open sessions is reached")
+
+    def _versioned_update(
+        self, current: dict[str, Any], changes: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An UpdateItem of `changes` conditioned on the current version, and the record it leads to."""
         new_record = {**current, **changes, "version": current["version"] + 1}
         for key in [key for key, value in changes.items() if value is None]:
             del new_record[key]
@@ -224,23 +419,7 @@ class SessionStore:
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if slot_delta == 0:
-            try:
-                self._client.update_item(**update)
-            except self._client.exceptions.ConditionalCheckFailedException as exc:
-                stored: Any = exc.response.get("Item")
-                raise VersionChanged(_record_of(stored) if stored else None) from None
-            return new_record
-        slot = self._slot_update(current["tenant_id"], current["user_id"], slot_delta, cap)
-        reasons = self._transact([{"Update": update}, slot])
-        if reasons is None:
-            return new_record
-        if reasons[0].get("Code") == "ConditionalCheckFailed":
-            stored = reasons[0].get("Item")
-            raise VersionChanged(_record_of(stored) if stored else None)
-        raise SessionLimitReached("the maximum number of open sessions is reached")
-
-    # helpers
+        return update, new_record
 
     def _transact(self, operations: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """Run a transaction; None when it committed, else DynamoDB's cancellation reasons."""
@@ -266,6 +445,20 @@ class SessionStore:
             update["ExpressionAttributeValues"][":cap"] = {"N": str(cap)}
         return {"Update": update}
 
+    def _event_put(self, session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        item = {
+            **{key: value for key, value in event.items() if value is not None},
+            "PK": session_pk(session["tenant_id"], session["session_id"]),
+            "SK": event_sk(session["incarnation"], event["seq"]),
+        }
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": serialize(item),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
     def _session_item(self, record: dict[str, Any]) -> dict[str, Any]:
         tenant_id, session_id = record["tenant_id"], record["session_id"]
         item = {key: value for key, value in record.items() if value is not None}
@@ -276,7 +469,7 @@ class SessionStore:
             "created_key": f"{record['created_at']}#{session_id}",
         }
         if record.get("agent_id"):
-            item["by_agent_pk"] = agent_pk(tenant_id, record["agent_id"])
+            item["by_agent_pk"] = agent_pk(tenant_id, record["user_id"], record["agent_id"])
         item |= self._expiry_attributes(record)
         return item
 
@@ -288,3 +481,14 @@ class SessionStore:
         key = session_pk(record["tenant_id"], record["session_id"])
         # DynamoDB's TTL deletes at whole seconds; round up so it never fires early
         return {"ttl": -(-expires_ms // 1000), "expiry_bucket": expiry_bucket(key, record["expires_at"])}
+
+
+def _list_position(index_key: str) -> Any:
+    def position(item: dict[str, Any]) -> dict[str, Any]:
+        return {name: item[name] for name in ("PK", "SK", index_key, "created_key")}
+
+    return position
+
+
+def _event_position(item: dict[str, Any]) -> dict[str, Any]:
+    return {"PK": item["PK"], "SK": item["SK"]}

@@ -1,0 +1,85 @@
+"""python -m bench [cold|overhead|calls|all] [--repeat N] [--iterations N] [--quick] [--json PATH]."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SECTIONS = ("cold", "overhead", "calls")
+QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Cold-start, warm-overhead and DynamoDB round-trip benchmarks, read as ratios to baselines.",
+    )
+    parser.add_argument("section", nargs="?", choices=[*SECTIONS, "all"], default="all", help="what to run (all)")
+    parser.add_argument("--repeat", type=int, default=None, help="fresh processes per subject for cold (15)")
+    parser.add_argument("--iterations", type=int, default=None, help="measured calls per handler for overhead (2000)")
+    parser.add_argument("--profile-runs", type=int, default=None, help="-X importtime runs per subject for cold (3)")
+    parser.add_argument(
+        "--keep-undeployed",
+        action="store_true",
+        help="let cold-start children import awscrt, pyOpenSSL, cryptography (hidden by default: not deployed)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a fast, rough run (3 repeats, 200 iterations)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    repeat = args.repeat or (QUICK_REPEAT if args.quick else 15)
+    iterations = args.iterations or (QUICK_ITERATIONS if args.quick else 2000)
+    profile_runs = args.profile_runs or (QUICK_PROFILE_RUNS if args.quick else 3)
+    chosen = SECTIONS if args.section == "all" else (args.section,)
+    report: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "quick": args.quick,
+    }
+    quick = " --quick" if args.quick else ""
+    print(f"bench: {', '.join(chosen)} (python {report['python']}, {platform.machine()}){quick}")
+    for section in chosen:
+        print()
+        started = time.perf_counter()
+        if section == "cold":
+            from bench import cold_start
+
+            report["cold"] = cold_start.run(repeat, profile_runs=profile_runs, keep_undeployed=args.keep_undeployed)
+        elif section == "overhead":
+            from bench import overhead
+
+            report["overhead"] = overhead.run(iterations, warmup=20 if args.quick else 100)
+        else:
+            from bench import calls
+
+            report["calls"] = calls.run()
+        print(f"  ({section}: {time.perf_counter() - started:.1f} s)")
+    if args.json:
+        args.json.write_text(json.dumps(_finite(report), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"\nfigures written to {args.json}")
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: missing figures become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""POST /v1/sessions/{session_id}/events: append a turn or event to a session's history."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+
+from sessions import conversation
+from sessions.api import caller, create_app, json_response, lambda_entry
+from sessions.idempotency import idempotent
+from sessions.models import AppendEventRequest, Event, Problem
+
+app = create_app()
+
+
+@app.post(
+    "/v1/sessions/<session_id>/events",
+    summary="Append an event",
+    responses={
+        201: {"description": "The stored event", "content": {"application/json": {"model": Event}}},
+        404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
+        409: {
+            "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
+        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
+    },
+)
+def append_event(
+    session_id: str,
+    request: Annotated[AppendEventRequest, Body()],
+    idempotency_key: Annotated[
+        str | None, Header(alias="idempotency-key", description="Retries within an hour replay the first response")
+    ] = None,
+):
+    identity = caller(app)
+    return idempotent(
+        idempotency_key,
+        scope=("append", session_id),
+        identity=identity,
+        body=app.current_event.json_body,
+        lambda_context=app.lambda_context,
+        operation=lambda: json_response(conversation.append_event(identity, session_id, request), 201),
+    )
+
+
+lambda_handler = lambda_entry(app)

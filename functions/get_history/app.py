@@ -1,0 +1,48 @@
+"""GET /v1/sessions/{session_id}/history: a session's events, page by page."""
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from sessions import conversation
+from sessions.api import caller, create_app, json_response, lambda_entry
+from sessions.models import EventType, History, Problem
+
+app = create_app()
+
+
+@app.get(
+    "/v1/sessions/<session_id>/history",
+    summary="Read a session's history",
+    responses={
+        200: {"description": "A page of events", "content": {"application/json": {"model": History}}},
+        400: {"description": "invalid_cursor", "content": {"application/problem+json": {"model": Problem}}},
+        404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
+        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
+    },
+)
+def get_history(
+    session_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+    type: Annotated[EventType | None, Query()] = None,  # noqa: A002 - the contract's name
+    after: Annotated[str | None, Query(description="RFC 3339; events created after it")] = None,
+    before: Annotated[str | None, Query(description="RFC 3339; events created before it")] = None,
+    include_payload: Annotated[bool, Query()] = False,
+):
+    history = conversation.get_history(
+        caller(app),
+        session_id,
+        limit=limit,
+        cursor=cursor,
+        ascending=order == "asc",
+        event_type=type,
+        after=after,
+        before=before,
+        include_payload=include_payload,
+    )
+    return json_response(history)
+
+
+lambda_handler = lambda_entry(app)

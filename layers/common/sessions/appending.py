@@ -1,0 +1,55 @@
+"""What appending an event does to a session: the rules of POST …/events, without I/O."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sessions.clock import format_ms
+from sessions.errors import HistoryFull, SessionClosed, TokenBudgetExceeded
+from sessions.lifecycle import Status
+from sessions.merge_patch import apply_merge_patch
+from sessions.patching import checked_object
+
+if TYPE_CHECKING:
+    from sessions.models import AppendEventRequest
+
+
+def plan_append(
+    session: dict[str, Any], request: AppendEventRequest, now: int, *, max_events: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The event to store and the session changes that go with it, or the error that refuses it."""
+    if session["status"] == Status.COMPLETED:
+        raise SessionClosed("session is completed; no more events can be appended")
+    usage = dict(session["usage"])
+    if usage["event_count"] >= max_events:
+        raise HistoryFull(f"the history holds its maximum of {max_events} events")
+    tokens = request.usage.tokens if request.usage else 0
+    budget = session.get("token_budget")
+    if budget is not None and usage["tokens_used"] + tokens > budget:
+        raise TokenBudgetExceeded(
+            f"{tokens} more tokens would pass the token budget of {budget} ({usage['tokens_used']} used)"
+        )
+    timestamp = format_ms(now)
+    usage["tokens_used"] += tokens
+    usage["cost_usd"] = _exact_sum(usage["cost_usd"], request.usage.cost_usd if request.usage else 0)
+    usage["event_count"] += 1
+    usage["task_count"] += int(request.type == "task")
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "seq": usage["event_count"],
+        "created_at": timestamp,
+        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch"}),
+    }
+    changes: dict[str, Any] = {"usage": usage, "last_active_at": timestamp, "updated_at": timestamp}
+    if request.context_patch is not None:
+        merged = apply_merge_patch(session.get("context") or {}, request.context_patch)
+        changes["context"] = checked_object("context", merged)
+    return event, changes
+
+
+def _exact_sum(total: float, amount: float) -> float:
+    """Add money in decimal, so that 0.1 + 0.2 totals 0.3, not 0.30000000000000004."""
+    from decimal import Decimal
+
+    return float(Decimal(repr(total)) + Decimal(repr(amount)))

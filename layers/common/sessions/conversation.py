@@ -1,0 +1,85 @@
+"""Appending events to a session's history, and reading it back page by page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sessions.appending import plan_append
+from sessions.clock import now_ms
+from sessions.cursors import decode_cursor, encode_cursor
+from sessions.errors import SessionNotFound, VersionMismatch
+from sessions.models import EVENT_FIELDS
+from sessions.queries import timestamp_param
+from sessions.service import MAX_WRITE_ATTEMPTS, Identity, back_off, get_session, is_live, owned_live_session, store
+from sessions.settings import get_settings
+from sessions.store import EventQuery, VersionChanged
+
+if TYPE_CHECKING:
+    from sessions.models import AppendEventRequest
+
+
+def event_view(event: dict[str, Any], *, include_payload: bool = True) -> dict[str, Any]:
+    return {
+        name: event[name]
+        for name in EVENT_FIELDS
+        if event.get(name) is not None and (include_payload or name != "payload")
+    }
+
+
+def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
+    """Store one event; seq, usage, counts, context_patch and version change in one atomic step."""
+    max_events = get_settings().max_history_events
+    current = owned_live_session(identity, session_id)
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        event, changes = plan_append(current, request, now_ms(), max_events=max_events)
+        try:
+            store().append_event(current, event, changes)
+            return event
+        except VersionChanged as changed:
+            # another append or patch won the race: plan again on what it left (a new seq)
+            if changed.record is None or not is_live(changed.record, now_ms()):
+                raise SessionNotFound(f"session {session_id!r} not found") from None
+            current = changed.record
+            back_off(attempt)
+    raise VersionMismatch(current["version"])
+
+
+def get_history(
+    identity: Identity,
+    session_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    ascending: bool,
+    event_type: str | None,
+    after: str | None,
+    before: str | None,
+    include_payload: bool,
+) -> dict[str, Any]:
+    session = get_session(identity, session_id)
+    after_ts, before_ts = timestamp_param("after", after), timestamp_param("before", before)
+    binding = {
+        "kind": "history",
+        "caller": [identity.tenant_id, identity.user_id],
+        "session": [session_id, session["incarnation"]],
+        "query": [ascending, event_type, after_ts, before_ts],
+    }
+    page = store().query_events(
+        EventQuery(
+            tenant_id=identity.tenant_id,
+            session_id=session_id,
+            incarnation=session["incarnation"],
+            limit=limit,
+            ascending=ascending,
+            event_type=event_type,
+            after=after_ts,
+            before=before_ts,
+            start=decode_cursor(cursor, binding) if cursor else None,
+        )
+    )
+    return {
+        "session_id": session_id,
+        "events": [event_view(event, include_payload=include_payload) for event in page.records],
+        "next_cursor": encode_cursor(page.next_position, binding) if page.next_position else None,
+        "total": session["usage"]["event_count"],
+    }

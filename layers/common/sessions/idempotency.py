@@ -1,0 +1,94 @@
+"""Idempotency-Key for create and append, with Powertools' idempotency utility.
+
+A retry with the same key and body within an hour replays the first response; the same key
+with another body is refused. Records live in their own table (with its own TTL), so they never
+reach the sessions table's stream. The key is scoped to the operation, the tenant, the user and
+(for an append) the session: another caller's identical key neither sees the first response nor
+is blocked by it. Failed requests are not recorded, so a retry after an error runs again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from sessions.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidField
+from sessions.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+    from sessions.service import Identity
+
+KEY_MAX_LENGTH = 255
+REPLAY_WINDOW_SECONDS = 3600
+
+
+@functools.cache
+def _persistence() -> DynamoDBPersistenceLayer:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from sessions.store import dynamodb_client
+
+    return DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table_name, boto3_client=dynamodb_client())
+
+
+@functools.cache
+def _config() -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath="scope",
+        payload_validation_jmespath="body",
+        expires_after_seconds=REPLAY_WINDOW_SECONDS,
+        raise_on_no_idempotency_key=True,
+    )
+
+
+def _check_key(key: str) -> None:
+    if not 0 < len(key) <= KEY_MAX_LENGTH or not key.isprintable():
+        raise InvalidField(("header", "idempotency-key"), f"Idempotency-Key must be 1 to {KEY_MAX_LENGTH} printable characters")
+
+
+def idempotent(
+    key: str | None,
+    *,
+    scope: tuple[str, ...],
+    identity: Identity,
+    body: Any,
+    lambda_context: Any,
+    operation: Callable[[], Response],
+) -> Response:
+    """Run operation once per (scope, caller, key, body); replay its response for retries."""
+    if key is None:
+        return operation()
+    _check_key(key)
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    config = _config()
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+
+    @idempotent_function(
+        data_keyword_argument="request", persistence_store=_persistence(), config=config, key_prefix=scope[0]
+    )
+    def run(request: dict[str, Any]) -> dict[str, Any]:
+        response = operation()
+        return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
+
+    request = {"scope": json.dumps([*scope, identity.tenant_id, identity.user_id, key]), "body": body}
+    try:
+        stored = run(request=request)
+    except IdempotencyValidationError:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with another body") from None
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyKeyInProgress("a request with this Idempotency-Key is in progress; retry shortly") from None
+    return Response(status_code=stored["status"], headers=stored["headers"], body=stored["body"])

@@ -1,0 +1,271 @@
+"""Lambda's execution model, locally: the template's functions run in worker processes.
+
+Each process is one "execution environment": it imports the handler once (the init phase),
+then serves one invocation at a time, and more are started on demand while all are busy,
+as Lambda scales out. Processes rather than threads, because handler code may assume one
+request at a time, as Lambda guarantees: Powertools' event handler keeps the current event in
+a class attribute (BaseRouter.current_event), so two threads would read each other's event,
+body and caller. Separate processes keep concurrent requests apart and still run in parallel.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from local.gateway import LambdaContext, load_handler
+from local.template import FunctionSpec
+
+MAX_ENVIRONMENTS_PER_FUNCTION = 16  # beyond this, invocations wait for a free environment
+INIT_TIMEOUT_SECONDS = 10  # Lambda's limit on the init phase
+# imported once in the fork server, so a new environment starts in milliseconds
+_PRELOAD = ["boto3", "botocore.session", "aws_lambda_powertools.event_handler", "local.gateway"]
+
+
+class FunctionNotFound(LookupError):
+    """No function of the template has this logical id."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_seconds: int = 3  # Lambda's defaults
+    memory_mb: int = 128
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a synchronous invoke returns: the JSON payload and whether it is a function error."""
+
+    request_id: str
+    payload: str
+    function_error: bool = False
+
+    def result(self) -> Any:
+        return json.loads(self.payload)
+
+
+def error_payload(error_type: str, message: str) -> str:
+    """The body Lambda returns for an unhandled error (no stack trace leaves the function)."""
+    return json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": []})
+
+
+class _InitError(Exception):
+    def __init__(self, payload: str) -> None:
+        super().__init__(payload)
+        self.payload = payload
+
+
+# --- inside an execution environment -----------------------------------------------------------
+
+
+def _serve(spec: FunctionSpec, limits: Limits, connection: Connection) -> None:
+    """An environment's life: init once, then one invocation at a time until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the server decides
+    os.environ.update(spec.environment)
+    try:
+        handler = load_handler(spec)
+    except Exception as exc:
+        traceback.print_exc()
+        connection.send((True, error_payload("Runtime.ImportModuleError", f"Unable to import module: {exc}")))
+        return
+    connection.send((False, ""))  # initialised
+    while True:
+        try:
+            request_id, event_json = connection.recv()
+        except EOFError:
+            return
+        context = LambdaContext(spec.logical_id, limits.memory_mb, limits.timeout_seconds, request_id)
+        try:
+            result = handler(json.loads(event_json), context)
+        except Exception as exc:
+            traceback.print_exc()  # Lambda logs the trace; the caller only gets type and message
+            connection.send((True, error_payload(type(exc).__name__, str(exc))))
+            continue
+        try:
+            connection.send((False, json.dumps(result)))
+        except (TypeError, ValueError) as exc:
+            connection.send((True, error_payload("Runtime.MarshalError", f"Unable to marshal response: {exc}")))
+
+
+# --- seen from the server ----------------------------------------------------------------------
+
+
+class _Environment:
+    """The server's handle on one execution environment (a process and its pipe)."""
+
+    def __init__(self, context: BaseContext, spec: FunctionSpec, limits: Limits) -> None:
+        self._limits = limits
+        self._closed = False
+        self._connection, child = context.Pipe()
+        self._process = context.Process(  # type: ignore[attr-defined]
+            target=_serve, args=(spec, limits, child), name=f"{spec.logical_id}-environment", daemon=True
+        )
+        self._process.start()
+        child.close()
+        failed, payload = self._receive(
+            INIT_TIMEOUT_SECONDS, "Runtime.InitError", f"init timed out after {INIT_TIMEOUT_SECONDS} seconds"
+        )
+        if failed:
+            self.close()
+            raise _InitError(payload)
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._process.is_alive()
+
+    def invoke(self, request_id: str, event_json: str) -> tuple[bool, str]:
+        """(function error?, JSON payload) of one invocation."""
+        try:
+            self._connection.send((request_id, event_json))
+        except OSError:
+            self.close()
+            return True, error_payload("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited")
+        timeout = self._limits.timeout_seconds
+        return self._receive(
+            timeout, "Sandbox.Timedout", f"RequestId: {request_id} Task timed out after {timeout:.2f} seconds"
+        )
+
+    def _receive(self, timeout: float, timeout_type: str, timeout_message: str) -> tuple[bool, str]:
+        """The environment's reply; a timeout or a dead process ends the environment, as in Lambda."""
+        try:
+            if self._connection.poll(timeout):
+                failed, payload = self._connection.recv()
+                return bool(failed), str(payload)
+        except (EOFError, OSError):
+            self.close()
+            return True, error_payload("Runtime.ExitError", "Error: Runtime exited")
+        self.close(kill=True)
+        return True, error_payload(timeout_type, timeout_message)
+
+    def close(self, *, kill: bool = False) -> None:
+        """An idle environment exits when its pipe closes; a busy or hung one is killed."""
+        self._closed = True
+        self._connection.close()
+        if not kill:
+            self._process.join(timeout=1)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+class _Pool:
+    """A function's environments: reuse an idle one, else start one (a cold start), up to a cap."""
+
+    def __init__(self, start: Callable[[], _Environment], size: int) -> None:
+        self._start = start
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._idle: list[_Environment] = []
+        self._every: set[_Environment] = set()
+        self._closed = False
+
+    @contextmanager
+    def environment(self) -> Iterator[_Environment]:
+        with self._slots:
+            with self._lock:
+                environment = self._idle.pop() if self._idle else None
+            if environment is None:
+                environment = self._start()
+                with self._lock:
+                    self._every.add(environment)
+            try:
+                yield environment
+            finally:
+                self._give_back(environment)
+
+    def warm(self) -> None:
+        with self.environment():
+            pass
+
+    def _give_back(self, environment: _Environment) -> None:
+        with self._lock:
+            if environment.alive and not self._closed:
+                self._idle.append(environment)
+                return
+            self._every.discard(environment)
+        environment.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            environments, self._every, self._idle = list(self._every), set(), []
+        for environment in environments:
+            environment.close()
+
+
+def _process_context() -> BaseContext:
+    # a fork server forks from a clean, single-threaded process; forking this threaded one is unsafe
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+class LambdaRuntime:
+    """Invokes the template's functions by logical id, each in its own execution environments.
+
+    Environments inherit the process environment at the time the first one starts, then apply
+    their function's variables: set AWS_* variables before the first invocation.
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, FunctionSpec],
+        limits: Mapping[str, Limits],
+        max_environments: int = MAX_ENVIRONMENTS_PER_FUNCTION,
+    ) -> None:
+        context = _process_context()
+        self._pools = {
+            name: _Pool(functools.partial(_Environment, context, spec, limits.get(name, Limits())), max_environments)
+            for name, spec in specs.items()
+        }
+
+    @property
+    def functions(self) -> list[str]:
+        return sorted(self._pools)
+
+    def invoke(self, function: str, event: Any) -> Invocation:
+        """Run one invocation; a function error is a result, not an exception (FunctionNotFound is)."""
+        pool = self._pools.get(function)
+        if pool is None:
+            raise FunctionNotFound(function)
+        request_id = str(uuid.uuid4())
+        event_json = json.dumps(event)
+        try:
+            with pool.environment() as environment:
+                function_error, payload = environment.invoke(request_id, event_json)
+        except _InitError as failed:
+            return Invocation(request_id, failed.payload, function_error=True)
+        return Invocation(request_id, payload, function_error)
+
+    def warm(self) -> dict[str, str]:
+        """Start one environment per function, in parallel; returns the init errors by function."""
+        failures: dict[str, str] = {}
+
+        def warm(name: str) -> None:
+            try:
+                self._pools[name].warm()
+            except _InitError as failed:
+                failures[name] = json.loads(failed.payload)["errorMessage"]
+
+        with ThreadPoolExecutor(max_workers=max(1, len(self._pools))) as pool:
+            list(pool.map(warm, self._pools))
+        return failures
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()

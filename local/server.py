@@ -1,0 +1,146 @@
+"""`make dev`: the API, Lambda's Invoke API and an AWS emulator, wired from template.yaml.
+
+Everything that runs beside the main thread is a Worker (start/stop): the emulator, the two
+HTTP servers, and the background event sources listed by `background_workers`. They start in
+order and stop in reverse, on Ctrl-C or SIGTERM, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol
+
+from local.config import Ports, function_limits, with_shell_overrides
+from local.docs import Docs
+from local.emulator import HOST, AwsEmulator
+from local.http_api import HttpApi
+from local.lambda_api import LambdaApi
+from local.lambda_runtime import LambdaRuntime
+from local.template import FunctionSpec, function_specs, load_template, local_resolver
+from local.wsgi import HttpServer, LoggedApp, port_is_free
+
+LOG = logging.getLogger("local")
+
+
+class Worker(Protocol):
+    """Anything that runs for as long as the server does."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """What the background workers get: the template, the emulator's resources and the functions."""
+
+    template: dict[str, Any]
+    names: dict[str, str]  # logical id → physical name (table, bus)
+    specs: dict[str, FunctionSpec]
+    runtime: LambdaRuntime
+    emulator_url: str
+
+
+def background_workers(stack: LocalStack) -> list[Worker]:
+    """The event sources AWS runs for the deployed stack, run locally.
+
+    This is the place to add them, e.g. a poller feeding the table's stream to the publisher
+    (stack.runtime.invoke("PublishEventsFunction", records)) and a scheduler running the cleanup
+    on its template rate(). None exist yet.
+    """
+    del stack
+    return []
+
+
+def configure_logging() -> None:
+    """One line per request on stderr; stdout stays the functions' own (JSON) logs."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    local = logging.getLogger("local")
+    local.addHandler(handler)
+    local.setLevel(logging.INFO)
+    local.propagate = False
+    for noisy in ("werkzeug", "moto"):  # their per-request logs would double ours
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def start(ports: Ports, running: ExitStack) -> tuple[LocalStack, list[Worker]]:
+    """Start everything; `running` stops what started, in reverse order, when it closes."""
+    emulator = AwsEmulator(ports.moto)
+    running.callback(emulator.stop)
+    emulator.start()
+
+    template = load_template()
+    resolver = local_resolver(emulator.names, template)
+    specs, overrides = with_shell_overrides(function_specs(template, resolver), emulator.names, os.environ)
+    for key, value in sorted(overrides.items()):
+        LOG.info("from the shell: %s=%s", key, value)
+    runtime = LambdaRuntime(specs, function_limits(template, specs, resolver))
+    running.callback(runtime.close)
+    for function, error in runtime.warm().items():
+        LOG.warning("%s cannot start: %s", function, error)
+
+    stack = LocalStack(template, emulator.names, specs, runtime, emulator.url)
+    workers: list[Worker] = [
+        HttpServer("api", HOST, ports.api, LoggedApp("api", HttpApi(specs, runtime.invoke, Docs()))),
+        HttpServer("lambda", HOST, ports.lambda_api, LoggedApp("lambda", LambdaApi(runtime.invoke, runtime.functions))),
+        *background_workers(stack),
+    ]
+    for worker in workers:
+        worker.start()
+        running.callback(worker.stop)
+    return stack, [emulator, *workers]
+
+
+def banner(ports: Ports, stack: LocalStack, workers: list[Worker]) -> str:
+    api = f"http://{HOST}:{ports.api}"
+    names = ", ".join(f"{logical} = {physical}" for logical, physical in sorted(stack.names.items()))
+    return "\n".join(
+        [
+            "Session service, local",
+            f"  API            {api}   (docs {api}/docs, OpenAPI {api}/openapi.json)",
+            f"  Lambda invoke  http://{HOST}:{ports.lambda_api}   (functions: {', '.join(stack.runtime.functions)})",
+            f"  AWS emulator   {stack.emulator_url}   ({names})",
+            f"  running        {', '.join(worker.name for worker in workers)}",
+            "  Identity comes from X-User-Id, X-Tenant-Id and X-Roles headers. Ctrl-C stops.",
+        ]
+    )
+
+
+def main() -> int:
+    configure_logging()
+    try:
+        ports = Ports.from_environ(os.environ)
+    except ValueError as exc:
+        LOG.error("%s", exc)
+        return 2
+    busy = [port for port in ports if not port_is_free(port)]
+    if busy:
+        LOG.error("port %s already in use; set PORT, LAMBDA_PORT or MOTO_PORT", ", ".join(map(str, busy)))
+        return 1
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        LOG.info("%s: stopping", signal.Signals(signum).name)
+        stopping.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C stops at once
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with ExitStack() as running:
+        stack, workers = start(ports, running)
+        print(banner(ports, stack, workers), file=sys.stderr, flush=True)
+        while not stopping.wait(timeout=0.5):
+            pass
+    LOG.info("stopped")
+    return 0
