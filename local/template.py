@@ -159,7 +159,7 @@ def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -
             )
         names[logical_id] = table_name
     secrets = session.client("secretsmanager")
-    for logical_id, resource in resources_of_type(template, "AWS::SecretsManager::Secret").items():
+    for logical_id in resources_of_type(template, "AWS::SecretsManager::Secret"):
         # like GenerateSecretString: a fresh random value for every local stack
         created = secrets.create_secret(Name=f"{resolver.stack_name}-{logical_id}", SecretString=secrets_token())
         names[logical_id] = created["ARN"]

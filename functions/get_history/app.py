@@ -26,7 +26,7 @@ def get_history(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
-    type: Annotated[EventType | None, Query()] = None,  # noqa: A002 - the contract's name
+    type: Annotated[EventType | None, Query()] = None,
     after: Annotated[str | None, Query(description="RFC 3339; events created after it")] = None,
     before: Annotated[str | None, Query(description="RFC 3339; events created before it")] = None,
     include_payload: Annotated[bool, Query()] = False,

@@ -1,6 +1,5 @@
 """GET /v1/sessions/{session_id}: read one session."""
 
-
 from sessions import service
 from sessions.api import caller, create_app, lambda_entry, session_response
 from sessions.models import Problem, Session

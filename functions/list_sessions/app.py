@@ -17,7 +17,10 @@ app = create_app()
     responses={
         200: {"description": "A page of sessions", "content": {"application/json": {"model": SessionList}}},
         400: {"description": "invalid_cursor", "content": {"application/problem+json": {"model": Problem}}},
-        403: {"description": "forbidden (user_id without admin)", "content": {"application/problem+json": {"model": Problem}}},
+        403: {
+            "description": "forbidden (user_id without admin)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )

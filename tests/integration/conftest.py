@@ -100,15 +100,23 @@ def aws() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def gateway(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     gateway = Gateway(aws, {})
-    environment = next(iter(gateway.specs.values())).environment
+    # every function's variables (they agree where they overlap), as the dev server sets them
+    environment = {key: value for spec in gateway.specs.values() for key, value in spec.environment.items()}
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
     settings.get_settings.cache_clear()
-    store.dynamodb_client.cache_clear()
-    service.use_store(None)
+    _forget_clients()
     yield gateway
     settings.get_settings.cache_clear()
-    store.dynamodb_client.cache_clear()
+    _forget_clients()
+
+
+def _forget_clients() -> None:
+    """Clients and secrets are cached per container; each test is a fresh container."""
+    from sessions import cursors, idempotency
+
+    for cached in (store.dynamodb_client, store.aws_client, cursors._secret, idempotency._persistence):
+        cached.cache_clear()
     service.use_store(None)
 
 
@@ -129,3 +137,29 @@ __all__ = ["Gateway", "HttpResult", "os", "set_env"]
 from local.moto_atomicity import make_dynamodb_atomic  # noqa: E402
 
 make_dynamodb_atomic()
+
+
+def concurrently(count: int, call: Any) -> list[tuple[int, Any]]:
+    """Run call(i) for i in 0…count-1 in real threads released together; each gives (status, result).
+
+    Races are driven through the service layer, not the handlers: Powertools' resolver keeps the
+    current request in class attributes, safe in Lambda (one request per process) but shared by
+    threads. The dev server's e2e tests race the handlers themselves, in separate processes.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sessions.api import PROBLEMS
+    from sessions.errors import SessionError
+
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> tuple[int, Any]:
+        barrier.wait()
+        try:
+            return 200, call(index)
+        except SessionError as exc:
+            return next(PROBLEMS[cls][0] for cls in type(exc).__mro__ if cls in PROBLEMS), exc
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
-from tests.integration.conftest import set_env
+from sessions import service
+from sessions.models import CreateSessionRequest
+from sessions.service import Identity
+from tests.integration.conftest import concurrently, set_env
 
 
 def test_twenty_five_concurrent_creates_against_a_cap_of_ten_yield_exactly_ten(gateway, table):
-    with ThreadPoolExecutor(max_workers=25) as pool:
-        results = list(pool.map(lambda _: gateway.create({}, user="racer"), range(25)))
-    statuses = sorted(result.status for result in results)
-    assert statuses.count(201) == 10
+    racer = Identity("acme", "racer")
+    results = concurrently(25, lambda _: service.create_session(racer, CreateSessionRequest()))
+    statuses = sorted(status for status, _ in results)
+    assert statuses.count(200) == 10
     assert statuses.count(429) == 15
-    assert {r.body["code"] for r in results if r.status == 429} == {"session_limit_reached"}
+    listed = gateway.request("GET", "/v1/sessions", user="racer", query="limit=100").body["sessions"]
+    assert len(listed) == 10
     counters = table.get_item(Key={"PK": "T#acme#U#racer", "SK": "#COUNTERS"})["Item"]
     assert counters["open_sessions"] == 10
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sessions import store
+from sessions import service, store
+from sessions.models import UpdateSessionRequest
+from sessions.service import Identity
+from tests.integration.conftest import concurrently
 
 
 @pytest.fixture
@@ -70,8 +72,8 @@ def test_refused_requests_never_reach_dynamodb(gateway, calls):
 def test_contended_patches_retry_with_one_write_per_attempt_and_no_extra_reads(gateway, calls):
     sid = gateway.create({}).body["session_id"]
     calls.clear()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda i: gateway.request("PATCH", f"/v1/sessions/{sid}", {"context": {f"k{i}": i}}), range(8)))
+    owner = Identity("acme", "u-1")
+    concurrently(8, lambda i: service.update_session(owner, sid, UpdateSessionRequest(context={f"k{i}": i}), None))
     # a lost race hands back the stored item, so a retry costs one write, not a re-read
     assert calls["GetItem"] == 8
     assert calls["UpdateItem"] >= 8

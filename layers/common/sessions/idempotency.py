@@ -51,7 +51,9 @@ def _config() -> IdempotencyConfig:
 
 def _check_key(key: str) -> None:
     if not 0 < len(key) <= KEY_MAX_LENGTH or not key.isprintable():
-        raise InvalidField(("header", "idempotency-key"), f"Idempotency-Key must be 1 to {KEY_MAX_LENGTH} printable characters")
+        raise InvalidField(
+            ("header", "idempotency-key"), f"Idempotency-Key must be 1 to {KEY_MAX_LENGTH} printable characters"
+        )
 
 
 def idempotent(

@@ -9,11 +9,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sessions.appending import plan_append
 from sessions.clock import format_ms, now_ms
 from sessions.errors import SessionIdTaken, SessionNotFound, VersionMismatch
 from sessions.lifecycle import Status
 from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
-from sessions.appending import plan_append
 from sessions.patching import plan_patch
 from sessions.settings import get_settings
 from sessions.store import ItemExists, SessionStore, VersionChanged, default_store
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 ADMIN_ROLE = "admin"
 SESSION_ID = re.compile(ID_PATTERN)
 # Optimistic writes retry on contention; beyond this many losses the caller gets the last error.
-MAX_WRITE_ATTEMPTS = 25
+MAX_WRITE_ATTEMPTS = 50
 
 _store: SessionStore | None = None
 
@@ -124,9 +124,7 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
     replacing: dict[str, Any] | None = None
     for _ in range(MAX_WRITE_ATTEMPTS):
         try:
-            store().create_session(
-                record, cap=settings.max_open_sessions_per_user, replacing=replacing, events=events
-            )
+            store().create_session(record, cap=settings.max_open_sessions_per_user, replacing=replacing, events=events)
             return record, True
         except ItemExists as exists:
             replacing = exists.record
@@ -170,8 +168,8 @@ def update_session(
 
 
 def back_off(attempt: int) -> None:
-    # full jitter keeps racing writers from colliding again in lockstep
-    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311 - not for secrets
+    # full jitter over a growing window keeps racing writers from colliding again in lockstep
+    time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))  # noqa: S311 - not for secrets
 
 
 # --- delete -------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def _names_and_values(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[s
 
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
-    return aws_client("dynamodb")  # type: ignore[no-any-return]
+    return aws_client("dynamodb")  # type: ignore[no-any-return,unused-ignore]
 
 
 @functools.cache
@@ -219,13 +219,19 @@ class SessionStore:
         names = {"#pk": key_name, "#expires": "expires_at", "#deleted": "deleted_at"}
         values: dict[str, Any] = {":pk": {"S": key_value}, ":now": {"S": query.now}}
         key_condition = "#pk = :pk"
-        low, high = query.created_after, query.created_before
-        if low or high:
-            # created_key is "{created_at}#{session_id}"; ids never hold "~", so "T#~" sorts after every key of T
-            values[":low"] = {"S": f"{low}#~" if low else ""}
-            values[":high"] = {"S": high or "~"}
+        # created_key is "{created_at}#{session_id}"; ids never hold "~", so "T#~" sorts after every key of T
+        bounds = []
+        if query.created_after:
+            values[":low"] = {"S": f"{query.created_after}#~"}
+            bounds.append("#created > :low")
+        if query.created_before:
+            values[":high"] = {"S": query.created_before}
+            bounds.append("#created < :high")
+        if len(bounds) == 2:
+            bounds = ["#created BETWEEN :low AND :high"]
+        if bounds:
             names["#created"] = "created_key"
-            key_condition += " AND #created BETWEEN :low AND :high"
+            key_condition += " AND " + bounds[0]
         filters = ["#expires > :now", "attribute_not_exists(#deleted)"]
         for position, status in enumerate(query.statuses):
             values[f":status{position}"] = {"S": status}
