@@ -69,7 +69,13 @@ TtlSeconds = Annotated[StrictInt, Field(ge=60), AfterValidator(_within_max_ttl)]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # built on first validation, so a function pays only for the models it uses
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class _Response(BaseModel):
+    # documentation of what the endpoints return: built only for the OpenAPI document
+    model_config = ConfigDict(defer_build=True)
 
 
 class Role(StrEnum):
@@ -140,14 +146,14 @@ class UpdateSessionRequest(_Request):
     ttl_seconds: TtlSeconds | None = None
 
 
-class Usage(BaseModel):
+class Usage(_Response):
     tokens_used: int = 0
     cost_usd: float = 0.0
     event_count: int = 0
     task_count: int = 0
 
 
-class Event(BaseModel):
+class Event(_Response):
     """An event of a session's history; fields the client did not give are left out."""
 
     event_id: str
@@ -162,7 +168,7 @@ class Event(BaseModel):
     metadata: dict[str, str] | None = None
 
 
-class SessionSummary(BaseModel):
+class SessionSummary(_Response):
     """A session in a list: everything but context and checkpoint."""
 
     session_id: str
@@ -192,24 +198,24 @@ class Session(SessionSummary):
     checkpoint: dict[str, Any] | None
 
 
-class SessionList(BaseModel):
+class SessionList(_Response):
     sessions: list[SessionSummary]
     next_cursor: str | None
 
 
-class History(BaseModel):
+class History(_Response):
     session_id: str
     events: list[Event]
     next_cursor: str | None
     total: int
 
 
-class ValidationIssue(BaseModel):
+class ValidationIssue(_Response):
     loc: list[str | int]
     msg: str
 
 
-class Problem(BaseModel):
+class Problem(_Response):
     """application/problem+json (RFC 9457) with the contract's stable code."""
 
     type: str

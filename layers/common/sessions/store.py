@@ -20,11 +20,9 @@ import functools
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
+from sessions.attribute_values import from_item, to_attribute, to_item
 from sessions.errors import SessionLimitReached
 from sessions.settings import get_settings
 
@@ -40,9 +38,6 @@ _KEY_ATTRIBUTES = frozenset({"PK", "SK", "by_user_pk", "by_agent_pk", "created_k
 # A page may take a few Queries when filters discard items; never more than this many.
 MAX_QUERIES_PER_PAGE = 8
 QUERY_LIMIT_MAX = 400
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -124,42 +119,8 @@ def expiry_bucket(session_key: str, expires_at: str) -> str:
     return f"{expires_at[:13]}#{shard}"
 
 
-# --- values: JSON in, DynamoDB types out, and back without loss --------------------------------
-
-
-def to_dynamo_value(value: Any) -> Any:
-    """floats become Decimals through their shortest repr, so 0.1 is stored as exactly 0.1."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {key: to_dynamo_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [to_dynamo_value(item) for item in value]
-    return value
-
-
-def from_dynamo_value(value: Any) -> Any:
-    """Decimals become ints when integral within 38 digits (as clients may send), floats otherwise."""
-    if isinstance(value, Decimal):
-        integral = value == value.to_integral_value() and value.adjusted() < 38
-        return int(value) if integral else float(value)
-    if isinstance(value, dict):
-        return {key: from_dynamo_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [from_dynamo_value(item) for item in value]
-    return value
-
-
-def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(to_dynamo_value(value)) for key, value in item.items()}
-
-
-def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: from_dynamo_value(_deserializer.deserialize(value)) for key, value in item.items()}
-
-
 def _record_of(item: Mapping[str, Any]) -> dict[str, Any]:
-    record = deserialize(item)
+    record = from_item(item)
     for key in _KEY_ATTRIBUTES:
         record.pop(key, None)
     return record
@@ -167,7 +128,7 @@ def _record_of(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def _names_and_values(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
     names = {f"#{key}": key for key in values}
-    serialized = {f":{key}": _serializer.serialize(to_dynamo_value(value)) for key, value in values.items()}
+    serialized = {f":{key}": to_attribute(value) for key, value in values.items()}
     return names, serialized
 
 
@@ -181,10 +142,13 @@ def dynamodb_client() -> DynamoDBClient:
 
 @functools.cache
 def aws_client(service: str) -> Any:
-    """One client per service and container, created on first use (cold starts pay only for what they use)."""
-    import boto3
+    """One client per service and container, created on first use (cold starts pay only for what they use).
 
-    return boto3.client(service)  # type: ignore[call-overload]
+    botocore's own session: the same client as boto3.client, without importing boto3.
+    """
+    import botocore.session
+
+    return botocore.session.get_session().create_client(service)
 
 
 def default_store() -> SessionStore:
@@ -295,7 +259,7 @@ class SessionStore:
         the last item returned, so items read past it are read again next time, never skipped.
         """
         items: list[dict[str, Any]] = []
-        exclusive_start = serialize(start) if start else None
+        exclusive_start = to_item(start) if start else None
         for _ in range(MAX_QUERIES_PER_PAGE):
             wanted = limit + 1 - len(items)
             page_request = {**request, "Limit": min(QUERY_LIMIT_MAX, wanted * (4 if filtered else 1))}
@@ -308,9 +272,9 @@ class SessionStore:
                 break
         if len(items) > limit:
             kept = items[:limit]
-            return Page([_record_of(item) for item in kept], position(deserialize(kept[-1])))
+            return Page([_record_of(item) for item in kept], position(from_item(kept[-1])))
         # out of items (no cursor), or out of reads: resume after the last item read, all of which were discarded
-        resume = position(deserialize(exclusive_start)) if exclusive_start else None
+        resume = position(from_item(exclusive_start)) if exclusive_start else None
         return Page([_record_of(item) for item in items], resume)
 
     # --- writes --------------------------------------------------------------------------------
@@ -341,7 +305,7 @@ class SessionStore:
         put = {
             "Put": {
                 "TableName": self._table,
-                "Item": serialize(item),
+                "Item": to_item(item),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 **condition,
             }
@@ -460,7 +424,7 @@ class SessionStore:
         return {
             "Put": {
                 "TableName": self._table,
-                "Item": serialize(item),
+                "Item": to_item(item),
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
         }
