@@ -17,7 +17,7 @@ help:
 	@echo "make dev      serve the API on http://127.0.0.1:$${PORT:-3000} (emulator on $${MOTO_PORT:-5000}, Lambda invoke on $${LAMBDA_PORT:-3001})"
 	@echo "make test     lint, type-check, unit, integration and end-to-end tests, sam validate --lint and sam build"
 	@echo "make bench    cold-start, overhead and round-trip benchmarks"
-	@echo "make openapi  regenerate openapi.json from the handlers"
+	@echo "make openapi  regenerate openapi.json and schemas/ (event JSON Schemas) from the code"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON313)" ]; then \
@@ -55,6 +55,7 @@ template: install
 
 openapi: install
 	$(BIN)/python -m local.openapi --write
+	$(BIN)/python -m local.event_schemas --write
 
 test: lint typecheck template
 	$(BIN)/python -m pytest -q -n 2 tests

@@ -66,7 +66,7 @@ def test_delete_is_at_most_two(gateway, calls):
 
 def test_refused_requests_never_reach_dynamodb(gateway, calls):
     assert _measure(calls, lambda: gateway.create({"session_type": "BAD"})) == {}
-    assert _measure(calls, lambda: gateway.request("GET", "/v1/sessions/stats")) == {}
+    assert _measure(calls, lambda: gateway.request("GET", "/v1/sessions/-not-an-id")) == {}
 
 
 def test_contended_patches_retry_with_one_write_per_attempt_and_no_extra_reads(gateway, calls):

@@ -19,13 +19,15 @@ EXPECTED = {
     "AppendEventFunction": 201,
     "GetHistoryFunction": 200,
     "ListSessionsFunction": 200,
+    "GetStatsFunction": 200,
     "DeleteSessionFunction": 204,
 }
+HTTP_FUNCTIONS = [name for name, spec in function_specs(load_template(), local_resolver({})).items() if spec.routes]
 
 
 def test_every_function_has_a_sample_event():
     assert sorted(path.stem for path in EVENTS.glob("*.json")) == FUNCTIONS
-    assert set(EXPECTED) == set(FUNCTIONS)
+    assert set(EXPECTED) == set(HTTP_FUNCTIONS)
 
 
 def test_the_samples_run_in_lifecycle_order(gateway):
@@ -35,7 +37,13 @@ def test_the_samples_run_in_lifecycle_order(gateway):
         assert response["statusCode"] == status, (function, response.get("body"))
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_stream_sample_publishes_without_failures(gateway):
+    event = json.loads((EVENTS / "PublishEventsFunction.json").read_text())
+    response = gateway.handler("PublishEventsFunction")(event, LambdaContext("PublishEventsFunction"))
+    assert response == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS))
 def test_samples_carry_identity_only_in_the_authorizer_claims(function):
     event = json.loads((EVENTS / f"{function}.json").read_text())
     assert event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]

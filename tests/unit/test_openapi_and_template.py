@@ -39,3 +39,30 @@ def test_functions_run_python_313_on_arm64_with_least_privilege():
             for statement in policy["Statement"]:
                 assert all("*" not in action for action in statement["Action"]), logical_id
                 assert statement["Resource"] != "*", logical_id
+
+
+def test_committed_event_schemas_are_current():
+    from local.event_schemas import stale_files
+
+    assert stale_files() == [], "run `make openapi`"
+
+
+def test_every_detail_type_of_the_contract_has_a_schema():
+    from local.event_schemas import SCHEMAS_DIR
+
+    contract = {
+        "session.created",
+        "session.updated",
+        "session.paused",
+        "session.resumed",
+        "session.completed",
+        "session.crashed",
+        "session.deleted",
+        "session.expired",
+        "session.event_appended",
+        "sessions.cleanup_completed",
+    }
+    assert {path.stem for path in SCHEMAS_DIR.glob("*.json")} == contract
+    for path in SCHEMAS_DIR.glob("session.*.json"):
+        properties = json.loads(path.read_text())["properties"]
+        assert not {"context", "checkpoint", "content", "payload"} & set(properties)

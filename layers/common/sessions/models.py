@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from pydantic_core import PydanticCustomError
@@ -208,6 +208,25 @@ class History(_Response):
     events: list[Event]
     next_cursor: str | None
     total: int
+
+
+class SessionCounts(_Response):
+    active: int
+    paused: int
+    completed: int
+    crashed: int
+
+
+class Stats(_Response):
+    scope: Literal["user", "tenant"]
+    sessions: SessionCounts
+    created_total: int
+    deleted_total: int
+    expired_total: int
+    events_total: int
+    tokens_used_total: int
+    cost_usd_total: float
+    computed_at: str
 
 
 class ValidationIssue(_Response):

@@ -20,8 +20,8 @@ EDITABLE_WHEN_COMPLETED = frozenset({"title", "metadata", "ttl_seconds"})
 OBJECT_FIELDS: dict[str, dict[str, Any] | None] = {"context": {}, "runtime_metadata": {}, "checkpoint": None}
 
 
-def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> tuple[dict[str, Any], int]:
-    """The attributes a merge patch changes (none when it changes nothing) and its open-slot delta."""
+def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> dict[str, Any]:
+    """The attributes a merge patch changes; none when it changes nothing."""
     status = Status(current["status"])
     new_status = _check_allowed(status, patch)
     candidate = _patched_values(current, patch, now)
@@ -29,14 +29,12 @@ def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -
         candidate["status"] = new_status.value
     changes = {name: value for name, value in candidate.items() if current.get(name) != value}
     if not changes:
-        return {}, 0
+        return {}
     timestamp = format_ms(now)
     changes["updated_at"] = changes["last_active_at"] = timestamp
-    holds_slot = bool(current.get("holds_slot"))
-    if holds_slot != is_open(new_status):
-        changes["holds_slot"] = not holds_slot
-        return changes, -1 if holds_slot else 1
-    return changes, 0
+    if bool(current.get("holds_slot")) != is_open(new_status):
+        changes["holds_slot"] = is_open(new_status)  # the open-session slot follows the status
+    return changes
 
 
 def _check_allowed(status: Status, patch: UpdateSessionRequest) -> Status:

@@ -152,13 +152,11 @@ def update_session(
     for attempt in range(MAX_WRITE_ATTEMPTS):
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
-        changes, slot_delta = plan_patch(current, patch, now_ms())
+        changes = plan_patch(current, patch, now_ms())
         if not changes:
             return current  # nothing differs: no write, no new version
         try:
-            return store().update_session(
-                current, changes, slot_delta=slot_delta, cap=settings.max_open_sessions_per_user
-            )
+            return store().update_session(current, changes, cap=settings.max_open_sessions_per_user)
         except VersionChanged as changed:
             if changed.record is None or not is_live(changed.record, now_ms()):
                 raise SessionNotFound(f"session {session_id!r} not found") from None
@@ -189,11 +187,10 @@ def delete_session(identity: Identity, session_id: str) -> None:
             # expiring now puts the session in the cleanup's index, which purges its remains
             "expires_at": timestamp,
         }
-        holds_slot = bool(current.get("holds_slot"))
-        if holds_slot:
+        if current.get("holds_slot"):
             changes["holds_slot"] = False
         try:
-            store().update_session(current, changes, slot_delta=-1 if holds_slot else 0)
+            store().update_session(current, changes)
             return
         except VersionChanged as changed:
             if changed.record is None or not is_live(changed.record, now_ms()):

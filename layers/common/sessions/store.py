@@ -5,7 +5,9 @@ another tenant's items by construction:
 
     session       PK T#{tenant}#S#{session_id}   SK #SESSION
     event         PK T#{tenant}#S#{session_id}   SK E#{incarnation}#{seq:010d}
-    user counters PK T#{tenant}#U#{user_id}      SK #COUNTERS    (open-session slots)
+    user counters PK T#{tenant}#U#{user_id}      SK #COUNTERS    (open-session slots, the user's stats)
+    tenant stats  PK T#{tenant}                  SK #STATS#{0..3} (sharded, summed by one Query)
+    purge marker  PK T#{tenant}#S#{session_id}   SK #PURGE#{incarnation} (history left to purge)
 
 A session's incarnation is fixed at its creation, so the history of an earlier session under
 the same id (deleted or expired, not yet purged) never mixes with the new one's.
@@ -17,12 +19,16 @@ so the cleanup finds it (and its history) through the ByExpiry index, and the st
 from __future__ import annotations
 
 import functools
+import random
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sessions import counters
 from sessions.attribute_values import from_item, to_attribute, to_item
+from sessions.clock import format_ms, now_ms, parse_timestamp
+from sessions.counters import CounterDeltas
 from sessions.errors import SessionLimitReached
 from sessions.settings import get_settings
 
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
 
 SESSION_SK = "#SESSION"
 COUNTERS_SK = "#COUNTERS"
+STATS_SK_PREFIX = "#STATS#"
+STATS_SHARDS = 4
+PURGE_SK_PREFIX = "#PURGE#"
+MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # longer than any stream record can be redelivered
 EXPIRY_SHARDS = 8
 # Attributes of a session item that only the store uses (keys and index attributes).
 _KEY_ATTRIBUTES = frozenset({"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "ttl"})
@@ -111,6 +121,10 @@ def agent_pk(tenant_id: str, user_id: str, agent_id: str) -> str:
 
 def event_sk(incarnation: str, seq: int) -> str:
     return f"E#{incarnation}#{seq:010d}"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"T#{key_part(tenant_id)}"
 
 
 def expiry_bucket(session_key: str, expires_at: str) -> str:
@@ -310,9 +324,15 @@ class SessionStore:
                 **condition,
             }
         }
-        slot_delta = 1 - int(bool(replacing and replacing.get("holds_slot")))
-        operations = [put, self._slot_update(record["tenant_id"], record["user_id"], slot_delta, cap)]
-        operations += [self._event_put(record, event) for event in events]
+        deltas = counters.change(None, record)
+        operations = [put, *(self._event_put(record, event) for event in events)]
+        if replacing is not None:
+            # the dead session under this id leaves now: counted out as expired, its history purged later
+            deltas += counters.expiry(replacing)
+            operations.append(
+                self._removal_marker(replacing, parse_timestamp(record["created_at"]), purge_history=True)
+            )
+        operations += self._counter_updates(record["tenant_id"], record["user_id"], deltas, cap)
         reasons = self._transact(operations)
         if reasons is None:
             return
@@ -323,32 +343,51 @@ class SessionStore:
             raise VersionChanged(_record_of(stored) if stored else None)
         raise SessionLimitReached("the maximum number of open sessions is reached")
 
-    def update_session(
-        self, current: dict[str, Any], changes: dict[str, Any], *, slot_delta: int = 0, cap: int = 0
-    ) -> dict[str, Any]:
+    def update_session(self, current: dict[str, Any], changes: dict[str, Any], *, cap: int = 0) -> dict[str, Any]:
         """Write `changes` (top-level attributes; None removes one) if `current` is still the stored version.
 
-        The version grows by one. A slot_delta of +1/-1 takes or gives back the owner's
-        open-session slot in the same transaction. Returns the new record.
+        The version grows by one. When the change moves the owner's counters (a status, a slot,
+        a delete) they move in the same transaction. Returns the new record.
         Raises VersionChanged (with the stored record) or SessionLimitReached.
         """
         update, new_record = self._versioned_update(current, changes)
-        if slot_delta == 0:
+        deltas = counters.change(current, new_record)
+        if not deltas:
             try:
                 self._client.update_item(**update)
             except self._client.exceptions.ConditionalCheckFailedException as exc:
                 stored: Any = exc.response.get("Item")
                 raise VersionChanged(_record_of(stored) if stored else None) from None
             return new_record
-        slot = self._slot_update(current["tenant_id"], current["user_id"], slot_delta, cap)
-        self._raise_for(self._transact([{"Update": update}, slot]))
+        counter_updates = self._counter_updates(current["tenant_id"], current["user_id"], deltas, cap)
+        self._raise_for(self._transact([{"Update": update}, *counter_updates]))
         return new_record
 
     def append_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
         update, new_record = self._versioned_update(current, changes)
-        self._raise_for(self._transact([{"Update": update}, self._event_put(current, event)]))
+        deltas = counters.change(current, new_record)
+        counter_updates = self._counter_updates(current["tenant_id"], current["user_id"], deltas, cap=0)
+        self._raise_for(self._transact([{"Update": update}, self._event_put(current, event), *counter_updates]))
         return new_record
+
+    def get_user_counters(self, tenant_id: str, user_id: str) -> dict[str, Any]:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"PK": {"S": user_pk(tenant_id, user_id)}, "SK": {"S": COUNTERS_SK}},
+            ConsistentRead=True,
+        )
+        return from_item(response.get("Item", {}))
+
+    def get_tenant_counters(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every stats shard of the tenant: a handful of items, whatever the number of sessions."""
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :shard)",
+            ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":shard": {"S": STATS_SK_PREFIX}},
+            ConsistentRead=True,
+        )
+        return [from_item(item) for item in response.get("Items", [])]
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -402,18 +441,61 @@ class SessionStore:
             return reasons
         return None
 
-    def _slot_update(self, tenant_id: str, user_id: str, delta: int, cap: int) -> dict[str, Any]:
-        update: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"PK": {"S": user_pk(tenant_id, user_id)}, "SK": {"S": COUNTERS_SK}},
-            "UpdateExpression": "ADD open_sessions :delta",
-            "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
-        }
-        if delta > 0 and cap > 0:
+    def _counter_updates(self, tenant_id: str, user_id: str, deltas: CounterDeltas, cap: int) -> list[dict[str, Any]]:
+        """ADD the deltas to the owner's counters and to one of the tenant's stats shards."""
+        if not deltas:
+            return []
+        user_values = {**deltas.fields, "open_sessions": deltas.slots} if deltas.slots else dict(deltas.fields)
+        user_update = self._add_update(user_pk(tenant_id, user_id), COUNTERS_SK, user_values)
+        if deltas.slots > 0 and cap > 0:
             # the cap holds under concurrency: the counter and the session commit together
-            update["ConditionExpression"] = "attribute_not_exists(open_sessions) OR open_sessions < :cap"
-            update["ExpressionAttributeValues"][":cap"] = {"N": str(cap)}
-        return {"Update": update}
+            user_update["ConditionExpression"] = "attribute_not_exists(open_sessions) OR open_sessions < :cap"
+            user_update["ExpressionAttributeValues"][":cap"] = {"N": str(cap)}
+        updates = [{"Update": user_update}]
+        if deltas.fields:
+            # a random shard of a few spreads a busy tenant's writes; stats sums them in one Query
+            shard = f"{STATS_SK_PREFIX}{random.randrange(STATS_SHARDS)}"  # noqa: S311 - not for secrets
+            updates.append({"Update": self._add_update(tenant_pk(tenant_id), shard, deltas.fields)})
+        return updates
+
+    def _add_update(self, pk: str, sk: str, values: dict[str, int | float]) -> dict[str, Any]:
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        return {
+            "TableName": self._table,
+            "Key": {"PK": {"S": pk}, "SK": {"S": sk}},
+            "UpdateExpression": "ADD " + ", ".join(f"#f{i} :f{i}" for i in range(len(values))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {f":f{i}": to_attribute(value) for i, value in enumerate(values.values())},
+        }
+
+    def _removal_marker(self, dead: dict[str, Any], now_ms: int, *, purge_history: bool) -> dict[str, Any]:
+        """A marker per dead incarnation: its existence means "counted out"; in the expiry index, "purge my history".
+
+        It outlives any redelivery of the stream record that put it (TTL after two days).
+        """
+        key = session_pk(dead["tenant_id"], dead["session_id"])
+        item: dict[str, Any] = {
+            "PK": key,
+            "SK": f"{PURGE_SK_PREFIX}{dead['incarnation']}",
+            "tenant_id": dead["tenant_id"],
+            "session_id": dead["session_id"],
+            "incarnation": dead["incarnation"],
+            "ttl": now_ms // 1000 + MARKER_LIFETIME_SECONDS,
+        }
+        if purge_history:
+            now = format_ms(now_ms)
+            item |= {"expires_at": now, "expiry_bucket": expiry_bucket(key, now)}
+        return {
+            "Put": {"TableName": self._table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}
+        }
+
+    def settle_removed_session(self, old: dict[str, Any], *, purge_history: bool) -> None:
+        """Count a removed session out (once per incarnation, however often its stream record comes)."""
+        marker = self._removal_marker(old, now_ms(), purge_history=purge_history)
+        updates = self._counter_updates(old["tenant_id"], old["user_id"], counters.expiry(old), cap=0)
+        reasons = self._transact([marker, *updates])
+        if reasons is not None and reasons[0].get("Code") != "ConditionalCheckFailed":
+            raise RuntimeError("settling a removed session failed")  # not reachable: only the marker has a condition
 
     def _event_put(self, session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         item = {
@@ -445,8 +527,6 @@ class SessionStore:
 
     @staticmethod
     def _expiry_attributes(record: dict[str, Any]) -> dict[str, Any]:
-        from sessions.clock import parse_timestamp
-
         expires_ms = parse_timestamp(record["expires_at"])
         key = session_pk(record["tenant_id"], record["session_id"])
         # DynamoDB's TTL deletes at whole seconds; round up so it never fires early

@@ -1,0 +1,208 @@
+"""The lifecycle event catalog: a model per detail-type, and how stream records become events.
+
+The table's stream is the outbox: every committed change to a session item reaches the
+publisher as a stream record, even if the function that wrote it died right after. An event's
+id is derived from the stream record, so a redelivered record yields the same ids; per session,
+`version` orders events. No event carries context, checkpoint, content or payload.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamChangedRecordModel, DynamoDBStreamRecordModel
+from pydantic import BaseModel, Field, field_validator
+
+from sessions.attribute_values import from_item
+from sessions.clock import format_ms
+from sessions.models import Usage
+
+# Fields of a session whose change is bookkeeping, not news.
+_BOOKKEEPING = frozenset({"updated_at", "last_active_at", "version", "holds_slot", "incarnation", "usage"})
+_EVENT_ID_NAMESPACE = uuid.UUID("6b1f9a3e-2f7c-4c1e-9d5a-0c8e7f4b2a61")
+STATUS_DETAIL_TYPES = {
+    "paused": "session.paused",
+    "completed": "session.completed",
+    "crashed": "session.crashed",
+    "active": "session.resumed",
+}
+
+
+class SessionEventDetail(BaseModel):
+    """What every session.* event carries: identity, state and usage, never content."""
+
+    event_id: str = Field(description="Stable per stream record: deduplicate on it")
+    occurred_at: str
+    session_id: str
+    tenant_id: str
+    user_id: str
+    agent_id: str | None
+    app_name: str | None
+    session_type: str
+    status: str
+    previous_status: str | None
+    changed_fields: list[str]
+    version: int = Field(description="Orders a session's events")
+    usage: Usage
+    expires_at: str
+
+
+class SessionCreated(SessionEventDetail):
+    pass
+
+
+class SessionUpdated(SessionEventDetail):
+    pass
+
+
+class SessionPaused(SessionEventDetail):
+    pass
+
+
+class SessionResumed(SessionEventDetail):
+    pass
+
+
+class SessionCompleted(SessionEventDetail):
+    pass
+
+
+class SessionCrashed(SessionEventDetail):
+    pass
+
+
+class SessionDeleted(SessionEventDetail):
+    pass
+
+
+class SessionEventAppended(SessionEventDetail):
+    pass
+
+
+class SessionExpired(SessionEventDetail):
+    reason: Literal["ttl", "inactive", "cleanup"]
+
+
+class CleanupCompleted(BaseModel):
+    """One per cleanup run, with its counts."""
+
+    event_id: str
+    occurred_at: str
+    dry_run: bool
+    sessions_expired: int
+    sessions_purged: int
+    history_events_deleted: int
+    complete: bool
+
+
+DETAIL_TYPES: dict[str, type[BaseModel]] = {
+    "session.created": SessionCreated,
+    "session.updated": SessionUpdated,
+    "session.paused": SessionPaused,
+    "session.resumed": SessionResumed,
+    "session.completed": SessionCompleted,
+    "session.crashed": SessionCrashed,
+    "session.deleted": SessionDeleted,
+    "session.expired": SessionExpired,
+    "session.event_appended": SessionEventAppended,
+    "sessions.cleanup_completed": CleanupCompleted,
+}
+
+
+# --- stream records ------------------------------------------------------------------------------
+
+
+class SessionStreamImages(DynamoDBStreamChangedRecordModel):
+    """Powertools' stream record images, decoded exactly (ints and floats, no Decimals) by our converter."""
+
+    @field_validator("Keys", "NewImage", "OldImage", mode="before")
+    @classmethod
+    def deserialize_field(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return from_item(value)
+
+
+class SessionStreamRecord(DynamoDBStreamRecordModel):
+    dynamodb: SessionStreamImages
+
+
+class PendingEvent(BaseModel):
+    detail_type: str
+    detail: dict[str, Any]
+    time: datetime
+
+
+def is_session_item(image: dict[str, Any] | None) -> bool:
+    return bool(image) and image.get("SK") == "#SESSION"  # type: ignore[union-attr]
+
+
+def removed_by_ttl(record: Any) -> bool:
+    identity = getattr(record, "userIdentity", None)
+    return identity is not None and identity.principalId == "dynamodb.amazonaws.com"
+
+
+def events_of(record: Any) -> list[PendingEvent]:
+    """The domain events one stream record of the sessions table stands for (none for other items)."""
+    change = record.dynamodb
+    old: dict[str, Any] = change.OldImage or {}
+    new: dict[str, Any] = change.NewImage or {}
+    if not is_session_item(new or old):
+        return []
+    at = change.ApproximateCreationDateTime or datetime.now(UTC)
+    if record.eventName == "INSERT":
+        return [_event(record, "session.created", new, None, [])]
+    if record.eventName == "REMOVE":
+        if "deleted_at" in old:
+            return []  # announced as session.deleted when it was deleted
+        return [_expired(record, old, _removal_reason(record, old, at), at)]
+    if old.get("incarnation") != new.get("incarnation"):
+        # a new session took the id of a dead one: the dead one's end, then the new one's start
+        previous = [] if "deleted_at" in old else [_expired(record, old, "cleanup", at)]
+        return [*previous, _event(record, "session.created", new, None, [])]
+    changed = sorted(
+        name for name in set(old) | set(new) if name not in _BOOKKEEPING and old.get(name) != new.get(name)
+    )
+    if "deleted_at" in new and "deleted_at" not in old:
+        return [_event(record, "session.deleted", new, old, changed)]
+    if new["status"] != old["status"]:
+        return [_event(record, STATUS_DETAIL_TYPES[new["status"]], new, old, changed)]
+    if new["usage"]["event_count"] > old["usage"]["event_count"]:
+        return [_event(record, "session.event_appended", new, old, changed)]
+    return [_event(record, "session.updated", new, old, changed)]
+
+
+def _removal_reason(record: Any, old: dict[str, Any], at: datetime) -> str:
+    if removed_by_ttl(record):
+        return "ttl"
+    # the cleanup removes what expired by time, or what was idle past the inactivity timeout
+    return "cleanup" if old["expires_at"] <= format_ms(int(at.timestamp() * 1000)) else "inactive"
+
+
+def _expired(record: Any, old: dict[str, Any], reason: str, at: datetime) -> PendingEvent:
+    ended = {**old, "version": old["version"] + 1, "updated_at": format_ms(int(at.timestamp() * 1000))}
+    pending = _event(record, "session.expired", ended, old, [])
+    pending.detail["reason"] = reason
+    return pending
+
+
+def _event(
+    record: Any, detail_type: str, session: dict[str, Any], before: dict[str, Any] | None, changed: list[str]
+) -> PendingEvent:
+    detail = {
+        "event_id": str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{record.eventID}:{detail_type}")),
+        "occurred_at": session["updated_at"],
+        "session_id": session["session_id"],
+        "tenant_id": session["tenant_id"],
+        "user_id": session["user_id"],
+        "agent_id": session.get("agent_id"),
+        "app_name": session.get("app_name"),
+        "session_type": session["session_type"],
+        "status": session["status"],
+        "previous_status": before["status"] if before else None,
+        "changed_fields": changed,
+        "version": session["version"],
+        "usage": session["usage"],
+        "expires_at": session["expires_at"],
+    }
+    return PendingEvent(detail_type=detail_type, detail=detail, time=datetime.now(UTC))

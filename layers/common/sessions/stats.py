@@ -1,0 +1,27 @@
+"""Statistics for a user or a whole tenant, read from counters: one round trip at any scale."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sessions.clock import format_ms, now_ms
+from sessions.counters import STATUS_FIELDS, TOTAL_FIELDS
+from sessions.errors import Forbidden
+from sessions.service import Identity, store
+
+
+def get_stats(identity: Identity, scope: Literal["user", "tenant"]) -> dict[str, Any]:
+    if scope == "tenant":
+        if not identity.is_admin:
+            raise Forbidden("tenant statistics need the admin role")
+        shards = store().get_tenant_counters(identity.tenant_id)
+    else:
+        shards = [store().get_user_counters(identity.tenant_id, identity.user_id)]
+    total = {name: sum(shard.get(name, 0) for shard in shards) for name in (*STATUS_FIELDS, *TOTAL_FIELDS)}
+    return {
+        "scope": scope,
+        "sessions": {status: total[status] for status in STATUS_FIELDS},
+        **{name: total[name] for name in TOTAL_FIELDS},
+        "cost_usd_total": round(float(total["cost_usd_total"]), 10),
+        "computed_at": format_ms(now_ms()),
+    }

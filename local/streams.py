@@ -1,0 +1,57 @@
+"""Reading a table's DynamoDB stream the way Lambda's event-source mapping does.
+
+Shared by the dev server (which feeds the publisher continuously) and the tests (which read
+what real writes produced). Records come out shaped as Lambda delivers them: epoch seconds for
+ApproximateCreationDateTime and the stream ARN on every record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        change["ApproximateCreationDateTime"] = created.timestamp()
+    shaped = {**record, "dynamodb": change, "eventSourceARN": stream_arn}
+    shaped.setdefault("eventVersion", "1.1")
+    return shaped
+
+
+@dataclass
+class StreamReader:
+    """Reads every shard of a table's stream from its start, remembering where each shard stands."""
+
+    session: Any
+    table_name: str
+    _iterators: dict[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._streams = self.session.client("dynamodbstreams")
+        table = self.session.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
+        self.stream_arn: str = table["LatestStreamArn"]
+
+    def read(self) -> list[dict[str, Any]]:
+        """The records written since the last read, in shard order, shaped as Lambda delivers them."""
+        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        records: list[dict[str, Any]] = []
+        for shard in description["Shards"]:
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self._streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            iterator = self._iterators[shard_id]
+            while iterator:
+                response = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                batch = response.get("Records", [])
+                records += [lambda_record(record, self.stream_arn) for record in batch]
+                iterator = response.get("NextShardIterator")
+                if not batch:
+                    break
+            self._iterators[shard_id] = iterator
+        return records
