@@ -37,6 +37,18 @@ def test_the_samples_run_in_lifecycle_order(gateway):
         assert response["statusCode"] == status, (function, response.get("body"))
 
 
+def test_the_schedule_sample_runs_a_complete_cleanup(gateway):
+    event = json.loads((EVENTS / "CleanupFunction.json").read_text())
+    summary = gateway.handler("CleanupFunction")(event, LambdaContext("CleanupFunction", timeout_seconds=300))
+    assert summary == {
+        "dry_run": False,
+        "sessions_expired": 0,
+        "sessions_purged": 0,
+        "history_events_deleted": 0,
+        "complete": True,
+    }
+
+
 def test_the_stream_sample_publishes_without_failures(gateway):
     event = json.loads((EVENTS / "PublishEventsFunction.json").read_text())
     response = gateway.handler("PublishEventsFunction")(event, LambdaContext("PublishEventsFunction"))

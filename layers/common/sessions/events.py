@@ -137,6 +137,21 @@ def is_session_item(image: dict[str, Any] | None) -> bool:
     return bool(image) and image.get("SK") == "#SESSION"  # type: ignore[union-attr]
 
 
+def is_cleanup_run(image: dict[str, Any]) -> bool:
+    return image.get("PK") == "#CLEANUP" and str(image.get("SK", "")).startswith("#RUN#")
+
+
+def _cleanup_completed(record: Any, run: dict[str, Any]) -> PendingEvent:
+    detail = {
+        "event_id": str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{record.eventID}:sessions.cleanup_completed")),
+        "occurred_at": format_ms(
+            int((record.dynamodb.ApproximateCreationDateTime or datetime.now(UTC)).timestamp() * 1000)
+        ),
+        **{name: run[name] for name in CleanupCompleted.model_fields if name in run},
+    }
+    return PendingEvent(detail_type="sessions.cleanup_completed", detail=detail, time=datetime.now(UTC))
+
+
 def removed_by_ttl(record: Any) -> bool:
     identity = getattr(record, "userIdentity", None)
     return identity is not None and identity.principalId == "dynamodb.amazonaws.com"
@@ -147,6 +162,8 @@ def events_of(record: Any) -> list[PendingEvent]:
     change = record.dynamodb
     old: dict[str, Any] = change.OldImage or {}
     new: dict[str, Any] = change.NewImage or {}
+    if record.eventName == "INSERT" and is_cleanup_run(new):
+        return [_cleanup_completed(record, new)]
     if not is_session_item(new or old):
         return []
     at = change.ApproximateCreationDateTime or datetime.now(UTC)

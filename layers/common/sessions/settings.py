@@ -18,6 +18,7 @@ class Settings:
     max_history_events: int
     idempotency_table_name: str
     cursor_secret_arn: str
+    inactivity_timeout_seconds: int  # 0 = off
 
 
 def _int(name: str, default: int) -> int:
@@ -37,4 +38,5 @@ def get_settings() -> Settings:
         max_history_events=_int("MAX_HISTORY_EVENTS", 10_000),
         idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", "sessions-idempotency"),
         cursor_secret_arn=os.environ.get("CURSOR_SECRET_ARN", ""),
+        inactivity_timeout_seconds=_int("INACTIVITY_TIMEOUT_SECONDS", 0),
     )

@@ -41,9 +41,14 @@ STATS_SK_PREFIX = "#STATS#"
 STATS_SHARDS = 4
 PURGE_SK_PREFIX = "#PURGE#"
 MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # longer than any stream record can be redelivered
+CLEANUP_PK = "#CLEANUP"
+CLEANUP_RUN_SK_PREFIX = "#RUN#"
+CLEANUP_PAGE_SIZE = 100
 EXPIRY_SHARDS = 8
 # Attributes of a session item that only the store uses (keys and index attributes).
-_KEY_ATTRIBUTES = frozenset({"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "ttl"})
+_KEY_ATTRIBUTES = frozenset(
+    {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
+)
 
 # A page may take a few Queries when filters discard items; never more than this many.
 MAX_QUERIES_PER_PAGE = 8
@@ -127,10 +132,18 @@ def tenant_pk(tenant_id: str) -> str:
     return f"T#{key_part(tenant_id)}"
 
 
-def expiry_bucket(session_key: str, expires_at: str) -> str:
-    """Hour of expiry plus a shard, so that no hour's index partition is hot."""
-    shard = zlib.crc32(session_key.encode()) % EXPIRY_SHARDS
-    return f"{expires_at[:13]}#{shard}"
+def expiry_bucket(session_key: str, purge_at: str) -> str:
+    """Hour of removal plus a shard, so that no hour's index partition is hot."""
+    return f"{purge_at[:13]}#{zlib.crc32(session_key.encode()) % EXPIRY_SHARDS}"
+
+
+def purge_at(record: dict[str, Any]) -> str:
+    """When the cleanup may remove a session: its expiry, or its idle deadline if that comes first."""
+    idle_seconds = get_settings().inactivity_timeout_seconds
+    if not idle_seconds or "deleted_at" in record:
+        return str(record["expires_at"])
+    idle_deadline = format_ms(parse_timestamp(record["last_active_at"]) + idle_seconds * 1000)
+    return min(record["expires_at"], idle_deadline)
 
 
 def _record_of(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -389,6 +402,61 @@ class SessionStore:
         )
         return [from_item(item) for item in response.get("Items", [])]
 
+    # --- cleanup -------------------------------------------------------------------------------
+
+    def due_for_removal(
+        self, bucket: str, now: str, start: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """A page of one expiry bucket's index entries that are due (purge_at <= now), with their keys."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "ByExpiry",
+            "KeyConditionExpression": "expiry_bucket = :bucket AND purge_at <= :now",
+            "ExpressionAttributeValues": {":bucket": {"S": bucket}, ":now": {"S": now}},
+            "Limit": CLEANUP_PAGE_SIZE,
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        response = self._client.query(**request)
+        return [from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def history_keys(self, pk: str, incarnation: str) -> list[dict[str, Any]]:
+        """The keys of one incarnation's events (keys only: the cleanup reads no content)."""
+        keys: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": f"E#{incarnation}#"}},
+            "ProjectionExpression": "PK, SK",
+        }
+        while True:
+            response = self._client.query(**request)
+            keys += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return keys
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def batch_write(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One BatchWriteItem of at most 25 requests; returns the requests DynamoDB left unprocessed."""
+        response = self._client.batch_write_item(RequestItems={self._table: requests})  # type: ignore[dict-item]
+        return list(response.get("UnprocessedItems", {}).get(self._table, []))
+
+    def get_cleanup_checkpoint(self) -> str | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"PK": {"S": CLEANUP_PK}, "SK": {"S": "#CHECKPOINT"}}, ConsistentRead=True
+        )
+        return from_item(response["Item"]).get("hour") if "Item" in response else None
+
+    def put_cleanup_checkpoint(self, hour: str) -> None:
+        self._client.put_item(
+            TableName=self._table, Item=to_item({"PK": CLEANUP_PK, "SK": "#CHECKPOINT", "hour": hour})
+        )
+
+    def put_cleanup_run(self, run_id: str, summary: dict[str, Any], at_ms: int) -> None:
+        """The run's summary as an item: the stream turns it into sessions.cleanup_completed."""
+        item = {"PK": CLEANUP_PK, "SK": f"{CLEANUP_RUN_SK_PREFIX}{run_id}", **summary, "ttl": at_ms // 1000 + 86400}
+        self._client.put_item(TableName=self._table, Item=to_item(item))
+
     # --- helpers -------------------------------------------------------------------------------
 
     def _raise_for(self, reasons: list[dict[str, Any]] | None) -> None:
@@ -408,7 +476,7 @@ class SessionStore:
         for key in [key for key, value in changes.items() if value is None]:
             del new_record[key]
         attribute_changes = {**changes, "version": new_record["version"]}
-        if "expires_at" in changes:
+        if {"expires_at", "last_active_at"} & changes.keys():
             attribute_changes.update(self._expiry_attributes(new_record))
         to_set = {key: value for key, value in attribute_changes.items() if value is not None}
         to_remove = [key for key, value in attribute_changes.items() if value is None]
@@ -484,15 +552,18 @@ class SessionStore:
         }
         if purge_history:
             now = format_ms(now_ms)
-            item |= {"expires_at": now, "expiry_bucket": expiry_bucket(key, now)}
+            item |= {"purge_at": now, "expiry_bucket": expiry_bucket(key, now)}
         return {
             "Put": {"TableName": self._table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}
         }
 
     def settle_removed_session(self, old: dict[str, Any], *, purge_history: bool) -> None:
         """Count a removed session out (once per incarnation, however often its stream record comes)."""
+        deltas = counters.expiry(old)
+        if not deltas and not purge_history:
+            return  # a deleted session the cleanup removed: counted out at its delete, history purged
         marker = self._removal_marker(old, now_ms(), purge_history=purge_history)
-        updates = self._counter_updates(old["tenant_id"], old["user_id"], counters.expiry(old), cap=0)
+        updates = self._counter_updates(old["tenant_id"], old["user_id"], deltas, cap=0)
         reasons = self._transact([marker, *updates])
         if reasons is not None and reasons[0].get("Code") != "ConditionalCheckFailed":
             raise RuntimeError("settling a removed session failed")  # not reachable: only the marker has a condition
@@ -529,8 +600,9 @@ class SessionStore:
     def _expiry_attributes(record: dict[str, Any]) -> dict[str, Any]:
         expires_ms = parse_timestamp(record["expires_at"])
         key = session_pk(record["tenant_id"], record["session_id"])
+        due = purge_at(record)
         # DynamoDB's TTL deletes at whole seconds; round up so it never fires early
-        return {"ttl": -(-expires_ms // 1000), "expiry_bucket": expiry_bucket(key, record["expires_at"])}
+        return {"ttl": -(-expires_ms // 1000), "purge_at": due, "expiry_bucket": expiry_bucket(key, due)}
 
 
 def _list_position(index_key: str) -> Any:
