@@ -439,7 +439,7 @@ class SessionStore:
     def batch_write(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One BatchWriteItem of at most 25 requests; returns the requests DynamoDB left unprocessed."""
         response = self._client.batch_write_item(RequestItems={self._table: requests})  # type: ignore[dict-item]
-        return list(response.get("UnprocessedItems", {}).get(self._table, []))
+        return list(response.get("UnprocessedItems", {}).get(self._table, []))  # type: ignore[arg-type]
 
     def get_cleanup_checkpoint(self) -> str | None:
         response = self._client.get_item(
