@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Any
 from sessions.appending import plan_append
 from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
-from sessions.errors import SessionNotFound, VersionMismatch
 from sessions.models import EVENT_FIELDS
 from sessions.queries import timestamp_param
-from sessions.service import MAX_WRITE_ATTEMPTS, Identity, back_off, get_session, is_live, owned_live_session, store
+from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins
 from sessions.settings import get_settings
-from sessions.store import EventQuery, VersionChanged
+from sessions.store import EventQuery
 
 if TYPE_CHECKING:
     from sessions.models import AppendEventRequest
@@ -29,19 +28,14 @@ def event_view(event: dict[str, Any], *, include_payload: bool = True) -> dict[s
 def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
     """Store one event; seq, usage, counts, context_patch and version change in one atomic step."""
     max_events = get_settings().max_history_events
-    current = owned_live_session(identity, session_id)
-    for attempt in range(MAX_WRITE_ATTEMPTS):
+
+    def write(current: dict[str, Any]) -> dict[str, Any]:
+        # on a lost race, another append or patch won: planned again, the event gets the next seq
         event, changes = plan_append(current, request, now_ms(), max_events=max_events)
-        try:
-            store().append_event(current, event, changes)
-            return event
-        except VersionChanged as changed:
-            # another append or patch won the race: plan again on what it left (a new seq)
-            if changed.record is None or not is_live(changed.record, now_ms()):
-                raise SessionNotFound(f"session {session_id!r} not found") from None
-            current = changed.record
-            back_off(attempt)
-    raise VersionMismatch(current["version"])
+        store().append_event(current, event, changes)
+        return event
+
+    return write_until_it_wins(owned_live_session(identity, session_id), write)
 
 
 def get_history(

@@ -6,6 +6,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -147,19 +148,31 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
 def update_session(
     identity: Identity, session_id: str, patch: UpdateSessionRequest, if_match: int | None
 ) -> dict[str, Any]:
-    settings = get_settings()
-    current = owned_live_session(identity, session_id)
-    for attempt in range(MAX_WRITE_ATTEMPTS):
+    cap = get_settings().max_open_sessions_per_user
+
+    def write(current: dict[str, Any]) -> dict[str, Any]:
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
         changes = plan_patch(current, patch, now_ms())
         if not changes:
             return current  # nothing differs: no write, no new version
+        return store().update_session(current, changes, cap=cap)
+
+    return write_until_it_wins(owned_live_session(identity, session_id), write)
+
+
+def write_until_it_wins[T](current: dict[str, Any], write: Callable[[dict[str, Any]], T]) -> T:
+    """Plan and write on `current`; a lost race plans again on the item the store handed back.
+
+    Optimistic concurrency on the version: no lost updates, and a retry costs one write, not a
+    re-read. Raises SessionNotFound when the session died meanwhile.
+    """
+    for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
-            return store().update_session(current, changes, cap=settings.max_open_sessions_per_user)
+            return write(current)
         except VersionChanged as changed:
             if changed.record is None or not is_live(changed.record, now_ms()):
-                raise SessionNotFound(f"session {session_id!r} not found") from None
+                raise SessionNotFound(f"session {current['session_id']!r} not found") from None
             current = changed.record
             back_off(attempt)
     raise VersionMismatch(current["version"])
@@ -179,7 +192,8 @@ def delete_session(identity: Identity, session_id: str) -> None:
         current = owned_live_session(identity, session_id)
     except SessionNotFound:
         return
-    for attempt in range(MAX_WRITE_ATTEMPTS):
+
+    def write(current: dict[str, Any]) -> None:
         timestamp = format_ms(now_ms())
         changes: dict[str, Any] = {
             "deleted_at": timestamp,
@@ -189,12 +203,9 @@ def delete_session(identity: Identity, session_id: str) -> None:
         }
         if current.get("holds_slot"):
             changes["holds_slot"] = False
-        try:
-            store().update_session(current, changes)
-            return
-        except VersionChanged as changed:
-            if changed.record is None or not is_live(changed.record, now_ms()):
-                return
-            current = changed.record
-            back_off(attempt)
-    raise VersionMismatch(current["version"])
+        store().update_session(current, changes)
+
+    try:
+        write_until_it_wins(current, write)
+    except SessionNotFound:
+        return  # deleted or expired meanwhile: nothing left to delete
