@@ -19,9 +19,12 @@ _OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items",
 
 def make_dynamodb_atomic() -> None:
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
-    for name in _OPERATIONS:
-        original = getattr(DynamoDBBackend, name)
+    # stream reads too: a read in the middle of a transaction would see records its rollback removes
+    targets = [(DynamoDBBackend, name) for name in _OPERATIONS] + [(DynamoDBStreamsBackend, "get_records")]
+    for backend, name in targets:
+        original = getattr(backend, name)
         if getattr(original, "_serialized", False):
             continue
 
@@ -31,4 +34,4 @@ def make_dynamodb_atomic() -> None:
                 return __original(self, *args, **kwargs)
 
         serialized._serialized = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, serialized)
+        setattr(backend, name, serialized)

@@ -23,6 +23,8 @@ from local.emulator import HOST, AwsEmulator
 from local.http_api import HttpApi
 from local.lambda_api import LambdaApi
 from local.lambda_runtime import LambdaRuntime
+from local.scheduler import Scheduler, schedule_override, scheduled_functions
+from local.stream_feeder import StreamFeeder, stream_sources, table_stream
 from local.template import FunctionSpec, function_specs, load_template, local_resolver
 from local.wsgi import HttpServer, LoggedApp, port_is_free
 
@@ -51,14 +53,22 @@ class LocalStack:
 
 
 def background_workers(stack: LocalStack) -> list[Worker]:
-    """The event sources AWS runs for the deployed stack, run locally.
+    """The event sources AWS runs for the deployed stack, run locally, all read from the template.
 
-    This is the place to add them, e.g. a poller feeding the table's stream to the publisher
-    (stack.runtime.invoke("PublishEventsFunction", records)) and a scheduler running the cleanup
-    on its template rate(). None exist yet.
+    A feeder per `Type: DynamoDB` event polls the table's stream and invokes the function as
+    Lambda's event-source mapping would (so lifecycle events reach the local bus within a second),
+    and one scheduler runs every `Type: Schedule` event on its rate (LOCAL_SCHEDULE_SECONDS
+    overrides every rate, for trying a schedule out).
     """
-    del stack
-    return []
+    resolver = local_resolver(stack.names, stack.template)
+    workers: list[Worker] = [
+        StreamFeeder(source, table_stream(stack.names[source.table]), stack.runtime.invoke)
+        for source in stream_sources(stack.template, resolver)
+    ]
+    schedules = scheduled_functions(stack.template, resolver, schedule_override(os.environ))
+    if schedules:
+        workers.append(Scheduler(schedules, stack.runtime.invoke))
+    return workers
 
 
 def configure_logging() -> None:

@@ -24,11 +24,16 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
 
 @dataclass
 class StreamReader:
-    """Reads every shard of a table's stream from its start, remembering where each shard stands."""
+    """Reads every shard of a table's stream from its start, remembering the last record read in each shard.
+
+    Each read starts from a fresh iterator after that record rather than from one kept since the
+    last read: moto replaces a table's stream shard when it rolls back a transaction, and an
+    iterator kept across that would never see another record.
+    """
 
     session: Any
     table_name: str
-    _iterators: dict[str, str | None] = field(default_factory=dict)
+    _positions: dict[str, str] = field(default_factory=dict)  # shard id → last sequence number read
 
     def __post_init__(self) -> None:
         self._streams = self.session.client("dynamodbstreams")
@@ -41,17 +46,21 @@ class StreamReader:
         records: list[dict[str, Any]] = []
         for shard in description["Shards"]:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            iterator = self._iterators[shard_id]
+            last = self._positions.get(shard_id)
+            position = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last}
+                if last
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = self._streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **position)[
+                "ShardIterator"
+            ]
             while iterator:
                 response = self._streams.get_records(ShardIterator=iterator, Limit=1000)
                 batch = response.get("Records", [])
-                records += [lambda_record(record, self.stream_arn) for record in batch]
-                iterator = response.get("NextShardIterator")
                 if not batch:
                     break
-            self._iterators[shard_id] = iterator
+                records += [lambda_record(record, self.stream_arn) for record in batch]
+                self._positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
+                iterator = response.get("NextShardIterator")
         return records

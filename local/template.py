@@ -56,7 +56,7 @@ class Resolver:
     physical_names: dict[str, str] = field(default_factory=dict)
     stack_name: str = "sessions-local"
 
-    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one return per intrinsic
+    def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
         if not isinstance(value, dict):

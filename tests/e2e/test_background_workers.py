@@ -300,6 +300,9 @@ def test_schedules_come_from_the_template_with_parameters_and_input(log: pytest.
     assert schedules["CleanupFunction"].event(datetime.now(UTC)) == {"dry_run": False}
     assert schedules["ReportFunction"].interval == 300
     assert "NightlyFunction.Schedule: cron(0 3 * * ? *) is not run locally" in log.text
+    assert Scheduler(list(schedules.values()), FakeRuntime().invoke).name == (
+        "schedule CleanupFunction rate(1 hour), ReportFunction rate(5 minutes)"
+    )
 
 
 def test_without_input_the_function_gets_an_eventbridge_scheduled_event() -> None:
@@ -323,6 +326,7 @@ def test_the_override_applies_to_every_schedule_cron_included() -> None:
     template = fake_template(CleanupFunction=CLEANUP, NightlyFunction=schedule_event("cron(0 3 * * ? *)"))
     schedules = scheduled_functions(template, local_resolver({}, template), 0.25)
     assert sorted((s.function, s.interval) for s in schedules) == [("CleanupFunction", 0.25), ("NightlyFunction", 0.25)]
+    assert Scheduler(schedules, FakeRuntime().invoke).name.count("every 0.25 s") == 2
 
 
 def test_the_scheduler_runs_each_function_every_interval_first_after_one(monkeypatch: pytest.MonkeyPatch) -> None:

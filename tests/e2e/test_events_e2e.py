@@ -6,7 +6,9 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,7 +16,7 @@ import pytest
 
 from local.template import load_template, local_resolver
 from tests.e2e.client import Client
-from tests.e2e.conftest import DevServer
+from tests.e2e.conftest import DevServer, launch
 
 DELIVERY_TIMEOUT_SECONDS = 10
 FIRST_EVENT_WITHIN_SECONDS = 3  # the promise is one second; the slack is for a busy CI machine
@@ -57,11 +59,12 @@ def bus_name() -> str:
     return str(local_resolver({}, template).resolve(template["Resources"]["SessionsBus"]["Properties"]["Name"]))
 
 
-@pytest.fixture
-def consumer(dev_server: DevServer) -> Iterator[Consumer]:
+@contextmanager
+def consumer_on(emulator_url: str) -> Iterator[Consumer]:
+    """A queue and a rule on the emulator's bus for as long as the block runs."""
     session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
-    sqs = session.client("sqs", endpoint_url=dev_server.moto_url)
-    events = session.client("events", endpoint_url=dev_server.moto_url)
+    sqs = session.client("sqs", endpoint_url=emulator_url)
+    events = session.client("events", endpoint_url=emulator_url)
     name = f"consumer-{uuid.uuid4().hex[:12]}"
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -74,6 +77,12 @@ def consumer(dev_server: DevServer) -> Iterator[Consumer]:
         events.remove_targets(Rule=name, EventBusName=bus, Ids=["queue"])
         events.delete_rule(Name=name, EventBusName=bus)
         sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def consumer(dev_server: DevServer) -> Iterator[Consumer]:
+    with consumer_on(dev_server.moto_url) as consumer:
+        yield consumer
 
 
 def events_of(consumer: Consumer, session_id: str, count: int) -> list[dict[str, Any]]:
@@ -114,3 +123,23 @@ def test_a_consumer_on_the_local_bus_receives_a_sessions_lifecycle_in_order(
     assert "ctx-only" not in json.dumps(received)
     first_delay = received[0]["sent_ms"] / 1000 - started
     assert first_delay < FIRST_EVENT_WITHIN_SECONDS, f"session.created reached the queue after {first_delay:.2f} s"
+
+
+def test_the_cleanup_runs_on_its_schedule_and_announces_each_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCAL_SCHEDULE_SECONDS", "1")  # instead of the template's rate(1 hour)
+    server = launch(tmp_path)
+    try:
+        with consumer_on(server.moto_url) as consumer:
+            runs: list[dict[str, Any]] = []
+            deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+            while not runs and time.monotonic() < deadline:
+                runs = [e for e in consumer.receive() if e["detail-type"] == "sessions.cleanup_completed"]
+                time.sleep(0.2)
+    finally:
+        exit_code = server.stop()
+    assert runs, f"no sessions.cleanup_completed within {DELIVERY_TIMEOUT_SECONDS} s:\n{server.stderr()}"
+    assert runs[0]["detail"]["dry_run"] is False  # a schedule's envelope is not a dry run
+    assert "schedule CleanupFunction every 1 s" in server.stderr()  # the banner names it
+    assert exit_code == 0

@@ -1,0 +1,243 @@
+"""Lambda's event-source mapping for a DynamoDB stream, locally: new records feed the function.
+
+Deployed, AWS polls the table's stream and invokes the function with batches of records; this
+worker does the same in a thread, so lifecycle events reach the local bus within a second. Retries
+follow the template's event properties: a reported item failure re-delivers from that record on,
+a function error re-delivers the whole batch (halved first, with BisectBatchOnFunctionError), and a
+batch that keeps failing is skipped after MaximumRetryAttempts retries (deployed, its metadata would
+go to the OnFailure destination; here an error line says which sequence numbers were skipped).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import boto3
+
+from local.lambda_api import Invoke
+from local.lambda_runtime import Invocation
+from local.streams import StreamReader
+from local.template import Resolver
+
+LOG = logging.getLogger("local")
+Record = dict[str, Any]
+POLL_SECONDS = 0.2  # how often an idle stream is read: well within the one-second promise
+FIRST_BACKOFF_SECONDS = 0.2
+MAX_BACKOFF_SECONDS = 5.0
+DEFAULT_BATCH_SIZE = 100  # Lambda's defaults for a DynamoDB stream
+UNLIMITED_RETRIES = -1
+
+
+class RecordSource(Protocol):
+    def read(self) -> list[Record]: ...
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """One function event of Type DynamoDB whose stream is a table of the template."""
+
+    function: str
+    table: str  # logical id of the table whose StreamArn the event names
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_retries: int = UNLIMITED_RETRIES
+    bisect: bool = False
+    report_item_failures: bool = False
+
+
+def stream_sources(template: dict[str, Any], resolver: Resolver) -> list[StreamSource]:
+    """Every `Type: DynamoDB` event on `!GetAtt <Table>.StreamArn` of a table the template defines."""
+    tables = {name for name, res in template["Resources"].items() if res["Type"] == "AWS::DynamoDB::Table"}
+    sources = []
+    for function, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event_name, event in resource.get("Properties", {}).get("Events", {}).items():
+            if event.get("Type") != "DynamoDB":
+                continue
+            raw = event.get("Properties", {})
+            stream = raw.get("Stream")
+            table = str(stream.get("Fn::GetAtt", [""])[0]) if isinstance(stream, dict) else ""
+            if table not in tables:
+                LOG.warning(
+                    "%s.%s: stream %r is not a table of the template; not fed locally", function, event_name, stream
+                )
+                continue
+            props = resolver.resolve({key: value for key, value in raw.items() if key != "Stream"})
+            if str(props.get("Enabled", True)).lower() == "false":
+                LOG.info("%s.%s: disabled in the template; not fed locally", function, event_name)
+                continue
+            sources.append(
+                StreamSource(
+                    function=function,
+                    table=table,
+                    batch_size=int(props.get("BatchSize", DEFAULT_BATCH_SIZE)),
+                    max_retries=int(props.get("MaximumRetryAttempts", UNLIMITED_RETRIES)),
+                    bisect=str(props.get("BisectBatchOnFunctionError", False)).lower() == "true",
+                    report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                )
+            )
+    return sources
+
+
+def table_stream(table_name: str) -> Callable[[], RecordSource]:
+    """Opens the table's stream in the feeder's own thread, through the endpoint the emulator set."""
+    return lambda: StreamReader(boto3.Session(), table_name)
+
+
+def sequence_number(record: Record) -> str:
+    return str(record.get("dynamodb", {}).get("SequenceNumber", ""))
+
+
+class StreamFeeder:
+    """Reads a table's stream and invokes a function with its records, in order, until stopped."""
+
+    def __init__(
+        self,
+        source: StreamSource,
+        open_stream: Callable[[], RecordSource],
+        invoke: Invoke,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        first_backoff_seconds: float = FIRST_BACKOFF_SECONDS,
+    ) -> None:
+        self.name = f"stream {source.table} → {source.function}"
+        self._label = f"stream {source.function}"  # in log lines, beside the API's "api    POST …"
+        self.source = source
+        self._open_stream = open_stream
+        self._invoke = invoke
+        self._poll_seconds = poll_seconds
+        self._first_backoff = first_backoff_seconds
+        self._stream: RecordSource | None = None
+        self._pending: list[Record] = []  # read, not yet processed; pending[0] is the checkpoint
+        self._window = source.batch_size  # shrinks while bisecting a batch that crashes the function
+        self._failures = 0  # failed deliveries of the batch starting at pending[0]
+        self._backoff = first_backoff_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)  # an invocation in flight finishes (or times out) first
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                wait = self.poll_once()
+            except Exception:  # the stream or the emulator hiccuped: keep the position, try again
+                LOG.exception("%s: reading the stream failed; retrying", self._label)
+                wait = self._next_backoff()
+            if wait:
+                self._stopping.wait(wait)
+
+    def poll_once(self) -> float:
+        """Read what is new, deliver at most one batch; the seconds to wait before the next round."""
+        if self._stream is None:
+            self._stream = self._open_stream()
+        if len(self._pending) < self.source.batch_size:
+            self._pending += self._stream.read()
+        if not self._pending:
+            return self._poll_seconds
+        batch = self._pending[: self._window]
+        processed, crashed = self._deliver(batch)
+        if processed == len(batch):
+            del self._pending[:processed]
+            self._reset()
+            return 0 if self._pending else self._poll_seconds
+        if processed:  # the checkpoint moves to the first failed record: a new batch starts there
+            del self._pending[:processed]
+            self._reset()
+        if crashed and self.source.bisect and len(batch) > 1:
+            self._window = len(batch) // 2  # halving is not a retry: it isolates a poison record first
+            return self._next_backoff()
+        self._failures += 1
+        if 0 <= self.source.max_retries < self._failures:
+            self._give_up(batch[processed:])
+            return 0
+        return self._next_backoff()
+
+    def _deliver(self, batch: list[Record]) -> tuple[int, bool]:
+        """(how many leading records were processed, whether the function failed as a whole)."""
+        started = time.perf_counter()
+        try:
+            invocation = self._invoke(self.source.function, {"Records": batch})
+        except Exception:
+            LOG.exception("%s: invoking failed", self._label)
+            return 0, True
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if invocation.function_error:
+            LOG.warning(
+                "%s %s function error %s %.1f ms", self._label, _count(batch), error_type(invocation), elapsed_ms
+            )
+            return 0, True
+        processed = self._processed(batch, invocation) if self.source.report_item_failures else len(batch)
+        if processed < len(batch):
+            LOG.warning(
+                "%s %s failed from sequence number %s %.1f ms",
+                self._label,
+                _count(batch),
+                sequence_number(batch[processed]),
+                elapsed_ms,
+            )
+        else:
+            LOG.info("%s %s %.1f ms", self._label, _count(batch), elapsed_ms)
+        return processed, False
+
+    @staticmethod
+    def _processed(batch: list[Record], invocation: Invocation) -> int:
+        """Records before the first reported failure; an unknown or empty itemIdentifier fails the batch."""
+        try:
+            response = invocation.result()
+        except ValueError:
+            return len(batch)  # not JSON: Lambda only reads batchItemFailures from an object
+        failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+        if not failures:
+            return len(batch)
+        positions = {sequence_number(record): index for index, record in enumerate(batch)}
+        indexes = [
+            positions.get(failure.get("itemIdentifier") or "", -1) if isinstance(failure, dict) else -1
+            for failure in failures
+        ]
+        return 0 if -1 in indexes else min(indexes)
+
+    def _give_up(self, skipped: list[Record]) -> None:
+        LOG.error(
+            "%s skipped %s (sequence numbers %s … %s) after %d retries",
+            self._label,
+            _count(skipped),
+            sequence_number(skipped[0]),
+            sequence_number(skipped[-1]),
+            self.source.max_retries,
+        )
+        del self._pending[: len(skipped)]
+        self._reset()
+
+    def _reset(self) -> None:
+        self._failures = 0
+        self._window = self.source.batch_size
+        self._backoff = self._first_backoff
+
+    def _next_backoff(self) -> float:
+        wait = self._backoff
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
+        return wait
+
+
+def _count(records: list[Record]) -> str:
+    return "1 record" if len(records) == 1 else f"{len(records)} records"
+
+
+def error_type(invocation: Invocation) -> str:
+    """Only the type: a message may quote the records it failed on."""
+    try:
+        return str(invocation.result().get("errorType", "unknown"))
+    except (ValueError, AttributeError):
+        return "unknown"
