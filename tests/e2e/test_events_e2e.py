@@ -143,3 +143,32 @@ def test_the_cleanup_runs_on_its_schedule_and_announces_each_run(
     assert runs[0]["detail"]["dry_run"] is False  # a schedule's envelope is not a dry run
     assert "schedule CleanupFunction every 1 s" in server.stderr()  # the banner names it
     assert exit_code == 0
+
+
+def test_a_session_past_its_60_second_ttl_is_gone_and_the_cleanup_expires_it(
+    api: Client, consumer: Consumer, dev_server: DevServer, user: str, tenant: str
+) -> None:
+    client = api.as_(user=user, tenant=tenant)
+    created = client.post("/v1/sessions", {"ttl_seconds": 60})
+    assert created.status == 201, created.body
+    session_id = created.json()["session_id"]
+    assert client.post(f"/v1/sessions/{session_id}/events", {"type": "message", "content": "hi"}).status == 201
+    time.sleep(61)  # the shortest lifetime the contract allows
+    assert client.get(f"/v1/sessions/{session_id}").status == 404  # gone at expires_at, before any cleanup
+    lambda_client = boto3.client(
+        "lambda",
+        endpoint_url=dev_server.lambda_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    dry = json.loads(
+        lambda_client.invoke(FunctionName="CleanupFunction", Payload=b'{"dry_run": true}')["Payload"].read()
+    )
+    assert dry["dry_run"] is True and dry["sessions_expired"] >= 1 and dry["history_events_deleted"] >= 1
+    summary = json.loads(lambda_client.invoke(FunctionName="CleanupFunction", Payload=b"{}")["Payload"].read())
+    assert summary["dry_run"] is False and summary["sessions_expired"] >= 1 and summary["complete"] is True
+    expired = [e for e in events_of(consumer, session_id, 3) if e["detail-type"] == "session.expired"]
+    assert [e["detail"]["reason"] for e in expired] == ["cleanup"]
+    stats = client.get("/v1/sessions/stats").json()
+    assert stats["expired_total"] == 1 and stats["sessions"]["active"] == 0
