@@ -5,8 +5,10 @@ SHELL := /bin/bash
 
 VENV := .venv
 BIN := $(VENV)/bin
-# Python 3.13: on PATH, else pyenv's 3.13.x
-PYTHON313 := $(or $(shell command -v python3.13 2>/dev/null),$(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13))))
+# Python 3.13: on PATH, else pyenv's newest 3.13.x (found even when pyenv itself is not on PATH)
+PYENV_DIR := $(or $(PYENV_ROOT),$(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+# (asking the interpreter for its own path skips a pyenv shim that has no 3.13 selected)
+PYTHON313 := $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(sort $(wildcard $(PYENV_DIR)/versions/3.13*/bin/python3.13))))
 # sam build needs a python3.13 on PATH: the virtualenv's is enough
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
