@@ -27,12 +27,19 @@ class Case:
     expected_status: int
     target: int
     headers: dict[str, str] | None = None
+    path: str = "/v1/sessions/{sid}"  # {sid}: the session the first create made
 
 
 CASES = (
-    Case("create", "POST", {"title": "Counting calls", "context": {"a": 1}}, 201, 1),
+    Case("create", "POST", {"title": "Counting calls", "context": {"a": 1}}, 201, 1, path="/v1/sessions"),
     Case("get", "GET", None, 200, 1),
     Case("patch", "PATCH", {"title": "Counted", "context": {"b": 2}}, 200, 2),
+    Case("append", "POST", {"type": "message", "usage": {"tokens": 3}}, 201, 2, path="/v1/sessions/{sid}/events"),
+    Case("history", "GET", None, 200, 2, path="/v1/sessions/{sid}/history"),
+    Case("list", "GET", None, 200, 1, path="/v1/sessions"),
+    Case("stats", "GET", None, 200, 1, path="/v1/sessions/stats"),
+    # Powertools' idempotency record: a conditional put, then the stored response
+    Case("create + Idempotency-Key", "POST", {}, 201, 3, {"idempotency-key": "k-1"}, path="/v1/sessions"),
     Case("patch status→completed", "PATCH", {"status": "completed"}, 200, 2),
     Case("delete", "DELETE", None, 204, 2),
     Case("delete again (gone)", "DELETE", None, 204, 1),
@@ -77,7 +84,8 @@ def run() -> dict[str, Any]:
     with mock_aws():
         names = create_aws_resources(boto3.Session())
         specs = {spec.logical_id: spec for spec in http_functions(names)}
-        use_fake_aws_env({**next(iter(specs.values())).environment, "POWERTOOLS_LOG_LEVEL": "WARNING"})
+        environment = {key: value for spec in specs.values() for key, value in spec.environment.items()}
+        use_fake_aws_env({**environment, "POWERTOOLS_LOG_LEVEL": "WARNING"})
         reset_sessions_caches()
         counter = CallCounter()
         counter.attach(store.dynamodb_client())
@@ -85,7 +93,7 @@ def run() -> dict[str, Any]:
         session_id = ""
         try:
             for case in CASES:
-                path = "/v1/sessions" if case.method == "POST" else f"/v1/sessions/{session_id}"
+                path = case.path.format(sid=session_id)
                 found = match_route(routes, case.method, path)
                 if found is None:
                     rows.append([case.label, "-", "-", "-", case.target, "no route"])
@@ -103,7 +111,7 @@ def run() -> dict[str, Any]:
                     detail = f"status {status}, expected {case.expected_status}"
                     rows.append([case.label, "-", "-", detail, case.target, "ERROR"])
                     continue
-                if case.method == "POST":
+                if case.label == "create":
                     session_id = body["session_id"]
                 total = sum(counter.calls.values())
                 operations = ", ".join(f"{name}×{count}" for name, count in sorted(counter.calls.items()))

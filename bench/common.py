@@ -43,10 +43,16 @@ def http_functions(names: Mapping[str, str] | None = None) -> list[FunctionSpec]
 
 def reset_sessions_caches() -> None:
     """Forget cached settings, client and store, so the next request reads the current environment."""
-    from sessions import service, settings, store
+    from sessions import cursors, idempotency, service, settings, store
 
-    settings.get_settings.cache_clear()
-    store.dynamodb_client.cache_clear()
+    for cached in (
+        settings.get_settings,
+        store.dynamodb_client,
+        store.aws_client,
+        cursors._secret,
+        idempotency._persistence,
+    ):
+        cached.cache_clear()
     service.use_store(None)
 
 

@@ -69,8 +69,7 @@ TtlSeconds = Annotated[StrictInt, Field(ge=60), AfterValidator(_within_max_ttl)]
 
 
 class _Request(BaseModel):
-    # built on first validation, so a function pays only for the models it uses
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class _Response(BaseModel):
