@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ from sessions.service import Identity, public_view
 from sessions.settings import get_settings
 
 logger = Logger()
+metrics = Metrics()  # EMF; the cold-start metric, dimensioned by function
 
 PROBLEM_JSON = "application/problem+json"
 MERGE_PATCH_JSON = "application/merge-patch+json"
@@ -204,6 +205,7 @@ def create_app() -> APIGatewayHttpResolver:
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The function's handler: body checks, then the resolver, with request-scoped logging."""
 
+    @metrics.log_metrics(capture_cold_start_metric=True)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         early = _prepare_body(event)
