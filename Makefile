@@ -66,7 +66,8 @@ bench: install
 	$(BIN)/python -m bench
 
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | sort > requirements-dev.txt
+	{ echo "# Development and test dependencies, fully pinned (pip freeze of a working .venv)."; \
+	  echo "# Regenerate: make lock"; $(BIN)/python -m pip freeze --exclude-editable | sort; } > requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
