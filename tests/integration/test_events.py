@@ -146,3 +146,11 @@ def test_other_items_produce_no_events(gateway, stream, bus_queue):
     assert len(records) > 1  # the event item and counters are in the stream too
     publish(gateway, records)
     assert [m["detail-type"] for m in bus_queue()] == ["session.event_appended"]
+
+
+def test_changed_fields_name_only_session_fields(gateway, stream, bus_queue):
+    sid = gateway.create({}).body["session_id"]
+    gateway.request("PATCH", f"/v1/sessions/{sid}", {"ttl_seconds": 120, "metadata": {"k": "v"}})
+    publish(gateway, stream.read())
+    updated = [m for m in bus_queue() if m["detail-type"] == "session.updated"]
+    assert updated[0]["detail"]["changed_fields"] == ["expires_at", "metadata"]

@@ -160,7 +160,7 @@ def parse_if_match(header: str | None) -> int | None:
     if header is None or header.strip() == "*":
         return None
     tag = header.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
+    return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 18 else -1
 
 
 # --- the resolver factory ----------------------------------------------------------------------

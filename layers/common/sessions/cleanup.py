@@ -2,9 +2,14 @@
 
 It finds its work through the ByExpiry index (hour buckets of `purge_at`, a few shards each),
 walking only the hours since its checkpoint, so it reads what it removes and never the table.
-Deletes go out in BatchWriteItem calls of 25, across sessions; a session's history is queued
-before the session itself. It stops with a safety margin before its own timeout: what it did not
-reach stays in the index, and the next run carries on. Counts are taken when DynamoDB confirms a
+
+A session is deleted first, one conditional DeleteItem each: only if it is still the same
+incarnation and still due (a session re-created under its id, or active again since the index
+was read, stays). Its history then goes in BatchWriteItem calls of 25, across sessions. Whatever
+history a run does not reach is not lost: the stream sees every removal, and the publisher leaves
+a purge marker in the index for it, which a later run works off (deleting the marker once that
+history is confirmed gone). A run stops with a safety margin before its timeout; what it did not
+reach stays in the index and the next run carries on. Counts are taken when DynamoDB confirms a
 delete, so a run that stops half-way counts exactly what it removed.
 
 Removing a session is seen by the stream: the publisher announces `session.expired` (reason
@@ -24,7 +29,6 @@ from sessions.clock import format_ms, now_ms, parse_timestamp
 from sessions.settings import get_settings
 from sessions.store import (
     EXPIRY_SHARDS,
-    MARKER_LIFETIME_SECONDS,
     PURGE_SK_PREFIX,
     SESSION_SK,
     SessionStore,
@@ -52,6 +56,7 @@ class _Deleter:
     def __init__(self, store: SessionStore, summary: Summary, out_of_time: Callable[[], bool]) -> None:
         self._store, self._summary, self._out_of_time = store, summary, out_of_time
         self._pending: list[tuple[dict[str, Any], str | None]] = []  # (request, what it counts as)
+        self.gave_up = False  # time ran out with requests unconfirmed: nothing after them is sent
 
     def add(self, request: dict[str, Any], counts_as: str | None) -> None:
         if self._summary.dry_run:
@@ -62,7 +67,7 @@ class _Deleter:
             self.flush(full_batches_only=True)
 
     def flush(self, *, full_batches_only: bool = False) -> None:
-        while self._pending and (len(self._pending) >= BATCH_WRITE_MAX or not full_batches_only):
+        while self._pending and not self.gave_up and (len(self._pending) >= BATCH_WRITE_MAX or not full_batches_only):
             batch, self._pending = self._pending[:BATCH_WRITE_MAX], self._pending[BATCH_WRITE_MAX:]
             self._write(batch)
 
@@ -78,6 +83,7 @@ class _Deleter:
             if batch:
                 if self._out_of_time():
                     self._summary.complete = False  # the next run finds these again in the index
+                    self.gave_up = True
                     return
                 time.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
                 attempt += 1
@@ -85,6 +91,41 @@ class _Deleter:
     def _count(self, counts_as: str | None) -> None:
         if counts_as is not None:
             setattr(self._summary, counts_as, getattr(self._summary, counts_as) + 1)
+
+
+class _Sweep:
+    """What one run removes: due sessions (each on its own condition), their history, worked-off markers."""
+
+    def __init__(self, store: SessionStore, summary: Summary, now: str, out_of_time: Callable[[], bool]) -> None:
+        self._store, self._summary, self._now, self.out_of_time = store, summary, now, out_of_time
+        self._history = _Deleter(store, summary, out_of_time)
+        self._markers: list[dict[str, Any]] = []  # deleted once the history they stand for is gone
+
+    def take(self, entry: dict[str, Any]) -> None:
+        if entry["SK"] == SESSION_SK:
+            counts_as = _why_due(entry, self._now)
+            if counts_as is None:
+                return  # its deadline moved since it was indexed (activity): not due after all
+            if self._summary.dry_run or self._store.delete_due_session(entry, self._now):
+                setattr(self._summary, counts_as, getattr(self._summary, counts_as) + 1)
+                self._purge(entry["PK"], entry["incarnation"])
+        elif entry["SK"].startswith(PURGE_SK_PREFIX):
+            # history left by a session DynamoDB's TTL, a re-used id or an earlier run removed
+            self._purge(entry["PK"], entry["incarnation"])
+            self._markers.append({"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}})
+
+    def finish(self) -> None:
+        self._history.flush()
+        if self._summary.dry_run or self._history.gave_up:
+            return
+        markers = _Deleter(self._store, self._summary, self.out_of_time)
+        for key in self._markers:
+            markers.add({"DeleteRequest": {"Key": key}}, None)
+        markers.flush()
+
+    def _purge(self, pk: str, incarnation: str) -> None:
+        for key in self._store.history_keys(pk, incarnation):
+            self._history.add({"DeleteRequest": {"Key": key}}, "history_events_deleted")
 
 
 def _hours(first: str, last: str) -> list[str]:
@@ -98,11 +139,7 @@ def run_cleanup(*, dry_run: bool, remaining_ms: Callable[[], int], store: Sessio
     started = now_ms()
     now = format_ms(started)
     summary = Summary(dry_run=dry_run)
-
-    def out_of_time() -> bool:
-        return remaining_ms() < SAFETY_MARGIN_MS
-
-    deleter = _Deleter(store, summary, out_of_time)
+    sweep = _Sweep(store, summary, now, lambda: remaining_ms() < SAFETY_MARGIN_MS)
     current_hour = now[:13]
     first_hour = store.get_cleanup_checkpoint() or format_ms(started - FIRST_RUN_LOOKBACK_HOURS * HOUR_MS)[:13]
     # the previous hour is walked again next time: a delete at an hour's very end may land in it late
@@ -110,55 +147,32 @@ def run_cleanup(*, dry_run: bool, remaining_ms: Callable[[], int], store: Sessio
     checkpoint = first_hour
     for hour in _hours(first_hour, current_hour):
         for shard in range(EXPIRY_SHARDS):
-            if not _clean_bucket(store, deleter, f"{hour}#{shard}", now, out_of_time):
+            if not _sweep_bucket(store, sweep, f"{hour}#{shard}", now):
                 summary.complete = False
                 break
         if not summary.complete:
             break
         if hour < settled_before:
             checkpoint = _hours(hour, current_hour)[1]
-    deleter.flush()
-    if not dry_run:
-        if summary.complete and checkpoint != first_hour:
-            store.put_cleanup_checkpoint(checkpoint)
-        store.put_cleanup_run(str(uuid.uuid4()), asdict(summary), now_ms())
+    sweep.finish()
+    if not dry_run and summary.complete and checkpoint != first_hour:
+        store.put_cleanup_checkpoint(checkpoint)
+    # a dry run is announced too (its summary says dry_run): the run's record is all it writes
+    store.put_cleanup_run(str(uuid.uuid4()), asdict(summary), now_ms())
     return asdict(summary)
 
 
-def _clean_bucket(
-    store: SessionStore, deleter: _Deleter, bucket: str, now: str, out_of_time: Callable[[], bool]
-) -> bool:
-    """Remove everything due in one bucket; False when time ran out first."""
+def _sweep_bucket(store: SessionStore, sweep: _Sweep, bucket: str, now: str) -> bool:
+    """Take everything due in one bucket; False when time ran out first."""
     start = None
     while True:
-        if out_of_time():
+        if sweep.out_of_time():
             return False
         entries, start = store.due_for_removal(bucket, now, start)
         for entry in entries:
-            _remove(store, deleter, entry, now)
+            sweep.take(entry)
         if not start:
             return True
-
-
-def _remove(store: SessionStore, deleter: _Deleter, entry: dict[str, Any], now: str) -> None:
-    if entry["SK"] == SESSION_SK:
-        counts_as = _why_due(entry, now)
-        if counts_as is None:
-            return  # its deadline moved (activity, a shorter inactivity setting undone): not due after all
-        for key in store.history_keys(entry["PK"], entry["incarnation"]):
-            deleter.add({"DeleteRequest": {"Key": key}}, "history_events_deleted")
-        deleter.add({"DeleteRequest": {"Key": _key(entry)}}, counts_as)
-    elif entry["SK"].startswith(PURGE_SK_PREFIX):
-        # history left behind by a session DynamoDB's TTL removed, or whose id was taken again
-        for key in store.history_keys(entry["PK"], entry["incarnation"]):
-            deleter.add({"DeleteRequest": {"Key": key}}, "history_events_deleted")
-        kept = {
-            "PK": {"S": entry["PK"]},
-            "SK": {"S": entry["SK"]},
-            "incarnation": {"S": entry["incarnation"]},
-            "ttl": {"N": str(parse_timestamp(now) // 1000 + MARKER_LIFETIME_SECONDS)},
-        }
-        deleter.add({"PutRequest": {"Item": kept}}, None)  # out of the index, kept against redelivery
 
 
 def _why_due(entry: dict[str, Any], now: str) -> str | None:
@@ -170,7 +184,3 @@ def _why_due(entry: dict[str, Any], now: str) -> str | None:
     if idle_seconds and format_ms(parse_timestamp(entry["last_active_at"]) + idle_seconds * 1000) <= now:
         return "sessions_expired"
     return None
-
-
-def _key(entry: dict[str, Any]) -> dict[str, Any]:
-    return {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}}

@@ -25,9 +25,14 @@ def serialized_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
+def check_storable(value: dict[str, Any]) -> None:
+    """Refuse what DynamoDB cannot store exactly: deep nesting, numbers beyond its range."""
+    _check_storable(value, depth=1)
+
+
 def check_json_object(value: dict[str, Any], *, max_bytes: int = OBJECT_MAX_BYTES) -> dict[str, Any]:
     """Refuse what DynamoDB cannot store exactly, and objects over max_bytes serialized."""
-    _check_storable(value, depth=1)
+    check_storable(value)
     size = serialized_size(value)
     if size > max_bytes:
         raise ObjectTooLarge(f"object is {size} bytes serialized; the limit is {max_bytes}")

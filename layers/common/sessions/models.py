@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from pydantic_core import PydanticCustomError
 
 from sessions.lifecycle import Status
-from sessions.limits import ObjectTooLarge, check_json_object
+from sessions.limits import ObjectTooLarge, check_json_object, check_storable
 from sessions.settings import get_settings
 from sessions.text import sanitize_title
 
@@ -53,7 +53,17 @@ def _within_max_ttl(seconds: int) -> int:
     return seconds
 
 
+def _storable_patch(patch: dict[str, Any]) -> dict[str, Any]:
+    # nesting and numbers are checked before merging; the size once merged, against the limit
+    check_storable(patch)
+    return patch
+
+
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_object)]
+JsonPatch = Annotated[dict[str, Any], AfterValidator(_storable_patch)]
+# Counts and money within what DynamoDB stores exactly, far beyond any real session.
+Count = Annotated[StrictInt, Field(ge=0, le=10**15)]
+Amount = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 SessionId = Annotated[str, Field(pattern=ID_PATTERN), AfterValidator(_not_reserved)]
 SessionType = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
@@ -61,7 +71,7 @@ Title = Annotated[str, Field(max_length=4096), AfterValidator(sanitize_title)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, Field(max_length=512)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=METADATA_MAX_PAIRS)]
-TokenBudget = Annotated[StrictInt, Field(ge=0)]
+TokenBudget = Annotated[StrictInt, Field(ge=0, le=10**15)]
 EventType = Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,32}$")]
 CONTENT_MAX_BYTES = 32 * 1024
 INITIAL_EVENTS_MAX = 20
@@ -85,9 +95,9 @@ class Role(StrEnum):
 
 
 class EventUsage(_Request):
-    tokens: StrictInt = Field(0, ge=0)
-    cost_usd: float = Field(0, ge=0, allow_inf_nan=False)
-    duration_ms: float = Field(0, ge=0, allow_inf_nan=False)
+    tokens: Count = 0
+    cost_usd: Amount = 0
+    duration_ms: Amount = 0
 
 
 class AppendEventRequest(_Request):
@@ -100,7 +110,7 @@ class AppendEventRequest(_Request):
     payload: JsonObject | None = Field(None, description="At most 64 KiB serialized; left out of history by default.")
     usage: EventUsage | None = None
     metadata: Metadata | None = None
-    context_patch: dict[str, Any] | None = Field(
+    context_patch: JsonPatch | None = Field(
         None, description="A JSON merge patch applied to the session's context in the same atomic step."
     )
 
@@ -136,11 +146,11 @@ class UpdateSessionRequest(_Request):
 
     title: Title | None = None
     status: Status | None = None
-    context: dict[str, Any] | None = None
-    checkpoint: dict[str, Any] | None = None
+    context: JsonPatch | None = None
+    checkpoint: JsonPatch | None = None
     metadata: dict[MetadataKey, MetadataValue | None] | None = None
     runtime_backend: RuntimeBackend | None = None
-    runtime_metadata: dict[str, Any] | None = None
+    runtime_metadata: JsonPatch | None = None
     token_budget: TokenBudget | None = None
     ttl_seconds: TtlSeconds | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from sessions.clock import format_ms
@@ -27,7 +28,8 @@ def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -
     candidate = _patched_values(current, patch, now)
     if new_status != status:
         candidate["status"] = new_status.value
-    changes = {name: value for name, value in candidate.items() if current.get(name) != value}
+    # compared as JSON: in Python True == 1, but a patch from 1 to true is a change
+    changes = {name: value for name, value in candidate.items() if _as_json(current.get(name)) != _as_json(value)}
     if not changes:
         return {}
     timestamp = format_ms(now)
@@ -72,6 +74,10 @@ def _patched_values(current: dict[str, Any], patch: UpdateSessionRequest, now: i
     if patch.ttl_seconds is not None:
         values["expires_at"] = format_ms(now + patch.ttl_seconds * 1000)
     return values
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def checked_object(name: str, value: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from sessions.events import PendingEvent, is_session_item, removed_by_ttl
+from sessions.events import PendingEvent, is_session_item
 from sessions.store import aws_client, default_store
 
 if TYPE_CHECKING:
@@ -65,11 +65,10 @@ def put_events(events: Sequence[PendingEvent]) -> None:
 def settle_removal(record: Any) -> None:
     """A session left the table: count it out as expired (once), and keep its history findable.
 
-    Runs for every REMOVE of a session item. A marker per incarnation makes it exactly-once
-    under redelivery; when DynamoDB's TTL removed the item, the marker also enters the expiry
-    index so the cleanup purges the history the item leaves behind.
+    Runs for every REMOVE of a session item (by DynamoDB's TTL or by the cleanup): exactly once
+    per incarnation under redelivery, and with a purge marker so no history is left behind.
     """
     old = record.dynamodb.OldImage
     if record.eventName != "REMOVE" or not is_session_item(old):
         return
-    default_store().settle_removed_session(old, purge_history=removed_by_ttl(record))
+    default_store().settle_removed_session(old)

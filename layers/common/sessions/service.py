@@ -17,7 +17,7 @@ from sessions.lifecycle import Status
 from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
 from sessions.patching import plan_patch
 from sessions.settings import get_settings
-from sessions.store import ItemExists, SessionStore, VersionChanged, default_store
+from sessions.store import ItemExists, SessionStore, VersionChanged, WriteConflict, default_store
 
 if TYPE_CHECKING:
     from sessions.models import CreateSessionRequest, UpdateSessionRequest
@@ -123,10 +123,13 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
         record |= {**changes, "version": record["version"] + 1}
         events.append(event)
     replacing: dict[str, Any] | None = None
-    for _ in range(MAX_WRITE_ATTEMPTS):
+    for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
             store().create_session(record, cap=settings.max_open_sessions_per_user, replacing=replacing, events=events)
             return record, True
+        except WriteConflict:
+            back_off(attempt)
+            continue
         except ItemExists as exists:
             replacing = exists.record
         except VersionChanged as changed:
@@ -171,16 +174,23 @@ def write_until_it_wins[T](current: dict[str, Any], write: Callable[[dict[str, A
         try:
             return write(current)
         except VersionChanged as changed:
-            if changed.record is None or not is_live(changed.record, now_ms()):
-                raise SessionNotFound(f"session {current['session_id']!r} not found") from None
-            current = changed.record
-            back_off(attempt)
+            latest = changed.record
+        except WriteConflict:
+            # another transaction held an item (the session or a counter): read again, then retry
+            latest = store().get_session(current["tenant_id"], current["session_id"])
+        if latest is None or not is_live(latest, now_ms()):
+            raise SessionNotFound(f"session {current['session_id']!r} not found") from None
+        if latest["incarnation"] != current["incarnation"]:
+            raise SessionNotFound(f"session {current['session_id']!r} not found")  # a new session took the id
+        current = latest
+        back_off(attempt)
     raise VersionMismatch(current["version"])
 
 
 def back_off(attempt: int) -> None:
     # full jitter over a growing window keeps racing writers from colliding again in lockstep
-    time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))  # noqa: S311 - not for secrets
+    # the window stops growing at 150 ms, so the retries fit well inside the function's timeout
+    time.sleep(random.uniform(0, min(0.15, 0.004 * 2**attempt)))  # noqa: S311 - not for secrets
 
 
 # --- delete -------------------------------------------------------------------------------------

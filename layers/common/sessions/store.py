@@ -40,6 +40,7 @@ COUNTERS_SK = "#COUNTERS"
 STATS_SK_PREFIX = "#STATS#"
 STATS_SHARDS = 4
 PURGE_SK_PREFIX = "#PURGE#"
+SETTLED_SK_PREFIX = "#SETTLED#"
 MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # longer than any stream record can be redelivered
 CLEANUP_PK = "#CLEANUP"
 CLEANUP_RUN_SK_PREFIX = "#RUN#"
@@ -96,6 +97,10 @@ class ItemExists(Exception):
     def __init__(self, record: dict[str, Any]) -> None:
         super().__init__("an item already exists under this key")
         self.record = record
+
+
+class WriteConflict(Exception):
+    """DynamoDB refused a write because another transaction was writing the same item: retry it."""
 
 
 class VersionChanged(Exception):
@@ -244,6 +249,8 @@ class SessionStore:
             "ExpressionAttributeValues": values,
             "ScanIndexForward": query.ascending,
         }
+        if query.created_after and query.created_before and query.created_after >= query.created_before:
+            return Page([], None)  # an empty range (DynamoDB refuses a BETWEEN whose bounds cross)
         filtered = bool(query.statuses or query.session_type or query.app_name)
         return self._filled_page(request, query.limit, query.start, filtered, _list_position(key_name))
 
@@ -290,6 +297,8 @@ class SessionStore:
         for _ in range(MAX_QUERIES_PER_PAGE):
             wanted = limit + 1 - len(items)
             page_request = {**request, "Limit": min(QUERY_LIMIT_MAX, wanted * (4 if filtered else 1))}
+            # once a read came back short (dead or filtered-out items), read further ahead each time
+            filtered = True
             if exclusive_start:
                 page_request["ExclusiveStartKey"] = exclusive_start
             response = self._client.query(**page_request)
@@ -337,15 +346,17 @@ class SessionStore:
                 **condition,
             }
         }
-        deltas = counters.change(None, record)
         operations = [put, *(self._event_put(record, event) for event in events)]
+        owners = [(record["user_id"], counters.change(None, record))]
         if replacing is not None:
-            # the dead session under this id leaves now: counted out as expired, its history purged later
-            deltas += counters.expiry(replacing)
+            # the dead session under this id leaves now: counted out of its owner's stats as expired,
+            # and its history left to the cleanup (it never reaches the stream as a removal)
+            owners.append((replacing["user_id"], counters.expiry(replacing)))
+            dead_key = session_pk(replacing["tenant_id"], replacing["session_id"])
             operations.append(
-                self._removal_marker(replacing, parse_timestamp(record["created_at"]), purge_history=True)
+                self._purge_marker(dead_key, replacing["incarnation"], parse_timestamp(record["created_at"]))
             )
-        operations += self._counter_updates(record["tenant_id"], record["user_id"], deltas, cap)
+        operations += self._counter_updates(record["tenant_id"], owners, cap)
         reasons = self._transact(operations)
         if reasons is None:
             return
@@ -371,8 +382,10 @@ class SessionStore:
             except self._client.exceptions.ConditionalCheckFailedException as exc:
                 stored: Any = exc.response.get("Item")
                 raise VersionChanged(_record_of(stored) if stored else None) from None
+            except self._client.exceptions.TransactionConflictException:
+                raise WriteConflict("a transaction was writing the session") from None
             return new_record
-        counter_updates = self._counter_updates(current["tenant_id"], current["user_id"], deltas, cap)
+        counter_updates = self._counter_updates(current["tenant_id"], [(current["user_id"], deltas)], cap)
         self._raise_for(self._transact([{"Update": update}, *counter_updates]))
         return new_record
 
@@ -380,7 +393,7 @@ class SessionStore:
         """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
         update, new_record = self._versioned_update(current, changes)
         deltas = counters.change(current, new_record)
-        counter_updates = self._counter_updates(current["tenant_id"], current["user_id"], deltas, cap=0)
+        counter_updates = self._counter_updates(current["tenant_id"], [(current["user_id"], deltas)], cap=0)
         self._raise_for(self._transact([{"Update": update}, self._event_put(current, event), *counter_updates]))
         return new_record
 
@@ -504,26 +517,42 @@ class SessionStore:
             self._client.transact_write_items(TransactItems=operations)  # type: ignore[arg-type]
         except self._client.exceptions.TransactionCanceledException as exc:
             reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
-            if not any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-                raise  # a conflict between transactions: boto3's retries are exhausted
-            return reasons
+            codes = {reason.get("Code") for reason in reasons}
+            if "ConditionalCheckFailed" in codes:
+                return reasons
+            if "TransactionConflict" in codes:
+                raise WriteConflict("another transaction was writing the same items") from None
+            raise
         return None
 
-    def _counter_updates(self, tenant_id: str, user_id: str, deltas: CounterDeltas, cap: int) -> list[dict[str, Any]]:
-        """ADD the deltas to the owner's counters and to one of the tenant's stats shards."""
-        if not deltas:
-            return []
-        user_values = {**deltas.fields, "open_sessions": deltas.slots} if deltas.slots else dict(deltas.fields)
-        user_update = self._add_update(user_pk(tenant_id, user_id), COUNTERS_SK, user_values)
-        if deltas.slots > 0 and cap > 0:
-            # the cap holds under concurrency: the counter and the session commit together
-            user_update["ConditionExpression"] = "attribute_not_exists(open_sessions) OR open_sessions < :cap"
-            user_update["ExpressionAttributeValues"][":cap"] = {"N": str(cap)}
-        updates = [{"Update": user_update}]
-        if deltas.fields:
+    def _counter_updates(
+        self, tenant_id: str, owners: list[tuple[str, CounterDeltas]], cap: int
+    ) -> list[dict[str, Any]]:
+        """ADD each owner's deltas to its counters, and their sum to one of the tenant's stats shards.
+
+        The first owner is the writer: its slot update carries the cap. One update per item, as a
+        transaction requires.
+        """
+        merged: dict[str, CounterDeltas] = {}
+        for user_id, deltas in owners:
+            merged[user_id] = merged.get(user_id, CounterDeltas()) + deltas
+        updates = []
+        tenant_fields = CounterDeltas()
+        for position, (user_id, deltas) in enumerate(merged.items()):
+            tenant_fields += CounterDeltas(deltas.fields)
+            if not deltas:
+                continue
+            values = {**deltas.fields, "open_sessions": deltas.slots} if deltas.slots else dict(deltas.fields)
+            update = self._add_update(user_pk(tenant_id, user_id), COUNTERS_SK, values)
+            if position == 0 and deltas.slots > 0 and cap > 0:
+                # the cap holds under concurrency: the counter and the session commit together
+                update["ConditionExpression"] = "attribute_not_exists(open_sessions) OR open_sessions < :cap"
+                update["ExpressionAttributeValues"][":cap"] = {"N": str(cap)}
+            updates.append({"Update": update})
+        if tenant_fields:
             # a random shard of a few spreads a busy tenant's writes; stats sums them in one Query
             shard = f"{STATS_SK_PREFIX}{random.randrange(STATS_SHARDS)}"  # noqa: S311 - not for secrets
-            updates.append({"Update": self._add_update(tenant_pk(tenant_id), shard, deltas.fields)})
+            updates.append({"Update": self._add_update(tenant_pk(tenant_id), shard, tenant_fields.fields)})
         return updates
 
     def _add_update(self, pk: str, sk: str, values: dict[str, int | float]) -> dict[str, Any]:
@@ -536,37 +565,62 @@ class SessionStore:
             "ExpressionAttributeValues": {f":f{i}": to_attribute(value) for i, value in enumerate(values.values())},
         }
 
-    def _removal_marker(self, dead: dict[str, Any], now_ms: int, *, purge_history: bool) -> dict[str, Any]:
-        """A marker per dead incarnation: its existence means "counted out"; in the expiry index, "purge my history".
-
-        It outlives any redelivery of the stream record that put it (TTL after two days).
-        """
-        key = session_pk(dead["tenant_id"], dead["session_id"])
-        item: dict[str, Any] = {
+    def _purge_marker(self, key: str, incarnation: str, at_ms: int) -> dict[str, Any]:
+        """Put "purge this incarnation's history" in the expiry index, for the cleanup to find."""
+        now = format_ms(at_ms)
+        item = {
             "PK": key,
-            "SK": f"{PURGE_SK_PREFIX}{dead['incarnation']}",
-            "tenant_id": dead["tenant_id"],
-            "session_id": dead["session_id"],
-            "incarnation": dead["incarnation"],
-            "ttl": now_ms // 1000 + MARKER_LIFETIME_SECONDS,
+            "SK": f"{PURGE_SK_PREFIX}{incarnation}",
+            "incarnation": incarnation,
+            "purge_at": now,
+            "expiry_bucket": expiry_bucket(key, now),
         }
-        if purge_history:
-            now = format_ms(now_ms)
-            item |= {"purge_at": now, "expiry_bucket": expiry_bucket(key, now)}
-        return {
-            "Put": {"TableName": self._table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}
-        }
+        return {"Put": {"TableName": self._table, "Item": to_item(item)}}
 
-    def settle_removed_session(self, old: dict[str, Any], *, purge_history: bool) -> None:
-        """Count a removed session out (once per incarnation, however often its stream record comes)."""
+    def settle_removed_session(self, old: dict[str, Any]) -> None:
+        """Count a removed session out, once per incarnation however often its stream record comes.
+
+        A "settled" marker (kept two days, longer than any redelivery) makes it exactly-once. A
+        purge marker hands whatever history the session left behind to the cleanup: all of it when
+        DynamoDB's TTL removed the item, what a cleanup run did not reach when the cleanup did.
+        """
         deltas = counters.expiry(old)
-        if not deltas and not purge_history:
-            return  # a deleted session the cleanup removed: counted out at its delete, history purged
-        marker = self._removal_marker(old, now_ms(), purge_history=purge_history)
-        updates = self._counter_updates(old["tenant_id"], old["user_id"], deltas, cap=0)
-        reasons = self._transact([marker, *updates])
-        if reasons is not None and reasons[0].get("Code") != "ConditionalCheckFailed":
-            raise RuntimeError("settling a removed session failed")  # not reachable: only the marker has a condition
+        key = session_pk(old["tenant_id"], old["session_id"])
+        operations = [self._purge_marker(key, old["incarnation"], now_ms())]
+        if deltas:
+            settled = {
+                "PK": key,
+                "SK": f"{SETTLED_SK_PREFIX}{old['incarnation']}",
+                "ttl": now_ms() // 1000 + MARKER_LIFETIME_SECONDS,
+            }
+            operations.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(settled),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+            operations += self._counter_updates(old["tenant_id"], [(old["user_id"], deltas)], cap=0)
+        self._transact(operations)  # a failed condition means it was settled before: nothing to do
+
+    def delete_due_session(self, entry: dict[str, Any], now: str) -> bool:
+        """Delete a session if it is still the same incarnation and still due; whether it was.
+
+        The condition keeps a session that was re-created under the same id, or became active again
+        since the cleanup read the index, from being deleted (BatchWriteItem cannot say this).
+        """
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
+                ConditionExpression="incarnation = :incarnation AND purge_at <= :now",
+                ExpressionAttributeValues={":incarnation": {"S": entry["incarnation"]}, ":now": {"S": now}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _event_put(self, session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         item = {
