@@ -68,6 +68,11 @@ class _Deleter:
 
     def flush(self, *, full_batches_only: bool = False) -> None:
         while self._pending and not self.gave_up and (len(self._pending) >= BATCH_WRITE_MAX or not full_batches_only):
+            if full_batches_only and self._out_of_time():
+                # a long history may not fit in this run: its purge marker hands the rest to the next
+                self._summary.complete = False
+                self.gave_up = True
+                return
             batch, self._pending = self._pending[:BATCH_WRITE_MAX], self._pending[BATCH_WRITE_MAX:]
             self._write(batch)
 
@@ -102,6 +107,9 @@ class _Sweep:
         self._markers: list[dict[str, Any]] = []  # deleted once the history they stand for is gone
 
     def take(self, entry: dict[str, Any]) -> None:
+        if self.out_of_time() or self._history.gave_up:
+            self._summary.complete = False  # left in the index for the next run
+            return
         if entry["SK"] == SESSION_SK:
             counts_as = _why_due(entry, self._now)
             if counts_as is None:
