@@ -11,19 +11,15 @@ for path in (ROOT, ROOT / "layers" / "common"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from local.fake_aws import FAKE_AWS_ENV, UNSAFE_AWS_ENV  # noqa: E402 - needs the path above
+
 os.environ.update(
     {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        # in-process moto does not match botocore's account-based endpoints
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        **FAKE_AWS_ENV,
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_SERVICE_NAME": "sessions",
         "POWERTOOLS_METRICS_NAMESPACE": "SessionService",
     }
 )
-for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+for variable in UNSAFE_AWS_ENV:
     os.environ.pop(variable, None)

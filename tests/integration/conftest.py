@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from local.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
+from local.streams import StreamReader
 from local.template import create_aws_resources, function_specs, load_template, local_resolver
 from sessions import service, settings, store
 
@@ -123,6 +124,39 @@ def _forget_clients() -> None:
 @pytest.fixture
 def table(aws: dict[str, str]) -> Any:
     return boto3.resource("dynamodb").Table(aws["SessionsTable"])
+
+
+@pytest.fixture
+def stream(gateway, aws) -> StreamReader:
+    return StreamReader(boto3.Session(), aws["SessionsTable"])
+
+
+@pytest.fixture
+def bus_queue(aws) -> Any:
+    """An SQS queue receiving everything on the bus, as a consumer would set it up."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url = sqs.create_queue(QueueName="consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName=aws["SessionsBus"], EventPattern=json.dumps({"source": ["sessions"]}))
+    events.put_targets(Rule="all", EventBusName=aws["SessionsBus"], Targets=[{"Id": "q", "Arn": arn}])
+
+    def received() -> list[dict[str, Any]]:
+        messages = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            messages += [json.loads(message["Body"]) for message in batch]
+            sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+            )
+
+    return received
+
+
+def publish(gateway, records: list[dict[str, Any]]) -> dict[str, Any]:
+    handler = gateway.handler("PublishEventsFunction")
+    return handler({"Records": records}, LambdaContext("PublishEventsFunction"))
 
 
 def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:

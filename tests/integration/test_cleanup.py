@@ -13,7 +13,7 @@ from local.gateway import LambdaContext
 from local.streams import StreamReader
 from sessions import store
 from sessions.clock import format_ms, now_ms
-from tests.integration.conftest import set_env
+from tests.integration.conftest import publish, set_env
 
 HOUR = 3_600_000
 
@@ -230,14 +230,8 @@ def test_cost_grows_with_what_it_removes_not_with_the_table(gateway, table, aws)
     assert "Scan" not in counted
 
 
-def test_each_expiry_is_announced_with_its_reason_and_counted_out(gateway, table, aws, monkeypatch):
+def test_each_expiry_is_announced_with_its_reason_and_counted_out(gateway, table, stream, bus_queue, monkeypatch):
     set_env(monkeypatch, INACTIVITY_TIMEOUT_SECONDS="3600")
-    reader = StreamReader(boto3.Session(), aws["SessionsTable"])
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    url = sqs.create_queue(QueueName="audit")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all", EventBusName=aws["SessionsBus"], EventPattern=json.dumps({"source": ["sessions"]}))
-    events.put_targets(Rule="all", EventBusName=aws["SessionsBus"], Targets=[{"Id": "q", "Arn": arn}])
     for sid in ("timed", "idle", "deleted"):
         gateway.create({"session_id": sid})
     backdate(table, "timed")
@@ -245,16 +239,10 @@ def test_each_expiry_is_announced_with_its_reason_and_counted_out(gateway, table
     gateway.request("DELETE", "/v1/sessions/deleted")
     summary = run(gateway)
     assert (summary["sessions_expired"], summary["sessions_purged"]) == (2, 1)
-    publisher = gateway.handler("PublishEventsFunction")
-    records = reader.read()
-    assert publisher({"Records": records}, LambdaContext("PublishEventsFunction")) == {"batchItemFailures": []}
-    publisher({"Records": records}, LambdaContext("PublishEventsFunction"))  # redelivered: counted once
-    received = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        received += [json.loads(m["Body"]) for m in batch]
-        sqs.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-        )
+    records = stream.read()
+    assert publish(gateway, records) == {"batchItemFailures": []}
+    publish(gateway, records)  # redelivered: counted once
+    received = bus_queue()
     expired = {
         m["detail"]["session_id"]: m["detail"]["reason"] for m in received if m["detail-type"] == "session.expired"
     }

@@ -3,46 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import boto3
-import pytest
-
-from local.gateway import LambdaContext
-from local.streams import StreamReader
-
-
-@pytest.fixture
-def stream(gateway, aws) -> StreamReader:
-    return StreamReader(boto3.Session(), aws["SessionsTable"])
-
-
-@pytest.fixture
-def bus_queue(aws) -> Any:
-    """An SQS queue receiving everything on the bus, as a consumer would set it up."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    url = sqs.create_queue(QueueName="consumer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all", EventBusName=aws["SessionsBus"], EventPattern=json.dumps({"source": ["sessions"]}))
-    events.put_targets(Rule="all", EventBusName=aws["SessionsBus"], Targets=[{"Id": "q", "Arn": arn}])
-
-    def received() -> list[dict[str, Any]]:
-        messages = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return messages
-            messages += [json.loads(message["Body"]) for message in batch]
-            sqs.delete_message_batch(
-                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-            )
-
-    return received
-
-
-def publish(gateway, records: list[dict[str, Any]]) -> dict[str, Any]:
-    handler = gateway.handler("PublishEventsFunction")
-    return handler({"Records": records}, LambdaContext("PublishEventsFunction"))
+from tests.integration.conftest import publish
 
 
 def test_a_session_lifecycle_yields_each_detail_type_in_version_order(gateway, stream, bus_queue):

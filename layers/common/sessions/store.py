@@ -8,6 +8,7 @@ another tenant's items by construction:
     user counters PK T#{tenant}#U#{user_id}      SK #COUNTERS    (open-session slots, the user's stats)
     tenant stats  PK T#{tenant}                  SK #STATS#{0..3} (sharded, summed by one Query)
     purge marker  PK T#{tenant}#S#{session_id}   SK #PURGE#{incarnation} (history left to purge)
+    settled       PK T#{tenant}#S#{session_id}   SK #SETTLED#{incarnation} (a removal counted out once)
 
 A session's incarnation is fixed at its creation, so the history of an earlier session under
 the same id (deleted or expired, not yet purged) never mixes with the new one's.
