@@ -56,8 +56,8 @@ template: install
 	$(BIN)/sam build --parallel --cached
 
 openapi: install
-	$(BIN)/python -m local.openapi --write
-	$(BIN)/python -m local.event_schemas --write
+	$(BIN)/python -m local.generators.openapi --write
+	$(BIN)/python -m local.generators.event_schemas --write
 
 test: lint typecheck template
 	$(BIN)/python -m pytest -q -n 2 tests

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import http_functions, reset_sessions_caches, table, use_fake_aws_env, verdict
-from local.gateway import LambdaContext, Route, add_layer_to_path, http_api_event, load_handler, match_route, routes_of
+from local.api.gateway import (
+    LambdaContext,
+    Route,
+    add_layer_to_path,
+    http_api_event,
+    load_handler,
+    match_route,
+    routes_of,
+)
 
 USER, TENANT = "u-calls", "acme"
 
@@ -76,7 +84,7 @@ def run() -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from local.template import create_aws_resources
+    from local.stack.template import create_aws_resources
     from sessions import store
 
     rows: list[list[object]] = []

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import FAKE_AWS_ENV, http_functions, median, ratio, table, verdict
-from local.gateway import LAYER_PATH, add_layer_to_path
-from local.template import ROOT
+from local.api.gateway import LAYER_PATH, add_layer_to_path
+from local.stack.template import ROOT
 
 TARGET_RATIO = 1.5
 BASELINE = "baseline: boto3.client"

@@ -7,8 +7,8 @@ import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
-from local.fake_aws import FAKE_AWS_ENV, UNSAFE_AWS_ENV
-from local.template import FunctionSpec, function_specs, load_template, local_resolver
+from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV
+from local.stack.template import FunctionSpec, function_specs, load_template, local_resolver
 
 
 def use_fake_aws_env(extra: Mapping[str, str] | None = None) -> None:

@@ -29,8 +29,8 @@ from bench.common import (
     use_fake_aws_env,
     verdict,
 )
-from local.gateway import LambdaContext, Route, add_layer_to_path, http_api_event, load_handler
-from local.template import ROOT, FunctionSpec
+from local.api.gateway import LambdaContext, Route, add_layer_to_path, http_api_event, load_handler
+from local.stack.template import ROOT, FunctionSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

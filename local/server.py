@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol
 
-from local.config import Ports, function_limits, with_shell_overrides
-from local.docs import Docs
-from local.emulator import HOST, AwsEmulator
-from local.http_api import HttpApi
-from local.lambda_api import LambdaApi
-from local.lambda_runtime import LambdaRuntime
-from local.scheduler import Scheduler, schedule_override, scheduled_functions
-from local.stream_feeder import StreamFeeder, stream_sources, table_stream
-from local.template import FunctionSpec, function_specs, load_template, local_resolver
-from local.wsgi import HttpServer, LoggedApp, port_is_free
+from local.api.docs import Docs
+from local.api.http_api import HttpApi
+from local.api.wsgi import HttpServer, LoggedApp, port_is_free
+from local.aws.emulator import HOST, AwsEmulator
+from local.event_sources.scheduler import Scheduler, schedule_override, scheduled_functions
+from local.event_sources.stream_feeder import StreamFeeder, stream_sources, table_stream
+from local.functions.invoke_api import LambdaApi
+from local.functions.runtime import LambdaRuntime
+from local.stack.config import Ports, function_limits, with_shell_overrides
+from local.stack.template import FunctionSpec, function_specs, load_template, local_resolver
 
 LOG = logging.getLogger("local")
 

@@ -11,7 +11,7 @@ for path in (ROOT, ROOT / "layers" / "common"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from local.fake_aws import FAKE_AWS_ENV, UNSAFE_AWS_ENV  # noqa: E402 - needs the path above
+from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV  # noqa: E402 - needs the path above
 
 os.environ.update(
     {

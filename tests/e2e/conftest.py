@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from local.template import function_specs, load_template, local_resolver
+from local.stack.template import function_specs, load_template, local_resolver
 from tests.e2e.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-from local.lambda_runtime import Invocation, error_payload
-from local.scheduler import (
+from local.event_sources.scheduler import (
     ScheduledFunction,
     Scheduler,
     rate_seconds,
     schedule_override,
     scheduled_functions,
 )
+from local.event_sources.stream_feeder import StreamFeeder, StreamSource, stream_sources
+from local.functions.runtime import Invocation, error_payload
 from local.server import LocalStack, background_workers
-from local.stream_feeder import StreamFeeder, StreamSource, stream_sources
-from local.template import load_template, local_resolver
+from local.stack.template import load_template, local_resolver
 
 Reply = Invocation | Exception
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from local.template import load_template, parameter_defaults
+from local.stack.template import load_template, parameter_defaults
 from tests.e2e.client import Client, Reply
 
 CAP = int(parameter_defaults(load_template())["MaxOpenSessionsPerUser"])  # the dev server runs the defaults

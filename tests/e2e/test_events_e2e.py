@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.template import load_template, local_resolver
+from local.stack.template import load_template, local_resolver
 from tests.e2e.client import Client
 from tests.e2e.conftest import DevServer, launch
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from local.template import ROOT
+from local.stack.template import ROOT
 from tests.e2e.client import Client
 from tests.e2e.conftest import DevServer
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from local.lambda_runtime import FunctionNotFound, LambdaRuntime, Limits
-from local.template import FunctionSpec
+from local.functions.runtime import FunctionNotFound, LambdaRuntime, Limits
+from local.stack.template import FunctionSpec
 
 ECHO = """
 import os, time

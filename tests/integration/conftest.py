@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
-from local.streams import StreamReader
-from local.template import create_aws_resources, function_specs, load_template, local_resolver
+from local.api.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
+from local.event_sources.stream_reader import StreamReader
+from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver
 from sessions import service, settings, store
 
 
@@ -168,7 +168,7 @@ def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
 __all__ = ["Gateway", "HttpResult", "os", "set_env"]
 
 
-from local.moto_atomicity import make_dynamodb_atomic  # noqa: E402
+from local.aws.moto_atomicity import make_dynamodb_atomic  # noqa: E402
 
 make_dynamodb_atomic()
 

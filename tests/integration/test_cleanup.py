@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.gateway import LambdaContext
-from local.streams import StreamReader
+from local.api.gateway import LambdaContext
+from local.event_sources.stream_reader import StreamReader
 from sessions import store
 from sessions.clock import format_ms, now_ms
 from tests.integration.conftest import publish, set_env

@@ -91,13 +91,13 @@ def test_an_expired_session_is_404_everywhere_while_its_item_is_still_in_the_tab
 
 
 def test_unknown_route_is_a_404_problem(gateway):
-    from local.gateway import Route, http_api_event
+    from local.api.gateway import Route, http_api_event
 
     handler = gateway.handler("GetSessionFunction")
     event = http_api_event(
         method="GET", path="/v1/nothing", route=Route.of("GET", "/v1/nothing", "x"), claims={"sub": "u"}
     )
-    from local.gateway import LambdaContext
+    from local.api.gateway import LambdaContext
 
     response = handler(event, LambdaContext("GetSessionFunction"))
     assert response["statusCode"] == 404

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from local.gateway import LambdaContext
-from local.template import ROOT, function_specs, load_template, local_resolver
+from local.api.gateway import LambdaContext
+from local.stack.template import ROOT, function_specs, load_template, local_resolver
 
 EVENTS = ROOT / "events"
 FUNCTIONS = sorted(function_specs(load_template(), local_resolver({})))

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from local.gateway import load_handler
-from local.openapi import OPENAPI_PATH, generate_openapi, render
-from local.template import function_specs, load_template, local_resolver
+from local.api.gateway import load_handler
+from local.generators.openapi import OPENAPI_PATH, generate_openapi, render
+from local.stack.template import function_specs, load_template, local_resolver
 
 SPECS = function_specs(load_template(), local_resolver({}))
 
@@ -42,13 +42,13 @@ def test_functions_run_python_313_on_arm64_with_least_privilege():
 
 
 def test_committed_event_schemas_are_current():
-    from local.event_schemas import stale_files
+    from local.generators.event_schemas import stale_files
 
     assert stale_files() == [], "run `make openapi`"
 
 
 def test_every_detail_type_of_the_contract_has_a_schema():
-    from local.event_schemas import SCHEMAS_DIR
+    from local.generators.event_schemas import SCHEMAS_DIR
 
     contract = {
         "session.created",

@@ -11,8 +11,8 @@ import os
 import boto3
 from moto.server import ThreadedMotoServer
 
-from local.moto_atomicity import make_dynamodb_atomic
-from local.template import create_aws_resources
+from local.aws.moto_atomicity import make_dynamodb_atomic
+from local.stack.template import create_aws_resources
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"

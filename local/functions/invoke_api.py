@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.lambda_runtime import FunctionNotFound, Invocation
+from local.functions.runtime import FunctionNotFound, Invocation
 
 LOG = logging.getLogger("local")
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation

@@ -1,7 +1,7 @@
 """The OpenAPI document, merged by Powertools from the handlers themselves.
 
-python -m local.openapi --write   regenerate openapi.json (committed)
-python -m local.openapi --check   exit 1 when the committed file is stale
+python -m local.generators.openapi --write   regenerate openapi.json (committed)
+python -m local.generators.openapi --check   exit 1 when the committed file is stale
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 from enum import Enum
 from typing import Any
 
-from local.gateway import add_layer_to_path
-from local.template import ROOT, function_specs, load_template, local_resolver
+from local.api.gateway import add_layer_to_path
+from local.stack.template import ROOT, function_specs, load_template, local_resolver
 
 OPENAPI_PATH = ROOT / "openapi.json"
 DESCRIPTION = (

@@ -1,7 +1,7 @@
 """JSON Schemas of the lifecycle events, generated from the models that produce them.
 
-python -m local.event_schemas --write   regenerate schemas/*.json (committed)
-python -m local.event_schemas --check   exit 1 when a committed schema is stale
+python -m local.generators.event_schemas --write   regenerate schemas/*.json (committed)
+python -m local.generators.event_schemas --check   exit 1 when a committed schema is stale
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from local.gateway import add_layer_to_path
-from local.template import ROOT
+from local.api.gateway import add_layer_to_path
+from local.stack.template import ROOT
 
 SCHEMAS_DIR = ROOT / "schemas"
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from local.emulator import REGION
-from local.lambda_api import Invoke
-from local.stream_feeder import error_type
-from local.template import Resolver
+from local.aws.emulator import REGION
+from local.event_sources.stream_feeder import error_type
+from local.functions.invoke_api import Invoke
+from local.stack.template import Resolver
 
 LOG = logging.getLogger("local")
 OVERRIDE_VARIABLE = "LOCAL_SCHEDULE_SECONDS"

@@ -10,8 +10,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.template import ROOT
-from local.wsgi import json_response, problem
+from local.api.wsgi import json_response, problem
+from local.stack.template import ROOT
 
 LOG = logging.getLogger("local")
 OPENAPI_FILE = ROOT / "openapi.json"
@@ -91,7 +91,7 @@ class Docs:
         with self._lock:
             if self._generated is None:
                 try:
-                    from local.openapi import generate_openapi
+                    from local.generators.openapi import generate_openapi
 
                     self._generated = generate_openapi()
                 except Exception:

@@ -10,10 +10,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.gateway import claims_from_headers, http_api_event, match_route, routes_of
-from local.lambda_runtime import Invocation
-from local.template import FunctionSpec
-from local.wsgi import json_response, problem
+from local.api.gateway import claims_from_headers, http_api_event, match_route, routes_of
+from local.api.wsgi import json_response, problem
+from local.functions.runtime import Invocation
+from local.stack.template import FunctionSpec
 
 LOG = logging.getLogger("local")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit; the functions enforce their own, smaller one

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import boto3
 
-from local.lambda_api import Invoke
-from local.lambda_runtime import Invocation
-from local.streams import StreamReader
-from local.template import Resolver
+from local.event_sources.stream_reader import StreamReader
+from local.functions.invoke_api import Invoke
+from local.functions.runtime import Invocation
+from local.stack.template import Resolver
 
 LOG = logging.getLogger("local")
 Record = dict[str, Any]

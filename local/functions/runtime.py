@@ -26,13 +26,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from local.gateway import LambdaContext, load_handler
-from local.template import FunctionSpec
+from local.api.gateway import LambdaContext, load_handler
+from local.stack.template import FunctionSpec
 
 MAX_ENVIRONMENTS_PER_FUNCTION = 16  # beyond this, invocations wait for a free environment
 INIT_TIMEOUT_SECONDS = 10  # Lambda's limit on the init phase
 # imported once in the fork server, so a new environment starts in milliseconds
-_PRELOAD = ["boto3", "botocore.session", "aws_lambda_powertools.event_handler", "local.gateway"]
+_PRELOAD = ["boto3", "botocore.session", "aws_lambda_powertools.event_handler", "local.api.gateway"]
 
 
 class FunctionNotFound(LookupError):

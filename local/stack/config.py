@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.lambda_runtime import Limits
-from local.template import FunctionSpec, Resolver, function_property
+from local.functions.runtime import Limits
+from local.stack.template import FunctionSpec, Resolver, function_property
 
 
 @dataclass(frozen=True)

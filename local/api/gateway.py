@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from local.template import ROOT, FunctionSpec
+from local.stack.template import ROOT, FunctionSpec
 
 LAYER_PATH = ROOT / "layers" / "common"
 Handler = Callable[[dict[str, Any], Any], Any]

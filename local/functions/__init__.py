@@ -1,0 +1,1 @@
+"""Lambda, locally: the functions' execution environments (worker processes) and Lambda's Invoke API."""

@@ -1,0 +1,1 @@
+"""Generators of committed files (`make openapi`): openapi.json and the event schemas in schemas/."""
