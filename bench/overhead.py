@@ -144,9 +144,9 @@ class FakeDynamoDB:
 def canned_item() -> dict[str, Any]:
     """The canned session as DynamoDB stores it (keys and index attributes included, typed values)."""
     from sessions.attribute_values import to_item
-    from sessions.store import SessionStore
+    from sessions.store.keys import session_item
 
-    return to_item(SessionStore(cast("DynamoDBClient", None), "sessions")._session_item(canned_record()))
+    return to_item(session_item(canned_record()))
 
 
 def fake_client_store(table_name: str) -> SessionStore:

@@ -86,4 +86,45 @@ def test_stats_cost_one_round_trip_with_ten_sessions_and_with_two_thousand(gatew
         calls.clear()
         _stats(gateway, user=user, roles=roles, query=query)
         assert sum(calls.values()) == 1 and "Scan" not in calls, (user, calls)
-    assert calls == Counter({"Query": 1})  # the tenant's stats shards: a handful of items
+    assert calls == Counter({"BatchGetItem": 1})  # every stats shard of the tenant, by key
+
+
+def test_tenant_stats_shards_are_separate_partitions_and_sum_exactly(gateway, table):
+    """A busy tenant's stats writes spread over partitions, not sort keys of one hot partition."""
+    for i in range(40):
+        gateway.create({"session_id": f"s{i}"}, user=f"user-{i % 5}")
+    shards = [item for item in table.scan()["Items"] if item["SK"] == "#STATS"]
+    assert len({item["PK"] for item in shards}) > 4  # 40 creates land on many of the 16 partitions
+    assert all(item["PK"].startswith("T#acme#STATS#") for item in shards)
+    assert sum(item["created_total"] for item in shards) == 40
+    tenant = _stats(gateway, user="admin", roles=["admin"], query="scope=tenant")
+    assert tenant["created_total"] == 40 and tenant["sessions"]["active"] == 40
+
+
+def test_tenant_stats_written_before_partition_sharding_still_count(gateway, table):
+    table.put_item(Item={"PK": "T#acme", "SK": "#STATS#2", "created_total": 7, "active": 3})
+    gateway.create({})
+    tenant = _stats(gateway, user="admin", roles=["admin"], query="scope=tenant")
+    assert tenant["created_total"] == 8 and tenant["sessions"]["active"] == 4
+
+
+def test_tenant_stats_read_again_what_dynamodb_left_unprocessed():
+    """BatchGetItem may return some keys as UnprocessedKeys; the sum must not come out short."""
+    from sessions.store import SessionStore
+
+    class Throttling:
+        def __init__(self) -> None:
+            self.calls: list[int] = []
+
+        def batch_get_item(self, RequestItems):
+            keys = RequestItems["sessions"]["Keys"]
+            self.calls.append(len(keys))
+            done, left = keys[: len(keys) // 2 or 1], keys[len(keys) // 2 or 1 :]
+            items = [{**key, "created_total": {"N": "1"}} for key in done]
+            unprocessed = {"sessions": {**RequestItems["sessions"], "Keys": left}} if left else {}
+            return {"Responses": {"sessions": items}, "UnprocessedKeys": unprocessed}
+
+    client = Throttling()
+    shards = SessionStore(client, "sessions").get_tenant_counters("acme")  # type: ignore[arg-type]
+    assert sum(shard["created_total"] for shard in shards) == 20  # 16 shards and 4 older ones, each read once
+    assert client.calls[0] == 20 and len(client.calls) > 1

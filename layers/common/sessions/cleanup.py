@@ -27,13 +27,8 @@ from typing import Any
 
 from sessions.clock import format_ms, now_ms, parse_timestamp
 from sessions.settings import get_settings
-from sessions.store import (
-    EXPIRY_SHARDS,
-    PURGE_SK_PREFIX,
-    SESSION_SK,
-    SessionStore,
-    default_store,
-)
+from sessions.store import SessionStore, default_store
+from sessions.store.keys import EXPIRY_SHARDS, PURGE_SK_PREFIX, SESSION_SK
 
 SAFETY_MARGIN_MS = 10_000
 FIRST_RUN_LOOKBACK_HOURS = 24

@@ -1,0 +1,45 @@
+"""The only package that talks to DynamoDB: keys, items, conditional writes (keys.py has the key design).
+
+`SessionStore` is the one facade the service uses; each part lives in a module of its own:
+session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
+(`stats_counters`), and what removal needs (`removals`).
+
+Sessions are never deleted by a request: a delete marks the item and moves its expiry to now,
+so the cleanup finds it (and its history) through the ByExpiry index, and the stream sees it.
+"""
+
+from __future__ import annotations
+
+from sessions.settings import get_settings
+from sessions.store.base import ItemExists, VersionChanged, WriteConflict
+from sessions.store.client import aws_client, dynamodb_client
+from sessions.store.keys import expiry_bucket, key_part, session_pk, user_pk
+from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery
+from sessions.store.removals import Removals
+from sessions.store.sessions import SessionWrites
+from sessions.store.stats_counters import StatsReads
+
+__all__ = [
+    "EventQuery",
+    "ItemExists",
+    "Page",
+    "SessionQuery",
+    "SessionStore",
+    "VersionChanged",
+    "WriteConflict",
+    "aws_client",
+    "default_store",
+    "dynamodb_client",
+    "expiry_bucket",
+    "key_part",
+    "session_pk",
+    "user_pk",
+]
+
+
+class SessionStore(SessionWrites, PageReads, StatsReads, Removals):
+    """Everything the service asks of the table, one client and table name shared by every part."""
+
+
+def default_store() -> SessionStore:
+    return SessionStore(dynamodb_client(), get_settings().table_name)

@@ -1,0 +1,119 @@
+"""Keys and item shapes of the one table: every key starts with the tenant.
+
+    session       PK T#{tenant}#S#{session_id}   SK #SESSION
+    event         PK T#{tenant}#S#{session_id}   SK E#{incarnation}#{seq:010d}
+    user counters PK T#{tenant}#U#{user_id}      SK #COUNTERS    (open-session slots, the user's stats)
+    tenant stats  PK T#{tenant}#STATS#{0..15}    SK #STATS       (a partition per shard, read by one BatchGetItem)
+    purge marker  PK T#{tenant}#S#{session_id}   SK #PURGE#{incarnation} (history left to purge)
+    settled       PK T#{tenant}#S#{session_id}   SK #SETTLED#{incarnation} (a removal counted out once)
+
+A session's incarnation is fixed at its creation, so the history of an earlier session under
+the same id (deleted or expired, not yet purged) never mixes with the new one's. '#' in tenant
+and user ids is escaped, so no id can forge another key's prefix.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from sessions.attribute_values import from_item, to_attribute
+from sessions.clock import format_ms, parse_timestamp
+from sessions.settings import get_settings
+
+SESSION_SK = "#SESSION"
+COUNTERS_SK = "#COUNTERS"
+PURGE_SK_PREFIX = "#PURGE#"
+SETTLED_SK_PREFIX = "#SETTLED#"
+EXPIRY_SHARDS = 8
+# Attributes of a session item that only the store uses (keys and index attributes).
+_KEY_ATTRIBUTES = frozenset(
+    {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
+)
+
+
+def key_part(value: str) -> str:
+    """Escape '#' so that no tenant or user id can forge another key's prefix."""
+    return value.replace("%", "%25").replace("#", "%23")
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"T#{key_part(tenant_id)}"
+
+
+def session_pk(tenant_id: str, session_id: str) -> str:
+    return f"{tenant_pk(tenant_id)}#S#{session_id}"
+
+
+def user_pk(tenant_id: str, user_id: str) -> str:
+    return f"{tenant_pk(tenant_id)}#U#{key_part(user_id)}"
+
+
+def agent_pk(tenant_id: str, user_id: str, agent_id: str) -> str:
+    # per user: listing by agent never reads other users' sessions
+    return f"{user_pk(tenant_id, user_id)}#A#{agent_id}"
+
+
+def event_sk(incarnation: str, seq: int) -> str:
+    return f"E#{incarnation}#{seq:010d}"
+
+
+def expiry_bucket(session_key: str, purge_at: str) -> str:
+    """Hour of removal plus a shard, so that no hour's index partition is hot."""
+    return f"{purge_at[:13]}#{zlib.crc32(session_key.encode()) % EXPIRY_SHARDS}"
+
+
+def purge_at(record: dict[str, Any]) -> str:
+    """When the cleanup may remove a session: its expiry, or its idle deadline if that comes first."""
+    idle_seconds = get_settings().inactivity_timeout_seconds
+    if not idle_seconds or "deleted_at" in record:
+        return str(record["expires_at"])
+    idle_deadline = format_ms(parse_timestamp(record["last_active_at"]) + idle_seconds * 1000)
+    return min(record["expires_at"], idle_deadline)
+
+
+def expiry_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    """The TTL and the ByExpiry index attributes of a session."""
+    expires_ms = parse_timestamp(record["expires_at"])
+    due = purge_at(record)
+    key = session_pk(record["tenant_id"], record["session_id"])
+    # DynamoDB's TTL deletes at whole seconds; round up so it never fires early
+    return {"ttl": -(-expires_ms // 1000), "purge_at": due, "expiry_bucket": expiry_bucket(key, due)}
+
+
+def session_item(record: dict[str, Any]) -> dict[str, Any]:
+    """A session record as its item: the record plus its keys and index attributes."""
+    tenant_id, session_id = record["tenant_id"], record["session_id"]
+    item = {key: value for key, value in record.items() if value is not None}
+    item |= {
+        "PK": session_pk(tenant_id, session_id),
+        "SK": SESSION_SK,
+        "by_user_pk": user_pk(tenant_id, record["user_id"]),
+        "created_key": f"{record['created_at']}#{session_id}",
+    }
+    if record.get("agent_id"):
+        item["by_agent_pk"] = agent_pk(tenant_id, record["user_id"], record["agent_id"])
+    return item | expiry_attributes(record)
+
+
+def event_item(session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{key: value for key, value in event.items() if value is not None},
+        "PK": session_pk(session["tenant_id"], session["session_id"]),
+        "SK": event_sk(session["incarnation"], event["seq"]),
+    }
+
+
+def record_of(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item as the record the service sees: without keys and index attributes."""
+    record = from_item(item)
+    for key in _KEY_ATTRIBUTES:
+        record.pop(key, None)
+    return record
+
+
+def names_and_values(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    names = {f"#{key}": key for key in values}
+    serialized = {f":{key}": to_attribute(value) for key, value in values.items()}
+    return names, serialized

@@ -1,0 +1,130 @@
+"""What removal needs: the cleanup's index walk and deletes, purge markers, and counting a removal out once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessions import counters
+from sessions.attribute_values import from_item, to_item
+from sessions.clock import format_ms, now_ms
+from sessions.store.base import TableAccess
+from sessions.store.keys import PURGE_SK_PREFIX, SETTLED_SK_PREFIX, expiry_bucket, session_pk
+from sessions.store.stats_counters import counter_updates
+
+MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # longer than any stream record can be redelivered
+CLEANUP_PK = "#CLEANUP"
+CLEANUP_RUN_SK_PREFIX = "#RUN#"
+CLEANUP_PAGE_SIZE = 100
+
+
+def purge_marker(table: str, key: str, incarnation: str, at_ms: int) -> dict[str, Any]:
+    """Put "purge this incarnation's history" in the expiry index, for the cleanup to find."""
+    now = format_ms(at_ms)
+    item = {
+        "PK": key,
+        "SK": f"{PURGE_SK_PREFIX}{incarnation}",
+        "incarnation": incarnation,
+        "purge_at": now,
+        "expiry_bucket": expiry_bucket(key, now),
+    }
+    return {"Put": {"TableName": table, "Item": to_item(item)}}
+
+
+class Removals(TableAccess):
+    def due_for_removal(
+        self, bucket: str, now: str, start: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """A page of one expiry bucket's index entries that are due (purge_at <= now), with their keys."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "ByExpiry",
+            "KeyConditionExpression": "expiry_bucket = :bucket AND purge_at <= :now",
+            "ExpressionAttributeValues": {":bucket": {"S": bucket}, ":now": {"S": now}},
+            "Limit": CLEANUP_PAGE_SIZE,
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        response = self._client.query(**request)
+        return [from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def history_keys(self, pk: str, incarnation: str) -> list[dict[str, Any]]:
+        """The keys of one incarnation's events (keys only: the cleanup reads no content)."""
+        keys: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": f"E#{incarnation}#"}},
+            "ProjectionExpression": "PK, SK",
+        }
+        while True:
+            response = self._client.query(**request)
+            keys += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return keys
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def batch_write(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One BatchWriteItem of at most 25 requests; returns the requests DynamoDB left unprocessed."""
+        response = self._client.batch_write_item(RequestItems={self._table: requests})  # type: ignore[dict-item]
+        return list(response.get("UnprocessedItems", {}).get(self._table, []))  # type: ignore[arg-type]
+
+    def get_cleanup_checkpoint(self) -> str | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"PK": {"S": CLEANUP_PK}, "SK": {"S": "#CHECKPOINT"}}, ConsistentRead=True
+        )
+        return from_item(response["Item"]).get("hour") if "Item" in response else None
+
+    def put_cleanup_checkpoint(self, hour: str) -> None:
+        self._client.put_item(
+            TableName=self._table, Item=to_item({"PK": CLEANUP_PK, "SK": "#CHECKPOINT", "hour": hour})
+        )
+
+    def put_cleanup_run(self, run_id: str, summary: dict[str, Any], at_ms: int) -> None:
+        """The run's summary as an item: the stream turns it into sessions.cleanup_completed."""
+        item = {"PK": CLEANUP_PK, "SK": f"{CLEANUP_RUN_SK_PREFIX}{run_id}", **summary, "ttl": at_ms // 1000 + 86400}
+        self._client.put_item(TableName=self._table, Item=to_item(item))
+
+    def settle_removed_session(self, old: dict[str, Any]) -> None:
+        """Count a removed session out, once per incarnation however often its stream record comes.
+
+        A "settled" marker (kept two days, longer than any redelivery) makes it exactly-once. A
+        purge marker hands whatever history the session left behind to the cleanup: all of it when
+        DynamoDB's TTL removed the item, what a cleanup run did not reach when the cleanup did.
+        """
+        deltas = counters.expiry(old)
+        key = session_pk(old["tenant_id"], old["session_id"])
+        operations = [purge_marker(self._table, key, old["incarnation"], now_ms())]
+        if deltas:
+            settled = {
+                "PK": key,
+                "SK": f"{SETTLED_SK_PREFIX}{old['incarnation']}",
+                "ttl": now_ms() // 1000 + MARKER_LIFETIME_SECONDS,
+            }
+            operations.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(settled),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+            operations += counter_updates(self._table, old["tenant_id"], [(old["user_id"], deltas)], cap=0)
+        self._transact(operations)  # a failed condition means it was settled before: nothing to do
+
+    def delete_due_session(self, entry: dict[str, Any], now: str) -> bool:
+        """Delete a session if it is still the same incarnation and still due; whether it was.
+
+        The condition keeps a session that was re-created under the same id, or became active again
+        since the cleanup read the index, from being deleted (BatchWriteItem cannot say this).
+        """
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
+                ConditionExpression="incarnation = :incarnation AND purge_at <= :now",
+                ExpressionAttributeValues={":incarnation": {"S": entry["incarnation"]}, ":now": {"S": now}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

@@ -1,0 +1,155 @@
+"""Writing sessions and their events: conditional on the version, counters in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessions import counters
+from sessions.attribute_values import to_item
+from sessions.clock import parse_timestamp
+from sessions.errors import SessionLimitReached
+from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
+from sessions.store.keys import (
+    SESSION_SK,
+    event_item,
+    expiry_attributes,
+    names_and_values,
+    record_of,
+    session_item,
+    session_pk,
+)
+from sessions.store.removals import purge_marker
+from sessions.store.stats_counters import counter_updates
+
+
+class SessionWrites(TableAccess):
+    def get_session(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
+        """The stored session, live or not (callers decide what is visible)."""
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"PK": {"S": session_pk(tenant_id, session_id)}, "SK": {"S": SESSION_SK}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return record_of(item) if item else None
+
+    def create_session(
+        self,
+        record: dict[str, Any],
+        *,
+        cap: int,
+        replacing: dict[str, Any] | None = None,
+        events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Put a new session, its initial events, and take its open slot, in one transaction.
+
+        `replacing` is a dead (expired or deleted) session stored under the same id: it is
+        overwritten only if unchanged since it was read, and gives back a slot it still held.
+        Raises ItemExists (with the stored record), VersionChanged or SessionLimitReached.
+        """
+        item = session_item(record)
+        if replacing is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
+        else:
+            condition = {
+                "ConditionExpression": "#version = :version",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":version": {"N": str(replacing["version"])}},
+            }
+        put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(item),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                **condition,
+            }
+        }
+        operations = [put, *(self._event_put(record, event) for event in events)]
+        owners = [(record["user_id"], counters.change(None, record))]
+        if replacing is not None:
+            # the dead session under this id leaves now: counted out of its owner's stats as expired,
+            # and its history left to the cleanup (it never reaches the stream as a removal)
+            owners.append((replacing["user_id"], counters.expiry(replacing)))
+            dead_key = session_pk(replacing["tenant_id"], replacing["session_id"])
+            operations.append(
+                purge_marker(self._table, dead_key, replacing["incarnation"], parse_timestamp(record["created_at"]))
+            )
+        operations += counter_updates(self._table, record["tenant_id"], owners, cap)
+        reasons = self._transact(operations)
+        if reasons is None:
+            return
+        if reasons[0].get("Code") == "ConditionalCheckFailed":
+            stored = reasons[0].get("Item")
+            if replacing is None and stored:
+                raise ItemExists(record_of(stored))
+            raise VersionChanged(record_of(stored) if stored else None)
+        raise SessionLimitReached("the maximum number of open sessions is reached")
+
+    def update_session(self, current: dict[str, Any], changes: dict[str, Any], *, cap: int = 0) -> dict[str, Any]:
+        """Write `changes` (top-level attributes; None removes one) if `current` is still the stored version.
+
+        The version grows by one. When the change moves the owner's counters (a status, a slot,
+        a delete) they move in the same transaction. Returns the new record.
+        Raises VersionChanged (with the stored record) or SessionLimitReached.
+        """
+        update, new_record = self._versioned_update(current, changes)
+        deltas = counters.change(current, new_record)
+        if not deltas:
+            try:
+                self._client.update_item(**update)
+            except self._client.exceptions.ConditionalCheckFailedException as exc:
+                stored: Any = exc.response.get("Item")
+                raise VersionChanged(record_of(stored) if stored else None) from None
+            except self._client.exceptions.TransactionConflictException:
+                raise WriteConflict("a transaction was writing the session") from None
+            return new_record
+        updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap)
+        self._raise_for(self._transact([{"Update": update}, *updates]))
+        return new_record
+
+    def append_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
+        update, new_record = self._versioned_update(current, changes)
+        deltas = counters.change(current, new_record)
+        updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
+        self._raise_for(self._transact([{"Update": update}, self._event_put(current, event), *updates]))
+        return new_record
+
+    def _versioned_update(
+        self, current: dict[str, Any], changes: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An UpdateItem of `changes` conditioned on the current version, and the record it leads to."""
+        new_record = {**current, **changes, "version": current["version"] + 1}
+        for key in [key for key, value in changes.items() if value is None]:
+            del new_record[key]
+        attribute_changes = {**changes, "version": new_record["version"]}
+        if {"expires_at", "last_active_at"} & changes.keys():
+            attribute_changes.update(expiry_attributes(new_record))
+        to_set = {key: value for key, value in attribute_changes.items() if value is not None}
+        to_remove = [key for key, value in attribute_changes.items() if value is None]
+        names, values = names_and_values(to_set)
+        names.update({f"#{key}": key for key in to_remove})
+        names["#current_version"] = "version"
+        values[":current_version"] = {"N": str(current["version"])}
+        expression = "SET " + ", ".join(f"#{key} = :{key}" for key in to_set)
+        if to_remove:
+            expression += " REMOVE " + ", ".join(f"#{key}" for key in to_remove)
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"PK": {"S": session_pk(current["tenant_id"], current["session_id"])}, "SK": {"S": SESSION_SK}},
+            "UpdateExpression": expression,
+            "ConditionExpression": "#current_version = :current_version",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        return update, new_record
+
+    def _event_put(self, session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(event_item(session, event)),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
