@@ -11,7 +11,7 @@ import os
 import boto3
 from moto.server import ThreadedMotoServer
 
-from local.aws.moto_atomicity import make_dynamodb_atomic
+from local.aws.moto_fixes import adapt_moto
 from local.stack.template import create_aws_resources
 
 HOST = "127.0.0.1"
@@ -51,7 +51,7 @@ class AwsEmulator:
 
     def start(self) -> None:
         point_boto3_at(self.url)
-        make_dynamodb_atomic()  # moto's DynamoDB runs in this process: make its conditional writes atomic
+        adapt_moto()  # moto runs in this process: make it behave like DynamoDB (moto_fixes)
         self._server.start()
         self._started = True
         self.names = create_aws_resources(boto3.Session())

@@ -168,9 +168,9 @@ def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
 __all__ = ["Gateway", "HttpResult", "os", "set_env"]
 
 
-from local.aws.moto_atomicity import make_dynamodb_atomic  # noqa: E402
+from local.aws.moto_fixes import adapt_moto  # noqa: E402
 
-make_dynamodb_atomic()
+adapt_moto()
 
 
 def concurrently(count: int, call: Any) -> list[tuple[int, Any]]:

@@ -1,0 +1,176 @@
+"""The local emulator behaves like DynamoDB where the service relies on it (local/aws/moto_fixes.py).
+
+Transactions: all or nothing, DynamoDB's cancellation reasons, and a cost that does not grow with
+the table (no whole-table copy). Streams: records trimmed after the retention, iterators expired
+after their lifetime, so a long `make dev` does not grow without bound.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto.dynamodb.models.table import Table
+from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+from local.aws import moto_streams
+from local.event_sources.stream_reader import StreamReader
+
+
+@pytest.fixture
+def client(aws: dict[str, str]) -> Any:
+    return boto3.client("dynamodb")
+
+
+@pytest.fixture
+def table_name(aws: dict[str, str]) -> str:
+    return aws["SessionsTable"]
+
+
+def _key(pk: str, sk: str = "#SESSION") -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def _item(client: Any, table_name: str, pk: str, sk: str = "#SESSION") -> dict[str, Any] | None:
+    return client.get_item(TableName=table_name, Key=_key(pk, sk), ConsistentRead=True).get("Item")
+
+
+def test_a_cancelled_transaction_leaves_every_touched_item_and_the_stream_as_they_were(client, table_name):
+    updated = {**_key("T#a#S#updated"), "version": {"N": "3"}, "usage": {"M": {"tokens": {"N": "7"}}}}
+    deleted = {**_key("T#a#S#deleted"), "title": {"S": "keep me"}}
+    guard = {**_key("T#a#S#guard"), "version": {"N": "1"}}
+    for item in (updated, deleted, guard):
+        client.put_item(TableName=table_name, Item=item)
+    stream = StreamReader(boto3.Session(), table_name)
+    stream.read()  # what the setup wrote
+
+    with pytest.raises(client.exceptions.TransactionCanceledException) as cancelled:
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table_name, "Item": {**_key("T#a#S#new"), "x": {"S": "y"}}}},
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": _key("T#a#S#updated"),
+                        # nested changes, made in place by moto: the rollback must restore a copy
+                        "UpdateExpression": "SET #u.tokens = #u.tokens + :one, version = :v REMOVE #u.gone",
+                        "ExpressionAttributeNames": {"#u": "usage"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":v": {"N": "4"}},
+                    }
+                },
+                {"Delete": {"TableName": table_name, "Key": _key("T#a#S#deleted")}},
+                {"Put": {"TableName": table_name, "Item": {**_key("T#a#S#event", "E#1"), "seq": {"N": "1"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table_name,
+                        "Key": _key("T#a#S#guard"),
+                        "ConditionExpression": "version = :expected",
+                        "ExpressionAttributeValues": {":expected": {"N": "2"}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ]
+        )
+
+    reasons = cancelled.value.response["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["None", "None", "None", "None", "ConditionalCheckFailed"]
+    assert reasons[4]["Item"] == guard
+    assert _item(client, table_name, "T#a#S#updated") == updated
+    assert _item(client, table_name, "T#a#S#deleted") == deleted
+    assert _item(client, table_name, "T#a#S#new") is None
+    assert _item(client, table_name, "T#a#S#event", "E#1") is None
+    assert stream.read() == []  # no record of the cancelled transaction is ever visible
+
+    client.put_item(TableName=table_name, Item={**_key("T#a#S#after"), "x": {"S": "z"}})
+    after = stream.read()
+    assert [record["dynamodb"]["Keys"]["PK"]["S"] for record in after] == ["T#a#S#after"]
+
+
+def test_a_committed_transaction_writes_every_item_and_one_stream_record_each(client, table_name):
+    stream = StreamReader(boto3.Session(), table_name)
+    client.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table_name, "Item": {**_key(f"T#a#S#s{i}"), "n": {"N": str(i)}}}} for i in range(20)
+        ]
+    )
+    assert all(_item(client, table_name, f"T#a#S#s{i}") for i in range(20))
+    assert len(stream.read()) == 20
+
+
+def test_two_operations_on_one_item_are_refused_and_nothing_is_written(client, table_name):
+    with pytest.raises(client.exceptions.ClientError) as refused:
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table_name, "Item": {**_key("T#a#S#twice"), "n": {"N": "1"}}}},
+                {"Put": {"TableName": table_name, "Item": {**_key("T#a#S#twice"), "n": {"N": "2"}}}},
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert _item(client, table_name, "T#a#S#twice") is None
+
+
+def test_a_transaction_never_copies_the_table(client, table_name, monkeypatch):
+    """moto 5.2.5 deep-copied the whole table per transaction item: O(table size) per write."""
+
+    def refuse(self: Table, memo: Any) -> Any:
+        raise AssertionError("a transaction copied the whole table")
+
+    monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
+    client.put_item(TableName=table_name, Item={**_key("T#a#S#exists"), "version": {"N": "1"}})
+    client.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table_name, "Item": {**_key("T#a#S#one"), "n": {"N": "1"}}}}]
+    )
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table_name, "Item": {**_key("T#a#S#two"), "n": {"N": "2"}}}},
+                {
+                    "Put": {
+                        "TableName": table_name,
+                        "Item": _key("T#a#S#exists"),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
+    assert _item(client, table_name, "T#a#S#two") is None
+
+
+def test_stream_records_older_than_the_retention_are_trimmed_and_sequence_numbers_go_on(
+    client, table_name, monkeypatch
+):
+    monkeypatch.setattr(moto_streams, "RETENTION", timedelta(seconds=1))
+    stream = StreamReader(boto3.Session(), table_name)
+    for i in range(3):
+        client.put_item(TableName=table_name, Item={**_key(f"T#a#S#old{i}")})
+    old = stream.read()
+    time.sleep(1.2)
+    client.put_item(TableName=table_name, Item={**_key("T#a#S#new")})
+
+    assert [record["dynamodb"]["Keys"]["PK"]["S"] for record in stream.read()] == ["T#a#S#new"]
+    fresh = StreamReader(boto3.Session(), table_name)  # from TRIM_HORIZON: only what is still held
+    records = fresh.read()
+    assert [record["dynamodb"]["Keys"]["PK"]["S"] for record in records] == ["T#a#S#new"]
+    assert int(records[0]["dynamodb"]["SequenceNumber"]) == int(old[-1]["dynamodb"]["SequenceNumber"]) + 1
+
+
+def test_shard_iterators_expire_and_are_forgotten(client, table_name, monkeypatch):
+    streams = boto3.client("dynamodbstreams")
+    arn = client.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    stale = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    monkeypatch.setattr(moto_streams, "ITERATOR_LIFETIME_SECONDS", 0.5)
+    time.sleep(0.6)
+    for _ in range(50):  # a poller's day in miniature
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")
+        streams.get_records(ShardIterator=iterator["ShardIterator"])
+    time.sleep(0.6)
+    streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")
+    backend = dynamodbstreams_backends["123456789012"]["us-east-1"]
+    assert len(backend.shard_iterators) == 1  # the 100 issued by the loop are forgotten
+
+    with pytest.raises(streams.exceptions.ExpiredIteratorException):
+        streams.get_records(ShardIterator=stale)
