@@ -75,7 +75,7 @@ def install() -> None:
 
     @functools.wraps(original_get)
     def get(self: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
-        return original_get(self, max(start, self.starting_sequence_number), quantity)  # type: ignore[no-any-return]
+        return original_get(self, max(start, self.starting_sequence_number), quantity)
 
     @functools.wraps(original_iterator_init)
     def iterator_init(self: ShardIterator, *args: Any, **kwargs: Any) -> None:
@@ -92,7 +92,7 @@ def install() -> None:
         _forget_expired_iterators(self)
         if iterator_arn not in self.shard_iterators:
             raise ExpiredIteratorException()
-        return original_get_records(self, iterator_arn, limit)  # type: ignore[no-any-return]
+        return original_get_records(self, iterator_arn, limit)
 
     add._bounded = True  # type: ignore[attr-defined]
     StreamShard.add = add  # type: ignore[method-assign]

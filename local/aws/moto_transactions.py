@@ -64,10 +64,18 @@ class RollbackJournal:
             elif before is None:
                 table.items.pop(hash_value, None)
             else:
-                table.items[hash_value] = before
+                table.items[hash_value] = before  # type: ignore[assignment]  # moto: a hash-only table maps to items
         for shard, length, first_sequence in self._streams.values():
             # records trimmed from the front meanwhile (moto_streams) shift the list's positions
             del shard.items[length - (shard.starting_sequence_number - first_sequence) :]
+
+
+class _ConditionFailed(ConditionalCheckFailed):
+    """moto's exception, keeping the stored item for the cancellation reason (ALL_OLD)."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__(item=item)
+        self.item = item
 
 
 def _key_values(table: Table, operation_type: str, operation: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +88,51 @@ def _key_values(table: Table, operation_type: str, operation: dict[str, Any]) ->
     return key
 
 
+def _write(backend: DynamoDBBackend, operation_type: str, operation: dict[str, Any], key: dict[str, Any]) -> None:
+    """Apply one Put, Delete or Update with moto's own operations (its condition is checked already)."""
+    expressions: dict[str, Any] = {
+        "condition_expression": operation.get("ConditionExpression"),
+        "expression_attribute_names": operation.get("ExpressionAttributeNames"),
+        "expression_attribute_values": operation.get("ExpressionAttributeValues"),
+    }
+    if operation_type == "Put":
+        backend.put_item(operation["TableName"], operation["Item"], **expressions)
+    elif operation_type == "Delete":
+        backend.delete_item(operation["TableName"], key, **expressions)
+    elif operation_type == "Update":
+        backend.update_item(operation["TableName"], key, update_expression=operation["UpdateExpression"], **expressions)
+
+
+def _run(
+    backend: DynamoDBBackend, transact_item: dict[str, Any], journal: RollbackJournal, seen: set[tuple[str, str]]
+) -> None:
+    """Check and apply one item of a transaction, journaling what it changes."""
+    if len(transact_item) > 1:
+        raise TransactWriteSingleOpException
+    operation_type, operation = next(iter(transact_item.items()))
+    if operation_type not in _OPERATIONS:
+        raise ValueError("Unsupported transaction operation")
+    table = backend.get_table(operation["TableName"])
+    key = _key_values(table, operation_type, operation)
+    unique = (str(table.name), str(dict(sorted(key.items()))))
+    if unique in seen:
+        raise MultipleTransactionsException()
+    seen.add(unique)
+
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
+    current = table.get_item(hash_value, range_value)
+    condition = operation.get("ConditionExpression")
+    if condition is not None:
+        names, values = operation.get("ExpressionAttributeNames"), operation.get("ExpressionAttributeValues")
+        if not get_filter_expression(condition, names, values).expr(current):
+            wants_item = operation.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+            raise _ConditionFailed(current.to_json()["Attributes"] if wants_item and current else None)
+    if operation_type != "ConditionCheck":
+        journal.remember(table, hash_value, range_value)
+        _write(backend, operation_type, operation, key)
+
+
 def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     if len(transact_items) > _MAX_ITEMS:
         raise TooManyTransactionsException()
@@ -87,67 +140,16 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     seen: set[tuple[str, str]] = set()
     reasons: list[tuple[str, str, dict[str, Any] | None] | tuple[None, None, None]] = []
     for transact_item in transact_items:
-        if len(transact_item) > 1:
-            raise TransactWriteSingleOpException
-        stored_on_failure: dict[str, Any] | None = None
         try:
-            operation_type, operation = next(iter(transact_item.items()))
-            if operation_type not in _OPERATIONS:
-                raise ValueError("Unsupported transaction operation")
-            table_name = operation["TableName"]
-            table = self.get_table(table_name)
-            key = _key_values(table, operation_type, operation)
-            unique = (str(table_name), str(dict(sorted(key.items()))))
-            if unique in seen:
-                raise MultipleTransactionsException()
-            seen.add(unique)
-
-            hash_value = DynamoType(key[table.hash_key_attr])
-            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
-            current = table.get_item(hash_value, range_value)
-            condition = operation.get("ConditionExpression")
-            names = operation.get("ExpressionAttributeNames")
-            values = operation.get("ExpressionAttributeValues")
-            if condition is not None and not get_filter_expression(condition, names, values).expr(current):
-                if operation.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                    stored_on_failure = current.to_json()["Attributes"]
-                raise ConditionalCheckFailed(item=stored_on_failure)
-
-            if operation_type != "ConditionCheck":
-                journal.remember(table, hash_value, range_value)
-            if operation_type == "Put":
-                self.put_item(
-                    table_name,
-                    operation["Item"],
-                    condition_expression=condition,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
-            elif operation_type == "Delete":
-                self.delete_item(
-                    table_name,
-                    key,
-                    condition_expression=condition,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
-            elif operation_type == "Update":
-                self.update_item(
-                    table_name,
-                    key,
-                    update_expression=operation["UpdateExpression"],
-                    condition_expression=condition,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+            _run(self, transact_item, journal, seen)
             reasons.append((None, None, None))
-        except (MultipleTransactionsException, MockValidationException):
+        except (MultipleTransactionsException, MockValidationException, TransactWriteSingleOpException):
             journal.roll_back()
             raise
         except ConditionalCheckFailed as failed:
-            reasons.append(("ConditionalCheckFailed", str(failed.message), stored_on_failure))
-        except Exception as error:  # noqa: BLE001 - moto's own behaviour: any other failure cancels with its name
-            reasons.append((type(error).__name__, str(error), stored_on_failure))
+            reasons.append(("ConditionalCheckFailed", str(failed.message), getattr(failed, "item", None)))
+        except Exception as error:  # moto's own behaviour: any other failure cancels with its name
+            reasons.append((type(error).__name__, str(error), None))
     if any(code is not None for code, _, _ in reasons):
         journal.roll_back()
         raise TransactionCanceledException(reasons)
