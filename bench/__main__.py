@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|all] [--repeat N] [--iterations N] [--quick] [--json PATH]."""
+"""python -m bench [cold|overhead|calls|growth|all] [--repeat N] [--iterations N] [--quick] [--json PATH]."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("cold", "overhead", "calls")
+SECTIONS = ("cold", "overhead", "calls", "growth")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Cold-start, warm-overhead and DynamoDB round-trip benchmarks, read as ratios to baselines.",
+        description="Cold-start, warm-overhead, DynamoDB round-trip and data-growth benchmarks, read as ratios to baselines.",
     )
     parser.add_argument("section", nargs="?", choices=[*SECTIONS, "all"], default="all", help="what to run (all)")
     parser.add_argument("--repeat", type=int, default=None, help="fresh processes per subject for cold (15)")
@@ -59,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
             from bench import overhead
 
             report["overhead"] = overhead.run(iterations, warmup=20 if args.quick else 100)
-        else:
+        elif section == "calls":
             from bench import calls
 
             report["calls"] = calls.run()
+        else:
+            from bench import growth
+
+            report["growth"] = growth.run(**({"sessions": 200, "samples": 10} if args.quick else {}))
         print(f"  ({section}: {time.perf_counter() - started:.1f} s)")
     if args.json:
         args.json.write_text(json.dumps(_finite(report), indent=2, sort_keys=True) + "\n", encoding="utf-8")

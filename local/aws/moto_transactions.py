@@ -33,6 +33,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamShard, Table
 
+from local.aws.moto_queries import members_of
+
 _OPERATIONS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
 _MAX_ITEMS = 100
 
@@ -65,6 +67,7 @@ class RollbackJournal:
                 table.items.pop(hash_value, None)
             else:
                 table.items[hash_value] = before  # type: ignore[assignment]  # moto: a hash-only table maps to items
+            members_of(table).add(before)  # a delete rolled back is in its indexes again
         for shard, length, first_sequence in self._streams.values():
             # records trimmed from the front meanwhile (moto_streams) shift the list's positions
             del shard.items[length - (shard.starting_sequence_number - first_sequence) :]

@@ -174,3 +174,70 @@ def test_shard_iterators_expire_and_are_forgotten(client, table_name, monkeypatc
 
     with pytest.raises(streams.exceptions.ExpiredIteratorException):
         streams.get_records(ShardIterator=stale)
+
+
+def _by_user(client: Any, table_name: str, user_key: str) -> list[str]:
+    response = client.query(
+        TableName=table_name,
+        IndexName="ByUser",
+        KeyConditionExpression="by_user_pk = :u",
+        ExpressionAttributeValues={":u": {"S": user_key}},
+    )
+    return [item["PK"]["S"] for item in response["Items"]]
+
+
+def _session(pk: str, user_key: str, created: str) -> dict[str, Any]:
+    return {**_key(pk), "by_user_pk": {"S": user_key}, "created_key": {"S": created}}
+
+
+def test_index_queries_see_every_write_update_delete_and_rollback(client, table_name):
+    for i in range(3):
+        client.put_item(TableName=table_name, Item=_session(f"T#a#S#{i}", "T#a#U#ann", f"2026-01-0{i + 1}"))
+    client.put_item(TableName=table_name, Item=_session("T#a#S#bob", "T#a#U#bob", "2026-01-01"))
+    assert _by_user(client, table_name, "T#a#U#ann") == ["T#a#S#0", "T#a#S#1", "T#a#S#2"]  # index order
+
+    client.update_item(  # moves to another index partition
+        TableName=table_name,
+        Key=_key("T#a#S#1"),
+        UpdateExpression="SET by_user_pk = :u",
+        ExpressionAttributeValues={":u": {"S": "T#a#U#bob"}},
+    )
+    client.delete_item(TableName=table_name, Key=_key("T#a#S#2"))
+    assert _by_user(client, table_name, "T#a#U#ann") == ["T#a#S#0"]
+    assert sorted(_by_user(client, table_name, "T#a#U#bob")) == ["T#a#S#1", "T#a#S#bob"]
+
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": table_name, "Key": _key("T#a#S#0")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table_name,
+                        "Key": _key("T#a#S#missing"),
+                        "ConditionExpression": "attribute_exists(PK)",
+                    }
+                },
+            ]
+        )
+    assert _by_user(client, table_name, "T#a#U#ann") == ["T#a#S#0"]  # the rolled-back delete left it indexed
+
+
+def test_a_base_table_query_reads_only_its_partition(client, table_name, monkeypatch):
+    for i in range(5):
+        client.put_item(TableName=table_name, Item={**_key("T#a#S#mine", f"E#{i}")})
+        client.put_item(TableName=table_name, Item={**_key(f"T#a#S#other{i}", "E#0")})
+
+    def refuse(self: Table) -> Any:
+        raise AssertionError("a Query read every item of the table")
+
+    monkeypatch.setattr(Table, "all_items", refuse)
+    response = client.query(
+        TableName=table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :e)",
+        ExpressionAttributeValues={":pk": {"S": "T#a#S#mine"}, ":e": {"S": "E#"}},
+        ScanIndexForward=False,
+        Limit=3,
+    )
+    assert [item["SK"]["S"] for item in response["Items"]] == ["E#4", "E#3", "E#2"]
+    assert response["LastEvaluatedKey"] == _key("T#a#S#mine", "E#2")
+    assert _by_user(client, table_name, "T#a#U#nobody") == []

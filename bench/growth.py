@@ -1,0 +1,196 @@
+"""Latency as the local stack fills: each request on the dev server at ~0 items and at >= 100,000.
+
+`make dev` is the default a user starts on, so it must stay fast with a realistic amount of data.
+One run starts the dev server, times each request kind on an empty table, fills the table with
+sessions and their histories (2,000 sessions x 50 events by default, written straight into the
+emulator with the store's own item shapes), waits until the stream feeder has caught up, and times
+the same requests again. Medians are compared as ratios inside the one run; append and create with
+20 events must stay within 1.5x.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.common import median, percentile, ratio, table, verdict
+from local.launcher import launch_dev_server
+from local.stack.template import Resolver
+
+TARGET_RATIO = 1.5
+SEED_TENANT = "seeded"
+QUIET_SECONDS = 3.0  # the stream feeder has caught up when it logged nothing for this long
+GATED = ("append", "create with 20 events")
+
+
+@dataclass(frozen=True)
+class Api:
+    base_url: str
+
+    def call(self, method: str, path: str, body: Any = None, user: str = "u-growth") -> tuple[int, Any]:
+        url = urlsplit(self.base_url)
+        connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+        headers = {"X-Tenant-Id": "growth", "X-User-Id": user, "Content-Type": "application/json"}
+        try:
+            connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            connection.close()
+
+
+def _event(i: int) -> dict[str, Any]:
+    return {"type": "message", "role": "user" if i % 2 else "assistant", "content": f"turn {i} " + "x" * 200}
+
+
+def time_requests(api: Api, phase: str, samples: int) -> dict[str, list[float]]:
+    """Milliseconds per request, by kind; every request must succeed."""
+    timings: dict[str, list[float]] = {}
+
+    def timed(kind: str, call: Callable[[], tuple[int, Any]], expected: int) -> Any:
+        started = time.perf_counter()
+        status, body = call()
+        timings.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        if status != expected:
+            raise RuntimeError(f"{phase} {kind}: {status} {body}")
+        return body
+
+    _, session = api.call("POST", "/v1/sessions", {"title": f"growth {phase}"})
+    sid = session["session_id"]
+    for i in range(samples):
+        timed("append", lambda: api.call("POST", f"/v1/sessions/{sid}/events", _event(i)), 201)
+    for i in range(samples):
+        # a user per create: the open-session cap never refuses one
+        body = {"events": [_event(n) for n in range(20)]}
+        timed("create with 20 events", lambda: api.call("POST", "/v1/sessions", body, user=f"{phase}-{i}"), 201)
+    for _ in range(samples):
+        timed("get", lambda: api.call("GET", f"/v1/sessions/{sid}"), 200)
+        timed("patch", lambda: api.call("PATCH", f"/v1/sessions/{sid}", {"metadata": {"n": str(time.time())}}), 200)
+        timed("history (page of 50)", lambda: api.call("GET", f"/v1/sessions/{sid}/history?limit=50"), 200)
+        timed("list (page of 20)", lambda: api.call("GET", "/v1/sessions?limit=20"), 200)
+        timed("stats", lambda: api.call("GET", "/v1/sessions/stats"), 200)
+    return timings
+
+
+def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int) -> int:
+    """Sessions and their histories written straight into the emulator; how many items were written."""
+    import boto3
+
+    from sessions.attribute_values import to_item
+    from sessions.clock import format_ms, now_ms
+    from sessions.store.keys import event_item, session_item
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    now = now_ms()
+
+    def items_of(index: int) -> list[dict[str, Any]]:
+        stamp = format_ms(now - index * 1000)
+        record = {
+            "session_id": f"seed-{index}",
+            "tenant_id": SEED_TENANT,
+            "user_id": f"user-{index % 100}",
+            "agent_id": f"agent-{index % 7}",
+            "session_type": "conversation",
+            "title": f"seeded {index}",
+            "status": "active",
+            "context": {"topic": "seed", "n": index},
+            "metadata": {"source": "bench"},
+            "usage": {"tokens_used": 0, "cost_usd": 0, "event_count": events_per_session, "task_count": 0},
+            "created_at": stamp,
+            "updated_at": stamp,
+            "last_active_at": stamp,
+            "expires_at": format_ms(now + 30 * 24 * 3600 * 1000),
+            "version": 1 + events_per_session,
+            "incarnation": uuid.uuid4().hex[:12],
+            "holds_slot": False,
+        }
+        events = [
+            event_item(record, {"event_id": str(uuid.uuid4()), "seq": seq, "created_at": stamp, **_event(seq)})
+            for seq in range(1, events_per_session + 1)
+        ]
+        return [session_item(record), *events]
+
+    def write(index: int) -> int:
+        items = items_of(index)
+        for start in range(0, len(items), 25):
+            pending: dict[str, Any] = {
+                table_name: [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
+            }
+            while pending:
+                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        return len(items)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return sum(pool.map(write, range(sessions)))
+
+
+def wait_until_quiet(log: Callable[[], str], timeout: float = 600) -> float:
+    """Seconds until the dev server's stream feeder logged nothing new for QUIET_SECONDS."""
+    started = time.monotonic()
+    last, quiet_since = log().count(" stream "), time.monotonic()
+    while time.monotonic() - quiet_since < QUIET_SECONDS and time.monotonic() - started < timeout:
+        time.sleep(0.5)
+        count = log().count(" stream ")
+        if count != last:
+            last, quiet_since = count, time.monotonic()
+    return time.monotonic() - started
+
+
+def run(sessions: int = 2000, events_per_session: int = 50, samples: int = 30) -> dict[str, Any]:
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    with tempfile.TemporaryDirectory() as log_dir:
+        server = launch_dev_server(Path(log_dir))
+        try:
+            api = Api(server.api_url)
+            time_requests(api, "warm-up", 3)  # execution environments start on first use, as in Lambda
+            empty = time_requests(api, "empty", samples)
+            table_name = f"{Resolver.stack_name}-SessionsTable"  # as the emulator names it
+            started = time.monotonic()
+            written = seed(server.moto_url, table_name, sessions, events_per_session)
+            seeding = time.monotonic() - started
+            drained = wait_until_quiet(server.stderr)
+            print(f"  seeded {written:,} items in {seeding:.0f} s; stream feeder caught up after {drained:.0f} s more")
+            full = time_requests(api, "full", samples)
+        finally:
+            server.stop(signal.SIGINT)
+    rows, figures = [], {"items_seeded": written, "requests": {}}
+    for kind, before in empty.items():
+        after = full[kind]
+        growth = ratio(median(after), median(before))
+        gated = kind in GATED
+        rows.append(
+            [
+                kind,
+                median(before),
+                percentile(before, 0.95),
+                median(after),
+                percentile(after, 0.95),
+                growth,
+                verdict(growth <= TARGET_RATIO) if gated else "",
+            ]
+        )
+        figures["requests"][kind] = {
+            "median_ms_empty": median(before),
+            "median_ms_full": median(after),
+            "ratio": growth,
+        }
+    headers = ["request (ms)", "median ~0", "p95 ~0", f"median {written // 1000}k", f"p95 {written // 1000}k"]
+    print(table([*headers, "ratio", f"<= {TARGET_RATIO}x"], rows, title=f"  latency on the dev server, {samples} each"))
+    return figures
