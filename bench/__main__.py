@@ -18,7 +18,7 @@ QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Cold-start, warm-overhead, DynamoDB round-trip and data-growth benchmarks, read as ratios to baselines.",
+        description="Cold-start, warm-overhead, round-trip and data-growth benchmarks, read as ratios to baselines.",
     )
     parser.add_argument("section", nargs="?", choices=[*SECTIONS, "all"], default="all", help="what to run (all)")
     parser.add_argument("--repeat", type=int, default=None, help="fresh processes per subject for cold (15)")

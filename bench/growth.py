@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.common import median, percentile, ratio, table, verdict
+from local.aws.emulator import point_boto3_at
 from local.launcher import launch_dev_server
 from local.stack.template import Resolver
 
@@ -58,28 +59,28 @@ def time_requests(api: Api, phase: str, samples: int) -> dict[str, list[float]]:
     """Milliseconds per request, by kind; every request must succeed."""
     timings: dict[str, list[float]] = {}
 
-    def timed(kind: str, call: Callable[[], tuple[int, Any]], expected: int) -> Any:
+    def timed(kind: str, expected: int, method: str, path: str, body: Any = None, user: str = "u-growth") -> Any:
         started = time.perf_counter()
-        status, body = call()
+        status, reply = api.call(method, path, body, user=user)
         timings.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
         if status != expected:
-            raise RuntimeError(f"{phase} {kind}: {status} {body}")
-        return body
+            raise RuntimeError(f"{phase} {kind}: {status} {reply}")
+        return reply
 
-    _, session = api.call("POST", "/v1/sessions", {"title": f"growth {phase}"})
-    sid = session["session_id"]
+    sid = timed("create", 201, "POST", "/v1/sessions", {"title": f"growth {phase}"})["session_id"]
     for i in range(samples):
-        timed("append", lambda: api.call("POST", f"/v1/sessions/{sid}/events", _event(i)), 201)
+        timed("append", 201, "POST", f"/v1/sessions/{sid}/events", _event(i))
+    with_events = {"events": [_event(n) for n in range(20)]}
     for i in range(samples):
         # a user per create: the open-session cap never refuses one
-        body = {"events": [_event(n) for n in range(20)]}
-        timed("create with 20 events", lambda: api.call("POST", "/v1/sessions", body, user=f"{phase}-{i}"), 201)
+        timed("create with 20 events", 201, "POST", "/v1/sessions", with_events, user=f"{phase}-{i}")
     for _ in range(samples):
-        timed("get", lambda: api.call("GET", f"/v1/sessions/{sid}"), 200)
-        timed("patch", lambda: api.call("PATCH", f"/v1/sessions/{sid}", {"metadata": {"n": str(time.time())}}), 200)
-        timed("history (page of 50)", lambda: api.call("GET", f"/v1/sessions/{sid}/history?limit=50"), 200)
-        timed("list (page of 20)", lambda: api.call("GET", "/v1/sessions?limit=20"), 200)
-        timed("stats", lambda: api.call("GET", "/v1/sessions/stats"), 200)
+        timed("get", 200, "GET", f"/v1/sessions/{sid}")
+        timed("patch", 200, "PATCH", f"/v1/sessions/{sid}", {"metadata": {"n": str(time.time())}})
+        timed("history (page of 50)", 200, "GET", f"/v1/sessions/{sid}/history?limit=50")
+        timed("list (page of 20)", 200, "GET", "/v1/sessions?limit=20")
+        timed("stats", 200, "GET", "/v1/sessions/stats")
+    del timings["create"]  # one sample: the session the others use
     return timings
 
 
@@ -91,13 +92,8 @@ def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int)
     from sessions.clock import format_ms, now_ms
     from sessions.store.keys import event_item, session_item
 
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    point_boto3_at(moto_url)
+    client = boto3.client("dynamodb")
     now = now_ms()
 
     def items_of(index: int) -> list[dict[str, Any]]:
@@ -170,7 +166,9 @@ def run(sessions: int = 2000, events_per_session: int = 50, samples: int = 30) -
             full = time_requests(api, "full", samples)
         finally:
             server.stop(signal.SIGINT)
-    rows, figures = [], {"items_seeded": written, "requests": {}}
+    rows: list[list[object]] = []
+    requests: dict[str, Any] = {}
+    figures = {"items_seeded": written, "requests": requests}
     for kind, before in empty.items():
         after = full[kind]
         growth = ratio(median(after), median(before))
@@ -186,7 +184,7 @@ def run(sessions: int = 2000, events_per_session: int = 50, samples: int = 30) -
                 verdict(growth <= TARGET_RATIO) if gated else "",
             ]
         )
-        figures["requests"][kind] = {
+        requests[kind] = {
             "median_ms_empty": median(before),
             "median_ms_full": median(after),
             "ratio": growth,
