@@ -1,8 +1,13 @@
 """`make dev`: the API, Lambda's Invoke API and an AWS emulator, wired from template.yaml.
 
 Everything that runs beside the main thread is a Worker (start/stop): the emulator, the two
-HTTP servers, and the background event sources listed by `background_workers`. They start in
-order and stop in reverse, on Ctrl-C or SIGTERM, and the process exits 0.
+HTTP servers, and the background event sources listed by `background_workers`; the functions run
+in the runtime's worker processes. On Ctrl-C or SIGTERM everything stops within a few seconds,
+even under load, and the process exits 0 with no child left: first what starts invocations (the
+event sources and the HTTP servers stop taking work), then the runtime ends every environment
+(busy ones are killed, so no invocation in flight holds the stop up), then the event sources'
+threads are joined, then the emulator stops, and last the fork server and resource tracker that
+multiprocessing started for the environments.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from local.aws.emulator import HOST, AwsEmulator
 from local.event_sources.scheduler import Scheduler, schedule_override, scheduled_functions
 from local.event_sources.stream_feeder import StreamFeeder, stream_sources, table_stream
 from local.functions.invoke_api import LambdaApi
-from local.functions.runtime import LambdaRuntime
+from local.functions.runtime import LambdaRuntime, stop_process_servers
 from local.stack.config import Ports, function_limits, with_shell_overrides
 from local.stack.template import FunctionSpec, function_specs, load_template, local_resolver
 
@@ -41,6 +46,13 @@ class Worker(Protocol):
     def stop(self) -> None: ...
 
 
+class EventSource(Worker, Protocol):
+    """A worker that invokes functions by itself; `stop` waits for an invocation in flight."""
+
+    def request_stop(self) -> None:
+        """Start no invocation any more, without waiting."""
+
+
 @dataclass(frozen=True)
 class LocalStack:
     """What the background workers get: the template, the emulator's resources and the functions."""
@@ -52,7 +64,7 @@ class LocalStack:
     emulator_url: str
 
 
-def background_workers(stack: LocalStack) -> list[Worker]:
+def background_workers(stack: LocalStack) -> list[EventSource]:
     """The event sources AWS runs for the deployed stack, run locally, all read from the template.
 
     A feeder per `Type: DynamoDB` event polls the table's stream and invokes the function as
@@ -61,7 +73,7 @@ def background_workers(stack: LocalStack) -> list[Worker]:
     overrides every rate, for trying a schedule out).
     """
     resolver = local_resolver(stack.names, stack.template)
-    workers: list[Worker] = [
+    workers: list[EventSource] = [
         StreamFeeder(source, table_stream(stack.names[source.table]), stack.runtime.invoke)
         for source in stream_sources(stack.template, resolver)
     ]
@@ -84,7 +96,8 @@ def configure_logging() -> None:
 
 
 def start(ports: Ports, running: ExitStack) -> tuple[LocalStack, list[Worker]]:
-    """Start everything; `running` stops what started, in reverse order, when it closes."""
+    """Start everything; `running` stops what started when it closes (in reverse order of the callbacks)."""
+    running.callback(stop_process_servers)  # last, once no environment holds the fork server's pipes
     emulator = AwsEmulator(ports.moto)
     running.callback(emulator.stop)
     emulator.start()
@@ -95,20 +108,25 @@ def start(ports: Ports, running: ExitStack) -> tuple[LocalStack, list[Worker]]:
     for key, value in sorted(overrides.items()):
         LOG.info("from the shell: %s=%s", key, value)
     runtime = LambdaRuntime(specs, function_limits(template, specs, resolver))
+    stack = LocalStack(template, emulator.names, specs, runtime, emulator.url)
+    sources = background_workers(stack)
+    for source in sources:
+        running.callback(source.stop)  # joined after the runtime closes, which ends what they wait for
     running.callback(runtime.close)
     for function, error in runtime.warm().items():
         LOG.warning("%s cannot start: %s", function, error)
 
-    stack = LocalStack(template, emulator.names, specs, runtime, emulator.url)
-    workers: list[Worker] = [
+    servers = [
         HttpServer("api", HOST, ports.api, LoggedApp("api", HttpApi(specs, runtime.invoke, Docs()))),
         HttpServer("lambda", HOST, ports.lambda_api, LoggedApp("lambda", LambdaApi(runtime.invoke, runtime.functions))),
-        *background_workers(stack),
     ]
-    for worker in workers:
-        worker.start()
-        running.callback(worker.stop)
-    return stack, [emulator, *workers]
+    for server in servers:
+        server.start()
+        running.callback(server.stop)
+    for source in sources:
+        source.start()
+        running.callback(source.request_stop)  # first of all: no new invocation from the event sources
+    return stack, [emulator, *servers, *sources]
 
 
 def banner(ports: Ports, stack: LocalStack, workers: list[Worker]) -> str:
@@ -143,7 +161,9 @@ def main() -> int:
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         LOG.info("%s: stopping", signal.Signals(signum).name)
         stopping.set()
-        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C stops at once
+        # a second Ctrl-C stops at once; a second SIGTERM changes nothing, as it is often the same one
+        # again: make passes on to its child (this process) a SIGTERM sent to the whole process group
+        signal.signal(signum, signal.SIG_DFL if signum == signal.SIGINT else signal.SIG_IGN)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)

@@ -158,8 +158,13 @@ class Scheduler:
         for thread in self._threads:
             thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """No run starts after this; one in progress still does (see `stop`)."""
         self._stopping.set()
+
+    def stop(self) -> None:
+        """Stop and wait for the threads: a run in progress finishes (or times out) first."""
+        self.request_stop()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=STOP_WAIT_SECONDS)

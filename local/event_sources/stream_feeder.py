@@ -123,10 +123,15 @@ class StreamFeeder:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """No invocation starts after this; one in flight still runs (see `stop`)."""
         self._stopping.set()
+
+    def stop(self) -> None:
+        """Stop and wait for the thread: an invocation in flight finishes (or times out) first."""
+        self.request_stop()
         if self._thread.is_alive():
-            self._thread.join(timeout=10)  # an invocation in flight finishes (or times out) first
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -144,7 +149,7 @@ class StreamFeeder:
             self._stream = self._open_stream()
         if len(self._pending) < self.source.batch_size:
             self._pending += self._stream.read()
-        if not self._pending:
+        if not self._pending or self._stopping.is_set():  # stopping: no invocation starts
             return self._poll_seconds
         batch = self._pending[: self._window]
         processed, crashed = self._deliver(batch)

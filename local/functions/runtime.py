@@ -6,6 +6,10 @@ as Lambda scales out. Processes rather than threads, because handler code may as
 request at a time, as Lambda guarantees: Powertools' event handler keeps the current event in
 a class attribute (BaseRouter.current_event), so two threads would read each other's event,
 body and caller. Separate processes keep concurrent requests apart and still run in parallel.
+
+Closing the runtime ends every environment at once: an idle one exits when its pipe closes, a busy
+one is killed (its invocation ends as if the environment had crashed), and none starts afterwards.
+`stop_process_servers` then stops the fork server and resource tracker that multiprocessing started.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from __future__ import annotations
 import functools
 import json
 import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import signal
 import threading
+import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,11 +34,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from local.api.gateway import LambdaContext, load_handler
+from local.api.gateway import Handler, LambdaContext, load_handler
 from local.stack.template import FunctionSpec
 
 MAX_ENVIRONMENTS_PER_FUNCTION = 16  # beyond this, invocations wait for a free environment
 INIT_TIMEOUT_SECONDS = 10  # Lambda's limit on the init phase
+CLOSE_TIMEOUT_SECONDS = 2  # how long closing waits for environments to exit before killing them
 # imported once in the fork server, so a new environment starts in milliseconds
 _PRELOAD = ["boto3", "botocore.session", "aws_lambda_powertools.event_handler", "local.api.gateway"]
 
@@ -74,47 +83,73 @@ class _InitError(Exception):
 def _serve(spec: FunctionSpec, limits: Limits, connection: Connection) -> None:
     """An environment's life: init once, then one invocation at a time until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the server decides
+    # the HTTP functions publish only the cold-start metric, on purpose: Powertools' warning about it
+    # would repeat in the dev server's log for every new environment
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     os.environ.update(spec.environment)
     try:
         handler = load_handler(spec)
     except Exception as exc:
         traceback.print_exc()
-        connection.send((True, error_payload("Runtime.ImportModuleError", f"Unable to import module: {exc}")))
+        _reply(connection, True, error_payload("Runtime.ImportModuleError", f"Unable to import module: {exc}"))
         return
-    connection.send((False, ""))  # initialised
+    if not _reply(connection, False, ""):  # initialised
+        return
     while True:
         try:
             request_id, event_json = connection.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the server closed the pipe, or is gone: the environment ends
             return
         context = LambdaContext(spec.logical_id, limits.memory_mb, limits.timeout_seconds, request_id)
-        try:
-            result = handler(json.loads(event_json), context)
-        except Exception as exc:
-            traceback.print_exc()  # Lambda logs the trace; the caller only gets type and message
-            connection.send((True, error_payload(type(exc).__name__, str(exc))))
-            continue
-        try:
-            connection.send((False, json.dumps(result)))
-        except (TypeError, ValueError) as exc:
-            connection.send((True, error_payload("Runtime.MarshalError", f"Unable to marshal response: {exc}")))
+        if not _reply(connection, *_run(handler, event_json, context)):
+            return
+
+
+def _run(handler: Handler, event_json: str, context: LambdaContext) -> tuple[bool, str]:
+    """(function error?, JSON payload) of one invocation."""
+    try:
+        result = handler(json.loads(event_json), context)
+    except Exception as exc:
+        traceback.print_exc()  # Lambda logs the trace; the caller only gets type and message
+        return True, error_payload(type(exc).__name__, str(exc))
+    try:
+        return False, json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        return True, error_payload("Runtime.MarshalError", f"Unable to marshal response: {exc}")
+
+
+def _reply(connection: Connection, failed: bool, payload: str) -> bool:
+    """Send a reply; False when nobody is listening any more (the server gave up or is gone)."""
+    try:
+        connection.send((failed, payload))
+    except OSError:
+        return False
+    return True
 
 
 # --- seen from the server ----------------------------------------------------------------------
 
 
 class _Environment:
-    """The server's handle on one execution environment (a process and its pipe)."""
+    """The server's handle on one execution environment (a process and its pipe).
+
+    The thread that invokes it owns the pipe. Another thread only kills the process (which ends a wait
+    on the pipe at once) or closes the pipe of an environment nobody invokes.
+    """
 
     def __init__(self, context: BaseContext, spec: FunctionSpec, limits: Limits) -> None:
         self._limits = limits
         self._closed = False
+        self._ending = threading.Lock()  # one thread at a time closes the pipe or waits for the process
         self._connection, child = context.Pipe()
         self._process = context.Process(  # type: ignore[attr-defined]
             target=_serve, args=(spec, limits, child), name=f"{spec.logical_id}-environment", daemon=True
         )
         self._process.start()
         child.close()
+
+    def initialise(self) -> None:
+        """Wait for the init phase; _InitError when it fails, outlasts its limit or the process dies."""
         failed, payload = self._receive(
             INIT_TIMEOUT_SECONDS, "Runtime.InitError", f"init timed out after {INIT_TIMEOUT_SECONDS} seconds"
         )
@@ -152,13 +187,32 @@ class _Environment:
 
     def close(self, *, kill: bool = False) -> None:
         """An idle environment exits when its pipe closes; a busy or hung one is killed."""
-        self._closed = True
-        self._connection.close()
-        if not kill:
-            self._process.join(timeout=1)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+        self.close_pipe()
+        if kill:
+            self.kill()
+        self.wait(timeout=1)
+
+    def close_pipe(self) -> None:
+        """Tell the environment to exit, without waiting; only while nobody else uses the pipe."""
+        with self._ending:
+            self._closed = True
+            self._connection.close()
+
+    def kill(self) -> None:
+        """End the process now, from any thread."""
+        self._process.kill()
+
+    def wait(self, timeout: float) -> None:
+        """Wait at most `timeout` seconds for the process to exit, then kill it."""
+        with self._ending:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+
+
+class _Closed(Exception):
+    """The runtime is closed: no environment starts any more."""
 
 
 class _Pool:
@@ -178,9 +232,7 @@ class _Pool:
             with self._lock:
                 environment = self._idle.pop() if self._idle else None
             if environment is None:
-                environment = self._start()
-                with self._lock:
-                    self._every.add(environment)
+                environment = self._cold_start()
             try:
                 yield environment
             finally:
@@ -190,6 +242,20 @@ class _Pool:
         with self.environment():
             pass
 
+    def _cold_start(self) -> _Environment:
+        with self._lock:  # held while the process starts, so that none starts once the pool is closed
+            if self._closed:
+                raise _Closed
+            environment = self._start()
+            self._every.add(environment)
+        try:
+            environment.initialise()
+        except _InitError:
+            with self._lock:
+                self._every.discard(environment)
+            raise
+        return environment
+
     def _give_back(self, environment: _Environment) -> None:
         with self._lock:
             if environment.alive and not self._closed:
@@ -198,12 +264,21 @@ class _Pool:
             self._every.discard(environment)
         environment.close()
 
-    def close(self) -> None:
+    def close(self) -> list[_Environment]:
+        """Start no more environments and end every one, without waiting; returns them, to wait for.
+
+        An idle environment is told to exit; a busy one (or one in its init phase) is killed, so that
+        the invocation waiting on it ends at once, as if the environment had crashed.
+        """
         with self._lock:
             self._closed = True
-            environments, self._every, self._idle = list(self._every), set(), []
-        for environment in environments:
-            environment.close()
+            idle, busy = self._idle, [environment for environment in self._every if environment not in self._idle]
+            self._idle, self._every = [], set()
+        for environment in idle:
+            environment.close_pipe()
+        for environment in busy:
+            environment.kill()
+        return idle + busy
 
 
 def _process_context() -> BaseContext:
@@ -250,6 +325,8 @@ class LambdaRuntime:
                 function_error, payload = environment.invoke(request_id, event_json)
         except _InitError as failed:
             return Invocation(request_id, failed.payload, function_error=True)
+        except _Closed:
+            return Invocation(request_id, error_payload("Runtime.Closed", "the dev server is stopping"), True)
         return Invocation(request_id, payload, function_error)
 
     def warm(self) -> dict[str, str]:
@@ -266,6 +343,31 @@ class LambdaRuntime:
             list(pool.map(warm, self._pools))
         return failures
 
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
+    def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """End every environment (idle ones exit, busy ones are killed) and start none afterwards.
+
+        Waits at most `timeout` seconds in all for them to exit, then kills what is left: an invocation
+        in flight ends with Runtime.ExitError rather than holding up whoever closes the runtime.
+        """
+        environments = [environment for pool in self._pools.values() for environment in pool.close()]
+        deadline = time.monotonic() + timeout
+        for environment in environments:
+            environment.wait(max(0.0, deadline - time.monotonic()))
+
+
+def stop_process_servers(timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+    """Stop the fork server and the resource tracker that multiprocessing started for the environments.
+
+    Both exit by themselves once every process holding their pipes has, this one included, so they
+    would outlive it for a moment. Call after closing every runtime of the process; waits at most
+    `timeout` seconds.
+    """
+
+    def stop() -> None:
+        # private methods (what CPython's own tests use), the only way to stop either; no-ops when not running
+        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+        multiprocessing.resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+
+    stopping = threading.Thread(target=stop, name="stop-process-servers", daemon=True)
+    stopping.start()
+    stopping.join(timeout)

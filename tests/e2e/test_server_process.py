@@ -1,15 +1,21 @@
-"""The dev server as a process: its log, its banner, and a clean stop on SIGTERM."""
+"""The dev server as a process: its log, its banner, and a clean stop on SIGTERM, idle or under load."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.client import Client
+from local.api.wsgi import port_is_free
+from tests.e2e.client import Client, Reply
 from tests.e2e.conftest import DevServer, launch
+
+STOP_BUDGET_SECONDS = 5
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5) -> None:
@@ -38,3 +44,132 @@ def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
     assert Client(server.api_url).get("/openapi.json").status == 200
     assert server.stop(signal.SIGTERM) == 0, server.stderr()
     assert "stopped" in server.stderr()
+
+
+def test_a_second_sigterm_does_not_cut_the_stop_short(tmp_path: Path) -> None:
+    """A SIGTERM sent to the process group of `make dev` reaches the server twice: make passes it on too."""
+    server = launch(tmp_path)
+    server.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "SIGTERM: stopping" in server.stderr())
+    assert server.stop(signal.SIGTERM) == 0, server.stderr()
+    assert "stopped" in server.stderr()
+
+
+# --- SIGTERM under load ------------------------------------------------------------------------
+
+Process = tuple[int, int]  # (pid, start time in clock ticks): a pid alone may be reused
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state first), or None once the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()
+
+
+def descendants(root: int) -> set[Process]:
+    """Every process whose parent chain leads to `root` (fork server, environments, resource tracker …)."""
+    children: dict[int, list[Process]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[19])))
+    found: set[Process] = set()
+    parents = [root]
+    while parents:
+        for child in children.get(parents.pop(), []):
+            found.add(child)
+            parents.append(child[0])
+    return found
+
+
+def running(process: Process) -> bool:
+    fields = _stat(process[0])
+    return fields is not None and int(fields[19]) == process[1] and fields[0] not in ("Z", "X")
+
+
+class Load:
+    """`count` callers, each sending one request after another (creates, reads, patches, appends, lists)."""
+
+    def __init__(self, api: Client, session_id: str, count: int) -> None:
+        self.statuses: list[int] = []
+        self._stopping = threading.Event()
+        self._calls: list[Callable[[int], Reply]] = [
+            lambda _: api.post("/v1/sessions", {"title": "load"}),
+            lambda _: api.get(f"/v1/sessions/{session_id}"),
+            lambda n: api.request("PATCH", f"/v1/sessions/{session_id}", {"metadata": {f"k{n}": "v"}}),
+            lambda n: api.post(f"/v1/sessions/{session_id}/events", {"type": "message", "content": str(n)}),
+            lambda _: api.get("/v1/sessions"),
+        ]
+        self._threads = [threading.Thread(target=self._run, args=(index,), daemon=True) for index in range(count)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopping.set()
+        deadline = time.monotonic() + 10  # a caller still waiting on a hung server is left behind (a daemon)
+        for thread in self._threads:
+            thread.join(timeout=max(0, deadline - time.monotonic()))
+
+    def _run(self, index: int) -> None:
+        call = self._calls[index % len(self._calls)]
+        for round_ in itertools.count():
+            if self._stopping.is_set():
+                return
+            try:
+                self.statuses.append(call(index * 1000 + round_).status)
+            except OSError:
+                return  # the server has gone
+
+
+def test_sigterm_under_load_stops_everything_within_five_seconds(tmp_path: Path) -> None:
+    """Environments busy, requests in flight, the feeder publishing: SIGTERM still stops it all, and soon."""
+    server = launch(tmp_path)
+    pid = server.process.pid
+    api = Client(server.api_url, timeout=60).as_(user="u-load", tenant=f"t-load-{pid}")
+    created = api.post("/v1/sessions", {"title": "under load"})
+    assert created.status == 201, created.body
+    idle = descendants(pid)  # the fork server, the resource tracker and one warm environment per function
+    seen = set(idle)
+
+    try:
+        with Load(api, created.json()["session_id"], count=30) as load:
+
+            def loaded() -> bool:  # environments beyond the warm ones, and replies (so the stream has records)
+                seen.update(descendants(pid))
+                return len(seen) >= len(idle) + 4 and len(load.statuses) >= 10
+
+            wait_for(loaded, timeout=60)
+            assert {200, 201} & set(load.statuses), load.statuses
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            while server.process.poll() is None and time.monotonic() - started < STOP_BUDGET_SECONDS:
+                seen.update(descendants(pid))  # an environment started while stopping counts too
+                time.sleep(0.02)
+            stopped_after = time.monotonic() - started
+            exit_code = server.process.poll()
+        while any(map(running, seen)) and time.monotonic() - started < STOP_BUDGET_SECONDS:
+            time.sleep(0.02)
+        left_behind = [process for process in seen if running(process)]
+    finally:  # whatever failed, nothing of this server stays running
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+        for process in seen:
+            if running(process):
+                os.kill(process[0], signal.SIGKILL)
+
+    assert exit_code == 0, f"still running {STOP_BUDGET_SECONDS} s after SIGTERM:\n{server.stderr()[-5000:]}"
+    assert stopped_after < STOP_BUDGET_SECONDS
+    assert left_behind == [], "processes of the server outlived it"
+    ports = [int(url.rpartition(":")[2]) for url in (server.api_url, server.lambda_url, server.moto_url)]
+    assert [port for port in ports if not port_is_free(port)] == []
+    log = server.stderr()
+    assert "SIGTERM: stopping" in log
+    assert "stopped" in log
+    assert "Traceback" not in log, log[-5000:]
