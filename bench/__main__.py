@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|growth|all] [--repeat N] [--iterations N] [--quick] [--json PATH]."""
+"""python -m bench [cold|overhead|calls|growth|contention|all] [--repeat N] [--iterations N] [--quick] [--json PATH]."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("cold", "overhead", "calls", "growth")
+SECTIONS = ("cold", "overhead", "calls", "growth", "contention")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import calls
 
             report["calls"] = calls.run()
+        elif section == "contention":
+            from bench import contention
+
+            report["contention"] = contention.run(rounds=1 if args.quick else 2)
         else:
             from bench import growth
 
