@@ -21,6 +21,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from sessions import errors
 from sessions.limits import BODY_MAX_BYTES
+from sessions.retrying import time_budget
 from sessions.service import Identity, public_view
 from sessions.settings import get_settings
 
@@ -211,7 +212,8 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
         early = _prepare_body(event)
         if early is not None:
             return _as_proxy(early)
-        return app.resolve(event, context)
+        with time_budget(context.get_remaining_time_in_millis()):
+            return app.resolve(event, context)
 
     return lambda_handler
 

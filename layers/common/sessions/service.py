@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +16,7 @@ from sessions.errors import SessionIdTaken, SessionNotFound, VersionMismatch
 from sessions.lifecycle import Status
 from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
 from sessions.patching import plan_patch
+from sessions.retrying import back_off, write_attempts
 from sessions.settings import get_settings
 from sessions.store import ItemExists, SessionStore, VersionChanged, WriteConflict, default_store
 
@@ -26,10 +25,6 @@ if TYPE_CHECKING:
 
 ADMIN_ROLE = "admin"
 SESSION_ID = re.compile(ID_PATTERN)
-# Optimistic writes retry a lost race for this long, then the caller gets the last error. A time,
-# not a count: how many races a write loses depends on how many writers share its session (40 at
-# once cost the last one ~25 losses); the functions' 10 s timeout leaves room for the rest.
-WRITE_RETRY_SECONDS = 5.0
 logger = Logger(child=True)
 
 _store: SessionStore | None = None
@@ -170,10 +165,12 @@ def update_session(
 
 
 def write_until_it_wins[T](current: dict[str, Any], write: Callable[[dict[str, Any]], T]) -> T:
-    """Plan and write on `current`; a lost race plans again on the item the store handed back.
+    """Plan and write on `current`; a lost race plans again on the session as it is now.
 
-    Optimistic concurrency on the version: no lost updates, and a retry costs one write, not a
-    re-read. Raises SessionNotFound when the session died meanwhile.
+    Optimistic concurrency on the version: no lost updates. The first loss retries at once on the
+    item the store handed back with its failure; after that the writer backs off and then reads
+    the session afresh, because a sleep makes any image it holds stale, and writing a stale plan
+    only loses again. Raises SessionNotFound when the session died meanwhile.
     """
     for attempt in write_attempts():
         try:
@@ -182,32 +179,18 @@ def write_until_it_wins[T](current: dict[str, Any], write: Callable[[dict[str, A
                 logger.info("write won after lost races", extra={"write_attempts": attempt + 1})
             return result
         except VersionChanged as changed:
-            latest = changed.record
+            latest = changed.record if attempt == 0 else None
+            if changed.record is None:
+                raise SessionNotFound(f"session {current['session_id']!r} not found") from None
         except WriteConflict:
-            # another transaction held an item (the session or a counter): read again, then retry
+            latest = None  # another transaction held an item (the session or a counter): no image
+        if latest is None:
+            back_off(attempt)
             latest = store().get_session(current["tenant_id"], current["session_id"])
-        if latest is None or not is_live(latest, now_ms()):
-            raise SessionNotFound(f"session {current['session_id']!r} not found") from None
-        if latest["incarnation"] != current["incarnation"]:
-            raise SessionNotFound(f"session {current['session_id']!r} not found")  # a new session took the id
+        if latest is None or not is_live(latest, now_ms()) or latest["incarnation"] != current["incarnation"]:
+            raise SessionNotFound(f"session {current['session_id']!r} not found")  # gone, or a new session took the id
         current = latest
-        back_off(attempt)
     raise VersionMismatch(current["version"])
-
-
-def write_attempts() -> Iterator[int]:
-    """Attempt numbers 0, 1, 2 … for as long as WRITE_RETRY_SECONDS allow (the first always)."""
-    deadline = time.monotonic() + WRITE_RETRY_SECONDS
-    attempt = 0
-    while attempt == 0 or time.monotonic() < deadline:
-        yield attempt
-        attempt += 1
-
-
-def back_off(attempt: int) -> None:
-    # full jitter over a growing window keeps racing writers from colliding again in lockstep
-    # the window stops growing at 150 ms, so the retries fit well inside the function's timeout
-    time.sleep(random.uniform(0, min(0.15, 0.004 * 2**attempt)))  # noqa: S311 - not for secrets
 
 
 # --- delete -------------------------------------------------------------------------------------
