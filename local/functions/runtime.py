@@ -225,6 +225,8 @@ class _Pool:
         self._idle: list[_Environment] = []
         self._every: set[_Environment] = set()
         self._closed = False
+        self._starting = 0  # processes being started
+        self._started = threading.Condition(self._lock)
 
     @contextmanager
     def environment(self) -> Iterator[_Environment]:
@@ -243,11 +245,23 @@ class _Pool:
             pass
 
     def _cold_start(self) -> _Environment:
-        with self._lock:  # held while the process starts, so that none starts once the pool is closed
+        with self._lock:
             if self._closed:
                 raise _Closed
+            self._starting += 1
+        try:
             environment = self._start()
-            self._every.add(environment)
+        finally:
+            with self._lock:
+                self._starting -= 1
+                self._started.notify_all()
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._every.add(environment)
+        if closed:  # while it started: closing the pool did not see it
+            environment.close(kill=True)
+            raise _Closed
         try:
             environment.initialise()
         except _InitError:
@@ -264,14 +278,18 @@ class _Pool:
             self._every.discard(environment)
         environment.close()
 
-    def close(self) -> list[_Environment]:
-        """Start no more environments and end every one, without waiting; returns them, to wait for.
+    def close(self, deadline: float) -> list[_Environment]:
+        """Start no more environments and end every one; returns them, to wait for.
+
+        Waits only for processes being started (until `deadline`, a time.monotonic() value).
 
         An idle environment is told to exit; a busy one (or one in its init phase) is killed, so that
         the invocation waiting on it ends at once, as if the environment had crashed.
         """
         with self._lock:
             self._closed = True
+            # no process start may outlast closing (it could restart a fork server stopped after it)
+            self._started.wait_for(lambda: self._starting == 0, timeout=max(0.0, deadline - time.monotonic()))
             idle, busy = self._idle, [environment for environment in self._every if environment not in self._idle]
             self._idle, self._every = [], set()
         for environment in idle:
@@ -349,8 +367,8 @@ class LambdaRuntime:
         Waits at most `timeout` seconds in all for them to exit, then kills what is left: an invocation
         in flight ends with Runtime.ExitError rather than holding up whoever closes the runtime.
         """
-        environments = [environment for pool in self._pools.values() for environment in pool.close()]
         deadline = time.monotonic() + timeout
+        environments = [environment for pool in self._pools.values() for environment in pool.close(deadline)]
         for environment in environments:
             environment.wait(max(0.0, deadline - time.monotonic()))
 
