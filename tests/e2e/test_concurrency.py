@@ -69,7 +69,8 @@ def test_forty_concurrent_appends_to_one_session_all_land_in_order_with_exact_us
 
     replies = all_at_once(40, append)
 
-    assert [reply.status for reply in replies] == [201] * 40, [reply.body[:200] for reply in replies]
+    refused = [(reply.status, reply.body[:160]) for reply in replies if reply.status != 201]
+    assert refused == []
     assert sorted(reply.json()["seq"] for reply in replies) == list(range(1, 41))
     history = caller.get(f"/v1/sessions/{session_id}/history?limit=100").json()
     assert [event["seq"] for event in history["events"]] == list(range(1, 41))

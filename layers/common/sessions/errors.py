@@ -51,11 +51,11 @@ class SessionClosed(SessionError):
 
 
 class VersionMismatch(SessionError):
-    """If-Match names a version that is not the current one."""
+    """If-Match names a version that is not the current one, or the session kept changing under a write."""
 
-    def __init__(self, current_version: int) -> None:
+    def __init__(self, current_version: int, detail: str | None = None) -> None:
         super().__init__(
-            f"If-Match does not match the current version {current_version}",
+            detail or f"If-Match does not match the current version {current_version}",
             current_version=current_version,
         )
 

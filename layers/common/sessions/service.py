@@ -190,7 +190,7 @@ def write_until_it_wins[T](current: dict[str, Any], write: Callable[[dict[str, A
         if latest is None or not is_live(latest, now_ms()) or latest["incarnation"] != current["incarnation"]:
             raise SessionNotFound(f"session {current['session_id']!r} not found")  # gone, or a new session took the id
         current = latest
-    raise VersionMismatch(current["version"])
+    raise VersionMismatch(current["version"], f"the session kept changing (now version {current['version']}); retry")
 
 
 # --- delete -------------------------------------------------------------------------------------
