@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
@@ -44,20 +45,21 @@ class IndexMembers:
             self.add(item)
 
     def add(self, item: Item | None) -> None:
-        if item is None:
-            return
-        for index, attribute in self._hash_attributes.items():
-            value = item.attrs.get(attribute)
-            if value is not None:
-                self._members[index][value].add((item.hash_key, item.range_key))
+        if item is not None:
+            for members in self._memberships(item):
+                members.add((item.hash_key, item.range_key))
 
     def discard(self, item: Item | None) -> None:
-        if item is None:
-            return
+        if item is not None:
+            for members in self._memberships(item):
+                members.discard((item.hash_key, item.range_key))
+
+    def _memberships(self, item: Item) -> Iterator[set[PrimaryKey]]:
+        """The member sets the item belongs in: one per index whose hash key it has."""
         for index, attribute in self._hash_attributes.items():
             value = item.attrs.get(attribute)
             if value is not None:
-                self._members[index][value].discard((item.hash_key, item.range_key))
+                yield self._members[index][value]
 
     def candidates(self, table: Table, index: str, value: DynamoType) -> list[Item] | None:
         """The items whose `index` hash key is `value` now (None for an index this map does not know)."""
