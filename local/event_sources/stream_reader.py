@@ -27,8 +27,8 @@ class StreamReader:
     """Reads every shard of a table's stream from its start, remembering the last record read in each shard.
 
     Each read starts from a fresh iterator after that record rather than from one kept since the
-    last read: moto replaces a table's stream shard when it rolls back a transaction, and an
-    iterator kept across that would never see another record.
+    last read: a shard iterator expires 15 minutes after it is issued (on AWS, and in the emulator,
+    see local/aws/moto_streams.py), and a reader may sit idle longer than that.
     """
 
     session: Any
