@@ -128,3 +128,16 @@ def test_tenant_stats_read_again_what_dynamodb_left_unprocessed():
     shards = SessionStore(client, "sessions").get_tenant_counters("acme")  # type: ignore[arg-type]
     assert sum(shard["created_total"] for shard in shards) == 20  # 16 shards and 4 older ones, each read once
     assert client.calls[0] == 20 and len(client.calls) > 1
+
+
+def test_the_stats_function_may_make_exactly_the_calls_stats_make(gateway, aws):
+    """IAM is not enforced by the emulator: the template's policy is checked against the calls made."""
+    from local.stack.template import load_template
+
+    calls: Counter = Counter()
+    store.dynamodb_client().meta.events.register("before-call.dynamodb", lambda model, **_: calls.update([model.name]))
+    _stats(gateway)
+    _stats(gateway, user="admin", roles=["admin"], query="scope=tenant")
+    policies = load_template()["Resources"]["GetStatsFunction"]["Properties"]["Policies"]
+    allowed = {action for policy in policies for statement in policy["Statement"] for action in statement["Action"]}
+    assert {f"dynamodb:{name}" for name in calls} == allowed
