@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _LOCK = threading.RLock()
 _OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan")
+
+
+@contextmanager
+def serialized() -> Iterator[None]:
+    """Hold the emulator's DynamoDB still: what runs inside sees and changes it as one operation."""
+    with _LOCK:
+        yield
 
 
 def make_dynamodb_atomic() -> None:

@@ -19,6 +19,8 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
         change["ApproximateCreationDateTime"] = created.timestamp()
     shaped = {**record, "dynamodb": change, "eventSourceARN": stream_arn}
     shaped.setdefault("eventVersion", "1.1")
+    if "userIdentity" in record:  # GetRecords says PrincipalId and Type; Lambda's event principalId and type
+        shaped["userIdentity"] = {key[0].lower() + key[1:]: value for key, value in record["userIdentity"].items()}
     return shaped
 
 

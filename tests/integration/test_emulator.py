@@ -241,3 +241,23 @@ def test_a_base_table_query_reads_only_its_partition(client, table_name, monkeyp
     assert [item["SK"]["S"] for item in response["Items"]] == ["E#4", "E#3", "E#2"]
     assert response["LastEvaluatedKey"] == _key("T#a#S#mine", "E#2")
     assert _by_user(client, table_name, "T#a#U#nobody") == []
+
+
+def test_the_ttl_sweeper_deletes_expired_items_as_dynamodb_and_says_so_in_the_stream(client, table_name):
+    from local.aws import moto_ttl
+
+    now = int(time.time())
+    client.put_item(TableName=table_name, Item={**_key("T#a#S#old"), "ttl": {"N": str(now - 10)}})
+    client.put_item(TableName=table_name, Item={**_key("T#a#S#young"), "ttl": {"N": str(now + 3600)}})
+    client.put_item(TableName=table_name, Item={**_key("T#a#S#never")})
+    client.put_item(TableName=table_name, Item={**_key("T#a#S#odd"), "ttl": {"S": "yesterday"}})
+    stream = StreamReader(boto3.Session(), table_name)
+    stream.read()
+
+    assert moto_ttl.sweep("us-east-1") == 1
+    assert _item(client, table_name, "T#a#S#old") is None
+    assert all(_item(client, table_name, f"T#a#S#{name}") for name in ("young", "never", "odd"))
+    (removal,) = stream.read()
+    assert removal["eventName"] == "REMOVE" and removal["dynamodb"]["Keys"]["PK"]["S"] == "T#a#S#old"
+    assert removal["userIdentity"] == {"principalId": "dynamodb.amazonaws.com", "type": "Service"}  # as Lambda has it
+    assert moto_ttl.sweep("us-east-1") == 0

@@ -1,0 +1,91 @@
+"""DynamoDB's Time to Live in the emulator: expired items are deleted, as DynamoDB's TTL does.
+
+moto 5.2.5 records a table's TTL setting but never deletes anything by it, so over a long
+`make dev` every item with a TTL stays for ever: `Idempotency-Key` records (one per keyed
+request), settled markers, cleanup run summaries. The sweeper deletes, every SWEEP_SECONDS, the
+items whose TTL attribute (epoch seconds) has passed, in every table with TTL enabled. As on AWS,
+each deletion reaches the table's stream as a REMOVE whose `userIdentity` names DynamoDB's
+service principal, so the publisher sees it as a TTL expiry, exactly as it would deployed.
+
+Drop this module once moto deletes expired items itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from decimal import Decimal, InvalidOperation
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
+
+from local.aws.moto_atomicity import serialized
+
+LOG = logging.getLogger("local")
+SWEEP_SECONDS = 60.0
+TTL_IDENTITY = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}  # as GetRecords names them
+
+
+def _expired(table: Table, attribute: str, now: float) -> list[tuple[object, object]]:
+    keys = []
+    for item in table.all_items():
+        value = item.attrs.get(attribute)
+        if value is None or value.type != "N":
+            continue  # DynamoDB's TTL ignores items whose attribute is missing or not a number
+        try:
+            if Decimal(value.value) < Decimal(repr(now)):
+                keys.append((item.hash_key, item.range_key))
+        except InvalidOperation:
+            continue
+    return keys
+
+
+def sweep(region: str, now: float | None = None) -> int:
+    """Delete the expired items of every TTL-enabled table of the region; how many were deleted."""
+    moment = time.time() if now is None else now
+    deleted = 0
+    with serialized():
+        for table in dynamodb_backends[DEFAULT_ACCOUNT_ID][region].tables.values():
+            if table.ttl.get("TimeToLiveStatus") != "ENABLED":
+                continue
+            for hash_key, range_key in _expired(table, table.ttl["AttributeName"], moment):
+                if table.delete_item(hash_key, range_key) is None:
+                    continue
+                deleted += 1
+                if table.stream_shard is not None and table.stream_shard.items:
+                    table.stream_shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
+    return deleted
+
+
+class TtlSweeper:
+    """A background worker of the dev server: sweeps the emulator's tables every SWEEP_SECONDS."""
+
+    name = "ttl-sweeper"
+
+    def __init__(self, region: str, interval: float = SWEEP_SECONDS) -> None:
+        self._region, self._interval = region, interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    def stop(self) -> None:
+        self.request_stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                deleted = sweep(self._region)
+            except Exception:  # a sweep that fails is tried again next time, as DynamoDB's TTL would
+                LOG.exception("TTL sweep failed; retrying in %.0f s", self._interval)
+                continue
+            if deleted:
+                LOG.info("ttl    %d expired item(s) deleted", deleted)
