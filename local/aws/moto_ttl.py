@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
 from local.aws.moto_atomicity import serialized
@@ -28,7 +29,7 @@ SWEEP_SECONDS = 60.0
 TTL_IDENTITY = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}  # as GetRecords names them
 
 
-def _expired(table: Table, attribute: str, now: float) -> list[tuple[object, object]]:
+def _expired(table: Table, attribute: str, now: float) -> list[tuple[DynamoType, DynamoType | None]]:
     keys = []
     for item in table.all_items():
         value = item.attrs.get(attribute)
