@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sessions import counters
@@ -100,7 +101,7 @@ class Removals(TableAccess):
 
     def release_cleanup_lease(self, owner: str) -> None:
         """Give the lease back, unless it expired and another run took it over meanwhile."""
-        try:
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
             self._client.delete_item(
                 TableName=self._table,
                 Key={"PK": {"S": CLEANUP_PK}, "SK": {"S": CLEANUP_LEASE_SK}},
@@ -108,8 +109,6 @@ class Removals(TableAccess):
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            pass
 
     def put_cleanup_run(self, run_id: str, summary: dict[str, Any], at_ms: int) -> None:
         """The run's summary as an item: the stream turns it into sessions.cleanup_completed."""
