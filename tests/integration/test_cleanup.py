@@ -399,3 +399,31 @@ def test_a_run_that_fails_gives_the_lease_back(gateway, table, monkeypatch):
     assert lease(table) is None  # Lambda's retry of the invocation is not locked out
     monkeypatch.undo()
     assert run(gateway)["sessions_expired"] == 1
+
+
+def emf_metrics(output: str) -> list[dict[str, Any]]:
+    """The EMF documents a handler printed: one per metric set, with their dimensions and values."""
+    return [doc for line in output.splitlines() if line.startswith("{") and "_aws" in (doc := json.loads(line))]
+
+
+def test_the_metric_the_not_completing_alarm_watches_is_the_one_each_real_run_emits(gateway, capsys):
+    from local.stack.template import load_template
+
+    alarm = load_template()["Resources"]["CleanupNotCompletingAlarm"]["Properties"]
+    context = LambdaContext("sessions-dev-CleanupFunction-AbC123", timeout_seconds=300)
+    capsys.readouterr()
+    gateway.handler("CleanupFunction")({"detail-type": "Scheduled Event"}, context)
+    (document,) = [doc for doc in emf_metrics(capsys.readouterr().out) if alarm["MetricName"] in doc]
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert sorted(directive["Dimensions"][0]) == sorted(d["Name"] for d in alarm["Dimensions"])
+    assert document["function_name"] == context.function_name  # what !Ref CleanupFunction names
+    assert document["service"] == next(d["Value"] for d in alarm["Dimensions"] if d["Name"] == "service")
+    assert document["runs_completed"] == [1.0] and document["runs_skipped"] == [0.0]
+    # a skipped run completes nothing; a dry run removes nothing and is no metric at all
+    store.default_store().acquire_cleanup_lease("other-run", now_ms(), 330_000)
+    gateway.handler("CleanupFunction")({}, context)
+    (skipped,) = [doc for doc in emf_metrics(capsys.readouterr().out) if "runs_completed" in doc]
+    assert skipped["runs_completed"] == [0.0] and skipped["runs_skipped"] == [1.0]
+    gateway.handler("CleanupFunction")({"dry_run": True}, context)
+    assert not [doc for doc in emf_metrics(capsys.readouterr().out) if "sessions_expired" in doc]
