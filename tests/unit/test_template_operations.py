@@ -214,12 +214,19 @@ def index(name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", ["ByUser", "ByAgent"])
 def test_list_indexes_project_what_a_list_page_returns_and_filters_on_and_no_more(name):
-    projection = index(name)["Projection"]
+    assert TEMPLATE["Parameters"]["ListIndexProjection"]["Default"] == "lean"
+    projection = resolver().resolve(index(name)["Projection"])
     assert projection["ProjectionType"] == "INCLUDE"
     projected = set(projection["NonKeyAttributes"])
     filtered_on = {"expires_at", "deleted_at", "status", "session_type", "app_name"}  # store/queries.py
     assert set(SUMMARY_FIELDS) | filtered_on == projected
     assert not {"context", "checkpoint"} & projected  # what patches and appends rewrite the most
+
+
+@pytest.mark.parametrize("name", ["ByUser", "ByAgent"])
+def test_a_stack_created_with_all_attributes_projected_can_keep_them(name):
+    """DynamoDB cannot change an existing index's projection: such a stack deploys with ListIndexProjection=all."""
+    assert resolver(ListIndexProjection="all").resolve(index(name)["Projection"]) == {"ProjectionType": "ALL"}
 
 
 def test_the_publisher_is_invoked_only_for_session_items_and_cleanup_runs():
