@@ -5,6 +5,9 @@ SHELL := /bin/bash
 
 VENV := .venv
 BIN := $(VENV)/bin
+# checkov lives apart: its pinned dependencies clash with the development ones
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # Python 3.13: on PATH, else pyenv's newest 3.13.x (found even when pyenv itself is not on PATH)
 PYENV_DIR := $(or $(PYENV_ROOT),$(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
 # (asking the interpreter for its own path skips a pyenv shim that has no 3.13 selected)
@@ -13,11 +16,12 @@ PYTHON313 := $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/d
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck unit integration e2e template openapi schemas bench lock clean
+.PHONY: help install dev test lint typecheck unit integration e2e template checkov openapi schemas bench lock clean
 
 help:
 	@echo "make dev      serve the API on http://127.0.0.1:$${PORT:-3000} (emulator on $${MOTO_PORT:-5000}, Lambda invoke on $${LAMBDA_PORT:-3001})"
-	@echo "make test     lint, type-check, unit, integration and end-to-end tests, sam validate --lint and sam build"
+	@echo "make test     lint, type-check, unit, integration and end-to-end tests, sam validate --lint, cfn-lint,"
+	@echo "              checkov and sam build"
 	@echo "make bench    cold-start, overhead and round-trip benchmarks"
 	@echo "make openapi  regenerate openapi.json and schemas/ (event JSON Schemas) from the code"
 
@@ -31,6 +35,11 @@ $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt | $(BIN)
 	touch $@
 
 install: $(VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt | $(BIN)/python
+	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
 
 dev: install
 	$(BIN)/python -m local
@@ -53,21 +62,28 @@ e2e: install
 
 template: install
 	$(BIN)/sam validate --lint
+	$(BIN)/cfn-lint  # .cfnlintrc.yaml: the template, in the Regions deployers pick
 	$(BIN)/sam build --parallel --cached
+
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV) --config-file .checkov.yaml  # .checkov.yaml: the checks skipped, each with its reason
 
 openapi: install
 	$(BIN)/python -m local.generators.openapi --write
 	$(BIN)/python -m local.generators.event_schemas --write
 
-test: lint typecheck template
+test: lint typecheck template checkov
 	$(BIN)/python -m pytest -q -n 2 tests
 
 bench: install
 	$(BIN)/python -m bench
 
-lock:
+lock: $(CHECKOV_VENV)/.installed
 	{ echo "# Development and test dependencies, fully pinned (pip freeze of a working .venv)."; \
 	  echo "# Regenerate: make lock"; $(BIN)/python -m pip freeze --exclude-editable | sort; } > requirements-dev.txt
+	{ echo "# checkov, the template's security scanner, fully pinned in its own virtualenv (.venv-checkov/):"; \
+	  echo "# its dependencies (boto3 among them) clash with requirements-dev.txt's. Regenerate: make lock"; \
+	  $(CHECKOV_VENV)/bin/python -m pip freeze --exclude-editable | sort; } > requirements-checkov.txt
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

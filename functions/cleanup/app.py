@@ -19,8 +19,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     dry_run = event.get("dry_run") is True
     started = now_ms()
     summary = run_cleanup(dry_run=dry_run, remaining_ms=context.get_remaining_time_in_millis)
+    logger.info("cleanup run", extra=summary)
+    if dry_run:
+        return summary  # it removed nothing: its counts are no metric
+    # per function, so that two stacks in one account never satisfy each other's alarm
+    metrics.add_dimension(name="function_name", value=context.function_name)
     for name in ("sessions_expired", "sessions_purged", "history_events_deleted"):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=summary[name])
+    metrics.add_metric(name="runs_completed", unit=MetricUnit.Count, value=int(summary["complete"]))
+    metrics.add_metric(name="runs_skipped", unit=MetricUnit.Count, value=int(summary["skipped"]))
     metrics.add_metric(name="duration_ms", unit=MetricUnit.Milliseconds, value=now_ms() - started)
-    logger.info("cleanup run", extra=summary)
     return summary

@@ -6,6 +6,8 @@ follow the template's event properties: a reported item failure re-delivers from
 a function error re-delivers the whole batch (halved first, with BisectBatchOnFunctionError), and a
 batch that keeps failing is skipped after MaximumRetryAttempts retries (deployed, its metadata would
 go to the OnFailure destination; here an error line says which sequence numbers were skipped).
+Records that match none of the event's FilterCriteria never reach the function, as deployed
+(`event_filters.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 import boto3
 
+from local.event_sources.event_filters import EventFilter, accepted, filters_of
 from local.event_sources.stream_reader import StreamReader
 from local.functions.invoke_api import Invoke
 from local.functions.runtime import Invocation
@@ -47,6 +50,10 @@ class StreamSource:
     max_retries: int = UNLIMITED_RETRIES
     bisect: bool = False
     report_item_failures: bool = False
+    filters: tuple[EventFilter, ...] = ()  # FilterCriteria: none means every record
+
+    def accepts(self, record: Record) -> bool:
+        return accepted(self.filters, record)
 
 
 def stream_sources(template: dict[str, Any], resolver: Resolver) -> list[StreamSource]:
@@ -79,6 +86,7 @@ def stream_sources(template: dict[str, Any], resolver: Resolver) -> list[StreamS
                     max_retries=int(props.get("MaximumRetryAttempts", UNLIMITED_RETRIES)),
                     bisect=str(props.get("BisectBatchOnFunctionError", False)).lower() == "true",
                     report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                    filters=filters_of(props.get("FilterCriteria")),
                 )
             )
     return sources
@@ -148,7 +156,8 @@ class StreamFeeder:
         if self._stream is None:
             self._stream = self._open_stream()
         if len(self._pending) < self.source.batch_size:
-            self._pending += self._stream.read()
+            # Lambda filters before it batches: a record no filter matches is dropped as processed
+            self._pending += [record for record in self._stream.read() if self.source.accepts(record)]
         if not self._pending or self._stopping.is_set():  # stopping: no invocation starts
             return self._poll_seconds
         batch = self._pending[: self._window]

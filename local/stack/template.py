@@ -1,7 +1,8 @@
 """Read template.yaml the way CloudFormation would, for the dev server and the tests.
 
 The table and bus are created from the template's own resource definitions, so what runs
-locally cannot drift from what is deployed.
+locally cannot drift from what is deployed. What only AWS runs (roles, log groups, alarms, the
+dashboard, topics, the API stage's settings) is read by no one here and ignored.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Resolver:
     parameters: dict[str, str]
     physical_names: dict[str, str] = field(default_factory=dict)
     stack_name: str = "sessions-local"
+    conditions: dict[str, Any] = field(default_factory=dict)  # the template's Conditions section
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -70,10 +72,19 @@ class Resolver:
             if key == "Fn::GetAtt":
                 return f"{self.physical_names.get(arg[0], arg[0])}.{arg[1]}"
             if key == "Fn::If":
-                return self.resolve(arg[1])  # local stacks are never prod
-            if key == "Fn::Equals":
-                return self.resolve(arg[0]) == self.resolve(arg[1])
+                name, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(name) else if_false)
+            if key in _CONDITION_FUNCTIONS:
+                return _CONDITION_FUNCTIONS[key](self, arg)
+            if key == "Fn::Split":
+                return str(self.resolve(arg[1])).split(arg[0])
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(item) for item in self.resolve(arg[1]))
         return {key: self.resolve(item) for key, item in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """A condition of the template on the local parameter values (an unknown one is false)."""
+        return name in self.conditions and bool(self.resolve(self.conditions[name]))
 
     def _ref(self, name: str) -> str:
         if name in self.parameters:
@@ -88,6 +99,15 @@ class Resolver:
         import re
 
         return re.sub(r"\$\{([^}]+)\}", lambda match: str(self._ref(match.group(1))), text)
+
+
+_CONDITION_FUNCTIONS: dict[str, Any] = {
+    "Fn::Equals": lambda resolver, arg: str(resolver.resolve(arg[0])) == str(resolver.resolve(arg[1])),
+    "Fn::Not": lambda resolver, arg: not resolver.resolve(arg[0]),
+    "Fn::And": lambda resolver, arg: all(resolver.resolve(item) for item in arg),
+    "Fn::Or": lambda resolver, arg: any(resolver.resolve(item) for item in arg),
+    "Condition": lambda resolver, name: resolver.condition(name),
+}
 
 
 @dataclass(frozen=True)
@@ -144,7 +164,7 @@ def create_table_kwargs(table_name: str, properties: dict[str, Any]) -> dict[str
 def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -> dict[str, str]:
     """Create every table and bus of the template through a boto3 session; return logical → physical names."""
     template = template or load_template()
-    resolver = Resolver(parameter_defaults(template))
+    resolver = local_resolver({}, template)
     names: dict[str, str] = {}
     dynamodb = session.client("dynamodb")
     for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
@@ -177,7 +197,7 @@ def secrets_token() -> str:
 
 def local_resolver(names: dict[str, str], template: dict[str, Any] | None = None) -> Resolver:
     template = template or load_template()
-    return Resolver(parameter_defaults(template), physical_names=names)
+    return Resolver(parameter_defaults(template), physical_names=names, conditions=template.get("Conditions", {}))
 
 
 def function_property(template: dict[str, Any], logical_id: str, name: str) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from local.event_sources.event_filters import EventFilter, UnsupportedPattern
 from local.event_sources.scheduler import (
     ScheduledFunction,
     Scheduler,
@@ -215,6 +216,7 @@ def test_the_thread_survives_failing_reads_and_invocations_and_stops_promptly() 
 
 def test_the_template_feeds_the_sessions_stream_to_the_publisher() -> None:
     template = load_template()
+    criteria = template["Resources"]["PublishEventsFunction"]["Properties"]["Events"]["Stream"]["Properties"]
     assert stream_sources(template, local_resolver({}, template)) == [
         StreamSource(
             "PublishEventsFunction",
@@ -223,8 +225,54 @@ def test_the_template_feeds_the_sessions_stream_to_the_publisher() -> None:
             max_retries=10,
             bisect=True,
             report_item_failures=True,
+            filters=tuple(EventFilter(entry["Pattern"]) for entry in criteria["FilterCriteria"]["Filters"]),
         )
     ]
+
+
+def keyed(sequence: int, pk: str, sk: str, event_name: str = "INSERT") -> dict[str, Any]:
+    return {**record(sequence), "eventName": event_name, "dynamodb": {"SequenceNumber": str(sequence),
+            "Keys": {"PK": {"S": pk}, "SK": {"S": sk}}}}  # fmt: skip
+
+
+def test_records_no_filter_matches_never_reach_the_function_and_count_as_processed() -> None:
+    runtime = FakeRuntime()
+    stream = FakeStream()
+    stream.new = [
+        keyed(1, "T#a#S#s1", "#SESSION"),
+        keyed(2, "T#a#S#s1", "E#i#0000000001"),  # an event of the history: no filter matches
+        keyed(3, "T#a#U#u", "#COUNTERS", "MODIFY"),
+        keyed(4, "#CLEANUP", "#RUN#r1"),
+        keyed(5, "#CLEANUP", "#RUN#r1", "REMOVE"),  # a run record's TTL: only its INSERT passes
+        keyed(6, "#CLEANUP", "#LEASE"),
+        keyed(7, "T#a#S#s1", "#SESSION", "REMOVE"),
+    ]
+    session = EventFilter('{"dynamodb": {"Keys": {"SK": {"S": ["#SESSION"]}}}}')
+    run = EventFilter('{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": ["#CLEANUP"]}, '
+                      '"SK": {"S": [{"prefix": "#RUN#"}]}}}}')  # fmt: skip
+    drain(feeder(runtime, stream, filters=(session, run)), rounds=5)
+    assert runtime.batches == [[1, 4, 7]]
+    unfiltered = FakeRuntime()
+    drain(feeder(unfiltered, FakeStream(1, 2, 3)), rounds=5)  # no FilterCriteria: every record
+    assert unfiltered.batches == [[1, 2, 3]]
+
+
+def test_a_filter_the_dev_server_cannot_honour_stops_it_at_startup() -> None:
+    template = fake_template(
+        PublishEventsFunction={
+            "Events": {
+                "Stream": {
+                    "Type": "DynamoDB",
+                    "Properties": {
+                        "Stream": {"Fn::GetAtt": ["SessionsTable", "StreamArn"]},
+                        "FilterCriteria": {"Filters": [{"Pattern": '{"eventName": [{"anything-but": ["REMOVE"]}]}'}]},
+                    },
+                }
+            }
+        }
+    )
+    with pytest.raises(UnsupportedPattern, match="anything-but"):
+        stream_sources(template, local_resolver({}, template))
 
 
 def test_a_stream_that_is_not_a_table_of_the_template_is_not_fed(log: pytest.LogCaptureFixture) -> None:

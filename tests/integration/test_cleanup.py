@@ -74,6 +74,7 @@ def test_expired_sessions_and_their_history_go_and_live_ones_are_untouched(gatew
         "sessions_purged": 0,
         "history_events_deleted": 9,
         "complete": True,
+        "skipped": False,
     }
     after = all_items(table)
     gone = set(before) - set(after)
@@ -124,6 +125,7 @@ def test_a_dry_run_deletes_nothing_and_reports_what_the_real_run_then_does(gatew
         "sessions_purged": 1,
         "history_events_deleted": 7,
         "complete": True,
+        "skipped": False,
     }
 
 
@@ -225,7 +227,7 @@ def test_cost_grows_with_what_it_removes_not_with_the_table(gateway, table, aws)
     needed = 200 + 600  # the index entries of the 200, and their history
     assert counted["items read"] <= 2 * needed
     # each session goes on its own condition (still due, same incarnation); its history in batches of 25
-    assert counted["DeleteItem"] == 200
+    assert counted["DeleteItem"] == 200 + 1  # and the lease, given back at the end
     assert counted["BatchWriteItem"] <= -(-600 // 25)
     assert "Scan" not in counted
 
@@ -248,7 +250,8 @@ def test_each_expiry_is_announced_with_its_reason_and_counted_out(gateway, table
     }
     assert expired == {"timed": "cleanup", "idle": "inactive"}
     runs = [m["detail"] for m in received if m["detail-type"] == "sessions.cleanup_completed"]
-    assert runs and {k: runs[0][k] for k in summary} == summary and runs[0]["event_id"]
+    announced = {k: v for k, v in summary.items() if k != "skipped"}  # an announced run is never a skipped one
+    assert runs and {k: runs[0][k] for k in announced} == announced and runs[0]["event_id"]
     stats = gateway.request("GET", "/v1/sessions/stats").body
     assert stats["expired_total"] == 2 and stats["deleted_total"] == 1
     assert stats["sessions"] == {"active": 0, "paused": 0, "completed": 0, "crashed": 0}
@@ -278,3 +281,149 @@ def test_history_orphaned_by_dynamodb_ttl_is_purged(gateway, table, aws):
 def test_anything_but_dry_run_true_is_a_real_run(gateway, payload):
     summary = gateway.handler("CleanupFunction")(payload, LambdaContext("CleanupFunction", timeout_seconds=300))
     assert summary["dry_run"] is False
+
+
+# --- single flight: the lease -------------------------------------------------------------------
+
+
+def lease(table) -> dict[str, Any] | None:
+    return table.get_item(Key={"PK": "#CLEANUP", "SK": "#LEASE"}).get("Item")
+
+
+def run_records(table) -> list[dict[str, Any]]:
+    return [item for key, item in all_items(table).items() if key[0] == "#CLEANUP" and key[1].startswith("#RUN#")]
+
+
+def test_two_runs_racing_one_does_the_work_the_other_skips_and_announces_nothing(gateway, table, monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sessions import cleanup
+
+    sessions_with_history(gateway, "race", 6, events=2)
+    for i in range(6):
+        backdate(table, f"race{i}")
+    barrier = threading.Barrier(2)
+    real_acquire = store.SessionStore.acquire_cleanup_lease
+    both_past_the_start = threading.Barrier(2)
+
+    def acquire_together(self, owner, now, duration_ms):
+        barrier.wait()  # both runs ask for the lease at the same moment
+        taken = real_acquire(self, owner, now, duration_ms)
+        both_past_the_start.wait()  # the winner cannot finish (and release) before the loser has asked
+        return taken
+
+    monkeypatch.setattr(store.SessionStore, "acquire_cleanup_lease", acquire_together)
+
+    def one_run(_: int) -> dict[str, Any]:
+        context = LambdaContext("CleanupFunction", timeout_seconds=300)
+        return cleanup.run_cleanup(dry_run=False, remaining_ms=context.get_remaining_time_in_millis)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        summaries = list(pool.map(one_run, range(2)))
+    worked = [summary for summary in summaries if not summary["skipped"]]
+    skipped = [summary for summary in summaries if summary["skipped"]]
+    assert len(worked) == 1 and len(skipped) == 1
+    assert worked[0]["sessions_expired"] == 6 and worked[0]["history_events_deleted"] == 12
+    assert worked[0]["complete"] is True
+    assert skipped[0] == {
+        "dry_run": False,
+        "sessions_expired": 0,
+        "sessions_purged": 0,
+        "history_events_deleted": 0,
+        "complete": False,
+        "skipped": True,
+    }
+    assert len(run_records(table)) == 1  # only the run that worked is announced
+    assert lease(table) is None  # given back at the end
+    assert not [key for key in all_items(table) if key[0].startswith("T#acme#S#race")]
+
+
+def test_a_run_skips_while_a_live_lease_is_held(gateway, table):
+    sessions_with_history(gateway, "held", 1, events=1)
+    backdate(table, "held0")
+    assert store.default_store().acquire_cleanup_lease("other-run", now_ms(), 330_000)
+    summary = run(gateway)
+    assert summary["skipped"] is True and summary["sessions_expired"] == 0
+    assert gateway.request("GET", "/v1/sessions/held0").status == 404  # expired: hidden, but still stored
+    assert ("T#acme#S#held0", "#SESSION") in all_items(table)
+    assert lease(table)["owner"] == "other-run"  # a skipped run never touches another run's lease
+    assert run_records(table) == []
+    assert run(gateway, dry_run=True)["sessions_expired"] == 1  # a dry run deletes nothing and needs no lease
+
+
+def test_an_expired_lease_is_taken_over(gateway, table):
+    sessions_with_history(gateway, "stale", 2, events=1)
+    for i in range(2):
+        backdate(table, f"stale{i}")
+    store.default_store().acquire_cleanup_lease("dead-run", now_ms() - 400_000, 330_000)  # expired 70 s ago
+    summary = run(gateway)
+    assert summary["skipped"] is False and summary["sessions_expired"] == 2 and summary["complete"] is True
+    assert lease(table) is None
+
+
+def test_a_crashed_runs_lease_expires_and_the_next_run_carries_on(gateway, table, monkeypatch):
+    from sessions import cleanup
+
+    sessions_with_history(gateway, "crash", 3, events=1)
+    for i in range(3):
+        backdate(table, f"crash{i}")
+    # the process dies mid-run (timeout, out of memory): no code of it runs after that, no release
+    monkeypatch.setattr(store.SessionStore, "release_cleanup_lease", lambda self, owner: None)
+    monkeypatch.setattr(store.SessionStore, "delete_due_session", lambda *args: (_ for _ in ()).throw(SystemExit))
+    with pytest.raises(SystemExit):
+        run(gateway)
+    monkeypatch.undo()
+    held = lease(table)
+    assert held is not None
+    assert run(gateway)["skipped"] is True  # within the dead run's timeout: it might still be alive
+    # once the lease's expiry (past the dead run's timeout) has gone by, the next run takes over
+    later = int(held["expires_ms"]) + 1
+    monkeypatch.setattr(cleanup, "now_ms", lambda: later)
+    summary = run(gateway)
+    assert summary["skipped"] is False and summary["sessions_expired"] == 3 and summary["complete"] is True
+    assert lease(table) is None
+    assert not [key for key in all_items(table) if key[0].startswith("T#acme#S#crash")]
+
+
+def test_a_run_that_fails_gives_the_lease_back(gateway, table, monkeypatch):
+    sessions_with_history(gateway, "fail", 1, events=1)
+    backdate(table, "fail0")
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("DynamoDB had a bad day")
+
+    monkeypatch.setattr(store.SessionStore, "due_for_removal", broken)
+    with pytest.raises(RuntimeError):
+        run(gateway)
+    assert lease(table) is None  # Lambda's retry of the invocation is not locked out
+    monkeypatch.undo()
+    assert run(gateway)["sessions_expired"] == 1
+
+
+def emf_metrics(output: str) -> list[dict[str, Any]]:
+    """The EMF documents a handler printed: one per metric set, with their dimensions and values."""
+    return [doc for line in output.splitlines() if line.startswith("{") and "_aws" in (doc := json.loads(line))]
+
+
+def test_the_metric_the_not_completing_alarm_watches_is_the_one_each_real_run_emits(gateway, capsys):
+    from local.stack.template import load_template
+
+    alarm = load_template()["Resources"]["CleanupNotCompletingAlarm"]["Properties"]
+    context = LambdaContext("sessions-dev-CleanupFunction-AbC123", timeout_seconds=300)
+    capsys.readouterr()
+    gateway.handler("CleanupFunction")({"detail-type": "Scheduled Event"}, context)
+    (document,) = [doc for doc in emf_metrics(capsys.readouterr().out) if alarm["MetricName"] in doc]
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert sorted(directive["Dimensions"][0]) == sorted(d["Name"] for d in alarm["Dimensions"])
+    assert document["function_name"] == context.function_name  # what !Ref CleanupFunction names
+    assert document["service"] == next(d["Value"] for d in alarm["Dimensions"] if d["Name"] == "service")
+    assert document["runs_completed"] == [1.0] and document["runs_skipped"] == [0.0]
+    # a skipped run completes nothing; a dry run removes nothing and is no metric at all
+    store.default_store().acquire_cleanup_lease("other-run", now_ms(), 330_000)
+    gateway.handler("CleanupFunction")({}, context)
+    (skipped,) = [doc for doc in emf_metrics(capsys.readouterr().out) if "runs_completed" in doc]
+    assert skipped["runs_completed"] == [0.0] and skipped["runs_skipped"] == [1.0]
+    gateway.handler("CleanupFunction")({"dry_run": True}, context)
+    assert not [doc for doc in emf_metrics(capsys.readouterr().out) if "sessions_expired" in doc]

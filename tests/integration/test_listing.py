@@ -171,3 +171,29 @@ def test_history_cursors_are_bound_to_the_session(gateway):
     refused = gateway.request("GET", "/v1/sessions/h2/history", query=f"limit=1&cursor={cursor}")
     assert refused.status == 400 and refused.body["code"] == "invalid_cursor"
     assert gateway.request("GET", "/v1/sessions/h1/history", query=f"limit=1&cursor={cursor}").status == 200
+
+
+@pytest.mark.parametrize("query", ["", "?agent_id=agent-z"])  # the ByUser and the ByAgent index
+def test_a_list_entry_is_the_session_as_read_less_context_and_checkpoint(gateway, query):
+    """The list indexes project only some attributes: every field a list entry returns must be among them."""
+    body = {
+        "session_id": "full",
+        "agent_id": "agent-z",
+        "app_name": "web",
+        "session_type": "development",
+        "title": "Every field set",
+        "context": {"private": True},
+        "checkpoint": {"step": 2},
+        "metadata": {"source": "webapp"},
+        "runtime_backend": "kubernetes",
+        "runtime_metadata": {"pod_name": "agent-7f9c"},
+        "token_budget": 5000,
+        "events": [{"type": "message", "content": "hi", "usage": {"tokens": 7, "cost_usd": 0.01}}],
+    }
+    assert gateway.create(body).status == 201
+    assert gateway.request("PATCH", "/v1/sessions/full", {"status": "paused"}).status == 200
+    read = gateway.request("GET", "/v1/sessions/full").body
+    listed = _list(gateway, query.lstrip("?")).body["sessions"]
+    expected = {key: value for key, value in read.items() if key not in {"context", "checkpoint"}}
+    assert listed == [expected]
+    assert all(value is not None for value in expected.values())  # a field left out would show as null

@@ -46,6 +46,7 @@ def test_the_schedule_sample_runs_a_complete_cleanup(gateway):
         "sessions_purged": 0,
         "history_events_deleted": 0,
         "complete": True,
+        "skipped": False,
     }
 
 

@@ -12,6 +12,11 @@ history is confirmed gone). A run stops with a safety margin before its timeout;
 reach stays in the index and the next run carries on. Counts are taken when DynamoDB confirms a
 delete, so a run that stops half-way counts exactly what it removed.
 
+Runs are single-flight: a real run first takes a lease item in the table (a conditional PutItem
+whose expiry is a little past the run's own timeout) and gives it back when done. A run that finds
+the lease held returns at once with `skipped: true` and announces nothing; a lease left by a run
+that died expires, and the next run takes it over. A dry run deletes nothing and needs no lease.
+
 Removing a session is seen by the stream: the publisher announces `session.expired` (reason
 `cleanup` or `inactive`), counts it out of its owner's stats and frees its slot, exactly once.
 """
@@ -34,6 +39,7 @@ SAFETY_MARGIN_MS = 10_000
 FIRST_RUN_LOOKBACK_HOURS = 24
 BATCH_WRITE_MAX = 25
 HOUR_MS = 3_600_000
+LEASE_MARGIN_MS = 30_000  # a run never outlives its timeout, so a lease this much longer outlives the run
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Summary:
     sessions_purged: int = 0
     history_events_deleted: int = 0
     complete: bool = True
+    skipped: bool = False  # another run held the lease: this one did nothing
 
 
 class _Deleter:
@@ -139,6 +146,19 @@ def _hours(first: str, last: str) -> list[str]:
 
 def run_cleanup(*, dry_run: bool, remaining_ms: Callable[[], int], store: SessionStore | None = None) -> dict[str, Any]:
     store = store or default_store()
+    run_id = str(uuid.uuid4())
+    if dry_run:
+        return _run(store, run_id, dry_run=True, remaining_ms=remaining_ms)
+    if not store.acquire_cleanup_lease(run_id, now_ms(), remaining_ms() + LEASE_MARGIN_MS):
+        # another run is at work, or died less than a timeout ago: nothing to do, nothing to announce
+        return asdict(Summary(dry_run=False, complete=False, skipped=True))
+    try:
+        return _run(store, run_id, dry_run=False, remaining_ms=remaining_ms)
+    finally:
+        store.release_cleanup_lease(run_id)
+
+
+def _run(store: SessionStore, run_id: str, *, dry_run: bool, remaining_ms: Callable[[], int]) -> dict[str, Any]:
     started = now_ms()
     now = format_ms(started)
     summary = Summary(dry_run=dry_run)
@@ -161,7 +181,7 @@ def run_cleanup(*, dry_run: bool, remaining_ms: Callable[[], int], store: Sessio
     if not dry_run and summary.complete and checkpoint != first_hour:
         store.put_cleanup_checkpoint(checkpoint)
     # a dry run is announced too (its summary says dry_run): the run's record is all it writes
-    store.put_cleanup_run(str(uuid.uuid4()), asdict(summary), now_ms())
+    store.put_cleanup_run(run_id, asdict(summary), now_ms())
     return asdict(summary)
 
 

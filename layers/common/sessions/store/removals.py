@@ -1,7 +1,8 @@
-"""What removal needs: the cleanup's index walk and deletes, purge markers, and counting a removal out once."""
+"""What removal needs: the cleanup's lease, index walk and deletes, purge markers, and counting a removal out once."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sessions import counters
@@ -14,6 +15,7 @@ from sessions.store.stats_counters import counter_updates
 MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # longer than any stream record can be redelivered
 CLEANUP_PK = "#CLEANUP"
 CLEANUP_RUN_SK_PREFIX = "#RUN#"
+CLEANUP_LEASE_SK = "#LEASE"
 CLEANUP_PAGE_SIZE = 100
 
 
@@ -78,6 +80,35 @@ class Removals(TableAccess):
         self._client.put_item(
             TableName=self._table, Item=to_item({"PK": CLEANUP_PK, "SK": "#CHECKPOINT", "hour": hour})
         )
+
+    def acquire_cleanup_lease(self, owner: str, now: int, duration_ms: int) -> bool:
+        """Take the cleanup's lease unless another run holds one that has not expired; whether it was taken.
+
+        One item, one conditional PutItem: of two runs racing for it exactly one wins, and a lease
+        left by a run that died (timeout, out of memory) is taken over once it expires.
+        """
+        lease = {"PK": CLEANUP_PK, "SK": CLEANUP_LEASE_SK, "owner": owner, "expires_ms": now + duration_ms}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(lease),
+                ConditionExpression="attribute_not_exists(PK) OR expires_ms <= :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_cleanup_lease(self, owner: str) -> None:
+        """Give the lease back, unless it expired and another run took it over meanwhile."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"PK": {"S": CLEANUP_PK}, "SK": {"S": CLEANUP_LEASE_SK}},
+                ConditionExpression="#owner = :owner",  # OWNER is a reserved word
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
 
     def put_cleanup_run(self, run_id: str, summary: dict[str, Any], at_ms: int) -> None:
         """The run's summary as an item: the stream turns it into sessions.cleanup_completed."""
