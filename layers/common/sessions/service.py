@@ -128,10 +128,10 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
 
 
 def _insert(identity: Identity, record: dict[str, Any], events: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    cap = get_settings().max_open_sessions_per_user
     replacing: dict[str, Any] | None = None
     for attempt in write_attempts():
         try:
-            cap = get_settings().max_open_sessions_per_user
             store().create_session(record, cap=cap, replacing=replacing, events=events)
             return record, True
         except WriteConflict:
@@ -157,8 +157,9 @@ def with_slot_repair[T](identity: Identity, write: Callable[[], T]) -> T:
 
     A slot stays counted when the stream record that should give it back is lost (its session left
     the table while open, and the publisher's batch failed past its retries): without the repair
-    the user would be at the cap for good. The repair gives back exactly the slots of sessions that
-    are gone (store/slots.py), so a retry can never take the user past the cap.
+    the user would be at the cap for good. The repair gives back only slots of sessions that are
+    gone, each once (store/slots.py), so the counter never falls below the sessions holding slots
+    and the retry is held to the cap like any other write.
     """
     try:
         return write()
