@@ -132,3 +132,13 @@ def test_no_samconfig_profile_deploys_a_placeholder_identity_provider():
         if isinstance(profile, dict) and "deploy" in profile:
             overrides = profile["deploy"]["parameters"].get("parameter_overrides", "")
             assert "EXAMPLE" not in overrides.upper(), overrides
+
+
+def test_the_dev_server_runs_multi_tenant_when_the_shell_empties_default_tenant():
+    """`DEFAULT_TENANT= make dev`: callers without X-Tenant-Id are refused, as by a deployed stack."""
+    from local.stack.config import with_shell_overrides
+
+    specs, overrides = with_shell_overrides(SPECS, {}, {"DEFAULT_TENANT": ""})
+    assert overrides == {"DEFAULT_TENANT": ""}
+    assert all(spec.environment["DEFAULT_TENANT"] == "" for spec in specs.values())
+    assert with_shell_overrides(SPECS, {}, {})[0] == SPECS
