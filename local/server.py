@@ -134,6 +134,9 @@ def start(ports: Ports, running: ExitStack) -> tuple[LocalStack, list[Worker]]:
 def banner(ports: Ports, stack: LocalStack, workers: list[Worker]) -> str:
     api = f"http://{HOST}:{ports.api}"
     names = ", ".join(f"{logical} = {physical}" for logical, physical in sorted(stack.names.items()))
+    default_tenant = next((spec.environment.get("DEFAULT_TENANT") for spec in stack.specs.values() if spec.routes), "")
+    # DEFAULT_TENANT= make dev refuses callers without X-Tenant-Id, as a multi-tenant stack does
+    tenant = f"none: tenant {default_tenant!r}" if default_tenant else "required"
     return "\n".join(
         [
             "Session service, local",
@@ -141,7 +144,7 @@ def banner(ports: Ports, stack: LocalStack, workers: list[Worker]) -> str:
             f"  Lambda invoke  http://{HOST}:{ports.lambda_api}   (functions: {', '.join(stack.runtime.functions)})",
             f"  AWS emulator   {stack.emulator_url}   ({names})",
             f"  running        {', '.join(worker.name for worker in workers)}",
-            "  Identity comes from X-User-Id, X-Tenant-Id and X-Roles headers. Ctrl-C stops.",
+            f"  Identity comes from X-User-Id, X-Tenant-Id ({tenant}) and X-Roles headers. Ctrl-C stops.",
         ]
     )
 

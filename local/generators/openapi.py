@@ -19,7 +19,9 @@ OPENAPI_PATH = ROOT / "openapi.json"
 DESCRIPTION = (
     "Sessions for AI agents and chat applications: context, checkpoint, status, history and usage. "
     "Every error is application/problem+json with a stable `code`. "
-    "Every request needs a JWT (API Gateway's authorizer); locally, X-User-Id, X-Tenant-Id and X-Roles headers."
+    "Every request needs a JWT (API Gateway's authorizer) naming the caller's tenant in the stack's tenant claim "
+    "(else 401 unauthenticated, unless the stack sets DefaultTenant); "
+    "locally, X-User-Id, X-Tenant-Id and X-Roles headers."
 )
 
 

@@ -45,8 +45,19 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
         return yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+# What samconfig.toml is to a deployed stack: the local stack's parameter values beside the defaults.
+# The dev server stands in for one single-tenant deployment, so a caller without X-Tenant-Id is in
+# tenant "default" (`DEFAULT_TENANT= make dev` refuses them, as a multi-tenant stack does).
+LOCAL_PARAMETERS = {"DefaultTenant": "default"}
+
+
 def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
-    return {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    """Each parameter's Default; one without (JwtIssuer …) is left out: only a deploy can give it."""
+    return {name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
+
+
+class MissingParameter(ValueError):
+    """The template refers to a parameter that has neither a Default nor a local value."""
 
 
 @dataclass
@@ -57,6 +68,7 @@ class Resolver:
     physical_names: dict[str, str] = field(default_factory=dict)
     stack_name: str = "sessions-local"
     conditions: dict[str, Any] = field(default_factory=dict)  # the template's Conditions section
+    unset_parameters: frozenset[str] = frozenset()  # declared, with no value here: resolving one is an error
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -89,6 +101,8 @@ class Resolver:
     def _ref(self, name: str) -> str:
         if name in self.parameters:
             return self.parameters[name]
+        if name in self.unset_parameters:
+            raise MissingParameter(f"template parameter {name} has no Default: give it a value in LOCAL_PARAMETERS")
         if name == "AWS::StackName":
             return self.stack_name
         if name == "AWS::Region":
@@ -195,9 +209,15 @@ def secrets_token() -> str:
     return _secrets.token_urlsafe(48)
 
 
+def local_parameters(template: dict[str, Any]) -> dict[str, str]:
+    return {**parameter_defaults(template), **LOCAL_PARAMETERS}
+
+
 def local_resolver(names: dict[str, str], template: dict[str, Any] | None = None) -> Resolver:
     template = template or load_template()
-    return Resolver(parameter_defaults(template), physical_names=names, conditions=template.get("Conditions", {}))
+    values = local_parameters(template)
+    unset = frozenset(template.get("Parameters", {})) - values.keys()
+    return Resolver(values, physical_names=names, conditions=template.get("Conditions", {}), unset_parameters=unset)
 
 
 def function_property(template: dict[str, Any], logical_id: str, name: str) -> Any:

@@ -217,7 +217,8 @@ def test_missing_user_is_401(gateway):
     assert refused.body["code"] == "unauthenticated"
 
 
-def test_missing_tenant_means_default(gateway):
+def test_missing_tenant_means_default_on_the_local_stack(gateway):
+    # the dev server's stack is single-tenant (DefaultTenant=default); test_identity has the deployed default
     assert gateway.create({}, tenant=None).body["tenant_id"] == "default"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -69,3 +70,78 @@ def test_every_detail_type_of_the_contract_has_a_schema():
     for path in SCHEMAS_DIR.glob("session.*.json"):
         properties = json.loads(path.read_text())["properties"]
         assert not {"context", "checkpoint", "content", "payload"} & set(properties)
+
+
+# --- deploy-time parameters ----------------------------------------------------------------------
+
+PARAMETERS = load_template()["Parameters"]
+
+
+def test_the_identity_provider_has_no_default_so_a_deploy_without_it_fails_fast():
+    for name in ("JwtIssuer", "JwtAudience"):
+        assert "Default" not in PARAMETERS[name], name
+        assert PARAMETERS[name]["ConstraintDescription"], name
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", True),
+        ("https://tenant.eu.auth0.com/", True),
+        ("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", True),
+        ("http://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", False),
+        ("cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", False),
+        ("https://cognito-idp.<region>.amazonaws.com/<user pool id>", False),
+        ("", False),
+    ],
+)
+def test_a_malformed_issuer_is_refused_by_its_pattern(value, allowed):
+    # CloudFormation matches the whole value (Java regex; this pattern means the same in Python)
+    assert bool(re.fullmatch(PARAMETERS["JwtIssuer"]["AllowedPattern"], value)) is allowed
+
+
+@pytest.mark.parametrize(("value", "allowed"), [("4r1bq0v3example0client0id", True), ("a b", False), ("", False)])
+def test_each_audience_matches_its_pattern(value, allowed):
+    assert bool(re.fullmatch(PARAMETERS["JwtAudience"]["AllowedPattern"], value)) is allowed
+
+
+def test_default_tenant_is_empty_or_one_tenant_id():
+    pattern = PARAMETERS["DefaultTenant"]["AllowedPattern"]
+    assert re.fullmatch(pattern, PARAMETERS["DefaultTenant"]["Default"])
+    assert re.fullmatch(pattern, "acme") and not re.fullmatch(pattern, "ac me")
+
+
+def test_the_functions_get_the_default_tenant_from_the_stack_and_the_local_stack_is_single_tenant():
+    from local.stack.template import parameter_defaults
+
+    assert all(spec.environment["DEFAULT_TENANT"] == "default" for spec in SPECS.values())  # local_resolver
+    assert parameter_defaults(load_template())["DefaultTenant"] == ""  # what a deploy gets
+
+
+def test_a_parameter_without_default_or_local_value_cannot_be_resolved_locally():
+    from local.stack.template import MissingParameter
+
+    with pytest.raises(MissingParameter, match="JwtIssuer"):
+        local_resolver({}).resolve({"Ref": "JwtIssuer"})
+
+
+def test_no_samconfig_profile_deploys_a_placeholder_identity_provider():
+    import tomllib
+
+    from local.stack.template import ROOT
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    for profile in config.values():
+        if isinstance(profile, dict) and "deploy" in profile:
+            overrides = profile["deploy"]["parameters"].get("parameter_overrides", "")
+            assert "EXAMPLE" not in overrides.upper(), overrides
+
+
+def test_the_dev_server_runs_multi_tenant_when_the_shell_empties_default_tenant():
+    """`DEFAULT_TENANT= make dev`: callers without X-Tenant-Id are refused, as by a deployed stack."""
+    from local.stack.config import with_shell_overrides
+
+    specs, overrides = with_shell_overrides(SPECS, {}, {"DEFAULT_TENANT": ""})
+    assert overrides == {"DEFAULT_TENANT": ""}
+    assert all(spec.environment["DEFAULT_TENANT"] == "" for spec in specs.values())
+    assert with_shell_overrides(SPECS, {}, {})[0] == SPECS

@@ -9,6 +9,7 @@ from sessions.api import identity_of, parse_if_match, parse_json_body
 from sessions.attribute_values import from_attribute, to_attribute
 from sessions.limits import MAX_NESTING, ObjectTooLarge, check_json_object
 from sessions.merge_patch import apply_merge_patch
+from sessions.settings import get_settings
 from sessions.store import key_part, session_pk, user_pk
 from sessions.text import sanitize_title
 
@@ -123,12 +124,39 @@ def _event(claims):
     return {"requestContext": {"authorizer": {"jwt": {"claims": claims}}}}
 
 
-def test_identity_comes_from_jwt_claims_only():
+@pytest.fixture
+def default_tenant(monkeypatch):
+    def use(value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv("DEFAULT_TENANT", raising=False)
+        else:
+            monkeypatch.setenv("DEFAULT_TENANT", value)
+        get_settings.cache_clear()
+
+    yield use
+    get_settings.cache_clear()
+
+
+def test_identity_comes_from_jwt_claims_only(default_tenant):
+    default_tenant(None)
     identity = identity_of(_event({"sub": "u", "tenant_id": "acme", "cognito:groups": "[admin dev]"}))
     assert (identity.tenant_id, identity.user_id, identity.is_admin) == ("acme", "u", True)
-    assert identity_of(_event({"sub": "u"})).tenant_id == "default"
-    assert not identity_of(_event({"sub": "u", "cognito:groups": "[administrators]"})).is_admin
-    assert identity_of(_event({"sub": "u", "cognito:groups": ["admin"]})).is_admin
+    assert not identity_of(_event({"sub": "u", "tenant_id": "t", "cognito:groups": "[administrators]"})).is_admin
+    assert identity_of(_event({"sub": "u", "tenant_id": "t", "cognito:groups": ["admin"]})).is_admin
     headers_only = {"headers": {"x-user-id": "u", "x-roles": "admin"}, "requestContext": {}}
     with pytest.raises(errors.Unauthenticated):
         identity_of(headers_only)
+
+
+@pytest.mark.parametrize("configured", [None, "", "  "])
+def test_without_a_default_tenant_a_token_must_name_its_tenant(default_tenant, configured):
+    default_tenant(configured)
+    for claims in ({"sub": "u"}, {"sub": "u", "tenant_id": ""}, {"sub": "u", "tenant_id": " "}):
+        with pytest.raises(errors.Unauthenticated):
+            identity_of(_event(claims))
+
+
+def test_a_single_tenant_stack_names_the_tenant_of_tokens_without_the_claim(default_tenant):
+    default_tenant("solo")
+    assert identity_of(_event({"sub": "u"})).tenant_id == "solo"
+    assert identity_of(_event({"sub": "u", "tenant_id": "acme"})).tenant_id == "acme"

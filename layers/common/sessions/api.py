@@ -128,13 +128,20 @@ def _roles(raw: Any) -> frozenset[str]:
 
 
 def identity_of(event: dict[str, Any]) -> Identity:
-    """The caller, from the claims API Gateway's JWT authorizer put in the request context."""
+    """The caller, from the claims API Gateway's JWT authorizer put in the request context.
+
+    A token without the tenant claim belongs to DEFAULT_TENANT when the stack names one (a
+    single-tenant deployment says so explicitly); otherwise it is refused.
+    """
     settings = get_settings()
     claims = _claims(event)
     user_id = str(claims.get("sub") or "").strip()
     if not user_id:
         raise errors.Unauthenticated("no caller identity")
-    tenant_id = str(claims.get(settings.tenant_claim) or "").strip() or "default"
+    # Cognito access tokens carry no custom claims: a missing claim must not merge every tenant into one
+    tenant_id = str(claims.get(settings.tenant_claim) or "").strip() or settings.default_tenant
+    if not tenant_id:
+        raise errors.Unauthenticated(f"the token carries no {settings.tenant_claim!r} claim naming the tenant")
     return Identity(tenant_id=tenant_id, user_id=user_id, roles=_roles(claims.get(settings.roles_claim)))
 
 

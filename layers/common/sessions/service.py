@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 from sessions.appending import plan_append
 from sessions.clock import format_ms, now_ms
-from sessions.errors import SessionIdTaken, SessionNotFound, VersionMismatch
+from sessions.errors import SessionIdTaken, SessionLimitReached, SessionNotFound, VersionMismatch
 from sessions.lifecycle import Status
 from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
 from sessions.patching import plan_patch
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 ADMIN_ROLE = "admin"
 SESSION_ID = re.compile(ID_PATTERN)
 logger = Logger(child=True)
+metrics = Metrics()  # the same EMF buffer the handler flushes (sessions.api)
 
 _store: SessionStore | None = None
 
@@ -122,10 +124,15 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
         event, changes = plan_append(record, event_request, now, max_events=settings.max_history_events)
         record |= {**changes, "version": record["version"] + 1}
         events.append(event)
+    return with_slot_repair(identity, lambda: _insert(identity, record, events))
+
+
+def _insert(identity: Identity, record: dict[str, Any], events: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    cap = get_settings().max_open_sessions_per_user
     replacing: dict[str, Any] | None = None
     for attempt in write_attempts():
         try:
-            store().create_session(record, cap=settings.max_open_sessions_per_user, replacing=replacing, events=events)
+            store().create_session(record, cap=cap, replacing=replacing, events=events)
             return record, True
         except WriteConflict:
             back_off(attempt)
@@ -145,6 +152,27 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
     raise VersionChanged(replacing)
 
 
+def with_slot_repair[T](identity: Identity, write: Callable[[], T]) -> T:
+    """Run a write that may take an open-session slot; refused at the cap, repair the caller's slots and try once more.
+
+    A slot stays counted when the stream record that should give it back is lost (its session left
+    the table while open, and the publisher's batch failed past its retries): without the repair
+    the user would be at the cap for good. The repair gives back only slots of sessions that are
+    gone, each once (store/slots.py), so the counter never falls below the sessions holding slots
+    and the retry is held to the cap like any other write.
+    """
+    try:
+        return write()
+    except SessionLimitReached:
+        repair = store().repair_slots(identity.tenant_id, identity.user_id)
+        if repair.freed:
+            metrics.add_metric(name="open_slots_repaired", unit=MetricUnit.Count, value=repair.freed)
+        # slots freed by a concurrent repair or a close are worth one more try as well
+        if not repair.gone and repair.open_sessions >= get_settings().max_open_sessions_per_user:
+            raise
+    return write()
+
+
 # --- change -------------------------------------------------------------------------------------
 
 
@@ -161,7 +189,8 @@ def update_session(
             return current  # nothing differs: no write, no new version
         return store().update_session(current, changes, cap=cap)
 
-    return write_until_it_wins(owned_live_session(identity, session_id), write)
+    # resuming a crashed session takes a slot again: at the cap, as a create does
+    return with_slot_repair(identity, lambda: write_until_it_wins(owned_live_session(identity, session_id), write))
 
 
 def write_until_it_wins[T](current: dict[str, Any], write: Callable[[dict[str, Any]], T]) -> T:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 class Settings:
     table_name: str
     tenant_claim: str
+    default_tenant: str  # "" = a token without the tenant claim is refused
     roles_claim: str
     max_open_sessions_per_user: int  # 0 = no cap
     default_ttl_seconds: int
@@ -31,6 +32,7 @@ def get_settings() -> Settings:
     return Settings(
         table_name=os.environ.get("TABLE_NAME", "sessions"),
         tenant_claim=os.environ.get("TENANT_CLAIM", "tenant_id"),
+        default_tenant=os.environ.get("DEFAULT_TENANT", "").strip(),
         roles_claim=os.environ.get("ROLES_CLAIM", "cognito:groups"),
         max_open_sessions_per_user=_int("MAX_OPEN_SESSIONS_PER_USER", 10),
         default_ttl_seconds=_int("DEFAULT_TTL_SECONDS", 30 * 24 * 3600),

@@ -2,7 +2,7 @@
 
 `SessionStore` is the one facade the service uses; each part lives in a module of its own:
 session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
-(`stats_counters`), and what removal needs (`removals`).
+(`stats_counters`), open-session slots and their repair (`slots`), and what removal needs (`removals`).
 
 Sessions are never deleted by a request: a delete marks the item and moves its expiry to now,
 so the cleanup finds it (and its history) through the ByExpiry index, and the stream sees it.
@@ -17,6 +17,7 @@ from sessions.store.keys import expiry_bucket, key_part, session_pk, user_pk
 from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery
 from sessions.store.removals import Removals
 from sessions.store.sessions import SessionWrites
+from sessions.store.slots import SlotRepair, Slots
 from sessions.store.stats_counters import StatsReads
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Page",
     "SessionQuery",
     "SessionStore",
+    "SlotRepair",
     "VersionChanged",
     "WriteConflict",
     "aws_client",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class SessionStore(SessionWrites, PageReads, StatsReads, Removals):
+class SessionStore(SessionWrites, PageReads, StatsReads, Slots, Removals):
     """Everything the service asks of the table, one client and table name shared by every part."""
 
 

@@ -3,6 +3,7 @@
     session       PK T#{tenant}#S#{session_id}   SK #SESSION
     event         PK T#{tenant}#S#{session_id}   SK E#{incarnation}#{seq:010d}
     user counters PK T#{tenant}#U#{user_id}      SK #COUNTERS    (open-session slots, the user's stats)
+    slot          PK T#{tenant}#U#{user_id}      SK #SLOT#{session_id}#{incarnation} (which session holds a slot)
     tenant stats  PK T#{tenant}#STATS#{0..15}    SK #STATS       (a partition per shard, read by one BatchGetItem)
     purge marker  PK T#{tenant}#S#{session_id}   SK #PURGE#{incarnation} (history left to purge)
     settled       PK T#{tenant}#S#{session_id}   SK #SETTLED#{incarnation} (a removal counted out once)
@@ -18,15 +19,17 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from sessions.attribute_values import from_item, to_attribute
+from sessions.attribute_values import from_item, to_attribute, to_item
 from sessions.clock import format_ms, parse_timestamp
 from sessions.settings import get_settings
 
 SESSION_SK = "#SESSION"
 COUNTERS_SK = "#COUNTERS"
+SLOT_SK_PREFIX = "#SLOT#"
 PURGE_SK_PREFIX = "#PURGE#"
 SETTLED_SK_PREFIX = "#SETTLED#"
 EXPIRY_SHARDS = 8
+MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # settled and freed markers: longer than any stream record can be redelivered
 # Attributes of a session item that only the store uses (keys and index attributes).
 _KEY_ATTRIBUTES = frozenset(
     {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
@@ -55,6 +58,12 @@ def agent_pk(tenant_id: str, user_id: str, agent_id: str) -> str:
     return f"{user_pk(tenant_id, user_id)}#A#{agent_id}"
 
 
+def slot_key(record: dict[str, Any]) -> dict[str, Any]:
+    """The key of the slot a session holds: in its owner's partition, beside the counter it is counted in."""
+    sk = f"{SLOT_SK_PREFIX}{record['session_id']}#{record['incarnation']}"
+    return {"PK": {"S": user_pk(record["tenant_id"], record["user_id"])}, "SK": {"S": sk}}
+
+
 def event_sk(incarnation: str, seq: int) -> str:
     return f"E#{incarnation}#{seq:010d}"
 
@@ -80,6 +89,19 @@ def expiry_attributes(record: dict[str, Any]) -> dict[str, Any]:
     key = session_pk(record["tenant_id"], record["session_id"])
     # DynamoDB's TTL deletes at whole seconds; round up so it never fires early
     return {"ttl": -(-expires_ms // 1000), "purge_at": due, "expiry_bucket": expiry_bucket(key, due)}
+
+
+def purge_marker(table: str, key: str, incarnation: str, at_ms: int) -> dict[str, Any]:
+    """Put "purge this incarnation's history" in the expiry index, for the cleanup to find."""
+    now = format_ms(at_ms)
+    item = {
+        "PK": key,
+        "SK": f"{PURGE_SK_PREFIX}{incarnation}",
+        "incarnation": incarnation,
+        "purge_at": now,
+        "expiry_bucket": expiry_bucket(key, now),
+    }
+    return {"Put": {"TableName": table, "Item": to_item(item)}}
 
 
 def session_item(record: dict[str, Any]) -> dict[str, Any]:

@@ -7,29 +7,17 @@ from typing import Any
 
 from sessions import counters
 from sessions.attribute_values import from_item, to_item
-from sessions.clock import format_ms, now_ms
+from sessions.clock import now_ms
+from sessions.counters import CounterDeltas
 from sessions.store.base import TableAccess
-from sessions.store.keys import PURGE_SK_PREFIX, SETTLED_SK_PREFIX, expiry_bucket, session_pk
+from sessions.store.keys import MARKER_LIFETIME_SECONDS, SETTLED_SK_PREFIX, purge_marker, session_pk
+from sessions.store.slots import settle_slot
 from sessions.store.stats_counters import counter_updates
 
-MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # longer than any stream record can be redelivered
 CLEANUP_PK = "#CLEANUP"
 CLEANUP_RUN_SK_PREFIX = "#RUN#"
 CLEANUP_LEASE_SK = "#LEASE"
 CLEANUP_PAGE_SIZE = 100
-
-
-def purge_marker(table: str, key: str, incarnation: str, at_ms: int) -> dict[str, Any]:
-    """Put "purge this incarnation's history" in the expiry index, for the cleanup to find."""
-    now = format_ms(at_ms)
-    item = {
-        "PK": key,
-        "SK": f"{PURGE_SK_PREFIX}{incarnation}",
-        "incarnation": incarnation,
-        "purge_at": now,
-        "expiry_bucket": expiry_bucket(key, now),
-    }
-    return {"Put": {"TableName": table, "Item": to_item(item)}}
 
 
 class Removals(TableAccess):
@@ -121,27 +109,38 @@ class Removals(TableAccess):
         A "settled" marker (kept two days, longer than any redelivery) makes it exactly-once. A
         purge marker hands whatever history the session left behind to the cleanup: all of it when
         DynamoDB's TTL removed the item, what a cleanup run did not reach when the cleanup did.
+        A slot it still held is given back with its slot item, unless a repair gave it back first
+        (store/slots.py): then only the stats are counted out.
         """
         deltas = counters.expiry(old)
         key = session_pk(old["tenant_id"], old["session_id"])
         operations = [purge_marker(self._table, key, old["incarnation"], now_ms())]
-        if deltas:
-            settled = {
-                "PK": key,
-                "SK": f"{SETTLED_SK_PREFIX}{old['incarnation']}",
-                "ttl": now_ms() // 1000 + MARKER_LIFETIME_SECONDS,
-            }
-            operations.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": to_item(settled),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
+        if not deltas:
+            self._transact(operations)
+            return
+        settled = {
+            "PK": key,
+            "SK": f"{SETTLED_SK_PREFIX}{old['incarnation']}",
+            "ttl": now_ms() // 1000 + MARKER_LIFETIME_SECONDS,
+        }
+        operations.append(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(settled),
+                    "ConditionExpression": "attribute_not_exists(PK)",
                 }
-            )
-            operations += counter_updates(self._table, old["tenant_id"], [(old["user_id"], deltas)], cap=0)
-        self._transact(operations)  # a failed condition means it was settled before: nothing to do
+            }
+        )
+        slot = [settle_slot(self._table, old)] if deltas.slots else []
+        reasons = self._transact([*operations, *slot, *self._counted_out(old, deltas)])
+        if reasons is None or reasons[1].get("Code") == "ConditionalCheckFailed":
+            return  # settled now, or before
+        # the slot was given back by a repair: count out the stats only
+        self._transact([*operations, *self._counted_out(old, CounterDeltas(deltas.fields))])
+
+    def _counted_out(self, old: dict[str, Any], deltas: CounterDeltas) -> list[dict[str, Any]]:
+        return counter_updates(self._table, old["tenant_id"], [(old["user_id"], deltas)], cap=0)
 
     def delete_due_session(self, entry: dict[str, Any], now: str) -> bool:
         """Delete a session if it is still the same incarnation and still due; whether it was.

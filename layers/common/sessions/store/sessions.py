@@ -14,11 +14,12 @@ from sessions.store.keys import (
     event_item,
     expiry_attributes,
     names_and_values,
+    purge_marker,
     record_of,
     session_item,
     session_pk,
 )
-from sessions.store.removals import purge_marker
+from sessions.store.slots import slot_moves
 from sessions.store.stats_counters import counter_updates
 
 
@@ -65,11 +66,13 @@ class SessionWrites(TableAccess):
             }
         }
         operations = [put, *(self._event_put(record, event) for event in events)]
+        operations += slot_moves(self._table, None, record)
         owners = [(record["user_id"], counters.change(None, record))]
         if replacing is not None:
             # the dead session under this id leaves now: counted out of its owner's stats as expired,
-            # and its history left to the cleanup (it never reaches the stream as a removal)
+            # its slot given back, and its history left to the cleanup (it never reaches the stream as a removal)
             owners.append((replacing["user_id"], counters.expiry(replacing)))
+            operations += slot_moves(self._table, replacing, None)
             dead_key = session_pk(replacing["tenant_id"], replacing["session_id"])
             operations.append(
                 purge_marker(self._table, dead_key, replacing["incarnation"], parse_timestamp(record["created_at"]))
@@ -104,7 +107,8 @@ class SessionWrites(TableAccess):
                 raise WriteConflict("a transaction was writing the session") from None
             return new_record
         updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap)
-        self._raise_for(self._transact([{"Update": update}, *updates]))
+        slot = slot_moves(self._table, current, new_record)
+        self._raise_for(self._transact([{"Update": update}, *slot, *updates]))
         return new_record
 
     def append_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
