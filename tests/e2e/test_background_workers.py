@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from local.aws.moto_ttl import TtlSweeper
 from local.event_sources.event_filters import EventFilter, UnsupportedPattern
 from local.event_sources.scheduler import (
     ScheduledFunction,
@@ -381,8 +382,7 @@ def test_the_scheduler_runs_each_function_every_interval_first_after_one(monkeyp
     monkeypatch.setenv("LOCAL_SCHEDULE_SECONDS", "0.3")
     runtime = FakeRuntime()
     stack = LocalStack(fake_template(CleanupFunction=CLEANUP), {}, {}, runtime, "")  # type: ignore[arg-type]
-    (scheduler,) = background_workers(stack)
-    assert isinstance(scheduler, Scheduler)
+    (scheduler,) = [worker for worker in background_workers(stack) if isinstance(worker, Scheduler)]
     started = time.monotonic()
     scheduler.start()
     try:
@@ -425,3 +425,4 @@ def test_the_dev_server_runs_a_feeder_for_the_template_and_no_scheduler_without_
         for event in resource.get("Properties", {}).get("Events", {}).values()
     )
     assert any(isinstance(worker, Scheduler) for worker in workers) == has_schedules
+    assert sum(isinstance(worker, TtlSweeper) for worker in workers) == 1  # DynamoDB's TTL, which moto lacks
