@@ -213,13 +213,22 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
     @metrics.log_metrics(capture_cold_start_metric=True)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        early = _prepare_body(event)
+        early = _prepare_body(event) or _refuse_anonymous(event)
         if early is not None:
             return _as_proxy(early)
         with time_budget(context.get_remaining_time_in_millis()):
             return app.resolve(event, context)
 
     return lambda_handler
+
+
+def _refuse_anonymous(event: dict[str, Any]) -> Response | None:
+    # no caller is refused before the body is looked at, as API Gateway's authorizer does deployed
+    try:
+        identity_of(event)
+    except errors.Unauthenticated as exc:
+        return _domain_problem(exc)
+    return None
 
 
 def _as_proxy(response: Response) -> dict[str, Any]:
