@@ -27,7 +27,7 @@ from local.api.http_api import HttpApi
 from local.api.wsgi import HttpServer, LoggedApp, port_is_free
 from local.aws.emulator import HOST, AwsEmulator
 from local.event_sources.scheduler import Scheduler, schedule_override, scheduled_functions
-from local.event_sources.stream_feeder import StreamFeeder, stream_sources, table_stream
+from local.event_sources.stream_feeder import StreamFeeder, queue_sink, stream_sources, table_stream
 from local.functions.invoke_api import LambdaApi
 from local.functions.runtime import LambdaRuntime, stop_process_servers
 from local.stack.config import Ports, function_limits, with_shell_overrides
@@ -74,7 +74,12 @@ def background_workers(stack: LocalStack) -> list[EventSource]:
     """
     resolver = local_resolver(stack.names, stack.template)
     workers: list[EventSource] = [
-        StreamFeeder(source, table_stream(stack.names[source.table]), stack.runtime.invoke)
+        StreamFeeder(
+            source,
+            table_stream(stack.names[source.table]),
+            stack.runtime.invoke,
+            on_failure=queue_sink(stack.names[source.on_failure]) if source.on_failure in stack.names else None,
+        )
         for source in stream_sources(stack.template, resolver)
     ]
     schedules = scheduled_functions(stack.template, resolver, schedule_override(os.environ))

@@ -223,6 +223,7 @@ def test_the_template_feeds_the_sessions_stream_to_the_publisher() -> None:
             max_retries=10,
             bisect=True,
             report_item_failures=True,
+            on_failure="PublishDeadLetterQueue",
         )
     ]
 
