@@ -224,6 +224,8 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
 
 def _refuse_anonymous(event: dict[str, Any]) -> Response | None:
     # no caller is refused before the body is looked at, as API Gateway's authorizer does deployed
+    if not (event.get("requestContext") or {}).get("http"):
+        return None  # not an HTTP API request at all: the resolver refuses it
     try:
         identity_of(event)
     except errors.Unauthenticated as exc:
