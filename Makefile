@@ -16,12 +16,13 @@ PYTHON313 := $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/d
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck unit integration e2e template checkov openapi schemas bench lock clean
+.PHONY: help install dev test lint typecheck unit integration e2e fuzz template checkov openapi schemas bench lock clean
 
 help:
 	@echo "make dev      serve the API on http://127.0.0.1:$${PORT:-3000} (emulator on $${MOTO_PORT:-5000}, Lambda invoke on $${LAMBDA_PORT:-3001})"
-	@echo "make test     lint, type-check, unit, integration and end-to-end tests, sam validate --lint, cfn-lint,"
-	@echo "              checkov and sam build"
+	@echo "make test     lint, type-check, unit, integration, end-to-end and fuzz tests, sam validate --lint,"
+	@echo "              cfn-lint, checkov and sam build"
+	@echo "make fuzz     schemathesis against the dev server, longer than make test's run (FUZZ_MAX_EXAMPLES, FUZZ_SEED)"
 	@echo "make bench    cold-start, overhead and round-trip benchmarks"
 	@echo "make openapi  regenerate openapi.json and schemas/ (event JSON Schemas) from the code"
 
@@ -59,6 +60,12 @@ integration: install
 
 e2e: install
 	$(BIN)/python -m pytest -q tests/e2e
+
+# make test runs 25 examples per operation with a fixed seed; this runs 300 with a new seed each time
+# (printed on failure; FUZZ_SEED=… repeats a run)
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-300} FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM} FUZZ_TIMEOUT_SECONDS=3600 \
+	  $(BIN)/python -m pytest -q tests/fuzz
 
 template: install
 	$(BIN)/sam validate --lint

@@ -28,7 +28,7 @@ from local.api.wsgi import HttpServer, LoggedApp, port_is_free
 from local.aws.emulator import HOST, REGION, AwsEmulator
 from local.aws.moto_ttl import TtlSweeper
 from local.event_sources.scheduler import Scheduler, schedule_override, scheduled_functions
-from local.event_sources.stream_feeder import StreamFeeder, stream_sources, table_stream
+from local.event_sources.stream_feeder import StreamFeeder, queue_sink, stream_sources, table_stream
 from local.functions.invoke_api import LambdaApi
 from local.functions.runtime import LambdaRuntime, stop_process_servers
 from local.stack.config import Ports, function_limits, with_shell_overrides
@@ -75,7 +75,12 @@ def background_workers(stack: LocalStack) -> list[EventSource]:
     """
     resolver = local_resolver(stack.names, stack.template)
     workers: list[EventSource] = [
-        StreamFeeder(source, table_stream(stack.names[source.table]), stack.runtime.invoke)
+        StreamFeeder(
+            source,
+            table_stream(stack.names[source.table]),
+            stack.runtime.invoke,
+            on_failure=queue_sink(stack.names[source.on_failure]) if source.on_failure in stack.names else None,
+        )
         for source in stream_sources(stack.template, resolver)
     ]
     workers.append(TtlSweeper(REGION))  # DynamoDB's TTL, which moto does not run

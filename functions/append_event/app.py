@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import conversation
 from sessions.api import caller, create_app, json_response, lambda_entry
-from sessions.idempotency import idempotent
+from sessions.idempotency import KEY_PATTERN, idempotent
 from sessions.models import AppendEventRequest, Event, Problem
 
 app = create_app()
@@ -30,7 +30,12 @@ def append_event(
     session_id: str,
     request: Annotated[AppendEventRequest, Body()],
     idempotency_key: Annotated[
-        str | None, Header(alias="idempotency-key", description="Retries within an hour replay the first response")
+        str | None,
+        Header(
+            alias="idempotency-key",
+            pattern=KEY_PATTERN,
+            description="Retries within an hour replay the first response; 1-255 visible ASCII characters",
+        ),
     ] = None,
 ):
     identity = caller(app)

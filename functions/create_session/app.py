@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import service
 from sessions.api import caller, create_app, lambda_entry, session_response
-from sessions.idempotency import idempotent
+from sessions.idempotency import KEY_PATTERN, idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
@@ -33,7 +33,12 @@ app = create_app()
 def create_session(
     request: Annotated[CreateSessionRequest, Body()],
     idempotency_key: Annotated[
-        str | None, Header(alias="idempotency-key", description="Retries within an hour replay the first response")
+        str | None,
+        Header(
+            alias="idempotency-key",
+            pattern=KEY_PATTERN,
+            description="Retries within an hour replay the first response; 1-255 visible ASCII characters",
+        ),
     ] = None,
 ):
     identity = caller(app)

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import conversation
 from sessions.api import caller, create_app, json_response, lambda_entry
-from sessions.models import EventType, History, Problem
+from sessions.models import DATE_TIME, EventType, History, Problem
 
 app = create_app()
 
@@ -27,8 +27,12 @@ def get_history(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     type: Annotated[EventType | None, Query()] = None,
-    after: Annotated[str | None, Query(description="RFC 3339; events created after it")] = None,
-    before: Annotated[str | None, Query(description="RFC 3339; events created before it")] = None,
+    after: Annotated[
+        str | None, Query(description="RFC 3339; events created after it", json_schema_extra=DATE_TIME)
+    ] = None,
+    before: Annotated[
+        str | None, Query(description="RFC 3339; events created before it", json_schema_extra=DATE_TIME)
+    ] = None,
     include_payload: Annotated[bool, Query()] = False,
 ):
     history = conversation.get_history(

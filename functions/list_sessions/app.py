@@ -6,7 +6,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import listing
 from sessions.api import caller, create_app, json_response, lambda_entry
-from sessions.models import Identifier, Problem, SessionList, SessionType
+from sessions.listing import STATUS_LIST_PATTERN
+from sessions.models import DATE_TIME, Identifier, Problem, SessionList, SessionType
 
 app = create_app()
 
@@ -29,11 +30,17 @@ def list_sessions(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
     order: Annotated[Literal["desc", "asc"], Query()] = "desc",
     agent_id: Annotated[Identifier | None, Query()] = None,
-    status: Annotated[str | None, Query(description="Comma list: active,paused,completed,crashed")] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            description="Comma list: active,paused,completed,crashed",
+            json_schema_extra={"pattern": STATUS_LIST_PATTERN},
+        ),
+    ] = None,
     session_type: Annotated[SessionType | None, Query()] = None,
     app_name: Annotated[Identifier | None, Query()] = None,
-    created_after: Annotated[str | None, Query(description="RFC 3339")] = None,
-    created_before: Annotated[str | None, Query(description="RFC 3339")] = None,
+    created_after: Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)] = None,
+    created_before: Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)] = None,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256, description="Admins only")] = None,
 ):
     page = listing.list_sessions(

@@ -4,22 +4,25 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from sessions.events import SessionStreamRecord, events_of
 from sessions.publishing import put_events, settle_removal
 from sessions.stream_replay import is_replay_request, replay
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=SessionStreamRecord)
+# Records are parsed in publish(), not by the processor: whatever a record makes fail (a shape no
+# release writes included) is that record's failure, reported by its sequence number, and the
+# records behind it are still published. (A parse error outside a handler fails the whole batch.)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 # a replay reports every failure back to the operator, even when no record of the batch got through
-replay_processor = BatchProcessor(
-    event_type=EventType.DynamoDBStreams, model=SessionStreamRecord, raise_on_entire_batch_failure=False
-)
+replay_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
-def publish(record: Any) -> None:
-    settle_removal(record)
-    events = events_of(record)
+def publish(record: DynamoDBRecord) -> None:
+    parsed = SessionStreamRecord.model_validate(record.raw_event)
+    settle_removal(parsed)
+    events = events_of(parsed)
     if events:
         put_events(events)
 

@@ -69,7 +69,9 @@ class IndexMembers:
         found, stale = [], []
         for hash_value, range_value in members.get(value, ()):
             item = table.get_item(hash_value, range_value)
-            if item is not None and item.attrs.get(attribute) == value:
+            # moto's DynamoType cannot be compared with None: an item that lost the attribute is stale
+            current = item.attrs.get(attribute) if item is not None else None
+            if item is not None and current is not None and current == value:
                 found.append(item)
             else:
                 stale.append((hash_value, range_value))

@@ -4,19 +4,22 @@ Deployed, AWS polls the table's stream and invokes the function with batches of 
 worker does the same in a thread, so lifecycle events reach the local bus within a second. Retries
 follow the template's event properties: a reported item failure re-delivers from that record on,
 a function error re-delivers the whole batch (halved first, with BisectBatchOnFunctionError), and a
-batch that keeps failing is skipped after MaximumRetryAttempts retries (deployed, its metadata would
-go to the OnFailure destination; here an error line says which sequence numbers were skipped).
-Records that match none of the event's FilterCriteria never reach the function, as deployed
-(`event_filters.py`).
+batch that keeps failing is skipped after MaximumRetryAttempts retries: its metadata goes to the
+OnFailure destination (a queue of the template, on the emulator), as Lambda sends it, and an error
+line says which sequence numbers were skipped. So a record that always fails holds up the records
+behind it for the retries the template allows, never longer. Records that match none of the
+event's FilterCriteria never reach the function, as deployed (`event_filters.py`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import boto3
@@ -51,6 +54,7 @@ class StreamSource:
     bisect: bool = False
     report_item_failures: bool = False
     filters: tuple[EventFilter, ...] = ()  # FilterCriteria: none means every record
+    on_failure: str | None = None  # logical id of the OnFailure destination (an SQS queue)
 
     def accepts(self, record: Record) -> bool:
         return accepted(self.filters, record)
@@ -87,9 +91,29 @@ def stream_sources(template: dict[str, Any], resolver: Resolver) -> list[StreamS
                     bisect=str(props.get("BisectBatchOnFunctionError", False)).lower() == "true",
                     report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                     filters=filters_of(props.get("FilterCriteria")),
+                    on_failure=_destination(raw.get("DestinationConfig")),
                 )
             )
     return sources
+
+
+def _destination(config: Any) -> str | None:
+    """The logical id an OnFailure destination names with !GetAtt <Queue>.Arn (None otherwise)."""
+    target = (config or {}).get("OnFailure", {}).get("Destination")
+    return str(target["Fn::GetAtt"][0]) if isinstance(target, dict) and "Fn::GetAtt" in target else None
+
+
+FailureSink = Callable[[dict[str, Any]], None]
+
+
+def queue_sink(queue_name: str) -> FailureSink:
+    """Sends a discarded batch's metadata to a queue, through the endpoint the emulator set."""
+
+    def send(metadata: dict[str, Any]) -> None:
+        sqs = boto3.client("sqs")
+        sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"], MessageBody=json.dumps(metadata))
+
+    return send
 
 
 def table_stream(table_name: str) -> Callable[[], RecordSource]:
@@ -112,6 +136,7 @@ class StreamFeeder:
         *,
         poll_seconds: float = POLL_SECONDS,
         first_backoff_seconds: float = FIRST_BACKOFF_SECONDS,
+        on_failure: FailureSink | None = None,
     ) -> None:
         self.name = f"stream {source.table} → {source.function}"
         self._label = f"stream {source.function}"  # in log lines, beside the API's "api    POST …"
@@ -120,6 +145,7 @@ class StreamFeeder:
         self._invoke = invoke
         self._poll_seconds = poll_seconds
         self._first_backoff = first_backoff_seconds
+        self._on_failure = on_failure
         self._stream: RecordSource | None = None
         self._pending: list[Record] = []  # read, not yet processed; pending[0] is the checkpoint
         self._window = source.batch_size  # shrinks while bisecting a batch that crashes the function
@@ -233,6 +259,32 @@ class StreamFeeder:
         )
         del self._pending[: len(skipped)]
         self._reset()
+        if self._on_failure is not None:
+            try:
+                self._on_failure(self._failure_metadata(skipped))
+            except Exception:  # the records are skipped either way; the line above says which
+                LOG.exception("%s: sending to the OnFailure destination failed", self._label)
+
+    def _failure_metadata(self, skipped: list[Record]) -> dict[str, Any]:
+        """What Lambda sends an OnFailure destination for a discarded stream batch (no records, only where)."""
+        arrivals = [record.get("dynamodb", {}).get("ApproximateCreationDateTime") for record in skipped]
+        return {
+            "requestContext": {
+                "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{self.source.function}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": self.source.max_retries + 1,
+            },
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "DDBStreamBatchInfo": {
+                "startSequenceNumber": sequence_number(skipped[0]),
+                "endSequenceNumber": sequence_number(skipped[-1]),
+                "approximateArrivalOfFirstRecord": _iso(arrivals[0]),
+                "approximateArrivalOfLastRecord": _iso(arrivals[-1]),
+                "batchSize": len(skipped),
+                "streamArn": skipped[0].get("eventSourceARN"),
+            },
+        }
 
     def _reset(self) -> None:
         self._failures = 0
@@ -243,6 +295,12 @@ class StreamFeeder:
         wait = self._backoff
         self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
         return wait
+
+
+def _iso(epoch_seconds: Any) -> str | None:
+    if not isinstance(epoch_seconds, int | float):
+        return None
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _count(records: list[Record]) -> str:

@@ -1,12 +1,14 @@
 """Reading a table's DynamoDB stream the way Lambda's event-source mapping does.
 
 Shared by the dev server (which feeds the publisher continuously) and the tests (which read
-what real writes produced). Records come out shaped as Lambda delivers them: epoch seconds for
-ApproximateCreationDateTime and the stream ARN on every record.
+what real writes produced). Records come out shaped as Lambda delivers them: as the stream API's
+wire carries them (epoch seconds for ApproximateCreationDateTime), with the stream ARN on every
+record.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +26,22 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return shaped
 
 
+def keep_wire_records(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """GetRecords' records as the wire carries them, not parsed by botocore's model.
+
+    Lambda hands the function the records as the stream API returns them, and so does the reader:
+    one record botocore's parser cannot read (an emulator once returned a map it had mangled) would
+    otherwise fail every read of the shard, and stop every record behind it. A record the function
+    cannot handle is the function's failure, retried and then skipped by the feeder's retry policy.
+    """
+    if response_dict.get("status_code") != 200:
+        return  # errors are botocore's to parse
+    wire = json.loads(response_dict["body"] or b"{}")
+    customized_response_dict["Records"] = wire.get("Records", [])
+    customized_response_dict["NextShardIterator"] = wire.get("NextShardIterator")
+    response_dict["body"] = b"{}"
+
+
 @dataclass
 class StreamReader:
     """Reads every shard of a table's stream from its start, remembering the last record read in each shard.
@@ -39,6 +57,7 @@ class StreamReader:
 
     def __post_init__(self) -> None:
         self._streams = self.session.client("dynamodbstreams")
+        self._streams.meta.events.register("before-parse.dynamodb-streams.GetRecords", keep_wire_records)
         table = self.session.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
         self.stream_arn: str = table["LatestStreamArn"]
 

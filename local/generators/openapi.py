@@ -18,33 +18,109 @@ from local.stack.template import ROOT, function_specs, load_template, local_reso
 OPENAPI_PATH = ROOT / "openapi.json"
 DESCRIPTION = (
     "Sessions for AI agents and chat applications: context, checkpoint, status, history and usage. "
-    "Every error is application/problem+json with a stable `code`. "
-    "Every request needs a JWT (API Gateway's authorizer) naming the caller's tenant in the stack's tenant claim "
-    "(else 401 unauthenticated, unless the stack sets DefaultTenant); "
-    "locally, X-User-Id, X-Tenant-Id and X-Roles headers."
+    "Every error the functions return is application/problem+json with a stable `code`. "
+    "Deployed, every request needs a bearer JWT, checked by API Gateway's authorizer (`jwt`); the dev server "
+    "(`make dev`) has no authorizer and takes the caller from identity headers instead (`localIdentity`)."
 )
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+# What API Gateway itself answers (its authorizer, its payload limit, a failed function): not problem+json.
+GATEWAY_MESSAGE = {
+    "type": "object",
+    "properties": {"message": {"type": "string"}},
+    "required": ["message"],
+    "description": 'API Gateway\'s own answer, e.g. {"message": "Unauthorized"}',
+}
+SECURITY_SCHEMES = {
+    "jwt": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "Deployed: a JWT of the stack's issuer (JwtIssuer) and audience (JwtAudience). `sub` is the "
+        "user, the TenantClaim claim the tenant (missing: 401, unless the stack sets DefaultTenant), the RolesClaim "
+        "claim the roles.",
+    },
+    "localIdentity": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-User-Id",
+        "description": "The dev server only (never trusted by a deployed stack): X-User-Id is the user; X-Tenant-Id "
+        "(default `default`) and X-Roles (comma list, e.g. `admin`) complete the identity.",
+    },
+}
+# Every operation can answer these, whatever its own responses say.
+COMMON_RESPONSES = {
+    "401": ("unauthenticated: no caller identity (deployed: no or an invalid JWT, answered by API Gateway)", True),
+    "500": ("internal_error: an unexpected failure, logged with the request's correlation id", True),
+}
+BODY_RESPONSES = {
+    "400": ("malformed_request: the body is not UTF-8 JSON (NaN, Infinity and lone surrogates are not JSON)", False),
+    "413": ("payload_too_large: the body (256 KiB) or a field over its size limit", True),
+    "415": ("unsupported_media_type: a body that is not application/json (or merge-patch+json)", False),
+}
 
 
 def generate_openapi() -> dict[str, Any]:
     add_layer_to_path()
     from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
     template = load_template()
     merge = OpenAPIMerge(
         title="Session service",
         version="1.0.0",
         description=DESCRIPTION,
-        security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
-        security=[{"jwt": []}],
         on_conflict="error",
     )
     merge._root = ROOT  # handlers import the layer's package, resolved from the repo root
     for spec in sorted(function_specs(template, local_resolver({}, template)).values(), key=lambda s: s.logical_id):
         if spec.routes:
             merge.add_file(spec.code_uri / "app.py")
-    # the merged document still holds Powertools' models (security schemes): make it plain JSON
-    return json.loads(json.dumps(merge.get_openapi_schema(), default=_plain))
+    # the merged document still holds Powertools' models: make it plain JSON
+    return with_shared_parts(json.loads(json.dumps(merge.get_openapi_schema(), default=_plain)))
+
+
+def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
+    """What every operation shares, stated once here rather than in each handler.
+
+    How callers authenticate (deployed and locally), the answers any operation can give (401, 500;
+    400 and 413 with a body), problem+json for 422 in place of Powertools' default, what a stored
+    JSON object may hold (limits.STORABLE_JSON_SCHEMAS), no body for 204, and bodies that may be
+    empty (an empty body is `{}`).
+    """
+    from sessions.limits import STORABLE_JSON_SCHEMAS
+
+    components = document["components"]
+    components["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = [{"jwt": []}, {"localIdentity": []}]
+    components["schemas"].update(STORABLE_JSON_SCHEMAS)
+    for operation in (op for path in document["paths"].values() for op in path.values()):
+        responses = operation["responses"]
+        responses["422"] = _problem_response("validation_error: well-formed JSON that breaks the schema", False)
+        shared = COMMON_RESPONSES | (BODY_RESPONSES if "requestBody" in operation else {})
+        for status, (description, from_gateway) in shared.items():
+            responses.setdefault(status, _problem_response(description, from_gateway))
+        if "204" in responses:
+            responses["204"].pop("content", None)
+        if "requestBody" in operation and not _schema_of(document, operation["requestBody"]).get("required"):
+            operation["requestBody"].update(required=False, description="Every field is optional: no body is `{}`.")
+    for path in document["paths"].values():
+        if "patch" in path:  # a merge patch may say so (RFC 7396)
+            content = path["patch"]["requestBody"]["content"]
+            content["application/merge-patch+json"] = content["application/json"]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components["schemas"].pop(unused, None)
+    return document
+
+
+def _schema_of(document: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    return document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def _problem_response(description: str, from_gateway: bool) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/problem+json": {"schema": PROBLEM}}
+    if from_gateway:
+        content["application/json"] = {"schema": GATEWAY_MESSAGE}
+    return {"description": description, "content": content}
 
 
 def _plain(value: Any) -> Any:

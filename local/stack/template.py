@@ -197,6 +197,12 @@ def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -
         # like GenerateSecretString: a fresh random value for every local stack
         created = secrets.create_secret(Name=f"{resolver.stack_name}-{logical_id}", SecretString=secrets_token())
         names[logical_id] = created["ARN"]
+    sqs = session.client("sqs")
+    for logical_id in resources_of_type(template, "AWS::SQS::Queue"):
+        # dead-letter queues: where the stream feeder sends what it gave up on, as Lambda would
+        queue_name = f"{resolver.stack_name}-{logical_id}"
+        sqs.create_queue(QueueName=queue_name)
+        names[logical_id] = queue_name
     events = session.client("events")
     for logical_id, resource in resources_of_type(template, "AWS::Events::EventBus").items():
         bus_name = resolver.resolve(resource["Properties"]["Name"])

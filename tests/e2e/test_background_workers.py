@@ -227,6 +227,7 @@ def test_the_template_feeds_the_sessions_stream_to_the_publisher() -> None:
             bisect=True,
             report_item_failures=True,
             filters=tuple(EventFilter(entry["Pattern"]) for entry in criteria["FilterCriteria"]["Filters"]),
+            on_failure="PublishDeadLetterQueue",
         )
     ]
 

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from tests.json_values import same_json
+
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -232,15 +234,15 @@ def test_title_is_sanitized(gateway):
     [
         0.1,
         1e-130,
-        9.99e125,
         -0.5,
+        1e37,
+        2.0,
         12345678901234567890123456789012345678,
         -(10**37),
         3,
         True,
         None,
         "0.1",
-        1e300 / 1e200,
     ],
 )
 def test_numbers_round_trip_exactly(gateway, value):
@@ -248,14 +250,14 @@ def test_numbers_round_trip_exactly(gateway, value):
     assert created.status == 201, created.body
     got = gateway.request("GET", f"/v1/sessions/{created.body['session_id']}").body
     # JSON has one number type: an integral float may come back as an integer, equal in value
-    assert got["context"]["n"] == value
+    assert same_json(got["context"], {"n": value, "nested": [{"n": value}]})
     if isinstance(value, float) and not value.is_integer():
         assert type(got["context"]["n"]) is float
-    assert got["context"]["nested"][0]["n"] == value
-    assert got["checkpoint"]["n"] == value
+    assert same_json(got["checkpoint"], {"n": value})
 
 
-@pytest.mark.parametrize("value", [1e-131, 1e126, 123456789012345678901234567890123456789, 10**50])
+# an integral number (2.0 and 1e20 too) must fit 38 digits: 1e38 and 9.99e125 do not
+@pytest.mark.parametrize("value", [1e-131, 1e126, 9.99e125, 1e39, 123456789012345678901234567890123456789, 10**50])
 def test_numbers_dynamodb_cannot_hold_exactly_are_422(gateway, value):
     refused = gateway.create({"context": {"n": value}})
     assert refused.status == 422

@@ -30,6 +30,7 @@ metrics = Metrics()  # EMF; the cold-start metric, dimensioned by function
 
 PROBLEM_JSON = "application/problem+json"
 MERGE_PATCH_JSON = "application/merge-patch+json"
+JSON_MEDIA_TYPES = frozenset({"", "application/json", MERGE_PATCH_JSON})
 
 # error class -> (status, code, title); the one place domain errors become HTTP
 PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
@@ -105,8 +106,11 @@ def _prepare_body(event: dict[str, Any]) -> Response | None:
             return problem(400, "malformed_request", "Malformed request", "the body is not UTF-8")
         event["isBase64Encoded"] = False
     headers = event.get("headers") or {}
-    content_type = headers.get("content-type", "")
-    if content_type.lower().startswith(MERGE_PATCH_JSON):
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and media_type not in JSON_MEDIA_TYPES:
+        # bodies are JSON; no content type at all is taken as JSON (clients often leave it out)
+        return problem(415, "unsupported_media_type", "Unsupported media type", "the body must be application/json")
+    if media_type == MERGE_PATCH_JSON:
         # a merge patch is JSON to the validator; the endpoint knows it is a patch
         headers["content-type"] = "application/json"
     return None
@@ -216,13 +220,24 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
     @metrics.log_metrics(capture_cold_start_metric=True)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        early = _prepare_body(event)
+        early = _prepare_body(event) or _refuse_anonymous(event)
         if early is not None:
             return _as_proxy(early)
         with time_budget(context.get_remaining_time_in_millis()):
             return app.resolve(event, context)
 
     return lambda_handler
+
+
+def _refuse_anonymous(event: dict[str, Any]) -> Response | None:
+    # no caller is refused before the body is looked at, as API Gateway's authorizer does deployed
+    if not (event.get("requestContext") or {}).get("http"):
+        return None  # not an HTTP API request at all: the resolver refuses it
+    try:
+        identity_of(event)
+    except errors.Unauthenticated as exc:
+        return _domain_problem(exc)
+    return None
 
 
 def _as_proxy(response: Response) -> dict[str, Any]:

@@ -76,7 +76,13 @@ def expiry(record: dict[str, Any]) -> CounterDeltas:
     return CounterDeltas({record["status"]: -1, "expired_total": 1}, -int(bool(record.get("holds_slot"))))
 
 
-def _exact_difference(after: float, before: float) -> float:
-    from decimal import Decimal
+# Stats keep money to 10 decimal places (as they report it): a total DynamoDB adds to must stay within
+# its 38 digits, which 1e12 plus 1e-130 would not.
+COST_QUANTUM = "1E-10"
 
-    return float(Decimal(repr(after)) - Decimal(repr(before)))
+
+def _exact_difference(after: float, before: float) -> float:
+    from decimal import Context, Decimal
+
+    difference = Decimal(repr(after)) - Decimal(repr(before))
+    return float(difference.quantize(Decimal(COST_QUANTUM), context=Context(prec=38)))

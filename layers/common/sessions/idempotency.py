@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from sessions.service import Identity
 
 KEY_MAX_LENGTH = 255
+# Visible ASCII, inner spaces allowed: what an HTTP header carries unchanged (it trims outer spaces).
+KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
+_KEY = re.compile(KEY_PATTERN)
 REPLAY_WINDOW_SECONDS = 3600
 
 
@@ -50,9 +54,9 @@ def _config() -> IdempotencyConfig:
 
 
 def _check_key(key: str) -> None:
-    if not 0 < len(key) <= KEY_MAX_LENGTH or not key.isprintable():
+    if not _KEY.fullmatch(key):
         raise InvalidField(
-            ("header", "idempotency-key"), f"Idempotency-Key must be 1 to {KEY_MAX_LENGTH} printable characters"
+            ("header", "idempotency-key"), f"Idempotency-Key must be 1 to {KEY_MAX_LENGTH} visible ASCII characters"
         )
 
 

@@ -1,24 +1,35 @@
-"""Limits on client-supplied JSON, checked before anything reaches DynamoDB."""
+"""Limits on client-supplied JSON, checked before anything reaches DynamoDB.
+
+What DynamoDB cannot hold is refused here, at the edge, never sent: a write DynamoDB refuses
+would be a 500, and one an emulator stores half-way would poison every later read. The same
+rules are stated as JSON Schema (STORABLE_JSON_SCHEMAS, in the OpenAPI document), so a client
+generator, a fuzzer and the service agree on what a stored object may hold.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
 from typing import Any
 
 OBJECT_MAX_BYTES = 64 * 1024
 BODY_MAX_BYTES = 256 * 1024
 # DynamoDB nests documents at most 32 levels deep; the item itself is one of them.
 MAX_NESTING = 30
-# DynamoDB numbers: 38 significant digits, magnitude within 1E-130 .. 9.99E+125.
-_MAX_DIGITS = 38
-_MAX_MAGNITUDE = Decimal("9.9999999999999999999999999999999999999E+125")
-_MIN_MAGNITUDE = Decimal("1E-130")
+# DynamoDB numbers hold 38 significant digits exactly, magnitudes 1E-130 .. 9.99E+125. A JSON
+# number without a fraction is an integer (2.0 and 1e20 too) and comes back as one: it must fit
+# 38 digits. A number with a fraction is a binary64 float once parsed (at most 17 digits, below
+# 2**53): it only needs a magnitude DynamoDB can hold.
+INTEGER_MAX = 10**38 - 1
+FRACTION_MIN_MAGNITUDE = 1e-130
 
 
 class ObjectTooLarge(ValueError):
     """A JSON object field is over its serialized size limit."""
+
+
+class NotStorable(ValueError):
+    """A JSON value DynamoDB cannot hold as it is; the message names where it is."""
 
 
 def serialized_size(value: Any) -> int:
@@ -26,8 +37,8 @@ def serialized_size(value: Any) -> int:
 
 
 def check_storable(value: dict[str, Any]) -> None:
-    """Refuse what DynamoDB cannot store exactly: deep nesting, numbers beyond its range."""
-    _check_storable(value, depth=1)
+    """Refuse what DynamoDB cannot store exactly: empty keys, deep nesting, numbers beyond its range."""
+    _check_storable(value, depth=1, path="")
 
 
 def check_json_object(value: dict[str, Any], *, max_bytes: int = OBJECT_MAX_BYTES) -> dict[str, Any]:
@@ -39,29 +50,71 @@ def check_json_object(value: dict[str, Any], *, max_bytes: int = OBJECT_MAX_BYTE
     return value
 
 
-def _check_storable(value: Any, depth: int) -> None:
+def _check_storable(value: Any, depth: int, path: str) -> None:
     if depth > MAX_NESTING:
-        raise ValueError(f"nested deeper than {MAX_NESTING} levels")
+        raise NotStorable(f"nested deeper than {MAX_NESTING} levels at {path or 'the top'}")
     if isinstance(value, dict):
-        for item in value.values():
-            _check_storable(item, depth + 1)
+        for key, item in value.items():
+            if not key:
+                # DynamoDB refuses an empty attribute name at any depth ("Empty attribute name")
+                raise NotStorable(f"an object key is empty at {path or 'the top'}; keys need 1 character or more")
+            _check_storable(item, depth + 1, f"{path}/{_pointer_token(key)}")
     elif isinstance(value, list):
-        for item in value:
-            _check_storable(item, depth + 1)
+        for index, item in enumerate(value):
+            _check_storable(item, depth + 1, f"{path}/{index}")
     elif isinstance(value, bool) or value is None or isinstance(value, str):
         return
     elif isinstance(value, int | float):
-        _check_number(value)
+        check_number(value, path)
 
 
-def _check_number(number: int | float) -> None:
+def check_number(number: int | float, path: str = "") -> None:
+    """Refuse a number DynamoDB cannot hold exactly (see INTEGER_MAX, FRACTION_MIN_MAGNITUDE)."""
+    where = f" at {path}" if path else ""
     if isinstance(number, float) and not math.isfinite(number):
-        raise ValueError("numbers must be finite")
-    exact = Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
-    if exact == 0:
-        return
-    # an integer keeps all its digits; a float is as exact as its shortest repr
-    digits = len(exact.as_tuple().digits) if isinstance(number, int) else len(exact.normalize().as_tuple().digits)
-    magnitude = abs(exact)
-    if digits > _MAX_DIGITS or magnitude > _MAX_MAGNITUDE or magnitude < _MIN_MAGNITUDE:
-        raise ValueError(f"number {number} is outside what can be stored exactly (38 digits, 1E-130..1E+126)")
+        raise NotStorable(f"numbers must be finite{where}")
+    if isinstance(number, int) or number.is_integer():
+        if abs(int(number)) > INTEGER_MAX:
+            raise NotStorable(f"the integer{where} has more than 38 digits; DynamoDB cannot hold it exactly")
+    elif abs(number) < FRACTION_MIN_MAGNITUDE:
+        raise NotStorable(f"the number{where} is smaller in magnitude than 1E-130; DynamoDB cannot hold it")
+
+
+def _pointer_token(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")  # RFC 6901, so the path is unambiguous
+
+
+# JSON Schema of what check_json_object accepts, for the OpenAPI document's components. Not
+# stated there: the nesting limit and the serialized size (JSON Schema has no keyword for them;
+# the descriptions say so).
+_REF = "#/components/schemas/"
+STORABLE_JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "StorableJsonObject": {
+        "type": "object",
+        "description": (
+            "Any JSON object DynamoDB can hold exactly: keys of 1 character or more, integers (numbers "
+            "without a fraction, such as 2.0 or 1e20) within 38 digits, other numbers no smaller in "
+            f"magnitude than 1E-130, nested at most {MAX_NESTING} levels, at most 64 KiB serialized. "
+            "Anything else is refused with 422 (413 over the size), before anything is written."
+        ),
+        "propertyNames": {"minLength": 1},
+        "additionalProperties": {"$ref": f"{_REF}StorableJsonValue"},
+    },
+    "StorableJsonValue": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "string"},
+            {"$ref": f"{_REF}StorableNumber"},
+            {"type": "array", "items": {"$ref": f"{_REF}StorableJsonValue"}},
+            {"$ref": f"{_REF}StorableJsonObject"},
+        ]
+    },
+    "StorableNumber": {
+        "anyOf": [
+            {"type": "integer", "minimum": -INTEGER_MAX, "maximum": INTEGER_MAX},
+            {"type": "number", "not": {"type": "integer"}, "minimum": FRACTION_MIN_MAGNITUDE},
+            {"type": "number", "not": {"type": "integer"}, "maximum": -FRACTION_MIN_MAGNITUDE},
+        ]
+    },
+}

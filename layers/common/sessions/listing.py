@@ -18,15 +18,20 @@ def summary_view(record: dict[str, Any]) -> dict[str, Any]:
     return {field: record.get(field) for field in SUMMARY_FIELDS}
 
 
+_STATUS = "(?:" + "|".join(status.value for status in Status) + ")"
+# What the OpenAPI document states for ?status=: a comma list of statuses, spaces allowed around commas.
+STATUS_LIST_PATTERN = f"^ *{_STATUS} *(?:, *{_STATUS} *)*$"
+
+
 def _statuses(raw: str | None) -> tuple[str, ...]:
     if raw is None:
         return ()
-    wanted = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
-    unknown = [status for status in wanted if status not in Status.__members__.values()]
-    if unknown or not wanted:
+    parts = [part.strip(" ") for part in raw.split(",")]
+    unknown = [part for part in parts if part not in Status.__members__.values()]
+    if unknown:
         allowed = ", ".join(status.value for status in Status)
         raise InvalidField(("query", "status"), f"status is a comma list of {allowed}")
-    return wanted
+    return tuple(dict.fromkeys(parts))
 
 
 def list_sessions(

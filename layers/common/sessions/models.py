@@ -5,17 +5,31 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from sessions.lifecycle import Status
-from sessions.limits import ObjectTooLarge, check_json_object, check_storable
+from sessions.limits import ObjectTooLarge, check_json_object, check_number, check_storable
 from sessions.settings import get_settings
-from sessions.text import sanitize_title
+from sessions.text import TITLE_MAX_LENGTH, TITLE_PATTERN, sanitize_title
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 RESERVED_SESSION_IDS = frozenset({"stats"})
 METADATA_MAX_PAIRS = 16
+CONTENT_MAX_BYTES = 32 * 1024
+DEFAULT_MAX_TTL_SECONDS = 365 * 24 * 3600
 
 
 class RuntimeBackend(StrEnum):
@@ -53,29 +67,67 @@ def _within_max_ttl(seconds: int) -> int:
     return seconds
 
 
+def _integral_float_as_int(value: Any) -> Any:
+    # JSON has one number type: 5.0 is the integer 5 (as JSON Schema's "integer" says); "5" and true are not
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _storable_number(number: float) -> float:
+    check_number(number)
+    return number
+
+
 def _storable_patch(patch: dict[str, Any]) -> dict[str, Any]:
     # nesting and numbers are checked before merging; the size once merged, against the limit
     check_storable(patch)
     return patch
 
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_object)]
-JsonPatch = Annotated[dict[str, Any], AfterValidator(_storable_patch)]
+# Both are stated in the OpenAPI document as StorableJsonObject (limits.STORABLE_JSON_SCHEMAS).
+_STORABLE_OBJECT_SCHEMA = WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/StorableJsonObject"}]})
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_object), _STORABLE_OBJECT_SCHEMA]
+JsonPatch = Annotated[dict[str, Any], AfterValidator(_storable_patch), _STORABLE_OBJECT_SCHEMA]
 # Counts and money within what DynamoDB stores exactly, far beyond any real session.
-Count = Annotated[StrictInt, Field(ge=0, le=10**15)]
-Amount = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+_INTEGRAL = BeforeValidator(_integral_float_as_int)  # after the bounds, so they stay in the JSON Schema
+Count = Annotated[StrictInt, Field(ge=0, le=10**15), _INTEGRAL]
+# 3 is a float, "3" and true are not; a fraction must be one DynamoDB holds (0, or at least 1E-130)
+Amount = Annotated[
+    StrictFloat,
+    Field(ge=0, le=1e12, allow_inf_nan=False),
+    AfterValidator(_storable_number),
+    WithJsonSchema(
+        {"type": "number", "minimum": 0, "maximum": 1e12, "not": {"exclusiveMinimum": 0, "exclusiveMaximum": 1e-130}}
+    ),
+]
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
-SessionId = Annotated[str, Field(pattern=ID_PATTERN), AfterValidator(_not_reserved)]
+SessionId = Annotated[
+    str,
+    Field(pattern=ID_PATTERN, json_schema_extra={"not": {"enum": sorted(RESERVED_SESSION_IDS)}}),
+    AfterValidator(_not_reserved),
+]
 SessionType = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
-Title = Annotated[str, Field(max_length=4096), AfterValidator(sanitize_title)]
+# As sent: at most 60 characters, one of them visible; so sanitizing never leaves it empty or too long.
+# The pattern is stated, not enforced here: sanitize_title refuses the same titles with a clearer message.
+Title = Annotated[
+    str,
+    Field(max_length=TITLE_MAX_LENGTH, json_schema_extra={"pattern": TITLE_PATTERN}),
+    AfterValidator(sanitize_title),
+]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, Field(max_length=512)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=METADATA_MAX_PAIRS)]
-TokenBudget = Annotated[StrictInt, Field(ge=0, le=10**15)]
+TokenBudget = Annotated[StrictInt, Field(ge=0, le=10**15), _INTEGRAL]
 EventType = Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,32}$")]
-CONTENT_MAX_BYTES = 32 * 1024
 INITIAL_EVENTS_MAX = 20
-TtlSeconds = Annotated[StrictInt, Field(ge=60), AfterValidator(_within_max_ttl)]
+# the maximum is MAX_TTL_SECONDS (configurable); the document states the default
+# query parameters that take an RFC 3339 timestamp (any offset; stored and compared in UTC)
+DATE_TIME: dict[str, Any] = {"format": "date-time"}
+TtlSeconds = Annotated[
+    StrictInt,
+    Field(ge=60, json_schema_extra={"maximum": DEFAULT_MAX_TTL_SECONDS}),
+    _INTEGRAL,
+    AfterValidator(_within_max_ttl),
+]
 
 
 class _Request(BaseModel):
@@ -105,7 +157,9 @@ class AppendEventRequest(_Request):
 
     type: EventType = Field(description="message, task, tool, system, or another [a-z0-9_.-]{1,32}")
     role: Role | None = None
-    content: Annotated[str, AfterValidator(_content_within_limit)] | None = Field(None, description="At most 32 KiB.")
+    content: Annotated[str, AfterValidator(_content_within_limit)] | None = Field(
+        None, description="At most 32 KiB (UTF-8).", json_schema_extra={"maxLength": CONTENT_MAX_BYTES}
+    )
     task_id: Identifier | None = None
     payload: JsonObject | None = Field(None, description="At most 64 KiB serialized; left out of history by default.")
     usage: EventUsage | None = None
@@ -123,7 +177,9 @@ class CreateSessionRequest(_Request):
     agent_id: Identifier | None = None
     session_type: SessionType = "conversation"
     title: Title | None = Field(
-        None, description="At most 60 characters once control and format characters are removed."
+        None,
+        description="At most 60 characters, one of them visible; control and format characters are removed, "
+        "whitespace collapsed and trimmed.",
     )
     context: JsonObject = Field(default_factory=dict, description="At most 64 KiB serialized.")
     checkpoint: JsonObject | None = Field(None, description="At most 64 KiB serialized.")
@@ -145,14 +201,23 @@ class UpdateSessionRequest(_Request):
     """
 
     title: Title | None = None
-    status: Status | None = None
+    # status and ttl_seconds cannot be removed: null is refused (422), so the schema has no null
+    status: Status | SkipJsonSchema[None] = None
     context: JsonPatch | None = None
     checkpoint: JsonPatch | None = None
     metadata: dict[MetadataKey, MetadataValue | None] | None = None
     runtime_backend: RuntimeBackend | None = None
     runtime_metadata: JsonPatch | None = None
     token_budget: TokenBudget | None = None
-    ttl_seconds: TtlSeconds | None = None
+    ttl_seconds: TtlSeconds | SkipJsonSchema[None] = None
+
+    @field_validator("status", "ttl_seconds", mode="before")
+    @classmethod
+    def _not_removed(cls, value: Any, info: ValidationInfo) -> Any:
+        # a schema rule, so it is refused before any precondition (If-Match) is looked at
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be removed")
+        return value
 
 
 class Usage(_Response):

@@ -42,9 +42,6 @@ def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -
 def _check_allowed(status: Status, patch: UpdateSessionRequest) -> Status:
     """The status the patch leads to, if the lifecycle rules allow the patch at all."""
     given = patch.model_fields_set
-    for name in ("status", "ttl_seconds"):
-        if name in given and getattr(patch, name) is None:
-            raise InvalidField(("body", name), f"{name} cannot be removed")
     new_status = patch.status or status
     # naming the current status is not a change, so a retried pause is harmless
     changing = (given - {"status"}) | ({"status"} if new_status != status else set())
