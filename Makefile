@@ -22,7 +22,7 @@ help:
 	@echo "make dev      serve the API on http://127.0.0.1:$${PORT:-3000} (emulator on $${MOTO_PORT:-5000}, Lambda invoke on $${LAMBDA_PORT:-3001})"
 	@echo "make test     lint, type-check, unit, integration and end-to-end tests, sam validate --lint, cfn-lint,"
 	@echo "              checkov and sam build"
-	@echo "make bench    cold-start, overhead and round-trip benchmarks"
+	@echo "make bench    cold-start, overhead, round-trip and cost benchmarks"
 	@echo "make openapi  regenerate openapi.json and schemas/ (event JSON Schemas) from the code"
 
 $(BIN)/python:
