@@ -23,7 +23,7 @@ help:
 	@echo "make test     lint, type-check, unit, integration, end-to-end and fuzz tests, sam validate --lint,"
 	@echo "              cfn-lint, checkov and sam build"
 	@echo "make fuzz     schemathesis against the dev server, longer than make test's run (FUZZ_MAX_EXAMPLES, FUZZ_SEED)"
-	@echo "make bench    cold-start, overhead and round-trip benchmarks"
+	@echo "make bench    cold-start, overhead, round-trip, growth, contention and cost benchmarks"
 	@echo "make openapi  regenerate openapi.json and schemas/ (event JSON Schemas) from the code"
 
 $(BIN)/python:

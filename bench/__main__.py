@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|growth|contention|all] [--repeat N] [--iterations N] [--quick] [--json PATH]."""
+"""python -m bench [cold|overhead|calls|cost|growth|contention|all] [--repeat N] [--iterations N] [--quick] [--json]"""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("cold", "overhead", "calls", "growth", "contention")
+SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Cold-start, warm-overhead, round-trip and data-growth benchmarks, read as ratios to baselines.",
+        description="Cold-start, warm-overhead, round-trip, cost and data-growth benchmarks, as ratios to baselines.",
     )
     parser.add_argument("section", nargs="?", choices=[*SECTIONS, "all"], default="all", help="what to run (all)")
     parser.add_argument("--repeat", type=int, default=None, help="fresh processes per subject for cold (15)")
@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import calls
 
             report["calls"] = calls.run()
+        elif section == "cost":
+            from bench import cost
+
+            report["cost"] = cost.run()
         elif section == "contention":
             from bench import contention
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from local.api.gateway import (
     match_route,
     routes_of,
 )
+from local.stack.template import create_aws_resources
 
 USER, TENANT = "u-calls", "acme"
 
@@ -77,80 +80,96 @@ class CallCounter:
         self.attempts.clear()
 
 
-def run() -> dict[str, Any]:
-    """Create, read, change and delete a session on moto; print calls per request; return the figures."""
+@dataclass(frozen=True)
+class Stack:
+    """The template's tables and HTTP functions, in this process on moto."""
+
+    names: dict[str, str]  # logical id → physical name
+    specs: dict[str, Any]  # logical id → FunctionSpec
+    routes: list[Route]
+
+
+@contextmanager
+def in_process_stack(environment: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """moto with the template's resources; the functions' environment (plus `environment`) in os.environ."""
     use_fake_aws_env({"POWERTOOLS_LOG_LEVEL": "WARNING"})
     add_layer_to_path()
     import boto3
     from moto import mock_aws
 
-    from local.stack.template import create_aws_resources
+    with mock_aws():
+        names = create_aws_resources(boto3.Session())
+        specs = {spec.logical_id: spec for spec in http_functions(names)}
+        merged = {key: value for spec in specs.values() for key, value in spec.environment.items()}
+        use_fake_aws_env({**merged, "POWERTOOLS_LOG_LEVEL": "WARNING", **(environment or {})})
+        reset_sessions_caches()
+        try:
+            yield Stack(names, specs, routes_of(specs))
+        finally:
+            reset_sessions_caches()
+
+
+def run() -> dict[str, Any]:
+    """Create, read, change and delete a session on moto; print calls per request; return the figures."""
     from sessions import store
 
     rows: list[list[object]] = []
     figures: dict[str, Any] = {}
-    with mock_aws():
-        names = create_aws_resources(boto3.Session())
-        specs = {spec.logical_id: spec for spec in http_functions(names)}
-        environment = {key: value for spec in specs.values() for key, value in spec.environment.items()}
-        use_fake_aws_env({**environment, "POWERTOOLS_LOG_LEVEL": "WARNING"})
-        reset_sessions_caches()
+    with in_process_stack() as stack:
+        specs, routes = stack.specs, stack.routes
         counter = CallCounter()
         counter.attach(store.dynamodb_client())
-        routes = routes_of(specs)
         session_id = ""
-        try:
-            for case in CASES:
-                path = case.path.format(sid=session_id)
-                found = match_route(routes, case.method, path)
-                if found is None:
-                    rows.append([case.label, "-", "-", "-", case.target, "no route"])
-                    continue
-                route, params = found
-                counter.reset()
-                try:
-                    status, body = _invoke(specs, route, params, case, path)
-                except Exception as exc:  # a broken function is reported, and the next cases still run
-                    figures[case.label] = {"function": route.function, "error": repr(exc)}
-                    rows.append([case.label, "-", "-", f"error: {exc!r}"[:60], case.target, "ERROR"])
-                    continue
-                if status != case.expected_status:
-                    figures[case.label] = {"function": route.function, "status": status, "body": body}
-                    detail = f"status {status}, expected {case.expected_status}"
-                    rows.append([case.label, "-", "-", detail, case.target, "ERROR"])
-                    continue
-                if case.label == "create":
-                    session_id = body["session_id"]
-                total = sum(counter.calls.values())
-                operations = ", ".join(f"{name}×{count}" for name, count in sorted(counter.calls.items()))
-                figures[case.label] = {
-                    "function": route.function,
-                    "calls": total,
-                    "attempts": sum(counter.attempts.values()),
-                    "operations": dict(counter.calls),
-                    "target": case.target,
-                    "meets_target": total <= case.target,
-                }
-                rows.append(
-                    [
-                        case.label,
-                        total,
-                        sum(counter.attempts.values()),
-                        operations,
-                        case.target,
-                        verdict(total <= case.target),
-                    ]
-                )
-        finally:
-            reset_sessions_caches()
+        for case in CASES:
+            path = case.path.format(sid=session_id)
+            found = match_route(routes, case.method, path)
+            if found is None:
+                rows.append([case.label, "-", "-", "-", case.target, "no route"])
+                continue
+            route, params = found
+            counter.reset()
+            try:
+                status, body = invoke(specs, route, params, case, path)
+            except Exception as exc:  # a broken function is reported, and the next cases still run
+                figures[case.label] = {"function": route.function, "error": repr(exc)}
+                rows.append([case.label, "-", "-", f"error: {exc!r}"[:60], case.target, "ERROR"])
+                continue
+            if status != case.expected_status:
+                figures[case.label] = {"function": route.function, "status": status, "body": body}
+                detail = f"status {status}, expected {case.expected_status}"
+                rows.append([case.label, "-", "-", detail, case.target, "ERROR"])
+                continue
+            if case.label == "create":
+                session_id = body["session_id"]
+            total = sum(counter.calls.values())
+            operations = ", ".join(f"{name}×{count}" for name, count in sorted(counter.calls.items()))
+            figures[case.label] = {
+                "function": route.function,
+                "calls": total,
+                "attempts": sum(counter.attempts.values()),
+                "operations": dict(counter.calls),
+                "target": case.target,
+                "meets_target": total <= case.target,
+            }
+            rows.append(
+                [
+                    case.label,
+                    total,
+                    sum(counter.attempts.values()),
+                    operations,
+                    case.target,
+                    verdict(total <= case.target),
+                ]
+            )
     headers = ["request", "API calls", "HTTP attempts", "operations", "target ≤", "status"]
     print(table(headers, rows, title="DynamoDB round trips per request (moto, counted on the store's client)"))
     return figures
 
 
-def _invoke(
+def invoke(
     specs: dict[str, Any], route: Route, params: dict[str, str], case: Case, path: str
 ) -> tuple[int, dict[str, Any]]:
+    """One request to its function's handler, as API Gateway would send it; its status and JSON body."""
     headers = {"content-type": "application/json", **(case.headers or {})}
     event = http_api_event(
         method=case.method,
