@@ -13,7 +13,6 @@ Drop this module once moto deletes expired items itself.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from decimal import Decimal, InvalidOperation
 
@@ -23,6 +22,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
 from local.aws.moto_atomicity import serialized
+from local.background import BackgroundLoop
 
 LOG = logging.getLogger("local")
 SWEEP_SECONDS = 60.0
@@ -60,26 +60,14 @@ def sweep(region: str, now: float | None = None) -> int:
     return deleted
 
 
-class TtlSweeper:
+class TtlSweeper(BackgroundLoop):
     """A background worker of the dev server: sweeps the emulator's tables every SWEEP_SECONDS."""
 
-    name = "ttl-sweeper"
+    join_seconds = 5.0
 
     def __init__(self, region: str, interval: float = SWEEP_SECONDS) -> None:
+        super().__init__("ttl-sweeper")
         self._region, self._interval = region, interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-
-    def stop(self) -> None:
-        self.request_stop()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):

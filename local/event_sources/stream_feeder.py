@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 
 import boto3
 
+from local.background import BackgroundLoop
 from local.event_sources.event_filters import EventFilter, accepted, filters_of
 from local.event_sources.stream_reader import StreamReader
 from local.functions.invoke_api import Invoke
@@ -125,7 +125,7 @@ def sequence_number(record: Record) -> str:
     return str(record.get("dynamodb", {}).get("SequenceNumber", ""))
 
 
-class StreamFeeder:
+class StreamFeeder(BackgroundLoop):
     """Reads a table's stream and invokes a function with its records, in order, until stopped."""
 
     def __init__(
@@ -138,7 +138,7 @@ class StreamFeeder:
         first_backoff_seconds: float = FIRST_BACKOFF_SECONDS,
         on_failure: FailureSink | None = None,
     ) -> None:
-        self.name = f"stream {source.table} → {source.function}"
+        super().__init__(f"stream {source.table} → {source.function}")
         self._label = f"stream {source.function}"  # in log lines, beside the API's "api    POST …"
         self.source = source
         self._open_stream = open_stream
@@ -151,21 +151,6 @@ class StreamFeeder:
         self._window = source.batch_size  # shrinks while bisecting a batch that crashes the function
         self._failures = 0  # failed deliveries of the batch starting at pending[0]
         self._backoff = first_backoff_seconds
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """No invocation starts after this; one in flight still runs (see `stop`)."""
-        self._stopping.set()
-
-    def stop(self) -> None:
-        """Stop and wait for the thread: an invocation in flight finishes (or times out) first."""
-        self.request_stop()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stopping.is_set():

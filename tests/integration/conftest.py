@@ -159,6 +159,20 @@ def publish(gateway, records: list[dict[str, Any]]) -> dict[str, Any]:
     return handler({"Records": records}, LambdaContext("PublishEventsFunction"))
 
 
+def expire_in_place(table: Any, session_ids: list[str], tenant: str = "acme") -> None:
+    """Move sessions' expiry two hours back, as if they had expired while open; the cleanup is due to remove them."""
+    from sessions.clock import format_ms, now_ms
+
+    past = format_ms(now_ms() - 2 * 3_600_000)
+    for sid in session_ids:
+        key = {"PK": f"T#{tenant}#S#{sid}", "SK": "#SESSION"}
+        table.update_item(
+            Key=key,
+            UpdateExpression="SET expires_at = :past, purge_at = :past, expiry_bucket = :bucket",
+            ExpressionAttributeValues={":past": past, ":bucket": store.expiry_bucket(key["PK"], past)},
+        )
+
+
 def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
     for key, value in values.items():
         monkeypatch.setenv(key, value)

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from local.api.gateway import LambdaContext
-from sessions import service, store
+from sessions import service
 from sessions.clock import format_ms, now_ms
 from sessions.models import CreateSessionRequest, UpdateSessionRequest
 from sessions.service import Identity
-from tests.integration.conftest import concurrently, publish
+from tests.integration.conftest import concurrently, expire_in_place, publish
 
 CAP = 10  # the template's default, which the gateway fixture runs
 
@@ -32,14 +32,7 @@ def fill(gateway, user: str, count: int, prefix: str = "s") -> list[str]:
 
 def expire_by_cleanup(gateway, table, user: str, session_ids: list[str]) -> None:
     """The cleanup removes them (past expires_at): a REMOVE on the stream that nobody settles."""
-    past = format_ms(now_ms() - 2 * 3_600_000)
-    for sid in session_ids:
-        key = {"PK": f"T#acme#S#{sid}", "SK": "#SESSION"}
-        table.update_item(
-            Key=key,
-            UpdateExpression="SET expires_at = :past, purge_at = :past, expiry_bucket = :bucket",
-            ExpressionAttributeValues={":past": past, ":bucket": store.expiry_bucket(key["PK"], past)},
-        )
+    expire_in_place(table, session_ids)
     summary = gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
     assert summary["sessions_expired"] == len(session_ids), summary
 

@@ -17,8 +17,7 @@ import pytest
 from local.api.gateway import LambdaContext
 from local.stack.template import load_template
 from sessions import store
-from sessions.clock import format_ms, now_ms
-from tests.integration.conftest import publish
+from tests.integration.conftest import expire_in_place, publish
 
 TRANSACTION_ACTIONS = {
     "Put": "PutItem",
@@ -82,17 +81,6 @@ def calls(gateway, aws, monkeypatch) -> dict[str, set[str]]:
 
     monkeypatch.setattr(gateway, "handler", handler)
     return made
-
-
-def expire_in_place(table, session_ids: list[str]) -> None:
-    past = format_ms(now_ms() - 2 * 3_600_000)
-    for sid in session_ids:
-        key = {"PK": f"T#acme#S#{sid}", "SK": "#SESSION"}
-        table.update_item(
-            Key=key,
-            UpdateExpression="SET expires_at = :past, purge_at = :past, expiry_bucket = :bucket",
-            ExpressionAttributeValues={":past": past, ":bucket": store.expiry_bucket(key["PK"], past)},
-        )
 
 
 def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stream, calls):
