@@ -38,7 +38,12 @@ def record(sequence: int) -> dict[str, Any]:
     return {
         "eventID": f"e{sequence}",
         "eventName": "INSERT",
-        "dynamodb": {"SequenceNumber": str(sequence), "NewImage": {"content": {"S": "private words"}}},
+        "dynamodb": {
+            "SequenceNumber": str(sequence),
+            # a session item's: it passes the publisher's FilterCriteria
+            "Keys": {"PK": {"S": f"T#t#S#s{sequence}"}, "SK": {"S": "#SESSION"}},
+            "NewImage": {"content": {"S": "private words"}},
+        },
     }
 
 
