@@ -161,3 +161,25 @@ def test_a_record_that_is_not_a_failed_batch_of_this_table_is_refused(gateway, s
 def test_a_message_without_a_readable_body_is_refused(gateway):
     with pytest.raises(NotAFailedBatch):
         invoke(gateway, {"Messages": [{"MessageId": "1", "Body": "not json"}]})
+
+
+def test_a_replayed_ttl_deletion_is_still_an_expiry_by_ttl(gateway, table, stream, bus_queue):
+    """GetRecords names the TTL principal PrincipalId; Lambda's event, which the publisher reads, principalId."""
+    import time
+
+    from local.aws import moto_ttl
+
+    assert gateway.create({"session_id": "ttl-gone"}).status == 201
+    stream.read()
+    table.update_item(
+        Key={"PK": "T#acme#S#ttl-gone", "SK": "#SESSION"},
+        UpdateExpression="SET #ttl = :past",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues={":past": int(time.time()) - 10},
+    )
+    assert moto_ttl.sweep("us-east-1") == 1
+    lost = stream.read()
+    result = invoke(gateway, on_failure_record(stream, lost))
+    assert result["complete"] is True, json.dumps(result)
+    expired = [m for m in bus_queue() if m["detail-type"] == "session.expired"]
+    assert [m["detail"]["reason"] for m in expired] == ["ttl"]

@@ -75,4 +75,7 @@ def _as_delivered(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     created = change.get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         change["ApproximateCreationDateTime"] = created.timestamp()
-    return {"eventVersion": "1.1", **record, "dynamodb": change, "eventSourceARN": stream_arn}
+    delivered = {"eventVersion": "1.1", **record, "dynamodb": change, "eventSourceARN": stream_arn}
+    if "userIdentity" in record:  # GetRecords says PrincipalId and Type (a TTL deletion); Lambda principalId, type
+        delivered["userIdentity"] = {key[0].lower() + key[1:]: value for key, value in record["userIdentity"].items()}
+    return delivered
