@@ -69,3 +69,10 @@ def test_a_tenant_claim_wins_over_the_default_tenant(gateway, monkeypatch):
 def test_without_a_user_the_caller_is_401_whatever_the_default_tenant(gateway, monkeypatch):
     set_env(monkeypatch, DEFAULT_TENANT="solo")
     assert gateway.create({}, user=None).body["code"] == "unauthenticated"
+
+
+def test_no_caller_is_401_before_the_body_is_looked_at(gateway):
+    """As API Gateway's authorizer answers deployed: an anonymous body is never parsed or judged."""
+    for headers, raw in (({"content-type": "text/plain"}, b"hello"), ({}, b"{not json")):
+        response = gateway.request("POST", "/v1/sessions", user=None, headers=headers, raw=raw)
+        assert response.status == 401 and response.body["code"] == "unauthenticated"

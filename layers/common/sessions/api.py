@@ -220,7 +220,7 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
     @metrics.log_metrics(capture_cold_start_metric=True)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        early = _prepare_body(event) or _refuse_anonymous(event)
+        early = _refuse_anonymous(event) or _prepare_body(event)
         if early is not None:
             return _as_proxy(early)
         with time_budget(context.get_remaining_time_in_millis()):
