@@ -1,0 +1,320 @@
+"""A session backend for the OpenAI Agents SDK: `Runner.run(agent, ..., session=ServiceSession(...))`.
+
+Every conversation item is one event of a session of the service (the item's JSON in the event's
+`payload`, under `item`), so the history is shared, durable, isolated per tenant and user, and
+readable by anything else that reads the service.
+
+    from agents import Agent, Runner
+    from sessions_client import AsyncSessionsClient
+    from sessions_client.adapters.openai_agents import ServiceSession
+
+    client = AsyncSessionsClient("http://127.0.0.1:3000", token=...)
+    session = ServiceSession("support-42", client)
+    await Runner.run(agent, "Hello", session=session)
+
+The SDK's `Session` protocol, mapped onto the API:
+
+- `get_items(limit)`: the history newest first (`order=desc`), the `limit` latest items turned
+  back into chronological order; all of them, oldest first, without a limit.
+- `add_items(items)`: one append per call of at most 20 items (a single event, or the atomic
+  batch `{"events": [...]}`); longer lists go in chunks of 20, each atomic, in order. The session
+  is created (idempotently, with `session_id`) the first time it is written to.
+- `pop_item()`: a rewind of the last event (`DELETE .../events?from_seq=<its seq>&return_events=true`)
+  conditioned with `If-Match` on the session version read just before it, so a concurrent append is
+  never removed by mistake (a lost race reads again and retries).
+- `clear_session()`: the session is deleted and created again under the same id with the same
+  attributes (title, metadata, context, app_name, ...). Why not a rewind from seq 1: a rewind removes
+  at most 90 events in one transaction, so clearing a long conversation would take several
+  transactions and could stop half-way; deleting is one write whatever the history holds, the
+  session leaves every read at once, the new incarnation starts empty, and the old history is purged
+  by the service's cleanup. (Lifecycle consumers see `session.deleted` then `session.created`.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
+
+from sessions_client import AsyncSessionsClient, errors
+
+__all__ = ["ServiceSession"]
+
+BATCH_SIZE = 20  # the most events one append takes (atomic)
+PAGE_SIZE = 100  # the most events one history page returns
+FRAMEWORK = "openai-agents"
+_CONTENT_VIEW_LIMIT = 32 * 1024  # `content` is a readable copy of the text; left out past the inline limit
+_TOOL_ITEM_SUFFIXES = ("_call", "_call_output")
+_RECREATED_FIELDS = (
+    "app_name",
+    "agent_id",
+    "session_type",
+    "title",
+    "context",
+    "checkpoint",
+    "metadata",
+    "runtime_backend",
+    "runtime_metadata",
+    "token_budget",
+)
+
+
+class ServiceSession:
+    """The OpenAI Agents SDK `Session` protocol over the session service (async client).
+
+    `session_id` names the service session (`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`); it is created
+    on the first write with `create_options` (any `create_session` fields: `title`, `app_name`,
+    `metadata`, `ttl_seconds`, ...). `user_id`: a `service` caller acting for that user.
+    """
+
+    session_settings: SessionSettings | None = None
+
+    def __init__(
+        self,
+        session_id: str,
+        client: AsyncSessionsClient,
+        *,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+        create_options: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        self.session_id = session_id
+        self.client = client
+        self.session_settings = (
+            coerce_session_settings(
+                session_settings if isinstance(session_settings, SessionSettings) else dict(session_settings)
+            )
+            if session_settings is not None
+            else SessionSettings()
+        )
+        self.create_options = dict(create_options or {})
+        self.user_id = user_id
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_url(
+        cls,
+        session_id: str,
+        base_url: str,
+        *,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+        create_options: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        **client_options: Any,
+    ) -> ServiceSession:
+        """A session with a client of its own (closed by `close()`); `client_options` go to `AsyncSessionsClient`."""
+        client = AsyncSessionsClient(base_url, **client_options)
+        return cls(
+            session_id,
+            client,
+            session_settings=session_settings,
+            create_options=create_options,
+            user_id=user_id,
+            owns_client=True,
+        )
+
+    async def close(self) -> None:
+        """Close the client if this session opened it (`from_url`); a client passed in stays open."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    # --- the Session protocol -----------------------------------------------------------------
+
+    async def get_items(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The history's items, oldest first; with `limit`, the latest `limit` of them (still oldest first)."""
+        session_limit = resolve_session_limit(limit, self.session_settings)
+        if session_limit is not None and session_limit == 0:
+            return []
+        try:
+            if session_limit is None or session_limit < 0:  # negative: everything, as SQLiteSession does
+                return [
+                    item
+                    async for event in self.client.iter_history(
+                        self.session_id, page_size=PAGE_SIZE, order="asc", include_payload=True, user_id=self.user_id
+                    )
+                    if (item := item_of(event.payload)) is not None
+                ]
+            newest_first: list[dict[str, Any]] = []
+            async for event in self.client.iter_history(
+                self.session_id,
+                page_size=min(session_limit, PAGE_SIZE),
+                order="desc",
+                include_payload=True,
+                user_id=self.user_id,
+            ):
+                item = item_of(event.payload)
+                if item is None:
+                    continue  # not an item (another writer's event): limit counts items only
+                newest_first.append(item)
+                if len(newest_first) == session_limit:
+                    break
+        except errors.SessionNotFound:
+            return []
+        newest_first.reverse()
+        return newest_first
+
+    async def add_items(self, items: list[Any]) -> None:
+        """Append `items` in order: one atomic append per 20 items."""
+        if not items:
+            return
+        events = [event_of(item) for item in items]
+        for start in range(0, len(events), BATCH_SIZE):
+            await self._append(events[start : start + BATCH_SIZE])
+
+    async def pop_item(self) -> dict[str, Any] | None:
+        """Remove the most recent item and return it (None when the history holds none)."""
+        while True:
+            try:
+                session = await self.client.get_session(self.session_id, user_id=self.user_id)
+                page = await self.client.get_history(
+                    self.session_id, limit=1, order="desc", include_payload=False, user_id=self.user_id
+                )
+            except errors.SessionNotFound:
+                return None
+            if not page.events:
+                return None
+            seq = page.events[0].seq
+            try:
+                removed = await self.client.delete_events(
+                    self.session_id, seq, return_events=True, if_match=session.version, user_id=self.user_id
+                )
+            except errors.VersionMismatch:
+                continue  # something changed the session since it was read: read the tail again
+            except errors.SessionNotFound:
+                return None
+            for event in removed.events or []:
+                item = item_of(event.payload)
+                if item is not None:
+                    return item
+            # the last event was not an item (another writer's): it is gone, look at the one before
+
+    async def clear_session(self) -> None:
+        """Remove every item: delete the session, then create it again (empty) with the same attributes."""
+        try:
+            session = await self.client.get_session(self.session_id, user_id=self.user_id)
+        except errors.SessionNotFound:
+            return
+        await self.client.delete_session(self.session_id, user_id=self.user_id)
+        attributes = {name: getattr(session, name) for name in _RECREATED_FIELDS if getattr(session, name) is not None}
+        if not attributes.get("context"):
+            attributes.pop("context", None)
+        if not attributes.get("metadata"):
+            attributes.pop("metadata", None)
+        if not attributes.get("runtime_metadata"):
+            attributes.pop("runtime_metadata", None)
+        options = {**attributes, **self.create_options}
+        await self.client.create_session(session_id=self.session_id, user_id=self.user_id, **options)
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def _append(self, events: list[dict[str, Any]]) -> None:
+        for attempt in range(2):
+            try:
+                if len(events) == 1:
+                    await self.client.append_event(self.session_id, events[0], user_id=self.user_id)
+                else:
+                    await self.client.append_events(self.session_id, events, user_id=self.user_id)
+                return
+            except errors.SessionNotFound:
+                if attempt:
+                    raise
+                # first write: create the session (a concurrent creator's session is returned as is)
+                await self.client.create_session(
+                    session_id=self.session_id, user_id=self.user_id, **self.create_options
+                )
+
+
+# --- items <-> events ---------------------------------------------------------------------------
+
+
+def event_of(item: Any) -> dict[str, Any]:
+    """The event that stores one SDK input item (a dict, or a pydantic model of the SDK)."""
+    if hasattr(item, "model_dump"):
+        item = item.model_dump(mode="json", exclude_unset=True)
+    item = dict(item)
+    item_type = item.get("type") or "message"
+    role = item.get("role")
+    event: dict[str, Any] = {"metadata": {"framework": FRAMEWORK}}
+    if item_type == "message":
+        event["type"] = "message"
+        if role in ("user", "assistant", "system"):
+            event["role"] = role
+        elif role == "developer":
+            event["role"] = "system"
+    elif item_type.endswith(_TOOL_ITEM_SUFFIXES):
+        event["type"] = "tool"
+        event["role"] = "tool" if item_type.endswith("_output") else "assistant"
+    else:
+        event["type"] = item_type if _is_event_type(item_type) else "openai_item"
+    text = _text_of(item.get("content"))
+    if text and len(text.encode("utf-8")) <= _CONTENT_VIEW_LIMIT:
+        event["content"] = text
+    event["payload"] = pack("item", item)
+    return event
+
+
+def item_of(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The item an event's payload stores, or None when it stores none."""
+    value = unpack("item", payload)
+    return value if isinstance(value, dict) else None
+
+
+def _is_event_type(value: str) -> bool:
+    return 1 <= len(value) <= 32 and all(c.islower() or c.isdigit() or c in "_.-" for c in value) and value.isascii()
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [part.get("text") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
+        return "\n".join(parts) if parts else None
+    return None
+
+
+# --- JSON the service stores exactly ------------------------------------------------------------
+# The service refuses (422) what DynamoDB cannot hold exactly: empty object keys, integers of 39+
+# digits, numbers under 1e-130, nesting past 30 levels. Such a value is stored as its JSON text
+# (`<name>_json`) instead, so every item round-trips unchanged.
+
+_MAX_DEPTH = 30
+
+
+def pack(name: str, value: Any) -> dict[str, Any]:
+    """`{name: value}` if the service can store `value` as it is, else `{name + "_json": its JSON text}`."""
+    if storable(value):
+        return {name: value}
+    return {f"{name}_json": json.dumps(value, ensure_ascii=False)}
+
+
+def unpack(name: str, payload: Mapping[str, Any] | None) -> Any:
+    if not payload:
+        return None
+    if name in payload:
+        return payload[name]
+    text = payload.get(f"{name}_json")
+    return json.loads(text) if isinstance(text, str) else None
+
+
+def storable(value: Any, depth: int = 0) -> bool:
+    if depth > _MAX_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k and storable(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(storable(v, depth + 1) for v in value)
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return abs(value) < 10**38
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return False
+        if value.is_integer():
+            return abs(value) < 1e38
+        return value == 0 or 1e-130 <= abs(value) < 1e126
+    return False
