@@ -40,6 +40,7 @@ for variable in UNSAFE_AWS_ENV:
     os.environ.pop(variable, None)
 
 import boto3  # noqa: E402
+import httpx  # noqa: E402
 from inprocess import AsyncInProcessTransport, InProcessApi, InProcessTransport  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -121,6 +122,10 @@ class SessionsBackend:
 
     def identity(self, user: str | None = None, roles: tuple[str, ...] = (), tenant: str | None = None) -> DevIdentity:
         return DevIdentity(user or self.user, tenant or self.tenant, roles)
+
+    def transport(self) -> httpx.BaseTransport:
+        """A fresh sync transport to this backend (to wrap, e.g. in a CountingTransport)."""
+        return InProcessTransport(self.api) if self.api is not None else httpx.HTTPTransport()
 
     def client(self, **kwargs: Any) -> SessionsClient:
         """A sync client of this backend; `identity` defaults to the test's tenant and user."""

@@ -76,3 +76,18 @@ class AsyncInProcessTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return self.api.handle(request, await request.aread())
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Wraps a transport and keeps every request it carried (to count HTTP calls per operation)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -29,9 +29,9 @@ class Usage(_Model):
 class EventUsage(_Model):
     """What one event cost."""
 
-    tokens: int | None = None
-    cost_usd: float | None = None
-    duration_ms: float | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
 
 
 class SessionSummary(_Model):
