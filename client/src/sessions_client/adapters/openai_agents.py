@@ -271,7 +271,7 @@ def _text_of(content: Any) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [part.get("text") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
+        parts = [part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
         return "\n".join(parts) if parts else None
     return None
 
