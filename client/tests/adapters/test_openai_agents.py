@@ -415,3 +415,33 @@ async def test_session_input_callback(sessions_backend: Any) -> None:
         run_config=RunConfig(session_input_callback=only_user_messages),
     )
     assert model.calls[-1].input == [initial_history[0], new_turn_input[0]]
+
+
+# upstream: test_sqlalchemy_session.py::test_concurrent_pop_item_returns_each_row_once
+async def test_concurrent_pops_return_each_item_once(sessions_backend: Any) -> None:
+    writer = new_session(sessions_backend)
+    await writer.add_items([{"role": "user", "content": f"m{i}"} for i in range(6)])
+    poppers = [ServiceSession(writer.session_id, sessions_backend.async_client()) for _ in range(3)]
+    popped = await asyncio.gather(*(popper.pop_item() for popper in poppers for _ in range(2)))
+    assert sorted(contents([item for item in popped if item is not None])) == [f"m{i}" for i in range(6)]
+    assert await writer.get_items() == []
+
+
+async def test_a_service_acts_for_a_user(sessions_backend: Any) -> None:
+    service = sessions_backend.async_client(identity=sessions_backend.identity(user="svc-bot", roles=("service",)))
+    session = ServiceSession(f"oai-{uuid.uuid4().hex[:12]}", service, user_id="u-ada")
+    await session.add_items([{"role": "user", "content": "for Ada"}, {"role": "assistant", "content": "noted"}])
+    ada = sessions_backend.async_client(identity=sessions_backend.identity(user="u-ada"))
+    assert contents(await ServiceSession(session.session_id, ada).get_items()) == ["for Ada", "noted"]
+    assert (await ada.get_session(session.session_id)).user_id == "u-ada"
+    assert await session.pop_item() == {"role": "assistant", "content": "noted"}
+    await session.clear_session()
+    assert (await ada.get_session(session.session_id)).usage.event_count == 0
+
+
+async def test_an_item_larger_than_an_inline_event(sessions_backend: Any) -> None:
+    session = new_session(sessions_backend)
+    big = {"type": "function_call_output", "call_id": "c1", "output": "x" * 200_000}
+    await session.add_items([{"role": "user", "content": "read the file"}, big])
+    assert (await session.get_items())[-1] == big
+    assert await session.pop_item() == big

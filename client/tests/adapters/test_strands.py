@@ -469,3 +469,19 @@ def test_tool_use_is_stored_and_restored(sessions_backend: Any) -> None:
     assert restored.messages == agent.messages
     assert any("toolUse" in block for block in restored.messages[1]["content"])
     assert any("toolResult" in block for block in restored.messages[2]["content"])
+
+
+def test_a_service_acts_for_a_user(sessions_backend: Any) -> None:
+    service = sessions_backend.client(identity=sessions_backend.identity(user="svc-bot", roles=("service",)))
+    repository = ServiceSessionRepository(service, user_id="u-ada")
+    session_id = f"strands-{uuid.uuid4().hex[:12]}"
+    agent = Agent(
+        agent_id="assistant",
+        model=ScriptedModel([said("Hello Ada")]),
+        session_manager=RepositorySessionManager(session_id=session_id, session_repository=repository),
+        callback_handler=None,
+    )
+    agent("Hi, I am Ada")
+    ada = sessions_backend.client(identity=sessions_backend.identity(user="u-ada"))
+    assert ada.get_session(session_id).user_id == "u-ada"
+    assert texts(ServiceSessionRepository(ada).list_messages(session_id, "assistant")) == ["Hi, I am Ada", "Hello Ada"]
