@@ -445,3 +445,35 @@ async def test_an_item_larger_than_an_inline_event(sessions_backend: Any) -> Non
     await session.add_items([{"role": "user", "content": "read the file"}, big])
     assert (await session.get_items())[-1] == big
     assert await session.pop_item() == big
+
+
+# upstream: test_session.py::test_session_callback_repeating_history_does_not_grow_session
+async def test_repeating_history_in_the_input_callback_does_not_grow_the_session(sessions_backend: Any) -> None:
+    session = new_session(sessions_backend)
+    model = ScriptedModel()
+    agent = Agent(name="test", model=model)
+
+    def repeat_first(history: list[Any], new_input: list[Any]) -> list[Any]:
+        return [*history, history[0], *new_input] if history else new_input
+
+    for turn in range(3):
+        model.enqueue([assistant_message(f"assistant {turn}")])
+        await Runner.run(
+            agent, f"user {turn}", session=session, run_config=RunConfig(session_input_callback=repeat_first)
+        )
+    stored = await session.get_items()
+    assert [item.get("content") for item in stored if item.get("role") == "user"] == ["user 0", "user 1", "user 2"]
+    assert len(stored) == 6
+
+
+# upstream: test_session.py::test_session_add_items_exception_propagates_in_streamed
+async def test_a_refused_write_reaches_the_caller(sessions_backend: Any) -> None:
+    from sessions_client.errors import SessionClosed
+
+    session = new_session(sessions_backend)
+    await session.add_items([{"role": "user", "content": "Hello"}])
+    await session.client.update_session(session.session_id, status="completed")
+    model = ScriptedModel([[assistant_message("never stored")]])
+    with pytest.raises(SessionClosed):
+        await run(Agent(name="test", model=model), "Hi again", streamed=True, session=session)
+    assert contents(await session.get_items()) == ["Hello"]

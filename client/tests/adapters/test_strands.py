@@ -485,3 +485,31 @@ def test_a_service_acts_for_a_user(sessions_backend: Any) -> None:
     ada = sessions_backend.client(identity=sessions_backend.identity(user="u-ada"))
     assert ada.get_session(session_id).user_id == "u-ada"
     assert texts(ServiceSessionRepository(ada).list_messages(session_id, "assistant")) == ["Hi, I am Ada", "Hello Ada"]
+
+
+# upstream: test_repository_session_manager.py::
+# test_initialize_restores_existing_agent_with_summarizing_conversation_manager
+# (here the sliding window: the restored agent lists the messages from the window's offset)
+def test_conversation_manager_offset_is_restored(sessions_backend: Any) -> None:
+    from strands.agent.conversation_manager import SlidingWindowConversationManager
+
+    session_id = f"strands-{uuid.uuid4().hex[:12]}"
+
+    def agent(model: ScriptedModel) -> Agent:
+        return Agent(
+            agent_id="windowed",
+            model=model,
+            conversation_manager=SlidingWindowConversationManager(window_size=4),
+            session_manager=RepositorySessionManager(
+                session_id=session_id, session_repository=ServiceSessionRepository(sessions_backend.client())
+            ),
+            callback_handler=None,
+        )
+
+    first = agent(ScriptedModel([said(f"answer {i}") for i in range(3)]))
+    for i in range(3):
+        first(f"question {i}")
+    assert len(first.messages) == 4
+    assert first.conversation_manager.removed_message_count == 2
+    restored = agent(ScriptedModel([]))
+    assert restored.messages == first.messages
