@@ -13,12 +13,10 @@ import uuid
 from typing import Any
 
 import pytest
-
-pytest.importorskip("agents", reason="the openai-agents extra is not installed")
-
 from agents import Agent, RunConfig, Runner, SessionSettings, function_tool, set_tracing_disabled
 from agents.memory import Session
 from agents.testing import ScriptedModel, assistant_message, function_call
+from inprocess import AsyncInProcessTransport
 
 from sessions_client.adapters.openai_agents import ServiceSession
 
@@ -477,3 +475,14 @@ async def test_a_refused_write_reaches_the_caller(sessions_backend: Any) -> None
     with pytest.raises(SessionClosed):
         await run(Agent(name="test", model=model), "Hi again", streamed=True, session=session)
     assert contents(await session.get_items()) == ["Hello"]
+
+
+async def test_from_url_owns_its_client(sessions_backend: Any) -> None:
+    options: dict[str, Any] = {"identity": sessions_backend.identity()}
+    if sessions_backend.api is not None:
+        options["transport"] = AsyncInProcessTransport(sessions_backend.api)
+    session = ServiceSession.from_url(f"oai-{uuid.uuid4().hex[:12]}", sessions_backend.base_url, **options)
+    await session.add_items([{"role": "user", "content": "Hello"}])
+    assert contents(await session.get_items()) == ["Hello"]
+    await session.close()
+    assert session.client._http.is_closed

@@ -16,9 +16,7 @@ from typing import Any
 from unittest.mock import Mock
 
 import pytest
-
-pytest.importorskip("strands", reason="the strands extra is not installed")
-
+from inprocess import InProcessTransport
 from strands import Agent
 from strands.agent.conversation_manager.null_conversation_manager import NullConversationManager
 from strands.models import Model
@@ -513,3 +511,14 @@ def test_conversation_manager_offset_is_restored(sessions_backend: Any) -> None:
     assert first.conversation_manager.removed_message_count == 2
     restored = agent(ScriptedModel([]))
     assert restored.messages == first.messages
+
+
+def test_from_url_owns_its_client(sessions_backend: Any, sample_session: Session) -> None:
+    options: dict[str, Any] = {"identity": sessions_backend.identity()}
+    if sessions_backend.api is not None:
+        options["transport"] = InProcessTransport(sessions_backend.api)
+    repository = ServiceSessionRepository.from_url(sessions_backend.base_url, **options)
+    repository.create_session(sample_session)
+    assert repository.read_session(sample_session.session_id) is not None
+    repository.close()
+    assert repository.client._http.is_closed
