@@ -121,9 +121,16 @@ class SessionsClient(ClientCore):
         while True:
             headers = {**self.default_headers, **call.headers, **self._auth()}
             try:
-                response = self._http.request(
-                    call.method, call.path, params=call.params, content=call.body, headers=headers
+                # a finished Request and send(): no per-call URL, header and cookie merging in httpx
+                request = httpx.Request(
+                    call.method,
+                    self.base_url + call.path,
+                    params=call.params or None,
+                    headers=headers,
+                    content=call.body,
+                    extensions={"timeout": self._http.timeout.as_dict()},
                 )
+                response = self._http.send(request)
             except RETRY_EXCEPTIONS as exc:
                 if attempt >= self.retries:
                     raise errors.TransportError(f"{type(exc).__name__}: {exc}") from exc
