@@ -269,8 +269,9 @@ class AsyncSessionsClient(ClientCore):
                 return
             cursor = page.next_cursor
 
-    async def get_stats(self, *, scope: Literal["user", "tenant"] | None = None) -> Stats:
-        return await self.send(self._get_stats(scope))
+    async def get_stats(self, *, scope: Literal["user", "tenant"] | None = None, user_id: str | None = None) -> Stats:
+        """Counts and totals for the caller (or the user it acts for); admins may ask scope="tenant"."""
+        return await self.send(self._get_stats(scope, user_id))
 
     # --- events ---------------------------------------------------------------------------------
 

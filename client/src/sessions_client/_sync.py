@@ -263,8 +263,9 @@ class SessionsClient(ClientCore):
                 return
             cursor = page.next_cursor
 
-    def get_stats(self, *, scope: Literal["user", "tenant"] | None = None) -> Stats:
-        return self.send(self._get_stats(scope))
+    def get_stats(self, *, scope: Literal["user", "tenant"] | None = None, user_id: str | None = None) -> Stats:
+        """Counts and totals for the caller (or the user it acts for); admins may ask scope="tenant"."""
+        return self.send(self._get_stats(scope, user_id))
 
     # --- events ---------------------------------------------------------------------------------
 
