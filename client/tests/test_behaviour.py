@@ -187,6 +187,7 @@ def test_every_code_has_its_exception() -> None:
         "invalid_cursor": sc.InvalidCursor,
         "unsupported_media_type": sc.UnsupportedMediaType,
         "internal_error": sc.InternalError,
+        "session_has_no_app": sc.SessionHasNoApp,
     }
     assert {code: BY_CODE[code] for code in expected} == expected
 

@@ -57,6 +57,8 @@ MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "AppState": sc.AppState,
     "UserState": sc.UserState,
     "RemovedEvents": sc.RemovedEvents,
+    "EventsRemoved": sc.RemovedEvents,
+    "EventBatch": _EventBatch,
 }
 NOT_MODELLED = {"StorableJsonObject", "StorableJsonValue", "StorableNumber"}  # free-form JSON: dict[str, Any]
 
