@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import conversation
-from sessions.api import caller, create_app, json_response, lambda_entry
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
 from sessions.idempotency import KEY_PATTERN, idempotent
 from sessions.models import AppendEventRequest, Event, Problem
 
@@ -17,6 +17,10 @@ app = create_app()
     summary="Append an event",
     responses={
         201: {"description": "The stored event", "content": {"application/json": {"model": Event}}},
+        403: {
+            "description": "forbidden (user_id names another user; state_patch.app without role service or admin)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         409: {
             "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused",
@@ -37,6 +41,7 @@ def append_event(
             description="Retries within an hour replay the first response; 1-255 visible ASCII characters",
         ),
     ] = None,
+    user_id: ActingFor = None,
 ):
     identity = caller(app)
     return idempotent(

@@ -11,18 +11,19 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from sessions import errors
 from sessions.limits import BODY_MAX_BYTES
 from sessions.retrying import time_budget
-from sessions.service import Identity, public_view
+from sessions.service import Identity, acting_for, public_view
 from sessions.settings import get_settings
 
 logger = Logger()
@@ -149,8 +150,38 @@ def identity_of(event: dict[str, Any]) -> Identity:
     return Identity(tenant_id=tenant_id, user_id=user_id, roles=_roles(claims.get(settings.roles_claim)))
 
 
-def caller(app: APIGatewayHttpResolver) -> Identity:
-    return identity_of(app.current_event.raw_event)
+USER_ID_PARAMETER = "user_id"
+# What every session and event endpoint declares (`user_id: ActingFor = None`), so the OpenAPI
+# document states it; caller(app) reads it from the request, whatever the handler does with it.
+ActingFor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=256,
+        description="Role service: act for this user of the caller's tenant. Admins may name another user to read "
+        "(not to change). Anyone else may name only themselves (another user: 403 forbidden).",
+    ),
+]
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def caller(app: APIGatewayHttpResolver, user_id: str | None = None) -> Identity:
+    """The identity a request acts as: the token's caller, acting for the user the request names.
+
+    The user is named by the `user_id` query parameter (create: the body's `user_id`, passed in).
+    A `service` caller acts for any user of its tenant; an admin may name another user to read
+    (GET), never to write; anyone else may name only themselves (sessions.service.acting_for).
+    Every handler declares the query parameter so the OpenAPI document states it; this reads it.
+    """
+    event = app.current_event
+    named = event.get_query_string_value(USER_ID_PARAMETER)
+    if user_id is not None:
+        if named is not None and named != user_id:
+            raise errors.InvalidField(("query", USER_ID_PARAMETER), "user_id differs from the body's user_id")
+        named = user_id
+    identity = acting_for(identity_of(event.raw_event), named, reading=event.http_method.upper() in READ_METHODS)
+    logger.append_keys(principal=identity.principal, user_id=identity.user_id)
+    return identity
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -165,6 +196,11 @@ def session_response(record: dict[str, Any], status_code: int = 200, *, location
     if location:
         headers["Location"] = f"/v1/sessions/{record['session_id']}"
     return json_response(public_view(record), status_code, headers)
+
+
+def versioned_response(body: dict[str, Any]) -> Response:
+    """A versioned document (a state document) with its ETag."""
+    return json_response(body, headers={"ETag": f'"{body["version"]}"'})
 
 
 def parse_if_match(header: str | None) -> int | None:

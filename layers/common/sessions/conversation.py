@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sessions import state
 from sessions.appending import plan_append
 from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
 from sessions.models import EVENT_FIELDS
 from sessions.queries import timestamp_param
-from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins
+from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.settings import get_settings
 from sessions.store import EventQuery
 
@@ -32,7 +33,9 @@ def append_event(identity: Identity, session_id: str, request: AppendEventReques
     def write(current: dict[str, Any]) -> dict[str, Any]:
         # on a lost race, another append or patch won: planned again, the event gets the next seq
         event, changes = plan_append(current, request, now_ms(), max_events=max_events)
-        store().append_event(current, event, changes)
+        # state_patch: the app's and user's state documents, in this transaction (sessions/state.py)
+        also = state.state_writes(identity, current, [request.state_patch])
+        store().append_event(current, event, written_by(identity, changes), also=also)
         return event
 
     return write_until_it_wins(owned_live_session(identity, session_id), write)

@@ -152,6 +152,16 @@ class EventUsage(_Request):
     duration_ms: Amount = 0
 
 
+UserId = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class StatePatch(_Request):
+    """Merge patches of the session's app state and of its user's state, applied with the event."""
+
+    app: JsonPatch | None = Field(None, description="Merged into the app's state; roles service or admin only.")
+    user: JsonPatch | None = Field(None, description="Merged into the state of the session's user in its app.")
+
+
 class AppendEventRequest(_Request):
     """Body of POST /v1/sessions/{session_id}/events: one turn or event of the history."""
 
@@ -167,6 +177,22 @@ class AppendEventRequest(_Request):
     context_patch: JsonPatch | None = Field(
         None, description="A JSON merge patch applied to the session's context in the same atomic step."
     )
+    state_patch: StatePatch | None = Field(
+        None,
+        description="Merge patches of the app's and the user's state documents, applied in the same atomic step; "
+        "the session needs an app_name.",
+    )
+
+
+class InitialEvent(AppendEventRequest):
+    """An event of a create's `events`: as appended, but without state_patch."""
+
+    state_patch: SkipJsonSchema[None] = None
+
+    @field_validator("state_patch", mode="before")
+    @classmethod
+    def _no_state_patch(cls, value: Any) -> Any:
+        raise ValueError("state_patch is not accepted on a create's initial events; append it after the create")
 
 
 class CreateSessionRequest(_Request):
@@ -188,8 +214,11 @@ class CreateSessionRequest(_Request):
     runtime_metadata: JsonObject = Field(default_factory=dict, description="At most 64 KiB serialized.")
     token_budget: TokenBudget | None = Field(None, description="Most tokens the session may use; null for no budget.")
     ttl_seconds: TtlSeconds | None = Field(None, description="Lifetime from now; the configured default when absent.")
-    events: list[AppendEventRequest] = Field(
+    events: list[InitialEvent] = Field(
         default_factory=list, max_length=INITIAL_EVENTS_MAX, description="Appended in order, in the same transaction."
+    )
+    user_id: UserId | None = Field(
+        None, description="Role service: create the session for this user of the caller's tenant. Others: their own id."
     )
 
 
@@ -301,6 +330,21 @@ class Stats(_Response):
     tokens_used_total: int
     cost_usd_total: float
     computed_at: str
+
+
+class AppState(_Response):
+    """An app's state document; a never-written one is {} at version 0."""
+
+    app_name: str
+    state: dict[str, Any]
+    version: int
+    updated_at: str | None
+
+
+class UserState(AppState):
+    """One user's state document in an app."""
+
+    user_id: str
 
 
 class ValidationIssue(_Response):
