@@ -2,7 +2,7 @@
 
 The emulator does not enforce IAM, so a missing action would only show deployed, as AccessDenied.
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
-resumes, deletes, appends, history, lists, stats, the publisher settling removals and replaying a
+resumes, deletes, appends, history, lists, stats, state documents, the publisher settling removals and replaying a
 batch, the cleanup), records each function's calls on the sessions table as IAM actions (a
 transaction needs the action of each of its items), and holds them to the role's statements.
 """
@@ -112,11 +112,24 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
     ok(gateway.request("PATCH", "/v1/sessions/s0", {"status": "active"}))  # crashed -> active at the cap repairs
     ok(gateway.create({"session_id": "after-repair"}), 201)
+    # state documents: read, merge-patched (conditioned put), and patched with an append in its transaction
+    service = {"user": "svc", "roles": ["service"]}
+    ok(gateway.request("GET", "/v1/apps/app/state"))
+    ok(gateway.request("PATCH", "/v1/apps/app/state", {"a": 1}, **service))
+    ok(gateway.request("GET", "/v1/apps/app/users/bob/state", **service))
+    ok(gateway.request("PATCH", "/v1/apps/app/users/bob/state", {"b": 1}, headers={"If-Match": '"0"'}, **service))
+    ok(gateway.create({"session_id": "in-app", "app_name": "app", "user_id": "bob"}, **service), 201)
+    state_patch = {"app": {"a": 2}, "user": {"b": 2}}
+    appended = gateway.request(
+        "POST", "/v1/sessions/in-app/events", {"type": "m", "state_patch": state_patch}, query="user_id=bob", **service
+    )
+    ok(appended, 201)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
 
     functions = {function for function in calls if function != "test"}
     assert {"CreateSessionFunction", "PublishEventsFunction", "CleanupFunction"} <= functions
+    assert {"GetStateFunction", "UpdateStateFunction"} <= functions
     for function in sorted(functions):
         needed, allowed = calls[function], allowed_on_sessions_table(function)
         assert needed <= allowed, f"{function} calls {sorted(needed - allowed)} without the permission"

@@ -2,9 +2,9 @@
 
 A retry with the same key and body within an hour replays the first response; the same key
 with another body is refused. Records live in their own table (with its own TTL), so they never
-reach the sessions table's stream. The key is scoped to the operation, the tenant, the user and
-(for an append) the session: another caller's identical key neither sees the first response nor
-is blocked by it. Failed requests are not recorded, so a retry after an error runs again.
+reach the sessions table's stream. The key is scoped to the operation, the tenant, the user, the
+caller (a service acting for the user is another caller) and (for an append) the session: another
+caller's identical key neither sees the first response nor is blocked by it. Failed requests are not recorded, so a retry after an error runs again.
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def idempotent(
         response = operation()
         return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
 
-    request = {"scope": json.dumps([*scope, identity.tenant_id, identity.user_id, key]), "body": body}
+    # the caller's own key: a service acting for a user never replays (nor is blocked by) the user's requests
+    caller = [identity.tenant_id, identity.user_id, identity.principal]
+    request = {"scope": json.dumps([*scope, *caller, key]), "body": body}
     try:
         stored = run(request=request)
     except IdempotencyValidationError:
