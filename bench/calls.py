@@ -39,16 +39,38 @@ class Case:
     target: int
     headers: dict[str, str] | None = None
     path: str = "/v1/sessions/{sid}"  # {sid}: the session the first create made
+    roles: tuple[str, ...] = ()  # the caller's roles claim (app state is written by role service or admin)
 
 
 CASES = (
-    Case("create", "POST", {"title": "Counting calls", "context": {"a": 1}}, 201, 1, path="/v1/sessions"),
+    Case(
+        "create",
+        "POST",
+        {"title": "Counting calls", "app_name": "bench", "context": {"a": 1}},
+        201,
+        1,
+        path="/v1/sessions",
+    ),
     Case("get", "GET", None, 200, 1),
     Case("patch", "PATCH", {"title": "Counted", "context": {"b": 2}}, 200, 2),
     Case("append", "POST", {"type": "message", "usage": {"tokens": 3}}, 201, 2, path="/v1/sessions/{sid}/events"),
     Case("history", "GET", None, 200, 2, path="/v1/sessions/{sid}/history"),
     Case("list", "GET", None, 200, 1, path="/v1/sessions"),
     Case("stats", "GET", None, 200, 1, path="/v1/sessions/stats"),
+    # state documents: a read is one GetItem; a merge patch reads the document and puts it back conditioned
+    Case("app state patch", "PATCH", {"plan": "pro"}, 200, 2, path="/v1/apps/bench/state", roles=("service",)),
+    Case("app state get", "GET", None, 200, 1, path="/v1/apps/bench/state"),
+    Case("user state patch", "PATCH", {"lang": "en"}, 200, 2, path=f"/v1/apps/bench/users/{USER}/state"),
+    Case("user state get", "GET", None, 200, 1, path=f"/v1/apps/bench/users/{USER}/state"),
+    # the session, the user's state document, one transaction (event, session, counters, document)
+    Case(
+        "append + state_patch",
+        "POST",
+        {"type": "message", "state_patch": {"user": {"turns": 1}}},
+        201,
+        3,
+        path="/v1/sessions/{sid}/events",
+    ),
     # Powertools' idempotency record: a conditional put, then the stored response
     Case("create + Idempotency-Key", "POST", {}, 201, 3, {"idempotency-key": "k-1"}, path="/v1/sessions"),
     Case("patch status→completed", "PATCH", {"status": "completed"}, 200, 2),
@@ -178,7 +200,11 @@ def invoke(
         path_parameters=params,
         headers=headers,
         body=json.dumps(case.body).encode() if case.body is not None else None,
-        claims={"sub": USER, "tenant_id": TENANT},
+        claims={
+            "sub": USER,
+            "tenant_id": TENANT,
+            **({"cognito:groups": f"[{' '.join(case.roles)}]"} if case.roles else {}),
+        },
     )
     response = load_handler(specs[route.function])(event, LambdaContext(route.function))
     text = response.get("body") or ""
