@@ -1,6 +1,6 @@
 """PATCH /v1/apps/{app_name}/state and PATCH /v1/apps/{app_name}/users/{user_id}/state: merge-patch a state document."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 
@@ -16,7 +16,7 @@ IfMatch = Annotated[
     str | None, Header(alias="if-match", description='"<version>" from the ETag; "0" writes only a never-written one')
 ]
 PatchBody = Annotated[JsonPatch, Body(description="A JSON merge patch (RFC 7396) over the state; null removes a key")]
-PROBLEMS = {
+PROBLEMS: dict[int, Any] = {
     412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
     413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
     422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},

@@ -290,7 +290,9 @@ def test_a_state_document_changed_between_read_and_commit_replans_the_append(gat
         return original(key, document, read_version=read_version)
 
     monkeypatch.setattr(store, "state_write", someone_writes_first)
-    appended = gateway.request("POST", f"/v1/sessions/{sid}/events", {"type": "m", "state_patch": {"user": {"mine": 1}}})
+    appended = gateway.request(
+        "POST", f"/v1/sessions/{sid}/events", {"type": "m", "state_patch": {"user": {"mine": 1}}}
+    )
     assert appended.status == 201 and appended.body["seq"] == 1
     document = gateway.request("GET", user_state("u-1")).body
     assert document["state"] == {"theirs": 1, "mine": 1} and document["version"] == 2

@@ -4,7 +4,8 @@ A retry with the same key and body within an hour replays the first response; th
 with another body is refused. Records live in their own table (with its own TTL), so they never
 reach the sessions table's stream. The key is scoped to the operation, the tenant, the user, the
 caller (a service acting for the user is another caller) and (for an append) the session: another
-caller's identical key neither sees the first response nor is blocked by it. Failed requests are not recorded, so a retry after an error runs again.
+caller's identical key neither sees the first response nor is blocked by it. Failed requests are
+not recorded, so a retry after an error runs again.
 """
 
 from __future__ import annotations
