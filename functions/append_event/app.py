@@ -23,7 +23,8 @@ app = create_app()
         },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         409: {
-            "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused",
+            "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused, "
+            "session_has_no_app (state_patch)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},

@@ -22,6 +22,10 @@ UserIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The 
             "description": "The app's state ({} at version 0 if never written)",
             "content": {"application/json": {"model": AppState}},
         },
+        404: {
+            "description": "route_not_found (an app_name or user_id with characters no route takes)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
@@ -39,6 +43,10 @@ def get_app_state(app_name: AppName):
         },
         403: {
             "description": "forbidden (another user's state, without role service or admin)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        404: {
+            "description": "route_not_found (an app_name or user_id with characters no route takes)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},

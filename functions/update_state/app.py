@@ -17,6 +17,10 @@ IfMatch = Annotated[
 ]
 PatchBody = Annotated[JsonPatch, Body(description="A JSON merge patch (RFC 7396) over the state; null removes a key")]
 PROBLEMS: dict[int, Any] = {
+    404: {
+        "description": "route_not_found (an app_name or user_id with characters no route takes)",
+        "content": {"application/problem+json": {"model": Problem}},
+    },
     412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
     413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
     422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},

@@ -45,6 +45,7 @@ PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
     errors.SessionClosed: (409, "session_closed", "Session closed"),
     errors.TokenBudgetExceeded: (409, "token_budget_exceeded", "Token budget exceeded"),
     errors.HistoryFull: (409, "history_full", "History full"),
+    errors.SessionHasNoApp: (409, "session_has_no_app", "Session has no app"),
     errors.IdempotencyKeyReused: (409, "idempotency_key_reused", "Idempotency key reused"),
     errors.IdempotencyKeyInProgress: (409, "idempotency_key_in_progress", "Idempotency key in progress"),
     errors.VersionMismatch: (412, "version_mismatch", "Version mismatch"),

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sessions.clock import format_ms, now_ms
-from sessions.errors import Forbidden, InvalidField, VersionMismatch
+from sessions.errors import Forbidden, SessionHasNoApp, VersionMismatch
 from sessions.merge_patch import apply_merge_patch
 from sessions.patching import checked_object
 from sessions.retrying import back_off, write_attempts
@@ -139,11 +139,12 @@ def update_user_state(
 
 def check_state_patches(identity: Identity, session: dict[str, Any], patches: Iterable[StatePatch | None]) -> None:
     """Refuse an append's state patches that the caller may not apply or the session cannot take."""
-    given = [patch for patch in patches if patch is not None]
+    given = [patch for patch in patches if patch is not None and (patch.app is not None or patch.user is not None)]
     if not given:
-        return
+        return  # no state_patch, or one with no part: nothing to check, nothing to write
     if not session.get("app_name"):
-        raise InvalidField(("body", "state_patch"), "state_patch needs a session with an app_name")
+        # 409 like session_closed: the request is valid, the session (its app_name is fixed at create) refuses it
+        raise SessionHasNoApp("state_patch needs a session created with an app_name")
     if any(patch.app is not None for patch in given):
         _check_app_write(identity)
 
@@ -158,7 +159,7 @@ def state_writes(
     """
     given = [patch for patch in patches if patch is not None]
     check_state_patches(identity, session, given)
-    if not given:
+    if not any(patch.app is not None or patch.user is not None for patch in given):
         return []
     at = now_ms()
     writes = []
