@@ -226,3 +226,15 @@ def test_responses_log_who_called_and_for_whom(gateway):
     gateway.request("GET", "/v1/sessions/s", user="bob")
     keys = logger.get_current_keys()
     assert (keys["principal"], keys["user_id"]) == ("bob", "bob")
+
+
+def test_a_write_that_names_no_principal_leaves_no_stale_one(gateway, table):
+    """A session write that does not stamp updated_by (a new use case that forgot written_by) removes it:
+    its lifecycle event then says actor null, never the previous writer's name."""
+    from sessions import service
+
+    gateway.create({"session_id": "s", "user_id": "bob"}, **SERVICE)
+    current = service.store().get_session("acme", "s")
+    service.store().update_session(current, {"title": "unstamped"})
+    item = table.get_item(Key={"PK": "T#acme#S#s", "SK": "#SESSION"})["Item"]
+    assert "updated_by" not in item and item["created_by"] == "svc-orchestrator"
