@@ -248,7 +248,7 @@ def pack_append_response(body: str) -> str:
     except ValueError:
         return body
     events = _answered_events(answer)
-    taken = [[index, part] for index, event in enumerate(events) for part in PARTS if part in event]
+    taken = [(index, part) for index, event in enumerate(events) for part in PARTS if part in event]
     if not taken:
         return body
     for index, part in taken:
