@@ -38,14 +38,12 @@ _blobs: EventBlobs | None = None
 
 
 def blobs() -> EventBlobs:
-    global _blobs
-    if _blobs is None:
-        _blobs = default_blobs()
-    return _blobs
+    # built per use (the client and settings are cached per container), so it follows their resets
+    return _blobs or default_blobs()
 
 
 def use_blobs(event_blobs: EventBlobs | None) -> None:
-    """Swap the blob store (tests, benchmarks); None goes back to the default on next use."""
+    """Swap the blob store (tests, benchmarks); None goes back to the default."""
     global _blobs
     _blobs = event_blobs
 
