@@ -212,3 +212,33 @@ def test_tenant_prefixes_never_contain_each_other():
     assert blob_prefix("a%2Fb", "s", "i") == "a%252Fb/s/i/"
     assert not blob_prefix("a/b", "c", "i").startswith(blob_prefix("a", "b", "c"))
     assert history_blob_prefix("T#a%23b#S#sess-1", "inc") == blob_prefix("a#b", "sess-1", "inc")
+
+
+def test_the_cleanups_s3_work_grows_with_what_it_removes_not_with_the_bucket(gateway, aws, table):
+    from collections import Counter
+
+    from sessions import store
+
+    large = {"type": "message", "content": "x" * 40_000}
+    for index in range(6):
+        assert gateway.create({"session_id": f"k{index}"}).status == 201
+        for _ in range(3):
+            assert post_event(gateway, f"k{index}", large).status == 201
+    assert gateway.request("DELETE", "/v1/sessions/k0").status == 204
+    made: Counter[str] = Counter()
+    listed: list[int] = []
+
+    def count(model: Any, **_: Any) -> None:
+        made[model.name] += 1
+
+    def keys_listed(parsed: Any, model: Any, **_: Any) -> None:
+        if model.name == "ListObjectsV2":
+            listed.append(len(parsed.get("Contents", [])))
+
+    client = store.aws_client("s3")
+    client.meta.events.register("before-call.s3", count)
+    client.meta.events.register("after-call.s3", keys_listed)
+    gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
+    # one purged session: one listing of its own prefix, one batch delete; the other 15 objects unseen
+    assert made == Counter({"ListObjectsV2": 1, "DeleteObjects": 1}) and listed == [3]
+    assert len(objects(aws)) == 15
