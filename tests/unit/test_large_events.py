@@ -33,6 +33,11 @@ class FakeBlobs:
         self.gets.append(key)
         return self.objects.get(key)
 
+    def delete_keys(self, keys: list[str]) -> list[str]:
+        for key in keys:
+            self.objects.pop(key, None)
+        return []
+
     def presigned_get(self, key: str) -> str:
         return f"https://bucket/{key}?X-Amz-Expires=900"
 
@@ -105,3 +110,14 @@ def test_an_idempotency_record_keeps_no_part_and_replays_them_from_the_request(b
     assert len(kept) < 300 and "é" not in kept
     assert json.loads(unpack_append_response(kept, request_body)) == answer
     assert unpack_append_response('{"event_id": "old"}', request_body) == '{"event_id": "old"}'
+
+
+def test_hooks_for_patch_and_rewind(blobs):
+    event = {"event_id": "e", "seq": 1, "type": "message", "content": "x" * 40_000, "payload": {"p": "y" * 40_000}}
+    item = large_events.offload_large_parts(SESSION, event)
+    assert large_events.with_parts_inline(item) == event
+    patched = large_events.offload_large_parts(SESSION, {**event, "content": "z" * 40_000}, revision=2)
+    assert patched["blobs"]["content"]["key"] == "t%2F1/s/inc/e/content.2"
+    assert len(blobs.objects) == 4  # the committed item's objects stay until the change commits
+    assert large_events.delete_event_blobs([item]) == []
+    assert sorted(blobs.objects) == ["t%2F1/s/inc/e/content.2", "t%2F1/s/inc/e/payload.2"]

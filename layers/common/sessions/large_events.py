@@ -83,11 +83,15 @@ def _as_stored(value: Any) -> Any:
 # --- writing ------------------------------------------------------------------------------------
 
 
-def offload_large_parts(session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+def offload_large_parts(
+    session: dict[str, Any], event: dict[str, Any], *, revision: int | None = None
+) -> dict[str, Any]:
     """Upload each part of `event` over 32 KiB under the event's id; the event as its item stores it.
 
     The item form leaves those parts out and keeps `blobs` pointers instead; with no large part
-    it is the event itself, and nothing is uploaded.
+    it is the event itself, and nothing is uploaded. `revision` names a new version of an event's
+    parts (a PATCH): never the objects its committed item points at, which stay until the change
+    commits (then delete_event_blobs on the old item).
     """
     pointers: dict[str, dict[str, Any]] = {}
     for part in PARTS:
@@ -96,7 +100,8 @@ def offload_large_parts(session: dict[str, Any], event: dict[str, Any]) -> dict[
         data = part_bytes(part, event[part])
         if len(data) <= INLINE_PART_MAX_BYTES:
             continue
-        key = blob_key(session["tenant_id"], session["session_id"], session["incarnation"], event["event_id"], part)
+        name = part if revision is None else f"{part}.{revision}"
+        key = blob_key(session["tenant_id"], session["session_id"], session["incarnation"], event["event_id"], name)
         blobs().put(key, data, CONTENT_TYPES[part])
         pointers[part] = {"key": key, "bytes": len(data)}
     if not pointers:
@@ -128,7 +133,27 @@ class LargeParts:
         return event, {**stored, **self._item_parts}
 
 
+def delete_event_blobs(events: list[dict[str, Any]]) -> list[str]:
+    """Delete the objects these stored events point at, once a commit removed or replaced them (rewind, PATCH).
+
+    Returns the keys S3 kept: they lie under the session's prefix, so the cleanup's purge takes them.
+    """
+    keys = [pointer["key"] for event in events for pointer in (event.get("blobs") or {}).values()]
+    return blobs().delete_keys(keys) if keys else []
+
+
 # --- reading ------------------------------------------------------------------------------------
+
+
+def with_parts_inline(event: dict[str, Any]) -> dict[str, Any]:
+    """A stored event with its parts read back from S3 and no pointers: to patch, not to answer (no size rule)."""
+    stored = _stored_parts(event, include_payload=True)
+    whole = {name: value for name, value in event.items() if name != "blobs"}
+    for part, pointer in stored.items():
+        value = _read_part(part, pointer)
+        if value is not None:
+            whole[part] = value
+    return whole
 
 
 def _view(event: dict[str, Any], include_payload: bool) -> dict[str, Any]:
