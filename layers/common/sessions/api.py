@@ -87,7 +87,7 @@ def parse_json_body(text: str) -> Any:
     return value
 
 
-def _prepare_body(event: dict[str, Any]) -> Response | None:
+def _prepare_body(event: dict[str, Any], max_bytes: int = BODY_MAX_BYTES) -> Response | None:
     """Check size and encoding before routing; the resolver then only sees a UTF-8 JSON body."""
     body = event.get("body")
     if not body and event.get("requestContext", {}).get("http", {}).get("method") in ("POST", "PATCH", "PUT"):
@@ -99,8 +99,8 @@ def _prepare_body(event: dict[str, Any]) -> Response | None:
             return problem(400, "malformed_request", "Malformed request", "the body is not valid base64")
     else:
         raw = (body or "").encode("utf-8", errors="surrogatepass")
-    if len(raw) > BODY_MAX_BYTES:
-        return problem(413, "payload_too_large", "Payload too large", f"the body is over {BODY_MAX_BYTES} bytes")
+    if len(raw) > max_bytes:
+        return problem(413, "payload_too_large", "Payload too large", f"the body is over {max_bytes} bytes")
     if event.get("isBase64Encoded") and body:
         try:
             event["body"] = raw.decode("utf-8")
@@ -189,7 +189,9 @@ def caller(app: APIGatewayHttpResolver, user_id: str | None = None) -> Identity:
 
 
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status_code, content_type="application/json", body=json.dumps(body), headers=headers)
+    # compact and UTF-8 unescaped: what large_events sizes a response by (Lambda's 6 MB counts these bytes)
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(status_code=status_code, content_type="application/json", body=text, headers=headers)
 
 
 def session_response(record: dict[str, Any], status_code: int = 200, *, location: bool = False) -> Response:
@@ -251,13 +253,18 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
-def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The function's handler: body checks, then the resolver, with request-scoped logging."""
+def lambda_entry(
+    app: APIGatewayHttpResolver, *, body_max_bytes: int = BODY_MAX_BYTES
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The function's handler: body checks, then the resolver, with request-scoped logging.
+
+    `body_max_bytes`: the largest body its routes take (LARGE_BODY_MAX_BYTES where events up to 5 MiB come in).
+    """
 
     @metrics.log_metrics(capture_cold_start_metric=True)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        early = _refuse_anonymous(event) or _prepare_body(event)
+        early = _refuse_anonymous(event) or _prepare_body(event, body_max_bytes)
         if early is not None:
             return _as_proxy(early)
         with time_budget(context.get_remaining_time_in_millis()):

@@ -69,8 +69,14 @@ def idempotent(
     body: Any,
     lambda_context: Any,
     operation: Callable[[], Response],
+    stored_form: tuple[Callable[[str], str], Callable[[str, Any], str]] | None = None,
 ) -> Response:
-    """Run operation once per (scope, caller, key, body); replay its response for retries."""
+    """Run operation once per (scope, caller, key, body); replay its response for retries.
+
+    `stored_form`: (pack, unpack) when the record keeps a response body other than the one answered
+    (pack(body) -> what is stored; unpack(stored, request body) -> the body replayed), for bodies
+    that could pass DynamoDB's item limit (large_events.pack_append_response).
+    """
     if key is None:
         return operation()
     _check_key(key)
@@ -88,8 +94,11 @@ def idempotent(
         data_keyword_argument="request", persistence_store=_persistence(), config=config, key_prefix=scope[0]
     )
     def run(request: dict[str, Any]) -> dict[str, Any]:
-        response = operation()
-        return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
+        response = answered["response"] = operation()
+        kept = stored_form[0](response.body) if stored_form and isinstance(response.body, str) else response.body
+        return {"status": response.status_code, "headers": dict(response.headers), "body": kept}
+
+    answered: dict[str, Response] = {}
 
     # the caller's own key: a service acting for a user never replays (nor is blocked by) the user's requests
     caller = [identity.tenant_id, identity.user_id, identity.principal]
@@ -100,4 +109,7 @@ def idempotent(
         raise IdempotencyKeyReused("this Idempotency-Key was used with another body") from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyKeyInProgress("a request with this Idempotency-Key is in progress; retry shortly") from None
-    return Response(status_code=stored["status"], headers=stored["headers"], body=stored["body"])
+    if "response" in answered:
+        return answered["response"]  # this request ran the operation: its own response, not the record's form
+    replayed = stored_form[1](stored["body"], body) if stored_form else stored["body"]
+    return Response(status_code=stored["status"], headers=stored["headers"], body=replayed)

@@ -15,7 +15,7 @@ from sessions.settings import get_settings
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
 from sessions.store.client import aws_client, dynamodb_client
 from sessions.store.keys import expiry_bucket, key_part, session_pk, user_pk
-from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery
+from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery, event_position
 from sessions.store.removals import Removals
 from sessions.store.sessions import SessionWrites
 from sessions.store.slots import SlotRepair, Slots
@@ -35,6 +35,7 @@ __all__ = [
     "aws_client",
     "default_store",
     "dynamodb_client",
+    "event_position",
     "expiry_bucket",
     "key_part",
     "session_pk",
