@@ -18,6 +18,7 @@ from agents.memory import Session
 from agents.testing import ScriptedModel, assistant_message, function_call
 from inprocess import AsyncInProcessTransport
 
+from sessions_client import AsyncSessionsClient, DevIdentity
 from sessions_client.adapters.openai_agents import ServiceSession
 
 set_tracing_disabled(True)  # no trace exporter (it would want an API key and the network)
@@ -486,3 +487,19 @@ async def test_from_url_owns_its_client(sessions_backend: Any) -> None:
     assert contents(await session.get_items()) == ["Hello"]
     await session.close()
     assert session.client._http.is_closed
+
+
+@pytest.mark.e2e
+async def test_an_item_too_large_to_inline_in_a_response_is_read_from_its_url(client_dev_server: Any) -> None:
+    """A payload whose escaped response passes Lambda's 6 MB comes as a presigned `payload_url` (S3 of the
+    dev server's emulator: only reachable over HTTP, so this runs against the dev server)."""
+    identity = DevIdentity(f"u-{uuid.uuid4().hex[:12]}", f"t-{uuid.uuid4().hex[:12]}")
+    async with AsyncSessionsClient(client_dev_server.api_url, identity=identity, timeout=120) as client:
+        session = ServiceSession(f"oai-{uuid.uuid4().hex[:12]}", client)
+        huge = {"role": "user", "content": '"' * 2_500_000}  # 5 MB as JSON, twice that escaped again
+        await session.add_items([huge])
+        listed = (await client.get_history(session.session_id, include_payload=True)).events[0]
+        assert listed.payload is None
+        assert listed.payload_url
+        assert await session.get_items() == [huge]
+        assert await session.get_items(limit=1) == [huge]

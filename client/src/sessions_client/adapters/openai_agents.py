@@ -37,14 +37,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
 from sessions_client import AsyncSessionsClient, errors
+from sessions_client.models import Event
 
 __all__ = ["ServiceSession"]
 
 BATCH_SIZE = 20  # the most events one append takes (atomic)
 PAGE_SIZE = 100  # the most events one history page returns
+LARGE_PART_TIMEOUT = 60.0  # seconds to read a payload from its presigned URL (up to 5 MiB)
 FRAMEWORK = "openai-agents"
 _CONTENT_VIEW_LIMIT = 32 * 1024  # `content` is a readable copy of the text; left out past the inline limit
 _TOOL_ITEM_SUFFIXES = ("_call", "_call_output")
@@ -131,13 +134,13 @@ class ServiceSession:
             return []
         try:
             if session_limit is None or session_limit < 0:  # negative: everything, as SQLiteSession does
-                return [
-                    item
-                    async for event in self.client.iter_history(
-                        self.session_id, page_size=PAGE_SIZE, order="asc", include_payload=True, user_id=self.user_id
-                    )
-                    if (item := item_of(event.payload)) is not None
-                ]
+                items: list[dict[str, Any]] = []
+                async for event in self.client.iter_history(
+                    self.session_id, page_size=PAGE_SIZE, order="asc", include_payload=True, user_id=self.user_id
+                ):
+                    if (item := item_of(await payload_of(event))) is not None:
+                        items.append(item)
+                return items
             newest_first: list[dict[str, Any]] = []
             async for event in self.client.iter_history(
                 self.session_id,
@@ -146,7 +149,7 @@ class ServiceSession:
                 include_payload=True,
                 user_id=self.user_id,
             ):
-                item = item_of(event.payload)
+                item = item_of(await payload_of(event))
                 if item is None:
                     continue  # not an item (another writer's event): limit counts items only
                 newest_first.append(item)
@@ -187,7 +190,7 @@ class ServiceSession:
             except errors.SessionNotFound:
                 return None
             for event in removed.events or []:
-                item = item_of(event.payload)
+                item = item_of(await payload_of(event))
                 if item is not None:
                     return item
             # the last event was not an item (another writer's): it is gone, look at the one before
@@ -255,6 +258,17 @@ def event_of(item: Any) -> dict[str, Any]:
         event["content"] = text
     event["payload"] = pack("item", item)
     return event
+
+
+async def payload_of(event: Event) -> dict[str, Any] | None:
+    """The event's payload; one too large to inline in a response is read from its presigned `payload_url`."""
+    if event.payload is not None or not event.payload_url:
+        return event.payload
+    async with httpx.AsyncClient(timeout=LARGE_PART_TIMEOUT) as http:
+        response = await http.get(event.payload_url)
+        response.raise_for_status()
+        payload = response.json()
+    return payload if isinstance(payload, dict) else None
 
 
 def item_of(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
