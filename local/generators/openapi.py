@@ -100,7 +100,8 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault(status, _problem_response(description, from_gateway))
         if "204" in responses:
             responses["204"].pop("content", None)
-        if "requestBody" in operation and not _schema_of(document, operation["requestBody"]).get("required"):
+        body_schema = _schema_of(document, operation["requestBody"]) if "requestBody" in operation else {}
+        if "requestBody" in operation and not (body_schema.get("required") or "oneOf" in body_schema):
             operation["requestBody"].update(required=False, description="Every field is optional: no body is `{}`.")
     for path in document["paths"].values():
         if "patch" in path:  # a merge patch may say so (RFC 7396)
@@ -112,8 +113,10 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _schema_of(document: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    ref = body["content"]["application/json"]["schema"]["$ref"]
-    return document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    schema = body["content"]["application/json"]["schema"]
+    if "$ref" not in schema:
+        return schema  # a body of one of several shapes (oneOf): never empty
+    return document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
 
 
 def _problem_response(description: str, from_gateway: bool) -> dict[str, Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sessions.appending import plan_append
+from sessions.appending import plan_appends
 from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
+from sessions.errors import VersionMismatch
 from sessions.models import EVENT_FIELDS
 from sessions.queries import timestamp_param
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins
@@ -14,10 +15,14 @@ from sessions.settings import get_settings
 from sessions.store import EventQuery
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sessions.models import AppendEventRequest
 
 
 def event_view(event: dict[str, Any], *, include_payload: bool = True) -> dict[str, Any]:
+    # events stored before `timestamp` existed happened when they were created
+    event = {"timestamp": event.get("created_at"), **event}
     return {
         name: event[name]
         for name in EVENT_FIELDS
@@ -25,17 +30,35 @@ def event_view(event: dict[str, Any], *, include_payload: bool = True) -> dict[s
     }
 
 
-def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
-    """Store one event; seq, usage, counts, context_patch and version change in one atomic step."""
+def append_events(
+    identity: Identity,
+    session_id: str,
+    requests: Sequence[AppendEventRequest],
+    *,
+    if_match: int | None = None,
+    batch: bool = False,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Store events in order, all or nothing; seq, usage, counts, context_patch and version change in one atomic step.
+
+    Returns the stored events and the session as written. With `if_match`, the write is a
+    compare-and-set on the session version: a mismatch, or a race lost to another write, is 412.
+    """
     max_events = get_settings().max_history_events
 
-    def write(current: dict[str, Any]) -> dict[str, Any]:
-        # on a lost race, another append or patch won: planned again, the event gets the next seq
-        event, changes = plan_append(current, request, now_ms(), max_events=max_events)
-        store().append_event(current, event, changes)
-        return event
+    def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if if_match is not None and current["version"] != if_match:
+            raise VersionMismatch(current["version"])
+        # on a lost race, another append or patch won: planned again, the events get the next seqs
+        events, changes = plan_appends(current, requests, now_ms(), max_events=max_events, batch=batch)
+        return events, store().append_events(current, events, changes)
 
     return write_until_it_wins(owned_live_session(identity, session_id), write)
+
+
+def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
+    """Store one event (see append_events)."""
+    events, _ = append_events(identity, session_id, [request])
+    return events[0]
 
 
 def get_history(

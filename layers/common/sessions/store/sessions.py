@@ -113,10 +113,17 @@ class SessionWrites(TableAccess):
 
     def append_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
+        return self.append_events(current, [event], changes)
+
+    def append_events(
+        self, current: dict[str, Any], events: list[dict[str, Any]], changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Put the events and apply `changes` to their session in one transaction, if the session is unchanged."""
         update, new_record = self._versioned_update(current, changes)
         deltas = counters.change(current, new_record)
         updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
-        self._raise_for(self._transact([{"Update": update}, self._event_put(current, event), *updates]))
+        puts = [self._event_put(current, event) for event in events]
+        self._raise_for(self._transact([{"Update": update}, *puts, *updates]))
         return new_record
 
     def _versioned_update(
