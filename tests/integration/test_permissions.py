@@ -2,9 +2,10 @@
 
 The emulator does not enforce IAM, so a missing action would only show deployed, as AccessDenied.
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
-resumes, deletes, appends, history, lists, stats, the publisher settling removals and replaying a
-batch, the cleanup), records each function's calls on the sessions table as IAM actions (a
-transaction needs the action of each of its items), and holds them to the role's statements.
+resumes, deletes, appends and batches, one event read, redacted and rewound, history, lists, stats,
+the publisher settling removals and replaying a batch, the cleanup), records each function's calls
+on the sessions table as IAM actions (a transaction needs the action of each of its items), and
+holds them to the role's statements.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     ok(gateway.request("PATCH", "/v1/sessions/s0", {"status": "paused"}))
     ok(gateway.request("PATCH", "/v1/sessions/s1", {"context": {"k": 1}}, headers={"If-Match": '"2"'}))
     ok(gateway.request("POST", "/v1/sessions/s2/events", {"type": "message", "usage": {"tokens": 3}}), 201)
+    ok(gateway.request("POST", "/v1/sessions/s2/events", {"events": [{"type": "task"}, {"type": "message"}]}), 201)
+    ok(gateway.request("GET", "/v1/sessions/s2/events/1"))
+    ok(gateway.request("PATCH", "/v1/sessions/s2/events/1", {"content": "[redacted]"}))
+    ok(gateway.request("DELETE", "/v1/sessions/s2/events", query="from_seq=2&return_events=true"))
     ok(gateway.request("GET", "/v1/sessions/s2/history"))
     ok(gateway.request("GET", "/v1/sessions/s2"))
     ok(gateway.request("GET", "/v1/sessions", query="limit=5"))
@@ -117,6 +122,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
 
     functions = {function for function in calls if function != "test"}
     assert {"CreateSessionFunction", "PublishEventsFunction", "CleanupFunction"} <= functions
+    assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction"} <= functions
     for function in sorted(functions):
         needed, allowed = calls[function], allowed_on_sessions_table(function)
         assert needed <= allowed, f"{function} calls {sorted(needed - allowed)} without the permission"
