@@ -39,6 +39,7 @@ class Case:
     target: int
     headers: dict[str, str] | None = None
     path: str = "/v1/sessions/{sid}"  # {sid}: the session the first create made
+    query: str = ""
 
 
 CASES = (
@@ -47,6 +48,15 @@ CASES = (
     Case("patch", "PATCH", {"title": "Counted", "context": {"b": 2}}, 200, 2),
     Case("append", "POST", {"type": "message", "usage": {"tokens": 3}}, 201, 2, path="/v1/sessions/{sid}/events"),
     Case("history", "GET", None, 200, 2, path="/v1/sessions/{sid}/history"),
+    # a batch is one transaction whatever its size (20 events, the session and its counters)
+    Case(
+        "append batch of 20", "POST", {"events": [{"type": "message"}] * 20}, 201, 2, path="/v1/sessions/{sid}/events"
+    ),
+    Case("get event", "GET", None, 200, 2, path="/v1/sessions/{sid}/events/1"),
+    Case("patch event (redact)", "PATCH", {"content": "[redacted]"}, 200, 3, path="/v1/sessions/{sid}/events/1"),
+    # the session, the tail of the history (one Query page), then one transaction
+    Case("rewind 19 events", "DELETE", None, 200, 3, path="/v1/sessions/{sid}/events", query="from_seq=3"),
+    Case("rewind past the end", "DELETE", None, 200, 2, path="/v1/sessions/{sid}/events", query="from_seq=99"),
     Case("list", "GET", None, 200, 1, path="/v1/sessions"),
     Case("stats", "GET", None, 200, 1, path="/v1/sessions/stats"),
     # Powertools' idempotency record: a conditional put, then the stored response
@@ -176,6 +186,7 @@ def invoke(
         path=path,
         route=route,
         path_parameters=params,
+        query=case.query,
         headers=headers,
         body=json.dumps(case.body).encode() if case.body is not None else None,
         claims={"sub": USER, "tenant_id": TENANT},
