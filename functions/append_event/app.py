@@ -59,7 +59,6 @@ def append_event(
             session_id,
             requests,
             if_match=expected,
-            batch=batch,
         )
         views = [event_view(event) for event in events]
         body = {"events": views} if batch else views[0]

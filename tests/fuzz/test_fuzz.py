@@ -99,8 +99,9 @@ def test_without_identity_every_operation_is_401(fuzz_server: DevServerProcess) 
     anonymous = Client(fuzz_server.api_url)
     document = json.loads(anonymous.get("/openapi.json").body)
     operations = [(method, path) for path, item in document["paths"].items() for method in item]
-    assert len(operations) == 8
+    assert len(operations) == 11
     for method, path in operations:
-        reply = anonymous.request(method.upper(), path.replace("{session_id}", "s-1"), None if method != "post" else {})
+        concrete = path.replace("{session_id}", "s-1").replace("{seq}", "1")
+        reply = anonymous.request(method.upper(), concrete, None if method != "post" else {})
         assert reply.status == 401, (method, path, reply.body)
         assert json.loads(reply.body)["code"] == "unauthenticated"

@@ -120,10 +120,15 @@ def test_a_timestamp_outside_the_window_is_422(gateway, offset_ms):
     response = _append(gateway, sid, {"type": "message", "timestamp": at})
     assert response.status == 422, response.body
     assert response.body["errors"] == [
-        {"loc": ["body", "timestamp"], "msg": "timestamp must be within the last 365 days and at most 5 minutes ahead"}
+        {"loc": ["timestamp"], "msg": "timestamp must be within the last 365 days and at most 5 minutes ahead"}
     ]
     batch = _append(gateway, sid, {"events": [{"type": "message"}, {"type": "message", "timestamp": at}]})
-    assert batch.status == 422 and batch.body["errors"][0]["loc"] == ["body", "events", 1, "timestamp"]
+    assert batch.status == 422 and batch.body["errors"][0]["loc"] == ["events", 1, "timestamp"]
+    # a schema rule: refused before the session is looked up or If-Match compared
+    assert _append(gateway, "no-such-session", {"type": "message", "timestamp": at}).status == 422
+    assert _append(gateway, sid, {"type": "message", "timestamp": at}, headers={"If-Match": '"9"'}).status == 422
+    created = gateway.create({"events": [{"type": "message", "timestamp": at}]})
+    assert created.status == 422 and created.body["errors"][0]["loc"] == ["events", 0, "timestamp"]
     assert _session_of(gateway, sid)["usage"]["event_count"] == 0
 
 

@@ -36,7 +36,6 @@ def append_events(
     requests: Sequence[AppendEventRequest],
     *,
     if_match: int | None = None,
-    batch: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Store events in order, all or nothing; seq, usage, counts, context_patch and version change in one atomic step.
 
@@ -49,7 +48,7 @@ def append_events(
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
         # on a lost race, another append or patch won: planned again, the events get the next seqs
-        events, changes = plan_appends(current, requests, now_ms(), max_events=max_events, batch=batch)
+        events, changes = plan_appends(current, requests, now_ms(), max_events=max_events)
         return events, store().append_events(current, events, changes)
 
     return write_until_it_wins(owned_live_session(identity, session_id), write)

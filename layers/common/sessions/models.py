@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from sessions.clock import format_ms, now_ms, parse_timestamp
 from sessions.lifecycle import Status
 from sessions.limits import ObjectTooLarge, check_json_object, check_number, check_storable
 from sessions.settings import get_settings
@@ -128,6 +129,31 @@ SEQ_MAX = 9_999_999_999
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
+# An event's timestamp may name an instant this far back, or this far ahead (clock skew)
+TIMESTAMP_PAST_MS = 365 * 24 * 3600 * 1000
+TIMESTAMP_FUTURE_MS = 5 * 60 * 1000
+
+
+def _event_instant(value: str) -> str:
+    """The stored form of an event's timestamp (UTC, ms, Z); refused outside [now - 365 days, now + 5 minutes].
+
+    A schema rule (checked with the body, before the session is read or If-Match looked at), though
+    JSON Schema cannot state a window that moves with the clock.
+    """
+    try:
+        at = parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise PydanticCustomError(
+            "timestamp_invalid", "expected an RFC 3339 timestamp such as 2026-11-23T19:00:00.000Z"
+        ) from None
+    now = now_ms()
+    if not now - TIMESTAMP_PAST_MS <= at <= now + TIMESTAMP_FUTURE_MS:
+        raise PydanticCustomError(
+            "timestamp_out_of_window", "timestamp must be within the last 365 days and at most 5 minutes ahead"
+        )
+    return format_ms(at)
+
+
 EventTimestamp = Annotated[
     str,
     Field(
@@ -136,6 +162,7 @@ EventTimestamp = Annotated[
         "and at most 5 minutes ahead, else 422. Defaults to created_at.",
         json_schema_extra={"format": "date-time"},
     ),
+    AfterValidator(_event_instant),  # after the pattern
 ]
 # the maximum is MAX_TTL_SECONDS (configurable); the document states the default
 # query parameters that take an RFC 3339 timestamp (any offset; stored and compared in UTC)

@@ -120,14 +120,8 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
         "holds_slot": True,
     }
     events = []
-    for index, event_request in enumerate(request.events):  # appended as if posted in order, in the same transaction
-        event, changes = plan_append(
-            record,
-            event_request,
-            now,
-            max_events=settings.max_history_events,
-            timestamp_loc=("body", "events", index, "timestamp"),
-        )
+    for event_request in request.events:  # appended as if posted in order, in the same transaction
+        event, changes = plan_append(record, event_request, now, max_events=settings.max_history_events)
         record |= {**changes, "version": record["version"] + 1}
         events.append(event)
     return with_slot_repair(identity, lambda: _insert(identity, record, events))
