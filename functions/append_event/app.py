@@ -5,9 +5,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import conversation
-from sessions.api import caller, create_app, json_response, lambda_entry, parse_if_match
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
 from sessions.conversation import event_view
 from sessions.idempotency import KEY_PATTERN, idempotent
+from sessions.large_events import fit_echo, pack_append_response, unpack_append_response
+from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import AppendEventBody, AppendEventsRequest, Event, EventBatch, Problem
 
 app = create_app()
@@ -23,13 +25,21 @@ app = create_app()
             "description": 'The stored event (one event sent), or `{"events": [...]}` (a batch)',
             "content": {"application/json": {"model": Event | EventBatch}},
         },
+        403: {
+            "description": "forbidden (user_id names another user; state_patch.app without role service or admin)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         409: {
-            "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused",
+            "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused, "
+            "session_has_no_app (state_patch)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
-        413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
+        413: {
+            "description": "payload_too_large (body over 6,000,000 bytes, content and payload over 5 MiB)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
@@ -47,6 +57,7 @@ def append_event(
     if_match: Annotated[
         str | None, Header(alias="if-match", description='"<version>" from the ETag: append only to that version')
     ] = None,
+    user_id: ActingFor = None,
 ):
     identity = caller(app)
     batch = isinstance(request, AppendEventsRequest)
@@ -54,13 +65,8 @@ def append_event(
     expected = parse_if_match(if_match)
 
     def append():
-        events, session = conversation.append_events(
-            identity,
-            session_id,
-            requests,
-            if_match=expected,
-        )
-        views = [event_view(event) for event in events]
+        events, session = conversation.append_events(identity, session_id, requests, if_match=expected)
+        views = fit_echo([event_view(event) for event in events])  # within Lambda's response limit
         body = {"events": views} if batch else views[0]
         return json_response(body, 201, {"ETag": f'"{session["version"]}"'})
 
@@ -71,7 +77,8 @@ def append_event(
         body=app.current_event.json_body,
         lambda_context=app.lambda_context,
         operation=append,
+        stored_form=(pack_append_response, unpack_append_response),  # records stay small with 5 MiB events
     )
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, body_max_bytes=LARGE_BODY_MAX_BYTES)

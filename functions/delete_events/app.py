@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from sessions import history_edits
-from sessions.api import caller, create_app, json_response, lambda_entry, parse_if_match
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
 from sessions.models import SEQ_MAX, EventsRemoved, Problem
 from sessions.store import REWIND_MAX_EVENTS
 
@@ -21,6 +21,10 @@ app = create_app()
     "answer is the session's version.",
     responses={
         200: {"description": "What was removed", "content": {"application/json": {"model": EventsRemoved}}},
+        403: {
+            "description": "forbidden (user_id names another user)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         409: {
             "description": "rewind_too_large, session_closed",
@@ -35,6 +39,7 @@ def delete_events(
     from_seq: Annotated[int, Query(ge=1, le=SEQ_MAX, description="The first seq to remove")],
     return_events: Annotated[bool, Query(description="Return the removed events, payload included")] = False,
     if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" of the session')] = None,
+    user_id: ActingFor = None,
 ):
     body, session = history_edits.delete_events(
         caller(app), session_id, from_seq, return_events=return_events, if_match=parse_if_match(if_match)

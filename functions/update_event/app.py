@@ -5,7 +5,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 
 from sessions import history_edits
-from sessions.api import caller, create_app, json_response, lambda_entry, parse_if_match
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
+from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import SEQ_MAX, Event, Problem, UpdateEventRequest
 
 app = create_app()
@@ -18,6 +19,10 @@ app = create_app()
     "version grows by one; the ETag of the answer is the new version. Usage cannot change.",
     responses={
         200: {"description": "The changed event", "content": {"application/json": {"model": Event}}},
+        403: {
+            "description": "forbidden (user_id names another user)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         404: {
             "description": "session_not_found, event_not_found",
             "content": {"application/problem+json": {"model": Problem}},
@@ -32,9 +37,10 @@ def update_event(
     seq: Annotated[int, Path(ge=1, le=SEQ_MAX)],
     patch: Annotated[UpdateEventRequest, Body()],
     if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" of the session')] = None,
+    user_id: ActingFor = None,
 ):
     event, session = history_edits.update_event(caller(app), session_id, seq, patch, parse_if_match(if_match))
     return json_response(event, headers={"ETag": f'"{session["version"]}"'})
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, body_max_bytes=LARGE_BODY_MAX_BYTES)

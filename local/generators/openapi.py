@@ -122,7 +122,7 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
 def _schema_of(document: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     schema = body["content"]["application/json"]["schema"]
     if "$ref" not in schema:
-        return schema  # a body of one of several shapes (oneOf): never empty
+        return schema  # stated inline (a state document's merge patch; a body of one of several shapes, oneOf)
     return document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
 
 

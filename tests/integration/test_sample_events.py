@@ -22,6 +22,8 @@ EXPECTED = {
     "GetHistoryFunction": 200,
     "ListSessionsFunction": 200,
     "GetStatsFunction": 200,
+    "UpdateStateFunction": 200,
+    "GetStateFunction": 200,
     "DeleteEventsFunction": 200,
     "DeleteSessionFunction": 204,
 }

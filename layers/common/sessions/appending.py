@@ -60,7 +60,7 @@ def plan_append(
         "event_id": str(uuid.uuid4()),
         "seq": seq,
         "created_at": timestamp,
-        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch"}),
+        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch", "state_patch"}),
         "timestamp": request.timestamp or timestamp,  # already in the stored form (models.EventTimestamp)
     }
     changes: dict[str, Any] = {

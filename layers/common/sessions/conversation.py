@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sessions import state
 from sessions.appending import plan_appends
 from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
 from sessions.errors import VersionMismatch
+from sessions.large_events import LargeParts, fit_echo, inline_parts
 from sessions.models import EVENT_FIELDS
 from sessions.queries import timestamp_param
-from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins
+from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.settings import get_settings
-from sessions.store import EventQuery
+from sessions.store import EventQuery, event_position
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,21 +45,29 @@ def append_events(
     compare-and-set on the session version: a mismatch, or a race lost to another write, is 412.
     """
     max_events = get_settings().max_history_events
+    # parts over 32 KiB: to S3 once per event, after the first plan passes, before any write
+    large_parts = [LargeParts() for _ in requests]
 
     def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
         # on a lost race, another append or patch won: planned again, the events get the next seqs
         events, changes = plan_appends(current, requests, now_ms(), max_events=max_events)
-        return events, store().append_events(current, events, changes)
+        # state_patch: the app's and user's state documents, in this transaction, in event order (sessions/state.py)
+        also = state.state_writes(identity, current, [request.state_patch for request in requests])
+        # last: a refused append uploads nothing
+        offloaded = [parts.offload(current, event) for parts, event in zip(large_parts, events, strict=True)]
+        items = [item for _, item in offloaded]
+        session = store().append_events(current, items, written_by(identity, changes), also=also)
+        return [event for event, _ in offloaded], session
 
     return write_until_it_wins(owned_live_session(identity, session_id), write)
 
 
 def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
-    """Store one event (see append_events)."""
+    """Store one event (see append_events); as its 201 answers it."""
     events, _ = append_events(identity, session_id, [request])
-    return events[0]
+    return fit_echo(events)[0]
 
 
 def get_history(
@@ -80,22 +90,26 @@ def get_history(
         "session": [session_id, session["incarnation"]],
         "query": [ascending, event_type, after_ts, before_ts],
     }
-    page = store().query_events(
-        EventQuery(
-            tenant_id=identity.tenant_id,
-            session_id=session_id,
-            incarnation=session["incarnation"],
-            limit=limit,
-            ascending=ascending,
-            event_type=event_type,
-            after=after_ts,
-            before=before_ts,
-            start=decode_cursor(cursor, binding) if cursor else None,
-        )
+    query = EventQuery(
+        tenant_id=identity.tenant_id,
+        session_id=session_id,
+        incarnation=session["incarnation"],
+        limit=limit,
+        ascending=ascending,
+        event_type=event_type,
+        after=after_ts,
+        before=before_ts,
+        start=decode_cursor(cursor, binding) if cursor else None,
     )
+    page = store().query_events(query)
+    # large parts read back inline; a page that would pass 5 MiB ends early, after its last event
+    events = inline_parts(page.records, include_payload=include_payload)
+    next_position = page.next_position
+    if len(events) < len(page.records):
+        next_position = event_position(query, page.records[len(events) - 1]["seq"])
     return {
         "session_id": session_id,
-        "events": [event_view(event, include_payload=include_payload) for event in page.records],
-        "next_cursor": encode_cursor(page.next_position, binding) if page.next_position else None,
+        "events": events,
+        "next_cursor": encode_cursor(next_position, binding) if next_position else None,
         "total": session["usage"]["event_count"],
     }

@@ -15,12 +15,20 @@ from typing import TYPE_CHECKING, Any
 from sessions.appending import last_seq
 from sessions.clock import format_ms, now_ms
 from sessions.conversation import event_view
-from sessions.errors import EventNotFound, InvalidField, RewindTooLarge, SessionClosed, VersionMismatch
+from sessions.errors import (
+    EventNotFound,
+    InvalidField,
+    PayloadTooLarge,
+    RewindTooLarge,
+    SessionClosed,
+    VersionMismatch,
+)
+from sessions.large_events import delete_event_blobs, inline_parts, offload_large_parts, with_parts_inline
 from sessions.lifecycle import Status
+from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
 from sessions.merge_patch import apply_merge_patch
 from sessions.models import METADATA_MAX_PAIRS
-from sessions.patching import checked_object
-from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins
+from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.store import REWIND_MAX_EVENTS
 
 if TYPE_CHECKING:
@@ -51,9 +59,12 @@ def _check_if_match(current: dict[str, Any], if_match: int | None) -> None:
 
 
 def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The event (payload included) and the session it was read with (its version is the ETag)."""
+    """The event (payload included, large parts inline or presigned) and the session it was read with.
+
+    The session's version is the answer's ETag.
+    """
     session = get_session(identity, session_id)
-    return event_view(_stored_event(session, seq)), session
+    return inline_parts([_stored_event(session, seq)], include_payload=True)[0], session
 
 
 # --- redact -------------------------------------------------------------------------------------
@@ -67,13 +78,27 @@ def plan_event_patch(event: dict[str, Any], patch: UpdateEventRequest) -> dict[s
         patched["content"] = patch.content
     if "payload" in given:
         payload = None if patch.payload is None else apply_merge_patch(event.get("payload") or {}, patch.payload)
-        patched["payload"] = payload if payload is None else checked_object("payload", payload)
+        patched["payload"] = payload if payload is None else _checked_payload(payload)
     if "metadata" in given:
         metadata = None if patch.metadata is None else apply_merge_patch(event.get("metadata") or {}, patch.metadata)
         if metadata is not None and len(metadata) > METADATA_MAX_PAIRS:
             raise InvalidField(("body", "metadata"), f"metadata holds at most {METADATA_MAX_PAIRS} pairs")
         patched["metadata"] = metadata
-    return {name: value for name, value in patched.items() if value is not None}
+    patched = {name: value for name, value in patched.items() if value is not None}
+    if patched.get("content") is not None and patched.get("payload") is not None:
+        size = len(patched["content"].encode("utf-8", errors="surrogatepass")) + serialized_size(patched["payload"])
+        if size > EVENT_PARTS_MAX_BYTES:
+            raise PayloadTooLarge(f"content and payload would be {size} bytes; the limit is {EVENT_PARTS_MAX_BYTES}")
+    return patched
+
+
+def _checked_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_json_object(payload, max_bytes=EVENT_PARTS_MAX_BYTES)
+    except ObjectTooLarge as exc:
+        raise PayloadTooLarge(f"payload: {exc}") from None
+    except ValueError as exc:
+        raise InvalidField(("body", "payload"), str(exc)) from None
 
 
 def update_event(
@@ -84,9 +109,12 @@ def update_event(
     Allowed on completed sessions too: redaction must always be possible.
     """
 
+    replaced: list[dict[str, Any]] = []
+
     def write(current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         _check_if_match(current, if_match)
-        event = _stored_event(current, seq)
+        stored = _stored_event(current, seq)
+        event = with_parts_inline(stored)  # large parts read back from S3: a patch merges into the whole event
         patched = plan_event_patch(event, patch)
         if _as_json(patched) == _as_json(event):
             return event, current  # nothing differs: no write, no new version
@@ -94,10 +122,15 @@ def update_event(
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="changed", seq=seq),
         }
-        return patched, store().replace_event(current, patched, changes)
+        # large parts under a new revision: the objects the committed item points at stay until it is replaced
+        item = offload_large_parts(current, patched, revision=current["version"] + 1)
+        session = store().replace_event(current, item, written_by(identity, changes))
+        replaced[:] = [stored]
+        return patched, session
 
     event, session = write_until_it_wins(owned_live_session(identity, session_id), write)
-    return event_view(event), session
+    delete_event_blobs(replaced)  # after the commit: the replaced item's objects
+    return inline_parts([event], include_payload=True)[0], session
 
 
 def _as_json(value: Any) -> str:
@@ -152,10 +185,13 @@ def delete_events(
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="removed", from_seq=from_seq, count=len(removed)),
         }
-        return removed, store().remove_events(current, removed, changes)
+        return removed, store().remove_events(current, removed, written_by(identity, changes))
 
     removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)
     body: dict[str, Any] = {"removed": len(removed), "from_seq": from_seq, "version": session["version"]}
     if return_events:
-        body["events"] = [event_view(event) for event in removed]
+        # large parts inline while the answer stays within Lambda's limit; the rest without them
+        views = inline_parts(removed, include_payload=True)
+        body["events"] = views + [event_view(event) for event in removed[len(views) :]]
+    delete_event_blobs(removed)  # after the commit (and after reading them back)
     return body, session
