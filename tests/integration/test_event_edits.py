@@ -360,8 +360,8 @@ def test_patch_accepts_merge_patch_json_and_checks_if_match(gateway):
         ({"payload": "x"}, 422),
         ({"metadata": {"k": 1}}, 422),
         ({"metadata": {f"k{i}": "v" for i in range(17)}}, 422),
-        ({"content": "x" * (32 * 1024 + 1)}, 413),
-        ({"payload": {"big": "x" * (64 * 1024)}}, 413),
+        ({"content": "x" * (5 * 1024 * 1024 + 1)}, 413),
+        ({"payload": {"big": "x" * (5 * 1024 * 1024)}}, 413),
     ],
 )
 def test_bad_event_patches_are_refused_and_change_nothing(gateway, body, status):
@@ -372,6 +372,33 @@ def test_bad_event_patches_are_refused_and_change_nothing(gateway, body, status)
     assert response.status == status, response.body
     assert gateway.request("GET", path).body == before
     assert _session_of(gateway, sid)["version"] == 2
+
+
+def test_large_events_are_read_redacted_and_rewound_with_their_parts_in_s3(gateway, aws):
+    import boto3
+
+    s3 = boto3.client("s3")
+    bucket = aws["EventBlobsBucket"]
+
+    def keys():
+        return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+    sid = _session(gateway)
+    large = {"type": "message", "content": "c" * 40_000, "payload": {"big": "p" * 40_000}}
+    assert _append(gateway, sid, {"events": [large, {"type": "message"}, large]}).status == 201
+    assert len(keys()) == 4  # content and payload of events 1 and 3
+    read = gateway.request("GET", f"/v1/sessions/{sid}/events/1").body
+    assert read["content"] == large["content"] and read["payload"] == large["payload"]
+    patched = gateway.request("PATCH", f"/v1/sessions/{sid}/events/1", {"content": "[redacted]"})
+    assert patched.status == 200 and patched.body["content"] == "[redacted]"
+    assert patched.body["payload"] == large["payload"]
+    assert gateway.request("GET", f"/v1/sessions/{sid}/events/1").body["payload"] == large["payload"]
+    assert len(keys()) == 3  # the old content and payload gone, the payload again under a new revision
+    assert not [key for key in keys() if "c" * 10 in key]
+    removed = _rewind(gateway, sid, "from_seq=1&return_events=true").body
+    assert [event.get("content") for event in removed["events"]] == ["[redacted]", None, large["content"]]
+    assert removed["events"][2]["payload"] == large["payload"]
+    assert keys() == []  # removed events' objects deleted after the commit
 
 
 def test_metadata_over_sixteen_pairs_once_merged_is_422(gateway):

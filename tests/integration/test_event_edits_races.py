@@ -39,7 +39,7 @@ def _check_usage_and_stats(gateway, sid, events):
 
 
 def test_rewinds_racing_appends_lose_no_event_and_never_reuse_a_seq(gateway, table):
-    initial = [_event(100 + i).model_dump() for i in range(10)]
+    initial = [_event(100 + i).model_dump(exclude_none=True) for i in range(10)]
     sid = gateway.create({"events": initial}).body["session_id"]
     appends, rewinds = 24, 6
 
@@ -85,7 +85,7 @@ def _all_events_at_creation(results, history, removed):
 
 
 def test_redactions_and_rewinds_racing_appends_keep_history_usage_and_stats_exact(gateway):
-    sid = gateway.create({"events": [_event(i).model_dump() for i in range(8)]}).body["session_id"]
+    sid = gateway.create({"events": [_event(i).model_dump(exclude_none=True) for i in range(8)]}).body["session_id"]
     appends, redactions, rewinds = 16, 8, 2
 
     def work(index: int):
