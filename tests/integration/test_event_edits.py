@@ -543,3 +543,35 @@ def test_redaction_and_rewind_are_lifecycle_events_without_content(gateway, stre
     assert "seq" not in mine[4]["detail"] and mine[5]["detail"]["changed_fields"] == ["title"]
     text = json.dumps(mine)
     assert "private" not in text and "hidden" not in text and "history_change" not in text
+
+
+# --- who may ------------------------------------------------------------------------------------
+
+
+def test_a_service_reads_redacts_and_rewinds_for_a_user_and_others_may_not_name_one(gateway):
+    created = gateway.create({"events": [{"type": "message", "content": "x"}] * 3}, user="bob")
+    sid = created.body["session_id"]
+    service = {"user": "svc-orchestrator", "roles": ["service"], "query": "user_id=bob"}
+    path = f"/v1/sessions/{sid}/events"
+    assert gateway.request("GET", f"{path}/1", **service).body["content"] == "x"
+    patched = gateway.request("PATCH", f"{path}/1", {"content": "[redacted]"}, **service)
+    assert patched.status == 200 and patched.body["content"] == "[redacted]"
+    batch = gateway.request("POST", path, {"events": [{"type": "message"}]}, **service)
+    assert batch.status == 201 and batch.body["events"][0]["seq"] == 4
+    rewound = gateway.request(
+        "DELETE", path, user="svc-orchestrator", roles=["service"], query="user_id=bob&from_seq=3"
+    )
+    assert rewound.status == 200 and rewound.body["removed"] == 2
+    for method, target, body in (("GET", f"{path}/1", None), ("PATCH", f"{path}/1", {"content": "y"})):
+        refused = gateway.request(method, target, body, user="mallory", query="user_id=bob")
+        assert refused.status == 403 and refused.body["code"] == "forbidden"
+    refused = gateway.request("DELETE", path, user="mallory", query="user_id=bob&from_seq=1")
+    assert refused.status == 403
+    admin = gateway.request("DELETE", path, user="boss", roles=["admin"], query="user_id=bob&from_seq=1")
+    assert admin.status == 403  # admins read another user's sessions, never change them
+    assert gateway.request("GET", f"{path}/1", user="boss", roles=["admin"], query="user_id=bob").status == 200
+    assert (
+        gateway.request("GET", f"{path}/1", user="svc", roles=["service"], tenant="other", query="user_id=bob").status
+        == 404
+    )
+    assert _session_of(gateway, sid, user="bob")["usage"]["event_count"] == 2
