@@ -126,3 +126,18 @@ def test_redactions_and_rewinds_racing_appends_keep_history_usage_and_stats_exac
     # one version per committed write: the create (9 with its events), each append, redaction and rewind that wrote
     writes = sum(1 for kind, value in done if kind != "rewind" or value["removed"])
     assert session["version"] == 9 + writes
+
+
+def test_concurrent_appends_with_the_same_if_match_let_exactly_one_win(gateway):
+    sid = gateway.create({}).body["session_id"]
+
+    def append(index: int):
+        return conversation.append_events(OWNER, sid, [_event(index), _event(index + 100)], if_match=1)
+
+    results = concurrently(12, append)
+    won = [value for status, value in results if status == 200]
+    lost = [value for status, value in results if status != 200]
+    assert len(won) == 1 and len(lost) == 11
+    assert all(error.extra["current_version"] == 2 for error in lost)  # 412 with the version that won
+    assert [event["seq"] for event in won[0][0]] == [1, 2]
+    _check_usage_and_stats(gateway, sid, _all_events(gateway, sid))
