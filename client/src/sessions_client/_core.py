@@ -504,11 +504,3 @@ def event_body(event: JsonObject | BaseModel | None, fields: Mapping[str, Any]) 
 
 def patch_body(patch: JsonObject | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     return _patch_body(patch, fields)
-
-
-def list_filters(**filters: Any) -> dict[str, Any]:
-    return filters
-
-
-def history_query(**query: Any) -> dict[str, Any]:
-    return query
