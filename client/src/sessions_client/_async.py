@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, Self, TypeVar
@@ -27,7 +28,10 @@ from sessions_client._core import (
     create_body,
     event_body,
     finish,
+    part_calls,
     patch_body,
+    settings_from_env,
+    with_parts,
 )
 from sessions_client.models import (
     AppState,
@@ -55,6 +59,9 @@ class AsyncSessionsClient(ClientCore):
     Retries: 429 (throttling), 500/502/503/504, timeouts and connection errors are retried up to
     `retries` times with exponential back-off and full jitter. POSTs are safe to retry: each
     logical call carries one `Idempotency-Key` (yours, or a new UUID) across its attempts.
+    A retried PATCH is a merge patch applied again (same result), except with `if_match=`: when the
+    first attempt's answer was lost after it was applied, the retry answers `VersionMismatch`. A
+    retried rewind (`delete_events`) whose first answer was lost reports `removed=0`.
     """
 
     def __init__(
@@ -87,6 +94,13 @@ class AsyncSessionsClient(ClientCore):
         self._http = http_client or httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self.default_headers
         )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> AsyncSessionsClient:
+        """A client configured by SESSIONS_URL, SESSIONS_TOKEN, SESSIONS_USER/TENANT/ROLES, SESSIONS_ACT_AS."""
+        settings = settings_from_env(os.environ if environ is None else environ)
+        settings.update(kwargs)
+        return cls(settings.pop("base_url"), **settings)
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -124,12 +138,12 @@ class AsyncSessionsClient(ClientCore):
         """Send one logical call, retrying what is safe to retry; its answer as a model, or an exception."""
         attempt = 0
         while True:
-            headers = {**self.default_headers, **call.headers, **(await self._auth())}
+            headers = self.request_headers(call, {} if call.anonymous else await self._auth())
             try:
                 # a finished Request and send(): no per-call URL, header and cookie merging in httpx
                 request = httpx.Request(
                     call.method,
-                    self.base_url + call.path,
+                    call.url or self.base_url + call.path,
                     params=call.params or None,
                     headers=headers,
                     content=call.body,
@@ -316,7 +330,9 @@ class AsyncSessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         user_id: str | None = None,
+        inline_parts: bool = True,
     ) -> History:
+        """One page of history; events too large to inline have their parts fetched (unless inline_parts=False)."""
         query = {
             "limit": limit,
             "cursor": cursor,
@@ -326,7 +342,10 @@ class AsyncSessionsClient(ClientCore):
             "before": before,
             "include_payload": include_payload,
         }
-        return await self.send(self._get_history(session_id, query, user_id))
+        page = await self.send(self._get_history(session_id, query, user_id))
+        if inline_parts and any(event.content_url or event.payload_url for event in page.events):
+            page.events = [await self.fetch_parts(event) for event in page.events]
+        return page
 
     async def iter_history(
         self,
@@ -339,6 +358,7 @@ class AsyncSessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         user_id: str | None = None,
+        inline_parts: bool = True,
     ) -> AsyncIterator[Event]:
         """Every matching event, page after page (following `next_cursor`)."""
         cursor: str | None = None
@@ -353,6 +373,7 @@ class AsyncSessionsClient(ClientCore):
                 before=before,
                 include_payload=include_payload,
                 user_id=user_id,
+                inline_parts=inline_parts,
             )
             for event in page.events:
                 yield event
@@ -360,8 +381,19 @@ class AsyncSessionsClient(ClientCore):
                 return
             cursor = page.next_cursor
 
-    async def get_event(self, session_id: str, seq: int, *, user_id: str | None = None) -> Event:
-        return await self.send(self._get_event(session_id, seq, user_id))
+    async def get_event(
+        self, session_id: str, seq: int, *, user_id: str | None = None, inline_parts: bool = True
+    ) -> Event:
+        """One event, payload included; parts too large to inline come from their URLs (unless inline_parts=False)."""
+        event = await self.send(self._get_event(session_id, seq, user_id))
+        return await self.fetch_parts(event) if inline_parts else event
+
+    async def fetch_parts(self, event: Event) -> Event:
+        """The event with `content`/`payload` fetched from `content_url`/`payload_url` (presigned, 15 minutes)."""
+        calls = part_calls(event)
+        if not calls:
+            return event
+        return with_parts(event, {name: await self.send(call) for name, call in calls.items()})
 
     async def update_event(
         self,
