@@ -18,7 +18,6 @@ from agents.memory import Session
 from agents.testing import ScriptedModel, assistant_message, function_call
 from inprocess import AsyncInProcessTransport
 
-from sessions_client import AsyncSessionsClient, DevIdentity
 from sessions_client.adapters.openai_agents import ServiceSession
 
 set_tracing_disabled(True)  # no trace exporter (it would want an API key and the network)
@@ -26,8 +25,11 @@ set_tracing_disabled(True)  # no trace exporter (it would want an API key and th
 pytestmark = pytest.mark.anyio
 
 
-def new_session(backend: Any, session_id: str | None = None, **options: Any) -> ServiceSession:
-    return ServiceSession(session_id or f"oai-{uuid.uuid4().hex[:12]}", backend.async_client(), **options)
+def new_session(
+    backend: Any, session_id: str | None = None, timeout: float | None = None, **options: Any
+) -> ServiceSession:
+    client = backend.async_client(**({"timeout": timeout} if timeout else {}))
+    return ServiceSession(session_id or f"oai-{uuid.uuid4().hex[:12]}", client, **options)
 
 
 def contents(items: list[Any]) -> list[Any]:
@@ -489,17 +491,16 @@ async def test_from_url_owns_its_client(sessions_backend: Any) -> None:
     assert session.client._http.is_closed
 
 
-@pytest.mark.e2e
-async def test_an_item_too_large_to_inline_in_a_response_is_read_from_its_url(client_dev_server: Any) -> None:
-    """A payload whose escaped response passes Lambda's 6 MB comes as a presigned `payload_url` (S3 of the
-    dev server's emulator: only reachable over HTTP, so this runs against the dev server)."""
-    identity = DevIdentity(f"u-{uuid.uuid4().hex[:12]}", f"t-{uuid.uuid4().hex[:12]}")
-    async with AsyncSessionsClient(client_dev_server.api_url, identity=identity, timeout=120) as client:
-        session = ServiceSession(f"oai-{uuid.uuid4().hex[:12]}", client)
-        huge = {"role": "user", "content": '"' * 2_500_000}  # 5 MB as JSON, twice that escaped again
-        await session.add_items([huge])
-        listed = (await client.get_history(session.session_id, include_payload=True)).events[0]
-        assert listed.payload is None
-        assert listed.payload_url
-        assert await session.get_items() == [huge]
-        assert await session.get_items(limit=1) == [huge]
+async def test_an_item_too_large_to_inline_in_a_response(sessions_backend: Any) -> None:
+    """A payload whose escaped response would pass Lambda's 6 MB comes as a presigned `payload_url`;
+    the client fetches it, for reads and for the events a rewind returns."""
+    session = new_session(sessions_backend, timeout=120)
+    huge = {"role": "user", "content": '"' * 2_500_000}  # 5 MB as JSON, twice that escaped again
+    await session.add_items([{"role": "user", "content": "first"}])
+    await session.add_items([huge])
+    raw = await session.client.get_event(session.session_id, 2, inline_parts=False)
+    assert raw.payload is None
+    assert raw.payload_url
+    assert await session.get_items() == [{"role": "user", "content": "first"}, huge]
+    assert await session.get_items(limit=1) == [huge]
+    assert await session.pop_item() == huge

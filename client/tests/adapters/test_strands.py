@@ -25,7 +25,6 @@ from strands.types.content import ContentBlock
 from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
-from sessions_client import DevIdentity, SessionsClient
 from sessions_client.adapters.strands import ServiceSessionRepository, agent_event_type
 
 
@@ -525,20 +524,18 @@ def test_from_url_owns_its_client(sessions_backend: Any, sample_session: Session
     assert repository.client._http.is_closed
 
 
-@pytest.mark.e2e
-def test_a_message_too_large_to_inline_in_a_response_is_read_from_its_url(client_dev_server: Any) -> None:
-    """As in the OpenAI adapter's test: a presigned `payload_url` (the dev server's emulated S3)."""
-    identity = DevIdentity(f"u-{uuid.uuid4().hex[:12]}", f"t-{uuid.uuid4().hex[:12]}")
-    with SessionsClient(client_dev_server.api_url, identity=identity, timeout=120) as client:
-        repository = ServiceSessionRepository(client)
-        session = Session(session_id=f"strands-{uuid.uuid4().hex[:12]}", session_type=SessionType.AGENT)
-        repository.create_session(session)
-        repository.create_agent(session.session_id, SessionAgent(agent_id="a", state={}, conversation_manager_state={}))
-        huge = message(0, '"' * 2_500_000)
-        repository.create_message(session.session_id, "a", huge)
-        assert client.get_history(session.session_id, include_payload=True).events[0].payload_url
-        fresh = ServiceSessionRepository(client)
-        assert texts(fresh.list_messages(session.session_id, "a")) == [huge.message["content"][0]["text"]]
-        read = fresh.read_message(session.session_id, "a", 0)
-        assert read is not None
-        assert read.message == huge.message
+def test_a_message_too_large_to_inline_in_a_response(sessions_backend: Any) -> None:
+    """As in the OpenAI adapter's test: a presigned `payload_url`, fetched by the client."""
+    client = sessions_backend.client(timeout=120)
+    repository = ServiceSessionRepository(client)
+    session = Session(session_id=f"strands-{uuid.uuid4().hex[:12]}", session_type=SessionType.AGENT)
+    repository.create_session(session)
+    repository.create_agent(session.session_id, SessionAgent(agent_id="a", state={}, conversation_manager_state={}))
+    huge = message(0, '"' * 2_500_000)
+    repository.create_message(session.session_id, "a", huge)
+    assert client.get_event(session.session_id, 1, inline_parts=False).payload_url
+    fresh = ServiceSessionRepository(client)
+    assert texts(fresh.list_messages(session.session_id, "a")) == [huge.message["content"][0]["text"]]
+    read = fresh.read_message(session.session_id, "a", 0)
+    assert read is not None
+    assert read.message == huge.message

@@ -19,9 +19,9 @@ The SDK's `Session` protocol, mapped onto the API:
 - `add_items(items)`: one append per call of at most 20 items (a single event, or the atomic
   batch `{"events": [...]}`); longer lists go in chunks of 20, each atomic, in order. The session
   is created (idempotently, with `session_id`) the first time it is written to.
-- `pop_item()`: a rewind of the last event (`DELETE .../events?from_seq=<its seq>&return_events=true`)
-  conditioned with `If-Match` on the session version read just before it, so a concurrent append is
-  never removed by mistake (a lost race reads again and retries).
+- `pop_item()`: the last event read, then rewound (`DELETE .../events?from_seq=<its seq>`) with
+  `If-Match` on the session version read with it, so the item returned is the one removed and a
+  concurrent append is never removed by mistake (a lost race reads again and retries).
 - `clear_session()`: the session is deleted and created again under the same id with the same
   attributes (title, metadata, context, app_name, ...). Why not a rewind from seq 1: a rewind removes
   at most 90 events in one transaction, so clearing a long conversation would take several
@@ -37,17 +37,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
 from sessions_client import AsyncSessionsClient, errors
-from sessions_client.models import Event
 
 __all__ = ["ServiceSession"]
 
 BATCH_SIZE = 20  # the most events one append takes (atomic)
 PAGE_SIZE = 100  # the most events one history page returns
-LARGE_PART_TIMEOUT = 60.0  # seconds to read a payload from its presigned URL (up to 5 MiB)
 FRAMEWORK = "openai-agents"
 _CONTENT_VIEW_LIMIT = 32 * 1024  # `content` is a readable copy of the text; left out past the inline limit
 _TOOL_ITEM_SUFFIXES = ("_call", "_call_output")
@@ -138,7 +135,7 @@ class ServiceSession:
                 async for event in self.client.iter_history(
                     self.session_id, page_size=PAGE_SIZE, order="asc", include_payload=True, user_id=self.user_id
                 ):
-                    if (item := item_of(await payload_of(event))) is not None:
+                    if (item := item_of(event.payload)) is not None:
                         items.append(item)
                 return items
             newest_first: list[dict[str, Any]] = []
@@ -149,7 +146,7 @@ class ServiceSession:
                 include_payload=True,
                 user_id=self.user_id,
             ):
-                item = item_of(await payload_of(event))
+                item = item_of(event.payload)
                 if item is None:
                     continue  # not an item (another writer's event): limit counts items only
                 newest_first.append(item)
@@ -169,30 +166,36 @@ class ServiceSession:
             await self._append(events[start : start + BATCH_SIZE])
 
     async def pop_item(self) -> dict[str, Any] | None:
-        """Remove the most recent item and return it (None when the history holds none)."""
+        """Remove the most recent item and return it (None when the history holds none).
+
+        The last event is read (payload included) with the session's version, then rewound with
+        `If-Match` on that version: what is returned is exactly what was removed, and an event
+        appended meanwhile is never removed by mistake (the lost race reads again). The copy read
+        first is returned rather than the rewind's echo, whose parts too large to inline point at
+        objects the rewind deletes.
+        """
         while True:
             try:
                 session = await self.client.get_session(self.session_id, user_id=self.user_id)
                 page = await self.client.get_history(
-                    self.session_id, limit=1, order="desc", include_payload=False, user_id=self.user_id
+                    self.session_id, limit=1, order="desc", include_payload=True, user_id=self.user_id
                 )
             except errors.SessionNotFound:
                 return None
             if not page.events:
                 return None
-            seq = page.events[0].seq
+            last = page.events[0]
             try:
-                removed = await self.client.delete_events(
-                    self.session_id, seq, return_events=True, if_match=session.version, user_id=self.user_id
+                await self.client.delete_events(
+                    self.session_id, last.seq, if_match=session.version, user_id=self.user_id
                 )
             except errors.VersionMismatch:
                 continue  # something changed the session since it was read: read the tail again
             except errors.SessionNotFound:
                 return None
-            for event in removed.events or []:
-                item = item_of(await payload_of(event))
-                if item is not None:
-                    return item
+            item = item_of(last.payload)
+            if item is not None:
+                return item
             # the last event was not an item (another writer's): it is gone, look at the one before
 
     async def clear_session(self) -> None:
@@ -258,17 +261,6 @@ def event_of(item: Any) -> dict[str, Any]:
         event["content"] = text
     event["payload"] = pack("item", item)
     return event
-
-
-async def payload_of(event: Event) -> dict[str, Any] | None:
-    """The event's payload; one too large to inline in a response is read from its presigned `payload_url`."""
-    if event.payload is not None or not event.payload_url:
-        return event.payload
-    async with httpx.AsyncClient(timeout=LARGE_PART_TIMEOUT) as http:
-        response = await http.get(event.payload_url)
-        response.raise_for_status()
-        payload = response.json()
-    return payload if isinstance(payload, dict) else None
 
 
 def item_of(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -40,7 +40,6 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from strands.session.session_repository import SessionRepository
 from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
@@ -56,7 +55,6 @@ __all__ = ["ServiceSessionRepository", "agent_event_type"]
 CONTEXT_KEY = "strands"
 FRAMEWORK = "strands"
 PAGE_SIZE = 100
-LARGE_PART_TIMEOUT = 60.0  # seconds to read a payload from its presigned URL (up to 5 MiB)
 _ROLES = ("user", "assistant", "system", "tool")
 _CONTENT_VIEW_LIMIT = 32 * 1024
 _PLAIN_AGENT_ID = re.compile(r"[a-z0-9_-]{1,24}")
@@ -268,7 +266,8 @@ class ServiceSessionRepository(SessionRepository):
     def _agent_events(self, session_id: str, agent_id: str, page_size: int = PAGE_SIZE) -> Iterator[Event]:
         """The agent's message events, oldest first."""
         try:
-            for listed in self.client.iter_history(
+            # parts too large to inline in a response (presigned URLs) are fetched by the client
+            for event in self.client.iter_history(
                 session_id,
                 page_size=max(1, page_size),
                 order="asc",
@@ -276,7 +275,6 @@ class ServiceSessionRepository(SessionRepository):
                 include_payload=True,
                 user_id=self.user_id,
             ):
-                event = with_payload(listed)
                 payload = event.payload or {}
                 if payload.get("agent_id") != agent_id or not isinstance(payload.get("message_id"), int):
                     continue
@@ -297,7 +295,6 @@ class ServiceSessionRepository(SessionRepository):
                 return None
             except errors.NotFound:
                 continue
-            event = with_payload(event)
             if _is_message(event, agent_id, message_id):
                 return event
         for event in self._agent_events(session_id, agent_id):
@@ -316,15 +313,6 @@ def _session_type_value(session_type: Any) -> str:
 def _strands_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
     value = (context or {}).get(CONTEXT_KEY)
     return value if isinstance(value, dict) else {}
-
-
-def with_payload(event: Event) -> Event:
-    """The event with its payload; one too large to inline in a response is read from its presigned `payload_url`."""
-    if event.payload is not None or not event.payload_url:
-        return event
-    response = httpx.get(event.payload_url, timeout=LARGE_PART_TIMEOUT)
-    response.raise_for_status()
-    return event.model_copy(update={"payload": response.json()})
 
 
 def _is_message(event: Event, agent_id: str, message_id: int) -> bool:
