@@ -71,6 +71,7 @@ class SessionsAdkService(BaseSessionService):
         self._own_user = client.user_id or (identity.user_id if identity else None)
         self._versions: dict[int, int] = {}
         self._sends_timestamp = True
+        self._scoped = True
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -91,7 +92,13 @@ class SessionsAdkService(BaseSessionService):
         return self._versions.get(id(session))
 
     async def _scoped_state(self, app_name: str, user_id: str) -> dict[str, Any]:
-        app = await self.client.get_app_state(app_name)
+        if not self._scoped:
+            return {}
+        try:
+            app = await self.client.get_app_state(app_name)
+        except errors.RouteNotFound:  # a service without app and user state (before issue 10.2)
+            self._scoped = False
+            return {}
         user = await self.client.get_user_state(app_name, user_id)
         merged = {State.APP_PREFIX + key: value for key, value in app.state.items()}
         merged.update({State.USER_PREFIX + key: value for key, value in user.state.items()})
