@@ -13,7 +13,6 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
-
 from google.adk.agents import LlmAgent
 from google.adk.events import Event, EventActions
 from google.adk.models.base_llm import BaseLlm
@@ -22,6 +21,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.adk.runners import Runner
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
+from pydantic import Field
 
 from sessions_client import AsyncSessionsClient
 from sessions_client.adapters.adk import AlreadyExistsError, SessionsAdkService, StaleSessionError
@@ -51,7 +51,10 @@ def user(sessions_backend: Any) -> str:
 def text_event(author: str, text: str, **fields: Any) -> Event:
     role = "user" if author == "user" else "model"
     return Event(
-        invocation_id="invocation", author=author, content=types.Content(role=role, parts=[types.Part(text=text)]), **fields
+        invocation_id="invocation",
+        author=author,
+        content=types.Content(role=role, parts=[types.Part(text=text)]),
+        **fields,
     )
 
 
@@ -317,14 +320,12 @@ class ScriptedLlm(BaseLlm):
     """Answers from a script and records what it was sent (no key, no network)."""
 
     replies: list[str]
-    seen: list[list[tuple[str, str]]] = []
+    seen: list[list[tuple[str, str]]] = Field(default_factory=list)
 
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
-        self.seen.append(
-            [(c.role or "", "".join(p.text or "" for p in c.parts or [])) for c in llm_request.contents]
-        )
+        self.seen.append([(c.role or "", "".join(p.text or "" for p in c.parts or [])) for c in llm_request.contents])
         reply = self.replies[len(self.seen) - 1]
         yield LlmResponse(content=types.Content(role="model", parts=[types.Part(text=reply)]))
 

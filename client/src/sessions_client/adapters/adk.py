@@ -48,11 +48,27 @@ CONTENT_LIMIT = 32 * 1024  # bytes of UTF-8 the service takes inline in `content
 METADATA_VALUE_LIMIT = 512
 
 
-class StaleSessionError(ValueError):
+try:  # google-adk 1.2x and later name these errors; the pinned 1.5.0 raises ValueError
+    from google.adk.errors import StaleSessionError as _AdkStaleSessionError  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the ADK version
+
+    class _AdkStaleSessionError(ValueError):  # type: ignore[no-redef]
+        pass
+
+
+try:
+    from google.adk.errors.already_exists_error import AlreadyExistsError as _AdkAlreadyExistsError
+except ImportError:  # pragma: no cover - depends on the ADK version
+
+    class _AdkAlreadyExistsError(ValueError):  # type: ignore[no-redef]
+        pass
+
+
+class StaleSessionError(_AdkStaleSessionError, ValueError):  # type: ignore[misc]
     """The ADK session object is behind the stored session (another writer appended or changed it)."""
 
 
-class AlreadyExistsError(ValueError):
+class AlreadyExistsError(_AdkAlreadyExistsError, ValueError):  # type: ignore[misc]
     """create_session with a `session_id` the user already has."""
 
 
@@ -181,13 +197,18 @@ class SessionsAdkService(BaseSessionService):
                     break
             events.reverse()
         else:
-            events = [from_stored(event) async for event in self.client.iter_history(session_id, page_size=100, **query)]
+            events = [
+                from_stored(event) async for event in self.client.iter_history(session_id, page_size=100, **query)
+            ]
         if after:
             events = [event for event in events if event.timestamp >= after]
         return self._to_adk(stored, await self._scoped_state(app_name, user_id), events)
 
     @override
-    async def list_sessions(self, *, app_name: str, user_id: str) -> ListSessionsResponse:
+    async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
+        """The user's sessions of the app, oldest first (ADK 2 lists every user without `user_id`: not offered)."""
+        if user_id is None:
+            raise NotImplementedError("the session service lists one user's sessions at a time: name the user_id")
         sessions = [
             AdkSession(
                 id=summary.session_id,
@@ -201,6 +222,13 @@ class SessionsAdkService(BaseSessionService):
             )
         ]
         return ListSessionsResponse(sessions=sessions)
+
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        """The user's state document of the app, keys without `user:` (ADK 1.2x's optional method)."""
+        try:
+            return dict((await self.client.get_user_state(app_name, user_id)).state)
+        except errors.RouteNotFound as missing:
+            raise NotImplementedError("this session service has no user state (issue 10.2)") from missing
 
     @override
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
@@ -220,9 +248,7 @@ class SessionsAdkService(BaseSessionService):
         delta = dict(event.actions.state_delta) if event.actions and event.actions.state_delta else {}
         app_delta, user_delta, session_delta = split_state(delta)
         if session_delta:
-            body["context_patch"] = replace_patch(
-                split_state(session.state)[2], session_delta
-            )
+            body["context_patch"] = replace_patch(split_state(session.state)[2], session_delta)
         state_patch: dict[str, Any] = {}
         if app_delta:
             state_patch["app"] = replace_patch(_scoped(session.state, State.APP_PREFIX), app_delta)

@@ -179,16 +179,12 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
             return
         while True:
             try:
-                page = await client.get_history(
-                    self.session_id, order="desc", limit=REWIND_BATCH, user_id=self.user_id
-                )
+                page = await client.get_history(self.session_id, order="desc", limit=REWIND_BATCH, user_id=self.user_id)
             except errors.SessionNotFound:
                 return
             if not page.events:
                 return
-            await client.delete_events(
-                self.session_id, min(event.seq for event in page.events), user_id=self.user_id
-            )
+            await client.delete_events(self.session_id, min(event.seq for event in page.events), user_id=self.user_id)
             if len(page.events) < REWIND_BATCH:
                 return
 
