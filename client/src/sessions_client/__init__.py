@@ -1,0 +1,101 @@
+"""Python client for the session service: `SessionsClient` (sync) and `AsyncSessionsClient` (async).
+
+from sessions_client import SessionsClient
+
+with SessionsClient("http://127.0.0.1:3000", identity={"user_id": "u-1", "tenant_id": "acme"}) as client:
+    session = client.create_session(title="Code review")
+    client.append_event(session.session_id, type="message", role="user", content="Hello")
+"""
+
+from sessions_client._async import AsyncSessionsClient
+from sessions_client._core import DevIdentity, __version__
+from sessions_client._sync import SessionsClient
+from sessions_client.errors import (
+    BadRequest,
+    Conflict,
+    EventNotFound,
+    Forbidden,
+    HistoryFull,
+    IdempotencyKeyReused,
+    InternalError,
+    InvalidCursor,
+    InvalidTransition,
+    MalformedRequest,
+    NotFound,
+    PayloadTooLarge,
+    RewindTooLarge,
+    RouteNotFound,
+    ServerError,
+    SessionClosed,
+    SessionIdTaken,
+    SessionLimitReached,
+    SessionNotFound,
+    SessionsError,
+    TokenBudgetExceeded,
+    TooManyRequests,
+    TransportError,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationError,
+    VersionMismatch,
+)
+from sessions_client.models import (
+    AppState,
+    Event,
+    EventUsage,
+    History,
+    RemovedEvents,
+    Session,
+    SessionCounts,
+    SessionList,
+    SessionSummary,
+    Stats,
+    Usage,
+    UserState,
+)
+
+__all__ = [
+    "AppState",
+    "AsyncSessionsClient",
+    "BadRequest",
+    "Conflict",
+    "DevIdentity",
+    "Event",
+    "EventNotFound",
+    "EventUsage",
+    "Forbidden",
+    "History",
+    "HistoryFull",
+    "IdempotencyKeyReused",
+    "InternalError",
+    "InvalidCursor",
+    "InvalidTransition",
+    "MalformedRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "RemovedEvents",
+    "RewindTooLarge",
+    "RouteNotFound",
+    "ServerError",
+    "Session",
+    "SessionClosed",
+    "SessionCounts",
+    "SessionIdTaken",
+    "SessionLimitReached",
+    "SessionList",
+    "SessionNotFound",
+    "SessionSummary",
+    "SessionsClient",
+    "SessionsError",
+    "Stats",
+    "TokenBudgetExceeded",
+    "TooManyRequests",
+    "TransportError",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+    "Usage",
+    "UserState",
+    "ValidationError",
+    "VersionMismatch",
+    "__version__",
+]

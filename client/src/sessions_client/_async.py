@@ -1,0 +1,408 @@
+"""The asynchronous client: the same methods as SessionsClient, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from sessions_client import errors
+from sessions_client._core import (
+    DEFAULT_BACKOFF,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    RETRY_EXCEPTIONS,
+    Call,
+    ClientCore,
+    DevIdentity,
+    IfMatch,
+    JsonObject,
+    Token,
+    create_body,
+    event_body,
+    finish,
+    patch_body,
+)
+from sessions_client.models import (
+    AppState,
+    Event,
+    History,
+    RemovedEvents,
+    Session,
+    SessionList,
+    SessionSummary,
+    Stats,
+    UserState,
+)
+
+T = TypeVar("T")
+
+
+class AsyncSessionsClient(ClientCore):
+    """The session service over HTTP, asynchronously (`token` may also be an async callable).
+
+    Authentication: `token` (a bearer token, or a callable returning one, called before every
+    request so it can refresh), or `identity` (the dev server's headers: `DevIdentity(user_id,
+    tenant_id, roles)` or a dict of those). `user_id`: a caller with the `service` role acting for
+    that user (sent as the `user_id` query parameter, and in the create body).
+
+    Retries: 429 (throttling), 500/502/503/504, timeouts and connection errors are retried up to
+    `retries` times with exponential back-off and full jitter. POSTs are safe to retry: each
+    logical call carries one `Idempotency-Key` (yours, or a new UUID) across its attempts.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: Token | None = None,
+        identity: DevIdentity | Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            token=token,
+            identity=identity,
+            user_id=user_id,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            headers=headers,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=self.default_headers
+        )
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    close = aclose
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def acting_for(self, user_id: str | None) -> AsyncSessionsClient:
+        """A client on the same connection pool acting for `user_id` (a `service` caller's user)."""
+        other = AsyncSessionsClient.__new__(AsyncSessionsClient)
+        other.__dict__.update(self.__dict__)
+        other.user_id = user_id
+        other._owns_http = False
+        return other
+
+    async def _auth(self) -> dict[str, str]:
+        if self.token is None:
+            return {}
+        token = self.token() if callable(self.token) else self.token
+        if inspect.isawaitable(token):
+            token = await token
+        if not isinstance(token, str):
+            raise TypeError("the token provider must return a str (or an awaitable of one)")
+        return {"Authorization": f"Bearer {token}"}
+
+    async def send(self, call: Call[T]) -> T:
+        """Send one logical call, retrying what is safe to retry; its answer as a model, or an exception."""
+        attempt = 0
+        while True:
+            headers = {**self.default_headers, **call.headers, **(await self._auth())}
+            try:
+                response = await self._http.request(
+                    call.method, call.path, params=call.params, content=call.body, headers=headers
+                )
+            except RETRY_EXCEPTIONS as exc:
+                if attempt >= self.retries:
+                    raise errors.TransportError(f"{type(exc).__name__}: {exc}") from exc
+                await asyncio.sleep(self.delay(attempt))
+                attempt += 1
+                continue
+            if attempt < self.retries and self.should_retry(response):
+                await asyncio.sleep(self.delay(attempt, response))
+                attempt += 1
+                continue
+            return finish(call, response)
+
+    # --- sessions -------------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        *,
+        session_id: str | None = None,
+        app_name: str | None = None,
+        agent_id: str | None = None,
+        session_type: str | None = None,
+        title: str | None = None,
+        context: JsonObject | None = None,
+        checkpoint: JsonObject | None = None,
+        metadata: Mapping[str, str] | None = None,
+        runtime_backend: str | None = None,
+        runtime_metadata: JsonObject | None = None,
+        token_budget: int | None = None,
+        ttl_seconds: int | None = None,
+        events: Iterable[JsonObject | BaseModel] | None = None,
+        user_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Session:
+        """Create a session (or get the caller's live one with this `session_id`)."""
+        body = create_body(
+            session_id=session_id,
+            app_name=app_name,
+            agent_id=agent_id,
+            session_type=session_type,
+            title=title,
+            context=context,
+            checkpoint=checkpoint,
+            metadata=metadata,
+            runtime_backend=runtime_backend,
+            runtime_metadata=runtime_metadata,
+            token_budget=token_budget,
+            ttl_seconds=ttl_seconds,
+            events=[event_body(event, {}) for event in events] if events is not None else None,
+        )
+        return await self.send(self._create_session(body, user_id, idempotency_key))
+
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session:
+        return await self.send(self._get_session(session_id, user_id))
+
+    async def update_session(
+        self,
+        session_id: str,
+        patch: JsonObject | None = None,
+        /,
+        *,
+        if_match: IfMatch | None = None,
+        user_id: str | None = None,
+        **fields: Any,
+    ) -> Session:
+        """Merge patch (RFC 7396) `patch` and/or keyword fields; a None value removes that field or key."""
+        return await self.send(self._update_session(session_id, patch_body(patch, fields), if_match, user_id))
+
+    async def delete_session(self, session_id: str, *, user_id: str | None = None) -> None:
+        """Delete (idempotent: an unknown id is no error)."""
+        await self.send(self._delete_session(session_id, user_id))
+
+    async def list_sessions(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: Literal["desc", "asc"] | None = None,
+        agent_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        session_type: str | None = None,
+        app_name: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        user_id: str | None = None,
+    ) -> SessionList:
+        """One page of the caller's sessions (newest first by default); `next_cursor` continues."""
+        filters = {
+            "limit": limit,
+            "cursor": cursor,
+            "order": order,
+            "agent_id": agent_id,
+            "status": status if isinstance(status, str | None) else list(status),
+            "session_type": session_type,
+            "app_name": app_name,
+            "created_after": created_after,
+            "created_before": created_before,
+        }
+        return await self.send(self._list_sessions(filters, user_id))
+
+    async def iter_sessions(
+        self,
+        *,
+        page_size: int | None = None,
+        order: Literal["desc", "asc"] | None = None,
+        agent_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        session_type: str | None = None,
+        app_name: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        user_id: str | None = None,
+    ) -> AsyncIterator[SessionSummary]:
+        """Every matching session, page after page (following `next_cursor`)."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_sessions(
+                limit=page_size,
+                cursor=cursor,
+                order=order,
+                agent_id=agent_id,
+                status=status,
+                session_type=session_type,
+                app_name=app_name,
+                created_after=created_after,
+                created_before=created_before,
+                user_id=user_id,
+            )
+            for session in page.sessions:
+                yield session
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    async def get_stats(self, *, scope: Literal["user", "tenant"] | None = None) -> Stats:
+        return await self.send(self._get_stats(scope))
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def append_event(
+        self,
+        session_id: str,
+        event: JsonObject | BaseModel | None = None,
+        /,
+        *,
+        if_match: IfMatch | None = None,
+        idempotency_key: str | None = None,
+        user_id: str | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Append one event (`event` and/or keyword fields: type, role, content, payload, usage, ...)."""
+        return await self.send(
+            self._append_event(session_id, event_body(event, fields), if_match, idempotency_key, user_id)
+        )
+
+    async def append_events(
+        self,
+        session_id: str,
+        events: Iterable[JsonObject | BaseModel],
+        /,
+        *,
+        if_match: IfMatch | None = None,
+        idempotency_key: str | None = None,
+        user_id: str | None = None,
+    ) -> list[Event]:
+        """Append 1..20 events atomically (all or nothing)."""
+        return await self.send(self._append_events(session_id, events, if_match, idempotency_key, user_id))
+
+    async def get_history(
+        self,
+        session_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        type: str | None = None,
+        after: datetime | str | None = None,
+        before: datetime | str | None = None,
+        include_payload: bool | None = None,
+        user_id: str | None = None,
+    ) -> History:
+        query = {
+            "limit": limit,
+            "cursor": cursor,
+            "order": order,
+            "type": type,
+            "after": after,
+            "before": before,
+            "include_payload": include_payload,
+        }
+        return await self.send(self._get_history(session_id, query, user_id))
+
+    async def iter_history(
+        self,
+        session_id: str,
+        *,
+        page_size: int | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        type: str | None = None,
+        after: datetime | str | None = None,
+        before: datetime | str | None = None,
+        include_payload: bool | None = None,
+        user_id: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """Every matching event, page after page (following `next_cursor`)."""
+        cursor: str | None = None
+        while True:
+            page = await self.get_history(
+                session_id,
+                limit=page_size,
+                cursor=cursor,
+                order=order,
+                type=type,
+                after=after,
+                before=before,
+                include_payload=include_payload,
+                user_id=user_id,
+            )
+            for event in page.events:
+                yield event
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    async def get_event(self, session_id: str, seq: int, *, user_id: str | None = None) -> Event:
+        return await self.send(self._get_event(session_id, seq, user_id))
+
+    async def update_event(
+        self,
+        session_id: str,
+        seq: int,
+        patch: JsonObject | None = None,
+        /,
+        *,
+        if_match: IfMatch | None = None,
+        user_id: str | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Merge patch over `content`, `payload`, `metadata` (e.g. redaction); None removes."""
+        return await self.send(self._update_event(session_id, seq, patch_body(patch, fields), if_match, user_id))
+
+    async def delete_events(
+        self,
+        session_id: str,
+        from_seq: int,
+        *,
+        return_events: bool = False,
+        if_match: IfMatch | None = None,
+        user_id: str | None = None,
+    ) -> RemovedEvents:
+        """Rewind: remove every event with seq >= from_seq (at most 90 at once, else RewindTooLarge)."""
+        return await self.send(self._delete_events(session_id, from_seq, return_events, if_match, user_id))
+
+    # --- state ----------------------------------------------------------------------------------
+
+    async def get_app_state(self, app_name: str) -> AppState:
+        return await self.send(self._get_app_state(app_name))
+
+    async def update_app_state(
+        self, app_name: str, patch: JsonObject | None = None, /, *, if_match: IfMatch | None = None, **fields: Any
+    ) -> AppState:
+        return await self.send(self._update_app_state(app_name, patch_body(patch, fields), if_match))
+
+    async def get_user_state(self, app_name: str, user_id: str | None = None) -> UserState:
+        """A user's state in an app (default: the client's `user_id`, else its identity's user)."""
+        return await self.send(self._get_user_state(app_name, user_id))
+
+    async def update_user_state(
+        self,
+        app_name: str,
+        patch: JsonObject | None = None,
+        /,
+        *,
+        user_id: str | None = None,
+        if_match: IfMatch | None = None,
+        **fields: Any,
+    ) -> UserState:
+        return await self.send(self._update_user_state(app_name, patch_body(patch, fields), user_id, if_match))

@@ -1,0 +1,255 @@
+"""One exception per problem `code` the service answers, all under `SessionsError`.
+
+Intermediate classes group them by HTTP status (`NotFound`, `Conflict`, `ServerError`, ...), so
+`except NotFound` catches a missing session and a missing event alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SessionsError(Exception):
+    """A request the service refused or could not answer.
+
+    `status` is the HTTP status (None when no answer came at all), `code` the problem's stable slug
+    (`""` when the answer had none, e.g. API Gateway's own), `detail` its human text, `body` the
+    parsed JSON body (or the text, or None).
+    """
+
+    default_code = ""
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code if code is not None else self.default_code
+        self.detail = detail
+        self.body = body
+        self.headers = headers or {}
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        parts = [str(self.status) if self.status is not None else "no response"]
+        if self.code:
+            parts.append(self.code)
+        text = " ".join(parts)
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+class TransportError(SessionsError):
+    """No answer: connection refused or reset, or a timeout (after the client's retries)."""
+
+    default_code = "transport_error"
+
+
+class BadRequest(SessionsError):
+    default_code = "malformed_request"
+
+
+class MalformedRequest(BadRequest):
+    default_code = "malformed_request"
+
+
+class InvalidCursor(BadRequest):
+    default_code = "invalid_cursor"
+
+
+class Unauthenticated(SessionsError):
+    default_code = "unauthenticated"
+
+
+class Forbidden(SessionsError):
+    default_code = "forbidden"
+
+
+class NotFound(SessionsError):
+    default_code = "not_found"
+
+
+class SessionNotFound(NotFound):
+    default_code = "session_not_found"
+
+
+class EventNotFound(NotFound):
+    default_code = "event_not_found"
+
+
+class RouteNotFound(NotFound):
+    """The server has no such route (an older server without this endpoint)."""
+
+    default_code = "route_not_found"
+
+
+class Conflict(SessionsError):
+    default_code = "conflict"
+
+
+class SessionIdTaken(Conflict):
+    default_code = "session_id_taken"
+
+
+class InvalidTransition(Conflict):
+    default_code = "invalid_transition"
+
+
+class SessionClosed(Conflict):
+    default_code = "session_closed"
+
+
+class TokenBudgetExceeded(Conflict):
+    default_code = "token_budget_exceeded"
+
+
+class HistoryFull(Conflict):
+    default_code = "history_full"
+
+
+class IdempotencyKeyReused(Conflict):
+    default_code = "idempotency_key_reused"
+
+
+class RewindTooLarge(Conflict):
+    default_code = "rewind_too_large"
+
+
+class VersionMismatch(SessionsError):
+    """`If-Match` named another version; `current_version` is the one the server holds."""
+
+    default_code = "version_mismatch"
+
+    @property
+    def current_version(self) -> int | None:
+        value = self.body.get("current_version") if isinstance(self.body, dict) else None
+        return value if isinstance(value, int) else None
+
+
+class PayloadTooLarge(SessionsError):
+    default_code = "payload_too_large"
+
+
+class UnsupportedMediaType(SessionsError):
+    default_code = "unsupported_media_type"
+
+
+class ValidationError(SessionsError):
+    """422: `errors` lists `{"loc": [...], "msg": ...}` per field."""
+
+    default_code = "validation_error"
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        value = self.body.get("errors") if isinstance(self.body, dict) else None
+        return list(value) if isinstance(value, list) else []
+
+
+class TooManyRequests(SessionsError):
+    """429 without a more precise code: throttling (retried by the client)."""
+
+    default_code = "too_many_requests"
+
+
+class SessionLimitReached(TooManyRequests):
+    """429: the user holds the maximum of open sessions (not retried: waiting does not help)."""
+
+    default_code = "session_limit_reached"
+
+
+class ServerError(SessionsError):
+    default_code = "server_error"
+
+
+class InternalError(ServerError):
+    default_code = "internal_error"
+
+
+BY_CODE: dict[str, type[SessionsError]] = {
+    cls.default_code: cls
+    for cls in (
+        MalformedRequest,
+        InvalidCursor,
+        Unauthenticated,
+        Forbidden,
+        SessionNotFound,
+        EventNotFound,
+        RouteNotFound,
+        SessionIdTaken,
+        InvalidTransition,
+        SessionClosed,
+        TokenBudgetExceeded,
+        HistoryFull,
+        IdempotencyKeyReused,
+        RewindTooLarge,
+        VersionMismatch,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationError,
+        SessionLimitReached,
+        InternalError,
+    )
+}
+BY_STATUS: dict[int, type[SessionsError]] = {
+    400: BadRequest,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: VersionMismatch,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationError,
+    429: TooManyRequests,
+}
+
+
+def error_for(status: int, body: Any, headers: dict[str, str] | None = None) -> SessionsError:
+    """The exception for an error answer: by problem `code`, else by status."""
+    code = body.get("code") if isinstance(body, dict) else None
+    detail = ""
+    if isinstance(body, dict):
+        detail = str(body.get("detail") or body.get("message") or body.get("title") or "")
+    elif isinstance(body, str):
+        detail = body[:500]
+    cls = BY_CODE.get(code) if isinstance(code, str) else None
+    if cls is None:
+        cls = BY_STATUS.get(status) or (ServerError if status >= 500 else SessionsError)
+    return cls(detail, status=status, code=code if isinstance(code, str) else None, body=body, headers=headers)
+
+
+__all__ = [
+    "BY_CODE",
+    "BadRequest",
+    "Conflict",
+    "EventNotFound",
+    "Forbidden",
+    "HistoryFull",
+    "IdempotencyKeyReused",
+    "InternalError",
+    "InvalidCursor",
+    "InvalidTransition",
+    "MalformedRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "RewindTooLarge",
+    "RouteNotFound",
+    "ServerError",
+    "SessionClosed",
+    "SessionIdTaken",
+    "SessionLimitReached",
+    "SessionNotFound",
+    "SessionsError",
+    "TokenBudgetExceeded",
+    "TooManyRequests",
+    "TransportError",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+    "ValidationError",
+    "VersionMismatch",
+    "error_for",
+]

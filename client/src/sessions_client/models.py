@@ -1,0 +1,185 @@
+"""Typed responses of the session service (pydantic v2).
+
+Every model accepts fields it does not know (kept as extras, reachable as attributes and in
+`model_extra`), so a newer server never breaks an older client. Enumerations (`status`,
+`runtime_backend`, `role`) are plain strings for the same reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Usage(_Model):
+    """A session's running totals."""
+
+    tokens_used: int = 0
+    cost_usd: float = 0.0
+    event_count: int = 0
+    task_count: int = 0
+
+
+class EventUsage(_Model):
+    """What one event cost."""
+
+    tokens: int = 0
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+
+
+class SessionSummary(_Model):
+    """A session as lists return it (no `context`, no `checkpoint`)."""
+
+    session_id: str
+    tenant_id: str
+    user_id: str
+    app_name: str | None = None
+    agent_id: str | None = None
+    session_type: str = "conversation"
+    title: str | None = None
+    status: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    runtime_backend: str = "unknown"
+    runtime_metadata: dict[str, Any] = Field(default_factory=dict)
+    token_budget: int | None = None
+    usage: Usage = Field(default_factory=Usage)
+    created_at: datetime
+    updated_at: datetime
+    last_active_at: datetime
+    expires_at: datetime
+    version: int
+    # added with the service role and rewind (absent from older servers)
+    created_by: str | None = None
+    updated_by: str | None = None
+    last_seq: int | None = None
+
+
+class Session(SessionSummary):
+    """One session, as read, created or changed."""
+
+    context: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
+
+
+class SessionList(_Model):
+    sessions: list[SessionSummary]
+    next_cursor: str | None = None
+
+
+class Event(_Model):
+    """One event of a session's history. `session_version` is the session's version after an append or change."""
+
+    event_id: str
+    seq: int
+    created_at: datetime
+    type: str
+    role: str | None = None
+    content: str | None = None
+    task_id: str | None = None
+    payload: dict[str, Any] | None = None
+    usage: EventUsage | None = None
+    metadata: dict[str, str] | None = None
+    timestamp: datetime | None = None
+    # large parts too big to inline: presigned GET URLs instead
+    content_url: str | None = None
+    payload_url: str | None = None
+
+    _session_version: int | None = PrivateAttr(default=None)
+
+    @property
+    def session_version(self) -> int | None:
+        """The session version the server reported with this event (its ETag), when it did."""
+        return self._session_version
+
+
+class History(_Model):
+    session_id: str
+    events: list[Event]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+class SessionCounts(_Model):
+    active: int = 0
+    paused: int = 0
+    completed: int = 0
+    crashed: int = 0
+
+
+class Stats(_Model):
+    scope: str
+    sessions: SessionCounts
+    created_total: int = 0
+    deleted_total: int = 0
+    expired_total: int = 0
+    events_total: int = 0
+    tokens_used_total: int = 0
+    cost_usd_total: float = 0.0
+    computed_at: datetime
+
+
+class AppState(_Model):
+    """An app's shared state document (version 0: never written)."""
+
+    app_name: str
+    state: dict[str, Any] = Field(default_factory=dict)
+    version: int = 0
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+class UserState(AppState):
+    """One user's state document within an app."""
+
+    user_id: str
+
+
+class RemovedEvents(_Model):
+    """The answer of a rewind: how many events went, from which seq, the session's new version."""
+
+    removed: int
+    from_seq: int
+    version: int | None = None
+    events: list[Event] | None = None
+
+
+class ValidationIssue(_Model):
+    loc: list[str | int] = Field(default_factory=list)
+    msg: str = ""
+
+
+class Problem(_Model):
+    """An RFC 9457 problem as the service writes it."""
+
+    type: str = "about:blank"
+    title: str = ""
+    status: int
+    detail: str = ""
+    code: str = ""
+    current_version: int | None = None
+    errors: list[ValidationIssue] | None = None
+
+
+__all__ = [
+    "AppState",
+    "Event",
+    "EventUsage",
+    "History",
+    "Problem",
+    "RemovedEvents",
+    "Session",
+    "SessionCounts",
+    "SessionList",
+    "SessionSummary",
+    "Stats",
+    "Usage",
+    "UserState",
+    "ValidationIssue",
+]

@@ -1,0 +1,179 @@
+"""Fixtures for the client's tests (and the framework adapters' tests): the API in-process over moto, and over HTTP.
+
+- `inprocess_api`: the template's handlers behind the dev server's HTTP API stand-in, in this
+  process, against moto (fresh per test); `InProcessTransport` / `AsyncInProcessTransport` carry
+  httpx requests to it without sockets.
+- `client_dev_server`: `python -m local` on free ports, once per test session (per xdist worker).
+- `sessions_backend`: either of the two (parametrized: `inprocess`, `dev_server`), with factories
+  `client(**kwargs)` and `async_client(**kwargs)` for any identity; each test gets its own tenant.
+- `sessions_client` / `async_sessions_client`: a client of that backend for a fresh tenant and user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT, ROOT / "layers" / "common", Path(__file__).resolve().parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV  # noqa: E402 - needs the path above
+
+os.environ.update(
+    {
+        **FAKE_AWS_ENV,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_SERVICE_NAME": "sessions",
+        "POWERTOOLS_METRICS_NAMESPACE": "SessionService",
+    }
+)
+for variable in UNSAFE_AWS_ENV:
+    os.environ.pop(variable, None)
+
+import boto3  # noqa: E402
+import httpx  # noqa: E402
+from inprocess import AsyncInProcessTransport, InProcessApi, InProcessTransport  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from local.aws.moto_fixes import adapt_moto  # noqa: E402
+from local.launcher import DevServerFailed, DevServerProcess, launch_dev_server  # noqa: E402
+from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver  # noqa: E402
+from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
+
+adapt_moto()
+
+INPROCESS_URL = "http://sessions.invalid"  # never resolved: the transport answers in-process
+
+
+def _forget_cached_clients() -> None:
+    """Settings, clients and secrets are cached per container; each test is a fresh container."""
+    from sessions import cursors, idempotency, service, settings, store
+
+    for cached in (
+        settings.get_settings,
+        store.dynamodb_client,
+        store.aws_client,
+        cursors._secret,
+        idempotency._persistence,
+    ):
+        cached.cache_clear()
+    service.use_store(None)
+
+
+@pytest.fixture
+def inprocess_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
+    """The template's HTTP API in this process over a fresh moto account (tables, bus, ... from template.yaml)."""
+    with mock_aws():
+        names = create_aws_resources(boto3.Session())
+        template = load_template()
+        specs = function_specs(template, local_resolver(names, template))
+        # every function's variables (they agree where they overlap), as the dev server sets them
+        for spec in specs.values():
+            for key, value in spec.environment.items():
+                monkeypatch.setenv(key, value)
+        _forget_cached_clients()
+        yield InProcessApi(specs)
+        _forget_cached_clients()
+
+
+def _server_environment() -> dict[str, str]:
+    """This environment without the template's function variables, so a developer's shell cannot change them."""
+    template = load_template()
+    variables = {
+        name for spec in function_specs(template, local_resolver({}, template)).values() for name in spec.environment
+    }
+    environment = {name: value for name, value in os.environ.items() if name not in variables}
+    environment["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    return environment
+
+
+@pytest.fixture(scope="session")
+def client_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServerProcess]:
+    """`python -m local` on free ports for the whole test session."""
+    try:
+        server = launch_dev_server(tmp_path_factory.mktemp("client-dev-server"), _server_environment())
+    except DevServerFailed as failed:
+        pytest.fail(str(failed))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class SessionsBackend:
+    """Where clients talk to (in-process or the dev server) and a tenant of the test's own."""
+
+    kind: str
+    base_url: str
+    api: InProcessApi | None = None
+    tenant: str = field(default_factory=lambda: f"t-{uuid.uuid4().hex[:12]}")
+    user: str = field(default_factory=lambda: f"u-{uuid.uuid4().hex[:12]}")
+    _clients: list[Any] = field(default_factory=list)
+
+    def identity(self, user: str | None = None, roles: tuple[str, ...] = (), tenant: str | None = None) -> DevIdentity:
+        return DevIdentity(user or self.user, tenant or self.tenant, roles)
+
+    def transport(self) -> httpx.BaseTransport:
+        """A fresh sync transport to this backend (to wrap, e.g. in a CountingTransport)."""
+        return InProcessTransport(self.api) if self.api is not None else httpx.HTTPTransport()
+
+    def client(self, **kwargs: Any) -> SessionsClient:
+        """A sync client of this backend; `identity` defaults to the test's tenant and user."""
+        kwargs.setdefault("identity", self.identity())
+        if self.api is not None:
+            kwargs.setdefault("transport", InProcessTransport(self.api))
+        client = SessionsClient(self.base_url, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def async_client(self, **kwargs: Any) -> AsyncSessionsClient:
+        kwargs.setdefault("identity", self.identity())
+        if self.api is not None:
+            kwargs.setdefault("transport", AsyncInProcessTransport(self.api))
+        client = AsyncSessionsClient(self.base_url, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients:
+            if isinstance(client, SessionsClient):
+                client.close()
+
+
+@pytest.fixture(params=["inprocess", pytest.param("dev_server", marks=pytest.mark.e2e)])
+def sessions_backend(request: pytest.FixtureRequest) -> Iterator[SessionsBackend]:
+    if request.param == "inprocess":
+        backend = SessionsBackend("inprocess", INPROCESS_URL, request.getfixturevalue("inprocess_api"))
+    else:
+        server: DevServerProcess = request.getfixturevalue("client_dev_server")
+        backend = SessionsBackend("dev_server", server.api_url)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def sessions_client(sessions_backend: SessionsBackend) -> SessionsClient:
+    """A sync client for a fresh tenant and user, in-process and over the dev server."""
+    return sessions_backend.client()
+
+
+@pytest.fixture
+async def async_sessions_client(sessions_backend: SessionsBackend) -> AsyncIterator[AsyncSessionsClient]:
+    client = sessions_backend.async_client()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
