@@ -357,3 +357,17 @@ async def test_runner_keeps_the_conversation(service: SessionsAdkService, raw: A
     assert stored.usage.event_count == 4
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
     assert read is not None and [e.author for e in read.events] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_get_user_state(service: SessionsAdkService, user: str) -> None:
+    """ADK 2's BaseSessionService.get_user_state: the user's state without prefixes, {} when never written."""
+    assert await service.get_user_state(app_name=APP, user_id=user) == {}
+    session = await service.create_session(app_name=APP, user_id=user, state={"user:theme": "dark"})
+    await service.append_event(session, text_event("user", "x", actions=EventActions(state_delta={"user:n": 1})))
+    assert await service.get_user_state(app_name=APP, user_id=user) == {"theme": "dark", "n": 1}
+
+
+async def test_list_sessions_of_every_user_is_not_offered(service: SessionsAdkService) -> None:
+    """ADK 2 lists every user's sessions without user_id; the service lists one user's at a time."""
+    with pytest.raises(NotImplementedError):
+        await service.list_sessions(app_name=APP)

@@ -201,3 +201,14 @@ async def test_runnable_with_message_history_async(async_client: AsyncSessionsCl
     assert (await chain.ainvoke({"input": "b"}, config=config)).content == "two"
     history = SessionsChatMessageHistory("conv-async", async_client=async_client)
     assert [m.content for m in await history.aget_messages()] == ["a", "one", "b", "two"]
+
+
+def test_a_service_keeps_a_users_history(sessions_backend: Any) -> None:
+    """A `service` caller writes a user's history (user_id); that user reads it with its own identity."""
+    service = sessions_backend.client(identity=sessions_backend.identity(user="chat-backend", roles=("service",)))
+    SessionsChatMessageHistory("for-ada", client=service, user_id="ada").add_messages(
+        [HumanMessage(content="hi"), AIMessage(content="hello")]
+    )
+    ada = sessions_backend.client(identity=sessions_backend.identity(user="ada"))
+    assert [m.content for m in SessionsChatMessageHistory("for-ada", client=ada).messages] == ["hi", "hello"]
+    assert ada.get_session("for-ada").user_id == "ada"

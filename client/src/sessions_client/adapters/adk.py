@@ -275,7 +275,7 @@ class SessionsAdkService(BaseSessionService):
             ) from mismatch
         except errors.ValidationError as invalid:
             # a service without event timestamps (before issue 10.4) refuses the unknown field
-            if "timestamp" in body and _names_field(invalid, "timestamp") and _says_unknown(invalid):
+            if "timestamp" in body and _refuses_unknown_field(invalid, "timestamp"):
                 self._sends_timestamp = False
                 body = {key: value for key, value in body.items() if key != "timestamp"}
                 return await self._append(session, body)
@@ -391,12 +391,12 @@ def from_stored(event: Event) -> AdkEvent:
     )
 
 
-def _names_field(error: errors.ValidationError, name: str) -> bool:
-    return any(name in [str(part) for part in issue.get("loc", [])] for issue in error.errors)
-
-
-def _says_unknown(error: errors.ValidationError) -> bool:
-    return any("extra" in str(issue.get("msg", "")).lower() for issue in error.errors)
+def _refuses_unknown_field(error: errors.ValidationError, name: str) -> bool:
+    """The service's schema has no field `name` (a service from before that field)."""
+    return any(
+        [str(part) for part in issue.get("loc", [])] == [name] and "extra" in str(issue.get("msg", "")).lower()
+        for issue in error.errors
+    )
 
 
 __all__ = ["AlreadyExistsError", "SessionsAdkService", "StaleSessionError", "from_stored", "to_stored"]

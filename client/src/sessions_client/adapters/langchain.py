@@ -114,7 +114,7 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
                 try:
                     client.append_events(self.session_id, chunk, user_id=self.user_id)
                     continue
-                except (errors.ValidationError, errors.BadRequest) as refused:
+                except errors.ValidationError as refused:
                     if not _batch_unknown(refused):
                         raise
                     self._batches = False  # a service before batch appends (issue 10.4)
@@ -165,7 +165,7 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
                 try:
                     await client.append_events(self.session_id, chunk, user_id=self.user_id)
                     continue
-                except (errors.ValidationError, errors.BadRequest) as refused:
+                except errors.ValidationError as refused:
                     if not _batch_unknown(refused):
                         raise
                     self._batches = False
@@ -190,9 +190,16 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
 
 
 def _batch_unknown(error: errors.SessionsError) -> bool:
-    """A service without batch appends refuses `{"events": [...]}` as an event without `type`/with `events`."""
+    """A service without batch appends (before issue 10.4) refuses `{"events": [...]}`: no such field.
+
+    Only then are the messages appended one by one; any other refusal of a batch stores nothing
+    and is raised as it is.
+    """
     issues = error.errors if isinstance(error, errors.ValidationError) else []
-    return any("events" in [str(part) for part in issue.get("loc", [])] for issue in issues)
+    return any(
+        [str(part) for part in issue.get("loc", [])] == ["events"] and "extra" in str(issue.get("msg", "")).lower()
+        for issue in issues
+    )
 
 
 def to_stored(message: BaseMessage) -> dict[str, Any]:
