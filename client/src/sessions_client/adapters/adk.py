@@ -48,7 +48,7 @@ CONTENT_LIMIT = 32 * 1024  # bytes of UTF-8 the service takes inline in `content
 METADATA_VALUE_LIMIT = 512
 
 
-try:  # google-adk 1.2x and later name these errors; the pinned 1.5.0 raises ValueError
+try:  # newer google-adk (2.x) names these errors; with the pinned 1.5.0 they are plain ValueErrors
     from google.adk.errors import StaleSessionError as _AdkStaleSessionError  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on the ADK version
 
@@ -64,11 +64,11 @@ except ImportError:  # pragma: no cover - depends on the ADK version
         pass
 
 
-class StaleSessionError(_AdkStaleSessionError, ValueError):  # type: ignore[misc]
+class StaleSessionError(_AdkStaleSessionError, ValueError):
     """The ADK session object is behind the stored session (another writer appended or changed it)."""
 
 
-class AlreadyExistsError(_AdkAlreadyExistsError, ValueError):  # type: ignore[misc]
+class AlreadyExistsError(_AdkAlreadyExistsError, ValueError):
     """create_session with a `session_id` the user already has."""
 
 
