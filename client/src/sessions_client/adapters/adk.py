@@ -224,7 +224,7 @@ class SessionsAdkService(BaseSessionService):
         return ListSessionsResponse(sessions=sessions)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
-        """The user's state document of the app, keys without `user:` (ADK 1.2x's optional method)."""
+        """The user's state document of the app, keys without `user:` (ADK 2's optional method)."""
         try:
             return dict((await self.client.get_user_state(app_name, user_id)).state)
         except errors.RouteNotFound as missing:
