@@ -1,9 +1,11 @@
 """SessionsChatMessageHistory against the service, in-process over moto and over HTTP against the dev server.
 
-The behaviour tests port langchain-core's tests of BaseChatMessageHistory
-(tests/unit_tests/chat_history/test_chat_history.py: test_add_message_implementation_only,
-test_bulk_message_implementation_only, test_async_interface) and what InMemoryChatMessageHistory
-does; then RunnableWithMessageHistory with FakeListChatModel keeps a conversation over two turns.
+The behaviour tests port langchain-core's tests of chat histories (libs/core/tests/unit_tests/
+chat_history/test_chat_history.py: test_add_message_implementation_only,
+test_bulk_message_implementation_only, test_async_interface; test_file_chat_message_history.py:
+test_add_messages, test_clear_messages, test_multiple_sessions; langchain-tests has no standard
+suite for chat histories); then RunnableWithMessageHistory with FakeListChatModel keeps a
+conversation over two turns.
 """
 
 from __future__ import annotations
@@ -60,22 +62,51 @@ def test_unknown_session_has_no_messages(client: SessionsClient) -> None:
 
 
 def test_add_message_implementation_only(client: SessionsClient) -> None:
-    """Mirrors test_add_message_implementation_only: add_message / add_user_message / add_ai_message."""
+    """Mirrors test_add_message_implementation_only / test_bulk_message_implementation_only."""
     history = SessionsChatMessageHistory("chat-1", client=client)
     history.add_message(HumanMessage(content="Hello"))
-    history.add_user_message("Hi again")
-    history.add_ai_message("Hello back")
-    assert [(type(m).__name__, m.content) for m in history.messages] == [
-        ("HumanMessage", "Hello"),
-        ("HumanMessage", "Hi again"),
-        ("AIMessage", "Hello back"),
-    ]
-    # another history object on the same id reads the same messages
-    assert SessionsChatMessageHistory("chat-1", client=client).messages == history.messages
+    assert history.messages == [HumanMessage(content="Hello")]
+    history.add_message(HumanMessage(content="World"))
+    assert history.messages[1] == HumanMessage(content="World")
+    history.add_messages([HumanMessage(content="Hello"), HumanMessage(content="World")])
+    assert history.messages == [HumanMessage(content=text) for text in ("Hello", "World", "Hello", "World")]
 
 
-def test_bulk_message_implementation_only(client: SessionsClient) -> None:
-    """Mirrors test_bulk_message_implementation_only: add_messages keeps order, in batches of 20."""
+def test_add_messages(client: SessionsClient) -> None:
+    """Mirrors test_file_chat_message_history.py::test_add_messages."""
+    history = SessionsChatMessageHistory("chat-2", client=client)
+    history.add_user_message("Hello!")
+    history.add_ai_message("Hi there!")
+    messages = history.messages
+    assert len(messages) == 2
+    assert isinstance(messages[0], HumanMessage)
+    assert isinstance(messages[1], AIMessage)
+    assert [m.content for m in messages] == ["Hello!", "Hi there!"]
+
+
+def test_clear_messages(client: SessionsClient) -> None:
+    """Mirrors test_file_chat_message_history.py::test_clear_messages."""
+    history = SessionsChatMessageHistory("chat-3", client=client)
+    history.add_user_message("Hello!")
+    history.add_ai_message("Hi there!")
+    history.clear()
+    assert len(history.messages) == 0
+
+
+def test_multiple_sessions(client: SessionsClient) -> None:
+    """Mirrors test_file_chat_message_history.py::test_multiple_sessions: a new object on the id sees it all."""
+    history = SessionsChatMessageHistory("chat-4", client=client)
+    texts = ["Hello, AI!", "Hello, how can I help you?", "Tell me a joke.", "Why did the chicken cross the road?"]
+    for i, text in enumerate(texts):
+        (history.add_user_message if i % 2 == 0 else history.add_ai_message)(text)
+    assert [m.content for m in history.messages] == texts
+    again = SessionsChatMessageHistory("chat-4", client=client)
+    assert [m.content for m in again.messages] == texts
+    assert SessionsChatMessageHistory("chat-5", client=client).messages == []
+
+
+def test_bulk_messages_keep_their_order(client: SessionsClient) -> None:
+    """add_messages keeps order across its atomic batches of 20."""
     history = SessionsChatMessageHistory("chat-bulk", client=client)
     many = [HumanMessage(content=f"m{i}") if i % 2 else AIMessage(content=f"m{i}") for i in range(45)]
     history.add_messages(many)
