@@ -8,6 +8,7 @@ scripted model (no key, no network) keeps its conversation across two runs.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -253,6 +254,19 @@ async def test_stale_session_is_refused(service: SessionsAdkService, user: str) 
     assert [event.content.parts[0].text for event in read.events if event.content] == ["one"]
     await service.append_event(read, text_event("user", "four"))  # a fresh read writes again
     assert len(read.events) == 2
+
+
+async def test_concurrent_writers_one_wins(service: SessionsAdkService, user: str) -> None:
+    """Two session objects read at the same version append at once: one is stored, the other is stale."""
+    await service.create_session(app_name=APP, user_id=user, session_id="race")
+    readers = [await service.get_session(app_name=APP, user_id=user, session_id="race") for _ in range(2)]
+    results = await asyncio.gather(
+        *(service.append_event(s, text_event("user", f"w{i}")) for i, s in enumerate(readers) if s is not None),
+        return_exceptions=True,
+    )
+    assert sorted(type(result).__name__ for result in results) == ["Event", "StaleSessionError"]
+    read = await service.get_session(app_name=APP, user_id=user, session_id="race")
+    assert read is not None and len(read.events) == 1
 
 
 async def test_temp_state_is_never_stored(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
