@@ -1,4 +1,5 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|all] [--repeat N] [--iterations N] [--quick] [--json]"""
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|all] [--repeat N] [--iterations N] [--quick]
+[--json]"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention")
+SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import cost
 
             report["cost"] = cost.run()
+        elif section == "client":
+            from bench import client
+
+            report["client"] = client.run(iterations, samples=10 if args.quick else 30)
         elif section == "contention":
             from bench import contention
 

@@ -126,9 +126,16 @@ class AsyncSessionsClient(ClientCore):
         while True:
             headers = {**self.default_headers, **call.headers, **(await self._auth())}
             try:
-                response = await self._http.request(
-                    call.method, call.path, params=call.params, content=call.body, headers=headers
+                # a finished Request and send(): no per-call URL, header and cookie merging in httpx
+                request = httpx.Request(
+                    call.method,
+                    self.base_url + call.path,
+                    params=call.params or None,
+                    headers=headers,
+                    content=call.body,
+                    extensions={"timeout": self._http.timeout.as_dict()},
                 )
+                response = await self._http.send(request)
             except RETRY_EXCEPTIONS as exc:
                 if attempt >= self.retries:
                     raise errors.TransportError(f"{type(exc).__name__}: {exc}") from exc
@@ -262,8 +269,9 @@ class AsyncSessionsClient(ClientCore):
                 return
             cursor = page.next_cursor
 
-    async def get_stats(self, *, scope: Literal["user", "tenant"] | None = None) -> Stats:
-        return await self.send(self._get_stats(scope))
+    async def get_stats(self, *, scope: Literal["user", "tenant"] | None = None, user_id: str | None = None) -> Stats:
+        """Counts and totals for the caller (or the user it acts for); admins may ask scope="tenant"."""
+        return await self.send(self._get_stats(scope, user_id))
 
     # --- events ---------------------------------------------------------------------------------
 

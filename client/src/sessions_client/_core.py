@@ -326,8 +326,8 @@ class ClientCore:
     def _list_sessions(self, filters: dict[str, Any], user_id: str | None) -> Call[SessionList]:
         return Call("GET", "/v1/sessions", parse_model(SessionList), _params(**filters, user_id=self._user(user_id)))
 
-    def _get_stats(self, scope: str | None) -> Call[Stats]:
-        return Call("GET", "/v1/sessions/stats", parse_model(Stats), _params(scope=scope))
+    def _get_stats(self, scope: str | None, user_id: str | None) -> Call[Stats]:
+        return Call("GET", "/v1/sessions/stats", parse_model(Stats), _params(scope=scope, user_id=self._user(user_id)))
 
     # --- events ---------------------------------------------------------------------------------
 

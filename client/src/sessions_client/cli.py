@@ -49,7 +49,9 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
 
     history = commands.add_parser("history", help="a session's events, oldest first")
     history.add_argument("session_id")
-    history.add_argument("--follow", "-f", action="store_true", help="keep printing new events (Ctrl-C stops)")
+    history.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new events (Ctrl-C stops; with --json: JSON Lines)"
+    )
     history.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
     history.add_argument("--type", dest="event_type")
     history.add_argument("--payload", action="store_true", help="include payloads")
@@ -76,6 +78,9 @@ class Output:
     def __init__(self, as_json: bool, write: Callable[[str], None] | None = None) -> None:
         self.as_json = as_json
         self._write = write or print
+
+    def write(self, line: str) -> None:
+        self._write(line)
 
     def json(self, value: Any) -> None:
         self._write(json.dumps(value, indent=2, default=str, ensure_ascii=False))
@@ -172,9 +177,9 @@ EVENT_COLUMNS = ["seq", "time", "type", "role", "content", "tokens"]
 def _print_events(out: Output, events: Sequence[Event], title: str | None) -> None:
     if not events:
         return
-    if out.as_json:
+    if out.as_json:  # JSON Lines while following: one event per line
         for event in events:
-            out.json(event.model_dump(mode="json", exclude_none=True))
+            out.write(json.dumps(event.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
     else:
         out.table(title, EVENT_COLUMNS, _event_rows(events))
 
@@ -191,9 +196,7 @@ def _newer_than(client: SessionsClient, args: argparse.Namespace, last_seq: int)
     return newer[::-1]
 
 
-def cmd_history(
-    client: SessionsClient, args: argparse.Namespace, out: Output, sleep: Callable[[float], None] = time.sleep
-) -> None:
+def cmd_history(client: SessionsClient, args: argparse.Namespace, out: Output) -> None:
     events = list(
         client.iter_history(args.session_id, page_size=100, type=args.event_type, include_payload=args.payload or None)
     )
@@ -205,12 +208,12 @@ def cmd_history(
         return
     last_seq = max((event.seq for event in events), default=0)
     while True:
-        sleep(args.interval)
+        time.sleep(args.interval)
         newest = client.get_history(args.session_id, limit=1, order="desc").events
         if newest and newest[0].seq < last_seq:  # rewound: the history lost its tail
             last_seq = newest[0].seq
             if out.as_json:
-                out.json({"rewound_to_seq": last_seq})
+                out.write(json.dumps({"rewound_to_seq": last_seq}))
             else:
                 out.table(None, ["rewound to seq"], [[last_seq]])
             continue

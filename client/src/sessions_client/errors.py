@@ -116,7 +116,15 @@ class IdempotencyKeyReused(Conflict):
 
 
 class RewindTooLarge(Conflict):
+    """409: a rewind would remove more events than one call may (the detail says how many)."""
+
     default_code = "rewind_too_large"
+
+
+class SessionHasNoApp(Conflict):
+    """409: a `state_patch` on a session created without `app_name`."""
+
+    default_code = "session_has_no_app"
 
 
 class VersionMismatch(SessionsError):
@@ -186,6 +194,7 @@ BY_CODE: dict[str, type[SessionsError]] = {
         HistoryFull,
         IdempotencyKeyReused,
         RewindTooLarge,
+        SessionHasNoApp,
         VersionMismatch,
         PayloadTooLarge,
         UnsupportedMediaType,
@@ -240,6 +249,7 @@ __all__ = [
     "RouteNotFound",
     "ServerError",
     "SessionClosed",
+    "SessionHasNoApp",
     "SessionIdTaken",
     "SessionLimitReached",
     "SessionNotFound",
