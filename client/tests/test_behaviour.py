@@ -356,3 +356,54 @@ async def test_async_iterators_follow_cursors() -> None:
     assert seqs == [1, 2]
     assert [request.url.params.get("cursor") for request in script.requests] == [None, "c1"]
     assert all(request.url.params["limit"] == "1" for request in script.requests)
+
+
+def test_parts_too_large_to_inline_are_fetched_from_their_urls(sleeps: list[float]) -> None:
+    content_url = "https://blobs.test/bucket/t/s-1/1/e-1/content?X-Amz-Signature=abc"
+    payload_url = "https://blobs.test/bucket/t/s-1/1/e-1/payload?X-Amz-Signature=def"
+    big = {**EVENT, "content_url": content_url, "payload_url": payload_url}
+    answers = {
+        "/prod/v1/sessions/s-1/history": httpx.Response(
+            200, json={"session_id": "s-1", "events": [EVENT, big], "next_cursor": None, "total": 2}
+        ),
+        "/prod/v1/sessions/s-1/events/1": httpx.Response(200, json=big, headers={"ETag": '"5"'}),
+        "/bucket/t/s-1/1/e-1/content": httpx.Response(200, content='\n"é'.encode()),
+        "/bucket/t/s-1/1/e-1/payload": httpx.Response(200, json={"k": [1, 2]}),
+    }
+    failed_once: set[str] = set()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "blobs.test" and request.url.path not in failed_once:
+            failed_once.add(request.url.path)
+            return httpx.Response(503, content=b"<Error>SlowDown</Error>")
+        return answers[request.url.path]
+
+    script = Script(answer)
+    client = make(script, token="secret", identity={"user_id": "u-1"})
+    history = client.get_history("s-1", include_payload=True)
+    assert [event.content for event in history.events] == [None, '\n"é']
+    assert history.events[1].payload == {"k": [1, 2]}
+    assert (history.events[1].content_url, history.events[1].payload_url) == (None, None)
+    blob_requests = [request for request in script.requests if request.url.host == "blobs.test"]
+    assert len(blob_requests) == 4  # each retried once after its 503
+    assert all("authorization" not in r.headers and "x-user-id" not in r.headers for r in blob_requests)
+    assert str(blob_requests[0].url) == content_url
+
+    event = client.get_event("s-1", 1)
+    assert (event.content, event.payload, event.session_version) == ('\n"é', {"k": [1, 2]}, 5)
+    kept = client.get_event("s-1", 1, inline_parts=False)
+    assert (kept.content, kept.content_url) == (None, content_url)
+    assert [e.content for e in client.iter_history("s-1", inline_parts=False)] == [None, None]
+
+
+@pytest.mark.anyio
+async def test_async_fetches_parts(sleeps: list[float]) -> None:
+    big = {**EVENT, "content_url": "https://blobs.test/c"}
+    script = Script(
+        lambda request: (
+            httpx.Response(200, text="large") if request.url.host == "blobs.test" else httpx.Response(200, json=big)
+        )
+    )
+    async with make_async(script, token="t") as client:
+        event = await client.get_event("s-1", 1)
+    assert event.content == "large" and "authorization" not in script.requests[-1].headers

@@ -27,7 +27,9 @@ from sessions_client._core import (
     create_body,
     event_body,
     finish,
+    part_calls,
     patch_body,
+    with_parts,
 )
 from sessions_client.models import (
     AppState,
@@ -124,12 +126,12 @@ class AsyncSessionsClient(ClientCore):
         """Send one logical call, retrying what is safe to retry; its answer as a model, or an exception."""
         attempt = 0
         while True:
-            headers = {**self.default_headers, **call.headers, **(await self._auth())}
+            headers = self.request_headers(call, {} if call.anonymous else await self._auth())
             try:
                 # a finished Request and send(): no per-call URL, header and cookie merging in httpx
                 request = httpx.Request(
                     call.method,
-                    self.base_url + call.path,
+                    call.url or self.base_url + call.path,
                     params=call.params or None,
                     headers=headers,
                     content=call.body,
@@ -316,7 +318,9 @@ class AsyncSessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         user_id: str | None = None,
+        inline_parts: bool = True,
     ) -> History:
+        """One page of history; events too large to inline have their parts fetched (unless inline_parts=False)."""
         query = {
             "limit": limit,
             "cursor": cursor,
@@ -326,7 +330,10 @@ class AsyncSessionsClient(ClientCore):
             "before": before,
             "include_payload": include_payload,
         }
-        return await self.send(self._get_history(session_id, query, user_id))
+        page = await self.send(self._get_history(session_id, query, user_id))
+        if inline_parts and any(event.content_url or event.payload_url for event in page.events):
+            page.events = [await self.fetch_parts(event) for event in page.events]
+        return page
 
     async def iter_history(
         self,
@@ -339,6 +346,7 @@ class AsyncSessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         user_id: str | None = None,
+        inline_parts: bool = True,
     ) -> AsyncIterator[Event]:
         """Every matching event, page after page (following `next_cursor`)."""
         cursor: str | None = None
@@ -353,6 +361,7 @@ class AsyncSessionsClient(ClientCore):
                 before=before,
                 include_payload=include_payload,
                 user_id=user_id,
+                inline_parts=inline_parts,
             )
             for event in page.events:
                 yield event
@@ -360,8 +369,19 @@ class AsyncSessionsClient(ClientCore):
                 return
             cursor = page.next_cursor
 
-    async def get_event(self, session_id: str, seq: int, *, user_id: str | None = None) -> Event:
-        return await self.send(self._get_event(session_id, seq, user_id))
+    async def get_event(
+        self, session_id: str, seq: int, *, user_id: str | None = None, inline_parts: bool = True
+    ) -> Event:
+        """One event, payload included; parts too large to inline come from their URLs (unless inline_parts=False)."""
+        event = await self.send(self._get_event(session_id, seq, user_id))
+        return await self.fetch_parts(event) if inline_parts else event
+
+    async def fetch_parts(self, event: Event) -> Event:
+        """The event with `content`/`payload` fetched from `content_url`/`payload_url` (presigned, 15 minutes)."""
+        calls = part_calls(event)
+        if not calls:
+            return event
+        return with_parts(event, {name: await self.send(call) for name, call in calls.items()})
 
     async def update_event(
         self,

@@ -174,6 +174,8 @@ class Call(Generic[T]):
     params: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    url: str | None = None  # absolute, instead of base_url + path (a presigned URL)
+    anonymous: bool = False  # no identity, no token (a presigned URL carries its own authorization)
 
 
 def parse_model(model: type[M]) -> Callable[[httpx.Response], M]:
@@ -208,6 +210,33 @@ def _parse_events(response: httpx.Response) -> list[Event]:
 
 def _parse_nothing(response: httpx.Response) -> None:
     return None
+
+
+def _parse_text(response: httpx.Response) -> str:
+    return response.content.decode("utf-8")
+
+
+def _parse_object(response: httpx.Response) -> dict[str, Any]:
+    value = json.loads(response.content)
+    if not isinstance(value, dict):
+        raise errors.SessionsError("a payload URL answered something other than a JSON object", status=200)
+    return value
+
+
+def part_calls(event: Event) -> dict[str, Call[Any]]:
+    """GETs of the parts an answer left out as presigned URLs (events too large to inline)."""
+    calls: dict[str, Call[Any]] = {}
+    if event.content_url:
+        calls["content"] = Call("GET", "", _parse_text, url=event.content_url, anonymous=True)
+    if event.payload_url:
+        calls["payload"] = Call("GET", "", _parse_object, url=event.payload_url, anonymous=True)
+    return calls
+
+
+def with_parts(event: Event, parts: dict[str, Any]) -> Event:
+    updated = event.model_copy(update={**parts, **{f"{name}_url": None for name in parts}})
+    updated._session_version = event._session_version
+    return updated
 
 
 def error_from(response: httpx.Response) -> errors.SessionsError:
@@ -274,6 +303,11 @@ class ClientCore:
 
     def _user(self, user_id: str | None) -> str | None:
         return user_id if user_id is not None else self.user_id
+
+    def request_headers(self, call: Call[Any], auth: Mapping[str, str]) -> dict[str, str]:
+        if call.anonymous:
+            return {"User-Agent": self.default_headers["User-Agent"], **call.headers}
+        return {**self.default_headers, **call.headers, **auth}
 
     def _headers(self, extra: Mapping[str, str] | None = None, *, body: bool = False) -> dict[str, str]:
         headers = dict(extra or {})

@@ -26,7 +26,9 @@ from sessions_client._core import (
     create_body,
     event_body,
     finish,
+    part_calls,
     patch_body,
+    with_parts,
 )
 from sessions_client.models import (
     AppState,
@@ -119,12 +121,12 @@ class SessionsClient(ClientCore):
         """Send one logical call, retrying what is safe to retry; its answer as a model, or an exception."""
         attempt = 0
         while True:
-            headers = {**self.default_headers, **call.headers, **self._auth()}
+            headers = self.request_headers(call, {} if call.anonymous else self._auth())
             try:
                 # a finished Request and send(): no per-call URL, header and cookie merging in httpx
                 request = httpx.Request(
                     call.method,
-                    self.base_url + call.path,
+                    call.url or self.base_url + call.path,
                     params=call.params or None,
                     headers=headers,
                     content=call.body,
@@ -308,7 +310,9 @@ class SessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         user_id: str | None = None,
+        inline_parts: bool = True,
     ) -> History:
+        """One page of history; events too large to inline have their parts fetched (unless inline_parts=False)."""
         query = {
             "limit": limit,
             "cursor": cursor,
@@ -318,7 +322,10 @@ class SessionsClient(ClientCore):
             "before": before,
             "include_payload": include_payload,
         }
-        return self.send(self._get_history(session_id, query, user_id))
+        page = self.send(self._get_history(session_id, query, user_id))
+        if inline_parts and any(event.content_url or event.payload_url for event in page.events):
+            page.events = [self.fetch_parts(event) for event in page.events]
+        return page
 
     def iter_history(
         self,
@@ -331,6 +338,7 @@ class SessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         user_id: str | None = None,
+        inline_parts: bool = True,
     ) -> Iterator[Event]:
         """Every matching event, page after page (following `next_cursor`)."""
         cursor: str | None = None
@@ -345,14 +353,24 @@ class SessionsClient(ClientCore):
                 before=before,
                 include_payload=include_payload,
                 user_id=user_id,
+                inline_parts=inline_parts,
             )
             yield from page.events
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
 
-    def get_event(self, session_id: str, seq: int, *, user_id: str | None = None) -> Event:
-        return self.send(self._get_event(session_id, seq, user_id))
+    def get_event(self, session_id: str, seq: int, *, user_id: str | None = None, inline_parts: bool = True) -> Event:
+        """One event, payload included; parts too large to inline come from their URLs (unless inline_parts=False)."""
+        event = self.send(self._get_event(session_id, seq, user_id))
+        return self.fetch_parts(event) if inline_parts else event
+
+    def fetch_parts(self, event: Event) -> Event:
+        """The event with `content`/`payload` fetched from `content_url`/`payload_url` (presigned, 15 minutes)."""
+        calls = part_calls(event)
+        if not calls:
+            return event
+        return with_parts(event, {name: self.send(call) for name, call in calls.items()})
 
     def update_event(
         self,
