@@ -29,6 +29,7 @@ def examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
 
+@pytest.mark.filterwarnings("ignore::langchain_core._api.deprecation.LangChainDeprecationWarning")
 def test_the_langchain_example_runs(inprocess_api: InProcessApi, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     class InProcessClient(sessions_client.SessionsClient):
         def __init__(self, base_url: str, **kwargs: Any) -> None:
