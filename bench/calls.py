@@ -1,7 +1,9 @@
-"""DynamoDB round trips per request, counted on the store's boto3 client against moto.
+"""DynamoDB and S3 round trips per request, counted on the store's boto3 clients against moto.
 
 Every API call fires botocore's ``before-call.dynamodb.<Operation>`` once; every HTTP attempt
 (retries included) fires ``request-created.dynamodb.<Operation>``. Both are counted per request.
+S3 calls (large event parts: one PutObject per part over 32 KiB on append, one GetObject per such
+part a history page returns) are counted apart, against their own target.
 """
 
 from __future__ import annotations
@@ -39,16 +41,63 @@ class Case:
     target: int
     headers: dict[str, str] | None = None
     path: str = "/v1/sessions/{sid}"  # {sid}: the session the first create made
+    roles: tuple[str, ...] = ()  # the caller's roles claim (app state is written by role service or admin)
+    query: str = ""
+    s3_target: int = 0  # most S3 calls
+
+
+# an event whose content and payload both go to S3 (each over 32 KiB)
+LARGE_EVENT = {"type": "message", "content": "x" * (1024 * 1024), "payload": {"blob": "y" * (100 * 1024)}}
 
 
 CASES = (
-    Case("create", "POST", {"title": "Counting calls", "context": {"a": 1}}, 201, 1, path="/v1/sessions"),
+    Case(
+        "create",
+        "POST",
+        {"title": "Counting calls", "app_name": "bench", "context": {"a": 1}},
+        201,
+        1,
+        path="/v1/sessions",
+    ),
     Case("get", "GET", None, 200, 1),
     Case("patch", "PATCH", {"title": "Counted", "context": {"b": 2}}, 200, 2),
     Case("append", "POST", {"type": "message", "usage": {"tokens": 3}}, 201, 2, path="/v1/sessions/{sid}/events"),
     Case("history", "GET", None, 200, 2, path="/v1/sessions/{sid}/history"),
+    Case(
+        "append (large: 1 MiB content, 100 KiB payload)",
+        "POST",
+        LARGE_EVENT,
+        201,
+        2,
+        path="/v1/sessions/{sid}/events",
+        s3_target=2,
+    ),
+    Case(
+        "history (include_payload, one large event)",
+        "GET",
+        None,
+        200,
+        2,
+        path="/v1/sessions/{sid}/history",
+        query="include_payload=true",
+        s3_target=2,
+    ),
     Case("list", "GET", None, 200, 1, path="/v1/sessions"),
     Case("stats", "GET", None, 200, 1, path="/v1/sessions/stats"),
+    # state documents: a read is one GetItem; a merge patch reads the document and puts it back conditioned
+    Case("app state patch", "PATCH", {"plan": "pro"}, 200, 2, path="/v1/apps/bench/state", roles=("service",)),
+    Case("app state get", "GET", None, 200, 1, path="/v1/apps/bench/state"),
+    Case("user state patch", "PATCH", {"lang": "en"}, 200, 2, path=f"/v1/apps/bench/users/{USER}/state"),
+    Case("user state get", "GET", None, 200, 1, path=f"/v1/apps/bench/users/{USER}/state"),
+    # the session, the user's state document, one transaction (event, session, counters, document)
+    Case(
+        "append + state_patch",
+        "POST",
+        {"type": "message", "state_patch": {"user": {"turns": 1}}},
+        201,
+        3,
+        path="/v1/sessions/{sid}/events",
+    ),
     # Powertools' idempotency record: a conditional put, then the stored response
     Case("create + Idempotency-Key", "POST", {}, 201, 3, {"idempotency-key": "k-1"}, path="/v1/sessions"),
     Case("patch status→completed", "PATCH", {"status": "completed"}, 200, 2),
@@ -64,13 +113,19 @@ class CallCounter:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
+        self.s3_calls: Counter[str] = Counter()
 
-    def attach(self, client: Any) -> None:
+    def attach(self, client: Any, s3_client: Any = None) -> None:
         client.meta.events.register("before-call.dynamodb", self._on_call)
         client.meta.events.register("request-created.dynamodb", self._on_attempt)
+        if s3_client is not None:
+            s3_client.meta.events.register("before-call.s3", self._on_s3_call)
 
     def _on_call(self, model: Any, **_: Any) -> None:
         self.calls[model.name] += 1
+
+    def _on_s3_call(self, model: Any, **_: Any) -> None:
+        self.s3_calls[model.name] += 1
 
     def _on_attempt(self, operation_name: str, **_: Any) -> None:
         self.attempts[operation_name] += 1
@@ -78,6 +133,7 @@ class CallCounter:
     def reset(self) -> None:
         self.calls.clear()
         self.attempts.clear()
+        self.s3_calls.clear()
 
 
 @dataclass(frozen=True)
@@ -118,13 +174,13 @@ def run() -> dict[str, Any]:
     with in_process_stack() as stack:
         specs, routes = stack.specs, stack.routes
         counter = CallCounter()
-        counter.attach(store.dynamodb_client())
+        counter.attach(store.dynamodb_client(), store.aws_client("s3"))
         session_id = ""
         for case in CASES:
             path = case.path.format(sid=session_id)
             found = match_route(routes, case.method, path)
             if found is None:
-                rows.append([case.label, "-", "-", "-", case.target, "no route"])
+                rows.append([case.label, "-", "-", "-", case.target, "-", case.s3_target, "no route"])
                 continue
             route, params = found
             counter.reset()
@@ -132,24 +188,30 @@ def run() -> dict[str, Any]:
                 status, body = invoke(specs, route, params, case, path)
             except Exception as exc:  # a broken function is reported, and the next cases still run
                 figures[case.label] = {"function": route.function, "error": repr(exc)}
-                rows.append([case.label, "-", "-", f"error: {exc!r}"[:60], case.target, "ERROR"])
+                rows.append([case.label, "-", "-", f"error: {exc!r}"[:60], case.target, "-", case.s3_target, "ERROR"])
                 continue
             if status != case.expected_status:
                 figures[case.label] = {"function": route.function, "status": status, "body": body}
                 detail = f"status {status}, expected {case.expected_status}"
-                rows.append([case.label, "-", "-", detail, case.target, "ERROR"])
+                rows.append([case.label, "-", "-", detail, case.target, "-", case.s3_target, "ERROR"])
                 continue
             if case.label == "create":
                 session_id = body["session_id"]
             total = sum(counter.calls.values())
+            s3_total = sum(counter.s3_calls.values())
             operations = ", ".join(f"{name}×{count}" for name, count in sorted(counter.calls.items()))
+            s3_operations = ", ".join(f"{name}×{count}" for name, count in sorted(counter.s3_calls.items()))
+            meets = total <= case.target and s3_total <= case.s3_target
             figures[case.label] = {
                 "function": route.function,
                 "calls": total,
                 "attempts": sum(counter.attempts.values()),
                 "operations": dict(counter.calls),
                 "target": case.target,
-                "meets_target": total <= case.target,
+                "s3_calls": s3_total,
+                "s3_operations": dict(counter.s3_calls),
+                "s3_target": case.s3_target,
+                "meets_target": meets,
             }
             rows.append(
                 [
@@ -158,11 +220,14 @@ def run() -> dict[str, Any]:
                     sum(counter.attempts.values()),
                     operations,
                     case.target,
-                    verdict(total <= case.target),
+                    f"{s3_total} ({s3_operations})" if s3_total else "0",
+                    case.s3_target,
+                    verdict(meets),
                 ]
             )
-    headers = ["request", "API calls", "HTTP attempts", "operations", "target ≤", "status"]
-    print(table(headers, rows, title="DynamoDB round trips per request (moto, counted on the store's client)"))
+    headers = ["request", "API calls", "HTTP attempts", "operations", "target ≤", "S3 calls", "S3 target ≤", "status"]
+    title = "DynamoDB (and S3) round trips per request (moto, counted on the store's clients)"
+    print(table(headers, rows, title=title))
     return figures
 
 
@@ -176,9 +241,14 @@ def invoke(
         path=path,
         route=route,
         path_parameters=params,
+        query=case.query,
         headers=headers,
         body=json.dumps(case.body).encode() if case.body is not None else None,
-        claims={"sub": USER, "tenant_id": TENANT},
+        claims={
+            "sub": USER,
+            "tenant_id": TENANT,
+            **({"cognito:groups": f"[{' '.join(case.roles)}]"} if case.roles else {}),
+        },
     )
     response = load_handler(specs[route.function])(event, LambdaContext(route.function))
     text = response.get("body") or ""

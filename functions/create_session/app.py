@@ -21,6 +21,10 @@ app = create_app()
             "description": "The caller already holds this session_id",
             "content": {"application/json": {"model": Session}},
         },
+        403: {
+            "description": "forbidden (user_id names another user, without role service)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         409: {
             "description": "session_id_taken, token_budget_exceeded (initial events), idempotency_key_reused",
             "content": {"application/problem+json": {"model": Problem}},
@@ -41,7 +45,7 @@ def create_session(
         ),
     ] = None,
 ):
-    identity = caller(app)
+    identity = caller(app, request.user_id)  # the body names the user (role service)
 
     def create():
         session, created = service.create_session(identity, request)

@@ -3,7 +3,8 @@
 from aws_lambda_powertools.event_handler import Response
 
 from sessions import service
-from sessions.api import caller, create_app, lambda_entry
+from sessions.api import ActingFor, caller, create_app, lambda_entry
+from sessions.models import Problem
 
 app = create_app()
 
@@ -11,9 +12,15 @@ app = create_app()
 @app.delete(
     "/v1/sessions/<session_id>",
     summary="Delete a session",
-    responses={204: {"description": "Deleted, or there was nothing to delete"}},
+    responses={
+        204: {"description": "Deleted, or there was nothing to delete"},
+        403: {
+            "description": "forbidden (user_id names another user)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+    },
 )
-def delete_session(session_id: str):
+def delete_session(session_id: str, user_id: ActingFor = None):
     service.delete_session(caller(app), session_id)
     return Response(status_code=204)
 

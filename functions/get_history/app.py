@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import conversation
-from sessions.api import caller, create_app, json_response, lambda_entry
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
 from sessions.models import DATE_TIME, EventType, History, Problem
 
 app = create_app()
@@ -17,6 +17,10 @@ app = create_app()
     responses={
         200: {"description": "A page of events", "content": {"application/json": {"model": History}}},
         400: {"description": "invalid_cursor", "content": {"application/problem+json": {"model": Problem}}},
+        403: {
+            "description": "forbidden (user_id names another user)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
@@ -34,6 +38,7 @@ def get_history(
         str | None, Query(description="RFC 3339; events created before it", json_schema_extra=DATE_TIME)
     ] = None,
     include_payload: Annotated[bool, Query()] = False,
+    user_id: ActingFor = None,
 ):
     history = conversation.get_history(
         caller(app),

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import stats
-from sessions.api import caller, create_app, json_response, lambda_entry
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
 from sessions.models import Problem, Stats
 
 app = create_app()
@@ -17,12 +17,12 @@ app = create_app()
     responses={
         200: {"description": "Counts and totals", "content": {"application/json": {"model": Stats}}},
         403: {
-            "description": "forbidden (scope=tenant without admin)",
+            "description": "forbidden (scope=tenant without admin; user_id names another user)",
             "content": {"application/problem+json": {"model": Problem}},
         },
     },
 )
-def get_stats(scope: Annotated[Literal["user", "tenant"], Query()] = "user"):
+def get_stats(scope: Annotated[Literal["user", "tenant"], Query()] = "user", user_id: ActingFor = None):
     return json_response(stats.get_stats(caller(app), scope))
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import listing
-from sessions.api import caller, create_app, json_response, lambda_entry
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
 from sessions.listing import STATUS_LIST_PATTERN
 from sessions.models import DATE_TIME, Identifier, Problem, SessionList, SessionType
 
@@ -19,7 +19,7 @@ app = create_app()
         200: {"description": "A page of sessions", "content": {"application/json": {"model": SessionList}}},
         400: {"description": "invalid_cursor", "content": {"application/problem+json": {"model": Problem}}},
         403: {
-            "description": "forbidden (user_id without admin)",
+            "description": "forbidden (user_id names another user, without role service or admin)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
@@ -41,14 +41,13 @@ def list_sessions(
     app_name: Annotated[Identifier | None, Query()] = None,
     created_after: Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)] = None,
     created_before: Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256, description="Admins only")] = None,
+    user_id: ActingFor = None,
 ):
     page = listing.list_sessions(
         caller(app),
         limit=limit,
         cursor=cursor,
         ascending=order == "asc",
-        user_id=user_id,
         agent_id=agent_id,
         status=status,
         session_type=session_type,

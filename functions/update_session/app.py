@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import service
-from sessions.api import caller, create_app, lambda_entry, parse_if_match, session_response
+from sessions.api import ActingFor, caller, create_app, lambda_entry, parse_if_match, session_response
 from sessions.models import Problem, Session, UpdateSessionRequest
 
 app = create_app()
@@ -16,6 +16,10 @@ app = create_app()
     summary="Change a session (JSON merge patch)",
     responses={
         200: {"description": "The changed session", "content": {"application/json": {"model": Session}}},
+        403: {
+            "description": "forbidden (user_id names another user)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         409: {
             "description": "invalid_transition or session_closed",
@@ -31,6 +35,7 @@ def update_session(
     session_id: str,
     patch: Annotated[UpdateSessionRequest, Body()],
     if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" from the ETag')] = None,
+    user_id: ActingFor = None,
 ):
     updated = service.update_session(caller(app), session_id, patch, parse_if_match(if_match))
     return session_response(updated)

@@ -43,6 +43,7 @@ from local.stack.template import FunctionSpec
 # the attempts with 16 environments as with 8 on 2 cores (python -m bench contention)
 MAX_ENVIRONMENTS_PER_FUNCTION = max(8, 4 * (os.cpu_count() or 1))
 INIT_TIMEOUT_SECONDS = 10  # Lambda's limit on the init phase
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's response
 CLOSE_TIMEOUT_SECONDS = 2  # how long closing waits for environments to exit before killing them
 # imported once in the fork server, so a new environment starts in milliseconds
 _PRELOAD = ["boto3", "botocore.session", "aws_lambda_powertools.event_handler", "local.api.gateway"]
@@ -117,9 +118,14 @@ def _run(handler: Handler, event_json: str, context: LambdaContext) -> tuple[boo
         traceback.print_exc()  # Lambda logs the trace; the caller only gets type and message
         return True, error_payload(type(exc).__name__, str(exc))
     try:
-        return False, json.dumps(result)
+        payload = json.dumps(result, ensure_ascii=False)  # as Lambda's Python 3.12+ runtimes serialize it
     except (TypeError, ValueError) as exc:
         return True, error_payload("Runtime.MarshalError", f"Unable to marshal response: {exc}")
+    if len(payload.encode("utf-8", errors="surrogatepass")) > MAX_RESPONSE_BYTES:
+        # Lambda refuses to return it: the caller (API Gateway: a 500) gets this error instead
+        message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        return True, error_payload("Function.ResponseSizeTooLarge", message)
+    return False, payload
 
 
 def _reply(connection: Connection, failed: bool, payload: str) -> bool:

@@ -112,8 +112,10 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _schema_of(document: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    ref = body["content"]["application/json"]["schema"]["$ref"]
-    return document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    schema = body["content"]["application/json"]["schema"]
+    if "$ref" not in schema:
+        return schema  # stated inline (a state document's merge patch)
+    return document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
 
 
 def _problem_response(description: str, from_gateway: bool) -> dict[str, Any]:

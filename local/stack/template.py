@@ -1,6 +1,6 @@
 """Read template.yaml the way CloudFormation would, for the dev server and the tests.
 
-The table and bus are created from the template's own resource definitions, so what runs
+The tables, buckets and bus are created from the template's own resource definitions, so what runs
 locally cannot drift from what is deployed. What only AWS runs (roles, log groups, alarms, the
 dashboard, topics, the API stage's settings) is read by no one here and ignored.
 """
@@ -176,7 +176,7 @@ def create_table_kwargs(table_name: str, properties: dict[str, Any]) -> dict[str
 
 
 def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -> dict[str, str]:
-    """Create every table and bus of the template through a boto3 session; return logical → physical names."""
+    """Create every table, bucket, secret, queue and bus of the template; return logical → physical names."""
     template = template or load_template()
     resolver = local_resolver({}, template)
     names: dict[str, str] = {}
@@ -192,6 +192,12 @@ def create_aws_resources(session: Any, template: dict[str, Any] | None = None) -
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
         names[logical_id] = table_name
+    s3 = session.client("s3")
+    for logical_id in resources_of_type(template, "AWS::S3::Bucket"):
+        # a name CloudFormation could generate: lower case, from the stack and the logical id
+        bucket_name = f"{resolver.stack_name}-{logical_id}".lower()
+        s3.create_bucket(Bucket=bucket_name)
+        names[logical_id] = bucket_name
     secrets = session.client("secretsmanager")
     for logical_id in resources_of_type(template, "AWS::SecretsManager::Secret"):
         # like GenerateSecretString: a fresh random value for every local stack

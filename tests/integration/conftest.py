@@ -36,6 +36,7 @@ class Gateway:
     names: dict[str, str]
     environment: dict[str, str]
     handlers: dict[str, Any] = field(default_factory=dict)
+    last_proxy_response: dict[str, Any] | None = None  # what the last request's handler returned, as Lambda would
 
     def __post_init__(self) -> None:
         template = load_template()
@@ -82,7 +83,7 @@ class Gateway:
             body=payload,
             claims=claims or None,
         )
-        response = self.handler(route.function)(event, LambdaContext(route.function))
+        response = self.last_proxy_response = self.handler(route.function)(event, LambdaContext(route.function))
         response_headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
         text = response.get("body") or ""
         return HttpResult(response["statusCode"], response_headers, json.loads(text) if text else None)

@@ -1,10 +1,11 @@
-"""Every DynamoDB call each function makes is allowed by its role in template.yaml, and nothing more.
+"""Every DynamoDB and S3 call each function makes is allowed by its role in template.yaml, and nothing more.
 
 The emulator does not enforce IAM, so a missing action would only show deployed, as AccessDenied.
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
-resumes, deletes, appends, history, lists, stats, the publisher settling removals and replaying a
+resumes, deletes, appends, history, lists, stats, state documents, the publisher settling removals and replaying a
 batch, the cleanup), records each function's calls on the sessions table as IAM actions (a
-transaction needs the action of each of its items), and holds them to the role's statements.
+transaction needs the action of each of its items), and holds them to the role's statements. The
+same for the bucket of large event parts (a presigned URL acts as its signer: it needs GetObject).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ TRANSACTION_ACTIONS = {
 }
 # the stream's actions are Lambda's event source mapping's (and the replay's), not the table client's
 STREAM_ACTIONS = {"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"}
+S3_ACTIONS = {"PutObject": "PutObject", "GetObject": "GetObject", "ListObjectsV2": "ListBucket"}
+S3_ACTIONS |= {"DeleteObjects": "DeleteObject"}  # DeleteObjects is authorized as DeleteObject of each key
 
 
 def allowed_on_sessions_table(function: str) -> set[str]:
@@ -38,6 +41,17 @@ def allowed_on_sessions_table(function: str) -> set[str]:
             if any("SessionsTable" in str(resource) for resource in resources):
                 actions |= {action.removeprefix("dynamodb:") for action in statement["Action"]}
     return actions - STREAM_ACTIONS
+
+
+def allowed_on_blobs_bucket(function: str) -> set[str]:
+    role = load_template()["Resources"][f"{function}Role"]["Properties"]
+    actions: set[str] = set()
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if any("EventBlobsBucket" in str(resource) for resource in resources):
+                actions |= {action.removeprefix("s3:") for action in statement["Action"]}
+    return actions
 
 
 def actions_of(operation: str, params: dict[str, Any], table: str) -> set[str]:
@@ -56,15 +70,20 @@ def actions_of(operation: str, params: dict[str, Any], table: str) -> set[str]:
 
 @pytest.fixture
 def calls(gateway, aws, monkeypatch) -> dict[str, set[str]]:
-    """Function → the IAM actions its calls needed on the sessions table."""
-    table = aws["SessionsTable"]
+    """Function → the IAM actions its calls needed on the sessions table (and "s3:…" on the bucket)."""
+    table, bucket = aws["SessionsTable"], aws["EventBlobsBucket"]
     made: dict[str, set[str]] = defaultdict(set)
     running: list[str] = []
 
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         made[running[-1] if running else "test"].update(actions_of(model.name, params, table))
 
+    def record_s3(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if params.get("Bucket") == bucket:
+            made[running[-1] if running else "test"].add(f"s3:{S3_ACTIONS[model.name]}")
+
     store.dynamodb_client().meta.events.register("before-parameter-build.dynamodb", record)
+    store.aws_client("s3").meta.events.register("before-parameter-build.s3", record_s3)
     original = gateway.handler
 
     def handler(function: str) -> Any:
@@ -93,7 +112,10 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     ok(gateway.request("PATCH", "/v1/sessions/s0", {"status": "paused"}))
     ok(gateway.request("PATCH", "/v1/sessions/s1", {"context": {"k": 1}}, headers={"If-Match": '"2"'}))
     ok(gateway.request("POST", "/v1/sessions/s2/events", {"type": "message", "usage": {"tokens": 3}}), 201)
-    ok(gateway.request("GET", "/v1/sessions/s2/history"))
+    large = {"type": "message", "content": "x" * 40_000, "payload": {"big": "y" * 40_000}}
+    ok(gateway.request("POST", "/v1/sessions/s2/events", large), 201)  # both parts to S3
+    ok(gateway.request("POST", "/v1/sessions/s4/events", large), 201)  # purged by the cleanup below
+    ok(gateway.request("GET", "/v1/sessions/s2/history", query="include_payload=true"))
     ok(gateway.request("GET", "/v1/sessions/s2"))
     ok(gateway.request("GET", "/v1/sessions", query="limit=5"))
     ok(gateway.request("GET", "/v1/sessions/stats"))
@@ -112,12 +134,32 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
     ok(gateway.request("PATCH", "/v1/sessions/s0", {"status": "active"}))  # crashed -> active at the cap repairs
     ok(gateway.create({"session_id": "after-repair"}), 201)
+    # state documents: read, merge-patched (conditioned put), and patched with an append in its transaction
+    service = {"user": "svc", "roles": ["service"]}
+    ok(gateway.request("GET", "/v1/apps/app/state"))
+    ok(gateway.request("PATCH", "/v1/apps/app/state", {"a": 1}, **service))
+    ok(gateway.request("GET", "/v1/apps/app/users/bob/state", **service))
+    ok(gateway.request("PATCH", "/v1/apps/app/users/bob/state", {"b": 1}, headers={"If-Match": '"0"'}, **service))
+    ok(gateway.create({"session_id": "in-app", "app_name": "app", "user_id": "bob"}, **service), 201)
+    state_patch = {"app": {"a": 2}, "user": {"b": 2}}
+    appended = gateway.request(
+        "POST", "/v1/sessions/in-app/events", {"type": "m", "state_patch": state_patch}, query="user_id=bob", **service
+    )
+    ok(appended, 201)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
 
     functions = {function for function in calls if function != "test"}
     assert {"CreateSessionFunction", "PublishEventsFunction", "CleanupFunction"} <= functions
+    assert {"GetStateFunction", "UpdateStateFunction"} <= functions
     for function in sorted(functions):
-        needed, allowed = calls[function], allowed_on_sessions_table(function)
+        needed = {action for action in calls[function] if not action.startswith("s3:")}
+        allowed = allowed_on_sessions_table(function)
         assert needed <= allowed, f"{function} calls {sorted(needed - allowed)} without the permission"
         assert allowed <= needed, f"{function} may call {sorted(allowed - needed)} and never does"
+        needed_s3 = {action.removeprefix("s3:") for action in calls[function] if action.startswith("s3:")}
+        allowed_s3 = allowed_on_blobs_bucket(function)
+        assert needed_s3 == allowed_s3, f"{function} calls {sorted(needed_s3)} on the bucket, may {sorted(allowed_s3)}"
+    assert {"AppendEventFunction", "GetHistoryFunction", "CleanupFunction"} <= {
+        function for function in functions if allowed_on_blobs_bucket(function)
+    }

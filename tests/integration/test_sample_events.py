@@ -20,6 +20,8 @@ EXPECTED = {
     "GetHistoryFunction": 200,
     "ListSessionsFunction": 200,
     "GetStatsFunction": 200,
+    "UpdateStateFunction": 200,
+    "GetStateFunction": 200,
     "DeleteSessionFunction": 204,
 }
 HTTP_FUNCTIONS = [name for name, spec in function_specs(load_template(), local_resolver({})).items() if spec.routes]

@@ -11,18 +11,19 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from sessions import errors
 from sessions.limits import BODY_MAX_BYTES
 from sessions.retrying import time_budget
-from sessions.service import Identity, public_view
+from sessions.service import Identity, acting_for, public_view
 from sessions.settings import get_settings
 
 logger = Logger()
@@ -44,6 +45,7 @@ PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
     errors.SessionClosed: (409, "session_closed", "Session closed"),
     errors.TokenBudgetExceeded: (409, "token_budget_exceeded", "Token budget exceeded"),
     errors.HistoryFull: (409, "history_full", "History full"),
+    errors.SessionHasNoApp: (409, "session_has_no_app", "Session has no app"),
     errors.IdempotencyKeyReused: (409, "idempotency_key_reused", "Idempotency key reused"),
     errors.IdempotencyKeyInProgress: (409, "idempotency_key_in_progress", "Idempotency key in progress"),
     errors.VersionMismatch: (412, "version_mismatch", "Version mismatch"),
@@ -85,7 +87,7 @@ def parse_json_body(text: str) -> Any:
     return value
 
 
-def _prepare_body(event: dict[str, Any]) -> Response | None:
+def _prepare_body(event: dict[str, Any], max_bytes: int = BODY_MAX_BYTES) -> Response | None:
     """Check size and encoding before routing; the resolver then only sees a UTF-8 JSON body."""
     body = event.get("body")
     if not body and event.get("requestContext", {}).get("http", {}).get("method") in ("POST", "PATCH", "PUT"):
@@ -97,8 +99,8 @@ def _prepare_body(event: dict[str, Any]) -> Response | None:
             return problem(400, "malformed_request", "Malformed request", "the body is not valid base64")
     else:
         raw = (body or "").encode("utf-8", errors="surrogatepass")
-    if len(raw) > BODY_MAX_BYTES:
-        return problem(413, "payload_too_large", "Payload too large", f"the body is over {BODY_MAX_BYTES} bytes")
+    if len(raw) > max_bytes:
+        return problem(413, "payload_too_large", "Payload too large", f"the body is over {max_bytes} bytes")
     if event.get("isBase64Encoded") and body:
         try:
             event["body"] = raw.decode("utf-8")
@@ -149,15 +151,47 @@ def identity_of(event: dict[str, Any]) -> Identity:
     return Identity(tenant_id=tenant_id, user_id=user_id, roles=_roles(claims.get(settings.roles_claim)))
 
 
-def caller(app: APIGatewayHttpResolver) -> Identity:
-    return identity_of(app.current_event.raw_event)
+USER_ID_PARAMETER = "user_id"
+# What every session and event endpoint declares (`user_id: ActingFor = None`), so the OpenAPI
+# document states it; caller(app) reads it from the request, whatever the handler does with it.
+ActingFor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=256,
+        description="Role service: act for this user of the caller's tenant. Admins may name another user to read "
+        "(not to change). Anyone else may name only themselves (another user: 403 forbidden).",
+    ),
+]
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def caller(app: APIGatewayHttpResolver, user_id: str | None = None) -> Identity:
+    """The identity a request acts as: the token's caller, acting for the user the request names.
+
+    The user is named by the `user_id` query parameter (create: the body's `user_id`, passed in).
+    A `service` caller acts for any user of its tenant; an admin may name another user to read
+    (GET), never to write; anyone else may name only themselves (sessions.service.acting_for).
+    Every handler declares the query parameter so the OpenAPI document states it; this reads it.
+    """
+    event = app.current_event
+    named = event.get_query_string_value(USER_ID_PARAMETER)
+    if user_id is not None:
+        if named is not None and named != user_id:
+            raise errors.InvalidField(("query", USER_ID_PARAMETER), "user_id differs from the body's user_id")
+        named = user_id
+    identity = acting_for(identity_of(event.raw_event), named, reading=event.http_method.upper() in READ_METHODS)
+    logger.append_keys(principal=identity.principal, user_id=identity.user_id)
+    return identity
 
 
 # --- responses ---------------------------------------------------------------------------------
 
 
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status_code, content_type="application/json", body=json.dumps(body), headers=headers)
+    # compact and UTF-8 unescaped: what large_events sizes a response by (Lambda's 6 MB counts these bytes)
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(status_code=status_code, content_type="application/json", body=text, headers=headers)
 
 
 def session_response(record: dict[str, Any], status_code: int = 200, *, location: bool = False) -> Response:
@@ -165,6 +199,11 @@ def session_response(record: dict[str, Any], status_code: int = 200, *, location
     if location:
         headers["Location"] = f"/v1/sessions/{record['session_id']}"
     return json_response(public_view(record), status_code, headers)
+
+
+def versioned_response(body: dict[str, Any]) -> Response:
+    """A versioned document (a state document) with its ETag."""
+    return json_response(body, headers={"ETag": f'"{body["version"]}"'})
 
 
 def parse_if_match(header: str | None) -> int | None:
@@ -214,13 +253,18 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
-def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The function's handler: body checks, then the resolver, with request-scoped logging."""
+def lambda_entry(
+    app: APIGatewayHttpResolver, *, body_max_bytes: int = BODY_MAX_BYTES
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The function's handler: body checks, then the resolver, with request-scoped logging.
+
+    `body_max_bytes`: the largest body its routes take (LARGE_BODY_MAX_BYTES where events up to 5 MiB come in).
+    """
 
     @metrics.log_metrics(capture_cold_start_metric=True)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        early = _refuse_anonymous(event) or _prepare_body(event)
+        early = _refuse_anonymous(event) or _prepare_body(event, body_max_bytes)
         if early is not None:
             return _as_proxy(early)
         with time_budget(context.get_remaining_time_in_millis()):

@@ -39,7 +39,7 @@ def plan_append(
         "event_id": str(uuid.uuid4()),
         "seq": usage["event_count"],
         "created_at": timestamp,
-        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch"}),
+        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch", "state_patch"}),
     }
     changes: dict[str, Any] = {"usage": usage, "last_active_at": timestamp, "updated_at": timestamp}
     if request.context_patch is not None:

@@ -17,6 +17,10 @@ whose expiry is a little past the run's own timeout) and gives it back when done
 the lease held returns at once with `skipped: true` and announces nothing; a lease left by a run
 that died expires, and the next run takes it over. A dry run deletes nothing and needs no lease.
 
+An incarnation's history includes its large event parts in S3 (store/blobs.py): purging it deletes
+the objects under its prefix too (one ListObjectsV2 per 1,000 objects, one DeleteObjects per page),
+so the work still grows with what is removed. A purge marker stays until S3 confirmed every delete.
+
 Removing a session is seen by the stream: the publisher announces `session.expired` (reason
 `cleanup` or `inactive`), counts it out of its owner's stats and frees its slot, exactly once.
 """
@@ -33,6 +37,7 @@ from typing import Any
 from sessions.clock import format_ms, now_ms, parse_timestamp
 from sessions.settings import get_settings
 from sessions.store import SessionStore, default_store
+from sessions.store.blobs import EventBlobs, default_blobs, history_blob_prefix
 from sessions.store.keys import EXPIRY_SHARDS, PURGE_SK_PREFIX, SESSION_SK
 
 SAFETY_MARGIN_MS = 10_000
@@ -103,8 +108,10 @@ class _Deleter:
 class _Sweep:
     """What one run removes: due sessions (each on its own condition), their history, worked-off markers."""
 
-    def __init__(self, store: SessionStore, summary: Summary, now: str, out_of_time: Callable[[], bool]) -> None:
-        self._store, self._summary, self._now, self.out_of_time = store, summary, now, out_of_time
+    def __init__(
+        self, store: SessionStore, blobs: EventBlobs, summary: Summary, now: str, out_of_time: Callable[[], bool]
+    ) -> None:
+        self._store, self._blobs, self._summary, self._now, self.out_of_time = store, blobs, summary, now, out_of_time
         self._history = _Deleter(store, summary, out_of_time)
         self._markers: list[dict[str, Any]] = []  # deleted once the history they stand for is gone
 
@@ -119,9 +126,8 @@ class _Sweep:
             if self._summary.dry_run or self._store.delete_due_session(entry, self._now):
                 setattr(self._summary, counts_as, getattr(self._summary, counts_as) + 1)
                 self._purge(entry["PK"], entry["incarnation"])
-        elif entry["SK"].startswith(PURGE_SK_PREFIX):
+        elif entry["SK"].startswith(PURGE_SK_PREFIX) and self._purge(entry["PK"], entry["incarnation"]):
             # history left by a session DynamoDB's TTL, a re-used id or an earlier run removed
-            self._purge(entry["PK"], entry["incarnation"])
             self._markers.append({"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}})
 
     def finish(self) -> None:
@@ -133,9 +139,17 @@ class _Sweep:
             markers.add({"DeleteRequest": {"Key": key}}, None)
         markers.flush()
 
-    def _purge(self, pk: str, incarnation: str) -> None:
+    def _purge(self, pk: str, incarnation: str) -> bool:
+        """Remove an incarnation's history; False when S3 kept some of its objects (its marker then stays)."""
         for key in self._store.history_keys(pk, incarnation):
             self._history.add({"DeleteRequest": {"Key": key}}, "history_events_deleted")
+        if self._summary.dry_run:
+            return True
+        # large event parts, and objects of appends that failed after their upload: all under one prefix
+        if self._blobs.delete_prefix(history_blob_prefix(pk, incarnation)).complete:
+            return True
+        self._summary.complete = False
+        return False
 
 
 def _hours(first: str, last: str) -> list[str]:
@@ -144,25 +158,34 @@ def _hours(first: str, last: str) -> list[str]:
     return [format_ms(moment)[:13] for moment in range(start, end + 1, HOUR_MS)]
 
 
-def run_cleanup(*, dry_run: bool, remaining_ms: Callable[[], int], store: SessionStore | None = None) -> dict[str, Any]:
+def run_cleanup(
+    *,
+    dry_run: bool,
+    remaining_ms: Callable[[], int],
+    store: SessionStore | None = None,
+    blobs: EventBlobs | None = None,
+) -> dict[str, Any]:
     store = store or default_store()
+    blobs = blobs or default_blobs()
     run_id = str(uuid.uuid4())
     if dry_run:
-        return _run(store, run_id, dry_run=True, remaining_ms=remaining_ms)
+        return _run(store, blobs, run_id, dry_run=True, remaining_ms=remaining_ms)
     if not store.acquire_cleanup_lease(run_id, now_ms(), remaining_ms() + LEASE_MARGIN_MS):
         # another run is at work, or died less than a timeout ago: nothing to do, nothing to announce
         return asdict(Summary(dry_run=False, complete=False, skipped=True))
     try:
-        return _run(store, run_id, dry_run=False, remaining_ms=remaining_ms)
+        return _run(store, blobs, run_id, dry_run=False, remaining_ms=remaining_ms)
     finally:
         store.release_cleanup_lease(run_id)
 
 
-def _run(store: SessionStore, run_id: str, *, dry_run: bool, remaining_ms: Callable[[], int]) -> dict[str, Any]:
+def _run(
+    store: SessionStore, blobs: EventBlobs, run_id: str, *, dry_run: bool, remaining_ms: Callable[[], int]
+) -> dict[str, Any]:
     started = now_ms()
     now = format_ms(started)
     summary = Summary(dry_run=dry_run)
-    sweep = _Sweep(store, summary, now, lambda: remaining_ms() < SAFETY_MARGIN_MS)
+    sweep = _Sweep(store, blobs, summary, now, lambda: remaining_ms() < SAFETY_MARGIN_MS)
     current_hour = now[:13]
     first_hour = store.get_cleanup_checkpoint() or format_ms(started - FIRST_RUN_LOOKBACK_HOURS * HOUR_MS)[:13]
     # the previous hour is walked again next time: a delete at an hour's very end may land in it late

@@ -79,6 +79,10 @@ class HistoryFull(SessionError):
     """The session's history holds the configured maximum of events."""
 
 
+class SessionHasNoApp(SessionError):
+    """A state_patch on an append to a session without app_name: there is no app state to patch."""
+
+
 class IdempotencyKeyReused(SessionError):
     """The Idempotency-Key was used with another body within the hour."""
 

@@ -21,7 +21,7 @@ from sessions.models import Usage
 
 # Fields of a session item whose change is bookkeeping or storage, not news.
 _BOOKKEEPING = frozenset(
-    {"updated_at", "last_active_at", "version", "holds_slot", "incarnation", "usage"}
+    {"updated_at", "last_active_at", "version", "holds_slot", "incarnation", "usage", "created_by", "updated_by"}
     | {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
 )
 _EVENT_ID_NAMESPACE = uuid.UUID("6b1f9a3e-2f7c-4c1e-9d5a-0c8e7f4b2a61")
@@ -50,6 +50,10 @@ class SessionEventDetail(BaseModel):
     version: int = Field(description="Orders a session's events")
     usage: Usage
     expires_at: str
+    actor: str | None = Field(
+        description="Who made the change: the caller's principal (a service acting for the user is named, not the "
+        "user). Null for removals by TTL or the cleanup."
+    )
 
 
 class SessionCreated(SessionEventDetail):
@@ -201,6 +205,7 @@ def _removal_reason(record: Any, old: dict[str, Any], at: datetime) -> str:
 
 def _expired(record: Any, old: dict[str, Any], reason: str, at: datetime) -> PendingEvent:
     ended = {**old, "version": old["version"] + 1, "updated_at": format_ms(int(at.timestamp() * 1000))}
+    ended["updated_by"] = None  # no caller: DynamoDB's TTL or the cleanup
     pending = _event(record, "session.expired", ended, old, [])
     pending.detail["reason"] = reason
     return pending
@@ -224,5 +229,6 @@ def _event(
         "version": session["version"],
         "usage": session["usage"],
         "expires_at": session["expires_at"],
+        "actor": session.get("updated_by"),  # the principal of the write; absent for TTL, cleanup, older items
     }
     return PendingEvent(detail_type=detail_type, detail=detail, time=datetime.now(UTC))

@@ -2,9 +2,10 @@
 
 A retry with the same key and body within an hour replays the first response; the same key
 with another body is refused. Records live in their own table (with its own TTL), so they never
-reach the sessions table's stream. The key is scoped to the operation, the tenant, the user and
-(for an append) the session: another caller's identical key neither sees the first response nor
-is blocked by it. Failed requests are not recorded, so a retry after an error runs again.
+reach the sessions table's stream. The key is scoped to the operation, the tenant, the user, the
+caller (a service acting for the user is another caller) and (for an append) the session: another
+caller's identical key neither sees the first response nor is blocked by it. Failed requests are
+not recorded, so a retry after an error runs again.
 """
 
 from __future__ import annotations
@@ -68,8 +69,14 @@ def idempotent(
     body: Any,
     lambda_context: Any,
     operation: Callable[[], Response],
+    stored_form: tuple[Callable[[str], str], Callable[[str, Any], str]] | None = None,
 ) -> Response:
-    """Run operation once per (scope, caller, key, body); replay its response for retries."""
+    """Run operation once per (scope, caller, key, body); replay its response for retries.
+
+    `stored_form`: (pack, unpack) when the record keeps a response body other than the one answered
+    (pack(body) -> what is stored; unpack(stored, request body) -> the body replayed), for bodies
+    that could pass DynamoDB's item limit (large_events.pack_append_response).
+    """
     if key is None:
         return operation()
     _check_key(key)
@@ -87,14 +94,22 @@ def idempotent(
         data_keyword_argument="request", persistence_store=_persistence(), config=config, key_prefix=scope[0]
     )
     def run(request: dict[str, Any]) -> dict[str, Any]:
-        response = operation()
-        return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
+        response = answered["response"] = operation()
+        kept = stored_form[0](response.body) if stored_form and isinstance(response.body, str) else response.body
+        return {"status": response.status_code, "headers": dict(response.headers), "body": kept}
 
-    request = {"scope": json.dumps([*scope, identity.tenant_id, identity.user_id, key]), "body": body}
+    answered: dict[str, Response] = {}
+
+    # the caller's own key: a service acting for a user never replays (nor is blocked by) the user's requests
+    caller = [identity.tenant_id, identity.user_id, identity.principal]
+    request = {"scope": json.dumps([*scope, *caller, key]), "body": body}
     try:
         stored = run(request=request)
     except IdempotencyValidationError:
         raise IdempotencyKeyReused("this Idempotency-Key was used with another body") from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyKeyInProgress("a request with this Idempotency-Key is in progress; retry shortly") from None
-    return Response(status_code=stored["status"], headers=stored["headers"], body=stored["body"])
+    if "response" in answered:
+        return answered["response"]  # this request ran the operation: its own response, not the record's form
+    replayed = stored_form[1](stored["body"], body) if stored_form else stored["body"]
+    return Response(status_code=stored["status"], headers=stored["headers"], body=replayed)

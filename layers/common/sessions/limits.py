@@ -14,6 +14,12 @@ from typing import Any
 
 OBJECT_MAX_BYTES = 64 * 1024
 BODY_MAX_BYTES = 256 * 1024
+# An event's content (UTF-8) and payload (serialized) together; a part over INLINE_PART_MAX_BYTES
+# is stored in S3, its item keeping a pointer. The routes that take such events accept bodies up to
+# LARGE_BODY_MAX_BYTES (Lambda's 6 MB invocation limit is the ceiling); every other route BODY_MAX_BYTES.
+EVENT_PARTS_MAX_BYTES = 5 * 1024 * 1024
+INLINE_PART_MAX_BYTES = 32 * 1024
+LARGE_BODY_MAX_BYTES = 6_000_000
 # DynamoDB nests documents at most 32 levels deep; the item itself is one of them.
 MAX_NESTING = 30
 # DynamoDB numbers hold 38 significant digits exactly, magnitudes 1E-130 .. 9.99E+125. A JSON

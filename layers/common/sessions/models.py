@@ -16,12 +16,20 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from sessions.lifecycle import Status
-from sessions.limits import ObjectTooLarge, check_json_object, check_number, check_storable
+from sessions.limits import (
+    EVENT_PARTS_MAX_BYTES,
+    ObjectTooLarge,
+    check_json_object,
+    check_number,
+    check_storable,
+    serialized_size,
+)
 from sessions.settings import get_settings
 from sessions.text import TITLE_MAX_LENGTH, TITLE_PATTERN, sanitize_title
 
@@ -47,11 +55,21 @@ def _storable_object(value: dict[str, Any]) -> dict[str, Any]:
         raise PydanticCustomError("payload_too_large", str(exc)) from None
 
 
-def _content_within_limit(content: str) -> str:
-    size = len(content.encode("utf-8", errors="surrogatepass"))
-    if size > CONTENT_MAX_BYTES:
-        raise PydanticCustomError("payload_too_large", f"content is {size} bytes; the limit is {CONTENT_MAX_BYTES}")
-    return content
+def _content_within(limit: int) -> AfterValidator:
+    def check(content: str) -> str:
+        size = len(content.encode("utf-8", errors="surrogatepass"))
+        if size > limit:
+            raise PydanticCustomError("payload_too_large", f"content is {size} bytes; the limit is {limit}")
+        return content
+
+    return AfterValidator(check)
+
+
+def _event_payload(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_json_object(value, max_bytes=EVENT_PARTS_MAX_BYTES)
+    except ObjectTooLarge as exc:
+        raise PydanticCustomError("payload_too_large", str(exc)) from None
 
 
 def _not_reserved(session_id: str) -> str:
@@ -87,6 +105,8 @@ def _storable_patch(patch: dict[str, Any]) -> dict[str, Any]:
 _STORABLE_OBJECT_SCHEMA = WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/StorableJsonObject"}]})
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_object), _STORABLE_OBJECT_SCHEMA]
 JsonPatch = Annotated[dict[str, Any], AfterValidator(_storable_patch), _STORABLE_OBJECT_SCHEMA]
+# An event's payload: storable like every object, up to 5 MiB with its content (parts over 32 KiB go to S3).
+EventPayload = Annotated[dict[str, Any], AfterValidator(_event_payload), _STORABLE_OBJECT_SCHEMA]
 # Counts and money within what DynamoDB stores exactly, far beyond any real session.
 _INTEGRAL = BeforeValidator(_integral_float_as_int)  # after the bounds, so they stay in the JSON Schema
 Count = Annotated[StrictInt, Field(ge=0, le=10**15), _INTEGRAL]
@@ -152,21 +172,69 @@ class EventUsage(_Request):
     duration_ms: Amount = 0
 
 
+UserId = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class StatePatch(_Request):
+    """Merge patches of the session's app state and of its user's state, applied with the event."""
+
+    app: JsonPatch | None = Field(None, description="Merged into the app's state; roles service or admin only.")
+    user: JsonPatch | None = Field(None, description="Merged into the state of the session's user in its app.")
+
+
 class AppendEventRequest(_Request):
     """Body of POST /v1/sessions/{session_id}/events: one turn or event of the history."""
 
     type: EventType = Field(description="message, task, tool, system, or another [a-z0-9_.-]{1,32}")
     role: Role | None = None
-    content: Annotated[str, AfterValidator(_content_within_limit)] | None = Field(
-        None, description="At most 32 KiB (UTF-8).", json_schema_extra={"maxLength": CONTENT_MAX_BYTES}
+    content: Annotated[str, _content_within(EVENT_PARTS_MAX_BYTES)] | None = Field(
+        None,
+        description="Text; with payload at most 5 MiB (5,242,880 bytes: content as UTF-8, payload serialized).",
+        json_schema_extra={"maxLength": EVENT_PARTS_MAX_BYTES},
     )
     task_id: Identifier | None = None
-    payload: JsonObject | None = Field(None, description="At most 64 KiB serialized; left out of history by default.")
+    payload: EventPayload | None = Field(
+        None,
+        description="With content at most 5 MiB (content as UTF-8, payload serialized); left out of history "
+        "by default.",
+    )
     usage: EventUsage | None = None
     metadata: Metadata | None = None
     context_patch: JsonPatch | None = Field(
         None, description="A JSON merge patch applied to the session's context in the same atomic step."
     )
+    state_patch: StatePatch | None = Field(
+        None,
+        description="Merge patches of the app's and the user's state documents, applied in the same atomic step; "
+        "the session needs an app_name.",
+    )
+
+    @model_validator(mode="after")
+    def _parts_within_limit(self) -> AppendEventRequest:
+        # each part was checked on its own; together they share one limit
+        if self.content is not None and self.payload is not None:
+            size = len(self.content.encode("utf-8", errors="surrogatepass")) + serialized_size(self.payload)
+            if size > EVENT_PARTS_MAX_BYTES:
+                raise PydanticCustomError(
+                    "payload_too_large",
+                    f"content and payload are {size} bytes together; the limit is {EVENT_PARTS_MAX_BYTES}",
+                )
+        return self
+
+
+class InitialEvent(AppendEventRequest):
+    """An event given on create: stored in the session's transaction, so its parts stay small; no state_patch."""
+
+    content: Annotated[str, _content_within(CONTENT_MAX_BYTES)] | None = Field(
+        None, description="At most 32 KiB (UTF-8).", json_schema_extra={"maxLength": CONTENT_MAX_BYTES}
+    )
+    payload: JsonObject | None = Field(None, description="At most 64 KiB serialized; left out of history by default.")
+    state_patch: SkipJsonSchema[None] = None
+
+    @field_validator("state_patch", mode="before")
+    @classmethod
+    def _no_state_patch(cls, value: Any) -> Any:
+        raise ValueError("state_patch is not accepted on a create's initial events; append it after the create")
 
 
 class CreateSessionRequest(_Request):
@@ -188,8 +256,14 @@ class CreateSessionRequest(_Request):
     runtime_metadata: JsonObject = Field(default_factory=dict, description="At most 64 KiB serialized.")
     token_budget: TokenBudget | None = Field(None, description="Most tokens the session may use; null for no budget.")
     ttl_seconds: TtlSeconds | None = Field(None, description="Lifetime from now; the configured default when absent.")
-    events: list[AppendEventRequest] = Field(
-        default_factory=list, max_length=INITIAL_EVENTS_MAX, description="Appended in order, in the same transaction."
+    events: list[InitialEvent] = Field(
+        default_factory=list,
+        max_length=INITIAL_EVENTS_MAX,
+        description="Appended in order, in the same transaction; content at most 32 KiB and payload at most 64 KiB "
+        "each (larger events are appended).",
+    )
+    user_id: UserId | None = Field(
+        None, description="Role service: create the session for this user of the caller's tenant. Others: their own id."
     )
 
 
@@ -240,6 +314,16 @@ class Event(_Response):
     payload: dict[str, Any] | None = None
     usage: EventUsage | None = None
     metadata: dict[str, str] | None = None
+    content_url: str | None = Field(
+        None,
+        description="Instead of content, when one event alone would pass Lambda's 6 MB response limit: "
+        "a presigned GET (15 minutes) of the content as UTF-8 text.",
+    )
+    payload_url: str | None = Field(
+        None,
+        description="Instead of payload, when one event alone would pass Lambda's 6 MB response limit: "
+        "a presigned GET (15 minutes) of the payload as JSON.",
+    )
 
 
 class SessionSummary(_Response):
@@ -301,6 +385,21 @@ class Stats(_Response):
     tokens_used_total: int
     cost_usd_total: float
     computed_at: str
+
+
+class AppState(_Response):
+    """An app's state document; a never-written one is {} at version 0."""
+
+    app_name: str
+    state: dict[str, Any]
+    version: int
+    updated_at: str | None
+
+
+class UserState(AppState):
+    """One user's state document in an app."""
+
+    user_id: str
 
 
 class ValidationIssue(_Response):

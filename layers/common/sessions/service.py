@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sessions.appending import plan_append
 from sessions.clock import format_ms, now_ms
-from sessions.errors import SessionIdTaken, SessionLimitReached, SessionNotFound, VersionMismatch
+from sessions.errors import Forbidden, SessionIdTaken, SessionLimitReached, SessionNotFound, VersionMismatch
 from sessions.lifecycle import Status
 from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
 from sessions.patching import plan_patch
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sessions.models import CreateSessionRequest, UpdateSessionRequest
 
 ADMIN_ROLE = "admin"
+SERVICE_ROLE = "service"  # a backend acting for the users of its tenant (user_id on each request)
 SESSION_ID = re.compile(ID_PATTERN)
 logger = Logger(child=True)
 metrics = Metrics()  # the same EMF buffer the handler flushes (sessions.api)
@@ -47,13 +48,51 @@ def use_store(session_store: SessionStore | None) -> None:
 
 @dataclass(frozen=True)
 class Identity:
+    """Who calls (`principal`, the token's sub) and whose sessions the call touches (`user_id`).
+
+    They differ only for a `service` caller acting for a user of its tenant, or an admin reading
+    another user's sessions (acting_for). The tenant is always the caller's own.
+    """
+
     tenant_id: str
     user_id: str
     roles: frozenset[str] = frozenset()
+    principal: str = ""  # empty: the caller acts as itself (principal = user_id)
+
+    def __post_init__(self) -> None:
+        if not self.principal:
+            object.__setattr__(self, "principal", self.user_id)
 
     @property
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles
+
+    @property
+    def is_service(self) -> bool:
+        return SERVICE_ROLE in self.roles
+
+
+def acting_for(identity: Identity, user_id: str | None, *, reading: bool) -> Identity:
+    """The identity a request naming `user_id` acts as; Forbidden when the caller may not.
+
+    A `service` caller acts as any user of its own tenant, for reads and writes. Anyone may name
+    themselves. An admin may name another user to read (read, list, history, stats), never to
+    write. Everyone else naming another user is refused, before anything is looked up.
+    """
+    if user_id is None or user_id == identity.principal:
+        return identity if identity.user_id == identity.principal else replace(identity, user_id=identity.principal)
+    if not (identity.is_service or (reading and identity.is_admin)):
+        if identity.is_admin:
+            raise Forbidden(
+                "an admin may read another user's sessions, not change them; acting for users needs the service role"
+            )
+        raise Forbidden("acting for another user needs the service role")
+    return replace(identity, user_id=user_id)
+
+
+def written_by(identity: Identity, changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` to a session, stamped with who made them (the principal, not the user acted for)."""
+    return {**changes, "updated_by": identity.principal}
 
 
 def public_view(record: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +143,7 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
     ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
     timestamp = format_ms(now)
     record: dict[str, Any] = {
-        **request.model_dump(exclude={"ttl_seconds", "events"}, mode="json"),
+        **request.model_dump(exclude={"ttl_seconds", "events", "user_id"}, mode="json"),
         "session_id": request.session_id or str(uuid.uuid4()),
         "tenant_id": identity.tenant_id,
         "user_id": identity.user_id,
@@ -118,6 +157,8 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
         # events of an earlier session under the same id never mix with this one's
         "incarnation": uuid.uuid4().hex[:12],
         "holds_slot": True,
+        "created_by": identity.principal,
+        "updated_by": identity.principal,
     }
     events = []
     for event_request in request.events:  # appended as if posted in order, in the same transaction
@@ -187,7 +228,7 @@ def update_session(
         changes = plan_patch(current, patch, now_ms())
         if not changes:
             return current  # nothing differs: no write, no new version
-        return store().update_session(current, changes, cap=cap)
+        return store().update_session(current, written_by(identity, changes), cap=cap)
 
     # resuming a crashed session takes a slot again: at the cap, as a create does
     return with_slot_repair(identity, lambda: write_until_it_wins(owned_live_session(identity, session_id), write))
@@ -242,7 +283,7 @@ def delete_session(identity: Identity, session_id: str) -> None:
         }
         if current.get("holds_slot"):
             changes["holds_slot"] = False
-        store().update_session(current, changes)
+        store().update_session(current, written_by(identity, changes))
 
     try:
         write_until_it_wins(current, write)

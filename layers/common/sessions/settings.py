@@ -20,6 +20,7 @@ class Settings:
     idempotency_table_name: str
     cursor_secret_arn: str
     inactivity_timeout_seconds: int  # 0 = off
+    event_blobs_bucket: str  # where event parts too large for their item go ("" where no function needs it)
 
 
 def _int(name: str, default: int) -> int:
@@ -41,4 +42,5 @@ def get_settings() -> Settings:
         idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", "sessions-idempotency"),
         cursor_secret_arn=os.environ.get("CURSOR_SECRET_ARN", ""),
         inactivity_timeout_seconds=_int("INACTIVITY_TIMEOUT_SECONDS", 0),
+        event_blobs_bucket=os.environ.get("EVENT_BLOBS_BUCKET", ""),
     )

@@ -2,7 +2,8 @@
 
 `SessionStore` is the one facade the service uses; each part lives in a module of its own:
 session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
-(`stats_counters`), open-session slots and their repair (`slots`), and what removal needs (`removals`).
+(`stats_counters`), open-session slots and their repair (`slots`), what removal needs (`removals`),
+and app- and user-scoped state documents (`state`).
 
 Sessions are never deleted by a request: a delete marks the item and moves its expiry to now,
 so the cleanup finds it (and its history) through the ByExpiry index, and the stream sees it.
@@ -14,10 +15,11 @@ from sessions.settings import get_settings
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
 from sessions.store.client import aws_client, dynamodb_client
 from sessions.store.keys import expiry_bucket, key_part, session_pk, user_pk
-from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery
+from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery, event_position
 from sessions.store.removals import Removals
 from sessions.store.sessions import SessionWrites
 from sessions.store.slots import SlotRepair, Slots
+from sessions.store.state import StateDocuments, StateKey
 from sessions.store.stats_counters import StatsReads
 
 __all__ = [
@@ -27,11 +29,13 @@ __all__ = [
     "SessionQuery",
     "SessionStore",
     "SlotRepair",
+    "StateKey",
     "VersionChanged",
     "WriteConflict",
     "aws_client",
     "default_store",
     "dynamodb_client",
+    "event_position",
     "expiry_bucket",
     "key_part",
     "session_pk",
@@ -39,7 +43,7 @@ __all__ = [
 ]
 
 
-class SessionStore(SessionWrites, PageReads, StatsReads, Slots, Removals):
+class SessionStore(SessionWrites, PageReads, StatsReads, Slots, Removals, StateDocuments):
     """Everything the service asks of the table, one client and table name shared by every part."""
 
 

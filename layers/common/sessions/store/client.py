@@ -21,5 +21,8 @@ def aws_client(service: str) -> Any:
     botocore's own session: the same client as boto3.client, without importing boto3.
     """
     import botocore.session
+    from botocore.config import Config
 
-    return botocore.session.get_session().create_client(service)
+    # S3: presigned URLs signed with SigV4, which every Region accepts (botocore may pick SigV2 otherwise)
+    config = Config(signature_version="s3v4") if service == "s3" else None
+    return botocore.session.get_session().create_client(service, config=config)

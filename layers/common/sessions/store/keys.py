@@ -7,6 +7,8 @@
     tenant stats  PK T#{tenant}#STATS#{0..15}    SK #STATS       (a partition per shard, read by one BatchGetItem)
     purge marker  PK T#{tenant}#S#{session_id}   SK #PURGE#{incarnation} (history left to purge)
     settled       PK T#{tenant}#S#{session_id}   SK #SETTLED#{incarnation} (a removal counted out once)
+    app state     PK T#{tenant}#APP#{app_name}           SK #STATE
+    user state    PK T#{tenant}#APP#{app_name}#U#{user}  SK #STATE
 
 A session's incarnation is fixed at its creation, so the history of an earlier session under
 the same id (deleted or expired, not yet purged) never mixes with the new one's. '#' in tenant
@@ -28,6 +30,7 @@ COUNTERS_SK = "#COUNTERS"
 SLOT_SK_PREFIX = "#SLOT#"
 PURGE_SK_PREFIX = "#PURGE#"
 SETTLED_SK_PREFIX = "#SETTLED#"
+STATE_SK = "#STATE"
 EXPIRY_SHARDS = 8
 MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # settled and freed markers: longer than any stream record can be redelivered
 # Attributes of a session item that only the store uses (keys and index attributes).
@@ -51,6 +54,12 @@ def session_pk(tenant_id: str, session_id: str) -> str:
 
 def user_pk(tenant_id: str, user_id: str) -> str:
     return f"{tenant_pk(tenant_id)}#U#{key_part(user_id)}"
+
+
+def state_pk(tenant_id: str, app_name: str, user_id: str | None = None) -> str:
+    """An app's state document, or (with user_id) one user's state in that app."""
+    app = f"{tenant_pk(tenant_id)}#APP#{key_part(app_name)}"
+    return app if user_id is None else f"{app}#U#{key_part(user_id)}"
 
 
 def agent_pk(tenant_id: str, user_id: str, agent_id: str) -> str:

@@ -167,5 +167,10 @@ def _list_position(index_key: str) -> Any:
     return position
 
 
+def event_position(query: EventQuery, seq: int) -> dict[str, Any]:
+    """Where a page of `query` resumes after the event `seq` (a page cut short of its limit)."""
+    return {"PK": session_pk(query.tenant_id, query.session_id), "SK": event_sk(query.incarnation, seq)}
+
+
 def _event_position(item: dict[str, Any]) -> dict[str, Any]:
     return {"PK": item["PK"], "SK": item["SK"]}

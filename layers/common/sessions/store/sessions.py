@@ -111,18 +111,36 @@ class SessionWrites(TableAccess):
         self._raise_for(self._transact([{"Update": update}, *slot, *updates]))
         return new_record
 
-    def append_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-        """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
+    def append_event(
+        self,
+        current: dict[str, Any],
+        event: dict[str, Any],
+        changes: dict[str, Any],
+        *,
+        also: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    ) -> dict[str, Any]:
+        """Put the event and apply `changes` to its session in one transaction, if the session is unchanged.
+
+        `also`: more conditioned writes of the same transaction (state documents, store/state.py);
+        one of them failing its condition raises WriteConflict, so the append is planned again.
+        """
         update, new_record = self._versioned_update(current, changes)
         deltas = counters.change(current, new_record)
         updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
-        self._raise_for(self._transact([{"Update": update}, self._event_put(current, event), *updates]))
+        operations = [{"Update": update}, self._event_put(current, event), *updates]
+        reasons = self._transact([*operations, *also])
+        state_failed = reasons and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[len(operations) :])
+        if state_failed and reasons[0].get("Code") != "ConditionalCheckFailed":  # type: ignore[index]
+            raise WriteConflict("a state document changed since it was read")
+        self._raise_for(reasons)
         return new_record
 
     def _versioned_update(
         self, current: dict[str, Any], changes: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """An UpdateItem of `changes` conditioned on the current version, and the record it leads to."""
+        # a write that does not say who made it leaves no one's name on the item (never the last writer's)
+        changes = {"updated_by": None, **changes}
         new_record = {**current, **changes, "version": current["version"] + 1}
         for key in [key for key, value in changes.items() if value is None]:
             del new_record[key]

@@ -1,0 +1,177 @@
+"""App- and user-scoped state: JSON documents shared by an app's sessions, changed by merge patch.
+
+An app's state is read by anyone of the tenant and written by roles `service` or `admin`. A
+user's state in an app is the user's own: read and written by the user, or by a `service`
+caller for any user of its tenant; admins may read it. A document never written reads as `{}`
+at version 0. Writes are compare-and-set on the version: with If-Match a lost race is 412;
+without it the merge is planned again on the stored document, so no concurrent patch is lost.
+An append's `state_patch` writes the documents in the append's own transaction (state_writes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sessions.clock import format_ms, now_ms
+from sessions.errors import Forbidden, SessionHasNoApp, VersionMismatch
+from sessions.merge_patch import apply_merge_patch
+from sessions.patching import checked_object
+from sessions.retrying import back_off, write_attempts
+from sessions.service import Identity, store
+from sessions.store import StateKey, VersionChanged, WriteConflict
+
+if TYPE_CHECKING:
+    from sessions.models import StatePatch
+
+NEVER_WRITTEN: dict[str, Any] = {"state": {}, "version": 0, "updated_at": None, "updated_by": None}
+
+
+# --- who ----------------------------------------------------------------------------------------
+
+
+def may_write_app_state(identity: Identity) -> bool:
+    return identity.is_service or identity.is_admin
+
+
+def _check_app_write(identity: Identity) -> None:
+    if not may_write_app_state(identity):
+        raise Forbidden("an app's state is written by roles service or admin only")
+
+
+def _check_user_access(identity: Identity, user_id: str, *, writing: bool) -> None:
+    if user_id == identity.principal or identity.is_service:
+        return
+    if identity.is_admin and not writing:
+        return
+    if identity.is_admin:
+        raise Forbidden("an admin may read another user's state, not change it")
+    raise Forbidden("another user's state needs the service role")
+
+
+# --- read ---------------------------------------------------------------------------------------
+
+
+def _stored(key: StateKey) -> dict[str, Any]:
+    return store().get_state(key) or dict(NEVER_WRITTEN)
+
+
+def view(key: StateKey, document: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"app_name": key.app_name}
+    if key.user_id is not None:
+        body["user_id"] = key.user_id
+    return body | {name: document[name] for name in ("state", "version", "updated_at")}
+
+
+def get_app_state(identity: Identity, app_name: str) -> dict[str, Any]:
+    key = StateKey(identity.tenant_id, app_name)
+    return view(key, _stored(key))
+
+
+def get_user_state(identity: Identity, app_name: str, user_id: str) -> dict[str, Any]:
+    _check_user_access(identity, user_id, writing=False)
+    key = StateKey(identity.tenant_id, app_name, user_id)
+    return view(key, _stored(key))
+
+
+# --- change -------------------------------------------------------------------------------------
+
+
+def _merged(
+    identity: Identity, current: dict[str, Any], patches: Iterable[dict[str, Any]], at: int, where: str
+) -> dict[str, Any] | None:
+    """The next document after `patches` (merged in order), or None when the state stays as it is."""
+    state = current["state"]
+    for patch in patches:
+        state = apply_merge_patch(state, patch)
+    if _same_json(state, current["state"]):
+        return None
+    return {
+        "state": checked_object(where, state),
+        "version": current["version"] + 1,
+        "updated_at": format_ms(at),
+        "updated_by": identity.principal,
+    }
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # True == 1 in Python, not in JSON
+
+
+def _update(identity: Identity, key: StateKey, patch: dict[str, Any], if_match: int | None) -> dict[str, Any]:
+    current = _stored(key)
+    for attempt in write_attempts():
+        if if_match is not None and current["version"] != if_match:
+            raise VersionMismatch(current["version"])
+        document = _merged(identity, current, [patch], now_ms(), "state")
+        if document is None:
+            return view(key, current)  # nothing changes: no write, no new version
+        try:
+            store().put_state(key, document, read_version=current["version"])
+            return view(key, document)
+        except VersionChanged as changed:
+            # the first loss plans again at once on what the store handed back; later ones back off and read
+            latest = changed.record if attempt == 0 else None
+        except WriteConflict:
+            latest = None
+        if latest is None:
+            back_off(attempt)
+            latest = _stored(key)
+        current = latest
+    raise VersionMismatch(current["version"], f"the state kept changing (now version {current['version']}); retry")
+
+
+def update_app_state(identity: Identity, app_name: str, patch: dict[str, Any], if_match: int | None) -> dict[str, Any]:
+    _check_app_write(identity)
+    return _update(identity, StateKey(identity.tenant_id, app_name), patch, if_match)
+
+
+def update_user_state(
+    identity: Identity, app_name: str, user_id: str, patch: dict[str, Any], if_match: int | None
+) -> dict[str, Any]:
+    _check_user_access(identity, user_id, writing=True)
+    return _update(identity, StateKey(identity.tenant_id, app_name, user_id), patch, if_match)
+
+
+# --- with an append -----------------------------------------------------------------------------
+
+
+def check_state_patches(identity: Identity, session: dict[str, Any], patches: Iterable[StatePatch | None]) -> None:
+    """Refuse an append's state patches that the caller may not apply or the session cannot take."""
+    given = [patch for patch in patches if patch is not None and (patch.app is not None or patch.user is not None)]
+    if not given:
+        return  # no state_patch, or one with no part: nothing to check, nothing to write
+    if not session.get("app_name"):
+        # 409 like session_closed: the request is valid, the session (its app_name is fixed at create) refuses it
+        raise SessionHasNoApp("state_patch needs a session created with an app_name")
+    if any(patch.app is not None for patch in given):
+        _check_app_write(identity)
+
+
+def state_writes(
+    identity: Identity, session: dict[str, Any], patches: Iterable[StatePatch | None]
+) -> list[dict[str, Any]]:
+    """The conditioned Puts an append's state patches (in event order) add to its transaction.
+
+    Each document is read now and written only if still at that version: a lost race cancels the
+    whole append, which is planned again (store.append_event raises WriteConflict).
+    """
+    given = [patch for patch in patches if patch is not None]
+    check_state_patches(identity, session, given)
+    if not any(patch.app is not None or patch.user is not None for patch in given):
+        return []
+    at = now_ms()
+    writes = []
+    for part, key in (
+        ("app", StateKey(session["tenant_id"], session["app_name"])),
+        ("user", StateKey(session["tenant_id"], session["app_name"], session["user_id"])),
+    ):
+        parts = [getattr(patch, part) for patch in given if getattr(patch, part) is not None]
+        if not parts:
+            continue
+        current = _stored(key)
+        document = _merged(identity, current, parts, at, f"state_patch.{part}")
+        if document is not None:
+            writes.append(store().state_write(key, document, read_version=current["version"]))
+    return writes

@@ -1,0 +1,103 @@
+"""The only module that talks to S3: event parts too large for their DynamoDB item.
+
+    object  {tenant}/{session_id}/{incarnation}/{event_id}/{part}
+
+`tenant` is key_part(tenant_id) with '/' escaped as well, so that no tenant's prefix is a prefix
+of another's; session ids hold no '/'. All objects of one incarnation of a session share the
+prefix `{tenant}/{session_id}/{incarnation}/`, which the cleanup deletes when it purges that
+history (an object whose append failed after its upload lies there too). The bucket's lifecycle
+rule expires whatever is left after the longest session lifetime plus two days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sessions.settings import get_settings
+from sessions.store.client import aws_client
+from sessions.store.keys import key_part
+
+PRESIGN_SECONDS = 15 * 60
+DELETE_OBJECTS_MAX = 1000  # keys per DeleteObjects call (and per ListObjectsV2 page)
+
+
+def _tenant_part(escaped_tenant: str) -> str:
+    return escaped_tenant.replace("/", "%2F")  # '%' is already escaped by key_part: still one-to-one
+
+
+def blob_prefix(tenant_id: str, session_id: str, incarnation: str) -> str:
+    """Where every object of one incarnation of a session lies."""
+    return f"{_tenant_part(key_part(tenant_id))}/{session_id}/{incarnation}/"
+
+
+def blob_key(tenant_id: str, session_id: str, incarnation: str, event_id: str, part: str) -> str:
+    """The object of one part ("content", "payload") of one event; a new version of a part takes a new name."""
+    return f"{blob_prefix(tenant_id, session_id, incarnation)}{event_id}/{part}"
+
+
+def history_blob_prefix(session_pk: str, incarnation: str) -> str:
+    """blob_prefix from a session's table key (T#{tenant}#S#{session_id}), as the cleanup's index gives it."""
+    escaped_tenant, _, session_id = session_pk.removeprefix("T#").partition("#S#")
+    return f"{_tenant_part(escaped_tenant)}/{session_id}/{incarnation}/"
+
+
+@dataclass(frozen=True)
+class PrefixDeletion:
+    deleted: int  # objects S3 confirmed deleted
+    complete: bool  # False when S3 refused some: they are tried again by the next purge of the prefix
+
+
+class EventBlobs:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes; None when it is missing."""
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+        except self._client.exceptions.NoSuchKey:
+            return None
+        body: bytes = response["Body"].read()
+        return body
+
+    def presigned_get(self, key: str) -> str:
+        """A URL that reads the object without credentials for PRESIGN_SECONDS (signed locally: no call)."""
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS
+        )
+        return url
+
+    def delete_keys(self, keys: list[str]) -> list[str]:
+        """Delete these objects (a missing one counts as deleted); the keys S3 could not delete."""
+        failed: list[str] = []
+        for start in range(0, len(keys), DELETE_OBJECTS_MAX):
+            batch = keys[start : start + DELETE_OBJECTS_MAX]
+            response = self._client.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            )
+            failed += [error["Key"] for error in response.get("Errors", [])]
+        return failed
+
+    def delete_prefix(self, prefix: str) -> PrefixDeletion:
+        """Delete every object under the prefix: one ListObjectsV2 per 1,000 objects, one DeleteObjects per page."""
+        request: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": DELETE_OBJECTS_MAX}
+        deleted, complete = 0, True
+        while True:
+            response = self._client.list_objects_v2(**request)
+            keys = [entry["Key"] for entry in response.get("Contents", [])]
+            if keys:
+                failed = self.delete_keys(keys)
+                deleted += len(keys) - len(failed)
+                complete = complete and not failed
+            if not response.get("IsTruncated"):
+                return PrefixDeletion(deleted, complete)
+            request["ContinuationToken"] = response["NextContinuationToken"]
+
+
+def default_blobs() -> EventBlobs:
+    return EventBlobs(aws_client("s3"), get_settings().event_blobs_bucket)

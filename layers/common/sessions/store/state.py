@@ -1,0 +1,80 @@
+"""App- and user-scoped state documents: one item each, written whole, conditioned on its version.
+
+    app state   PK T#{tenant}#APP#{app_name}           SK #STATE
+    user state  PK T#{tenant}#APP#{app_name}#U#{user}  SK #STATE
+
+Attributes: `state` (the JSON object), `version` (0 = never written: no item), `updated_at`,
+`updated_by` (the principal of the last write). No stream consumer acts on them (the publisher's
+filter passes session items only), no index holds them, and they have no TTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sessions.attribute_values import to_item
+from sessions.store.base import TableAccess, VersionChanged, WriteConflict
+from sessions.store.keys import STATE_SK, record_of, state_pk
+
+
+@dataclass(frozen=True)
+class StateKey:
+    """Which document: the app's (user_id None) or one user's in that app, within a tenant."""
+
+    tenant_id: str
+    app_name: str
+    user_id: str | None = None
+
+    def item_key(self) -> dict[str, Any]:
+        return {"PK": {"S": state_pk(self.tenant_id, self.app_name, self.user_id)}, "SK": {"S": STATE_SK}}
+
+
+def state_put(table: str, key: StateKey, document: dict[str, Any], *, read_version: int) -> dict[str, Any]:
+    """A Put of the whole document (its `version` already the next one), if it is still at `read_version`.
+
+    A transaction item (the append's); StateDocuments.put_state sends the same Put alone.
+    """
+    item = {
+        "PK": state_pk(key.tenant_id, key.app_name, key.user_id),
+        "SK": STATE_SK,
+        **{name: document[name] for name in ("state", "version", "updated_at", "updated_by")},
+    }
+    if read_version == 0:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
+    else:
+        condition = {
+            "ConditionExpression": "#version = :version",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":version": {"N": str(read_version)}},
+        }
+    return {"Put": {"TableName": table, "Item": to_item(item), **condition}}
+
+
+class StateDocuments(TableAccess):
+    def get_state(self, key: StateKey) -> dict[str, Any] | None:
+        """The stored document (`state`, `version`, `updated_at`, `updated_by`), or None if never written."""
+        response = self._client.get_item(TableName=self._table, Key=key.item_key(), ConsistentRead=True)
+        item = response.get("Item")
+        if not item:
+            return None
+        return _document(record_of(item))
+
+    def state_write(self, key: StateKey, document: dict[str, Any], *, read_version: int) -> dict[str, Any]:
+        """The conditioned Put of a document, as an item of another write's transaction (an append's)."""
+        return state_put(self._table, key, document, read_version=read_version)
+
+    def put_state(self, key: StateKey, document: dict[str, Any], *, read_version: int) -> None:
+        """Write the document if it is still at `read_version`; VersionChanged carries what is stored now."""
+        put = state_put(self._table, key, document, read_version=read_version)["Put"]
+        try:
+            self._client.put_item(**put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            stored: Any = exc.response.get("Item")
+            raise VersionChanged(_document(record_of(stored)) if stored else None) from None
+        except self._client.exceptions.TransactionConflictException:
+            raise WriteConflict("a transaction was writing the state document") from None
+
+
+def _document(record: dict[str, Any]) -> dict[str, Any]:
+    return {name: record.get(name) for name in ("state", "version", "updated_at", "updated_by")}
