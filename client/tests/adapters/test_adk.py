@@ -181,6 +181,24 @@ async def test_append_event_bytes(service: SessionsAdkService, user: str) -> Non
     assert read.events[0].grounding_metadata == grounding
 
 
+async def test_large_event_round_trips(service: SessionsAdkService, user: str) -> None:
+    """An ADK event far over the inline limits (here 300 kB of image bytes) reads back equal (events up to 5 MiB)."""
+    session = await service.create_session(app_name=APP, user_id=user)
+    image = bytes(range(256)) * 1200
+    text = "long answer " * 4000  # over 32 KiB: `content` keeps its first 32 KiB, the payload all of it
+    event = Event(
+        invocation_id="invocation",
+        author="helper",
+        content=types.Content(
+            role="model", parts=[types.Part(text=text), types.Part.from_bytes(data=image, mime_type="image/png")]
+        ),
+    )
+    await service.append_event(session, event)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read is not None
+    assert read.events == [event]
+
+
 async def test_append_event_complete(service: SessionsAdkService, user: str) -> None:
     """Mirrors test_append_event_complete: every Event field survives the round trip."""
     session = await service.create_session(app_name=APP, user_id=user)
