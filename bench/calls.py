@@ -82,6 +82,27 @@ CASES = (
         query="include_payload=true",
         s3_target=2,
     ),
+    # a batch is one transaction whatever its size (20 events, the session and its counters)
+    Case(
+        "append batch of 20", "POST", {"events": [{"type": "message"}] * 20}, 201, 2, path="/v1/sessions/{sid}/events"
+    ),
+    Case("get event", "GET", None, 200, 2, path="/v1/sessions/{sid}/events/1"),
+    Case("get event (large)", "GET", None, 200, 2, path="/v1/sessions/{sid}/events/2", s3_target=2),
+    Case("patch event (redact)", "PATCH", {"content": "[redacted]"}, 200, 3, path="/v1/sessions/{sid}/events/1"),
+    # the session, the tail of the history (one Query page), then one transaction
+    Case("rewind 20 events", "DELETE", None, 200, 3, path="/v1/sessions/{sid}/events", query="from_seq=3"),
+    # its large parts read back for return_events, then deleted in one DeleteObjects after the commit
+    Case(
+        "rewind 1 large event (return_events)",
+        "DELETE",
+        None,
+        200,
+        3,
+        path="/v1/sessions/{sid}/events",
+        query="from_seq=2&return_events=true",
+        s3_target=3,
+    ),
+    Case("rewind past the end", "DELETE", None, 200, 2, path="/v1/sessions/{sid}/events", query="from_seq=99"),
     Case("list", "GET", None, 200, 1, path="/v1/sessions"),
     Case("stats", "GET", None, 200, 1, path="/v1/sessions/stats"),
     # state documents: a read is one GetItem; a merge patch reads the document and puts it back conditioned

@@ -1,24 +1,30 @@
-"""POST /v1/sessions/{session_id}/events: append a turn or event to a session's history."""
+"""POST /v1/sessions/{session_id}/events: append one event, or a batch of them, to a session's history."""
 
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import conversation
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
+from sessions.conversation import event_view
 from sessions.idempotency import KEY_PATTERN, idempotent
-from sessions.large_events import pack_append_response, unpack_append_response
+from sessions.large_events import fit_echo, pack_append_response, unpack_append_response
 from sessions.limits import LARGE_BODY_MAX_BYTES
-from sessions.models import AppendEventRequest, Event, Problem
+from sessions.models import AppendEventBody, AppendEventsRequest, Event, EventBatch, Problem
 
 app = create_app()
 
 
 @app.post(
     "/v1/sessions/<session_id>/events",
-    summary="Append an event",
+    summary="Append an event, or a batch of events",
+    description='The body is one event, or `{"events": [...]}` with 1 to 20 events appended in order, '
+    "all or nothing. The ETag of the answer is the session's new version.",
     responses={
-        201: {"description": "The stored event", "content": {"application/json": {"model": Event}}},
+        201: {
+            "description": 'The stored event (one event sent), or `{"events": [...]}` (a batch)',
+            "content": {"application/json": {"model": Event | EventBatch}},
+        },
         403: {
             "description": "forbidden (user_id names another user; state_patch.app without role service or admin)",
             "content": {"application/problem+json": {"model": Problem}},
@@ -29,6 +35,7 @@ app = create_app()
             "session_has_no_app (state_patch)",
             "content": {"application/problem+json": {"model": Problem}},
         },
+        412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
         413: {
             "description": "payload_too_large (body over 6,000,000 bytes, content and payload over 5 MiB)",
             "content": {"application/problem+json": {"model": Problem}},
@@ -38,7 +45,7 @@ app = create_app()
 )
 def append_event(
     session_id: str,
-    request: Annotated[AppendEventRequest, Body()],
+    request: Annotated[AppendEventBody, Body()],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -47,16 +54,29 @@ def append_event(
             description="Retries within an hour replay the first response; 1-255 visible ASCII characters",
         ),
     ] = None,
+    if_match: Annotated[
+        str | None, Header(alias="if-match", description='"<version>" from the ETag: append only to that version')
+    ] = None,
     user_id: ActingFor = None,
 ):
     identity = caller(app)
+    batch = isinstance(request, AppendEventsRequest)
+    requests = request.events if isinstance(request, AppendEventsRequest) else [request]
+    expected = parse_if_match(if_match)
+
+    def append():
+        events, session = conversation.append_events(identity, session_id, requests, if_match=expected)
+        views = fit_echo([event_view(event) for event in events])  # within Lambda's response limit
+        body = {"events": views} if batch else views[0]
+        return json_response(body, 201, {"ETag": f'"{session["version"]}"'})
+
     return idempotent(
         idempotency_key,
         scope=("append", session_id),
         identity=identity,
         body=app.current_event.json_body,
         lambda_context=app.lambda_context,
-        operation=lambda: json_response(conversation.append_event(identity, session_id, request), 201),
+        operation=append,
         stored_form=(pack_append_response, unpack_append_response),  # records stay small with 5 MiB events
     )
 

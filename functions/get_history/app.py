@@ -32,10 +32,10 @@ def get_history(
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     type: Annotated[EventType | None, Query()] = None,
     after: Annotated[
-        str | None, Query(description="RFC 3339; events created after it", json_schema_extra=DATE_TIME)
+        str | None, Query(description="RFC 3339; events whose timestamp is at or after it", json_schema_extra=DATE_TIME)
     ] = None,
     before: Annotated[
-        str | None, Query(description="RFC 3339; events created before it", json_schema_extra=DATE_TIME)
+        str | None, Query(description="RFC 3339; events whose timestamp is before it", json_schema_extra=DATE_TIME)
     ] = None,
     include_payload: Annotated[bool, Query()] = False,
     user_id: ActingFor = None,

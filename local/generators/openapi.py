@@ -52,6 +52,11 @@ COMMON_RESPONSES = {
     "401": ("unauthenticated: no caller identity (deployed: no or an invalid JWT, answered by API Gateway)", True),
     "500": ("internal_error: an unexpected failure, logged with the request's correlation id", True),
 }
+# A path parameter with characters the resolver's route pattern does not take (e.g. private-use
+# code points) matches no route: 404 route_not_found, even where the operation never answers 404 itself.
+PATH_RESPONSES = {
+    "404": ("route_not_found: a path parameter the route cannot take (or session_not_found, event_not_found)", False),
+}
 BODY_RESPONSES = {
     "400": ("malformed_request: the body is not UTF-8 JSON (NaN, Infinity and lone surrogates are not JSON)", False),
     "413": ("payload_too_large: the body (256 KiB) or a field over its size limit", True),
@@ -96,11 +101,14 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
         responses = operation["responses"]
         responses["422"] = _problem_response("validation_error: well-formed JSON that breaks the schema", False)
         shared = COMMON_RESPONSES | (BODY_RESPONSES if "requestBody" in operation else {})
+        if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
+            shared = shared | PATH_RESPONSES
         for status, (description, from_gateway) in shared.items():
             responses.setdefault(status, _problem_response(description, from_gateway))
         if "204" in responses:
             responses["204"].pop("content", None)
-        if "requestBody" in operation and not _schema_of(document, operation["requestBody"]).get("required"):
+        body_schema = _schema_of(document, operation["requestBody"]) if "requestBody" in operation else {}
+        if "requestBody" in operation and not (body_schema.get("required") or "oneOf" in body_schema):
             operation["requestBody"].update(required=False, description="Every field is optional: no body is `{}`.")
     for path in document["paths"].values():
         if "patch" in path:  # a merge patch may say so (RFC 7396)
@@ -114,7 +122,7 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
 def _schema_of(document: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     schema = body["content"]["application/json"]["schema"]
     if "$ref" not in schema:
-        return schema  # stated inline (a state document's merge patch)
+        return schema  # stated inline (a state document's merge patch; a body of one of several shapes, oneOf)
     return document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
 
 

@@ -111,7 +111,7 @@ def test_without_identity_every_operation_is_401(fuzz_server: DevServerProcess) 
     ]
     assert len(operations) == len(routes)  # every route of the template is in the document
     for method, path in operations:
-        concrete = re.sub(r"\{[a-z_]+\}", "x-1", path)
+        concrete = re.sub(r"\{[a-z_]+\}", "1", path)
         reply = anonymous.request(method.upper(), concrete, None if method not in ("post", "patch") else {})
         assert reply.status == 401, (method, path, reply.body)
         assert json.loads(reply.body)["code"] == "unauthenticated"

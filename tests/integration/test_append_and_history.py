@@ -218,7 +218,9 @@ def test_history_time_filters(gateway, table):
     events = gateway.request("GET", f"/v1/sessions/{sid}/history").body["events"]
     middle = events[1]["created_at"]
     after = gateway.request("GET", f"/v1/sessions/{sid}/history", query=f"after={events[0]['created_at']}").body
-    assert all(e["created_at"] > events[0]["created_at"] for e in after["events"])
+    # after is inclusive (on timestamp, which defaults to created_at)
+    assert after["events"] and all(e["timestamp"] >= events[0]["timestamp"] for e in after["events"])
+    assert after["events"][0]["seq"] == 1
     before = gateway.request("GET", f"/v1/sessions/{sid}/history", query="before=2000-01-01T00:00:00Z").body
     assert before["events"] == []
     assert gateway.request("GET", f"/v1/sessions/{sid}/history", query="after=yesterday").status == 422

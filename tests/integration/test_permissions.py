@@ -2,10 +2,11 @@
 
 The emulator does not enforce IAM, so a missing action would only show deployed, as AccessDenied.
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
-resumes, deletes, appends, history, lists, stats, state documents, the publisher settling removals and replaying a
-batch, the cleanup), records each function's calls on the sessions table as IAM actions (a
-transaction needs the action of each of its items), and holds them to the role's statements. The
-same for the bucket of large event parts (a presigned URL acts as its signer: it needs GetObject).
+resumes, deletes, appends and batches, one event read, redacted and rewound, history, lists, stats,
+state documents, the publisher settling removals and replaying a batch, the cleanup), records each
+function's calls on the sessions table as IAM actions (a transaction needs the action of each of its
+items), and holds them to the role's statements. The same for the bucket of large event parts (a
+presigned URL acts as its signer: it needs GetObject).
 """
 
 from __future__ import annotations
@@ -113,9 +114,14 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     ok(gateway.request("PATCH", "/v1/sessions/s1", {"context": {"k": 1}}, headers={"If-Match": '"2"'}))
     ok(gateway.request("POST", "/v1/sessions/s2/events", {"type": "message", "usage": {"tokens": 3}}), 201)
     large = {"type": "message", "content": "x" * 40_000, "payload": {"big": "y" * 40_000}}
-    ok(gateway.request("POST", "/v1/sessions/s2/events", large), 201)  # both parts to S3
+    ok(gateway.request("POST", "/v1/sessions/s2/events", large), 201)  # both parts to S3 (seq 3)
     ok(gateway.request("POST", "/v1/sessions/s4/events", large), 201)  # purged by the cleanup below
     ok(gateway.request("GET", "/v1/sessions/s2/history", query="include_payload=true"))
+    ok(gateway.request("POST", "/v1/sessions/s2/events", {"events": [{"type": "task"}, {"type": "message"}]}), 201)
+    ok(gateway.request("GET", "/v1/sessions/s2/events/3"))  # its parts read back from S3
+    # redacted: the parts read, the payload written again as a new revision, the old objects deleted
+    ok(gateway.request("PATCH", "/v1/sessions/s2/events/3", {"content": "[redacted]"}))
+    ok(gateway.request("DELETE", "/v1/sessions/s2/events", query="from_seq=3&return_events=true"))
     ok(gateway.request("GET", "/v1/sessions/s2"))
     ok(gateway.request("GET", "/v1/sessions", query="limit=5"))
     ok(gateway.request("GET", "/v1/sessions/stats"))
@@ -152,6 +158,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     functions = {function for function in calls if function != "test"}
     assert {"CreateSessionFunction", "PublishEventsFunction", "CleanupFunction"} <= functions
     assert {"GetStateFunction", "UpdateStateFunction"} <= functions
+    assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction"} <= functions
     for function in sorted(functions):
         needed = {action for action in calls[function] if not action.startswith("s3:")}
         allowed = allowed_on_sessions_table(function)

@@ -17,11 +17,14 @@ EXPECTED = {
     "GetSessionFunction": 200,
     "UpdateSessionFunction": 200,
     "AppendEventFunction": 201,
+    "GetEventFunction": 200,
+    "UpdateEventFunction": 200,
     "GetHistoryFunction": 200,
     "ListSessionsFunction": 200,
     "GetStatsFunction": 200,
     "UpdateStateFunction": 200,
     "GetStateFunction": 200,
+    "DeleteEventsFunction": 200,
     "DeleteSessionFunction": 204,
 }
 HTTP_FUNCTIONS = [name for name, spec in function_specs(load_template(), local_resolver({})).items() if spec.routes]

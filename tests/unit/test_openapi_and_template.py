@@ -64,6 +64,8 @@ def test_every_detail_type_of_the_contract_has_a_schema():
         "session.deleted",
         "session.expired",
         "session.event_appended",
+        "session.events_removed",
+        "session.event_changed",
         "sessions.cleanup_completed",
     }
     assert {path.stem for path in SCHEMAS_DIR.glob("*.json")} == contract

@@ -12,7 +12,27 @@ from sessions.merge_patch import apply_merge_patch
 from sessions.patching import checked_object
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sessions.models import AppendEventRequest
+
+
+def last_seq(session: dict[str, Any]) -> int:
+    """The highest seq the session ever gave; items from before `last_seq` existed had no holes."""
+    return int(session.get("last_seq", session["usage"]["event_count"]))
+
+
+def plan_appends(
+    session: dict[str, Any], requests: Sequence[AppendEventRequest], now: int, *, max_events: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Events appended in order as one change: the events to store and the session changes of them all."""
+    record, changes, events = dict(session), dict[str, Any](), list[dict[str, Any]]()
+    for request in requests:
+        event, step = plan_append(record, request, now, max_events=max_events)
+        record |= step
+        changes |= step
+        events.append(event)
+    return events, changes
 
 
 def plan_append(
@@ -31,17 +51,24 @@ def plan_append(
             f"{tokens} more tokens would pass the token budget of {budget} ({usage['tokens_used']} used)"
         )
     timestamp = format_ms(now)
+    seq = last_seq(session) + 1  # never a seq given before, even one a rewind removed
     usage["tokens_used"] += tokens
     usage["cost_usd"] = _exact_sum(usage["cost_usd"], request.usage.cost_usd if request.usage else 0)
     usage["event_count"] += 1
     usage["task_count"] += int(request.type == "task")
     event = {
         "event_id": str(uuid.uuid4()),
-        "seq": usage["event_count"],
+        "seq": seq,
         "created_at": timestamp,
         **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch", "state_patch"}),
+        "timestamp": request.timestamp or timestamp,  # already in the stored form (models.EventTimestamp)
     }
-    changes: dict[str, Any] = {"usage": usage, "last_active_at": timestamp, "updated_at": timestamp}
+    changes: dict[str, Any] = {
+        "usage": usage,
+        "last_seq": seq,
+        "last_active_at": timestamp,
+        "updated_at": timestamp,
+    }
     if request.context_patch is not None:
         merged = apply_merge_patch(session.get("context") or {}, request.context_patch)
         changes["context"] = checked_object("context", merged)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sessions import state
-from sessions.appending import plan_append
+from sessions.appending import plan_appends
 from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
+from sessions.errors import VersionMismatch
 from sessions.large_events import LargeParts, fit_echo, inline_parts
 from sessions.models import EVENT_FIELDS
 from sessions.queries import timestamp_param
@@ -16,10 +17,14 @@ from sessions.settings import get_settings
 from sessions.store import EventQuery, event_position
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sessions.models import AppendEventRequest
 
 
 def event_view(event: dict[str, Any], *, include_payload: bool = True) -> dict[str, Any]:
+    # events stored before `timestamp` existed happened when they were created
+    event = {"timestamp": event.get("created_at"), **event}
     return {
         name: event[name]
         for name in EVENT_FIELDS
@@ -27,21 +32,42 @@ def event_view(event: dict[str, Any], *, include_payload: bool = True) -> dict[s
     }
 
 
-def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
-    """Store one event; seq, usage, counts, context_patch and version change in one atomic step."""
+def append_events(
+    identity: Identity,
+    session_id: str,
+    requests: Sequence[AppendEventRequest],
+    *,
+    if_match: int | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Store events in order, all or nothing; seq, usage, counts, context_patch and version change in one atomic step.
+
+    Returns the stored events and the session as written. With `if_match`, the write is a
+    compare-and-set on the session version: a mismatch, or a race lost to another write, is 412.
+    """
     max_events = get_settings().max_history_events
-    large_parts = LargeParts()  # parts over 32 KiB: to S3 once, after the first plan passes, before any write
+    # parts over 32 KiB: to S3 once per event, after the first plan passes, before any write
+    large_parts = [LargeParts() for _ in requests]
 
-    def write(current: dict[str, Any]) -> dict[str, Any]:
-        # on a lost race, another append or patch won: planned again, the event gets the next seq
-        event, changes = plan_append(current, request, now_ms(), max_events=max_events)
-        # state_patch: the app's and user's state documents, in this transaction (sessions/state.py)
-        also = state.state_writes(identity, current, [request.state_patch])
-        event, item = large_parts.offload(current, event)  # last: a refused append uploads nothing
-        store().append_event(current, item, written_by(identity, changes), also=also)
-        return event
+    def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if if_match is not None and current["version"] != if_match:
+            raise VersionMismatch(current["version"])
+        # on a lost race, another append or patch won: planned again, the events get the next seqs
+        events, changes = plan_appends(current, requests, now_ms(), max_events=max_events)
+        # state_patch: the app's and user's state documents, in this transaction, in event order (sessions/state.py)
+        also = state.state_writes(identity, current, [request.state_patch for request in requests])
+        # last: a refused append uploads nothing
+        offloaded = [parts.offload(current, event) for parts, event in zip(large_parts, events, strict=True)]
+        items = [item for _, item in offloaded]
+        session = store().append_events(current, items, written_by(identity, changes), also=also)
+        return [event for event, _ in offloaded], session
 
-    return fit_echo([write_until_it_wins(owned_live_session(identity, session_id), write)])[0]
+    return write_until_it_wins(owned_live_session(identity, session_id), write)
+
+
+def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
+    """Store one event (see append_events); as its 201 answers it."""
+    events, _ = append_events(identity, session_id, [request])
+    return fit_echo(events)[0]
 
 
 def get_history(

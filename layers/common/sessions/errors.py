@@ -38,6 +38,14 @@ class SessionNotFound(SessionError):
     """Missing, expired, deleted, or not the caller's to see."""
 
 
+class EventNotFound(SessionError):
+    """No event with this seq in the session's history (never given, or removed)."""
+
+
+class RewindTooLarge(SessionError):
+    """A rewind would remove more events than one transaction can hold."""
+
+
 class SessionIdTaken(SessionError):
     """Another user of the tenant already holds this session id."""
 

@@ -22,6 +22,7 @@ from sessions.models import Usage
 # Fields of a session item whose change is bookkeeping or storage, not news.
 _BOOKKEEPING = frozenset(
     {"updated_at", "last_active_at", "version", "holds_slot", "incarnation", "usage", "created_by", "updated_by"}
+    | {"last_seq", "history_change"}
     | {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
 )
 _EVENT_ID_NAMESPACE = uuid.UUID("6b1f9a3e-2f7c-4c1e-9d5a-0c8e7f4b2a61")
@@ -88,6 +89,19 @@ class SessionEventAppended(SessionEventDetail):
     pass
 
 
+class SessionEventsRemoved(SessionEventDetail):
+    """A rewind: every event from `from_seq` on left the history (`count` of them)."""
+
+    from_seq: int
+    count: int
+
+
+class SessionEventChanged(SessionEventDetail):
+    """An event of the history was redacted or amended (its content is never in the event)."""
+
+    seq: int
+
+
 class SessionExpired(SessionEventDetail):
     reason: Literal["ttl", "inactive", "cleanup"]
 
@@ -114,6 +128,8 @@ DETAIL_TYPES: dict[str, type[BaseModel]] = {
     "session.deleted": SessionDeleted,
     "session.expired": SessionExpired,
     "session.event_appended": SessionEventAppended,
+    "session.events_removed": SessionEventsRemoved,
+    "session.event_changed": SessionEventChanged,
     "sessions.cleanup_completed": CleanupCompleted,
 }
 
@@ -191,9 +207,28 @@ def events_of(record: Any) -> list[PendingEvent]:
         return [_event(record, "session.deleted", new, old, changed)]
     if new["status"] != old["status"]:
         return [_event(record, STATUS_DETAIL_TYPES[new["status"]], new, old, changed)]
+    history_change = _history_change_of(new)
+    if history_change is not None:
+        pending = _event(record, HISTORY_DETAIL_TYPES[history_change["kind"]], new, old, changed)
+        fields = HISTORY_DETAIL_FIELDS[history_change["kind"]]
+        pending.detail.update({name: history_change[name] for name in fields})
+        return [pending]
     if new["usage"]["event_count"] > old["usage"]["event_count"]:
         return [_event(record, "session.event_appended", new, old, changed)]
     return [_event(record, "session.updated", new, old, changed)]
+
+
+HISTORY_DETAIL_TYPES = {"removed": "session.events_removed", "changed": "session.event_changed"}
+HISTORY_DETAIL_FIELDS = {"removed": ("from_seq", "count"), "changed": ("seq",)}
+
+
+def _history_change_of(session: dict[str, Any]) -> dict[str, Any] | None:
+    """The history change this very write made: the item keeps `history_change` until the next one,
+    tagged with the version that made it, so a later write (an append, a patch) is not taken for it."""
+    change = session.get("history_change")
+    if not isinstance(change, dict) or change.get("version") != session["version"]:
+        return None
+    return change if change.get("kind") in HISTORY_DETAIL_TYPES else None
 
 
 def _removal_reason(record: Any, old: dict[str, Any], at: datetime) -> str:

@@ -157,6 +157,7 @@ def with_parts_inline(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _view(event: dict[str, Any], include_payload: bool) -> dict[str, Any]:
+    event = {"timestamp": event.get("created_at"), **event}  # events stored before `timestamp` existed
     return {
         name: event[name]
         for name in EVENT_FIELDS

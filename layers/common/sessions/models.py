@@ -10,9 +10,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StrictFloat,
     StrictInt,
+    Tag,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -21,6 +23,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from sessions.clock import format_ms, now_ms, parse_timestamp
 from sessions.lifecycle import Status
 from sessions.limits import (
     EVENT_PARTS_MAX_BYTES,
@@ -139,6 +142,48 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=METADATA
 TokenBudget = Annotated[StrictInt, Field(ge=0, le=10**15), _INTEGRAL]
 EventType = Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,32}$")]
 INITIAL_EVENTS_MAX = 20
+BATCH_EVENTS_MAX = 20
+# An event's seq: 1 … the largest the key design holds (event_sk pads to 10 digits).
+SEQ_MAX = 9_999_999_999
+# RFC 3339 date-time (any offset); the instant is checked against the accepted window when appended
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+# An event's timestamp may name an instant this far back, or this far ahead (clock skew)
+TIMESTAMP_PAST_MS = 365 * 24 * 3600 * 1000
+TIMESTAMP_FUTURE_MS = 5 * 60 * 1000
+
+
+def _event_instant(value: str) -> str:
+    """The stored form of an event's timestamp (UTC, ms, Z); refused outside [now - 365 days, now + 5 minutes].
+
+    A schema rule (checked with the body, before the session is read or If-Match looked at), though
+    JSON Schema cannot state a window that moves with the clock.
+    """
+    try:
+        at = parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise PydanticCustomError(
+            "timestamp_invalid", "expected an RFC 3339 timestamp such as 2026-11-23T19:00:00.000Z"
+        ) from None
+    now = now_ms()
+    if not now - TIMESTAMP_PAST_MS <= at <= now + TIMESTAMP_FUTURE_MS:
+        raise PydanticCustomError(
+            "timestamp_out_of_window", "timestamp must be within the last 365 days and at most 5 minutes ahead"
+        )
+    return format_ms(at)
+
+
+EventTimestamp = Annotated[
+    str,
+    Field(
+        pattern=RFC3339_PATTERN,
+        description="RFC 3339, any offset; stored in UTC with millisecond precision. Within the last 365 days "
+        "and at most 5 minutes ahead, else 422. Defaults to created_at.",
+        json_schema_extra={"format": "date-time"},
+    ),
+    AfterValidator(_event_instant),  # after the pattern
+]
 # the maximum is MAX_TTL_SECONDS (configurable); the document states the default
 # query parameters that take an RFC 3339 timestamp (any offset; stored and compared in UTC)
 DATE_TIME: dict[str, Any] = {"format": "date-time"}
@@ -203,6 +248,7 @@ class AppendEventRequest(_Request):
     context_patch: JsonPatch | None = Field(
         None, description="A JSON merge patch applied to the session's context in the same atomic step."
     )
+    timestamp: EventTimestamp | None = None
     state_patch: StatePatch | None = Field(
         None,
         description="Merge patches of the app's and the user's state documents, applied in the same atomic step; "
@@ -235,6 +281,42 @@ class InitialEvent(AppendEventRequest):
     @classmethod
     def _no_state_patch(cls, value: Any) -> Any:
         raise ValueError("state_patch is not accepted on a create's initial events; append it after the create")
+
+
+class AppendEventsRequest(_Request):
+    """Body of POST /v1/sessions/{session_id}/events for a batch: appended in order, all or nothing."""
+
+    events: list[AppendEventRequest] = Field(min_length=1, max_length=BATCH_EVENTS_MAX)
+
+
+def _append_body_kind(value: Any) -> str:
+    # a batch is the body with "events"; anything else is judged as one event
+    batch = isinstance(value, AppendEventsRequest) or (isinstance(value, dict) and "events" in value)
+    return "batch" if batch else "event"
+
+
+# POST …/events takes one event or a batch; the OpenAPI document states it as oneOf.
+AppendEventBody = Annotated[
+    Annotated[AppendEventRequest, Tag("event")] | Annotated[AppendEventsRequest, Tag("batch")],
+    Discriminator(_append_body_kind),
+]
+
+
+class UpdateEventRequest(_Request):
+    """Body of PATCH /v1/sessions/{session_id}/events/{seq}: a JSON merge patch over these fields.
+
+    null removes a field (content, payload, metadata) or a key of payload or metadata.
+    """
+
+    content: Annotated[str, _content_within(EVENT_PARTS_MAX_BYTES)] | None = Field(
+        None,
+        description="With the payload at most 5 MiB once patched (as on append).",
+        json_schema_extra={"maxLength": EVENT_PARTS_MAX_BYTES},
+    )
+    payload: JsonPatch | None = Field(
+        None, description="Merged into the payload; with the content at most 5 MiB once merged."
+    )
+    metadata: dict[MetadataKey, MetadataValue | None] | None = None
 
 
 class CreateSessionRequest(_Request):
@@ -307,6 +389,7 @@ class Event(_Response):
     event_id: str
     seq: int
     created_at: str
+    timestamp: str = Field(description="When the event happened (as given, else created_at); history filters on it")
     type: str
     role: Role | None = None
     content: str | None = None
@@ -366,6 +449,21 @@ class History(_Response):
     events: list[Event]
     next_cursor: str | None
     total: int
+
+
+class EventBatch(_Response):
+    """The events of a batch append, in the order given."""
+
+    events: list[Event]
+
+
+class EventsRemoved(_Response):
+    """What DELETE …/events?from_seq=N removed."""
+
+    removed: int
+    from_seq: int
+    version: int = Field(description="The session's version after the removal")
+    events: list[Event] | None = Field(None, description="The removed events, with payload (return_events=true)")
 
 
 class SessionCounts(_Response):

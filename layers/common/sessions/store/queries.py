@@ -113,11 +113,16 @@ class PageReads(TableAccess):
             names["#type"] = "type"
             values[":type"] = {"S": query.event_type}
             filters.append("#type = :type")
-        for operator, bound, name in ((">", query.after, ":after"), ("<", query.before, ":before")):
+        # on `timestamp`: after inclusive, before exclusive; an event stored before events had a
+        # timestamp happened when it was created
+        for operator, bound, name in ((">=", query.after, ":after"), ("<", query.before, ":before")):
             if bound is not None:
-                names["#created_at"] = "created_at"
+                names["#timestamp"], names["#created_at"] = "timestamp", "created_at"
                 values[name] = {"S": bound}
-                filters.append(f"#created_at {operator} {name}")
+                filters.append(
+                    f"(#timestamp {operator} {name} OR "
+                    f"(attribute_not_exists(#timestamp) AND #created_at {operator} {name}))"
+                )
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk AND #sk BETWEEN :first AND :last",

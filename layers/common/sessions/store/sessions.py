@@ -119,7 +119,18 @@ class SessionWrites(TableAccess):
         *,
         also: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> dict[str, Any]:
-        """Put the event and apply `changes` to its session in one transaction, if the session is unchanged.
+        """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
+        return self.append_events(current, [event], changes, also=also)
+
+    def append_events(
+        self,
+        current: dict[str, Any],
+        events: list[dict[str, Any]],
+        changes: dict[str, Any],
+        *,
+        also: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    ) -> dict[str, Any]:
+        """Put the events and apply `changes` to their session in one transaction, if the session is unchanged.
 
         `also`: more conditioned writes of the same transaction (state documents, store/state.py);
         one of them failing its condition raises WriteConflict, so the append is planned again.
@@ -127,7 +138,7 @@ class SessionWrites(TableAccess):
         update, new_record = self._versioned_update(current, changes)
         deltas = counters.change(current, new_record)
         updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
-        operations = [{"Update": update}, self._event_put(current, event), *updates]
+        operations = [{"Update": update}, *(self._event_put(current, event) for event in events), *updates]
         reasons = self._transact([*operations, *also])
         state_failed = reasons and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[len(operations) :])
         if state_failed and reasons[0].get("Code") != "ConditionalCheckFailed":  # type: ignore[index]

@@ -1,0 +1,50 @@
+"""DELETE /v1/sessions/{session_id}/events?from_seq=N: rewind a session's history."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+
+from sessions import history_edits
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
+from sessions.models import SEQ_MAX, EventsRemoved, Problem
+from sessions.store import REWIND_MAX_EVENTS
+
+app = create_app()
+
+
+@app.delete(
+    "/v1/sessions/<session_id>/events",
+    summary="Rewind: remove every event from a seq on",
+    description=f"Removes every event with seq >= from_seq, in one atomic step with the session: usage, "
+    f"event_count and task_count are corrected and the version grows by one. At most {REWIND_MAX_EVENTS} "
+    "events per call (409 rewind_too_large, nothing removed). Seqs are never given again. The ETag of the "
+    "answer is the session's version.",
+    responses={
+        200: {"description": "What was removed", "content": {"application/json": {"model": EventsRemoved}}},
+        403: {
+            "description": "forbidden (user_id names another user)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
+        409: {
+            "description": "rewind_too_large, session_closed",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
+        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
+    },
+)
+def delete_events(
+    session_id: str,
+    from_seq: Annotated[int, Query(ge=1, le=SEQ_MAX, description="The first seq to remove")],
+    return_events: Annotated[bool, Query(description="Return the removed events, payload included")] = False,
+    if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" of the session')] = None,
+    user_id: ActingFor = None,
+):
+    body, session = history_edits.delete_events(
+        caller(app), session_id, from_seq, return_events=return_events, if_match=parse_if_match(if_match)
+    )
+    return json_response(body, headers={"ETag": f'"{session["version"]}"'})
+
+
+lambda_handler = lambda_entry(app)

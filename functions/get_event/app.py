@@ -1,0 +1,36 @@
+"""GET /v1/sessions/{session_id}/events/{seq}: one event of a session's history, payload included."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from sessions import history_edits
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
+from sessions.models import SEQ_MAX, Event, Problem
+
+app = create_app()
+
+
+@app.get(
+    "/v1/sessions/<session_id>/events/<seq>",
+    summary="Read one event",
+    description="The event with this seq, payload included. The ETag is the session's version.",
+    responses={
+        200: {"description": "The event", "content": {"application/json": {"model": Event}}},
+        403: {
+            "description": "forbidden (user_id names another user)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        404: {
+            "description": "session_not_found, event_not_found",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
+    },
+)
+def get_event(session_id: str, seq: Annotated[int, Path(ge=1, le=SEQ_MAX)], user_id: ActingFor = None):
+    event, session = history_edits.get_event(caller(app), session_id, seq)
+    return json_response(event, headers={"ETag": f'"{session["version"]}"'})
+
+
+lambda_handler = lambda_entry(app)

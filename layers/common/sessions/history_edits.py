@@ -1,0 +1,197 @@
+"""One event of a history: reading it, redacting it (PATCH), and rewinding a history from a seq (DELETE).
+
+Every change is one atomic step with its session: the version grows by one, the session carries
+`history_change` (what the publisher turns into session.event_changed or session.events_removed),
+and a rewind corrects usage, counts and the owner's stats in the same transaction. Seqs are never
+given again: `last_seq` stays where it was, so a rewound history has a hole until the next append.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sessions.appending import last_seq
+from sessions.clock import format_ms, now_ms
+from sessions.conversation import event_view
+from sessions.errors import (
+    EventNotFound,
+    InvalidField,
+    PayloadTooLarge,
+    RewindTooLarge,
+    SessionClosed,
+    VersionMismatch,
+)
+from sessions.large_events import delete_event_blobs, inline_parts, offload_large_parts, with_parts_inline
+from sessions.lifecycle import Status
+from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
+from sessions.merge_patch import apply_merge_patch
+from sessions.models import METADATA_MAX_PAIRS
+from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
+from sessions.store import REWIND_MAX_EVENTS
+
+if TYPE_CHECKING:
+    from sessions.models import UpdateEventRequest
+
+# What a PATCH of an event may change; everything else about an event (usage included) is fixed.
+EDITABLE_EVENT_FIELDS = ("content", "payload", "metadata")
+
+
+def _stored_event(session: dict[str, Any], seq: int) -> dict[str, Any]:
+    event = store().get_event(session, seq)
+    if event is None:
+        raise EventNotFound(f"session {session['session_id']!r} has no event {seq}")
+    return event
+
+
+def _history_change(current: dict[str, Any], **change: Any) -> dict[str, Any]:
+    # tagged with the version it comes with, so the publisher tells this write from a later one that keeps it
+    return {**change, "version": current["version"] + 1}
+
+
+def _check_if_match(current: dict[str, Any], if_match: int | None) -> None:
+    if if_match is not None and current["version"] != if_match:
+        raise VersionMismatch(current["version"])
+
+
+# --- read ---------------------------------------------------------------------------------------
+
+
+def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The event (payload included, large parts inline or presigned) and the session it was read with.
+
+    The session's version is the answer's ETag.
+    """
+    session = get_session(identity, session_id)
+    return inline_parts([_stored_event(session, seq)], include_payload=True)[0], session
+
+
+# --- redact -------------------------------------------------------------------------------------
+
+
+def plan_event_patch(event: dict[str, Any], patch: UpdateEventRequest) -> dict[str, Any]:
+    """The event a merge patch leads to (the same event when the patch changes nothing)."""
+    given = patch.model_fields_set
+    patched = dict(event)
+    if "content" in given:
+        patched["content"] = patch.content
+    if "payload" in given:
+        payload = None if patch.payload is None else apply_merge_patch(event.get("payload") or {}, patch.payload)
+        patched["payload"] = payload if payload is None else _checked_payload(payload)
+    if "metadata" in given:
+        metadata = None if patch.metadata is None else apply_merge_patch(event.get("metadata") or {}, patch.metadata)
+        if metadata is not None and len(metadata) > METADATA_MAX_PAIRS:
+            raise InvalidField(("body", "metadata"), f"metadata holds at most {METADATA_MAX_PAIRS} pairs")
+        patched["metadata"] = metadata
+    patched = {name: value for name, value in patched.items() if value is not None}
+    if patched.get("content") is not None and patched.get("payload") is not None:
+        size = len(patched["content"].encode("utf-8", errors="surrogatepass")) + serialized_size(patched["payload"])
+        if size > EVENT_PARTS_MAX_BYTES:
+            raise PayloadTooLarge(f"content and payload would be {size} bytes; the limit is {EVENT_PARTS_MAX_BYTES}")
+    return patched
+
+
+def _checked_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_json_object(payload, max_bytes=EVENT_PARTS_MAX_BYTES)
+    except ObjectTooLarge as exc:
+        raise PayloadTooLarge(f"payload: {exc}") from None
+    except ValueError as exc:
+        raise InvalidField(("body", "payload"), str(exc)) from None
+
+
+def update_event(
+    identity: Identity, session_id: str, seq: int, patch: UpdateEventRequest, if_match: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Redact or amend one event; returns the event and the session as written.
+
+    Allowed on completed sessions too: redaction must always be possible.
+    """
+
+    replaced: list[dict[str, Any]] = []
+
+    def write(current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        _check_if_match(current, if_match)
+        stored = _stored_event(current, seq)
+        event = with_parts_inline(stored)  # large parts read back from S3: a patch merges into the whole event
+        patched = plan_event_patch(event, patch)
+        if _as_json(patched) == _as_json(event):
+            return event, current  # nothing differs: no write, no new version
+        changes = {
+            "updated_at": format_ms(now_ms()),
+            "history_change": _history_change(current, kind="changed", seq=seq),
+        }
+        # large parts under a new revision: the objects the committed item points at stay until it is replaced
+        item = offload_large_parts(current, patched, revision=current["version"] + 1)
+        session = store().replace_event(current, item, written_by(identity, changes))
+        replaced[:] = [stored]
+        return patched, session
+
+    event, session = write_until_it_wins(owned_live_session(identity, session_id), write)
+    delete_event_blobs(replaced)  # after the commit: the replaced item's objects
+    return inline_parts([event], include_payload=True)[0], session
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+# --- rewind -------------------------------------------------------------------------------------
+
+
+def usage_without(usage: dict[str, Any], removed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The session usage once `removed` events leave the history (their tokens, cost, count and tasks)."""
+    remaining = len(removed)
+    tokens = sum(int((event.get("usage") or {}).get("tokens", 0)) for event in removed)
+    cost = sum((Decimal(repr((event.get("usage") or {}).get("cost_usd", 0))) for event in removed), Decimal(0))
+    tasks = sum(event.get("type") == "task" for event in removed)
+    left = usage["event_count"] - remaining
+    return {
+        **usage,
+        "tokens_used": max(usage["tokens_used"] - tokens, 0),
+        # an emptied history used nothing; otherwise what is left, in decimal (no 0.30000000000000004)
+        "cost_usd": 0 if left <= 0 else max(float(Decimal(repr(usage["cost_usd"])) - cost), 0),
+        "event_count": max(left, 0),
+        "task_count": max(usage["task_count"] - tasks, 0),
+    }
+
+
+def delete_events(
+    identity: Identity, session_id: str, from_seq: int, *, return_events: bool, if_match: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Remove every event with seq >= from_seq, in one transaction with the session's update.
+
+    Returns the answer's body and the session as written (unchanged when nothing was removed).
+    At most REWIND_MAX_EVENTS events per call; more is RewindTooLarge, with nothing removed.
+    """
+
+    def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        _check_if_match(current, if_match)
+        if current["status"] == Status.COMPLETED:
+            raise SessionClosed("session is completed; its history can no longer be rewound (events can be redacted)")
+        removed = store().events_from(current, from_seq, REWIND_MAX_EVENTS + 1)
+        if len(removed) > REWIND_MAX_EVENTS:
+            count = store().count_events_from(current, from_seq)
+            raise RewindTooLarge(
+                f"from_seq {from_seq} would remove {count} events; at most {REWIND_MAX_EVENTS} go in one call: "
+                f"rewind from a later seq first"
+            )
+        if not removed:
+            return [], current  # nothing at or past from_seq: no write, no new version
+        changes = {
+            "usage": usage_without(current["usage"], removed),
+            "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq
+            "updated_at": format_ms(now_ms()),
+            "history_change": _history_change(current, kind="removed", from_seq=from_seq, count=len(removed)),
+        }
+        return removed, store().remove_events(current, removed, written_by(identity, changes))
+
+    removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)
+    body: dict[str, Any] = {"removed": len(removed), "from_seq": from_seq, "version": session["version"]}
+    if return_events:
+        # large parts inline while the answer stays within Lambda's limit; the rest without them
+        views = inline_parts(removed, include_payload=True)
+        body["events"] = views + [event_view(event) for event in removed[len(views) :]]
+    delete_event_blobs(removed)  # after the commit (and after reading them back)
+    return body, session

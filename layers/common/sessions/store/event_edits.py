@@ -1,0 +1,120 @@
+"""Reading one event, changing one (redaction), and removing a history's tail (rewind).
+
+Every change to the history is one transaction with its session's update, conditioned on the
+session version read: an append, a rewind or a redaction that won meanwhile makes it fail, and
+the service plans again on the session as it is now. The session's version therefore covers its
+history: an event read after the session, at the same version, is the event as it stands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessions import counters
+from sessions.attribute_values import to_item
+from sessions.store.base import WriteConflict
+from sessions.store.keys import event_item, event_sk, record_of, session_pk
+from sessions.store.sessions import SessionWrites
+from sessions.store.stats_counters import counter_updates
+
+# Items a rewind's transaction holds besides the events: the session, the owner's counters and
+# one tenant stats shard. DynamoDB takes 100 items per transaction; 90 events leave room to spare.
+REWIND_MAX_EVENTS = 90
+_LAST_SEQ = 9_999_999_999
+
+
+class EventEdits(SessionWrites):
+    def get_event(self, session: dict[str, Any], seq: int) -> dict[str, Any] | None:
+        """The stored event `seq` of the session's incarnation, or None."""
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=_event_key(session, seq),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return record_of(item) if item else None
+
+    def events_from(self, session: dict[str, Any], from_seq: int, limit: int) -> list[dict[str, Any]]:
+        """The events with seq >= from_seq, in seq order, at most `limit` of them."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": session_pk(session["tenant_id"], session["session_id"])},
+                ":first": {"S": event_sk(session["incarnation"], from_seq)},
+                ":last": {"S": event_sk(session["incarnation"], _LAST_SEQ)},
+            },
+            "ConsistentRead": True,
+        }
+        events: list[dict[str, Any]] = []
+        while len(events) < limit:
+            response = self._client.query(**request, Limit=limit - len(events))
+            events += [record_of(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return events
+
+    def count_events_from(self, session: dict[str, Any], from_seq: int) -> int:
+        """How many events have seq >= from_seq (keys only; for telling a client how many)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": session_pk(session["tenant_id"], session["session_id"])},
+                ":first": {"S": event_sk(session["incarnation"], from_seq)},
+                ":last": {"S": event_sk(session["incarnation"], _LAST_SEQ)},
+            },
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        count = 0
+        while True:
+            response = self._client.query(**request)
+            count += response.get("Count", 0)
+            if "LastEvaluatedKey" not in response:
+                return count
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def replace_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """Store `event` over the stored one and apply `changes` to the session, in one transaction.
+
+        Conditioned on the session version (and on the event still being there). Returns the new
+        session record. Raises VersionChanged or WriteConflict.
+        """
+        update, new_record = self._versioned_update(current, changes)
+        put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(event_item(current, event)),
+                "ConditionExpression": "attribute_exists(PK)",
+            }
+        }
+        reasons = self._transact([{"Update": update}, put])
+        if reasons is not None and reasons[0].get("Code") != "ConditionalCheckFailed":
+            # the session matched but the event is gone: only a write racing this one can do that
+            raise WriteConflict("the event changed while it was written")
+        self._raise_for(reasons)
+        return new_record
+
+    def remove_events(
+        self, current: dict[str, Any], events: list[dict[str, Any]], changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Delete `events` and apply `changes` to the session (usage corrected), counters with them, in one transaction.
+
+        Conditioned on the session version: an append that won meanwhile makes it fail, so no
+        event added after the read survives a rewind that should have removed it.
+        """
+        update, new_record = self._versioned_update(current, changes)
+        deltas = counters.change(current, new_record)
+        updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
+        deletes = [{"Delete": {"TableName": self._table, "Key": _event_key(current, event["seq"])}} for event in events]
+        self._raise_for(self._transact([{"Update": update}, *deletes, *updates]))
+        return new_record
+
+
+def _event_key(session: dict[str, Any], seq: int) -> dict[str, Any]:
+    return {
+        "PK": {"S": session_pk(session["tenant_id"], session["session_id"])},
+        "SK": {"S": event_sk(session["incarnation"], seq)},
+    }
