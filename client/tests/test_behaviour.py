@@ -407,3 +407,16 @@ async def test_async_fetches_parts(sleeps: list[float]) -> None:
     async with make_async(script, token="t") as client:
         event = await client.get_event("s-1", 1)
     assert event.content == "large" and "authorization" not in script.requests[-1].headers
+
+
+def test_clients_from_the_environment() -> None:
+    client = SessionsClient.from_env(
+        {"SESSIONS_URL": "http://x:1/", "SESSIONS_USER": "u", "SESSIONS_TENANT": "t", "SESSIONS_ROLES": "service"},
+        retries=1,
+    )
+    assert (client.base_url, client.identity, client.retries) == ("http://x:1", DevIdentity("u", "t", ("service",)), 1)
+    deployed = AsyncSessionsClient.from_env(
+        {"SESSIONS_URL": "https://api", "SESSIONS_TOKEN": "tok", "SESSIONS_ACT_AS": "u-2"}
+    )
+    assert (deployed.token, deployed.user_id, deployed.identity) == ("tok", "u-2", None)
+    assert SessionsClient.from_env({}).base_url == "http://127.0.0.1:3000"

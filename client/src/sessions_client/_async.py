@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, Self, TypeVar
@@ -29,6 +30,7 @@ from sessions_client._core import (
     finish,
     part_calls,
     patch_body,
+    settings_from_env,
     with_parts,
 )
 from sessions_client.models import (
@@ -57,6 +59,9 @@ class AsyncSessionsClient(ClientCore):
     Retries: 429 (throttling), 500/502/503/504, timeouts and connection errors are retried up to
     `retries` times with exponential back-off and full jitter. POSTs are safe to retry: each
     logical call carries one `Idempotency-Key` (yours, or a new UUID) across its attempts.
+    A retried PATCH is a merge patch applied again (same result), except with `if_match=`: when the
+    first attempt's answer was lost after it was applied, the retry answers `VersionMismatch`. A
+    retried rewind (`delete_events`) whose first answer was lost reports `removed=0`.
     """
 
     def __init__(
@@ -89,6 +94,13 @@ class AsyncSessionsClient(ClientCore):
         self._http = http_client or httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self.default_headers
         )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> AsyncSessionsClient:
+        """A client configured by SESSIONS_URL, SESSIONS_TOKEN, SESSIONS_USER/TENANT/ROLES, SESSIONS_ACT_AS."""
+        settings = settings_from_env(os.environ if environ is None else environ)
+        settings.update(kwargs)
+        return cls(settings.pop("base_url"), **settings)
 
     # --- plumbing -------------------------------------------------------------------------------
 

@@ -72,6 +72,22 @@ def as_identity(value: DevIdentity | Mapping[str, Any] | None) -> DevIdentity | 
     )
 
 
+DEFAULT_URL = "http://127.0.0.1:3000"
+
+
+def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Client arguments from SESSIONS_URL, SESSIONS_TOKEN, SESSIONS_USER/TENANT/ROLES (dev server), SESSIONS_ACT_AS."""
+    settings: dict[str, Any] = {"base_url": environ.get("SESSIONS_URL") or DEFAULT_URL}
+    if environ.get("SESSIONS_TOKEN"):
+        settings["token"] = environ["SESSIONS_TOKEN"]
+    if environ.get("SESSIONS_USER"):
+        roles = tuple(role.strip() for role in environ.get("SESSIONS_ROLES", "").split(",") if role.strip())
+        settings["identity"] = DevIdentity(environ["SESSIONS_USER"], environ.get("SESSIONS_TENANT") or None, roles)
+    if environ.get("SESSIONS_ACT_AS"):
+        settings["user_id"] = environ["SESSIONS_ACT_AS"]
+    return settings
+
+
 class HasVersion(Protocol):
     @property
     def version(self) -> int: ...
@@ -488,11 +504,3 @@ def event_body(event: JsonObject | BaseModel | None, fields: Mapping[str, Any]) 
 
 def patch_body(patch: JsonObject | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     return _patch_body(patch, fields)
-
-
-def list_filters(**filters: Any) -> dict[str, Any]:
-    return filters
-
-
-def history_query(**query: Any) -> dict[str, Any]:
-    return query

@@ -16,12 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sessions_client._core import DevIdentity, __version__
+from sessions_client._core import DEFAULT_URL, DevIdentity, __version__
 from sessions_client._sync import SessionsClient
 from sessions_client.errors import SessionsError
 from sessions_client.models import Event, Session, SessionSummary, Stats
-
-DEFAULT_URL = "http://127.0.0.1:3000"
 
 
 def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
