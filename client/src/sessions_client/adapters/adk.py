@@ -86,8 +86,6 @@ class SessionsAdkService(BaseSessionService):
         identity = as_identity(getattr(client, "identity", None))
         self._own_user = client.user_id or (identity.user_id if identity else None)
         self._versions: dict[int, int] = {}
-        self._sends_timestamp = True
-        self._scoped = True
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -108,13 +106,7 @@ class SessionsAdkService(BaseSessionService):
         return self._versions.get(id(session))
 
     async def _scoped_state(self, app_name: str, user_id: str) -> dict[str, Any]:
-        if not self._scoped:
-            return {}
-        try:
-            app = await self.client.get_app_state(app_name)
-        except errors.RouteNotFound:  # a service without app and user state (before issue 10.2)
-            self._scoped = False
-            return {}
+        app = await self.client.get_app_state(app_name)
         user = await self.client.get_user_state(app_name, user_id)
         merged = {State.APP_PREFIX + key: value for key, value in app.state.items()}
         merged.update({State.USER_PREFIX + key: value for key, value in user.state.items()})
@@ -225,10 +217,7 @@ class SessionsAdkService(BaseSessionService):
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The user's state document of the app, keys without `user:` (ADK 2's optional method)."""
-        try:
-            return dict((await self.client.get_user_state(app_name, user_id)).state)
-        except errors.RouteNotFound as missing:
-            raise NotImplementedError("this session service has no user state (issue 10.2)") from missing
+        return dict((await self.client.get_user_state(app_name, user_id)).state)
 
     @override
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
@@ -244,7 +233,7 @@ class SessionsAdkService(BaseSessionService):
     async def append_event(self, session: AdkSession, event: AdkEvent) -> AdkEvent:
         if event.partial:
             return event
-        body = to_stored(event, include_timestamp=self._sends_timestamp)
+        body = to_stored(event)
         delta = dict(event.actions.state_delta) if event.actions and event.actions.state_delta else {}
         app_delta, user_delta, session_delta = split_state(delta)
         if session_delta:
@@ -273,13 +262,6 @@ class SessionsAdkService(BaseSessionService):
                 f"session {session.id!r} was changed since this session object was read (its version"
                 f" {version}, stored {mismatch.current_version}): it is a stale session; get it again"
             ) from mismatch
-        except errors.ValidationError as invalid:
-            # a service without event timestamps (before issue 10.4) refuses the unknown field
-            if "timestamp" in body and _refuses_unknown_field(invalid, "timestamp"):
-                self._sends_timestamp = False
-                body = {key: value for key, value in body.items() if key != "timestamp"}
-                return await self._append(session, body)
-            raise
 
 
 # --- mapping ----------------------------------------------------------------------------------------
@@ -345,7 +327,7 @@ def _text(event: AdkEvent) -> str | None:
     return text
 
 
-def to_stored(event: AdkEvent, *, include_timestamp: bool = True) -> dict[str, Any]:
+def to_stored(event: AdkEvent) -> dict[str, Any]:
     """The service's event body for an ADK event (the ADK event itself, `temp:` deltas removed, in the payload)."""
     document = json.loads(event.model_dump_json(exclude_none=True, by_alias=True))
     delta = document.get("actions", {}).get("stateDelta")
@@ -367,8 +349,7 @@ def to_stored(event: AdkEvent, *, include_timestamp: bool = True) -> dict[str, A
     text = _text(event)
     if text is not None:
         body["content"] = text
-    if include_timestamp:
-        body["timestamp"] = datetime.fromtimestamp(event.timestamp, UTC).isoformat(timespec="milliseconds")
+    body["timestamp"] = datetime.fromtimestamp(event.timestamp, UTC).isoformat(timespec="milliseconds")
     usage = event.usage_metadata
     if usage is not None and usage.total_token_count:
         body["usage"] = {"tokens": usage.total_token_count}
@@ -388,14 +369,6 @@ def from_stored(event: Event) -> AdkEvent:
             "timestamp": stamp.timestamp(),
             "content": {"role": "user" if event.role == "user" else "model", "parts": [{"text": event.content or ""}]},
         }
-    )
-
-
-def _refuses_unknown_field(error: errors.ValidationError, name: str) -> bool:
-    """The service's schema has no field `name` (a service from before that field)."""
-    return any(
-        [str(part) for part in issue.get("loc", [])] == [name] and "extra" in str(issue.get("msg", "")).lower()
-        for issue in error.errors
     )
 
 

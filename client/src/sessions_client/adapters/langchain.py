@@ -74,7 +74,6 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
         self.ttl_seconds = ttl_seconds
         self.metadata = metadata if metadata is not None else {"framework": "langchain"}
         self._created = False
-        self._batches = True
 
     def _sync(self) -> SessionsClient:
         if self.client is None:
@@ -109,17 +108,7 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
             self._created = True
         bodies = [to_stored(message) for message in messages]
         for start in range(0, len(bodies), BATCH):
-            chunk = bodies[start : start + BATCH]
-            if self._batches and len(chunk) > 1:
-                try:
-                    client.append_events(self.session_id, chunk, user_id=self.user_id)
-                    continue
-                except errors.ValidationError as refused:
-                    if not _batch_unknown(refused):
-                        raise
-                    self._batches = False  # a service before batch appends (issue 10.4)
-            for body in chunk:
-                client.append_event(self.session_id, body, user_id=self.user_id)
+            client.append_events(self.session_id, bodies[start : start + BATCH], user_id=self.user_id)
 
     def clear(self) -> None:
         client = self._sync()
@@ -160,17 +149,7 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
             self._created = True
         bodies = [to_stored(message) for message in messages]
         for start in range(0, len(bodies), BATCH):
-            chunk = bodies[start : start + BATCH]
-            if self._batches and len(chunk) > 1:
-                try:
-                    await client.append_events(self.session_id, chunk, user_id=self.user_id)
-                    continue
-                except errors.ValidationError as refused:
-                    if not _batch_unknown(refused):
-                        raise
-                    self._batches = False
-            for body in chunk:
-                await client.append_event(self.session_id, body, user_id=self.user_id)
+            await client.append_events(self.session_id, bodies[start : start + BATCH], user_id=self.user_id)
 
     async def aclear(self) -> None:
         client = self.async_client
@@ -187,19 +166,6 @@ class SessionsChatMessageHistory(BaseChatMessageHistory):
             await client.delete_events(self.session_id, min(event.seq for event in page.events), user_id=self.user_id)
             if len(page.events) < REWIND_BATCH:
                 return
-
-
-def _batch_unknown(error: errors.SessionsError) -> bool:
-    """A service without batch appends (before issue 10.4) refuses `{"events": [...]}`: no such field.
-
-    Only then are the messages appended one by one; any other refusal of a batch stores nothing
-    and is raised as it is.
-    """
-    issues = error.errors if isinstance(error, errors.ValidationError) else []
-    return any(
-        [str(part) for part in issue.get("loc", [])] == ["events"] and "extra" in str(issue.get("msg", "")).lower()
-        for issue in issues
-    )
 
 
 def to_stored(message: BaseMessage) -> dict[str, Any]:
