@@ -6,7 +6,7 @@ by side with the raw call: the very request the client sent (same method, URL, h
 sent with a bare `httpx.Client` on the same transport, its JSON parsed (`response.json()`, what any
 caller does). The difference is what the client adds: building the request, the Idempotency-Key,
 auth headers, the retry loop, and pydantic models. Rounds interleave both, in a shuffled order.
-Target: at most 0.5 ms per call.
+Target: at most 0.5 ms per call. The operations include the batch append, one event, a rewind and app state.
 
 Calls per operation: the same operations against the dev server (`python -m local`), every HTTP
 request counted under the client; on success there are no retries, so each operation is one call.
@@ -86,6 +86,13 @@ ANSWERS: dict[tuple[str, str], tuple[int, Any]] = {
         200,
         {"session_id": "s-1", "events": [_event(seq) for seq in range(1, 21)], "next_cursor": None, "total": 20},
     ),
+    ("POST", "/v1/sessions/s-1/events#batch"): (201, {"events": [_event(seq) for seq in range(11, 16)]}),
+    ("GET", "/v1/sessions/s-1/events/11"): (200, _event(11)),
+    ("DELETE", "/v1/sessions/s-1/events"): (200, {"removed": 5, "from_seq": 11, "version": 13}),
+    ("PATCH", "/v1/apps/code-assistant/state"): (
+        200,
+        {"app_name": "code-assistant", "state": {"model": "m-1"}, "version": 4, "updated_at": NOW},
+    ),
     ("GET", "/v1/sessions/stats"): (
         200,
         {
@@ -115,7 +122,10 @@ class StubTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.last = request
-        status, body = self.bodies[(request.method, request.url.path)]
+        route = (request.method, request.url.path)
+        if route == ("POST", "/v1/sessions/s-1/events") and request.content.startswith(b'{"events"'):
+            route = ("POST", "/v1/sessions/s-1/events#batch")
+        status, body = self.bodies[route]
         headers = {"content-type": "application/json", "etag": '"12"'} if body else {}
         return httpx.Response(status, headers=headers, content=body)
 
@@ -139,6 +149,10 @@ OPERATIONS: dict[str, Operation] = {
     "get": lambda c: c.get_session("s-1"),
     "update": lambda c: c.update_session("s-1", if_match=12, context={"step": 2}),
     "append": lambda c: c.append_event("s-1", type="message", role="user", content="Next file, please."),
+    "append 5 (batch)": lambda c: c.append_events("s-1", [{"type": "message", "content": "Next file."}] * 5),
+    "get event": lambda c: c.get_event("s-1", 11),
+    "rewind": lambda c: c.delete_events("s-1", 11),
+    "app state patch": lambda c: c.update_app_state("code-assistant", {"model": "m-1"}),
     "history (20 events)": lambda c: c.get_history("s-1"),
     "list (20 sessions)": lambda c: c.list_sessions(limit=20),
     "stats": lambda c: c.get_stats(),
@@ -210,10 +224,10 @@ def against_dev_server(samples: int) -> dict[str, Any]:
 
 def _measure_dev_server(url: str, samples: int) -> dict[str, Any]:
     counting = CountingTransport(httpx.HTTPTransport())
-    identity = DevIdentity(f"u-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}")
+    identity = DevIdentity(f"u-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}", ("service",))
     client = SessionsClient(url, identity=identity, transport=counting)
     http = httpx.Client(base_url=url, headers=identity.headers())
-    session = client.create_session(title="bench")
+    session = client.create_session(title="bench", app_name="bench-app")
     sid = session.session_id
     for _ in range(3):  # execution environments start on first use, as in Lambda
         client.get_session(sid)
@@ -232,11 +246,28 @@ def _measure_dev_server(url: str, samples: int) -> dict[str, Any]:
                 headers={"Idempotency-Key": str(uuid.uuid4())},
             ),
         ),
+        "append 5 (batch)": (
+            lambda c: c.append_events(sid, [{"type": "message", "content": "Next file."}] * 5),
+            lambda: http.post(
+                f"/v1/sessions/{sid}/events",
+                json={"events": [{"type": "message", "content": "Next file."}] * 5},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            ),
+        ),
+        "get event": (lambda c: c.get_event(sid, 1), lambda: http.get(f"/v1/sessions/{sid}/events/1")),
+        "app state patch": (
+            lambda c: c.update_app_state("bench-app", {"n": random.random()}),
+            lambda: http.patch("/v1/apps/bench-app/state", json={"n": random.random()}),
+        ),
+        "user state get": (
+            lambda c: c.get_user_state("bench-app"),
+            lambda: http.get(f"/v1/apps/bench-app/users/{identity.user_id}/state"),
+        ),
         "history": (lambda c: c.get_history(sid), lambda: http.get(f"/v1/sessions/{sid}/history")),
         "list": (lambda c: c.list_sessions(), lambda: http.get("/v1/sessions")),
         "stats": (lambda c: c.get_stats(), lambda: http.get("/v1/sessions/stats")),
     }
-    measured: dict[str, Measured] = {name: Measured([], [], []) for name in [*operations, "create", "delete"]}
+    measured: dict[str, Measured] = {name: Measured([], [], []) for name in [*operations, "create", "delete", "rewind"]}
     for _ in range(samples):
         for name, (operation, raw) in random.sample(list(operations.items()), k=len(operations)):
             before = counting.calls
@@ -247,25 +278,7 @@ def _measure_dev_server(url: str, samples: int) -> dict[str, Any]:
             started = time.perf_counter()
             raw().raise_for_status()
             measured[name].raw_ms.append((time.perf_counter() - started) * 1000)
-        # create and delete (a fresh session each time: the open-session cap stays far)
-        before = counting.calls
-        started = time.perf_counter()
-        created = client.create_session(title="bench create")
-        measured["create"].client_ms.append((time.perf_counter() - started) * 1000)
-        measured["create"].calls.append(counting.calls - before)
-        before = counting.calls
-        started = time.perf_counter()
-        client.delete_session(created.session_id)
-        measured["delete"].client_ms.append((time.perf_counter() - started) * 1000)
-        measured["delete"].calls.append(counting.calls - before)
-        started = time.perf_counter()
-        raw_created = http.post(
-            "/v1/sessions", json={"title": "bench create"}, headers={"Idempotency-Key": str(uuid.uuid4())}
-        )
-        measured["create"].raw_ms.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        http.delete(f"/v1/sessions/{raw_created.json()['session_id']}").raise_for_status()
-        measured["delete"].raw_ms.append((time.perf_counter() - started) * 1000)
+        _sample_rewind_create_delete(client, http, counting, sid, measured)
     client.delete_session(sid)
     client.close()
     http.close()
@@ -283,6 +296,43 @@ def _measure_dev_server(url: str, samples: int) -> dict[str, Any]:
     print(table(headers, rows, title=f"Against the dev server ({samples} samples each; retries on success: none)"))
     figures["samples"] = samples
     return figures
+
+
+def _sample_rewind_create_delete(
+    client: SessionsClient, http: httpx.Client, counting: CountingTransport, sid: str, measured: dict[str, Measured]
+) -> None:
+    """One sample of the writes that need a setup: a rewind of the event just appended, a create then its delete."""
+    # rewind: the last event appended just before (untimed), removed again
+    for variant in ("client", "raw"):
+        seq = client.append_event(sid, type="message", content="to be removed").seq
+        before = counting.calls
+        started = time.perf_counter()
+        if variant == "client":
+            client.delete_events(sid, seq)
+            measured["rewind"].calls.append(counting.calls - before)
+        else:
+            http.delete(f"/v1/sessions/{sid}/events", params={"from_seq": seq}).raise_for_status()
+        elapsed = (time.perf_counter() - started) * 1000
+        (measured["rewind"].client_ms if variant == "client" else measured["rewind"].raw_ms).append(elapsed)
+    # create and delete (a fresh session each time: the open-session cap stays far)
+    before = counting.calls
+    started = time.perf_counter()
+    created = client.create_session(title="bench create")
+    measured["create"].client_ms.append((time.perf_counter() - started) * 1000)
+    measured["create"].calls.append(counting.calls - before)
+    before = counting.calls
+    started = time.perf_counter()
+    client.delete_session(created.session_id)
+    measured["delete"].client_ms.append((time.perf_counter() - started) * 1000)
+    measured["delete"].calls.append(counting.calls - before)
+    started = time.perf_counter()
+    raw_created = http.post(
+        "/v1/sessions", json={"title": "bench create"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    measured["create"].raw_ms.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    http.delete(f"/v1/sessions/{raw_created.json()['session_id']}").raise_for_status()
+    measured["delete"].raw_ms.append((time.perf_counter() - started) * 1000)
 
 
 def run(iterations: int = 2000, samples: int = 30) -> dict[str, Any]:

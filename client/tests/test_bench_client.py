@@ -20,5 +20,8 @@ def test_overhead_measures_every_operation() -> None:
 def test_one_http_call_per_operation_on_the_dev_server(client_dev_server: DevServerProcess) -> None:
     figures = bench_client._measure_dev_server(client_dev_server.api_url, samples=2)
     operations = {name: value for name, value in figures.items() if isinstance(value, dict)}
-    assert set(operations) == {"get", "update", "append", "history", "list", "stats", "create", "delete"}
+    assert set(operations) == {
+        *("get", "update", "append", "append 5 (batch)", "get event", "app state patch", "user state get"),
+        *("history", "list", "stats", "create", "delete", "rewind"),
+    }
     assert {name: value["http_calls"] for name, value in operations.items()} == dict.fromkeys(operations, 1)

@@ -91,3 +91,17 @@ def test_a_page_with_a_cursor_is_full_even_after_many_deletes(gateway, monkeypat
     rest = gateway.request("GET", "/v1/sessions", query=f"limit=2&cursor={page['next_cursor']}").body
     assert [s["session_id"] for s in rest["sessions"]] == ["keep0"] and rest["next_cursor"] is None
     assert json.dumps(page).count("drop") == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/sessions"), ("POST", "/v1/sessions/{sid}/events"), ("PATCH", "/v1/sessions/{sid}")],
+)
+@pytest.mark.parametrize("body", ['[{"type": "message"}]', '"text"', "42", "null"])
+def test_a_body_that_is_not_a_json_object_is_422_and_writes_nothing(gateway, method, path, body):
+    sid = gateway.create({}).body["session_id"]
+    before = gateway.request("GET", f"/v1/sessions/{sid}").body
+    answer = gateway.request(method, path.format(sid=sid), raw=body.encode())
+    assert answer.status == 422 and answer.body["code"] == "validation_error"
+    assert gateway.request("GET", f"/v1/sessions/{sid}").body == before
+    assert len(gateway.request("GET", "/v1/sessions").body["sessions"]) == 1

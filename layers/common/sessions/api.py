@@ -86,6 +86,9 @@ def parse_json_body(text: str) -> Any:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise errors.MalformedRequest("the body holds an unpaired UTF-16 surrogate") from None
+    if not isinstance(value, dict):
+        # every body is an object; Powertools would otherwise validate a list's first element as the body
+        raise errors.InvalidField(("body",), "the body must be a JSON object")
     return value
 
 

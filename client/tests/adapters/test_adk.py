@@ -1,0 +1,412 @@
+"""SessionsAdkService against the service, in-process over moto and over HTTP against the dev server.
+
+The behaviour tests port google-adk's own session-service tests
+(tests/unittests/sessions/test_session_service.py, run there against InMemorySessionService and
+DatabaseSessionService); each names the upstream test it mirrors. Then an ADK Runner with a
+scripted model (no key, no network) keeps its conversation across two runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import pytest
+from google.adk.agents import LlmAgent
+from google.adk.events import Event, EventActions
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+from google.adk.runners import Runner
+from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
+from google.genai import types
+from pydantic import Field
+
+from sessions_client import AsyncSessionsClient
+from sessions_client.adapters.adk import AlreadyExistsError, SessionsAdkService, StaleSessionError
+
+pytestmark = pytest.mark.anyio
+APP = "my_app"
+# ADK 2 keeps temp: values in the in-memory session for the invocation (never stored); ADK 1.5 drops them
+TEMP_IN_MEMORY = hasattr(BaseSessionService, "_apply_temp_state")
+
+
+def temp_in_memory(value: str) -> str | None:
+    """What the installed ADK leaves under a temp: key in the session object an append went through."""
+    return value if TEMP_IN_MEMORY else None
+
+
+@pytest.fixture
+def raw(sessions_backend: Any) -> AsyncSessionsClient:
+    """A plain client of the test's tenant, to look at what the adapter stored."""
+    return sessions_backend.async_client(identity=sessions_backend.identity(roles=("service",)))
+
+
+@pytest.fixture
+def service(sessions_backend: Any) -> SessionsAdkService:
+    """The adapter on a `service` client (it writes app state and acts for other users)."""
+    return SessionsAdkService(sessions_backend.async_client(identity=sessions_backend.identity(roles=("service",))))
+
+
+@pytest.fixture
+def user(sessions_backend: Any) -> str:
+    """ADK's user id: the client's own user (no `user_id` parameter needed)."""
+    return sessions_backend.user
+
+
+def text_event(author: str, text: str, **fields: Any) -> Event:
+    role = "user" if author == "user" else "model"
+    return Event(
+        invocation_id="invocation",
+        author=author,
+        content=types.Content(role=role, parts=[types.Part(text=text)]),
+        **fields,
+    )
+
+
+# --- ports of google-adk tests/unittests/sessions/test_session_service.py -------------------------
+
+
+async def test_get_empty_session(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_get_empty_session."""
+    assert not await service.get_session(app_name=APP, user_id=user, session_id="123")
+
+
+async def test_create_get_session(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_create_get_session."""
+    state = {"key": "value"}
+    session = await service.create_session(app_name=APP, user_id=user, state=state)
+    assert session.app_name == APP
+    assert session.user_id == user
+    assert session.id
+    assert session.state == state
+    assert await service.get_session(app_name=APP, user_id=user, session_id=session.id) == session
+
+    await service.delete_session(app_name=APP, user_id=user, session_id=session.id)
+    assert await service.get_session(app_name=APP, user_id=user, session_id=session.id) is None
+
+
+async def test_create_and_list_sessions(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_create_and_list_sessions (creation order kept; state and events not set)."""
+    session_ids = ["session" + str(i) for i in range(5)]
+    for session_id in session_ids:
+        await service.create_session(app_name=APP, user_id=user, session_id=session_id, state={"k": session_id})
+    await service.create_session(app_name="other_app", user_id=user, session_id="elsewhere")
+
+    sessions = (await service.list_sessions(app_name=APP, user_id=user)).sessions
+    assert [session.id for session in sessions] == session_ids
+    assert all(session.state == {} and session.events == [] for session in sessions)
+    assert all(session.app_name == APP and session.user_id == user for session in sessions)
+
+
+async def test_session_state(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_session_state: app state shared, user state per user, temp: dropped, session state persisted.
+
+    ADK's second user is another user of the tenant, reached with the `service` role.
+    """
+    other = f"{user}-2"
+    session_11 = await service.create_session(
+        app_name=APP, user_id=user, state={"key11": "value11"}, session_id="session11"
+    )
+    await service.create_session(app_name=APP, user_id=user, state={"key12": "value12"}, session_id="session12")
+    await service.create_session(app_name=APP, user_id=other, session_id="session2")
+    assert session_11.state.get("key11") == "value11"
+
+    event = text_event(
+        "user",
+        "text",
+        actions=EventActions(
+            state_delta={"app:key": "value", "user:key1": "value1", "temp:key": "temp", "key11": "value11_new"}
+        ),
+    )
+    await service.append_event(session=session_11, event=event)
+
+    assert session_11.state.get("app:key") == "value"
+    assert session_11.state.get("key11") == "value11_new"
+    assert session_11.state.get("user:key1") == "value1"
+    assert session_11.state.get("temp:key") == temp_in_memory("temp")
+
+    session_12 = await service.get_session(app_name=APP, user_id=user, session_id="session12")
+    assert session_12 is not None
+    assert session_12.state.get("key12") == "value12"
+    assert session_12.state.get("user:key1") == "value1"
+    assert not session_12.state.get("temp:key")
+
+    session_2 = await service.get_session(app_name=APP, user_id=other, session_id="session2")
+    assert session_2 is not None
+    assert session_2.state.get("app:key") == "value"
+    assert not session_2.state.get("user:key1")
+
+    session_11 = await service.get_session(app_name=APP, user_id=user, session_id="session11")
+    assert session_11 is not None
+    assert session_11.state.get("key11") == "value11_new"
+    assert session_11.state.get("user:key1") == "value1"
+    assert not session_11.state.get("temp:key")
+
+
+async def test_create_new_session_will_merge_states(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_create_new_session_will_merge_states."""
+    session_1 = await service.create_session(app_name=APP, user_id=user, state={"key1": "value1"}, session_id="s1")
+    event = text_event(
+        "user", "text", actions=EventActions(state_delta={"app:key": "value", "user:key1": "value1", "temp:key": "t"})
+    )
+    await service.append_event(session=session_1, event=event)
+    assert session_1.state.get("app:key") == "value"
+    assert session_1.state.get("key1") == "value1"
+    assert session_1.state.get("user:key1") == "value1"
+    assert session_1.state.get("temp:key") == temp_in_memory("t")
+
+    session_2 = await service.create_session(app_name=APP, user_id=user, state={}, session_id="s2")
+    assert session_2.state.get("app:key") == "value"
+    assert session_2.state.get("user:key1") == "value1"
+    assert not session_2.state.get("key1")
+    assert not session_2.state.get("temp:key")
+
+
+async def test_append_event_bytes(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_append_event_bytes: binary parts and grounding metadata read back equal."""
+    session = await service.create_session(app_name=APP, user_id=user)
+    content = types.Content(role="user", parts=[types.Part.from_bytes(data=b"\x89PNG\x00\xff", mime_type="image/png")])
+    grounding = types.GroundingMetadata(search_entry_point=types.SearchEntryPoint(sdk_blob=b"test_sdk_blob"))
+    event = Event(invocation_id="invocation", author="user", content=content, grounding_metadata=grounding)
+    await service.append_event(session=session, event=event)
+    assert session.events[0].content == content
+
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read is not None
+    assert len(read.events) == 1
+    assert read.events[0].content == content
+    assert read.events[0].grounding_metadata == grounding
+
+
+async def test_large_event_round_trips(service: SessionsAdkService, user: str) -> None:
+    """An ADK event far over the inline limits (here 300 kB of image bytes) reads back equal (events up to 5 MiB)."""
+    session = await service.create_session(app_name=APP, user_id=user)
+    image = bytes(range(256)) * 1200
+    text = "long answer " * 4000  # over 32 KiB: `content` keeps its first 32 KiB, the payload all of it
+    event = Event(
+        invocation_id="invocation",
+        author="helper",
+        content=types.Content(
+            role="model", parts=[types.Part(text=text), types.Part.from_bytes(data=image, mime_type="image/png")]
+        ),
+    )
+    await service.append_event(session, event)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read is not None
+    assert read.events == [event]
+
+
+async def test_append_event_complete(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_append_event_complete: every Event field survives the round trip."""
+    session = await service.create_session(app_name=APP, user_id=user)
+    event = Event(
+        invocation_id="invocation",
+        author="user",
+        content=types.Content(role="user", parts=[types.Part(text="test_text")]),
+        turn_complete=True,
+        partial=False,
+        actions=EventActions(artifact_delta={"file": 0}, transfer_to_agent="agent", escalate=True),
+        long_running_tool_ids={"tool1"},
+        error_code="error_code",
+        error_message="error_message",
+        interrupted=True,
+    )
+    await service.append_event(session=session, event=event)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read is not None
+    assert read.events == session.events
+    assert read.state == session.state
+    assert read.id == session.id
+
+
+async def test_get_session_with_config(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_get_session_with_config (timestamps moved to the last minutes: the service takes a year back)."""
+    base = time.time() - 600
+    session = await service.create_session(app_name=APP, user_id=user)
+    for i in range(1, 6):
+        await service.append_event(session, Event(author="user", timestamp=base + i))
+
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read is not None and len(read.events) == 5
+
+    config = GetSessionConfig(num_recent_events=3)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
+    assert read is not None
+    assert [event.timestamp for event in read.events] == [base + 3, base + 4, base + 5]
+
+    config = GetSessionConfig(after_timestamp=base + 4.0)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
+    assert read is not None
+    assert [event.timestamp for event in read.events] == [base + 4, base + 5]
+
+    config = GetSessionConfig(after_timestamp=base + 50)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
+    assert read is not None and not read.events
+
+    config = GetSessionConfig(after_timestamp=base + 4.0, num_recent_events=3)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
+    assert read is not None and len(read.events) == 2
+
+
+# --- behaviours of ADK's services that its tests state only in code ---------------------------------
+
+
+async def test_stale_session_is_refused(service: SessionsAdkService, user: str) -> None:
+    """DatabaseSessionService.append_event refuses a session object older than storage (ValueError)."""
+    created = await service.create_session(app_name=APP, user_id=user, session_id="shared")
+    first = await service.get_session(app_name=APP, user_id=user, session_id="shared")
+    second = await service.get_session(app_name=APP, user_id=user, session_id="shared")
+    assert first is not None and second is not None
+
+    await service.append_event(first, text_event("user", "one"))
+    with pytest.raises(StaleSessionError, match="stale"):
+        await service.append_event(second, text_event("user", "two"))
+    with pytest.raises(ValueError, match="stale"):
+        await service.append_event(created, text_event("user", "three"))
+
+    read = await service.get_session(app_name=APP, user_id=user, session_id="shared")
+    assert read is not None
+    assert [event.content.parts[0].text for event in read.events if event.content] == ["one"]
+    await service.append_event(read, text_event("user", "four"))  # a fresh read writes again
+    assert len(read.events) == 2
+
+
+async def test_concurrent_writers_one_wins(service: SessionsAdkService, user: str) -> None:
+    """Two session objects read at the same version append at once: one is stored, the other is stale."""
+    await service.create_session(app_name=APP, user_id=user, session_id="race")
+    readers = [await service.get_session(app_name=APP, user_id=user, session_id="race") for _ in range(2)]
+    results = await asyncio.gather(
+        *(service.append_event(s, text_event("user", f"w{i}")) for i, s in enumerate(readers) if s is not None),
+        return_exceptions=True,
+    )
+    assert sorted(type(result).__name__ for result in results) == ["Event", "StaleSessionError"]
+    read = await service.get_session(app_name=APP, user_id=user, session_id="race")
+    assert read is not None and len(read.events) == 1
+
+
+async def test_temp_state_is_never_stored(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
+    """_extract_state_delta drops temp: keys: neither in the state nor in the stored event."""
+    session = await service.create_session(app_name=APP, user_id=user, state={"temp:seed": 1, "kept": 1})
+    assert "temp:seed" not in session.state
+    event = text_event("user", "hi", actions=EventActions(state_delta={"temp:scratch": "x", "kept": 2}))
+    await service.append_event(session, event)
+
+    stored = await raw.get_session(session.id)
+    assert stored.context == {"kept": 2}
+    history = await raw.get_history(session.id, include_payload=True)
+    document = history.events[0].payload["adk_event"]  # type: ignore[index]
+    assert document["actions"]["stateDelta"] == {"kept": 2}
+
+
+async def test_state_values_are_replaced_not_merged(service: SessionsAdkService, user: str) -> None:
+    """ADK's state_delta sets a key's value (dict.update): an object value replaces the old object."""
+    session = await service.create_session(app_name=APP, user_id=user, state={"profile": {"a": 1, "b": 2}})
+    await service.append_event(
+        session, text_event("user", "x", actions=EventActions(state_delta={"profile": {"c": 3}}))
+    )
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read is not None
+    assert read.state["profile"] == {"c": 3} == session.state["profile"]
+
+
+async def test_partial_events_are_not_stored(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
+    """BaseSessionService.append_event returns a partial (streaming) event without recording it."""
+    session = await service.create_session(app_name=APP, user_id=user)
+    await service.append_event(session, text_event("model_agent", "stream chunk", partial=True))
+    assert session.events == []
+    assert (await raw.get_history(session.id)).events == []
+
+
+async def test_sessions_are_scoped_by_app(service: SessionsAdkService, user: str) -> None:
+    """Sessions are keyed by (app, user, id): another app's session is neither read nor deleted."""
+    await service.create_session(app_name=APP, user_id=user, session_id="mine")
+    assert await service.get_session(app_name="other_app", user_id=user, session_id="mine") is None
+    await service.delete_session(app_name="other_app", user_id=user, session_id="mine")
+    assert await service.get_session(app_name=APP, user_id=user, session_id="mine") is not None
+
+
+async def test_create_with_an_existing_id_is_refused(service: SessionsAdkService, user: str) -> None:
+    """Newer ADK services raise AlreadyExistsError (DatabaseSessionService: an integrity error)."""
+    await service.create_session(app_name=APP, user_id=user, session_id="once", state={"a": 1})
+    with pytest.raises(AlreadyExistsError):
+        await service.create_session(app_name=APP, user_id=user, session_id="once")
+
+
+async def test_events_are_history_events(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
+    """The stored history is readable without ADK: role, type, text, timestamp, author."""
+    session = await service.create_session(app_name=APP, user_id=user)
+    await service.append_event(session, text_event("user", "question"))
+    await service.append_event(session, text_event("helper", "answer"))
+    call = types.Part(function_call=types.FunctionCall(name="lookup", args={"q": "x"}))
+    await service.append_event(session, Event(author="helper", content=types.Content(role="model", parts=[call])))
+
+    events = (await raw.get_history(session.id)).events
+    assert [(e.type, e.role, e.content) for e in events] == [
+        ("message", "user", "question"),
+        ("message", "assistant", "answer"),
+        ("tool", "assistant", None),
+    ]
+    assert [e.metadata["adk_author"] for e in events if e.metadata] == ["user", "helper", "helper"]
+
+
+# --- an ADK Runner with a scripted model --------------------------------------------------------------
+
+
+class ScriptedLlm(BaseLlm):
+    """Answers from a script and records what it was sent (no key, no network)."""
+
+    replies: list[str]
+    seen: list[list[tuple[str, str]]] = Field(default_factory=list)
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        self.seen.append([(c.role or "", "".join(p.text or "" for p in c.parts or [])) for c in llm_request.contents])
+        reply = self.replies[len(self.seen) - 1]
+        yield LlmResponse(content=types.Content(role="model", parts=[types.Part(text=reply)]))
+
+
+async def test_runner_keeps_the_conversation(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
+    model = ScriptedLlm(model="scripted", replies=["Hello Ada.", "Your name is Ada."], seen=[])
+    agent = LlmAgent(name="assistant", model=model, instruction="Be brief.", output_key="last_reply")
+    runner = Runner(app_name=APP, agent=agent, session_service=service)
+    session = await service.create_session(app_name=APP, user_id=user)
+
+    async def say(text: str) -> list[str]:
+        message = types.Content(role="user", parts=[types.Part(text=text)])
+        replies = []
+        async for event in runner.run_async(user_id=user, session_id=session.id, new_message=message):
+            if event.content and event.content.parts and event.content.parts[0].text:
+                replies.append(event.content.parts[0].text)
+        return replies
+
+    assert await say("My name is Ada.") == ["Hello Ada."]
+    assert await say("What is my name?") == ["Your name is Ada."]
+    # the second call saw the first exchange, read back from the service
+    assert model.seen[1] == [
+        ("user", "My name is Ada."),
+        ("model", "Hello Ada."),
+        ("user", "What is my name?"),
+    ]
+    stored = await raw.get_session(session.id)
+    assert stored.context["last_reply"] == "Your name is Ada."
+    assert stored.usage.event_count == 4
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read is not None and [e.author for e in read.events] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_get_user_state(service: SessionsAdkService, user: str) -> None:
+    """ADK 2's BaseSessionService.get_user_state: the user's state without prefixes, {} when never written."""
+    assert await service.get_user_state(app_name=APP, user_id=user) == {}
+    session = await service.create_session(app_name=APP, user_id=user, state={"user:theme": "dark"})
+    await service.append_event(session, text_event("user", "x", actions=EventActions(state_delta={"user:n": 1})))
+    assert await service.get_user_state(app_name=APP, user_id=user) == {"theme": "dark", "n": 1}
+
+
+async def test_list_sessions_of_every_user_is_not_offered(service: SessionsAdkService) -> None:
+    """ADK 2 lists every user's sessions without user_id; the service lists one user's at a time."""
+    with pytest.raises(NotImplementedError):
+        await service.list_sessions(app_name=APP)
