@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -61,6 +62,7 @@ class Gateway:
         raw: bytes | None = None,
         query: str = "",
     ) -> HttpResult:
+        path = unquote(path)  # as API Gateway (and the dev server) hand the function its path parameters
         found = match_route(self.routes, method, path)
         assert found, f"no route for {method} {path}"
         route, params = found
