@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 # checkov lives apart: its pinned dependencies clash with the development ones
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# so does the SAM CLI: it pins watchdog 4, which the client's agent frameworks (ADK, Strands) cannot use
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
 # Python 3.13: on PATH, else pyenv's newest 3.13.x (found even when pyenv itself is not on PATH)
 PYENV_DIR := $(or $(PYENV_ROOT),$(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
 # (asking the interpreter for its own path skips a pyenv shim that has no 3.13 selected)
@@ -16,7 +19,7 @@ PYTHON313 := $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/d
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck unit integration e2e fuzz template checkov openapi schemas bench lock clean
+.PHONY: help install install-sam dev test lint typecheck unit integration e2e fuzz template checkov openapi schemas bench lock clean
 
 help:
 	@echo "make dev      serve the API on http://127.0.0.1:$${PORT:-3000} (emulator on $${MOTO_PORT:-5000}, Lambda invoke on $${LAMBDA_PORT:-3001})"
@@ -31,8 +34,9 @@ $(BIN)/python:
 	  echo "error: Python 3.13 is missing. Install it (e.g. 'pyenv install 3.13') or put python3.13 on PATH." >&2; exit 1; fi
 	"$(PYTHON313)" -m venv $(VENV)
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt | $(BIN)/python
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt client/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "./client[all]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -41,6 +45,13 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt | $(BIN)/python
 	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt | $(BIN)/python
+	"$(PYTHON313)" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+install-sam: $(SAM_VENV)/.installed
 
 dev: install
 	$(BIN)/python -m local
@@ -51,6 +62,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy layers/common/sessions functions local bench
+	cd client && $(CURDIR)/$(BIN)/mypy  # strict, on client/src (client/pyproject.toml)
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
@@ -67,10 +79,10 @@ fuzz: install
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-300} FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM} FUZZ_TIMEOUT_SECONDS=3600 \
 	  $(BIN)/python -m pytest -q tests/fuzz
 
-template: install
-	$(BIN)/sam validate --lint
+template: install $(SAM_VENV)/.installed
+	$(SAM) validate --lint
 	$(BIN)/cfn-lint  # .cfnlintrc.yaml: the template, in the Regions deployers pick
-	$(BIN)/sam build --parallel --cached
+	$(SAM) build --parallel --cached
 
 checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV) --config-file .checkov.yaml  # .checkov.yaml: the checks skipped, each with its reason
@@ -80,17 +92,20 @@ openapi: install
 	$(BIN)/python -m local.generators.event_schemas --write
 
 test: lint typecheck template checkov
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 tests client/tests
 
 bench: install
 	$(BIN)/python -m bench
 
-lock: $(CHECKOV_VENV)/.installed
-	{ echo "# Development and test dependencies, fully pinned (pip freeze of a working .venv)."; \
-	  echo "# Regenerate: make lock"; $(BIN)/python -m pip freeze --exclude-editable | sort; } > requirements-dev.txt
+lock: $(CHECKOV_VENV)/.installed $(SAM_VENV)/.installed
+	{ echo "# Development and test dependencies, fully pinned (pip freeze of a working .venv, the client's extras included)."; \
+	  echo "# Regenerate: make lock"; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^sessions-client' | sort; } > requirements-dev.txt
 	{ echo "# checkov, the template's security scanner, fully pinned in its own virtualenv (.venv-checkov/):"; \
 	  echo "# its dependencies (boto3 among them) clash with requirements-dev.txt's. Regenerate: make lock"; \
 	  $(CHECKOV_VENV)/bin/python -m pip freeze --exclude-editable | sort; } > requirements-checkov.txt
+	{ echo "# The SAM CLI (sam validate --lint, sam build), fully pinned in its own virtualenv (.venv-sam/):"; \
+	  echo "# it pins watchdog 4, which the agent frameworks of the client's extras (ADK, Strands) cannot use. Regenerate: make lock"; \
+	  $(SAM_VENV)/bin/python -m pip freeze | sort; } > requirements-sam.txt
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

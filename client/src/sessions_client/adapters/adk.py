@@ -32,6 +32,8 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
+from google.adk.errors import StaleSessionError as _AdkStaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError as _AdkAlreadyExistsError
 from google.adk.events.event import Event as AdkEvent
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig, ListSessionsResponse
 from google.adk.sessions.session import Session as AdkSession
@@ -46,22 +48,6 @@ from sessions_client.models import Event, Session
 PAYLOAD_KEY = "adk_event"
 CONTENT_LIMIT = 32 * 1024  # bytes of UTF-8 the service takes inline in `content`
 METADATA_VALUE_LIMIT = 512
-
-
-try:  # newer google-adk (2.x) names these errors; with the pinned 1.5.0 they are plain ValueErrors
-    from google.adk.errors import StaleSessionError as _AdkStaleSessionError  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the ADK version
-
-    class _AdkStaleSessionError(ValueError):  # type: ignore[no-redef]
-        pass
-
-
-try:
-    from google.adk.errors.already_exists_error import AlreadyExistsError as _AdkAlreadyExistsError
-except ImportError:  # pragma: no cover - depends on the ADK version
-
-    class _AdkAlreadyExistsError(ValueError):  # type: ignore[no-redef]
-        pass
 
 
 class StaleSessionError(_AdkStaleSessionError, ValueError):
