@@ -30,6 +30,7 @@ from sessions_client.adapters.adk import AlreadyExistsError, SessionsAdkService,
 pytestmark = pytest.mark.anyio
 APP = "my_app"
 
+
 @pytest.fixture
 def raw(sessions_backend: Any) -> AsyncSessionsClient:
     """A plain client of the test's tenant, to look at what the adapter stored."""
