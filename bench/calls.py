@@ -188,6 +188,7 @@ def in_process_stack(environment: Mapping[str, str] | None = None) -> Iterator[S
 
 def run() -> dict[str, Any]:
     """Create, read, change and delete a session on moto; print calls per request; return the figures."""
+    add_layer_to_path()
     from sessions import store
 
     rows: list[list[object]] = []
