@@ -36,7 +36,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt client/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "./client[all]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable "./client[all]"  # tests run the source
 	touch $@
 
 install: $(VENV)/.installed

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -45,6 +44,7 @@ from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from sessions_client import SessionsClient, errors
+from sessions_client.adapters._storable import pack, storable, unpack
 from sessions_client.models import Event
 
 if TYPE_CHECKING:
@@ -374,45 +374,4 @@ def _has_null_member(value: Any) -> bool:
     """Whether an object member anywhere outside arrays is null (a merge patch would remove it)."""
     if isinstance(value, dict):
         return any(member is None or _has_null_member(member) for member in value.values())
-    return False
-
-
-# --- JSON the service stores exactly (as in the openai_agents adapter) ---------------------------
-
-_MAX_DEPTH = 30
-
-
-def pack(name: str, value: Any) -> dict[str, Any]:
-    """`{name: value}` if the service can store `value` as it is, else `{name + "_json": its JSON text}`."""
-    if storable(value):
-        return {name: value}
-    return {f"{name}_json": json.dumps(value, ensure_ascii=False)}
-
-
-def unpack(name: str, payload: Mapping[str, Any] | None) -> Any:
-    if not payload:
-        return None
-    if payload.get(name) is not None:
-        return payload[name]
-    text = payload.get(f"{name}_json")
-    return json.loads(text) if isinstance(text, str) else None
-
-
-def storable(value: Any, depth: int = 0) -> bool:
-    if depth > _MAX_DEPTH:
-        return False
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k and storable(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list):
-        return all(storable(v, depth + 1) for v in value)
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return True
-    if isinstance(value, int):
-        return abs(value) < 10**38
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return False
-        if value.is_integer():
-            return abs(value) < 1e38
-        return value == 0 or 1e-130 <= abs(value) < 1e126
     return False
