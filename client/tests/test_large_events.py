@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import SessionsBackend
 
+import sessions_client as sc
 from sessions_client import SessionsClient
 
 MIB = 1024 * 1024
@@ -40,3 +41,21 @@ async def test_parts_behind_presigned_urls_are_fetched(sessions_backend: Session
     fetched = [event.content async for event in async_client.iter_history(sid, include_payload=True)]
     assert fetched == [escaped, "small"]
     await async_client.aclose()
+
+
+def test_a_rewind_returns_its_large_events_inline_and_names_what_it_leaves_out(sessions_client: SessionsClient) -> None:
+    sid = sessions_client.create_session(title="rewind").session_id
+    content = "é" * (2 * MIB)  # 4 MiB as UTF-8: stored in S3, read back before the rewind deletes it
+    payload = {"rows": ["x" * 1000] * 50}
+    sessions_client.append_event(sid, type="message", content=content, payload=payload)
+    escaped = "\n" * 2_500_000  # 10 MB once Lambda escapes the response: no answer can inline it
+    sessions_client.append_event(sid, type="message", content=escaped, payload={"p": 1})
+
+    removed = sessions_client.delete_events(sid, 1, return_events=True)
+    assert removed.removed == 2 and removed.events is not None
+    whole, omitted = removed.events
+    assert isinstance(whole, sc.RemovedEvent) and isinstance(whole, sc.Event)
+    assert (whole.content, whole.payload, whole.parts_omitted) == (content, payload, None)
+    assert (omitted.content, omitted.payload, omitted.parts_omitted) == (None, {"p": 1}, ["content"])
+    assert all(event.content_url is None and event.payload_url is None for event in removed.events)
+    assert sessions_client.get_history(sid).events == []

@@ -58,6 +58,7 @@ MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "UserState": sc.UserState,
     "RemovedEvents": sc.RemovedEvents,
     "EventsRemoved": sc.RemovedEvents,
+    "RemovedEvent": sc.RemovedEvent,
     "EventBatch": _EventBatch,
 }
 NOT_MODELLED = {"StorableJsonObject", "StorableJsonValue", "StorableNumber"}  # free-form JSON: dict[str, Any]

@@ -18,7 +18,9 @@ app = create_app()
     description=f"Removes every event with seq >= from_seq, in one atomic step with the session: usage, "
     f"event_count and task_count are corrected and the version grows by one. At most {REWIND_MAX_EVENTS} "
     "events per call (409 rewind_too_large, nothing removed). Seqs are never given again. The ETag of the "
-    "answer is the session's version.",
+    "answer is the session's version. With return_events=true every removed event comes back with its parts "
+    "inline, never as URLs (their objects are deleted after the commit); parts that would pass Lambda's 6 MB "
+    "response limit are left out and named in the event's parts_omitted.",
     responses={
         200: {"description": "What was removed", "content": {"application/json": {"model": EventsRemoved}}},
         403: {

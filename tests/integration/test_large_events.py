@@ -170,6 +170,66 @@ def test_a_lone_event_over_lambdas_response_limit_comes_with_presigned_urls(gate
     assert fetched.status_code == 200 and fetched.content.decode("utf-8") == content
 
 
+def rewind(gateway, sid: str, query: str) -> Any:
+    response = gateway.request("DELETE", f"/v1/sessions/{sid}/events", query=query)
+    assert response.status == 200, response.body
+    raw = gateway.last_proxy_response
+    assert len(json.dumps(raw, ensure_ascii=False).encode()) <= LAMBDA_RESPONSE_MAX_BYTES
+    return response.body, json.dumps(raw)
+
+
+def test_a_rewind_returns_its_large_events_whole_before_deleting_their_objects(gateway, aws):
+    assert gateway.create({"session_id": "undo"}).status == 201
+    content = utf8_text(3 * MIB)
+    payload = {"text": utf8_text(MIB), "numbers": [1, 2.5, -3], "nested": {"ü": [True, None]}}
+    appended = [
+        {"type": "message", "content": "kept"},
+        {"type": "message", "content": content, "payload": payload, "metadata": {"k": "v"}},
+        {"type": "tool", "content": "small", "payload": {"p": 1}},
+    ]
+    for event in appended:
+        assert post_event(gateway, "undo", event).status == 201
+    assert len(objects(aws)) == 2
+
+    body, raw = rewind(gateway, "undo", "from_seq=2&return_events=true")
+    assert body["removed"] == 2
+    large, small = body["events"]
+    assert large["seq"] == 2 and large["content"] == content and large["payload"] == payload
+    assert large["metadata"] == {"k": "v"}
+    assert small["content"] == "small" and small["payload"] == {"p": 1}
+    for event in body["events"]:
+        assert not {"parts_omitted", "content_url", "payload_url"} & set(event)
+    assert "X-Amz-Signature" not in raw
+    assert objects(aws) == []  # deleted after the answer was read back
+    assert [event["content"] for event in history(gateway, "undo")["events"]] == ["kept"]
+
+
+def test_a_rewind_past_the_response_limit_leaves_parts_out_and_never_links_to_deleted_objects(gateway, aws):
+    assert gateway.create({"session_id": "tail"}).status == 201
+    # 2.5 MB of newlines: 10 MB once Lambda escapes the body again, so it can never fit one answer
+    # (history answers it with content_url; a rewind deletes that object, so it must not)
+    escaped = {"type": "message", "content": "\n" * 2_500_000, "payload": {"p": utf8_text(64 * 1024)}}
+    assert post_event(gateway, "tail", escaped).status == 201
+    fours = [str(index) * (4 * MIB) for index in range(2)]
+    for content in fours:
+        assert post_event(gateway, "tail", {"type": "message", "content": content}).status == 201
+    assert post_event(gateway, "tail", {"type": "message", "content": "last", "payload": {"p": 1}}).status == 201
+    assert "content_url" in history(gateway, "tail", "include_payload=true&limit=1")["events"][0]
+
+    body, raw = rewind(gateway, "tail", "from_seq=1&return_events=true")
+    assert body["removed"] == 4 and [event["seq"] for event in body["events"]] == [1, 2, 3, 4]
+    first, second, third, fourth = body["events"]
+    assert "content" not in first and first["parts_omitted"] == ["content"]
+    assert first["payload"] == escaped["payload"]  # what still fits comes whole
+    assert second["content"] == fours[0] and "parts_omitted" not in second
+    assert "content" not in third and third["parts_omitted"] == ["content"]  # 4 MiB more would pass 6 MB
+    assert fourth["content"] == "last" and fourth["payload"] == {"p": 1} and "parts_omitted" not in fourth
+    for event in body["events"]:
+        assert "content_url" not in event and "payload_url" not in event
+    assert "X-Amz-Signature" not in raw
+    assert objects(aws) == []
+
+
 def test_a_retried_large_append_replays_its_response_from_a_small_record(gateway, aws):
     assert gateway.create({"session_id": "retry"}).status == 201
     event = {"type": "message", "content": utf8_text(3 * MIB), "payload": {"p": utf8_text(MIB)}}

@@ -10,10 +10,12 @@ import pytest
 from sessions import large_events
 from sessions.large_events import (
     LAMBDA_RESPONSE_MAX_BYTES,
+    RESPONSE_FRAME_BYTES,
     LargeParts,
     fit_echo,
     inline_parts,
     pack_append_response,
+    removed_views,
     response_bytes,
     unpack_append_response,
 )
@@ -88,6 +90,32 @@ def test_the_first_event_is_always_returned_and_urls_replace_what_lambda_cannot_
     assert "content" not in view and view["content_url"].startswith("https://bucket/")
     (whole,) = inline_parts([stored_event(blobs, 2, "x" * (5 * MIB))], budget=1)
     assert len(whole["content"]) == 5 * MIB
+
+
+def test_a_rewind_answers_every_event_with_what_fits_and_names_what_it_leaves_out(blobs):
+    events = [stored_event(blobs, seq, str(seq) * (2 * MIB)) for seq in (1, 2, 3, 4)]
+    events.append({**stored_event(blobs, 5, "small"), "payload": {"p": 1}})
+    views = removed_views(events)
+    assert [view["seq"] for view in views] == [1, 2, 3, 4, 5]  # every removed event, unlike a page
+    assert [len(view.get("content", "")) for view in views[:3]] == [2 * MIB, 2 * MIB, 0]
+    assert views[2]["parts_omitted"] == views[3]["parts_omitted"] == ["content"]
+    assert views[4]["content"] == "small" and views[4]["payload"] == {"p": 1} and "parts_omitted" not in views[4]
+    assert len(blobs.gets) == 2  # what cannot fit is not even read
+    assert not any(name.endswith("_url") for view in views for name in view)
+    assert RESPONSE_FRAME_BYTES + response_bytes({"removed": 5, "events": views}) <= LAMBDA_RESPONSE_MAX_BYTES
+
+
+def test_a_rewind_never_links_to_the_objects_it_deletes(blobs):
+    escaped = stored_event(blobs, 1, "\n" * (3 * MIB))  # 12 MiB once Lambda escapes it: never fits
+    (view,) = removed_views([escaped])
+    assert "content" not in view and "content_url" not in view and view["parts_omitted"] == ["content"]
+    missing = stored_event(blobs, 2, "x" * (64 * 1024))
+    blobs.objects.clear()  # an object the bucket's lifecycle already expired
+    (gone,) = removed_views([missing])
+    assert gone["parts_omitted"] == ["content"]
+    small = {**stored_event(blobs, 3, "y"), "payload": {"p": "z" * 100}}
+    (tight,) = removed_views([small], limit=RESPONSE_FRAME_BYTES + 300)
+    assert tight["content"] == "y" and tight["parts_omitted"] == ["payload"]  # small parts in the item too
 
 
 def test_the_echo_leaves_out_large_parts_only_past_lambdas_limit():

@@ -141,13 +141,24 @@ class UserState(AppState):
     user_id: str
 
 
+class RemovedEvent(Event):
+    """A removed event as a rewind returns it (return_events=True).
+
+    Its parts are inline, never behind URLs: the rewind deletes their objects. A part that would have
+    passed the server's response limit is left out and named in `parts_omitted` ("content",
+    "payload"); it is gone with the event (read the history first to keep it).
+    """
+
+    parts_omitted: list[str] | None = None
+
+
 class RemovedEvents(_Model):
     """The answer of a rewind: how many events went, from which seq, the session's new version."""
 
     removed: int
     from_seq: int
     version: int | None = None
-    events: list[Event] | None = None
+    events: list[RemovedEvent] | None = None
 
 
 class ValidationIssue(_Model):
@@ -173,6 +184,7 @@ __all__ = [
     "EventUsage",
     "History",
     "Problem",
+    "RemovedEvent",
     "RemovedEvents",
     "Session",
     "SessionCounts",

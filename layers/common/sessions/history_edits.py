@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from sessions.appending import last_seq
 from sessions.clock import format_ms, now_ms
-from sessions.conversation import event_view
 from sessions.errors import (
     EventNotFound,
     InvalidField,
@@ -23,7 +22,13 @@ from sessions.errors import (
     SessionClosed,
     VersionMismatch,
 )
-from sessions.large_events import delete_event_blobs, inline_parts, offload_large_parts, with_parts_inline
+from sessions.large_events import (
+    delete_event_blobs,
+    inline_parts,
+    offload_large_parts,
+    removed_views,
+    with_parts_inline,
+)
 from sessions.lifecycle import Status
 from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
 from sessions.merge_patch import apply_merge_patch
@@ -190,8 +195,8 @@ def delete_events(
     removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)
     body: dict[str, Any] = {"removed": len(removed), "from_seq": from_seq, "version": session["version"]}
     if return_events:
-        # large parts inline while the answer stays within Lambda's limit; the rest without them
-        views = inline_parts(removed, include_payload=True)
-        body["events"] = views + [event_view(event) for event in removed[len(views) :]]
+        # every part read back now, within Lambda's response limit: never a URL, since the objects go next;
+        # a part that cannot fit is left out and named in the event's parts_omitted
+        body["events"] = removed_views(removed)
     delete_event_blobs(removed)  # after the commit (and after reading them back)
     return body, session

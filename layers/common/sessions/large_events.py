@@ -11,6 +11,10 @@ as Lambda serializes it (the body, a JSON string, escaped once more inside the p
 Python 3.12+ runtimes leave non-ASCII unescaped). A page stops adding events before it would pass
 PAGE_BUDGET_BYTES, always returning at least one; a lone event that would pass Lambda's 6 MB
 response limit carries `content_url`/`payload_url` (presigned GET, 15 minutes) for its stored parts.
+
+Rewinding (DELETE …/events, return_events=true): `removed_views` reads the removed events' parts
+back before their objects are deleted, and never answers a URL; a part that would pass the response
+limit is left out and named in the event's `parts_omitted`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from sessions.limits import INLINE_PART_MAX_BYTES
-from sessions.models import EVENT_FIELDS
+from sessions.models import EVENT_FIELDS, REMOVED_EVENT_FIELDS
 from sessions.store.blobs import EventBlobs, blob_key, default_blobs
 
 logger = Logger(child=True)
@@ -220,6 +224,49 @@ def _with_urls(view: dict[str, Any], stored: dict[str, dict[str, Any]]) -> dict[
         if RESPONSE_FRAME_BYTES + response_bytes(view) <= LAMBDA_RESPONSE_MAX_BYTES:
             break
     return view
+
+
+# what `"parts_omitted":["content","payload"]` and its comma add to an event, once escaped: reserved per event
+_OMITTED_MARKER_BYTES = 64
+
+
+def removed_views(events: list[dict[str, Any]], *, limit: int = LAMBDA_RESPONSE_MAX_BYTES) -> list[dict[str, Any]]:
+    """Removed events as a rewind answers them (return_events=true): parts inline, never as URLs.
+
+    A rewind deletes the removed events' objects right after its commit, so a presigned URL would
+    lead to nothing. Every event is answered; its parts are read back in seq order (content before
+    payload) and each is kept while the whole answer stays within `limit` as Lambda serializes it.
+    A part that would pass it, or whose object is already gone, is left out and named in the
+    event's `parts_omitted`. Call this after the commit and before delete_event_blobs.
+    """
+    views = [{name: value for name, value in _view(event, True).items() if name not in PARTS} for event in events]
+    used = RESPONSE_FRAME_BYTES + response_bytes(views) + _OMITTED_MARKER_BYTES * len(views)
+    answered: list[dict[str, Any]] = []
+    for event, view in zip(events, views, strict=True):
+        stored = _stored_parts(event, include_payload=True)
+        omitted: list[str] = []
+        for part in PARTS:
+            if part in stored:
+                if used + stored[part]["bytes"] > limit:
+                    omitted.append(part)  # it cannot fit, whatever its escaping: not even read
+                    continue
+                value = _read_part(part, stored[part])
+            else:
+                value = event.get(part)
+            if value is None:
+                if part in stored:
+                    omitted.append(part)
+                continue
+            grown = response_bytes({part: value}) - 1  # `,"part":value` inside a view that is never empty
+            if used + grown > limit:
+                omitted.append(part)
+                continue
+            view[part] = value
+            used += grown
+        if omitted:
+            view["parts_omitted"] = omitted
+        answered.append({name: view[name] for name in REMOVED_EVENT_FIELDS if name in view})
+    return answered
 
 
 def fit_echo(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -383,9 +383,7 @@ class Usage(_Response):
     task_count: int = 0
 
 
-class Event(_Response):
-    """An event of a session's history; fields the client did not give are left out."""
-
+class _EventFields(_Response):
     event_id: str
     seq: int
     created_at: str
@@ -397,6 +395,11 @@ class Event(_Response):
     payload: dict[str, Any] | None = None
     usage: EventUsage | None = None
     metadata: dict[str, str] | None = None
+
+
+class Event(_EventFields):
+    """An event of a session's history; fields the client did not give are left out."""
+
     content_url: str | None = Field(
         None,
         description="Instead of content, when one event alone would pass Lambda's 6 MB response limit: "
@@ -457,13 +460,28 @@ class EventBatch(_Response):
     events: list[Event]
 
 
+class RemovedEvent(_EventFields):
+    """A removed event as a rewind returns it: its parts inline, never as URLs (their objects are deleted)."""
+
+    parts_omitted: list[Literal["content", "payload"]] | None = Field(
+        None,
+        description="The parts the event had that this answer leaves out, because they would pass Lambda's "
+        "6 MB response limit (or their object had already expired): they are gone with the event. A rewind "
+        "never answers content_url or payload_url.",
+    )
+
+
 class EventsRemoved(_Response):
     """What DELETE …/events?from_seq=N removed."""
 
     removed: int
     from_seq: int
     version: int = Field(description="The session's version after the removal")
-    events: list[Event] | None = Field(None, description="The removed events, with payload (return_events=true)")
+    events: list[RemovedEvent] | None = Field(
+        None,
+        description="The removed events in seq order, payload included (return_events=true); parts that would "
+        "pass the response limit are left out and named in parts_omitted",
+    )
 
 
 class SessionCounts(_Response):
@@ -520,3 +538,4 @@ class Problem(_Response):
 PUBLIC_FIELDS: tuple[str, ...] = tuple(Session.model_fields)
 SUMMARY_FIELDS: tuple[str, ...] = tuple(SessionSummary.model_fields)
 EVENT_FIELDS: tuple[str, ...] = tuple(Event.model_fields)
+REMOVED_EVENT_FIELDS: tuple[str, ...] = tuple(RemovedEvent.model_fields)

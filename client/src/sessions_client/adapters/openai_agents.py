@@ -170,8 +170,8 @@ class ServiceSession:
         The last event is read (payload included) with the session's version, then rewound with
         `If-Match` on that version: what is returned is exactly what was removed, and an event
         appended meanwhile is never removed by mistake (the lost race reads again). The copy read
-        first is returned rather than the rewind's echo, whose parts too large to inline point at
-        objects the rewind deletes.
+        first is returned rather than the rewind's echo, which leaves out (`parts_omitted`) parts too
+        large for one response, their objects being deleted by the rewind.
         """
         while True:
             try:
