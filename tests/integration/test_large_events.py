@@ -302,3 +302,65 @@ def test_the_cleanups_s3_work_grows_with_what_it_removes_not_with_the_bucket(gat
     # one purged session: one listing of its own prefix, one batch delete; the other 15 objects unseen
     assert made == Counter({"ListObjectsV2": 1, "DeleteObjects": 1}) and listed == [3]
     assert len(objects(aws)) == 15
+
+
+def patch_event(gateway, sid: str, seq: int, body: dict[str, Any]) -> Any:
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    return gateway.request("PATCH", f"/v1/sessions/{sid}/events/{seq}", raw=raw)
+
+
+def test_a_patch_of_an_event_over_lambdas_response_limit_answers_a_url_not_a_failed_response(gateway, aws):
+    assert gateway.create({"session_id": "escaped-patch"}).status == 201
+    content = "\n" * 2_500_000  # 10 MB once Lambda escapes the body again
+    assert post_event(gateway, "escaped-patch", {"type": "message", "content": content}).status == 201
+    for body in ({"metadata": {"reviewed": "yes"}}, {"metadata": {"reviewed": "yes"}}):  # a change, then none
+        answered = patch_event(gateway, "escaped-patch", 1, body)
+        assert answered.status == 200, answered.body
+        assert len(json.dumps(gateway.last_proxy_response).encode()) <= LAMBDA_RESPONSE_MAX_BYTES
+        assert "content" not in answered.body and "X-Amz-Signature=" in answered.body["content_url"]
+        assert answered.body["metadata"] == {"reviewed": "yes"}
+
+
+def test_a_patch_that_leaves_a_large_part_as_it_was_keeps_its_object(gateway, aws):
+    assert gateway.create({"session_id": "keep"}).status == 201
+    content, payload = "c" * (100 * 1024), {"blob": "p" * (100 * 1024)}
+    assert post_event(gateway, "keep", {"type": "message", "content": content, "payload": payload}).status == 201
+    before = set(objects(aws))
+    assert patch_event(gateway, "keep", 1, {"metadata": {"k": "v"}}).status == 200
+    assert set(objects(aws)) == before  # nothing uploaded again, nothing deleted
+    assert patch_event(gateway, "keep", 1, {"content": "[redacted]"}).status == 200
+    after = set(objects(aws))
+    assert len(after) == 1 and after < before  # the content's object went; the payload's stayed
+    event = gateway.request("GET", "/v1/sessions/keep/events/1").body
+    assert event["content"] == "[redacted]" and event["payload"] == payload
+
+
+def test_two_patches_planned_on_one_version_never_share_an_object():
+    from sessions.large_events import offload_large_parts
+
+    session = {"tenant_id": "acme", "session_id": "s", "incarnation": "i"}
+    event = {"event_id": "e", "content": "x" * (64 * 1024)}
+    first, second = (offload_large_parts(session, event, revision=True)["blobs"]["content"]["key"] for _ in "ab")
+    assert first != second
+
+
+def test_s3_failing_after_a_commit_never_fails_the_committed_rewind_or_patch(gateway, aws, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from sessions.store.blobs import EventBlobs
+
+    assert gateway.create({"session_id": "flaky"}).status == 201
+    for text in ("a", "b"):
+        assert post_event(gateway, "flaky", {"type": "message", "content": text * (64 * 1024)}).status == 201
+
+    def slow_down(*args: Any, **kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "op")
+
+    monkeypatch.setattr(EventBlobs, "delete_keys", slow_down)
+    assert patch_event(gateway, "flaky", 1, {"content": "[redacted]"}).status == 200
+    monkeypatch.setattr(EventBlobs, "get", slow_down)
+    answered, _ = rewind(gateway, "flaky", "from_seq=2&return_events=true")  # 200, within Lambda's limit
+    assert answered["removed"] == 1 and answered["events"][0]["parts_omitted"] == ["content"]
+    monkeypatch.undo()
+    assert gateway.request("GET", "/v1/sessions/flaky/events/1").body["content"] == "[redacted]"
+    assert gateway.request("GET", "/v1/sessions/flaky").body["usage"]["event_count"] == 1

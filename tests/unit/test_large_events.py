@@ -144,8 +144,10 @@ def test_hooks_for_patch_and_rewind(blobs):
     event = {"event_id": "e", "seq": 1, "type": "message", "content": "x" * 40_000, "payload": {"p": "y" * 40_000}}
     item = large_events.offload_large_parts(SESSION, event)
     assert large_events.with_parts_inline(item) == event
-    patched = large_events.offload_large_parts(SESSION, {**event, "content": "z" * 40_000}, revision=2)
-    assert patched["blobs"]["content"]["key"] == "t%2F1/s/inc/e/content.2"
-    assert len(blobs.objects) == 4  # the committed item's objects stay until the change commits
-    assert large_events.delete_event_blobs([item]) == []
-    assert sorted(blobs.objects) == ["t%2F1/s/inc/e/content.2", "t%2F1/s/inc/e/payload.2"]
+    kept = {"payload": item["blobs"]["payload"]}  # a patch that left the payload as it was
+    patched = large_events.offload_large_parts(SESSION, {**event, "content": "z" * 40_000}, revision=True, kept=kept)
+    new_key = patched["blobs"]["content"]["key"]
+    assert new_key.startswith("t%2F1/s/inc/e/content.") and patched["blobs"]["payload"] == kept["payload"]
+    assert len(blobs.objects) == 3  # the committed item's objects stay until the change commits
+    assert large_events.delete_event_blobs([{"blobs": {"content": item["blobs"]["content"]}}]) == []
+    assert sorted(blobs.objects) == sorted([new_key, kept["payload"]["key"]])

@@ -122,20 +122,29 @@ def update_event(
         event = with_parts_inline(stored)  # large parts read back from S3: a patch merges into the whole event
         patched = plan_event_patch(event, patch)
         if _as_json(patched) == _as_json(event):
-            return event, current  # nothing differs: no write, no new version
+            return _with_pointers(event, stored), current  # nothing differs: no write, no new version
         changes = {
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="changed", seq=seq),
         }
-        # large parts under a new revision: the objects the committed item points at stay until it is replaced
-        item = offload_large_parts(current, patched, revision=current["version"] + 1)
+        # a large part the patch left as it was keeps its object; a changed one goes to a new object,
+        # so the objects the committed item points at stay until it is replaced
+        old = stored.get("blobs") or {}
+        kept = {part: pointer for part, pointer in old.items() if patched.get(part) == event.get(part)}
+        item = offload_large_parts(current, patched, revision=True, kept=kept)
         session = store().replace_event(current, item, written_by(identity, changes))
-        replaced[:] = [stored]
-        return patched, session
+        replaced[:] = [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
+        return _with_pointers(patched, item), session
 
     event, session = write_until_it_wins(owned_live_session(identity, session_id), write)
-    delete_event_blobs(replaced)  # after the commit: the replaced item's objects
+    delete_event_blobs(replaced)  # after the commit: the replaced objects
+    # answered as GET answers it: a part too large for Lambda's response limit as a URL
     return inline_parts([event], include_payload=True)[0], session
+
+
+def _with_pointers(event: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    # the whole event (nothing to read back) plus where its large parts are stored (for URLs if need be)
+    return {**event, "blobs": item["blobs"]} if "blobs" in item else event
 
 
 def _as_json(value: Any) -> str:

@@ -20,10 +20,12 @@ limit is left out and named in the event's `parts_omitted`.
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 from sessions.limits import INLINE_PART_MAX_BYTES
 from sessions.models import EVENT_FIELDS, REMOVED_EVENT_FIELDS
@@ -88,23 +90,29 @@ def _as_stored(value: Any) -> Any:
 
 
 def offload_large_parts(
-    session: dict[str, Any], event: dict[str, Any], *, revision: int | None = None
+    session: dict[str, Any],
+    event: dict[str, Any],
+    *,
+    revision: bool = False,
+    kept: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Upload each part of `event` over 32 KiB under the event's id; the event as its item stores it.
 
     The item form leaves those parts out and keeps `blobs` pointers instead; with no large part
     it is the event itself, and nothing is uploaded. `revision` names a new version of an event's
-    parts (a PATCH): never the objects its committed item points at, which stay until the change
-    commits (then delete_event_blobs on the old item).
+    parts (a PATCH) uniquely per attempt: never the objects its committed item points at, which stay
+    until the change commits (then delete_event_blobs on the old item), nor those of a concurrent
+    PATCH planned on the same session version (else one could overwrite the other's redaction).
+    `kept` are pointers of parts a PATCH left unchanged: their objects are kept, not uploaded again.
     """
-    pointers: dict[str, dict[str, Any]] = {}
+    pointers: dict[str, dict[str, Any]] = dict(kept or {})
     for part in PARTS:
-        if event.get(part) is None:
+        if event.get(part) is None or part in pointers:
             continue
         data = part_bytes(part, event[part])
         if len(data) <= INLINE_PART_MAX_BYTES:
             continue
-        name = part if revision is None else f"{part}.{revision}"
+        name = f"{part}.{uuid.uuid4().hex}" if revision else part
         key = blob_key(session["tenant_id"], session["session_id"], session["incarnation"], event["event_id"], name)
         blobs().put(key, data, CONTENT_TYPES[part])
         pointers[part] = {"key": key, "bytes": len(data)}
@@ -143,7 +151,16 @@ def delete_event_blobs(events: list[dict[str, Any]]) -> list[str]:
     Returns the keys S3 kept: they lie under the session's prefix, so the cleanup's purge takes them.
     """
     keys = [pointer["key"] for event in events for pointer in (event.get("blobs") or {}).values()]
-    return blobs().delete_keys(keys) if keys else []
+    if not keys:
+        return []
+    try:
+        failed = blobs().delete_keys(keys)
+    except ClientError as exc:  # the change is committed: S3 failing now must not turn it into an error
+        logger.warning("objects of removed or replaced events stay for the purge", extra={"error": str(exc)})
+        return keys
+    if failed:
+        logger.warning("objects of removed or replaced events stay for the purge", extra={"keys": failed})
+    return failed
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -174,8 +191,16 @@ def _stored_parts(event: dict[str, Any], include_payload: bool) -> dict[str, dic
     return {part: pointer for part, pointer in pointers.items() if include_payload or part != "payload"}
 
 
-def _read_part(part: str, pointer: dict[str, Any]) -> Any:
-    data = blobs().get(pointer["key"])
+def _read_part(part: str, pointer: dict[str, Any], *, committed: bool = False) -> Any:
+    """A part's value from S3; None when the object is gone (or, after a commit, cannot be read)."""
+    try:
+        data = blobs().get(pointer["key"])
+    except ClientError as exc:
+        if not committed:
+            raise
+        # the change is committed: answer without the part rather than fail it
+        logger.warning("an event part could not be read back", extra={"key": pointer["key"], "error": str(exc)})
+        return None
     if data is None:
         # only an object expired by the bucket's lifecycle under a session kept alive longer (docs/API.md)
         logger.error("an event part is missing from the bucket", extra={"key": pointer["key"]})
@@ -201,7 +226,7 @@ def inline_parts(
         if views and used + response_bytes(view) + sum(p["bytes"] for p in stored.values()) > budget:
             break  # it cannot fit, whatever its escaping: not even read
         for part, pointer in stored.items():
-            value = _read_part(part, pointer)
+            value = view.get(part) if part in view else _read_part(part, pointer)  # a PATCH answers what it holds
             if value is not None:
                 view[part] = value
         size = response_bytes(view)
@@ -250,7 +275,7 @@ def removed_views(events: list[dict[str, Any]], *, limit: int = LAMBDA_RESPONSE_
                 if used + stored[part]["bytes"] > limit:
                     omitted.append(part)  # it cannot fit, whatever its escaping: not even read
                     continue
-                value = _read_part(part, stored[part])
+                value = _read_part(part, stored[part], committed=True)
             else:
                 value = event.get(part)
             if value is None:
