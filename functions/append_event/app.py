@@ -6,9 +6,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import conversation
 from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
-from sessions.conversation import event_view
 from sessions.idempotency import KEY_PATTERN, idempotent
-from sessions.large_events import fit_echo, pack_append_response, unpack_append_response
+from sessions.large_events import event_view, fit_echo, pack_append_response, unpack_append_response
 from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import AppendEventBody, AppendEventsRequest, Event, EventBatch, Problem
 

@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from local.api.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
 from local.event_sources.stream_reader import StreamReader
-from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver
+from local.stack.template import create_aws_resources, function_property, function_specs, load_template, local_resolver
 from sessions import service, settings, store
 
 
@@ -190,6 +190,10 @@ from local.aws.moto_fixes import adapt_moto  # noqa: E402
 adapt_moto()
 
 
+# the template's function timeout, from which a handler sets its writes' retry budget
+FUNCTION_TIMEOUT_MS = int(function_property(load_template(), "AppendEventFunction", "Timeout")) * 1000
+
+
 def concurrently(count: int, call: Any) -> list[tuple[int, Any]]:
     """Run call(i) for i in 0…count-1 in real threads released together; each gives (status, result).
 
@@ -202,13 +206,16 @@ def concurrently(count: int, call: Any) -> list[tuple[int, Any]]:
 
     from sessions.api import PROBLEMS
     from sessions.errors import SessionError
+    from sessions.retrying import time_budget
 
     barrier = threading.Barrier(count)
 
     def run(index: int) -> tuple[int, Any]:
         barrier.wait()
         try:
-            return 200, call(index)
+            # the retry budget a handler sets from its Lambda context
+            with time_budget(FUNCTION_TIMEOUT_MS):
+                return 200, call(index)
         except SessionError as exc:
             return next(PROBLEMS[cls][0] for cls in type(exc).__mro__ if cls in PROBLEMS), exc
 

@@ -10,7 +10,6 @@ from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
 from sessions.errors import VersionMismatch
 from sessions.large_events import LargeParts, fit_echo, inline_parts
-from sessions.models import EVENT_FIELDS
 from sessions.queries import timestamp_param
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.settings import get_settings
@@ -20,16 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sessions.models import AppendEventRequest
-
-
-def event_view(event: dict[str, Any], *, include_payload: bool = True) -> dict[str, Any]:
-    # events stored before `timestamp` existed happened when they were created
-    event = {"timestamp": event.get("created_at"), **event}
-    return {
-        name: event[name]
-        for name in EVENT_FIELDS
-        if event.get(name) is not None and (include_payload or name != "payload")
-    }
 
 
 def append_events(

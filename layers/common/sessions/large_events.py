@@ -177,7 +177,8 @@ def with_parts_inline(event: dict[str, Any]) -> dict[str, Any]:
     return whole
 
 
-def _view(event: dict[str, Any], include_payload: bool) -> dict[str, Any]:
+def event_view(event: dict[str, Any], include_payload: bool = True) -> dict[str, Any]:
+    """An event as clients see it: its public fields (no pointers), `payload` only when asked for."""
     event = {"timestamp": event.get("created_at"), **event}  # events stored before `timestamp` existed
     return {
         name: event[name]
@@ -221,7 +222,7 @@ def inline_parts(
     views: list[dict[str, Any]] = []
     used = RESPONSE_FRAME_BYTES
     for event in events:
-        view = _view(event, include_payload)
+        view = event_view(event, include_payload)
         stored = _stored_parts(event, include_payload)
         if views and used + response_bytes(view) + sum(p["bytes"] for p in stored.values()) > budget:
             break  # it cannot fit, whatever its escaping: not even read
@@ -264,7 +265,7 @@ def removed_views(events: list[dict[str, Any]], *, limit: int = LAMBDA_RESPONSE_
     A part that would pass it, or whose object is already gone, is left out and named in the
     event's `parts_omitted`. Call this after the commit and before delete_event_blobs.
     """
-    views = [{name: value for name, value in _view(event, True).items() if name not in PARTS} for event in events]
+    views = [{name: value for name, value in event_view(event, True).items() if name not in PARTS} for event in events]
     used = RESPONSE_FRAME_BYTES + response_bytes(views) + _OMITTED_MARKER_BYTES * len(views)
     answered: list[dict[str, Any]] = []
     for event, view in zip(events, views, strict=True):

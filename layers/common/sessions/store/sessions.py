@@ -111,17 +111,6 @@ class SessionWrites(TableAccess):
         self._raise_for(self._transact([{"Update": update}, *slot, *updates]))
         return new_record
 
-    def append_event(
-        self,
-        current: dict[str, Any],
-        event: dict[str, Any],
-        changes: dict[str, Any],
-        *,
-        also: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    ) -> dict[str, Any]:
-        """Put the event and apply `changes` to its session in one transaction, if the session is unchanged."""
-        return self.append_events(current, [event], changes, also=also)
-
     def append_events(
         self,
         current: dict[str, Any],
