@@ -1,17 +1,10 @@
 """GET /v1/apps/{app_name}/state and GET /v1/apps/{app_name}/users/{user_id}/state: read a state document."""
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler.openapi.params import Path
-
 from sessions import state
-from sessions.api import caller, create_app, lambda_entry, versioned_response
-from sessions.models import ID_PATTERN, AppState, Problem, UserState
+from sessions.api import AppNamePath, UserIdPath, create_app, lambda_entry, token_caller, versioned_response
+from sessions.models import AppState, Problem, UserState
 
 app = create_app()
-
-AppName = Annotated[str, Path(pattern=ID_PATTERN, description="The app, as sessions name it (app_name)")]
-UserIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The user whose state it is")]
 
 
 @app.get(
@@ -29,8 +22,8 @@ UserIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The 
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
-def get_app_state(app_name: AppName):
-    return versioned_response(state.get_app_state(caller(app), app_name))
+def get_app_state(app_name: AppNamePath):
+    return versioned_response(state.get_app_state(token_caller(app), app_name))
 
 
 @app.get(
@@ -52,8 +45,8 @@ def get_app_state(app_name: AppName):
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
-def get_user_state(app_name: AppName, user_id: UserIdPath):
-    return versioned_response(state.get_user_state(caller(app), app_name, user_id))
+def get_user_state(app_name: AppNamePath, user_id: UserIdPath):
+    return versioned_response(state.get_user_state(token_caller(app), app_name, user_id))
 
 
 lambda_handler = lambda_entry(app)

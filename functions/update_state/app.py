@@ -2,16 +2,22 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import state
-from sessions.api import caller, create_app, lambda_entry, parse_if_match, versioned_response
-from sessions.models import ID_PATTERN, AppState, JsonPatch, Problem, UserState
+from sessions.api import (
+    AppNamePath,
+    UserIdPath,
+    create_app,
+    lambda_entry,
+    parse_if_match,
+    token_caller,
+    versioned_response,
+)
+from sessions.models import AppState, JsonPatch, Problem, UserState
 
 app = create_app()
 
-AppName = Annotated[str, Path(pattern=ID_PATTERN, description="The app, as sessions name it (app_name)")]
-UserIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The user whose state it is")]
 IfMatch = Annotated[
     str | None, Header(alias="if-match", description='"<version>" from the ETag; "0" writes only a never-written one')
 ]
@@ -39,8 +45,8 @@ PROBLEMS: dict[int, Any] = {
         **PROBLEMS,
     },
 )
-def update_app_state(app_name: AppName, patch: PatchBody, if_match: IfMatch = None):
-    return versioned_response(state.update_app_state(caller(app), app_name, patch, parse_if_match(if_match)))
+def update_app_state(app_name: AppNamePath, patch: PatchBody, if_match: IfMatch = None):
+    return versioned_response(state.update_app_state(token_caller(app), app_name, patch, parse_if_match(if_match)))
 
 
 @app.patch(
@@ -55,8 +61,8 @@ def update_app_state(app_name: AppName, patch: PatchBody, if_match: IfMatch = No
         **PROBLEMS,
     },
 )
-def update_user_state(app_name: AppName, user_id: UserIdPath, patch: PatchBody, if_match: IfMatch = None):
-    identity = caller(app)
+def update_user_state(app_name: AppNamePath, user_id: UserIdPath, patch: PatchBody, if_match: IfMatch = None):
+    identity = token_caller(app)
     return versioned_response(state.update_user_state(identity, app_name, user_id, patch, parse_if_match(if_match)))
 
 

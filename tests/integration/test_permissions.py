@@ -119,8 +119,12 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     ok(gateway.request("GET", "/v1/sessions/s2/history", query="include_payload=true"))
     ok(gateway.request("POST", "/v1/sessions/s2/events", {"events": [{"type": "task"}, {"type": "message"}]}), 201)
     ok(gateway.request("GET", "/v1/sessions/s2/events/3"))  # its parts read back from S3
-    # redacted: the parts read, the payload written again as a new revision, the old objects deleted
-    ok(gateway.request("PATCH", "/v1/sessions/s2/events/3", {"content": "[redacted]"}))
+    # redacted: the parts read, the changed payload written as a new object, the replaced objects deleted
+    ok(
+        gateway.request(
+            "PATCH", "/v1/sessions/s2/events/3", {"content": "[redacted]", "payload": {"big": "z" * 40_000}}
+        )
+    )
     ok(gateway.request("DELETE", "/v1/sessions/s2/events", query="from_seq=3&return_events=true"))
     ok(gateway.request("GET", "/v1/sessions/s2"))
     ok(gateway.request("GET", "/v1/sessions", query="limit=5"))

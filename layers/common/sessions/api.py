@@ -17,11 +17,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from sessions import errors
 from sessions.limits import BODY_MAX_BYTES
+from sessions.models import ID_PATTERN
 from sessions.retrying import time_budget
 from sessions.service import Identity, acting_for, public_view
 from sessions.settings import get_settings
@@ -169,6 +170,9 @@ ActingFor = Annotated[
     ),
 ]
 READ_METHODS = frozenset({"GET", "HEAD"})
+# the path parameters of the state documents' routes (GET and PATCH functions alike)
+AppNamePath = Annotated[str, Path(pattern=ID_PATTERN, description="The app, as sessions name it (app_name)")]
+UserIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The user whose state it is")]
 
 
 def caller(app: APIGatewayHttpResolver, user_id: str | None = None) -> Identity:
@@ -186,6 +190,13 @@ def caller(app: APIGatewayHttpResolver, user_id: str | None = None) -> Identity:
             raise errors.InvalidField(("query", USER_ID_PARAMETER), "user_id differs from the body's user_id")
         named = user_id
     identity = acting_for(identity_of(event.raw_event), named, reading=event.http_method.upper() in READ_METHODS)
+    logger.append_keys(principal=identity.principal, user_id=identity.user_id)
+    return identity
+
+
+def token_caller(app: APIGatewayHttpResolver) -> Identity:
+    """The token's caller as it is, for routes that name their user in the path (state documents)."""
+    identity = identity_of(app.current_event.raw_event)
     logger.append_keys(principal=identity.principal, user_id=identity.user_id)
     return identity
 
