@@ -309,3 +309,12 @@ def test_state_documents_reach_no_lifecycle_event(gateway, stream, bus_queue):
     gateway.request("PATCH", user_state("u-1"), {"b": 1})
     assert publish(gateway, stream.read()) == {"batchItemFailures": []}
     assert bus_queue() == []
+
+
+def test_an_unstorable_state_patch_on_an_append_names_where_it_is(gateway):
+    assert gateway.create({"session_id": "loc", "app_name": "app"}).status == 201
+    answer = gateway.request(
+        "POST", "/v1/sessions/loc/events", {"type": "message", "state_patch": {"user": {"n": {"": 1}}}}
+    )
+    assert answer.status == 422, answer.body
+    assert answer.body["errors"][0]["loc"][:2] == ["state_patch", "user"]

@@ -100,8 +100,11 @@ def idempotent(
 
     answered: dict[str, Response] = {}
 
-    # the caller's own key: a service acting for a user never replays (nor is blocked by) the user's requests
-    caller = [identity.tenant_id, identity.user_id, identity.principal]
+    # the caller's own key: a service acting for a user never replays (nor is blocked by) the user's requests;
+    # a user's own request keeps the scope it had before acting for users existed (retries across a deploy)
+    caller = [identity.tenant_id, identity.user_id]
+    if identity.principal != identity.user_id:
+        caller.append(identity.principal)
     request = {"scope": json.dumps([*scope, *caller, key]), "body": body}
     try:
         stored = run(request=request)

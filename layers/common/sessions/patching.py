@@ -77,10 +77,12 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def checked_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
+def checked_object(name: str | tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
+    """`value` if it is a JSON object the table can hold; `name` is where it is in the body."""
+    path = (name,) if isinstance(name, str) else name
     try:
         return check_json_object(value)
     except ObjectTooLarge as exc:
-        raise PayloadTooLarge(f"{name}: {exc}") from None
+        raise PayloadTooLarge(f"{'.'.join(path)}: {exc}") from None
     except ValueError as exc:
-        raise InvalidField(("body", name), str(exc)) from None
+        raise InvalidField(("body", *path), str(exc)) from None

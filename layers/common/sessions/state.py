@@ -79,7 +79,11 @@ def get_user_state(identity: Identity, app_name: str, user_id: str) -> dict[str,
 
 
 def _merged(
-    identity: Identity, current: dict[str, Any], patches: Iterable[dict[str, Any]], at: int, where: str
+    identity: Identity,
+    current: dict[str, Any],
+    patches: Iterable[dict[str, Any]],
+    at: int,
+    where: str | tuple[str, ...],
 ) -> dict[str, Any] | None:
     """The next document after `patches` (merged in order), or None when the state stays as it is."""
     state = current["state"]
@@ -171,7 +175,7 @@ def state_writes(
         if not parts:
             continue
         current = _stored(key)
-        document = _merged(identity, current, parts, at, f"state_patch.{part}")
+        document = _merged(identity, current, parts, at, ("state_patch", part))
         if document is not None:
             writes.append(store().state_write(key, document, read_version=current["version"]))
     return writes
