@@ -13,14 +13,13 @@ from typing import Any
 from sessions import counters
 from sessions.attribute_values import to_item
 from sessions.store.base import WriteConflict
-from sessions.store.keys import event_item, event_sk, record_of, session_pk
+from sessions.store.keys import LAST_SEQ, event_item, event_sk, record_of, session_pk
 from sessions.store.sessions import SessionWrites
 from sessions.store.stats_counters import counter_updates
 
 # Items a rewind's transaction holds besides the events: the session, the owner's counters and
 # one tenant stats shard. DynamoDB takes 100 items per transaction; 90 events leave room to spare.
 REWIND_MAX_EVENTS = 90
-_LAST_SEQ = 9_999_999_999
 
 
 class EventEdits(SessionWrites):
@@ -36,16 +35,7 @@ class EventEdits(SessionWrites):
 
     def events_from(self, session: dict[str, Any], from_seq: int, limit: int) -> list[dict[str, Any]]:
         """The events with seq >= from_seq, in seq order, at most `limit` of them."""
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": session_pk(session["tenant_id"], session["session_id"])},
-                ":first": {"S": event_sk(session["incarnation"], from_seq)},
-                ":last": {"S": event_sk(session["incarnation"], _LAST_SEQ)},
-            },
-            "ConsistentRead": True,
-        }
+        request = self._tail(session, from_seq)
         events: list[dict[str, Any]] = []
         while len(events) < limit:
             response = self._client.query(**request, Limit=limit - len(events))
@@ -57,17 +47,7 @@ class EventEdits(SessionWrites):
 
     def count_events_from(self, session: dict[str, Any], from_seq: int) -> int:
         """How many events have seq >= from_seq (keys only; for telling a client how many)."""
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": session_pk(session["tenant_id"], session["session_id"])},
-                ":first": {"S": event_sk(session["incarnation"], from_seq)},
-                ":last": {"S": event_sk(session["incarnation"], _LAST_SEQ)},
-            },
-            "Select": "COUNT",
-            "ConsistentRead": True,
-        }
+        request = {**self._tail(session, from_seq), "Select": "COUNT"}
         count = 0
         while True:
             response = self._client.query(**request)
@@ -75,6 +55,19 @@ class EventEdits(SessionWrites):
             if "LastEvaluatedKey" not in response:
                 return count
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _tail(self, session: dict[str, Any], from_seq: int) -> dict[str, Any]:
+        """A Query of the session's events from `from_seq` on."""
+        return {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": session_pk(session["tenant_id"], session["session_id"])},
+                ":first": {"S": event_sk(session["incarnation"], from_seq)},
+                ":last": {"S": event_sk(session["incarnation"], LAST_SEQ)},
+            },
+            "ConsistentRead": True,
+        }
 
     def replace_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """Store `event` over the stored one and apply `changes` to the session, in one transaction.

@@ -32,6 +32,7 @@ PURGE_SK_PREFIX = "#PURGE#"
 SETTLED_SK_PREFIX = "#SETTLED#"
 STATE_SK = "#STATE"
 EXPIRY_SHARDS = 8
+LAST_SEQ = 9_999_999_999  # the highest seq an event key holds (10 digits)
 MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # settled and freed markers: longer than any stream record can be redelivered
 # Attributes of a session item that only the store uses (keys and index attributes).
 _KEY_ATTRIBUTES = frozenset(

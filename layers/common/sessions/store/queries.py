@@ -7,7 +7,7 @@ from typing import Any
 
 from sessions.attribute_values import from_item, to_item
 from sessions.store.base import TableAccess
-from sessions.store.keys import agent_pk, event_sk, record_of, session_pk, user_pk
+from sessions.store.keys import LAST_SEQ, agent_pk, event_sk, record_of, session_pk, user_pk
 
 # A page may take a few Queries when filters discard items; never more than this many.
 MAX_QUERIES_PER_PAGE = 8
@@ -106,7 +106,7 @@ class PageReads(TableAccess):
         values: dict[str, Any] = {
             ":pk": {"S": session_pk(query.tenant_id, query.session_id)},
             ":first": {"S": event_sk(query.incarnation, 0)},
-            ":last": {"S": event_sk(query.incarnation, 9_999_999_999)},
+            ":last": {"S": event_sk(query.incarnation, LAST_SEQ)},
         }
         filters = []
         if query.event_type is not None:
