@@ -26,18 +26,15 @@ for path in (ROOT, ROOT / "layers" / "common", Path(__file__).resolve().parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV  # noqa: E402 - needs the path above
+from bench.common import reset_sessions_caches, use_fake_aws_env  # noqa: E402 - needs the path above
 
-os.environ.update(
+use_fake_aws_env(
     {
-        **FAKE_AWS_ENV,
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_SERVICE_NAME": "sessions",
         "POWERTOOLS_METRICS_NAMESPACE": "SessionService",
     }
 )
-for variable in UNSAFE_AWS_ENV:
-    os.environ.pop(variable, None)
 
 import boto3  # noqa: E402
 import httpx  # noqa: E402
@@ -54,21 +51,6 @@ adapt_moto()
 INPROCESS_URL = "http://sessions.invalid"  # never resolved: the transport answers in-process
 
 
-def _forget_cached_clients() -> None:
-    """Settings, clients and secrets are cached per container; each test is a fresh container."""
-    from sessions import cursors, idempotency, service, settings, store
-
-    for cached in (
-        settings.get_settings,
-        store.dynamodb_client,
-        store.aws_client,
-        cursors._secret,
-        idempotency._persistence,
-    ):
-        cached.cache_clear()
-    service.use_store(None)
-
-
 @pytest.fixture
 def inprocess_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
     """The template's HTTP API in this process over a fresh moto account (tables, bus, ... from template.yaml)."""
@@ -80,9 +62,9 @@ def inprocess_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
         for spec in specs.values():
             for key, value in spec.environment.items():
                 monkeypatch.setenv(key, value)
-        _forget_cached_clients()
+        reset_sessions_caches()
         yield InProcessApi(specs)
-        _forget_cached_clients()
+        reset_sessions_caches()
 
 
 def _server_environment() -> dict[str, str]:
