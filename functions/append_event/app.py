@@ -5,8 +5,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from sessions import conversation
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
-from sessions.idempotency import KEY_PATTERN, idempotent
+from sessions.api import ActingFor, IdempotencyKey, caller, create_app, json_response, lambda_entry, parse_if_match
+from sessions.idempotency import idempotent
 from sessions.large_events import event_view, fit_echo, pack_append_response, unpack_append_response
 from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import AppendEventBody, AppendEventsRequest, Event, EventBatch, Problem
@@ -45,14 +45,7 @@ app = create_app()
 def append_event(
     session_id: str,
     request: Annotated[AppendEventBody, Body()],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="idempotency-key",
-            pattern=KEY_PATTERN,
-            description="Retries within an hour replay the first response; 1-255 visible ASCII characters",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
     if_match: Annotated[
         str | None, Header(alias="if-match", description='"<version>" from the ETag: append only to that version')
     ] = None,

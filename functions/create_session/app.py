@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from sessions import service
-from sessions.api import caller, create_app, lambda_entry, session_response
-from sessions.idempotency import KEY_PATTERN, idempotent
+from sessions.api import IdempotencyKey, caller, create_app, lambda_entry, session_response
+from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
@@ -36,14 +36,7 @@ app = create_app()
 )
 def create_session(
     request: Annotated[CreateSessionRequest, Body()],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="idempotency-key",
-            pattern=KEY_PATTERN,
-            description="Retries within an hour replay the first response; 1-255 visible ASCII characters",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ):
     identity = caller(app, request.user_id)  # the body names the user (role service)
 

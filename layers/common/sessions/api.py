@@ -17,10 +17,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from sessions import errors
+from sessions.idempotency import KEY_PATTERN
 from sessions.limits import BODY_MAX_BYTES
 from sessions.models import ID_PATTERN
 from sessions.retrying import time_budget
@@ -170,6 +171,15 @@ ActingFor = Annotated[
     ),
 ]
 READ_METHODS = frozenset({"GET", "HEAD"})
+# the Idempotency-Key header of the POSTs that write (create, append)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        pattern=KEY_PATTERN,
+        description="Retries within an hour replay the first response; 1-255 visible ASCII characters",
+    ),
+]
 # the path parameters of the state documents' routes (GET and PATCH functions alike)
 AppNamePath = Annotated[str, Path(pattern=ID_PATTERN, description="The app, as sessions name it (app_name)")]
 UserIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The user whose state it is")]
