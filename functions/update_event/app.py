@@ -28,7 +28,10 @@ app = create_app()
             "content": {"application/problem+json": {"model": Problem}},
         },
         412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
-        413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
+        413: {
+            "description": "payload_too_large (body over 6,000,000 bytes, content and payload over 5 MiB once patched)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
