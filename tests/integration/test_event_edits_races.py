@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from sessions import conversation, history_edits
+from sessions.errors import VersionMismatch
 from sessions.models import AppendEventRequest, UpdateEventRequest
 from sessions.service import Identity
 from tests.integration.conftest import concurrently
@@ -141,3 +144,26 @@ def test_concurrent_appends_with_the_same_if_match_let_exactly_one_win(gateway):
     assert all(error.extra["current_version"] == 2 for error in lost)  # 412 with the version that won
     assert [event["seq"] for event in won[0][0]] == [1, 2]
     _check_usage_and_stats(gateway, sid, _all_events(gateway, sid))
+
+
+def test_a_rewind_that_finds_its_events_taken_by_a_concurrent_rewind_never_answers_a_stale_version(
+    gateway, monkeypatch
+):
+    from sessions import service
+
+    sid = gateway.create({}).body["session_id"]
+    conversation.append_events(OWNER, sid, [_event(index) for index in range(3)])
+    version = gateway.request("GET", f"/v1/sessions/{sid}").body["version"]
+    store = service.store()
+    original = type(store).events_from
+    raced: list[int] = []
+
+    def events_from(self, session, from_seq, limit):
+        if not raced:  # between this rewind's read of the session and its Query, another rewind commits
+            raced.append(1)
+            history_edits.delete_events(OWNER, sid, 3, return_events=False, if_match=None)
+        return original(self, session, from_seq, limit)
+
+    monkeypatch.setattr(type(store), "events_from", events_from)
+    with pytest.raises(VersionMismatch):  # the version it was asked to match is gone: 412, not "removed 0"
+        history_edits.delete_events(OWNER, sid, 3, return_events=False, if_match=version)

@@ -34,7 +34,7 @@ from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_ob
 from sessions.merge_patch import apply_merge_patch
 from sessions.models import METADATA_MAX_PAIRS
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
-from sessions.store import REWIND_MAX_EVENTS
+from sessions.store import REWIND_MAX_EVENTS, VersionChanged
 
 if TYPE_CHECKING:
     from sessions.models import UpdateEventRequest
@@ -192,7 +192,14 @@ def delete_events(
                 f"rewind from a later seq first"
             )
         if not removed:
-            return [], current  # nothing at or past from_seq: no write, no new version
+            # nothing at or past from_seq: no write, no new version. Past the last seq ever given that
+            # held when the session was read; short of it, the events may have gone since (a concurrent
+            # rewind), so the answer stands only if the session is still the one read
+            if from_seq <= last_seq(current):
+                latest = store().get_session(current["tenant_id"], current["session_id"])
+                if latest is None or latest["version"] != current["version"]:
+                    raise VersionChanged(latest)
+            return [], current
         changes = {
             "usage": usage_without(current["usage"], removed),
             "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq

@@ -185,13 +185,15 @@ class ServiceSession:
                 return None
             last = page.events[0]
             try:
-                await self.client.delete_events(
+                rewound = await self.client.delete_events(
                     self.session_id, last.seq, if_match=session.version, user_id=self.user_id
                 )
             except errors.VersionMismatch:
                 continue  # something changed the session since it was read: read the tail again
             except errors.SessionNotFound:
                 return None
+            if not rewound.removed:
+                continue  # another pop took it first: read the tail again
             item = item_of(last.payload)
             if item is not None:
                 return item
