@@ -167,3 +167,25 @@ def test_a_rewind_that_finds_its_events_taken_by_a_concurrent_rewind_never_answe
     monkeypatch.setattr(type(store), "events_from", events_from)
     with pytest.raises(VersionMismatch):  # the version it was asked to match is gone: 412, not "removed 0"
         history_edits.delete_events(OWNER, sid, 3, return_events=False, if_match=version)
+
+
+def test_a_patch_that_finds_its_change_already_made_concurrently_never_answers_a_stale_version(gateway, monkeypatch):
+    from sessions import service
+
+    sid = gateway.create({}).body["session_id"]
+    conversation.append_events(OWNER, sid, [_event(0)])
+    version = gateway.request("GET", f"/v1/sessions/{sid}").body["version"]
+    same = UpdateEventRequest(metadata={"k": "v"})
+    store = service.store()
+    original = type(store).get_event
+    raced: list[int] = []
+
+    def get_event(self, session, seq):
+        if not raced:  # between this patch's read of the session and of the event, the same change commits
+            raced.append(1)
+            history_edits.update_event(OWNER, sid, 1, same, None)
+        return original(self, session, seq)
+
+    monkeypatch.setattr(type(store), "get_event", get_event)
+    with pytest.raises(VersionMismatch):  # the version it was asked to match is gone: 412, not a no-op 200
+        history_edits.update_event(OWNER, sid, 1, same, version)

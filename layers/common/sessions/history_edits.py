@@ -55,6 +55,17 @@ def _history_change(current: dict[str, Any], **change: Any) -> dict[str, Any]:
     return {**change, "version": current["version"] + 1}
 
 
+def _still_current(current: dict[str, Any]) -> None:
+    """Raise VersionChanged unless the session is still at `current`'s version.
+
+    An answer that writes nothing rests on a session read and an event read made one after the
+    other; a write between them would make it answer (and pass If-Match) on a version already gone.
+    """
+    latest = store().get_session(current["tenant_id"], current["session_id"])
+    if latest is None or latest["version"] != current["version"]:
+        raise VersionChanged(latest)
+
+
 def _check_if_match(current: dict[str, Any], if_match: int | None) -> None:
     if if_match is not None and current["version"] != if_match:
         raise VersionMismatch(current["version"])
@@ -122,7 +133,9 @@ def update_event(
         event = with_parts_inline(stored)  # large parts read back from S3: a patch merges into the whole event
         patched = plan_event_patch(event, patch)
         if _as_json(patched) == _as_json(event):
-            return _with_pointers(event, stored), current  # nothing differs: no write, no new version
+            # nothing differs: no write, no new version, if the event read is still the session's version's
+            _still_current(current)
+            return _with_pointers(event, stored), current
         changes = {
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="changed", seq=seq),
@@ -196,9 +209,7 @@ def delete_events(
             # held when the session was read; short of it, the events may have gone since (a concurrent
             # rewind), so the answer stands only if the session is still the one read
             if from_seq <= last_seq(current):
-                latest = store().get_session(current["tenant_id"], current["session_id"])
-                if latest is None or latest["version"] != current["version"]:
-                    raise VersionChanged(latest)
+                _still_current(current)
             return [], current
         changes = {
             "usage": usage_without(current["usage"], removed),
