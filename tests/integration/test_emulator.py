@@ -261,3 +261,48 @@ def test_the_ttl_sweeper_deletes_expired_items_as_dynamodb_and_says_so_in_the_st
     assert removal["eventName"] == "REMOVE" and removal["dynamodb"]["Keys"]["PK"]["S"] == "T#a#S#old"
     assert removal["userIdentity"] == {"principalId": "dynamodb.amazonaws.com", "type": "Service"}  # as Lambda has it
     assert moto_ttl.sweep("us-east-1") == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "added", "total"),
+    [
+        ("0", "1e-05", "0.00001"),  # moto 5.2.5: int("1e-05") failed the write
+        ("1E-7", "1E-7", "0.0000002"),
+        ("0.1", "0.2", "0.3"),
+        ("99999999999999999999999999999999999998", "1", "99999999999999999999999999999999999999"),
+        ("100", "1E+2", "200"),
+        ("0.0000000001", "-0.0000000001", "0"),
+    ],
+)
+def test_update_expressions_add_exact_decimals_in_any_notation(client, table_name, start, added, total):
+    client.put_item(TableName=table_name, Item={**_key("T#a#N"), "n": {"N": start}, "m": {"N": start}})
+    client.update_item(
+        TableName=table_name,
+        Key=_key("T#a#N"),
+        UpdateExpression="ADD n :v SET m = m + :v",
+        ExpressionAttributeValues={":v": {"N": added}},
+    )
+    item = _item(client, table_name, "T#a#N")
+    assert item is not None and item["n"] == item["m"] == {"N": total}  # exact, in positional notation
+
+
+def test_a_sum_beyond_38_digits_is_refused_as_dynamodb_refuses_it(client, table_name):
+    client.put_item(TableName=table_name, Item={**_key("T#a#N"), "n": {"N": "1000000000000"}})
+    with pytest.raises(client.exceptions.ClientError, match="38 significant digits"):
+        client.update_item(
+            TableName=table_name,
+            Key=_key("T#a#N"),
+            UpdateExpression="ADD n :v",
+            ExpressionAttributeValues={":v": {"N": "1e-130"}},
+        )
+    assert _item(client, table_name, "T#a#N") == {**_key("T#a#N"), "n": {"N": "1000000000000"}}
+
+
+def test_a_number_is_sized_by_its_digits_as_dynamodb_sizes_it(client, table_name):
+    # 1E-130 written positionally is 132 characters but one significant digit: 3,200 of them are
+    # 422 KB of text (over the 400 KB item limit if sized by text) and ~6 KB to DynamoDB
+    tiny = "0." + "0" * 129 + "1"
+    item = {**_key("T#a#N"), "tiny": {"L": [{"N": tiny}] * 3200}}
+    client.put_item(TableName=table_name, Item=item)
+    stored = _item(client, table_name, "T#a#N")
+    assert stored is not None and len(stored["tiny"]["L"]) == 3200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from sessions import errors
@@ -81,11 +83,26 @@ def test_json_object_limits():
         check_json_object({"n": float("nan")})
 
 
-@pytest.mark.parametrize("value", [0.1, 1.5e-100, 123456789012345678901234567890, -7, 2.5e-8, 1 / 3])
-def test_numbers_convert_to_decimal_and_back_exactly(value):
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.1, "0.1"),
+        (1.5e-100, "0." + "0" * 99 + "15"),
+        (123456789012345678901234567890, "123456789012345678901234567890"),
+        (-7, "-7"),
+        (2.5e-8, "0.000000025"),
+        (1 / 3, "0.3333333333333333"),
+        (1e-05, "0.00001"),
+        (1e20, "100000000000000000000"),
+        (-0.0, "-0.0"),
+        (Decimal("1E-10"), "0.0000000001"),
+    ],
+)
+def test_numbers_go_to_dynamodb_in_positional_notation_exactly(value, text):
+    # one canonical form, which DynamoDB and the emulator's arithmetic both take (no 1e-05)
     stored = to_attribute({"n": [value]})
-    assert stored["M"]["n"]["L"][0]["N"] == (repr(value) if isinstance(value, float) else str(value))
-    assert from_attribute(stored) == {"n": [value]}
+    assert stored["M"]["n"]["L"][0]["N"] == text
+    assert from_attribute(stored) == {"n": [float(value) if isinstance(value, Decimal) else value]}
 
 
 def test_decimals_from_dynamodb_become_ints_or_floats():

@@ -11,6 +11,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -22,7 +23,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from sessions import errors
 from sessions.idempotency import KEY_PATTERN
-from sessions.limits import BODY_MAX_BYTES
+from sessions.limits import BODY_MAX_BYTES, INTEGER_DIGITS_MAX
 from sessions.models import ID_PATTERN
 from sessions.retrying import time_budget
 from sessions.service import Identity, acting_for, public_view
@@ -72,6 +73,20 @@ def _reject_constant(name: str) -> Any:
     raise errors.MalformedRequest(f"{name} is not a JSON number")
 
 
+def _json_number(text: str) -> int | float:
+    """A JSON number with a fraction or an exponent: an integer when it is one (`2.0`, `1e20`), exactly.
+
+    JSON has one number type; an integral number is stored and answered as an integer, so the
+    answer to a write shows it as every later read does. Its digits are taken as sent (exact up to
+    the 38 the contract allows, where a float would round `12345678901234567890.0`); beyond them
+    the float stands, and is refused as too large by the checks that follow.
+    """
+    exact = Decimal(text)
+    if exact.adjusted() < INTEGER_DIGITS_MAX and exact == exact.to_integral_value():
+        return int(exact)
+    return float(text)
+
+
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 
 
@@ -80,7 +95,7 @@ def parse_json_body(text: str) -> Any:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_json_number)
     except (ValueError, RecursionError) as exc:
         raise errors.MalformedRequest("the body is not valid JSON") from exc
     if _LONE_SURROGATE_ESCAPE.search(text):

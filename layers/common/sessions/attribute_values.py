@@ -1,7 +1,10 @@
 """JSON values to DynamoDB's AttributeValue form and back, exactly, in one pass.
 
-Numbers travel as the decimal strings DynamoDB stores: a float as its shortest repr (so 0.1
-is stored as exactly 0.1), an int as all its digits. Coming back, an integral number within 38
+Numbers travel as the decimal strings DynamoDB stores, in one canonical form: plain positional
+notation (`0.00001`, never `1e-05`), exact: a float as the decimal of its shortest repr (so 0.1 is
+stored as exactly 0.1), an int as all its digits. DynamoDB takes exponent notation too, but an
+emulator's arithmetic may not (moto adds `1e-05` with int()), and one form means every reader of
+the table and its stream sees the same text for the same number. Coming back, an integral number within 38
 digits (what a client may send) is an int, anything else a float. boto3's TypeSerializer
 would do the same in two passes and costs boto3's import on every cold start.
 """
@@ -20,10 +23,10 @@ def to_attribute(value: Any) -> dict[str, Any]:
         return {"S": value}
     if isinstance(value, bool):
         return {"BOOL": value}
-    if isinstance(value, int | Decimal):
+    if isinstance(value, int):
         return {"N": str(value)}
-    if isinstance(value, float):
-        return {"N": repr(value)}
+    if isinstance(value, float | Decimal):
+        return {"N": number_text(value)}
     if value is None:
         return {"NULL": True}
     if isinstance(value, Mapping):
@@ -31,6 +34,11 @@ def to_attribute(value: Any) -> dict[str, Any]:
     if isinstance(value, list | tuple):
         return {"L": [to_attribute(item) for item in value]}
     raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def number_text(value: float | Decimal) -> str:
+    """A number in positional notation, exactly: 1e-05 is 0.00001, 1e+20 is 100000000000000000000."""
+    return format(Decimal(repr(value)) if isinstance(value, float) else value, "f")
 
 
 def from_attribute(attribute: Mapping[str, Any]) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Context, Decimal
 from typing import Any
 
 from sessions.lifecycle import Status
@@ -29,7 +30,7 @@ TOTAL_FIELDS = (
 class CounterDeltas:
     """What to ADD to the counters: stats fields, and the owner's open-session slots."""
 
-    fields: dict[str, int | float] = field(default_factory=dict)
+    fields: dict[str, int | Decimal] = field(default_factory=dict)
     slots: int = 0
 
     def __bool__(self) -> bool:
@@ -50,7 +51,7 @@ def _counted(record: dict[str, Any] | None) -> bool:
 
 def change(before: dict[str, Any] | None, after: dict[str, Any]) -> CounterDeltas:
     """The deltas of one write: `before` is None for a new session."""
-    fields: dict[str, int | float] = defaultdict(int)
+    fields: dict[str, int | Decimal] = defaultdict(int)
     if _counted(before):
         fields[before["status"]] -= 1  # type: ignore[index]
     if _counted(after):
@@ -81,8 +82,14 @@ def expiry(record: dict[str, Any]) -> CounterDeltas:
 COST_QUANTUM = "1E-10"
 
 
-def _exact_difference(after: float, before: float) -> float:
-    from decimal import Context, Decimal
+def _exact_difference(after: float, before: float) -> Decimal:
+    """What a session's cost, to 10 places, moved by: the stats sum the sessions' costs each to 10 places.
 
-    difference = Decimal(repr(after)) - Decimal(repr(before))
-    return float(difference.quantize(Decimal(COST_QUANTUM), context=Context(prec=38)))
+    Rounding each session's total (not each change) keeps the stats equal to the sessions they
+    count, however many small amounts a session adds up: 100 events of 1e-11 are 1e-9 in both.
+    """
+    return _to_quantum(after) - _to_quantum(before)
+
+
+def _to_quantum(cost: float) -> Decimal:
+    return Decimal(repr(cost)).quantize(Decimal(COST_QUANTUM), context=Context(prec=38))

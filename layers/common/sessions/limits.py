@@ -26,7 +26,8 @@ MAX_NESTING = 30
 # number without a fraction is an integer (2.0 and 1e20 too) and comes back as one: it must fit
 # 38 digits. A number with a fraction is a binary64 float once parsed (at most 17 digits, below
 # 2**53): it only needs a magnitude DynamoDB can hold.
-INTEGER_MAX = 10**38 - 1
+INTEGER_DIGITS_MAX = 38
+INTEGER_MAX = 10**INTEGER_DIGITS_MAX - 1
 FRACTION_MIN_MAGNITUDE = 1e-130
 
 

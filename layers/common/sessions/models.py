@@ -93,9 +93,10 @@ def _integral_float_as_int(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _storable_number(number: float) -> float:
+def _storable_amount(number: float) -> int | float:
     check_number(number)
-    return number
+    # answered as every read answers it: an integral amount (850.0) is the integer 850
+    return int(number) if isinstance(number, float) and number.is_integer() else number
 
 
 def _storable_patch(patch: dict[str, Any]) -> dict[str, Any]:
@@ -113,11 +114,11 @@ EventPayload = Annotated[dict[str, Any], AfterValidator(_event_payload), _STORAB
 # Counts and money within what DynamoDB stores exactly, far beyond any real session.
 _INTEGRAL = BeforeValidator(_integral_float_as_int)  # after the bounds, so they stay in the JSON Schema
 Count = Annotated[StrictInt, Field(ge=0, le=10**15), _INTEGRAL]
-# 3 is a float, "3" and true are not; a fraction must be one DynamoDB holds (0, or at least 1E-130)
+# 3 is a number, "3" and true are not; a fraction must be one DynamoDB holds (0, or at least 1E-130)
 Amount = Annotated[
-    StrictFloat,
+    StrictInt | StrictFloat,
     Field(ge=0, le=1e12, allow_inf_nan=False),
-    AfterValidator(_storable_number),
+    AfterValidator(_storable_amount),
     WithJsonSchema(
         {"type": "number", "minimum": 0, "maximum": 1e12, "not": {"exclusiveMinimum": 0, "exclusiveMaximum": 1e-130}}
     ),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Context, Decimal
 from typing import Any, Literal
 
 from sessions.clock import format_ms, now_ms
-from sessions.counters import STATUS_FIELDS, TOTAL_FIELDS
+from sessions.counters import COST_QUANTUM, STATUS_FIELDS, TOTAL_FIELDS
 from sessions.errors import Forbidden
 from sessions.service import Identity, store
 
@@ -18,10 +19,12 @@ def get_stats(identity: Identity, scope: Literal["user", "tenant"]) -> dict[str,
     else:
         shards = [store().get_user_counters(identity.tenant_id, identity.user_id)]
     total = {name: sum(shard.get(name, 0) for shard in shards) for name in (*STATUS_FIELDS, *TOTAL_FIELDS)}
+    # each shard holds an exact multiple of 1E-10 (counters.COST_QUANTUM), read as a Decimal: summed exactly
+    cost = sum((shard.get("cost_usd_total", Decimal(0)) for shard in shards), Decimal(0))
     return {
         "scope": scope,
         "sessions": {status: total[status] for status in STATUS_FIELDS},
         **{name: total[name] for name in TOTAL_FIELDS},
-        "cost_usd_total": round(float(total["cost_usd_total"]), 10),
+        "cost_usd_total": float(cost.quantize(Decimal(COST_QUANTUM), context=Context(prec=38))),
         "computed_at": format_ms(now_ms()),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from decimal import Decimal
 from typing import Any
 
 from sessions.attribute_values import from_item, to_attribute
@@ -36,7 +37,7 @@ def _stats_keys(tenant_id: str) -> list[dict[str, Any]]:
     return keys
 
 
-def add_update(table: str, pk: str, sk: str, values: dict[str, int | float]) -> dict[str, Any]:
+def add_update(table: str, pk: str, sk: str, values: dict[str, int | Decimal]) -> dict[str, Any]:
     names = {f"#f{i}": name for i, name in enumerate(values)}
     return {
         "TableName": table,
@@ -77,6 +78,14 @@ def counter_updates(
     return updates
 
 
+def _counters(item: dict[str, Any]) -> dict[str, Any]:
+    """A counters item; its money exactly (a Decimal), as a float would round a total of 17 digits or more."""
+    counters = from_item(item)
+    if "cost_usd_total" in item:
+        counters["cost_usd_total"] = Decimal(item["cost_usd_total"]["N"])
+    return counters
+
+
 class StatsReads(TableAccess):
     def get_user_counters(self, tenant_id: str, user_id: str) -> dict[str, Any]:
         response = self._client.get_item(
@@ -84,7 +93,7 @@ class StatsReads(TableAccess):
             Key={"PK": {"S": user_pk(tenant_id, user_id)}, "SK": {"S": COUNTERS_SK}},
             ConsistentRead=True,
         )
-        return from_item(response.get("Item", {}))
+        return _counters(response.get("Item", {}))
 
     def get_tenant_counters(self, tenant_id: str) -> list[dict[str, Any]]:
         """Every stats shard of the tenant: one BatchGetItem, whatever the number of sessions.
@@ -96,7 +105,7 @@ class StatsReads(TableAccess):
         shards: list[dict[str, Any]] = []
         for attempt in range(10):
             response = self._client.batch_get_item(RequestItems=wanted)
-            shards += [from_item(item) for item in response.get("Responses", {}).get(self._table, [])]
+            shards += [_counters(item) for item in response.get("Responses", {}).get(self._table, [])]
             wanted = dict(response.get("UnprocessedKeys") or {})
             if not wanted:
                 return shards
