@@ -16,7 +16,8 @@ What a run counts, each once: `sessions_expired` and `sessions_purged` are the e
 deleted sessions whose remains it removed. That is the run whose conditional DeleteItem removed
 the session item; or, when no run did (DynamoDB's TTL or a new session under the id removed it),
 the run whose delete removed its purge marker, i.e. that finished its history (such a marker says
-why the session ended; one the settlement of a run's own removal leaves is worked off uncounted).
+why the session ended; one the settlement of a run's own removal leaves, or a slot repair that
+cannot tell who removed the session, is worked off uncounted).
 `history_events_deleted` counts event items. Markers, the lease and the checkpoint are bookkeeping,
 never counted: a run that finds only those reports zeros.
 
