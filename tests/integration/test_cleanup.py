@@ -277,6 +277,83 @@ def test_history_orphaned_by_dynamodb_ttl_is_purged(gateway, table, aws):
     assert run(gateway)["history_events_deleted"] == 0
 
 
+def announced_runs(bus_queue) -> list[dict[str, Any]]:
+    """The sessions.cleanup_completed details on the bus, without the event's own fields."""
+    runs = {
+        m["detail"]["event_id"]: m["detail"] for m in bus_queue() if m["detail-type"] == "sessions.cleanup_completed"
+    }
+    return [{k: v for k, v in run.items() if k not in ("event_id", "occurred_at")} for run in runs.values()]
+
+
+@pytest.mark.parametrize("ended", ["deleted", "expired"])
+@pytest.mark.parametrize("removed_by", ["cleanup", "ttl"])
+def test_a_session_is_counted_once_by_the_run_that_removed_its_remains(
+    gateway, table, stream, bus_queue, ended, removed_by
+):
+    from local.aws.moto_ttl import sweep
+
+    sessions_with_history(gateway, "gone", 1, events=1)
+    if ended == "deleted":
+        assert gateway.request("DELETE", "/v1/sessions/gone0").status == 204
+    else:
+        backdate(table, "gone0")
+        key = {"PK": "T#acme#S#gone0", "SK": "#SESSION"}
+        table.update_item(
+            Key=key,
+            UpdateExpression="SET #ttl = :past",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={":past": now_ms() // 1000 - 3600},
+        )  # as backdate's expires_at
+    if removed_by == "ttl":  # DynamoDB's TTL removes the item before any run (the dev server sweeps each minute)
+        assert sweep(boto3.Session().region_name, now_ms() / 1000 + 1) == 1
+
+    def publish_twice() -> None:  # the stream delivers at least once: a redelivery changes nothing
+        records = stream.read()
+        assert publish(gateway, records) == {"batchItemFailures": []}
+        publish(gateway, records)
+
+    publish_twice()
+    bus_queue()
+    first = run(gateway)
+    publish_twice()  # the removal's settlement (when the run removed the item) comes after the run
+    second = run(gateway)
+    publish_twice()
+    counted = "sessions_purged" if ended == "deleted" else "sessions_expired"
+    nothing = {"sessions_expired": 0, "sessions_purged": 0, "history_events_deleted": 0}
+    assert first == {
+        "dry_run": False,
+        **nothing,
+        counted: 1,
+        "history_events_deleted": 1,
+        "complete": True,
+        "skipped": False,
+    }
+    assert second == {"dry_run": False, **nothing, "complete": True, "skipped": False}
+    # the summary event says what each run answered
+    assert announced_runs(bus_queue) == [
+        {k: v for k, v in summary.items() if k != "skipped"} for summary in (first, second)
+    ]
+    # nothing of it is left but the settled marker, which lives only as long as its stream record can come back
+    (left,) = [item for key, item in all_items(table).items() if key[0] == "T#acme#S#gone0"]
+    assert left["SK"].startswith("#SETTLED#")
+    assert 0 < int(left["ttl"]) - now_ms() // 1000 <= 25 * 3600
+
+
+@pytest.mark.parametrize("ended", ["deleted", "expired"])
+def test_a_session_replaced_under_its_id_is_counted_by_the_run_that_purges_its_history(gateway, table, ended):
+    sessions_with_history(gateway, "reused", 1, events=2)
+    if ended == "deleted":
+        gateway.request("DELETE", "/v1/sessions/reused0")
+    else:
+        backdate(table, "reused0")
+    assert gateway.create({"session_id": "reused0"}).status == 201  # the dead item is replaced: no run removes it
+    first, second = run(gateway), run(gateway)
+    counted = "sessions_purged" if ended == "deleted" else "sessions_expired"
+    assert (first[counted], first["history_events_deleted"]) == (1, 2)
+    assert (second["sessions_expired"], second["sessions_purged"], second["history_events_deleted"]) == (0, 0, 0)
+    assert [key[1] for key in all_items(table) if key[0] == "T#acme#S#reused0"] == ["#SESSION"]
+
+
 @pytest.mark.parametrize("payload", [{}, {"dry_run": "yes"}])
 def test_anything_but_dry_run_true_is_a_real_run(gateway, payload):
     summary = gateway.handler("CleanupFunction")(payload, LambdaContext("CleanupFunction", timeout_seconds=300))

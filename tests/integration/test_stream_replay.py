@@ -142,6 +142,32 @@ def test_a_batch_the_stream_no_longer_holds_is_reported_not_guessed_at(gateway, 
     assert bus_queue() == []
 
 
+def test_a_batch_older_than_a_day_is_refused_though_the_stream_still_holds_it(
+    gateway, table, stream, bus_queue, lost_batch, monkeypatch
+):
+    from sessions.clock import now_ms
+    from sessions.store import stream_batches
+    from sessions.store.keys import MARKER_LIFETIME_SECONDS
+
+    # DynamoDB may still hold a record past 24 h (it trims "at any moment" after that); replaying it
+    # then could count a removal twice once its settled marker has expired
+    a_day_later = now_ms() + (24 * 3600 + 60) * 1000
+    monkeypatch.setattr(stream_batches, "now_ms", lambda: a_day_later)
+    result = invoke(gateway, on_failure_record(stream, lost_batch))
+    assert result["batches"][0]["status"] == "no_longer_in_stream" and result["complete"] is False
+    assert bus_queue() == []
+    assert gateway.request("GET", "/v1/sessions/stats").body["expired_total"] == 0  # nothing settled
+    assert MARKER_LIFETIME_SECONDS > 24 * 3600  # a marker outlives every record that can still be replayed
+
+
+def test_lambda_gives_up_on_a_record_before_the_markers_that_settle_it_expire():
+    from local.stack.template import load_template
+    from sessions.store.keys import MARKER_LIFETIME_SECONDS, STREAM_RECORD_MAX_AGE_SECONDS
+
+    stream = load_template()["Resources"]["PublishEventsFunction"]["Properties"]["Events"]["Stream"]["Properties"]
+    assert int(stream["MaximumRecordAgeInSeconds"]) <= STREAM_RECORD_MAX_AGE_SECONDS < MARKER_LIFETIME_SECONDS
+
+
 @pytest.mark.parametrize(
     "change",
     [

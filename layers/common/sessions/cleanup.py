@@ -12,6 +12,15 @@ history is confirmed gone). A run stops with a safety margin before its timeout;
 reach stays in the index and the next run carries on. Counts are taken when DynamoDB confirms a
 delete, so a run that stops half-way counts exactly what it removed.
 
+What a run counts, each once: `sessions_expired` and `sessions_purged` are the expired and the
+deleted sessions whose remains it removed. That is the run whose conditional DeleteItem removed
+the session item; or, when no run did (DynamoDB's TTL or a new session under the id removed it),
+the run whose delete removed its purge marker, i.e. that finished its history (such a marker says
+why the session ended; one the settlement of a run's own removal leaves, or a slot repair that
+cannot tell who removed the session, is worked off uncounted).
+`history_events_deleted` counts event items. Markers, the lease and the checkpoint are bookkeeping,
+never counted: a run that finds only those reports zeros.
+
 Runs are single-flight: a real run first takes a lease item in the table (a conditional PutItem
 whose expiry is a little past the run's own timeout) and gives it back when done. A run that finds
 the lease held returns at once with `skipped: true` and announces nothing; a lease left by a run
@@ -56,6 +65,10 @@ class Summary:
     complete: bool = True
     skipped: bool = False  # another run held the lease: this one did nothing
 
+    def count(self, name: str | None) -> None:
+        if name is not None:
+            setattr(self, name, getattr(self, name) + 1)
+
 
 class _Deleter:
     """Buffers write requests into BatchWriteItem calls of 25; counts each one once DynamoDB took it."""
@@ -67,7 +80,7 @@ class _Deleter:
 
     def add(self, request: dict[str, Any], counts_as: str | None) -> None:
         if self._summary.dry_run:
-            self._count(counts_as)
+            self._summary.count(counts_as)
             return
         self._pending.append((request, counts_as))
         if len(self._pending) >= BATCH_WRITE_MAX:
@@ -90,7 +103,7 @@ class _Deleter:
             left = [entry for entry in batch if entry[0] in unprocessed]
             for request, counts_as in batch:
                 if request not in unprocessed:
-                    self._count(counts_as)
+                    self._summary.count(counts_as)
             batch = left
             if batch:
                 if self._out_of_time():
@@ -99,10 +112,6 @@ class _Deleter:
                     return
                 time.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
                 attempt += 1
-
-    def _count(self, counts_as: str | None) -> None:
-        if counts_as is not None:
-            setattr(self._summary, counts_as, getattr(self._summary, counts_as) + 1)
 
 
 class _Sweep:
@@ -124,19 +133,27 @@ class _Sweep:
             if counts_as is None:
                 return  # its deadline moved since it was indexed (activity): not due after all
             if self._summary.dry_run or self._store.delete_due_session(entry, self._now):
-                setattr(self._summary, counts_as, getattr(self._summary, counts_as) + 1)
+                self._summary.count(counts_as)
                 self._purge(entry["PK"], entry["incarnation"])
         elif entry["SK"].startswith(PURGE_SK_PREFIX) and self._purge(entry["PK"], entry["incarnation"]):
             # history left by a session DynamoDB's TTL, a re-used id or an earlier run removed
-            self._markers.append({"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}})
+            self._markers.append(entry)
 
     def finish(self) -> None:
         self._history.flush()
-        if self._summary.dry_run or self._history.gave_up:
-            return
+        if self._history.gave_up:
+            return  # the markers stay: their history is not all gone
         markers = _Deleter(self._store, self._summary, self.out_of_time)
-        for key in self._markers:
-            markers.add({"DeleteRequest": {"Key": key}}, None)
+        for entry in self._markers:
+            key = {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}}
+            counts_as = _why_ended(entry)
+            if counts_as is None:  # its session was counted by the run that removed its item
+                markers.add({"DeleteRequest": {"Key": key}}, None)
+            elif self.out_of_time():
+                self._summary.complete = False  # the next run works it off, and counts it
+            elif self._summary.dry_run or self._store.delete_purge_marker(key):
+                # one by one on a condition: only the run whose delete removed it counts the session
+                self._summary.count(counts_as)
         markers.flush()
 
     def _purge(self, pk: str, incarnation: str) -> bool:
@@ -219,6 +236,13 @@ def _sweep_bucket(store: SessionStore, sweep: _Sweep, bucket: str, now: str) -> 
             sweep.take(entry)
         if not start:
             return True
+
+
+def _why_ended(marker: dict[str, Any]) -> str | None:
+    """What a purge marker counts as when worked off: None when a run counted its session already."""
+    if "deleted_at" in marker:
+        return "sessions_purged"
+    return "sessions_expired" if "expires_at" in marker else None
 
 
 def _why_due(entry: dict[str, Any], now: str) -> str | None:

@@ -14,7 +14,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from sessions.events import PendingEvent, is_session_item
+from sessions.events import PendingEvent, is_session_item, removed_by_ttl
 from sessions.store import aws_client, default_store
 
 if TYPE_CHECKING:
@@ -71,4 +71,4 @@ def settle_removal(record: Any) -> None:
     old = record.dynamodb.OldImage
     if record.eventName != "REMOVE" or not is_session_item(old):
         return
-    default_store().settle_removed_session(old)
+    default_store().settle_removed_session(old, by_ttl=removed_by_ttl(record))

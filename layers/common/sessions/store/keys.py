@@ -33,7 +33,15 @@ SETTLED_SK_PREFIX = "#SETTLED#"
 STATE_SK = "#STATE"
 EXPIRY_SHARDS = 8
 LAST_SEQ = 9_999_999_999  # the highest seq an event key holds (10 digits)
-MARKER_LIFETIME_SECONDS = 2 * 24 * 3600  # settled and freed markers: longer than any stream record can be redelivered
+# A stream record comes back for at most a day after it was written: DynamoDB Streams keeps it 24 h,
+# Lambda gives up on it at MaximumRecordAgeInSeconds (86400, template.yaml), and a replay of what
+# the PublishDeadLetterQueue kept (14 days, but a batch's description, not its records) reads it
+# from the stream and refuses it past this age (store/stream_batches.py), however long the stream
+# still holds it before trimming.
+STREAM_RECORD_MAX_AGE_SECONDS = 24 * 3600
+# Settled and freed markers are written once the record they guard was (after it, never before),
+# so outliving its last return by an hour (clock differences) keeps a redelivery from counting twice.
+MARKER_LIFETIME_SECONDS = STREAM_RECORD_MAX_AGE_SECONDS + 3600
 # Attributes of a session item that only the store uses (keys and index attributes).
 _KEY_ATTRIBUTES = frozenset(
     {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
@@ -101,8 +109,15 @@ def expiry_attributes(record: dict[str, Any]) -> dict[str, Any]:
     return {"ttl": -(-expires_ms // 1000), "purge_at": due, "expiry_bucket": expiry_bucket(key, due)}
 
 
-def purge_marker(table: str, key: str, incarnation: str, at_ms: int) -> dict[str, Any]:
-    """Put "purge this incarnation's history" in the expiry index, for the cleanup to find."""
+def purge_marker(
+    table: str, key: str, incarnation: str, at_ms: int, *, uncounted: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Put "purge this incarnation's history" in the expiry index, for the cleanup to find.
+
+    `uncounted` is the session's last record when no cleanup run removed its item (DynamoDB's TTL
+    or a new session under its id did): the marker then carries why it ended (`deleted_at` or
+    `expires_at`, attributes the index projects), and the run that works the marker off counts it.
+    """
     now = format_ms(at_ms)
     item = {
         "PK": key,
@@ -111,6 +126,9 @@ def purge_marker(table: str, key: str, incarnation: str, at_ms: int) -> dict[str
         "purge_at": now,
         "expiry_bucket": expiry_bucket(key, now),
     }
+    if uncounted is not None:
+        ended = "deleted_at" if "deleted_at" in uncounted else "expires_at"
+        item[ended] = uncounted[ended]
     return {"Put": {"TableName": table, "Item": to_item(item)}}
 
 

@@ -103,41 +103,52 @@ class Removals(TableAccess):
         item = {"PK": CLEANUP_PK, "SK": f"{CLEANUP_RUN_SK_PREFIX}{run_id}", **summary, "ttl": at_ms // 1000 + 86400}
         self._client.put_item(TableName=self._table, Item=to_item(item))
 
-    def settle_removed_session(self, old: dict[str, Any]) -> None:
+    def settle_removed_session(self, old: dict[str, Any], *, by_ttl: bool) -> None:
         """Count a removed session out, once per incarnation however often its stream record comes.
 
-        A "settled" marker (kept two days, longer than any redelivery) makes it exactly-once. A
-        purge marker hands whatever history the session left behind to the cleanup: all of it when
-        DynamoDB's TTL removed the item, what a cleanup run did not reach when the cleanup did.
+        A settled marker (kept MARKER_LIFETIME_SECONDS, past the last moment its stream record can
+        come back) makes it exactly-once, for deleted sessions too: a redelivery never puts back a
+        purge marker the cleanup already worked off. The purge marker hands whatever history the
+        session left behind to the cleanup: all of it when DynamoDB's TTL removed the item (the
+        marker then asks the run that works it off to count the session, as no run removed it),
+        what a cleanup run did not reach when the cleanup did (already counted by that run).
         A slot it still held is given back with its slot item, unless a repair gave it back first
         (store/slots.py): then only the stats are counted out.
         """
         deltas = counters.expiry(old)
         key = session_pk(old["tenant_id"], old["session_id"])
-        operations = [purge_marker(self._table, key, old["incarnation"], now_ms())]
-        if not deltas:
-            self._transact(operations)
-            return
+        at = now_ms()
+        marker = purge_marker(self._table, key, old["incarnation"], at, uncounted=old if by_ttl else None)
         settled = {
             "PK": key,
             "SK": f"{SETTLED_SK_PREFIX}{old['incarnation']}",
-            "ttl": now_ms() // 1000 + MARKER_LIFETIME_SECONDS,
+            "ttl": at // 1000 + MARKER_LIFETIME_SECONDS,
         }
-        operations.append(
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_item(settled),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
+        once = {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(settled),
+                "ConditionExpression": "attribute_not_exists(PK)",
             }
-        )
+        }
+        operations = [marker, once]
+        if not deltas:
+            self._transact(operations)  # a deleted session was counted out when it was deleted
+            return
         slot = [settle_slot(self._table, old)] if deltas.slots else []
         reasons = self._transact([*operations, *slot, *self._counted_out(old, deltas)])
         if reasons is None or reasons[1].get("Code") == "ConditionalCheckFailed":
             return  # settled now, or before
         # the slot was given back by a repair: count out the stats only
         self._transact([*operations, *self._counted_out(old, CounterDeltas(deltas.fields))])
+
+    def delete_purge_marker(self, key: dict[str, Any]) -> bool:
+        """Delete a purge marker; whether this call removed it (so the session it stands for is counted once)."""
+        try:
+            self._client.delete_item(TableName=self._table, Key=key, ConditionExpression="attribute_exists(PK)")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _counted_out(self, old: dict[str, Any], deltas: CounterDeltas) -> list[dict[str, Any]]:
         return counter_updates(self._table, old["tenant_id"], [(old["user_id"], deltas)], cap=0)

@@ -70,12 +70,19 @@ class SessionWrites(TableAccess):
         owners = [(record["user_id"], counters.change(None, record))]
         if replacing is not None:
             # the dead session under this id leaves now: counted out of its owner's stats as expired,
-            # its slot given back, and its history left to the cleanup (it never reaches the stream as a removal)
+            # its slot given back, and its history left to the cleanup (it never reaches the stream as a
+            # removal), which counts it when it purges that history: no run removed its item
             owners.append((replacing["user_id"], counters.expiry(replacing)))
             operations += slot_moves(self._table, replacing, None)
             dead_key = session_pk(replacing["tenant_id"], replacing["session_id"])
             operations.append(
-                purge_marker(self._table, dead_key, replacing["incarnation"], parse_timestamp(record["created_at"]))
+                purge_marker(
+                    self._table,
+                    dead_key,
+                    replacing["incarnation"],
+                    parse_timestamp(record["created_at"]),
+                    uncounted=replacing,
+                )
             )
         operations += counter_updates(self._table, record["tenant_id"], owners, cap)
         reasons = self._transact(operations)

@@ -15,8 +15,9 @@ Why the repair is exact under concurrency:
   one), so a slot whose session is missing, or holds another incarnation, is free for good;
 - giving a slot back is one transaction conditioned on its item not being freed yet: concurrent
   repairs and the settlement race on that condition and exactly one of them gives it back. The
-  repair marks the item freed (for two days, longer than any stream record lives) instead of
-  deleting it, so a settlement that comes late, or is replayed, counts out only the stats.
+  repair marks the item freed (for MARKER_LIFETIME_SECONDS, past the last moment the session's
+  stream record, written before the repair found it gone, can come back) instead of deleting it,
+  so a settlement that comes late, or is replayed, counts out only the stats.
 Sessions opened before slots had items have none: their slots are given back by their settlement
 as before, and a repair never counts them out.
 """

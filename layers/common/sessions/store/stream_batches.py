@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sessions.clock import now_ms
 from sessions.store.client import aws_client
+from sessions.store.keys import STREAM_RECORD_MAX_AGE_SECONDS
 
 GET_RECORDS_LIMIT = 1000
 # an open shard answers "nothing yet" at its tip; a stretch that was written is there at once
@@ -19,7 +21,7 @@ MAX_EMPTY_READS = 3
 
 
 class NoLongerInStream(Exception):
-    """The stream no longer holds the stretch (DynamoDB keeps records 24 hours), or never had it."""
+    """The stream no longer holds the stretch (DynamoDB keeps records 24 hours), never had it, or it is too old."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ def _checked(stretch: StreamStretch, records: list[dict[str, Any]]) -> list[dict
     # the stream reads on from the oldest record it still holds when asked for one it trimmed
     if not records or int(records[0]["dynamodb"]["SequenceNumber"]) != int(stretch.first):
         raise NoLongerInStream(f"{stretch.shard_id} no longer holds sequence number {stretch.first}")
+    # past 24 h DynamoDB may trim a record at any moment, yet it can still be read: refused as Lambda
+    # refuses it (MaximumRecordAgeInSeconds), since the settled markers that make a removal count once
+    # live only a little longer (store/keys.py)
+    oldest = records[0]["dynamodb"].get("ApproximateCreationDateTime")
+    if oldest is not None and now_ms() / 1000 - float(oldest) > STREAM_RECORD_MAX_AGE_SECONDS:
+        raise NoLongerInStream(f"{stretch.shard_id} from {stretch.first}: older than {STREAM_RECORD_MAX_AGE_SECONDS} s")
     return records
 
 
