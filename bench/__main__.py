@@ -1,16 +1,19 @@
 """python -m bench [cold|overhead|calls|cost|growth|contention|client|all] [--repeat N] [--iterations N] [--quick]
-[--json]"""
+[--smoke] [--json]"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.common import SMOKE_ENV
 
 SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
@@ -31,14 +34,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="let cold-start children import awscrt, pyOpenSSL, cryptography (hidden by default: not deployed)",
     )
     parser.add_argument("--quick", action="store_true", help="a fast, rough run (3 repeats, 200 iterations)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every step once at the smallest size (two functions, a few requests): checks that a section runs; "
+        "its figures mean nothing",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    repeat = args.repeat or (QUICK_REPEAT if args.quick else 15)
-    iterations = args.iterations or (QUICK_ITERATIONS if args.quick else 2000)
+    smoke = args.smoke
+    args.quick = args.quick or smoke
+    repeat = args.repeat or (1 if smoke else QUICK_REPEAT if args.quick else 15)
+    iterations = args.iterations or (20 if smoke else QUICK_ITERATIONS if args.quick else 2000)
     profile_runs = args.profile_runs or (QUICK_PROFILE_RUNS if args.quick else 3)
     chosen = SECTIONS if args.section == "all" else (args.section,)
     report: dict[str, Any] = {
@@ -46,12 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": args.quick,
+        "smoke": smoke,
     }
-    quick = " --quick" if args.quick else ""
+    quick = " --smoke" if smoke else " --quick" if args.quick else ""
     print(f"bench: {', '.join(chosen)} (python {report['python']}, {platform.machine()}){quick}")
     for section in chosen:
         print()
         started = time.perf_counter()
+        # cold and overhead go through every HTTP function; a smoke run, through two (bench.common.http_functions)
+        if smoke and section in ("cold", "overhead"):
+            os.environ[SMOKE_ENV] = "1"
+        else:
+            os.environ.pop(SMOKE_ENV, None)
         if section == "cold":
             from bench import cold_start
 
@@ -59,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "overhead":
             from bench import overhead
 
-            report["overhead"] = overhead.run(iterations, warmup=20 if args.quick else 100)
+            report["overhead"] = overhead.run(iterations, warmup=2 if smoke else 20 if args.quick else 100)
         elif section == "calls":
             from bench import calls
 
@@ -71,15 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "client":
             from bench import client
 
-            report["client"] = client.run(iterations, samples=10 if args.quick else 30)
+            report["client"] = client.run(iterations, samples=2 if smoke else 10 if args.quick else 30)
         elif section == "contention":
             from bench import contention
 
-            report["contention"] = contention.run(rounds=1 if args.quick else 2)
+            report["contention"] = contention.run(**({"writers": (3,)} if smoke else {}), rounds=1 if args.quick else 2)
         else:
             from bench import growth
 
-            report["growth"] = growth.run(**({"sessions": 200, "samples": 10} if args.quick else {}))
+            sizes = (
+                {"sessions": 10, "events_per_session": 5, "samples": 2} if smoke else {"sessions": 200, "samples": 10}
+            )
+            report["growth"] = growth.run(**(sizes if args.quick else {}))
         print(f"  ({section}: {time.perf_counter() - started:.1f} s)")
     if args.json:
         args.json.write_text(json.dumps(_finite(report), indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -19,11 +19,20 @@ def use_fake_aws_env(extra: Mapping[str, str] | None = None) -> None:
     os.environ.update(extra or {})
 
 
+# `python -m bench --smoke` sets it for cold and overhead, which go through every HTTP function: two do
+SMOKE_ENV = "BENCH_SMOKE"
+SMOKE_FUNCTIONS = ("CreateSessionFunction", "GetSessionFunction")
+
+
 def http_functions(names: Mapping[str, str] | None = None) -> list[FunctionSpec]:
-    """The template's functions that serve an HTTP route, by logical id."""
+    """The template's functions that serve an HTTP route, by logical id (a smoke run: SMOKE_FUNCTIONS)."""
     template = load_template()
     specs = function_specs(template, local_resolver(dict(names or {}), template))
-    return sorted((spec for spec in specs.values() if spec.routes), key=lambda spec: spec.logical_id)
+    smoke = os.environ.get(SMOKE_ENV) == "1"
+    return sorted(
+        (spec for spec in specs.values() if spec.routes and (not smoke or spec.logical_id in SMOKE_FUNCTIONS)),
+        key=lambda spec: spec.logical_id,
+    )
 
 
 def reset_sessions_caches() -> None:

@@ -121,11 +121,64 @@ def test_each_logical_call_has_its_own_key_and_yours_is_kept(sleeps: list[float]
     assert keys[0] != keys[1] and keys[2] == "mine-1"
 
 
+# what a retry can fix: each is retried (with the call's one Idempotency-Key) until an answer comes
+# (made afresh for each use: a response is read once)
+RETRYABLE: dict[str, Callable[[], httpx.Response | Exception]] = {
+    "429": lambda: httpx.Response(429, json={"message": "Too Many Requests"}),
+    "502": lambda: httpx.Response(502, json={"message": "Internal Server Error"}),
+    "503": lambda: problem(503, "service_unavailable"),
+    "504": lambda: httpx.Response(504, json={"message": "Endpoint request timed out"}),
+    "connect timeout": lambda: httpx.ConnectTimeout("no route"),
+    "read timeout": lambda: httpx.ReadTimeout("slow"),
+    "connection refused": lambda: httpx.ConnectError("refused"),
+    "connection reset": lambda: httpx.ReadError("reset by peer"),
+    "closed without answer": lambda: httpx.RemoteProtocolError("Server disconnected without sending a response."),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(RETRYABLE))
+def test_what_a_retry_can_fix_is_retried_with_the_same_idempotency_key(sleeps: list[float], failure: str) -> None:
+    script = Script(RETRYABLE[failure](), RETRYABLE[failure](), httpx.Response(201, json=EVENT))
+    event = make(script, retries=3).append_event("s-1", type="message", content="hi")
+    assert event.seq == 1 and len(script.requests) == 3 and len(sleeps) == 2
+    assert len({request.headers["idempotency-key"] for request in script.requests}) == 1
+    assert len({request.content for request in script.requests}) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("failure", sorted(RETRYABLE))
+async def test_async_retries_what_a_retry_can_fix_with_the_same_idempotency_key(
+    sleeps: list[float], failure: str
+) -> None:
+    script = Script(RETRYABLE[failure](), RETRYABLE[failure](), httpx.Response(201, json=SESSION))
+    async with make_async(script, retries=3) as client:
+        session = await client.create_session(title="x")
+    assert session.version == 3 and len(script.requests) == 3 and len(sleeps) == 2
+    assert len({request.headers["idempotency-key"] for request in script.requests}) == 1
+
+
+@pytest.mark.parametrize("status", [500, 501, 505])
+def test_a_server_error_a_retry_cannot_fix_is_attempted_once(sleeps: list[float], status: int) -> None:
+    script = Script(problem(status, "internal_error"), httpx.Response(201, json=EVENT))
+    with pytest.raises(sc.ServerError) as failed:
+        make(script, retries=3).append_event("s-1", type="message")
+    assert failed.value.status == status and len(script.requests) == 1 and sleeps == []
+
+
+@pytest.mark.anyio
+async def test_async_attempts_a_500_once(sleeps: list[float]) -> None:
+    script = Script(problem(500, "internal_error"), httpx.Response(200, json=SESSION))
+    async with make_async(script, retries=3) as client:
+        with pytest.raises(sc.InternalError) as failed:
+            await client.get_session("s-1")
+    assert failed.value.status == 500 and len(script.requests) == 1 and sleeps == []
+
+
 def test_retries_run_out(sleeps: list[float]) -> None:
-    script = Script(problem(500, "internal_error"))
-    with pytest.raises(sc.InternalError) as failed:
+    script = Script(problem(503, "internal_error"))
+    with pytest.raises(sc.ServerError) as failed:
         make(script, retries=2).get_session("s-1")
-    assert failed.value.status == 500 and isinstance(failed.value, sc.ServerError)
+    assert failed.value.status == 503
     assert len(script.requests) == 3
 
     script = Script(httpx.ConnectTimeout("no route"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -78,6 +79,64 @@ def test_errors_go_to_stderr(sessions_client: SessionsClient, capsys: pytest.Cap
     code, output = run(sessions_client, "show", "no-such-session")
     assert code == 1 and output == ""
     assert "404 session_not_found" in capsys.readouterr().err
+
+
+# every subcommand with the arguments it needs ("{sid}": a session of the test)
+SUBCOMMANDS: dict[str, list[str]] = {
+    "ls": ["--limit", "5"],
+    "show": ["{sid}"],
+    "history": ["{sid}", "--payload"],
+    "rm": ["{sid}"],
+    "stats": [],
+}
+
+
+def subcommands_of_the_parser() -> set[str]:
+    parser = cli.build_parser({})
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return set(commands.choices)
+
+
+def test_every_subcommand_is_covered() -> None:
+    assert set(SUBCOMMANDS) == subcommands_of_the_parser()
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_json_is_taken_before_and_after_the_subcommand(command: str) -> None:
+    rest = [arg.format(sid="s-1") for arg in SUBCOMMANDS[command]]
+    assert cli.parse_args(["--json", command, *rest], {}).json is True
+    assert cli.parse_args([command, *rest, "--json"], {}).json is True
+    assert cli.parse_args([command, "--json", *rest], {}).json is True
+    assert cli.parse_args(["--json", command, *rest, "--json"], {}).json is True
+    assert cli.parse_args([command, *rest], {}).json is False
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_json_after_the_subcommand_prints_what_json_before_it_does(
+    sessions_client: SessionsClient, command: str
+) -> None:
+    outputs = []
+    for position in ("before", "after"):
+        session = sessions_client.create_session(title="json", session_id=f"s-json-{position}")
+        sessions_client.append_event(session.session_id, type="message", content="hello")
+        rest = [arg.format(sid=session.session_id) for arg in SUBCOMMANDS[command]]
+        argv = ["--json", command, *rest] if position == "before" else [command, *rest, "--json"]
+        code, output = run(sessions_client, *argv)
+        assert code == 0, argv
+        outputs.append(json.loads(output))  # JSON, not a table
+        sessions_client.delete_session(session.session_id)
+    before, after = outputs
+    if command == "rm":
+        assert (before, after) == ({"deleted": ["s-json-before"]}, {"deleted": ["s-json-after"]})
+    elif command == "show":
+        assert (before["session_id"], after["session_id"]) == ("s-json-before", "s-json-after")
+    elif command == "history":
+        assert [event["content"] for event in before] == [event["content"] for event in after] == ["hello"]
+    elif command == "ls":
+        assert [item["session_id"] for item in before] == ["s-json-before"]
+        assert [item["session_id"] for item in after] == ["s-json-after"]
+    else:
+        assert before["sessions"]["active"] == after["sessions"]["active"] == 1
 
 
 def test_configuration_from_the_environment() -> None:

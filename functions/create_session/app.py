@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from sessions import service
-from sessions.api import IdempotencyKey, caller, create_app, lambda_entry, session_response
+from sessions.api import ActingFor, IdempotencyKey, caller, create_app, lambda_entry, session_response
 from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
@@ -37,6 +37,7 @@ app = create_app()
 def create_session(
     request: Annotated[CreateSessionRequest, Body()],
     idempotency_key: IdempotencyKey = None,
+    user_id: ActingFor = None,  # taken as well as the body's user_id (they must agree); caller() reads it
 ):
     identity = caller(app, request.user_id)  # the body names the user (role service)
 

@@ -99,7 +99,11 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
     components["schemas"].update(STORABLE_JSON_SCHEMAS)
     for operation in (op for path in document["paths"].values() for op in path.values()):
         responses = operation["responses"]
-        responses["422"] = _problem_response("validation_error: well-formed JSON that breaks the schema", False)
+        responses["422"] = _problem_response(
+            "validation_error: well-formed JSON that breaks the schema, or a query parameter the operation "
+            "does not take",
+            False,
+        )
         shared = COMMON_RESPONSES | (BODY_RESPONSES if "requestBody" in operation else {})
         if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
             shared = shared | PATH_RESPONSES

@@ -125,3 +125,23 @@ def test_an_unknown_route_is_a_404_problem(api: Client, user: str) -> None:
         assert reply.status == 404, (method, path)
         assert reply.content_type == PROBLEM_JSON
         assert reply.json() == expected
+
+
+def test_an_unknown_query_parameter_is_a_422_problem_naming_it(api: Client, user: str, tenant: str) -> None:
+    alice = api.as_(user=user, tenant=tenant)
+    session_id = alice.post("/v1/sessions", {"title": "one"}).json()["session_id"]
+    alice.post("/v1/sessions", {"title": "two"})
+
+    listed = alice.get("/v1/sessions?order_by=updated_at&metadata.customer=c-77")
+    body = assert_problem(listed, 422, "validation_error")
+    assert body["errors"] == [
+        {"loc": ["query", "order_by"], "msg": "unknown query parameter"},
+        {"loc": ["query", "metadata.customer"], "msg": "unknown query parameter"},
+    ]
+    assert "'order_by'" in body["detail"] and "'metadata.customer'" in body["detail"]
+
+    # a refused write writes nothing: the session keeps its title and version
+    patched = alice.patch(f"/v1/sessions/{session_id}?force=", {"title": "changed"})
+    assert assert_problem(patched, 422, "validation_error")["errors"][0]["loc"] == ["query", "force"]
+    read = alice.get(f"/v1/sessions/{session_id}").json()
+    assert (read["title"], read["version"]) == ("one", 1)

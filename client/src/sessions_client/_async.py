@@ -56,9 +56,10 @@ class AsyncSessionsClient(ClientCore):
     tenant_id, roles)` or a dict of those). `user_id`: a caller with the `service` role acting for
     that user (sent as the `user_id` query parameter, and in the create body).
 
-    Retries: 429 (throttling), 500/502/503/504, timeouts and connection errors are retried up to
-    `retries` times with exponential back-off and full jitter. POSTs are safe to retry: each
-    logical call carries one `Idempotency-Key` (yours, or a new UUID) across its attempts.
+    Retries: 429 (throttling), 502/503/504, timeouts and connection errors are retried up to
+    `retries` times with exponential back-off and full jitter; a 500 is not (the same request would
+    fail again). POSTs are safe to retry: each logical call carries one `Idempotency-Key` (yours, or
+    a new UUID) across its attempts.
     A retried PATCH is a merge patch applied again (same result), except with `if_match=`: when the
     first attempt's answer was lost after it was applied, the retry answers `VersionMismatch`. A
     retried rewind (`delete_events`) whose first answer was lost reports `removed=0`.

@@ -38,7 +38,9 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.2  # seconds: attempt n waits uniform(0, min(max_backoff, backoff * 2**n))
 DEFAULT_MAX_BACKOFF = 5.0
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# what a retry can fix: throttling and a gateway or service that is briefly unavailable. A 500 is
+# the service failing on this request: the same request fails again, so it reaches the caller at once.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_EXCEPTIONS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _JSON = "application/json"
 _SEGMENT_SAFE = ":@._-~"
@@ -304,7 +306,7 @@ class ClientCore:
     # --- retries --------------------------------------------------------------------------------
 
     def should_retry(self, response: httpx.Response) -> bool:
-        """429 (throttling, not the open-session cap: waiting does not free a slot) and 500/502/503/504."""
+        """429 (throttling, not the open-session cap: waiting does not free a slot) and 502/503/504; never 500."""
         if response.status_code not in RETRY_STATUSES:
             return False
         return not (response.status_code == 429 and b"session_limit_reached" in response.content)

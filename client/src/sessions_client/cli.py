@@ -8,6 +8,7 @@ SESSIONS_TOKEN (a bearer token, deployed), or SESSIONS_TENANT / SESSIONS_USER / 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -23,6 +24,10 @@ from sessions_client.models import Event, Session, SessionSummary, Stats
 
 
 def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    return build_parser(environ).parse_args(argv)
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sessions", description="The session service from a terminal.")
     parser.add_argument("--version", action="version", version=f"sessions-client {__version__}")
     parser.add_argument("--url", default=environ.get("SESSIONS_URL", DEFAULT_URL), help="API base URL (SESSIONS_URL)")
@@ -32,9 +37,14 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
     parser.add_argument("--roles", default=environ.get("SESSIONS_ROLES"), help="dev server roles, comma list")
     parser.add_argument("--as-user", default=environ.get("SESSIONS_ACT_AS"), help="act for this user (service role)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    # --json is taken after the subcommand too (`sessions ls --json`): every subcommand has it, and
+    # sets it only when given (SUPPRESS), so `sessions --json ls` is not reset to False by `ls`
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON instead of tables")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_command = functools.partial(commands.add_parser, parents=[output])
 
-    ls = commands.add_parser("ls", help="list sessions, newest first")
+    ls = add_command("ls", help="list sessions, newest first")
     ls.add_argument("--status", help="comma list: active,paused,completed,crashed")
     ls.add_argument("--app-name")
     ls.add_argument("--agent-id")
@@ -42,10 +52,10 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
     ls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     ls.add_argument("--all", action="store_true", help="every session, however many")
 
-    show = commands.add_parser("show", help="one session")
+    show = add_command("show", help="one session")
     show.add_argument("session_id")
 
-    history = commands.add_parser("history", help="a session's events, oldest first")
+    history = add_command("history", help="a session's events, oldest first")
     history.add_argument("session_id")
     history.add_argument(
         "--follow", "-f", action="store_true", help="keep printing new events (Ctrl-C stops; with --json: JSON Lines)"
@@ -54,12 +64,12 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
     history.add_argument("--type", dest="event_type")
     history.add_argument("--payload", action="store_true", help="include payloads")
 
-    rm = commands.add_parser("rm", help="delete sessions")
+    rm = add_command("rm", help="delete sessions")
     rm.add_argument("session_ids", nargs="+", metavar="session_id")
 
-    stats = commands.add_parser("stats", help="counts and totals")
+    stats = add_command("stats", help="counts and totals")
     stats.add_argument("--tenant-scope", action="store_true", help="the whole tenant (admins)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def client_from(args: argparse.Namespace) -> SessionsClient:

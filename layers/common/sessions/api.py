@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -274,13 +275,65 @@ def _location(loc: tuple[Any, ...]) -> list[Any]:
     return list(loc) or ["body"]
 
 
-def _validation_problem(exc: RequestValidationError) -> Response:
+def _validation_problem(
+    exc: RequestValidationError, unknown: list[str] | None = None, declared: list[str] | None = None
+) -> Response:
     issues = [
         {"loc": _location(tuple(error.get("loc", ()))), "msg": error.get("msg", "invalid")} for error in exc.errors()
     ]
     if any(error.get("type") == "payload_too_large" for error in exc.errors()):
         return problem(413, "payload_too_large", "Payload too large", "a field is over its size limit", errors=issues)
-    return problem(422, "validation_error", "Validation error", "the request does not match the schema", errors=issues)
+    detail = "the request does not match the schema"
+    if unknown:
+        detail = f"{detail}; {_unknown_query_detail(unknown, declared)}"
+        issues += [{"loc": ["query", name], "msg": UNKNOWN_QUERY_MSG} for name in unknown]
+    return problem(422, "validation_error", "Validation error", detail, errors=issues)
+
+
+# --- unknown query parameters ------------------------------------------------------------------
+# Unknown body fields are 422 (the models forbid extras); an unknown query parameter is too, on every
+# route: `?order_by=…` answered as if no sort was asked for would make a client believe it was applied.
+# Powertools validates only the parameters a handler declares, so the names the request carries are
+# compared here with the matched route's declared ones. Repeated and empty-valued parameters count.
+
+UNKNOWN_QUERY_MSG = "unknown query parameter"
+
+
+def _query_names(event: dict[str, Any]) -> list[str]:
+    """Every query parameter name the request carries, in order, once each (percent-decoded)."""
+    names = [name for name, _ in parse_qsl(event.get("rawQueryString") or "", keep_blank_values=True)]
+    names += list(event.get("queryStringParameters") or {})  # an event without rawQueryString (a direct invoke)
+    return list(dict.fromkeys(names))
+
+
+def _unknown_query(app: APIGatewayHttpResolver) -> tuple[list[str], list[str]]:
+    """(the request's undeclared query parameters, the route's declared ones); nothing off a route.
+
+    A path no route matches runs Powertools' own stand-in route: its answer stays 404 route_not_found.
+    """
+    route = app.context.get("_route")
+    if route is None or not any(route is ours for ours in (*app._static_routes, *app._dynamic_routes)):
+        return [], []
+    declared = [field.alias for field in route.dependant.query_params]
+    return [name for name in _query_names(app.current_event.raw_event) if name not in declared], declared
+
+
+def _unknown_query_detail(unknown: list[str], declared: list[str] | None = None) -> str:
+    listed = ", ".join(repr(name) for name in unknown)
+    text = f"unknown query parameter{'s' if len(unknown) > 1 else ''} {listed}"
+    if declared is not None:
+        text += f" (this route takes {', '.join(declared)})" if declared else " (this route takes none)"
+    return text
+
+
+def _refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: Callable[..., Any]) -> Any:
+    """Runs after Powertools validated the declared parameters and body, before the handler: nothing is written."""
+    unknown, declared = _unknown_query(app)
+    if unknown:
+        issues = [{"loc": ["query", name], "msg": UNKNOWN_QUERY_MSG} for name in unknown]
+        detail = _unknown_query_detail(unknown, declared)
+        return problem(422, "validation_error", "Validation error", detail, errors=issues)
+    return next_middleware(app)
 
 
 def _route_not_found(_: NotFoundError) -> Response:
@@ -295,7 +348,13 @@ def _unexpected(exc: Exception) -> Response:
 def create_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.exception_handler(errors.SessionError)(_domain_problem)
-    app.exception_handler(RequestValidationError)(_validation_problem)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        # a request refused for its declared parameters or body names its unknown query parameters too
+        return _validation_problem(exc, *_unknown_query(app))
+
+    app.use(middlewares=[_refuse_unknown_query])
     app.not_found(_route_not_found)
     app.exception_handler(Exception)(_unexpected)
     return app
