@@ -9,9 +9,13 @@ from sessions.api import ActingFor, IdempotencyKey, caller, create_app, json_res
 from sessions.idempotency import idempotent
 from sessions.large_events import event_view, fit_echo, pack_append_response, unpack_append_response
 from sessions.limits import LARGE_BODY_MAX_BYTES
-from sessions.models import AppendEventBody, AppendEventsRequest, Event, EventBatch, Problem
+from sessions.models import AppendEventBody, AppendEventRequest, AppendEventsRequest, Event, EventBatch, Problem
 
 app = create_app()
+# request models build their validators when first used (models._Request): this function's body
+# model is built at INIT, as every request validates it
+AppendEventRequest.model_rebuild()
+AppendEventsRequest.model_rebuild()
 
 
 @app.post(

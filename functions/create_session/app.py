@@ -10,6 +10,9 @@ from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
+# request models build their validators when first used (models._Request): this function's body
+# model is built at INIT, as every request validates it
+CreateSessionRequest.model_rebuild()
 
 
 @app.post(

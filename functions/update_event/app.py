@@ -10,6 +10,9 @@ from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import SEQ_MAX, Event, Problem, UpdateEventRequest
 
 app = create_app()
+# request models build their validators when first used (models._Request): this function's body
+# model is built at INIT, as every request validates it
+UpdateEventRequest.model_rebuild()
 
 
 @app.patch(

@@ -9,6 +9,9 @@ from sessions.api import ActingFor, caller, create_app, lambda_entry, parse_if_m
 from sessions.models import Problem, Session, UpdateSessionRequest
 
 app = create_app()
+# request models build their validators when first used (models._Request): this function's body
+# model is built at INIT, as every request validates it
+UpdateSessionRequest.model_rebuild()
 
 
 @app.patch(
