@@ -4,6 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
+# every append plans with these and merges its state_patch (sessions.conversation imports them on use)
+import sessions.appending
+import sessions.state  # noqa: F401
 from sessions import conversation
 from sessions.api import ActingFor, IdempotencyKey, caller, create_app, json_response, lambda_entry, parse_if_match
 from sessions.idempotency import idempotent
@@ -12,8 +15,8 @@ from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import AppendEventBody, AppendEventRequest, AppendEventsRequest, Event, EventBatch, Problem
 
 app = create_app()
-# request models build their validators when first used (models._Request): this function's body
-# model is built at INIT, as every request validates it
+# What every request of this function uses is loaded at INIT; request models and what shared modules
+# import on first use wait otherwise, so that functions that never use them do not pay for them
 AppendEventRequest.model_rebuild()
 AppendEventsRequest.model_rebuild()
 

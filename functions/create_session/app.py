@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+import sessions.appending  # noqa: F401 - plans every create (sessions.service imports it on use)
 from sessions import service
 from sessions.api import IdempotencyKey, caller, create_app, lambda_entry, session_response
 from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
-# request models build their validators when first used (models._Request): this function's body
-# model is built at INIT, as every request validates it
+# What every request of this function uses is loaded at INIT; request models and what shared modules
+# import on first use wait otherwise, so that functions that never use them do not pay for them
 CreateSessionRequest.model_rebuild()
 
 

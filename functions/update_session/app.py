@@ -4,13 +4,14 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
+import sessions.patching  # noqa: F401 - plans every patch (sessions.service imports it on use)
 from sessions import service
 from sessions.api import ActingFor, caller, create_app, lambda_entry, parse_if_match, session_response
 from sessions.models import Problem, Session, UpdateSessionRequest
 
 app = create_app()
-# request models build their validators when first used (models._Request): this function's body
-# model is built at INIT, as every request validates it
+# What every request of this function uses is loaded at INIT; request models and what shared modules
+# import on first use wait otherwise, so that functions that never use them do not pay for them
 UpdateSessionRequest.model_rebuild()
 
 
