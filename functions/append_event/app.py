@@ -15,8 +15,7 @@ from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import AppendEventBody, AppendEventRequest, AppendEventsRequest, Event, EventBatch, Problem
 
 app = create_app()
-# What every request of this function uses is loaded at INIT; request models and what shared modules
-# import on first use wait otherwise, so that functions that never use them do not pay for them
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
 AppendEventRequest.model_rebuild()
 AppendEventsRequest.model_rebuild()
 

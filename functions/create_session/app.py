@@ -11,8 +11,7 @@ from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
-# What every request of this function uses is loaded at INIT; request models and what shared modules
-# import on first use wait otherwise, so that functions that never use them do not pay for them
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
 CreateSessionRequest.model_rebuild()
 
 

@@ -10,8 +10,7 @@ from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import SEQ_MAX, Event, Problem, UpdateEventRequest
 
 app = create_app()
-# request models build their validators when first used (models._Request): this function's body
-# model is built at INIT, as every request validates it
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
 UpdateEventRequest.model_rebuild()
 
 

@@ -10,8 +10,7 @@ from sessions.api import ActingFor, caller, create_app, lambda_entry, parse_if_m
 from sessions.models import Problem, Session, UpdateSessionRequest
 
 app = create_app()
-# What every request of this function uses is loaded at INIT; request models and what shared modules
-# import on first use wait otherwise, so that functions that never use them do not pay for them
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
 UpdateSessionRequest.model_rebuild()
 
 
