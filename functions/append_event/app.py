@@ -4,14 +4,20 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
+# every append plans with these and merges its state_patch (sessions.conversation imports them on use)
+import sessions.appending
+import sessions.state  # noqa: F401
 from sessions import conversation
 from sessions.api import ActingFor, IdempotencyKey, caller, create_app, json_response, lambda_entry, parse_if_match
 from sessions.idempotency import idempotent
 from sessions.large_events import event_view, fit_echo, pack_append_response, unpack_append_response
 from sessions.limits import LARGE_BODY_MAX_BYTES
-from sessions.models import AppendEventBody, AppendEventsRequest, Event, EventBatch, Problem
+from sessions.models import AppendEventBody, AppendEventRequest, AppendEventsRequest, Event, EventBatch, Problem
 
 app = create_app()
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
+AppendEventRequest.model_rebuild()
+AppendEventsRequest.model_rebuild()
 
 
 @app.post(

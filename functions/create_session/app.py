@@ -4,12 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+import sessions.appending  # noqa: F401 - plans every create (sessions.service imports it on use)
 from sessions import service
 from sessions.api import ActingFor, IdempotencyKey, caller, create_app, lambda_entry, session_response
 from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
+CreateSessionRequest.model_rebuild()
 
 
 @app.post(

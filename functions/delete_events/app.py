@@ -4,6 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
+import sessions.appending  # noqa: F401 - every rewind's last_seq (sessions.history_edits imports it on use)
 from sessions import history_edits
 from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
 from sessions.models import SEQ_MAX, EventsRemoved, Problem

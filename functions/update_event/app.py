@@ -10,6 +10,8 @@ from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import SEQ_MAX, Event, Problem, UpdateEventRequest
 
 app = create_app()
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
+UpdateEventRequest.model_rebuild()
 
 
 @app.patch(

@@ -4,11 +4,14 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
+import sessions.patching  # noqa: F401 - plans every patch (sessions.service imports it on use)
 from sessions import service
 from sessions.api import ActingFor, caller, create_app, lambda_entry, parse_if_match, session_response
 from sessions.models import Problem, Session, UpdateSessionRequest
 
 app = create_app()
+# every request validates this body: its model is built at INIT (request models build on first use otherwise)
+UpdateSessionRequest.model_rebuild()
 
 
 @app.patch(

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
+import sessions.patching  # noqa: F401 - checks every merged state (sessions.state imports it on use)
 from sessions import state
 from sessions.api import (
     AppNamePath,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sessions import state
-from sessions.appending import plan_appends
 from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
 from sessions.errors import VersionMismatch
-from sessions.large_events import LargeParts, fit_echo, inline_parts
+from sessions.large_events import inline_parts
 from sessions.queries import timestamp_param
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.settings import get_settings
@@ -33,6 +31,11 @@ def append_events(
     Returns the stored events and the session as written. With `if_match`, the write is a
     compare-and-set on the session version: a mismatch, or a race lost to another write, is 412.
     """
+    # imported here, not by the history's function: what only appends need (plans, state documents, uploads)
+    from sessions import state
+    from sessions.appending import plan_appends
+    from sessions.large_events import LargeParts
+
     max_events = get_settings().max_history_events
     # parts over 32 KiB: to S3 once per event, after the first plan passes, before any write
     large_parts = [LargeParts() for _ in requests]
@@ -55,6 +58,8 @@ def append_events(
 
 def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
     """Store one event (see append_events); as its 201 answers it."""
+    from sessions.large_events import fit_echo
+
     events, _ = append_events(identity, session_id, [request])
     return fit_echo(events)[0]
 

@@ -12,7 +12,6 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sessions.appending import last_seq
 from sessions.clock import format_ms, now_ms
 from sessions.errors import (
     EventNotFound,
@@ -192,6 +191,8 @@ def delete_events(
     Returns the answer's body and the session as written (unchanged when nothing was removed).
     At most REWIND_MAX_EVENTS events per call; more is RewindTooLarge, with nothing removed.
     """
+    # imported here: the event GET and PATCH functions import this module and need none of appending
+    from sessions.appending import last_seq
 
     def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         _check_if_match(current, if_match)

@@ -197,7 +197,8 @@ TtlSeconds = Annotated[
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # built on first validation: a function builds only the request models it validates
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class _Response(BaseModel):

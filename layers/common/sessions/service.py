@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sessions.appending import plan_append
 from sessions.clock import format_ms, now_ms
 from sessions.errors import Forbidden, SessionIdTaken, SessionLimitReached, SessionNotFound, VersionMismatch
 from sessions.lifecycle import Status
 from sessions.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
-from sessions.patching import plan_patch
 from sessions.retrying import back_off, write_attempts
 from sessions.settings import get_settings
 from sessions.store import ItemExists, SessionStore, VersionChanged, WriteConflict, default_store
@@ -138,6 +136,9 @@ def owned_live_session(identity: Identity, session_id: str) -> dict[str, Any]:
 
 def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[dict[str, Any], bool]:
     """Returns (session record, created). An id the caller already holds is returned unchanged."""
+    # imported here: only create and update plan changes, and every function imports this module
+    from sessions.appending import plan_append
+
     settings = get_settings()
     now = now_ms()
     ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
@@ -220,6 +221,8 @@ def with_slot_repair[T](identity: Identity, write: Callable[[], T]) -> T:
 def update_session(
     identity: Identity, session_id: str, patch: UpdateSessionRequest, if_match: int | None
 ) -> dict[str, Any]:
+    from sessions.patching import plan_patch  # see create_session
+
     cap = get_settings().max_open_sessions_per_user
 
     def write(current: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from sessions.clock import format_ms, now_ms
 from sessions.errors import Forbidden, SessionHasNoApp, VersionMismatch
 from sessions.merge_patch import apply_merge_patch
-from sessions.patching import checked_object
 from sessions.retrying import back_off, write_attempts
 from sessions.service import Identity, store
 from sessions.store import StateKey, VersionChanged, WriteConflict
@@ -86,6 +85,8 @@ def _merged(
     where: str | tuple[str, ...],
 ) -> dict[str, Any] | None:
     """The next document after `patches` (merged in order), or None when the state stays as it is."""
+    from sessions.patching import checked_object  # imported here: the GET function never merges
+
     state = current["state"]
     for patch in patches:
         state = apply_merge_patch(state, patch)
