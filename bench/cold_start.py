@@ -29,6 +29,10 @@ from local.stack.template import ROOT
 
 TARGET_RATIO = 1.25  # issue 16: every HTTP function within 1.25× the bare boto3 floor
 BASELINE = "baseline: boto3.client"
+# Powertools' resolver with validation, Logger and Metrics, and no project code (bench/powertools_floor):
+# measured beside the functions, as the part of their cold start no change to sessions/ can remove
+FLOOR = "floor: Powertools resolver"
+FLOOR_DIR = Path(__file__).resolve().parent / "powertools_floor"
 # Modules whose presence after INIT tells what could be made lazy.
 WATCHED = (
     "boto3",
@@ -81,6 +85,13 @@ start = time.perf_counter()
 if kind == "baseline":
     import boto3
     imported = time.perf_counter()
+    client = boto3.client("dynamodb")
+elif kind == "floor":
+    sys.path[:0] = [code_dir]
+    __import__(module_name)
+    handler = getattr(sys.modules[module_name], attribute)
+    imported = time.perf_counter()
+    import boto3
     client = boto3.client("dynamodb")
 else:
     sys.path[:0] = [code_dir, layer_dir]
@@ -209,6 +220,17 @@ def _lambda_env(extra: dict[str, str]) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", **FAKE_AWS_ENV, **extra}
 
 
+def _function_env(environment: dict[str, str], name: str) -> dict[str, str]:
+    return _lambda_env(
+        {
+            **environment,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        }
+    )
+
+
 def _canned_responses() -> dict[str, Any]:
     """What DynamoDB answers in the first requests: the canned session for reads, success for writes."""
     from bench.overhead import canned_item
@@ -239,17 +261,15 @@ def subjects(hidden: tuple[str, ...], sources: Path | None = None) -> list[Subje
     baseline_request = json.dumps({"responses": responses, "event": "{}"})
     found = [Subject(BASELINE, "boto3", ["baseline", "", "", "", "", watched, hide], _lambda_env({}), baseline_request)]
     functions_dir, layer_dir = _sources_without_bytecode(sources) if sources else (None, LAYER_PATH)
-    for spec in http_functions():
+    specs = http_functions()
+    get_session = next(spec for spec in specs if spec.logical_id == "GetSessionFunction")
+    floor_plan = json.dumps({"responses": responses, "event": json.dumps(request_for(get_session)())})
+    floor_argv = ["floor", str(FLOOR_DIR), "", "app", "lambda_handler", watched, hide]
+    found.append(Subject(FLOOR, "app", floor_argv, _function_env(get_session.environment, "Floor"), floor_plan))
+    for spec in specs:
         make_event = request_for(spec)
         module, _, attribute = spec.handler.rpartition(".")
-        env = _lambda_env(
-            {
-                **spec.environment,
-                "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-            }
-        )
+        env = _function_env(spec.environment, spec.logical_id)
         code_dir = functions_dir / Path(spec.code_uri).name if functions_dir else Path(spec.code_uri)
         argv = ["function", str(code_dir), str(layer_dir), module, attribute, watched, hide]
         plan = json.dumps({"responses": responses, "event": json.dumps(make_event())})
@@ -329,7 +349,7 @@ def _run(repeat: int, profile_runs: int, hidden: tuple[str, ...], seed: int, sou
         try:
             _spawn(subject, [], with_requests=True)
         except RuntimeError as exc:
-            if subject.name == BASELINE:
+            if subject.name in (BASELINE, FLOOR):
                 raise
             failed[subject.name] = str(exc).strip().splitlines()[-1]
             continue
@@ -346,6 +366,7 @@ def _run(repeat: int, profile_runs: int, hidden: tuple[str, ...], seed: int, sou
 
     baseline = everyone[0]
     base_total, base_wall = median(baseline.samples("total_ms")), median(baseline.wall_ms)
+    floor_total = next(median(subject.samples("total_ms")) for subject in everyone if subject.name == FLOOR)
     base_cold = median([run["total_ms"] + run["first_ms"] for run in baseline.runs])
     figures: dict[str, Any] = {
         "repeat": repeat,
@@ -368,6 +389,7 @@ def _run(repeat: int, profile_runs: int, hidden: tuple[str, ...], seed: int, sou
             "total_ms": total,
             "gc_ms": median(subject.samples("gc_ms")),
             "ratio": ratio(total, base_total),
+            "floor_ratio": ratio(total, floor_total),
             "wall_ms": wall,
             "wall_ratio": ratio(wall, base_wall),
             "first_request_ms": median(subject.samples("first_ms")),
@@ -385,7 +407,7 @@ def _run(repeat: int, profile_runs: int, hidden: tuple[str, ...], seed: int, sou
             "samples_total_ms": subject.samples("total_ms"),
             "samples_wall_ms": subject.wall_ms,
         }
-        if subject is not baseline:
+        if subject.name not in (BASELINE, FLOOR):
             entry["meets_target"] = entry["ratio"] <= TARGET_RATIO
         figures["subjects"][subject.name] = entry
     _print(everyone, figures)
@@ -408,6 +430,7 @@ def _print(everyone: list[Subject], figures: dict[str, Any]) -> None:
                 result["gc_ms"],
                 result["total_ms"],
                 result["ratio"],
+                result["floor_ratio"],
                 result["wall_ms"],
                 result["wall_ratio"],
                 result["module_count"],
@@ -421,6 +444,7 @@ def _print(everyone: list[Subject], figures: dict[str, Any]) -> None:
         "of it gc",
         "total ms",
         "× base",
+        "× floor",
         "wall ms",
         "wall × base",
         "modules",
@@ -429,7 +453,8 @@ def _print(everyone: list[Subject], figures: dict[str, Any]) -> None:
     print(table([*headers, f"≤{TARGET_RATIO}×"], rows, title=title))
     print(
         "  total = import + client, timed inside the child (gc: the cyclic collector's share; medians per column, so"
-        " they need not add up); wall = the whole child, interpreter start included."
+        " they need not add up); wall = the whole child, interpreter start included; × floor = against Powertools'"
+        " resolver with validation and no project code (bench/powertools_floor)."
     )
     if figures["hidden_modules"]:
         hidden = ", ".join(figures["hidden_modules"])
