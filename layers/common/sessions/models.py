@@ -157,7 +157,7 @@ DAY_MS = 24 * 3600 * 1000
 
 
 def _event_instant(value: str) -> str:
-    """The stored form of an event's timestamp (UTC, ms, Z); refused past now + 5 minutes (or past the stack's age bound).
+    """The stored form of an event's timestamp (UTC, ms, Z); refused past now + 5 minutes or the stack's age bound.
 
     A schema rule (checked with the body, before the session is read or If-Match looked at), though
     JSON Schema cannot state a window that moves with the clock.
@@ -173,9 +173,7 @@ def _event_instant(value: str) -> str:
     earliest = max(MIN_MS, now - max_age_days * DAY_MS) if max_age_days else MIN_MS
     if not earliest <= at <= now + TIMESTAMP_FUTURE_MS:
         since = f"within the last {max_age_days} days" if max_age_days else "at or after 0001-01-01T00:00:00Z"
-        raise PydanticCustomError(
-            "timestamp_out_of_window", f"timestamp must be {since} and at most 5 minutes ahead"
-        )
+        raise PydanticCustomError("timestamp_out_of_window", f"timestamp must be {since} and at most 5 minutes ahead")
     return format_ms(at)
 
 
