@@ -113,15 +113,25 @@ def test_a_malformed_timestamp_is_422_and_writes_nothing(gateway, timestamp):
     assert _session_of(gateway, sid) == before
 
 
-@pytest.mark.parametrize("offset_ms", [-366 * DAY_MS, 10 * 60 * 1000, -1000 * 365 * DAY_MS])
-def test_a_timestamp_outside_the_window_is_422(gateway, offset_ms):
+OUTSIDE = "timestamp must be at or after 0001-01-01T00:00:00Z and at most 5 minutes ahead"
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        (lambda: format_ms(now_ms() + 10 * 60 * 1000), OUTSIDE),
+        (lambda: "9999-12-31T23:59:59Z", OUTSIDE),
+        # before year 1 in UTC: no instant the service can store
+        (lambda: "0001-01-01T00:00:00+01:00", OUTSIDE),
+    ],
+    ids=["ten_minutes_ahead", "year_9999", "before_year_1"],
+)
+def test_a_timestamp_outside_the_window_is_422(gateway, at, message):
+    at = at()
     sid = _session(gateway)
-    at = format_ms(now_ms() + offset_ms) if offset_ms > -1000 * DAY_MS else "0001-01-01T00:00:00Z"
     response = _append(gateway, sid, {"type": "message", "timestamp": at})
     assert response.status == 422, response.body
-    assert response.body["errors"] == [
-        {"loc": ["timestamp"], "msg": "timestamp must be within the last 365 days and at most 5 minutes ahead"}
-    ]
+    assert response.body["errors"] == [{"loc": ["timestamp"], "msg": message}]
     batch = _append(gateway, sid, {"events": [{"type": "message"}, {"type": "message", "timestamp": at}]})
     assert batch.status == 422 and batch.body["errors"][0]["loc"] == ["events", 1, "timestamp"]
     # a schema rule: refused before the session is looked up or If-Match compared
@@ -134,8 +144,45 @@ def test_a_timestamp_outside_the_window_is_422(gateway, offset_ms):
 
 def test_a_timestamp_at_the_edges_of_the_window_is_accepted(gateway):
     sid = _session(gateway)
-    for at in (now_ms() - 364 * DAY_MS, now_ms() + 4 * 60 * 1000):
+    for at in (now_ms() - 366 * DAY_MS, now_ms() + 4 * 60 * 1000):
         assert _append(gateway, sid, {"type": "message", "timestamp": format_ms(at)}).status == 201
+    assert _append(gateway, sid, {"type": "message", "timestamp": "0001-01-01T00:00:00Z"}).status == 201
+
+
+def test_any_past_instant_is_accepted_read_back_and_filtered(gateway):
+    """Importing an old conversation: 2023, 2024, 1970 timestamps (ADK's own tests use them) are kept as given."""
+    stamps = ["2023-11-14T22:13:20.123Z", "2024-01-01T00:00:00.000Z", "1970-01-01T00:00:01.000Z"]
+    created = gateway.create({"events": [{"type": "message", "timestamp": stamps[0]}]})
+    assert created.status == 201, created.body
+    sid = created.body["session_id"]
+    appended = _append(gateway, sid, {"type": "message", "timestamp": "2024-01-01T01:00:00+01:00"})
+    assert appended.status == 201 and appended.body["timestamp"] == stamps[1]
+    batch = _append(gateway, sid, {"events": [{"type": "message", "timestamp": stamps[2]}]})
+    assert batch.status == 201 and batch.body["events"][0]["timestamp"] == stamps[2]
+    assert [event["timestamp"] for event in _history(gateway, sid)] == stamps
+    assert gateway.request("GET", f"/v1/sessions/{sid}/events/1").body["timestamp"] == stamps[0]
+    # history's after (inclusive) and before (exclusive) select on them
+    assert [event["seq"] for event in _history(gateway, sid, f"after={stamps[0]}")] == [1, 2]
+    assert [event["seq"] for event in _history(gateway, sid, f"after={stamps[1]}")] == [2]
+    assert [event["seq"] for event in _history(gateway, sid, f"before={stamps[1]}")] == [1, 3]
+    assert [event["seq"] for event in _history(gateway, sid, f"after={stamps[0]}&before={stamps[1]}")] == [1]
+    assert [event["seq"] for event in _history(gateway, sid, "before=2023-01-01T00:00:00Z")] == [3]
+    assert _history(gateway, sid, "after=2025-01-01T00:00:00Z") == []
+
+
+def test_a_stack_may_bound_how_far_back_a_timestamp_lies(gateway, monkeypatch):
+    set_env(monkeypatch, EVENT_TIMESTAMP_MAX_AGE_DAYS="365")
+    sid = _session(gateway)
+    assert _append(gateway, sid, {"type": "message", "timestamp": format_ms(now_ms() - 364 * DAY_MS)}).status == 201
+    for at in (format_ms(now_ms() - 366 * DAY_MS), "2023-11-14T22:13:20Z", "0001-01-01T00:00:00Z"):
+        response = _append(gateway, sid, {"type": "message", "timestamp": at})
+        assert response.status == 422, response.body
+        assert response.body["errors"] == [
+            {"loc": ["timestamp"], "msg": "timestamp must be within the last 365 days and at most 5 minutes ahead"}
+        ]
+    ahead = _append(gateway, sid, {"type": "message", "timestamp": format_ms(now_ms() + 10 * 60 * 1000)})
+    assert ahead.status == 422
+    assert _session_of(gateway, sid)["usage"]["event_count"] == 1
 
 
 def test_history_after_is_inclusive_and_before_exclusive_on_timestamp(gateway):

@@ -9,22 +9,24 @@ scripted model (no key, no network) keeps its conversation across two runs.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
 from google.adk.agents import LlmAgent
+from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events import Event, EventActions
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.adk.runners import Runner
 from google.adk.sessions.base_session_service import GetSessionConfig
+from google.adk.sessions.session import Session as AdkSession
 from google.genai import types
 from pydantic import Field
 
 from sessions_client import AsyncSessionsClient
+from sessions_client import errors as client_errors
 from sessions_client.adapters.adk import AlreadyExistsError, SessionsAdkService, StaleSessionError
 
 pytestmark = pytest.mark.anyio
@@ -193,7 +195,7 @@ async def test_large_event_round_trips(service: SessionsAdkService, user: str) -
 
 
 async def test_append_event_complete(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_append_event_complete: every Event field survives the round trip."""
+    """Mirrors test_append_event_complete: every Event field survives the round trip (its 2023 timestamp too)."""
     session = await service.create_session(app_name=APP, user_id=user)
     event = Event(
         invocation_id="invocation",
@@ -206,42 +208,122 @@ async def test_append_event_complete(service: SessionsAdkService, user: str) -> 
         error_code="error_code",
         error_message="error_message",
         interrupted=True,
+        grounding_metadata=types.GroundingMetadata(web_search_queries=["query1"]),
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=1, candidates_token_count=1, total_token_count=2
+        ),
+        citation_metadata=types.CitationMetadata(),
+        custom_metadata={"custom_key": "custom_value"},
+        timestamp=1700000000.123,
+        input_transcription=types.Transcription(text="input transcription", finished=True),
+        output_transcription=types.Transcription(text="output transcription", finished=True),
     )
     await service.append_event(session=session, event=event)
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
     assert read is not None
-    assert read.events == session.events
+    assert read.events == session.events == [event]
+    assert read.events[0].timestamp == 1700000000.123
     assert read.state == session.state
     assert read.id == session.id
 
 
 async def test_get_session_with_config(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_get_session_with_config (timestamps moved to the last minutes: the service takes a year back)."""
-    base = time.time() - 600
+    """Mirrors test_get_session_with_config, its timestamps 1 … 5 (1970) as they are.
+
+    GetSessionConfig as ADK's services read it: `num_recent_events=0` returns no events, `3` the 3
+    most recent; `after_timestamp` is inclusive; both give the recent events among those at or after it.
+    """
+    num_test_events = 5
     session = await service.create_session(app_name=APP, user_id=user)
-    for i in range(1, 6):
-        await service.append_event(session, Event(author="user", timestamp=base + i))
+    for i in range(1, num_test_events + 1):
+        await service.append_event(session, Event(author="user", timestamp=i))
 
+    # No config, expect all events to be returned.
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None and len(read.events) == 5
+    assert read is not None
+    assert len(read.events) == num_test_events
+    assert [event.timestamp for event in read.events] == [1, 2, 3, 4, 5]
 
-    config = GetSessionConfig(num_recent_events=3)
+    # Explicitly requesting zero recent events should return no event history.
+    config = GetSessionConfig(num_recent_events=0)
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
     assert read is not None
-    assert [event.timestamp for event in read.events] == [base + 3, base + 4, base + 5]
+    assert not read.events
+    assert read.id == session.id and read.state == session.state
 
-    config = GetSessionConfig(after_timestamp=base + 4.0)
+    # Only expect the most recent 3 events.
+    num_recent_events = 3
+    config = GetSessionConfig(num_recent_events=num_recent_events)
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
     assert read is not None
-    assert [event.timestamp for event in read.events] == [base + 4, base + 5]
+    assert len(read.events) == num_recent_events
+    assert read.events[0].timestamp == num_test_events - num_recent_events + 1
 
-    config = GetSessionConfig(after_timestamp=base + 50)
+    # Only expect events after timestamp 4.0 (inclusive), i.e., 2 events.
+    after_timestamp = 4.0
+    config = GetSessionConfig(after_timestamp=after_timestamp)
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None and not read.events
+    assert read is not None
+    assert len(read.events) == num_test_events - after_timestamp + 1
+    assert read.events[0].timestamp == after_timestamp
 
-    config = GetSessionConfig(after_timestamp=base + 4.0, num_recent_events=3)
+    # Expect no events if none are > after_timestamp.
+    config = GetSessionConfig(after_timestamp=num_test_events * 10)
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None and len(read.events) == 2
+    assert read is not None
+    assert not read.events
+
+    # Both filters applied, i.e., of 3 most recent events, only 2 are after timestamp 4.0, so expect 2 events.
+    config = GetSessionConfig(after_timestamp=after_timestamp, num_recent_events=num_recent_events)
+    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
+    assert read is not None
+    assert len(read.events) == num_test_events - after_timestamp + 1
+
+
+async def test_get_session_config_as_the_database_service_selects(service: SessionsAdkService, user: str) -> None:
+    """DatabaseSessionService/SqliteSessionService: `timestamp >= after_timestamp` to the microsecond (the
+    service keeps milliseconds), then LIMIT num_recent_events: the most recent of the events at or after it."""
+    base = 1704067200.0  # 2024-01-01T00:00:00Z
+    session = await service.create_session(app_name=APP, user_id=user)
+    # one millisecond, two events either side of base + 0.0005; the later-appended one is the earlier instant
+    for invocation, offset in (("a", 0.0006), ("b", 0.0004)):
+        await service.append_event(session, Event(invocation_id=invocation, author="user", timestamp=base + offset))
+
+    async def selected(**config: Any) -> list[str]:
+        read = await service.get_session(
+            app_name=APP, user_id=user, session_id=session.id, config=GetSessionConfig(**config)
+        )
+        assert read is not None
+        return [event.invocation_id for event in read.events]
+
+    assert await selected(after_timestamp=base + 0.0005) == ["a"]
+    assert await selected(after_timestamp=base + 0.0006) == ["a"]  # inclusive
+    assert await selected(after_timestamp=base + 0.0004) == ["a", "b"]
+    assert await selected(after_timestamp=base + 0.0005, num_recent_events=1) == ["a"]
+    assert await selected(after_timestamp=base + 0.0007, num_recent_events=1) == []
+    assert await selected(num_recent_events=0, after_timestamp=base) == []
+
+
+async def test_append_to_a_missing_session_raises_adks_session_not_found(
+    service: SessionsAdkService, raw: AsyncSessionsClient, user: str
+) -> None:
+    """InMemorySessionService, DatabaseSessionService and SqliteSessionService.append_event raise
+    google.adk.errors.SessionNotFoundError("Session <id> not found.") (a ValueError) for a session not stored."""
+    never = AdkSession(id="never-created", app_name=APP, user_id=user)
+    with pytest.raises(SessionNotFoundError, match=r"^Session never-created not found\.$") as raised:
+        await service.append_event(never, text_event("user", "hello"))
+    assert type(raised.value) is SessionNotFoundError and isinstance(raised.value, ValueError)
+    assert not isinstance(raised.value, client_errors.SessionsError)
+    assert await service.get_session(app_name=APP, user_id=user, session_id="never-created") is None
+
+    gone = await service.create_session(app_name=APP, user_id=user, session_id="gone")
+    await service.delete_session(app_name=APP, user_id=user, session_id="gone")
+    with pytest.raises(SessionNotFoundError, match=r"^Session gone not found\.$"):
+        await service.append_event(gone, text_event("user", "hello"))
+    assert gone.events == []  # nothing recorded on the session object either
+    # a partial event is returned before the session is looked for, as in ADK
+    partial = text_event("user", "chunk", partial=True)
+    assert await service.append_event(never, partial) is partial
 
 
 # --- behaviours of ADK's services that its tests state only in code ---------------------------------

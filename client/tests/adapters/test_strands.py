@@ -138,6 +138,33 @@ def test_create_and_read_session(repository: ServiceSessionRepository, sample_se
         repository.create_session(sample_session)
 
 
+# FileSessionRepository/S3SessionRepository.read_session: Session.from_dict of the session.json that
+# create_session wrote from session.to_dict(), so the Session read back equals the one created
+@pytest.mark.parametrize(
+    "timestamps",
+    [{}, {"created_at": "2024-01-01T00:00:00+00:00", "updated_at": "2024-06-30T12:34:56.789012+00:00"}],
+    ids=["strands_defaults", "given"],
+)
+def test_read_session_returns_the_session_as_created(
+    repository: ServiceSessionRepository, timestamps: dict[str, str]
+) -> None:
+    created = Session(session_id=f"strands-{uuid.uuid4().hex[:12]}", session_type=SessionType.AGENT, **timestamps)
+    repository.create_session(created)
+    read = repository.read_session(created.session_id)
+    assert read == created
+    assert read is not None and read.to_dict() == created.to_dict()
+    # writes to the session's agents and messages leave it as created (Strands never updates a Session)
+    repository.create_agent(created.session_id, SessionAgent(agent_id="a", state={}, conversation_manager_state={}))
+    repository.create_message(created.session_id, "a", message(0))
+    assert repository.read_session(created.session_id) == created
+
+
+def test_the_session_manager_reads_back_the_session_it_created(repository: ServiceSessionRepository) -> None:
+    session_id = f"strands-{uuid.uuid4().hex[:12]}"
+    manager = RepositorySessionManager(session_id=session_id, session_repository=repository)
+    assert repository.read_session(session_id) == manager.session
+
+
 # upstream: test_read_nonexistent_session
 def test_read_nonexistent_session(repository: ServiceSessionRepository) -> None:
     assert repository.read_session("nonexistent-session") is None

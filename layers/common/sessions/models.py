@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from sessions.clock import format_ms, now_ms, parse_timestamp
+from sessions.clock import MIN_MS, format_ms, now_ms, parse_timestamp
 from sessions.lifecycle import Status
 from sessions.limits import (
     EVENT_PARTS_MAX_BYTES,
@@ -150,13 +150,14 @@ SEQ_MAX = 9_999_999_999
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
-# An event's timestamp may name an instant this far back, or this far ahead (clock skew)
-TIMESTAMP_PAST_MS = 365 * 24 * 3600 * 1000
+# An event's timestamp may name any past instant (a stack may bound how far back: EVENT_TIMESTAMP_MAX_AGE_DAYS,
+# default none), and at most this far ahead (clock skew)
 TIMESTAMP_FUTURE_MS = 5 * 60 * 1000
+DAY_MS = 24 * 3600 * 1000
 
 
 def _event_instant(value: str) -> str:
-    """The stored form of an event's timestamp (UTC, ms, Z); refused outside [now - 365 days, now + 5 minutes].
+    """The stored form of an event's timestamp (UTC, ms, Z); refused past now + 5 minutes or the stack's age bound.
 
     A schema rule (checked with the body, before the session is read or If-Match looked at), though
     JSON Schema cannot state a window that moves with the clock.
@@ -168,10 +169,11 @@ def _event_instant(value: str) -> str:
             "timestamp_invalid", "expected an RFC 3339 timestamp such as 2026-11-23T19:00:00.000Z"
         ) from None
     now = now_ms()
-    if not now - TIMESTAMP_PAST_MS <= at <= now + TIMESTAMP_FUTURE_MS:
-        raise PydanticCustomError(
-            "timestamp_out_of_window", "timestamp must be within the last 365 days and at most 5 minutes ahead"
-        )
+    max_age_days = get_settings().event_timestamp_max_age_days
+    earliest = max(MIN_MS, now - max_age_days * DAY_MS) if max_age_days else MIN_MS
+    if not earliest <= at <= now + TIMESTAMP_FUTURE_MS:
+        since = f"within the last {max_age_days} days" if max_age_days else "at or after 0001-01-01T00:00:00Z"
+        raise PydanticCustomError("timestamp_out_of_window", f"timestamp must be {since} and at most 5 minutes ahead")
     return format_ms(at)
 
 
@@ -179,8 +181,9 @@ EventTimestamp = Annotated[
     str,
     Field(
         pattern=RFC3339_PATTERN,
-        description="RFC 3339, any offset; stored in UTC with millisecond precision. Within the last 365 days "
-        "and at most 5 minutes ahead, else 422. Defaults to created_at.",
+        description="RFC 3339, any offset; stored in UTC with millisecond precision. Any past instant (a stack "
+        "may bound how far back: EventTimestampMaxAgeDays) and at most 5 minutes ahead, else 422. Defaults to "
+        "created_at.",
         json_schema_extra={"format": "date-time"},
     ),
     AfterValidator(_event_instant),  # after the pattern

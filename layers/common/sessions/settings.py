@@ -20,6 +20,7 @@ class Settings:
     idempotency_table_name: str
     cursor_secret_arn: str
     inactivity_timeout_seconds: int  # 0 = off
+    event_timestamp_max_age_days: int  # 0 = an event's timestamp may name any past instant
     event_blobs_bucket: str  # where event parts too large for their item go ("" where no function needs it)
 
 
@@ -42,5 +43,6 @@ def get_settings() -> Settings:
         idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", "sessions-idempotency"),
         cursor_secret_arn=os.environ.get("CURSOR_SECRET_ARN", ""),
         inactivity_timeout_seconds=_int("INACTIVITY_TIMEOUT_SECONDS", 0),
+        event_timestamp_max_age_days=_int("EVENT_TIMESTAMP_MAX_AGE_DAYS", 0),
         event_blobs_bucket=os.environ.get("EVENT_BLOBS_BUCKET", ""),
     )

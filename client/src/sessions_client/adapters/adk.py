@@ -23,17 +23,25 @@ How ADK's model maps onto the service:
 - Stale sessions: the service's session `version` is remembered per ADK `Session` object and sent
   as `If-Match` on every append; an append on a session object that another writer has moved on
   from raises `StaleSessionError` (a `ValueError`, as ADK's database service raises), nothing stored.
+- An append to a session that does not exist (or no longer does) raises ADK's own
+  `SessionNotFoundError` ("Session <id> not found."), as ADK's in-memory, database and SQLite
+  services do.
+- `get_session` with a `GetSessionConfig` selects events as ADK's database and SQLite services do:
+  `num_recent_events=0` returns none, `after_timestamp` is inclusive, both together give the most
+  recent events among those at or after it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import weakref
 from datetime import UTC, datetime
 from typing import Any
 
 from google.adk.errors import StaleSessionError as _AdkStaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError as _AdkAlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event as AdkEvent
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig, ListSessionsResponse
 from google.adk.sessions.session import Session as AdkSession
@@ -161,26 +169,45 @@ class SessionsAdkService(BaseSessionService):
             return None
         if stored.app_name != app_name or stored.user_id != user_id:
             return None
+        events = await self._events(session_id, acting_for, config)
+        return self._to_adk(stored, await self._scoped_state(app_name, user_id), events)
+
+    async def _events(self, session_id: str, acting_for: str | None, config: GetSessionConfig | None) -> list[AdkEvent]:
+        """The events `get_session` returns, as ADK's database and SQLite services select them.
+
+        `num_recent_events=0`: none (not even read); `after_timestamp` (when truthy, as those services
+        test it): events whose timestamp is at or after it (inclusive); both: the `num_recent_events`
+        most recent of the events at or after it. Oldest first, in the order they were appended.
+        """
         after = config.after_timestamp if config else None
         recent = config.num_recent_events if config else None
+        if recent == 0:
+            return []
         query: dict[str, Any] = {"include_payload": True, "user_id": acting_for}
         if after:
-            # the service keeps milliseconds: ask from the millisecond floor, then filter exactly
-            query["after"] = datetime.fromtimestamp(int(after * 1000) / 1000, UTC)
+            # the service keeps milliseconds: ask from the millisecond floor, then select exactly
+            query["after"] = datetime.fromtimestamp(math.floor(after * 1000) / 1000, UTC)
+
+        def selected(event: AdkEvent) -> bool:
+            return not after or event.timestamp >= after
+
         events: list[AdkEvent] = []
-        if recent:
-            async for event in self.client.iter_history(session_id, order="desc", page_size=min(recent, 100), **query):
-                events.append(from_stored(event))
-                if len(events) >= recent:
-                    break
+        if recent is not None:
+            async for stored_event in self.client.iter_history(
+                session_id, order="desc", page_size=min(recent, 100), **query
+            ):
+                event = from_stored(stored_event)
+                if selected(event):
+                    events.append(event)
+                    if len(events) >= recent:
+                        break
             events.reverse()
-        else:
-            events = [
-                from_stored(event) async for event in self.client.iter_history(session_id, page_size=100, **query)
-            ]
-        if after:
-            events = [event for event in events if event.timestamp >= after]
-        return self._to_adk(stored, await self._scoped_state(app_name, user_id), events)
+            return events
+        async for stored_event in self.client.iter_history(session_id, page_size=100, **query):
+            event = from_stored(stored_event)
+            if selected(event):
+                events.append(event)
+        return events
 
     @override
     async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
@@ -243,6 +270,9 @@ class SessionsAdkService(BaseSessionService):
             return await self.client.append_event(
                 session.id, body, if_match=version, user_id=self._for(session.user_id)
             )
+        except errors.SessionNotFound as missing:
+            # as ADK's own services (in-memory, database, SQLite) raise it, with their message
+            raise SessionNotFoundError(f"Session {session.id} not found.") from missing
         except errors.VersionMismatch as mismatch:
             raise StaleSessionError(
                 f"session {session.id!r} was changed since this session object was read (its version"
@@ -358,4 +388,11 @@ def from_stored(event: Event) -> AdkEvent:
     )
 
 
-__all__ = ["AlreadyExistsError", "SessionsAdkService", "StaleSessionError", "from_stored", "to_stored"]
+__all__ = [
+    "AlreadyExistsError",
+    "SessionNotFoundError",
+    "SessionsAdkService",
+    "StaleSessionError",
+    "from_stored",
+    "to_stored",
+]

@@ -11,7 +11,9 @@
 How Strands' records map onto the service (the repository is synchronous: the sync client):
 
 - A Strands session is a service session with the same id (created with `create_options`, e.g.
-  `title`, `app_name`, `ttl_seconds`); `context.strands.session_type` keeps Strands' session type.
+  `title`, `app_name`, `ttl_seconds`); `context.strands` keeps Strands' session type and its own
+  `created_at` and `updated_at`, so `read_session` returns the `Session` exactly as created (as the
+  file and S3 repositories return their session.json).
 - An agent (`SessionAgent`: state, conversation manager state, internal state) is kept in the
   session's `context` under `strands.agents.<agent_id>`, as its JSON text: a merge patch replaces a
   string whole, so an update never leaves keys of the previous state behind, and state values the
@@ -116,7 +118,13 @@ class ServiceSessionRepository(SessionRepository):
             raise SessionException(f"Session {session.session_id} already exists")
         options = dict(self.create_options)
         context = dict(options.pop("context", None) or {})
-        context[CONTEXT_KEY] = {"session_type": _session_type_value(session.session_type)}
+        # the Session as Strands made it, read back field for field (as the file and S3 repositories keep
+        # session.json): its own created_at and updated_at, not the service's
+        context[CONTEXT_KEY] = {
+            "session_type": _session_type_value(session.session_type),
+            "created_at": session.created_at,
+            "updated_at": session.updated_at,
+        }
         metadata = {"framework": FRAMEWORK, **(options.pop("metadata", None) or {})}
         self.client.create_session(
             session_id=session.session_id, context=context, metadata=metadata, user_id=self.user_id, **options
@@ -127,12 +135,15 @@ class ServiceSessionRepository(SessionRepository):
         stored = self._get(session_id)
         if stored is None:
             return None
-        session_type = _strands_context(stored.context).get("session_type") or SessionType.AGENT.value
+        kept = _strands_context(stored.context)
+        session_type = kept.get("session_type") or SessionType.AGENT.value
+        # a session created before the repository kept Strands' own timestamps: the service's
+        created_at, updated_at = kept.get("created_at"), kept.get("updated_at")
         return Session(
             session_id=stored.session_id,
             session_type=SessionType(session_type),
-            created_at=stored.created_at.isoformat(),
-            updated_at=stored.updated_at.isoformat(),
+            created_at=created_at if isinstance(created_at, str) else stored.created_at.isoformat(),
+            updated_at=updated_at if isinstance(updated_at, str) else stored.updated_at.isoformat(),
         )
 
     def delete_session(self, session_id: str, **kwargs: Any) -> None:
