@@ -36,17 +36,20 @@ use_fake_aws_env(
     }
 )
 
-import boto3  # noqa: E402
 import httpx  # noqa: E402
 from inprocess import AsyncInProcessTransport, InProcessApi, InProcessTransport  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from local.aws.moto_fixes import adapt_moto  # noqa: E402
+from local.aws.shared_models import ReusedClients, share_service_models  # noqa: E402
 from local.launcher import DevServerFailed, DevServerProcess, launch_dev_server  # noqa: E402
 from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver  # noqa: E402
 from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
 
 adapt_moto()
+# every in-process test builds a moto account, and so boto3 sessions and clients: parse the service models once
+share_service_models()
+RESOURCE_CLIENTS = ReusedClients()  # creating the resources of each test's moto account
 
 INPROCESS_URL = "http://sessions.invalid"  # never resolved: the transport answers in-process
 
@@ -55,7 +58,7 @@ INPROCESS_URL = "http://sessions.invalid"  # never resolved: the transport answe
 def inprocess_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
     """The template's HTTP API in this process over a fresh moto account (tables, bus, ... from template.yaml)."""
     with mock_aws():
-        names = create_aws_resources(boto3.Session())
+        names = create_aws_resources(RESOURCE_CLIENTS)
         template = load_template()
         specs = function_specs(template, local_resolver(names, template))
         # every function's variables (they agree where they overlap), as the dev server sets them
