@@ -91,8 +91,9 @@ openapi: install
 	$(BIN)/python -m local.generators.openapi --write
 	$(BIN)/python -m local.generators.event_schemas --write
 
+# tests go to the workers one at a time, the longest files first (tests/scheduling.py)
 test: lint typecheck template checkov
-	$(BIN)/python -m pytest -q -n 2 tests client/tests
+	$(BIN)/python -m pytest -q -n 2 --dist load --maxschedchunk 1 tests client/tests
 
 bench: install
 	$(BIN)/python -m bench

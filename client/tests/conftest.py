@@ -51,7 +51,7 @@ adapt_moto()
 share_service_models()
 RESOURCE_CLIENTS = ReusedClients()  # creating the resources of each test's moto account
 
-pytest_plugins = ["tests.dev_server"]  # the `dev_server` fixture (one per test session, shared with tests/e2e)
+pytest_plugins = ["tests.dev_server", "tests.scheduling"]  # the shared `dev_server` fixture; longest test files first
 
 INPROCESS_URL = "http://sessions.invalid"  # never resolved: the transport answers in-process
 
