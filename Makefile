@@ -19,7 +19,7 @@ PYTHON313 := $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/d
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install install-sam dev test lint typecheck unit integration e2e fuzz template checkov openapi schemas bench lock clean
+.PHONY: help install install-sam dev test checks lint typecheck typecheck-service typecheck-client unit integration e2e fuzz template checkov openapi schemas bench lock clean
 
 help:
 	@echo "make dev      serve the API on http://127.0.0.1:$${PORT:-3000} (emulator on $${MOTO_PORT:-5000}, Lambda invoke on $${LAMBDA_PORT:-3001})"
@@ -60,8 +60,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install
+typecheck: typecheck-service typecheck-client
+
+typecheck-service: install
 	$(BIN)/mypy layers/common/sessions functions local bench
+
+typecheck-client: install
 	cd client && $(CURDIR)/$(BIN)/mypy  # strict, on client/src (client/pyproject.toml)
 
 unit: install
@@ -91,8 +95,14 @@ openapi: install
 	$(BIN)/python -m local.generators.openapi --write
 	$(BIN)/python -m local.generators.event_schemas --write
 
-test: lint typecheck template checkov
-	$(BIN)/python -m pytest -q -n 2 tests client/tests
+# The checks run side by side first: they share nothing but the virtualenvs (three installs, also
+# side by side), which make builds once; each prints its output whole when it ends. Then the tests,
+# handed to the workers one at a time, the longest files first (tests/scheduling.py).
+test:
+	$(MAKE) --no-print-directory -j 4 --output-sync=target checks
+	$(BIN)/python -m pytest -q -n 2 --dist load --maxschedchunk 1 tests client/tests
+
+checks: lint typecheck template checkov
 
 bench: install
 	$(BIN)/python -m bench

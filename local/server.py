@@ -26,6 +26,7 @@ from local.api.docs import Docs
 from local.api.http_api import HttpApi
 from local.api.wsgi import HttpServer, LoggedApp, port_is_free
 from local.aws.emulator import HOST, REGION, AwsEmulator
+from local.aws.moto_streams import NEW_RECORDS
 from local.aws.moto_ttl import TtlSweeper
 from local.event_sources.scheduler import Scheduler, schedule_override, scheduled_functions
 from local.event_sources.stream_feeder import StreamFeeder, queue_sink, stream_sources, table_stream
@@ -68,8 +69,9 @@ class LocalStack:
 def background_workers(stack: LocalStack) -> list[EventSource]:
     """The event sources AWS runs for the deployed stack, run locally, all read from the template.
 
-    A feeder per `Type: DynamoDB` event polls the table's stream and invokes the function as
-    Lambda's event-source mapping would (so lifecycle events reach the local bus within a second),
+    A feeder per `Type: DynamoDB` event reads the table's stream as soon as the emulator announces a
+    write and invokes the function as Lambda's event-source mapping would (so lifecycle events reach
+    the local bus within a second),
     and one scheduler runs every `Type: Schedule` event on its rate (LOCAL_SCHEDULE_SECONDS
     overrides every rate, for trying a schedule out).
     """
@@ -80,6 +82,7 @@ def background_workers(stack: LocalStack) -> list[EventSource]:
             table_stream(stack.names[source.table]),
             stack.runtime.invoke,
             on_failure=queue_sink(stack.names[source.on_failure]) if source.on_failure in stack.names else None,
+            new_records=NEW_RECORDS,  # the emulator runs in this process: a write wakes the feeder
         )
         for source in stream_sources(stack.template, resolver)
     ]

@@ -12,6 +12,12 @@ for path in (ROOT, ROOT / "layers" / "common"):
         sys.path.insert(0, str(path))
 
 from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV  # noqa: E402 - needs the path above
+from local.aws.shared_models import share_service_models  # noqa: E402
+
+pytest_plugins = ["tests.dev_server", "tests.scheduling"]  # the shared `dev_server` fixture; longest test files first
+
+# every test builds a moto account, and so boto3 sessions and clients: parse the service models once
+share_service_models()
 
 os.environ.update(
     {

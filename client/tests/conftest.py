@@ -3,7 +3,8 @@
 - `inprocess_api`: the template's handlers behind the dev server's HTTP API stand-in, in this
   process, against moto (fresh per test); `InProcessTransport` / `AsyncInProcessTransport` carry
   httpx requests to it without sockets.
-- `client_dev_server`: `python -m local` on free ports, once per test session (per xdist worker).
+- `client_dev_server`: `python -m local` on free ports, once per test session (per xdist worker), the
+  same server as the e2e tests' `dev_server` (tests/dev_server.py).
 - `sessions_backend`: either of the two (parametrized: `inprocess`, `dev_server`), with factories
   `client(**kwargs)` and `async_client(**kwargs)` for any identity; each test gets its own tenant.
 - `sessions_client` / `async_sessions_client`: a client of that backend for a fresh tenant and user.
@@ -11,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -36,17 +36,22 @@ use_fake_aws_env(
     }
 )
 
-import boto3  # noqa: E402
 import httpx  # noqa: E402
 from inprocess import AsyncInProcessTransport, InProcessApi, InProcessTransport  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from local.aws.moto_fixes import adapt_moto  # noqa: E402
-from local.launcher import DevServerFailed, DevServerProcess, launch_dev_server  # noqa: E402
+from local.aws.shared_models import ReusedClients, share_service_models  # noqa: E402
+from local.launcher import DevServerProcess  # noqa: E402
 from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver  # noqa: E402
 from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
 
 adapt_moto()
+# every in-process test builds a moto account, and so boto3 sessions and clients: parse the service models once
+share_service_models()
+RESOURCE_CLIENTS = ReusedClients()  # creating the resources of each test's moto account
+
+pytest_plugins = ["tests.dev_server", "tests.scheduling"]  # the shared `dev_server` fixture; longest test files first
 
 INPROCESS_URL = "http://sessions.invalid"  # never resolved: the transport answers in-process
 
@@ -55,7 +60,7 @@ INPROCESS_URL = "http://sessions.invalid"  # never resolved: the transport answe
 def inprocess_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
     """The template's HTTP API in this process over a fresh moto account (tables, bus, ... from template.yaml)."""
     with mock_aws():
-        names = create_aws_resources(boto3.Session())
+        names = create_aws_resources(RESOURCE_CLIENTS)
         template = load_template()
         specs = function_specs(template, local_resolver(names, template))
         # every function's variables (they agree where they overlap), as the dev server sets them
@@ -67,28 +72,10 @@ def inprocess_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
         reset_sessions_caches()
 
 
-def _server_environment() -> dict[str, str]:
-    """This environment without the template's function variables, so a developer's shell cannot change them."""
-    template = load_template()
-    variables = {
-        name for spec in function_specs(template, local_resolver({}, template)).values() for name in spec.environment
-    }
-    environment = {name: value for name, value in os.environ.items() if name not in variables}
-    environment["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    return environment
-
-
 @pytest.fixture(scope="session")
-def client_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServerProcess]:
-    """`python -m local` on free ports for the whole test session."""
-    try:
-        server = launch_dev_server(tmp_path_factory.mktemp("client-dev-server"), _server_environment())
-    except DevServerFailed as failed:
-        pytest.fail(str(failed))
-    try:
-        yield server
-    finally:
-        server.stop()
+def client_dev_server(dev_server: DevServerProcess) -> DevServerProcess:
+    """`python -m local` on free ports for the whole test session: tests/dev_server.py's, which the e2e tests share."""
+    return dev_server
 
 
 @dataclass

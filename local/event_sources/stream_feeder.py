@@ -33,6 +33,9 @@ from local.stack.template import Resolver
 LOG = logging.getLogger("local")
 Record = dict[str, Any]
 POLL_SECONDS = 0.2  # how often an idle stream is read: well within the one-second promise
+# told of new records (`new_records`), a feeder reads an idle stream when one is written, and at
+# least this often: in case a write was not announced
+IDLE_READ_SECONDS = 2.0
 FIRST_BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 5.0
 DEFAULT_BATCH_SIZE = 100  # Lambda's defaults for a DynamoDB stream
@@ -41,6 +44,16 @@ UNLIMITED_RETRIES = -1
 
 class RecordSource(Protocol):
     def read(self) -> list[Record]: ...
+
+
+class NewRecords(Protocol):
+    """Announces writes to the stream (the emulator's, local/aws/moto_streams.py): an idle feeder waits for one."""
+
+    def count(self) -> int: ...
+
+    def wait(self, since: int, timeout: float) -> None: ...
+
+    def interrupt(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,7 @@ class StreamFeeder(BackgroundLoop):
         poll_seconds: float = POLL_SECONDS,
         first_backoff_seconds: float = FIRST_BACKOFF_SECONDS,
         on_failure: FailureSink | None = None,
+        new_records: NewRecords | None = None,
     ) -> None:
         super().__init__(f"stream {source.table} → {source.function}")
         self._label = f"stream {source.function}"  # in log lines, beside the API's "api    POST …"
@@ -146,20 +160,33 @@ class StreamFeeder(BackgroundLoop):
         self._poll_seconds = poll_seconds
         self._first_backoff = first_backoff_seconds
         self._on_failure = on_failure
+        self._new_records = new_records
         self._stream: RecordSource | None = None
         self._pending: list[Record] = []  # read, not yet processed; pending[0] is the checkpoint
         self._window = source.batch_size  # shrinks while bisecting a batch that crashes the function
         self._failures = 0  # failed deliveries of the batch starting at pending[0]
         self._backoff = first_backoff_seconds
 
+    def request_stop(self) -> None:
+        super().request_stop()
+        if self._new_records is not None:
+            self._new_records.interrupt()  # an idle wait ends now
+
     def _run(self) -> None:
         while not self._stopping.is_set():
+            announced = self._new_records.count() if self._new_records is not None else 0
+            idle = False
             try:
                 wait = self.poll_once()
+                idle = not self._pending and wait == self._poll_seconds
             except Exception:  # the stream or the emulator hiccuped: keep the position, try again
                 LOG.exception("%s: reading the stream failed; retrying", self._label)
                 wait = self._next_backoff()
-            if wait:
+            if idle and self._new_records is not None:
+                # nothing to deliver: read again once a record is written (retries keep their backoff)
+                if not self._stopping.is_set():
+                    self._new_records.wait(announced, IDLE_READ_SECONDS)
+            elif wait:
                 self._stopping.wait(wait)
 
     def poll_once(self) -> float:

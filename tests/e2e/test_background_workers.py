@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from local.aws.moto_streams import RecordAnnouncements
 from local.aws.moto_ttl import TtlSweeper
+from local.event_sources import stream_feeder
 from local.event_sources.event_filters import EventFilter, UnsupportedPattern
 from local.event_sources.scheduler import (
     ScheduledFunction,
@@ -217,6 +219,37 @@ def test_the_thread_survives_failing_reads_and_invocations_and_stops_promptly() 
         worker.stop()
     assert time.monotonic() - started < 1
     assert runtime.batches == [[1, 2], [1, 2], [3]]
+    assert not worker._thread.is_alive()
+
+
+def test_an_idle_feeder_told_of_writes_reads_only_when_one_is_announced_and_stops_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In the dev server the emulator announces each stream record: an idle feeder waits for one, not a timer."""
+    monkeypatch.setattr(stream_feeder, "IDLE_READ_SECONDS", 30.0)  # a read without an announcement would be late
+    announcements = RecordAnnouncements()
+    runtime = FakeRuntime()
+    stream = FakeStream()
+    reads: list[float] = []
+
+    class CountingStream:
+        def read(self) -> list[dict[str, Any]]:
+            reads.append(time.monotonic())
+            return stream.read()
+
+    worker = StreamFeeder(StreamSource("F", "T"), CountingStream, runtime.invoke, new_records=announcements)
+    worker.start()
+    try:
+        wait_for(lambda: len(reads) == 1)
+        time.sleep(0.5)
+        assert len(reads) == 1  # idle: no polling
+        stream.new = [record(1)]
+        announcements.announce()
+        wait_for(lambda: runtime.batches == [[1]])  # within seconds, not the 30 s fallback
+    finally:
+        started = time.monotonic()
+        worker.stop()
+    assert time.monotonic() - started < 1
     assert not worker._thread.is_alive()
 
 

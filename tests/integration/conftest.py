@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from local.api.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
+from local.aws.shared_models import ReusedClients
 from local.event_sources.stream_reader import StreamReader
 from local.stack.template import create_aws_resources, function_property, function_specs, load_template, local_resolver
 from sessions import service, settings, store
@@ -94,10 +95,14 @@ class Gateway:
         return self.request("POST", "/v1/sessions", body if body is not None else {}, **kwargs)
 
 
+RESOURCE_CLIENTS = ReusedClients()  # creating the resources of each test's moto account
+
+
 @pytest.fixture
 def aws() -> Iterator[dict[str, str]]:
+    """A fresh moto account per test, with the template's tables, bucket, secret, queues and bus."""
     with mock_aws():
-        names = create_aws_resources(boto3.Session())
+        names = create_aws_resources(RESOURCE_CLIENTS)
         yield names
 
 

@@ -1,0 +1,45 @@
+"""Test order for `make test`'s two xdist workers: the longest test files first.
+
+A pytest plugin (tests/conftest.py and client/tests/conftest.py load it). `make test` hands tests
+to the workers one at a time (`--dist load --maxschedchunk 1`), so whichever worker is free takes
+the next; with the files whose tests run longest (a fuzzing run, dev servers started and stopped,
+thousands of items written) at the front, no worker is left finishing a long test alone at the end.
+(tests/e2e/test_events_e2e.py, with its 61-second wait for a TTL, is early as collected, and its
+first test times the first event of a dev server that other tests have used: it is left in place.)
+The order changes nothing else: every test sets up what it needs, and a file's tests stay
+together (so a module-scoped fixture is set up once per worker).
+Files missing from the list keep their collection order, after the listed ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# longest first, from `pytest --durations` (a name that no longer exists is ignored)
+LONGEST_FIRST = (
+    "tests/fuzz/test_fuzz.py",
+    "tests/integration/test_cleanup.py",
+    "client/tests/adapters/test_strands.py",
+    "tests/e2e/test_server_process.py",
+    "tests/e2e/test_poison_isolation.py",
+    "client/tests/test_bench_client.py",
+    "client/tests/adapters/test_adk.py",
+    "client/tests/adapters/test_openai_agents.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    try:
+        path = item.path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return len(LONGEST_FIRST)
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+@pytest.hookimpl(trylast=True)  # after other plugins' reordering or deselection
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = sorted(items, key=_rank)  # stable: collection order within a file and among the rest
