@@ -43,10 +43,10 @@ def server_environment() -> dict[str, str]:
     return environment
 
 
-def launch(log_dir: Path) -> DevServer:
-    """Start `python -m local` on free ports and wait until both its HTTP endpoints answer."""
+def launch(log_dir: Path, **environment: str) -> DevServer:
+    """Start `python -m local` on free ports (with these variables) and wait until both its HTTP endpoints answer."""
     try:
-        started = launch_dev_server(log_dir, server_environment())
+        started = launch_dev_server(log_dir, {**server_environment(), **environment})
     except DevServerFailed as failed:
         pytest.fail(str(failed))
     return DevServer(started.process, started.api_url, started.lambda_url, started.moto_url, started.log_dir)
@@ -55,7 +55,10 @@ def launch(log_dir: Path) -> DevServer:
 @pytest.fixture(scope="session")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     """One dev server for the whole test session (per xdist worker); it must exit 0 on SIGINT at the end."""
-    server = launch(tmp_path_factory.mktemp("dev-server"))
+    # no TTL sweep while the tests run: a sweep landing between a session's expiry and a cleanup run
+    # would race the tests that have the cleanup expire sessions (tests/e2e/test_background_workers.py
+    # runs the sweeper itself)
+    server = launch(tmp_path_factory.mktemp("dev-server"), LOCAL_TTL_SWEEP_SECONDS="86400")
     try:
         yield server
     finally:

@@ -13,7 +13,9 @@ Drop this module once moto deletes expired items itself.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -26,6 +28,7 @@ from local.background import BackgroundLoop
 
 LOG = logging.getLogger("local")
 SWEEP_SECONDS = 60.0
+SWEEP_VARIABLE = "LOCAL_TTL_SWEEP_SECONDS"  # another interval, e.g. for a test server that expires sessions itself
 TTL_IDENTITY = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}  # as GetRecords names them
 
 
@@ -58,6 +61,19 @@ def sweep(region: str, now: float | None = None) -> int:
                 if table.stream_shard is not None and table.stream_shard.items:
                     table.stream_shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
     return deleted
+
+
+def sweep_interval(environ: Mapping[str, str]) -> float:
+    """LOCAL_TTL_SWEEP_SECONDS as a positive number of seconds; SWEEP_SECONDS when unset or invalid (warned)."""
+    raw = environ.get(SWEEP_VARIABLE, "").strip()
+    try:
+        seconds = float(raw) if raw else SWEEP_SECONDS
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        LOG.warning("%s=%r is not a positive number of seconds; sweeping every minute", SWEEP_VARIABLE, raw)
+        return SWEEP_SECONDS
+    return seconds
 
 
 class TtlSweeper(BackgroundLoop):

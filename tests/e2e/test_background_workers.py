@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from local.aws.moto_streams import RecordAnnouncements
-from local.aws.moto_ttl import TtlSweeper
+from local.aws.moto_ttl import TtlSweeper, sweep_interval
 from local.event_sources import stream_feeder
 from local.event_sources.event_filters import EventFilter, UnsupportedPattern
 from local.event_sources.scheduler import (
@@ -372,6 +372,13 @@ def test_other_expressions_are_refused(expression: str) -> None:
 )
 def test_local_schedule_seconds(value: str, seconds: float | None) -> None:
     assert schedule_override({"LOCAL_SCHEDULE_SECONDS": value}) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("0.5", 0.5), ("3600", 3600.0), ("", 60.0), ("0", 60.0), ("-1", 60.0), ("x", 60.0)]
+)
+def test_local_ttl_sweep_seconds(value: str, seconds: float) -> None:
+    assert sweep_interval({"LOCAL_TTL_SWEEP_SECONDS": value}) == seconds
 
 
 def test_schedules_come_from_the_template_with_parameters_and_input(log: pytest.LogCaptureFixture) -> None:
