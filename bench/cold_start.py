@@ -91,8 +91,8 @@ elif kind == "floor":
     __import__(module_name)
     handler = getattr(sys.modules[module_name], attribute)
     imported = time.perf_counter()
-    import boto3
-    client = boto3.client("dynamodb")
+    import botocore.session  # as the functions make theirs (sessions.store): no boto3
+    client = botocore.session.get_session().create_client("dynamodb")
 else:
     sys.path[:0] = [code_dir, layer_dir]
     __import__(module_name)  # what importlib.import_module does, but seen by -X importtime

@@ -6,8 +6,8 @@ the next; with the files whose tests run longest (a fuzzing run, dev servers sta
 thousands of items written) at the front, no worker is left finishing a long test alone at the end.
 (tests/e2e/test_events_e2e.py, with its 61-second wait for a TTL, is early as collected, and its
 first test times the first event of a dev server that other tests have used: it is left in place.)
-The order changes nothing else: every test sets up what it needs, and a file's tests stay
-together (so a module-scoped fixture is set up once per worker).
+The order changes nothing else: every test sets up what it needs. A file's tests stay in order
+but may run on both workers, so a module-scoped fixture may be set up once on each.
 Files missing from the list keep their collection order, after the listed ones.
 """
 

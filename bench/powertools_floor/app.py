@@ -1,7 +1,8 @@
 """The floor under every function's cold start: Powertools' resolver with validation, Logger and Metrics.
 
-`python -m bench cold` measures this beside the functions. It is what each of them imports before
-any project code (GetSession's route and signature, a canned answer, no `sessions` package), so
+`python -m bench cold` measures this beside the functions, with a DynamoDB client made as theirs are
+(botocore's session, no boto3). It is what each of them imports before any project code
+(GetSession's route and signature, a canned answer, no `sessions` package), so
 the difference between a function and this row is what the project's own code costs at INIT.
 """
 

@@ -19,9 +19,19 @@ import botocore.session
 _original = botocore.loaders.create_loader
 
 
+class _UniquePaths(list[str]):
+    """Search paths that take each path once: every boto3.Session() appends boto3's data path to its loader's."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
 @functools.cache
 def _shared_loader(search_path_string: str | None = None) -> Any:
-    return _original(search_path_string)
+    loader = _original(search_path_string)
+    loader._search_paths = _UniquePaths(loader.search_paths)  # type: ignore[attr-defined]
+    return loader
 
 
 def share_service_models() -> None:

@@ -51,6 +51,7 @@ SECURITY_SCHEMES = {
 COMMON_RESPONSES = {
     "401": ("unauthenticated: no caller identity (deployed: no or an invalid JWT, answered by API Gateway)", True),
     "500": ("internal_error: an unexpected failure, logged with the request's correlation id", True),
+    "503": ("service_unavailable: AWS throttled or was briefly unavailable; retry after Retry-After", True),
 }
 # A path parameter with characters the resolver's route pattern does not take (e.g. private-use
 # code points) matches no route: 404 route_not_found, even where the operation never answers 404 itself.

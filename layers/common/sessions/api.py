@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -74,18 +75,33 @@ def _reject_constant(name: str) -> Any:
     raise errors.MalformedRequest(f"{name} is not a JSON number")
 
 
+# Stands for a non-zero number too small for a float (1e-400): the storable-number check refuses it
+# as smaller than 1E-130, where taking it as 0 would store what the client did not send.
+_BELOW_FLOAT_RANGE = 5e-324
+
+
 def _json_number(text: str) -> int | float:
     """A JSON number with a fraction or an exponent: an integer when it is one (`2.0`, `1e20`), exactly.
 
     JSON has one number type; an integral number is stored and answered as an integer, so the
     answer to a write shows it as every later read does. Its digits are taken as sent (exact up to
-    the 38 the contract allows, where a float would round `12345678901234567890.0`); beyond them
-    the float stands, and is refused as too large by the checks that follow.
+    the 38 the contract allows, where a float would round `12345678901234567890.0`); beyond them the
+    float stands, and the storable-number check refuses it as too large, as it refuses a number below
+    1E-130 in magnitude.
     """
-    exact = Decimal(text)
+    number = float(text)
+    mantissa = text.partition("e")[0].partition("E")[0]
+    if mantissa.strip("-0.") == "":
+        return 0  # any zero, -0.0 and 0e999999999999999999999 alike
+    if number == 0:
+        return math.copysign(_BELOW_FLOAT_RANGE, number)
+    try:
+        exact = Decimal(text)
+    except ArithmeticError:  # an exponent past what Decimal holds: the float (inf) is refused
+        return number
     if exact.adjusted() < INTEGER_DIGITS_MAX and exact == exact.to_integral_value():
         return int(exact)
-    return float(text)
+    return number
 
 
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
@@ -340,9 +356,30 @@ def _route_not_found(_: NotFoundError) -> Response:
     return problem(404, "route_not_found", "Not found", "no such route")
 
 
+# AWS errors a retry can fix: throttling and a service briefly unavailable, once botocore's own retries
+# ran out. They answer 503 with Retry-After (what clients retry); anything else is a 500, which they do not.
+TRANSIENT_AWS_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+    }
+)
+RETRY_AFTER_SECONDS = "1"
+
+
 def _unexpected(exc: Exception) -> Response:
+    aws_code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
+    if aws_code in TRANSIENT_AWS_ERRORS:
+        logger.warning("AWS is throttling or briefly unavailable", extra={"aws_error": aws_code})
+        response = problem(503, "service_unavailable", "Service unavailable", "the service is busy; retry shortly")
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
     logger.exception("unexpected failure")  # the correlation id is on every log line
-    return problem(500, "internal_error", "Internal error", "the request failed; retry later")
+    return problem(500, "internal_error", "Internal error", "the request failed")
 
 
 def create_app() -> APIGatewayHttpResolver:

@@ -18,8 +18,8 @@ the session item; or, when no run did (DynamoDB's TTL or a new session under the
 the run whose delete removed its purge marker, i.e. that finished its history (such a marker says
 why the session ended; one the settlement of a run's own removal leaves, or a slot repair that
 cannot tell who removed the session, is worked off uncounted).
-`history_events_deleted` counts event items. Markers, the lease and the checkpoint are bookkeeping,
-never counted: a run that finds only those reports zeros.
+`history_events_deleted` counts event items. The lease, the checkpoint and the markers that settle a
+removal already counted are bookkeeping, never counted: a run that finds only those reports zeros.
 
 Runs are single-flight: a real run first takes a lease item in the table (a conditional PutItem
 whose expiry is a little past the run's own timeout) and gives it back when done. A run that finds

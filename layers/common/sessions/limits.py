@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 OBJECT_MAX_BYTES = 64 * 1024
@@ -81,7 +82,8 @@ def check_number(number: int | float, path: str = "") -> None:
     if isinstance(number, float) and not math.isfinite(number):
         raise NotStorable(f"numbers must be finite{where}")
     if isinstance(number, int) or number.is_integer():
-        if abs(int(number)) > INTEGER_MAX:
+        # a float exactly, as the decimal it stands for: int(1e38) is 38 digits, 1e38 is 39
+        if abs(number if isinstance(number, int) else Decimal(repr(number))) > INTEGER_MAX:
             raise NotStorable(f"the integer{where} has more than 38 digits; DynamoDB cannot hold it exactly")
     elif abs(number) < FRACTION_MIN_MAGNITUDE:
         raise NotStorable(f"the number{where} is smaller in magnitude than 1E-130; DynamoDB cannot hold it")

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     StrictFloat,
     StrictInt,
     Tag,
@@ -116,9 +117,10 @@ _INTEGRAL = BeforeValidator(_integral_float_as_int)  # after the bounds, so they
 Count = Annotated[StrictInt, Field(ge=0, le=10**15), _INTEGRAL]
 # 3 is a number, "3" and true are not; a fraction must be one DynamoDB holds (0, or at least 1E-130)
 Amount = Annotated[
-    StrictInt | StrictFloat,
+    StrictFloat,
     Field(ge=0, le=1e12, allow_inf_nan=False),
     AfterValidator(_storable_amount),
+    PlainSerializer(lambda amount: amount),  # as validated: an integral amount stays an int (850, not 850.0)
     WithJsonSchema(
         {"type": "number", "minimum": 0, "maximum": 1e12, "not": {"exclusiveMinimum": 0, "exclusiveMaximum": 1e-130}}
     ),

@@ -18,9 +18,9 @@ def get_stats(identity: Identity, scope: Literal["user", "tenant"]) -> dict[str,
         shards = store().get_tenant_counters(identity.tenant_id)
     else:
         shards = [store().get_user_counters(identity.tenant_id, identity.user_id)]
+    # money is read as Decimals (each shard an exact multiple of counters.COST_QUANTUM): summed exactly
     total = {name: sum(shard.get(name, 0) for shard in shards) for name in (*STATUS_FIELDS, *TOTAL_FIELDS)}
-    # each shard holds an exact multiple of 1E-10 (counters.COST_QUANTUM), read as a Decimal: summed exactly
-    cost = sum((shard.get("cost_usd_total", Decimal(0)) for shard in shards), Decimal(0))
+    cost = Decimal(total["cost_usd_total"])
     return {
         "scope": scope,
         "sessions": {status: total[status] for status in STATUS_FIELDS},
