@@ -87,6 +87,9 @@ template: install $(SAM_VENV)/.installed
 	$(SAM) validate --lint
 	$(BIN)/cfn-lint  # .cfnlintrc.yaml: the template, in the Regions deployers pick
 	$(SAM) build --parallel --cached
+	@# the layer ships compiled modules (layers/common/Makefile): Lambda cannot write them under /opt
+	@test -n "$$(find .aws-sam/build/CommonLayer/python/sessions -name '*.cpython-313.pyc' -print -quit)" \
+	  || { echo "error: the built CommonLayer has no .pyc" >&2; exit 1; }
 
 checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV) --config-file .checkov.yaml  # .checkov.yaml: the checks skipped, each with its reason
