@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
+from collections.abc import Mapping
+
+LOG = logging.getLogger("local")
+
+
+def seconds_setting(environ: Mapping[str, str], name: str, otherwise: str) -> float | None:
+    """A worker's interval from the environment: a positive number of seconds, or None when unset or
+    invalid (warned, saying what happens `otherwise`)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        LOG.warning("%s=%r is not a positive number of seconds; %s", name, raw, otherwise)
+        return None
+    return seconds
 
 
 class BackgroundLoop:

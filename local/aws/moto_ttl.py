@@ -13,7 +13,6 @@ Drop this module once moto deletes expired items itself.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -24,7 +23,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
 from local.aws.moto_atomicity import serialized
-from local.background import BackgroundLoop
+from local.background import BackgroundLoop, seconds_setting
 
 LOG = logging.getLogger("local")
 SWEEP_SECONDS = 60.0
@@ -65,15 +64,7 @@ def sweep(region: str, now: float | None = None) -> int:
 
 def sweep_interval(environ: Mapping[str, str]) -> float:
     """LOCAL_TTL_SWEEP_SECONDS as a positive number of seconds; SWEEP_SECONDS when unset or invalid (warned)."""
-    raw = environ.get(SWEEP_VARIABLE, "").strip()
-    try:
-        seconds = float(raw) if raw else SWEEP_SECONDS
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        LOG.warning("%s=%r is not a positive number of seconds; sweeping every minute", SWEEP_VARIABLE, raw)
-        return SWEEP_SECONDS
-    return seconds
+    return seconds_setting(environ, SWEEP_VARIABLE, "sweeping every minute") or SWEEP_SECONDS
 
 
 class TtlSweeper(BackgroundLoop):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.aws.emulator import REGION
+from local.background import seconds_setting
 from local.event_sources.stream_feeder import error_type
 from local.functions.invoke_api import Invoke
 from local.stack.template import Resolver
@@ -46,17 +46,7 @@ def rate_seconds(expression: str) -> int | None:
 
 def schedule_override(environ: Mapping[str, str]) -> float | None:
     """LOCAL_SCHEDULE_SECONDS as a positive number of seconds, or None (unset or invalid, with a warning)."""
-    raw = environ.get(OVERRIDE_VARIABLE, "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        LOG.warning("%s=%r is not a positive number of seconds; schedules keep their own rate", OVERRIDE_VARIABLE, raw)
-        return None
-    return seconds
+    return seconds_setting(environ, OVERRIDE_VARIABLE, "schedules keep their own rate")
 
 
 @dataclass(frozen=True)
