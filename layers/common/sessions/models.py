@@ -97,7 +97,7 @@ def _integral_float_as_int(value: Any) -> Any:
 def _storable_amount(number: float) -> int | float:
     check_number(number)
     # answered as every read answers it: an integral amount (850.0) is the integer 850
-    return int(number) if isinstance(number, float) and number.is_integer() else number
+    return int(number) if number.is_integer() else number
 
 
 def _storable_patch(patch: dict[str, Any]) -> dict[str, Any]:
