@@ -7,8 +7,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 import sessions.appending  # noqa: F401 - plans every create (sessions.service imports it on use)
 from sessions import service
 from sessions.api import ActingFor, IdempotencyKey, caller, create_app, lambda_entry, session_response
-from sessions.idempotency import idempotent
 from sessions.errors import VersionMismatch
+from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
 app = create_app()
