@@ -337,7 +337,7 @@ async def test_stale_session_is_refused(service: SessionsAdkService, user: str) 
     assert first is not None and second is not None
 
     await service.append_event(first, text_event("user", "one"))
-    with pytest.raises(StaleSessionError, match="stale"):
+    with pytest.raises(StaleSessionError, match="modified in storage"):
         await service.append_event(second, text_event("user", "two"))
     with pytest.raises(ValueError, match="stale"):
         await service.append_event(created, text_event("user", "three"))

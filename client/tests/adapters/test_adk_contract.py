@@ -251,9 +251,7 @@ async def test_padded_session_id_reads_and_deletes(svc: SessionsAdkService) -> N
 
 async def test_append_event_bytes(svc: SessionsAdkService) -> None:
     session = await svc.create_session(app_name=APP, user_id="user")
-    content = types.Content(
-        role="user", parts=[types.Part.from_bytes(data=b"test_image_data", mime_type="image/png")]
-    )
+    content = types.Content(role="user", parts=[types.Part.from_bytes(data=b"test_image_data", mime_type="image/png")])
     grounding = types.GroundingMetadata(search_entry_point=types.SearchEntryPoint(sdk_blob=b"test_sdk_blob"))
     event = Event(invocation_id="invocation", author="user", content=content, grounding_metadata=grounding)
     await svc.append_event(session=session, event=event)
@@ -534,9 +532,7 @@ async def test_create_session_concurrent_same_id_raises_already_exists_error(svc
 
 async def test_append_event_with_non_serializable_state_delta(svc: SessionsAdkService) -> None:
     session = await svc.create_session(app_name=APP, user_id="user")
-    await svc.append_event(
-        session=session, event=delta({"callback": lambda: 1, "ok": 2}, invocation_id="invocation")
-    )
+    await svc.append_event(session=session, event=delta({"callback": lambda: 1, "ok": 2}, invocation_id="invocation"))
     reloaded = await svc.get_session(app_name=APP, user_id="user", session_id=session.id)
     assert reloaded is not None
     assert len(reloaded.events) == 1
@@ -603,9 +599,7 @@ async def test_create_session_with_blank_id_generates_one(svc: SessionsAdkServic
 
 async def test_append_event_is_idempotent_for_same_event_id(svc: SessionsAdkService) -> None:
     session = await svc.create_session(app_name="test_app", user_id="user_dup", session_id="session_dup")
-    event = Event(
-        invocation_id="inv_dup", author="user", actions=EventActions(state_delta={"session:counter": 1})
-    )
+    event = Event(invocation_id="inv_dup", author="user", actions=EventActions(state_delta={"session:counter": 1}))
     await svc.append_event(session=session, event=event)
     await svc.append_event(session=session, event=event)
     await svc.append_event(session=session, event=event.model_copy(deep=True))

@@ -20,9 +20,13 @@ How ADK's model maps onto the service:
   (`message` user/assistant, `tool` for function calls and responses, `system` without content).
   State deltas ride on the same append (`context_patch`, `state_patch`), so an event and its
   state changes are stored atomically.
-- Stale sessions: the service's session `version` is remembered per ADK `Session` object and sent
-  as `If-Match` on every append; an append on a session object that another writer has moved on
-  from raises `StaleSessionError` (a `ValueError`, as ADK's database service raises), nothing stored.
+- Stale sessions: the service's session `version` is kept in the ADK `Session` (in the slot ADK's
+  database service keeps its storage revision in, so copies carry it) and sent as `If-Match` on
+  every append; an append on a session object that another writer has moved on from raises
+  `StaleSessionError` (a `ValueError`, with ADK's database service's message), nothing stored.
+- An equal re-delivery of an event already in the session object is not stored again (as ADK's
+  in-memory service); state values JSON cannot hold (a callable) are stored as their text (as
+  ADK's database and SQLite services store them).
 - An append to a session that does not exist (or no longer does) raises ADK's own
   `SessionNotFoundError` ("Session <id> not found."), as ADK's in-memory, database and SQLite
   services do.
@@ -35,7 +39,6 @@ from __future__ import annotations
 
 import json
 import math
-import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +46,7 @@ from google.adk.errors import StaleSessionError as _AdkStaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError as _AdkAlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event as AdkEvent
+from google.adk.sessions._session_util import make_json_safe_state
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig, ListSessionsResponse
 from google.adk.sessions.session import Session as AdkSession
 from google.adk.sessions.state import State
@@ -79,7 +83,6 @@ class SessionsAdkService(BaseSessionService):
         self.session_ttl_seconds = session_ttl_seconds
         identity = as_identity(getattr(client, "identity", None))
         self._own_user = client.user_id or (identity.user_id if identity else None)
-        self._versions: dict[int, int] = {}
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -87,17 +90,18 @@ class SessionsAdkService(BaseSessionService):
         """The `user_id` parameter for ADK's user: none for the client's own user."""
         return None if user_id == self._own_user else user_id
 
-    def _remember(self, session: AdkSession, version: int | None) -> None:
-        if version is None:
-            return
-        key = id(session)
-        if key not in self._versions:
-            weakref.finalize(session, self._versions.pop, key, None)
-        self._versions[key] = version
+    @staticmethod
+    def _remember(session: AdkSession, version: int | None) -> None:
+        # in ADK's own slot for a storage revision (its database service keeps one there), so that
+        # copies of the session (model_copy) carry it too, and two sessions read at one version are equal
+        if version is not None:
+            session._storage_update_marker = str(version)
 
-    def version_of(self, session: AdkSession) -> int | None:
-        """The service's session version this ADK session object was read or last written at."""
-        return self._versions.get(id(session))
+    @staticmethod
+    def version_of(session: AdkSession) -> int | None:
+        """The service's session version this ADK session object (or a copy) was read or last written at."""
+        marker = session._storage_update_marker
+        return int(marker) if marker is not None and marker.isascii() and marker.isdigit() else None
 
     async def _scoped_state(self, app_name: str, user_id: str) -> dict[str, Any]:
         app = await self.client.get_app_state(app_name)
@@ -246,8 +250,11 @@ class SessionsAdkService(BaseSessionService):
     async def append_event(self, session: AdkSession, event: AdkEvent) -> AdkEvent:
         if event.partial:
             return event
+        if any(known == event for known in session.events if known.id == event.id):
+            return event  # an equal re-delivery (a retry): stored once, applied once, as ADK's in-memory service
         body = to_stored(event)
-        delta = dict(event.actions.state_delta) if event.actions and event.actions.state_delta else {}
+        # values JSON cannot hold (a callable) are stored as their text, as ADK's database service stores them
+        delta = make_json_safe_state(dict(event.actions.state_delta)) if event.actions.state_delta else {}
         app_delta, user_delta, session_delta = split_state(delta)
         if session_delta:
             body["context_patch"] = replace_patch(split_state(session.state)[2], session_delta)
@@ -275,8 +282,10 @@ class SessionsAdkService(BaseSessionService):
             raise SessionNotFoundError(f"Session {session.id} not found.") from missing
         except errors.VersionMismatch as mismatch:
             raise StaleSessionError(
-                f"session {session.id!r} was changed since this session object was read (its version"
-                f" {version}, stored {mismatch.current_version}): it is a stale session; get it again"
+                # ADK's database service's words (callers match on them), then the versions
+                "The session has been modified in storage since it was loaded. Please reload the session"
+                f" before appending more events. (Session {session.id!r}: loaded at version {version},"
+                f" stored {mismatch.current_version}.)"
             ) from mismatch
 
 
@@ -345,7 +354,7 @@ def _text(event: AdkEvent) -> str | None:
 
 def to_stored(event: AdkEvent) -> dict[str, Any]:
     """The service's event body for an ADK event (the ADK event itself, `temp:` deltas removed, in the payload)."""
-    document = json.loads(event.model_dump_json(exclude_none=True, by_alias=True))
+    document = json.loads(event.model_dump_json(exclude_none=True, by_alias=True, fallback=str))
     delta = document.get("actions", {}).get("stateDelta")
     if delta:
         document["actions"]["stateDelta"] = {
