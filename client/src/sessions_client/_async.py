@@ -183,8 +183,13 @@ class AsyncSessionsClient(ClientCore):
         events: Iterable[JsonObject | BaseModel] | None = None,
         user_id: str | None = None,
         idempotency_key: str | None = None,
+        only_new: bool = False,
     ) -> Session:
-        """Create a session (or get the caller's live one with this `session_id`)."""
+        """Create a session (or get the caller's live one with this `session_id`).
+
+        `only_new`: create only (`If-None-Match: *`): a `session_id` the caller already holds raises
+        `VersionMismatch` instead of returning that session.
+        """
         body = create_body(
             session_id=session_id,
             app_name=app_name,
@@ -200,7 +205,7 @@ class AsyncSessionsClient(ClientCore):
             ttl_seconds=ttl_seconds,
             events=[event_body(event, {}) for event in events] if events is not None else None,
         )
-        return await self.send(self._create_session(body, user_id, idempotency_key))
+        return await self.send(self._create_session(body, user_id, idempotency_key, only_new))
 
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session:
         return await self.send(self._get_session(session_id, user_id))

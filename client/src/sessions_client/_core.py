@@ -340,7 +340,9 @@ class ClientCore:
 
     # --- sessions -------------------------------------------------------------------------------
 
-    def _create_session(self, body: dict[str, Any], user_id: str | None, idempotency_key: str | None) -> Call[Session]:
+    def _create_session(
+        self, body: dict[str, Any], user_id: str | None, idempotency_key: str | None, only_new: bool = False
+    ) -> Call[Session]:
         payload = {key: value for key, value in body.items() if value is not None}
         acting_for = self._user(user_id)
         if acting_for is not None:
@@ -350,7 +352,7 @@ class ClientCore:
             "/v1/sessions",
             parse_model(Session),
             body=dump(payload),
-            headers=self._post_headers(idempotency_key),
+            headers=self._post_headers(idempotency_key, {"If-None-Match": "*"} if only_new else None),
         )
 
     def _get_session(self, session_id: str, user_id: str | None) -> Call[Session]:

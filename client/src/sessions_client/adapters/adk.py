@@ -135,26 +135,23 @@ class SessionsAdkService(BaseSessionService):
     ) -> AdkSession:
         session_id = session_id.strip() if session_id and session_id.strip() else None
         acting_for = self._for(user_id)
-        if session_id is not None:
-            try:
-                await self.client.get_session(session_id, user_id=acting_for)
-            except errors.SessionNotFound:
-                pass
-            else:
-                raise AlreadyExistsError(f"session {session_id!r} already exists")
         app_delta, user_delta, session_state = split_state(state or {})
         if app_delta:
             await self.client.update_app_state(app_name, replace_patch({}, app_delta))
         if user_delta:
             await self.client.update_user_state(app_name, replace_patch({}, user_delta), user_id=user_id)
-        stored = await self.client.create_session(
-            session_id=session_id,
-            app_name=app_name,
-            context=session_state,
-            metadata={"framework": "google-adk"},
-            ttl_seconds=self.session_ttl_seconds,
-            user_id=acting_for,
-        )
+        try:
+            stored = await self.client.create_session(
+                session_id=session_id,
+                app_name=app_name,
+                context=session_state,
+                metadata={"framework": "google-adk"},
+                ttl_seconds=self.session_ttl_seconds,
+                user_id=acting_for,
+                only_new=True,  # of two concurrent creates of one id, one wins and the other raises
+            )
+        except errors.VersionMismatch as exists:
+            raise AlreadyExistsError(f"Session with id {session_id} already exists.") from exists
         return self._to_adk(stored, await self._scoped_state(app_name, user_id), [])
 
     @override
