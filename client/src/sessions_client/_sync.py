@@ -178,8 +178,15 @@ class SessionsClient(ClientCore):
         events: Iterable[JsonObject | BaseModel] | None = None,
         user_id: str | None = None,
         idempotency_key: str | None = None,
+        state_patch: JsonObject | None = None,
+        state_set: JsonObject | None = None,
     ) -> Session:
-        """Create a session (or get the caller's live one with this `session_id`)."""
+        """Create a session (or get the caller's live one with this `session_id`).
+
+        `state_patch` / `state_set` (`{"app": {...}, "user": {...}}`, needs `app_name`): merge patches,
+        then top-level keys set (None stored as null), of the app's and the user's state, written in
+        the create's own transaction; nothing is written when the session already exists.
+        """
         body = create_body(
             session_id=session_id,
             app_name=app_name,
@@ -194,6 +201,8 @@ class SessionsClient(ClientCore):
             token_budget=token_budget,
             ttl_seconds=ttl_seconds,
             events=[event_body(event, {}) for event in events] if events is not None else None,
+            state_patch=state_patch,
+            state_set=state_set,
         )
         return self.send(self._create_session(body, user_id, idempotency_key))
 
