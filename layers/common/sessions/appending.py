@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 # what an event changes elsewhere (the session's context, state documents): applied, never part of the stored event
-APPLIED_NOT_STORED = frozenset({"context_patch", "state_patch", "context_set", "state_set"})
+APPLIED_NOT_STORED = {"context_patch", "state_patch", "context_set", "state_set"}
 
 
 def last_seq(session: dict[str, Any]) -> int:
