@@ -304,7 +304,11 @@ class SessionsClient(ClientCore):
         user_id: str | None = None,
         **fields: Any,
     ) -> Event:
-        """Append one event (`event` and/or keyword fields: type, role, content, payload, usage, ...)."""
+        """Append one event (`event` and/or keyword fields: type, role, content, payload, usage, ...).
+
+        `context_patch` / `state_patch` merge (None removes a key); `context_set` / `state_set` set each
+        top-level key to its value (None is stored as null), after the patches, in the same atomic step.
+        """
         return self.send(self._append_event(session_id, event_body(event, fields), if_match, idempotency_key, user_id))
 
     def append_events(
