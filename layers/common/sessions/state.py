@@ -173,7 +173,7 @@ def check_state_changes(identity: Identity, session: dict[str, Any], requests: I
     if not session.get("app_name"):
         # 409 like session_closed: the request is valid, the session (its app_name is fixed at create) refuses it
         names = " and ".join(sorted(named))
-        raise SessionHasNoApp(f"{names} needs a session created with an app_name")
+        raise SessionHasNoApp(f"{names} need{'s' if len(named) == 1 else ''} a session created with an app_name")
     if any(_steps(request, "app") for request in requests):
         _check_app_write(identity)
 
