@@ -26,11 +26,13 @@ CreateSessionRequest.model_rebuild()
             "content": {"application/json": {"model": Session}},
         },
         403: {
-            "description": "forbidden (user_id names another user, without role service)",
+            "description": "forbidden (user_id names another user, without role service; state_patch.app or "
+            "state_set.app without role service or admin)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         409: {
-            "description": "session_id_taken, token_budget_exceeded (initial events), idempotency_key_reused",
+            "description": "session_id_taken, token_budget_exceeded (initial events), idempotency_key_reused, "
+            "session_has_no_app (state_patch or state_set without app_name)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         412: {

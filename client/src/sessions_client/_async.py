@@ -183,10 +183,15 @@ class AsyncSessionsClient(ClientCore):
         events: Iterable[JsonObject | BaseModel] | None = None,
         user_id: str | None = None,
         idempotency_key: str | None = None,
+        state_patch: JsonObject | None = None,
+        state_set: JsonObject | None = None,
         only_new: bool = False,
     ) -> Session:
         """Create a session (or get the caller's live one with this `session_id`).
 
+        `state_patch` / `state_set` (`{"app": {...}, "user": {...}}`, needs `app_name`): merge patches,
+        then top-level keys set (None stored as null), of the app's and the user's state, written in
+        the create's own transaction; nothing is written when the session already exists.
         `only_new`: create only (`If-None-Match: *`): a `session_id` the caller already holds raises
         `VersionMismatch` instead of returning that session.
         """
@@ -204,6 +209,8 @@ class AsyncSessionsClient(ClientCore):
             token_budget=token_budget,
             ttl_seconds=ttl_seconds,
             events=[event_body(event, {}) for event in events] if events is not None else None,
+            state_patch=state_patch,
+            state_set=state_set,
         )
         return await self.send(self._create_session(body, user_id, idempotency_key, only_new))
 
@@ -306,7 +313,11 @@ class AsyncSessionsClient(ClientCore):
         user_id: str | None = None,
         **fields: Any,
     ) -> Event:
-        """Append one event (`event` and/or keyword fields: type, role, content, payload, usage, ...)."""
+        """Append one event (`event` and/or keyword fields: type, role, content, payload, usage, ...).
+
+        `context_patch` / `state_patch` merge (None removes a key); `context_set` / `state_set` set each
+        top-level key to its value (None is stored as null), after the patches, in the same atomic step.
+        """
         return await self.send(
             self._append_event(session_id, event_body(event, fields), if_match, idempotency_key, user_id)
         )

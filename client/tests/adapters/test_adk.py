@@ -485,3 +485,129 @@ async def test_list_sessions_of_every_user_is_not_offered(service: SessionsAdkSe
     """ADK 2 lists every user's sessions without user_id; the service lists one user's at a time."""
     with pytest.raises(NotImplementedError):
         await service.list_sessions(app_name=APP)
+
+
+# --- None state values: stored and read back as None (session, user: and app: scopes) -----------------
+# ADK's services apply a state delta with dict.update (BaseSessionService._update_session_state, and
+# DatabaseSessionService's app/user state rows): a key set to None is kept, holding None. Its tests above
+# (test_session_state_is_not_shared, test_user_state_is_shared_only_by_user_sessions,
+# test_app_state_is_shared_by_all_users_of_app, test_get_user_state_*) set values through state_delta and
+# create_session(state=...); these run the same steps with None values.
+
+
+def fresh(sessions_backend: Any) -> SessionsAdkService:
+    """Another adapter instance on its own client: nothing of the first one's memory is shared."""
+    return SessionsAdkService(sessions_backend.async_client(identity=sessions_backend.identity(roles=("service",))))
+
+
+async def test_session_state_none_is_stored(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_session_state_is_not_shared (sk1 set by create, sk2 by append_event) with None values."""
+    session1 = await service.create_session(
+        app_name=APP, user_id=user, session_id="s1", state={"sk1": None, "kept": {"a": None}}
+    )
+    assert session1.state == {"sk1": None, "kept": {"a": None}}
+    event = Event(invocation_id="inv1", author="user", actions=EventActions(state_delta={"sk2": None, "kept": None}))
+    await service.append_event(session=session1, event=event)
+    assert session1.state == {"sk1": None, "sk2": None, "kept": None}
+
+    for reader in (service, fresh(sessions_backend)):
+        got = await reader.get_session(app_name=APP, user_id=user, session_id="s1")
+        assert got is not None
+        assert "sk1" in got.state and got.state["sk1"] is None
+        assert "sk2" in got.state and got.state["sk2"] is None
+        assert got.state == session1.state  # what the append left in memory is what storage holds
+        assert got.events[0].actions.state_delta == {"sk2": None, "kept": None}
+
+    # Creating another session s1b for the user does not see sk1 or sk2
+    session1b = await service.create_session(app_name=APP, user_id=user, session_id="s1b")
+    assert session1b.state == {}
+
+
+async def test_user_state_none_is_stored(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_user_state_is_shared_only_by_user_sessions with None values (user:k1 by create, user:k2 by
+    append_event), and test_get_user_state_reflects_latest_write (a value, then None)."""
+    other = f"{user}-2"
+    session1 = await service.create_session(
+        app_name=APP, user_id=user, session_id="s1", state={"user:k1": None, "user:k3": "v3"}
+    )
+    assert session1.state == {"user:k1": None, "user:k3": "v3"}
+    event = Event(
+        invocation_id="inv1", author="user", actions=EventActions(state_delta={"user:k2": None, "user:k3": None})
+    )
+    await service.append_event(session=session1, event=event)
+    assert session1.state == {"user:k1": None, "user:k2": None, "user:k3": None}
+
+    # Another session for the user sees user:k1 and user:k2, as None
+    session1b = await service.create_session(app_name=APP, user_id=user, session_id="s1b")
+    assert session1b.state == {"user:k1": None, "user:k2": None, "user:k3": None}
+    for reader in (service, fresh(sessions_backend)):
+        got = await reader.get_session(app_name=APP, user_id=user, session_id="s1")
+        assert got is not None and got.state == session1.state
+        assert await reader.get_user_state(app_name=APP, user_id=user) == {"k1": None, "k2": None, "k3": None}
+    # A session for another user does not see them
+    session2 = await service.create_session(app_name=APP, user_id=other, session_id="s2")
+    assert session2.state == {}
+    assert await service.get_user_state(app_name=APP, user_id=other) == {}
+
+
+async def test_app_state_none_is_stored(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_app_state_is_shared_by_all_users_of_app with None values (app:k1 by create, app:k2 by
+    append_event): every user's sessions see them as None."""
+    session1 = await service.create_session(
+        app_name=APP, user_id=user, session_id="s1", state={"app:k1": None, "app:k3": {"nested": "v"}}
+    )
+    assert session1.state == {"app:k1": None, "app:k3": {"nested": "v"}}
+    event = Event(
+        invocation_id="inv1",
+        author="user",
+        actions=EventActions(state_delta={"app:k2": None, "app:k3": {"nested": None}}),
+    )
+    await service.append_event(session=session1, event=event)
+    expected = {"app:k1": None, "app:k2": None, "app:k3": {"nested": None}}
+    assert session1.state == expected
+
+    # User 2 creates a new session session2, it sees app:k1 and app:k2
+    session2 = await service.create_session(app_name=APP, user_id=f"{user}-2", session_id="s2")
+    assert session2.state == expected
+    for reader in (service, fresh(sessions_backend)):
+        session1_got = await reader.get_session(app_name=APP, user_id=user, session_id="s1")
+        assert session1_got is not None and session1_got.state == expected
+        assert "app:k1" in session1_got.state and session1_got.state.get("app:k1") is None
+
+
+async def test_none_then_a_value_then_none(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_get_user_state_reflects_latest_write and test_append_event_to_stale_session's reads (the
+    latest write wins; `state.get(key) is None` for a key never set), in every scope, None and values in turn."""
+    session = await service.create_session(app_name=APP, user_id=user, state={"sk": "v", "user:uk": 1, "app:ak": 1})
+    for value in (None, {"a": [None, 1]}, None):
+        delta = {"sk": value, "user:uk": value, "app:ak": value}
+        await service.append_event(session, Event(author="system", actions=EventActions(state_delta=delta)))
+        got = await fresh(sessions_backend).get_session(app_name=APP, user_id=user, session_id=session.id)
+        assert got is not None
+        assert got.state == session.state == delta
+        assert await service.get_user_state(app_name=APP, user_id=user) == {"uk": value}
+    assert got.state.get("never") is None and "never" not in got.state
+
+
+async def test_create_session_writes_state_in_one_call(
+    service: SessionsAdkService, raw: AsyncSessionsClient, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create_session(state={"app:…", "user:…", …}) is one create of the service (no separate state writes), so
+    the session and its app and user state are stored together or not at all."""
+    calls: list[str] = []
+    for name in ("update_app_state", "update_user_state", "create_session"):
+        original = getattr(service.client, name)
+
+        async def recording(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return await _original(*args, **kwargs)
+
+        monkeypatch.setattr(service.client, name, recording)
+    session = await service.create_session(
+        app_name=APP, user_id=user, session_id="one", state={"app:a": None, "user:u": None, "s": None}
+    )
+    assert calls == ["create_session"]
+    assert session.state == {"app:a": None, "user:u": None, "s": None}
+    assert (await raw.get_app_state(APP)).state == {"a": None}
+    assert (await raw.get_user_state(APP, user)).state == {"u": None}
+    assert (await raw.get_session("one")).context == {"s": None}

@@ -18,8 +18,10 @@ How ADK's model maps onto the service:
 - Events: one history event per ADK event: the whole ADK event as JSON in `payload.adk_event`,
   its text in `content`, `timestamp` = the ADK event's timestamp, `type`/`role` derived from it
   (`message` user/assistant, `tool` for function calls and responses, `system` without content).
-  State deltas ride on the same append (`context_patch`, `state_patch`), so an event and its
-  state changes are stored atomically.
+  State deltas ride on the same append as sets (`context_set`, `state_set`: each key's value
+  replaced, None stored and read back as None, as ADK's own services store it), so an event and
+  its state changes are stored atomically. `create_session(state=...)` writes the session and its
+  `app:` and `user:` keys in one transaction too (the create's `state_set`).
 - Stale sessions: the service's session `version` is kept in the ADK `Session` (in the slot ADK's
   database service keeps its storage revision in, so copies carry it) and sent as `If-Match` on
   every append; an append on a session object that another writer has moved on from raises
@@ -136,10 +138,6 @@ class SessionsAdkService(BaseSessionService):
         session_id = session_id.strip() if session_id and session_id.strip() else None
         acting_for = self._for(user_id)
         app_delta, user_delta, session_state = split_state(state or {})
-        if app_delta:
-            await self.client.update_app_state(app_name, replace_patch({}, app_delta))
-        if user_delta:
-            await self.client.update_user_state(app_name, replace_patch({}, user_delta), user_id=user_id)
         try:
             stored = await self.client.create_session(
                 session_id=session_id,
@@ -148,6 +146,7 @@ class SessionsAdkService(BaseSessionService):
                 metadata={"framework": "google-adk"},
                 ttl_seconds=self.session_ttl_seconds,
                 user_id=acting_for,
+                state_set=_state_set(app_delta, user_delta),  # in the create's transaction
                 only_new=True,  # of two concurrent creates of one id, one wins and the other raises
             )
         except errors.VersionMismatch as exists:
@@ -253,15 +252,12 @@ class SessionsAdkService(BaseSessionService):
         # values JSON cannot hold (a callable) are stored as their text, as ADK's database service stores them
         delta = make_json_safe_state(dict(event.actions.state_delta)) if event.actions.state_delta else {}
         app_delta, user_delta, session_delta = split_state(delta)
+        # ADK sets each key (dict.update): a set, not a merge patch, so an object replaces and None is stored
         if session_delta:
-            body["context_patch"] = replace_patch(split_state(session.state)[2], session_delta)
-        state_patch: dict[str, Any] = {}
-        if app_delta:
-            state_patch["app"] = replace_patch(_scoped(session.state, State.APP_PREFIX), app_delta)
-        if user_delta:
-            state_patch["user"] = replace_patch(_scoped(session.state, State.USER_PREFIX), user_delta)
-        if state_patch:
-            body["state_patch"] = state_patch
+            body["context_set"] = session_delta
+        state_set = _state_set(app_delta, user_delta)
+        if state_set:
+            body["state_set"] = state_set
         stored = await self._append(session, body)
         self._remember(session, stored.session_version)
         await super().append_event(session=session, event=event)
@@ -304,26 +300,10 @@ def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     return app, user, session
 
 
-def _scoped(state: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
-
-
-def replace_patch(current: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch that SETS each key of `delta` (ADK replaces values; a merge patch merges objects).
-
-    An object replacing an object becomes the patch that turns the current one into it (keys it
-    lacks → null). A None value removes the key: a merge patch cannot store null.
-    """
-    patch: dict[str, Any] = {}
-    for key, value in delta.items():
-        old = current.get(key)
-        if isinstance(value, dict) and isinstance(old, dict):
-            patch[key] = replace_patch(old, value)
-            for gone in old.keys() - value.keys():
-                patch[key][gone] = None
-        else:
-            patch[key] = value
-    return patch
+def _state_set(app: dict[str, Any], user: dict[str, Any]) -> dict[str, Any] | None:
+    """The service's `state_set` for `app:` and `user:` keys (prefixes removed), None when there are none."""
+    parts = {part: values for part, values in (("app", app), ("user", user)) if values}
+    return parts or None
 
 
 def role_and_type(event: AdkEvent) -> tuple[str, str]:

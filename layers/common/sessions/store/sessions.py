@@ -41,12 +41,15 @@ class SessionWrites(TableAccess):
         cap: int,
         replacing: dict[str, Any] | None = None,
         events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        also: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> None:
         """Put a new session, its initial events, and take its open slot, in one transaction.
 
         `replacing` is a dead (expired or deleted) session stored under the same id: it is
         overwritten only if unchanged since it was read, and gives back a slot it still held.
-        Raises ItemExists (with the stored record), VersionChanged or SessionLimitReached.
+        `also`: more conditioned writes of the same transaction (state documents, store/state.py).
+        Raises ItemExists (with the stored record), VersionChanged, WriteConflict (a document of
+        `also` changed since it was read) or SessionLimitReached.
         """
         item = session_item(record)
         if replacing is None:
@@ -85,7 +88,7 @@ class SessionWrites(TableAccess):
                 )
             )
         operations += counter_updates(self._table, record["tenant_id"], owners, cap)
-        reasons = self._transact(operations)
+        reasons = self._transact([*operations, *also])
         if reasons is None:
             return
         if reasons[0].get("Code") == "ConditionalCheckFailed":
@@ -93,6 +96,8 @@ class SessionWrites(TableAccess):
             if replacing is None and stored:
                 raise ItemExists(record_of(stored))
             raise VersionChanged(record_of(stored) if stored else None)
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons[len(operations) :]):
+            raise WriteConflict("a state document changed since it was read")
         raise SessionLimitReached("the maximum number of open sessions is reached")
 
     def update_session(self, current: dict[str, Any], changes: dict[str, Any], *, cap: int = 0) -> dict[str, Any]:
