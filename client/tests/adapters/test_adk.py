@@ -339,7 +339,7 @@ async def test_stale_session_is_refused(service: SessionsAdkService, user: str) 
     await service.append_event(first, text_event("user", "one"))
     with pytest.raises(StaleSessionError, match="modified in storage"):
         await service.append_event(second, text_event("user", "two"))
-    with pytest.raises(ValueError, match="stale"):
+    with pytest.raises(ValueError, match="modified in storage"):
         await service.append_event(created, text_event("user", "three"))
 
     read = await service.get_session(app_name=APP, user_id=user, session_id="shared")
