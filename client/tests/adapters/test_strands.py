@@ -342,6 +342,9 @@ def test_create_message_with_an_existing_id_overwrites_it(
     )
     repository.create_message(sid, aid, replacement)
     assert repository.read_message(sid, aid, 1) == replacement
+    # what other readers of the history see follows, but for the role, which an event cannot change
+    event = repository.client.get_event(sid, 2)
+    assert (event.content, event.role) == ("replaced", "user")
     assert texts(repository.list_messages(sid, aid)) == ["Message 0", "replaced", "Message 2"]
     assert len(repository.client.get_history(sid).events) == 3  # no second event
     # a repository that remembers nothing (another process) overwrites it too
@@ -476,10 +479,9 @@ def test_list_messages_with_pagination(
     assert len(repository.list_messages(sid, aid, offset=5)) == 5
     # every window a slice of the file repository's sorted list would give
     every = texts(repository.list_messages(sid, aid))
-    for offset in (0, 1, 4, 5, 8, 9, 10, 12):
-        for limit in (None, 0, 1, 2, 3, 7, 20):
-            window = every[offset : offset + limit] if limit is not None else every[offset:]
-            assert texts(repository.list_messages(sid, aid, limit=limit, offset=offset)) == window, (offset, limit)
+    for offset, limit in [(0, 0), (2, 3), (8, 1), (8, 5), (9, None), (10, None), (12, None), (12, 2)]:
+        window = every[offset : offset + limit] if limit is not None else every[offset:]
+        assert texts(repository.list_messages(sid, aid, limit=limit, offset=offset)) == window, (offset, limit)
 
 
 # upstream: test_list_messages_with_new_agent (file), test_list_no_messages (s3)

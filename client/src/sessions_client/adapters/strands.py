@@ -26,10 +26,22 @@ How Strands' records map onto the service (the repository is synchronous: the sy
   message `n` is the event with seq `n + 1` ("message_id as seq"): reads and updates go straight to
   `GET/PATCH /events/{seq}`; otherwise (several agents, or a history that did not start with this
   repository) the event is found by its `message_id` in the agent's history.
+- `create_message` with an id the agent already has replaces that message (`PATCH /events/{seq}`), as
+  the file and S3 repositories overwrite `message_<id>.json`; the event keeps its `role` (the
+  service cannot change it), the message read back is the new one.
 - `update_message` (a guardrail's redaction) is `PATCH /events/{seq}`: the payload's
   `redact_message` is set, and `content` becomes the redacted text, so the original text is no longer
   what readers of the history see (the original stays in `payload.message`, as Strands keeps it).
-- `list_messages(limit, offset)` pages through the agent's history oldest first.
+- `list_messages(limit, offset)` returns the agent's messages sorted by id, as the file and S3
+  repositories do. Each message's append also writes, in the same atomic step, the agent's message
+  count, highest id and whether ids came in order (`context.strands.messages.<agent_id>`): when they
+  are 0 … count - 1 in seq order (as the session manager writes them), the messages from `offset` on
+  are read newest first, so a restore after a conversation manager removed most of them reads only
+  the rest; otherwise (or when what is read disagrees: a rewind by another caller) the history is
+  read from the oldest.
+- Errors are Strands': ids with path separators, session ids the service cannot hold and non-integer
+  message ids are `ValueError`; the service's refusals and failures are `SessionException`, the
+  client's typed error being its `__cause__`.
 """
 
 from __future__ import annotations
