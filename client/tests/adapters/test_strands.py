@@ -1849,3 +1849,169 @@ def test_a_message_too_large_to_inline_in_a_response(sessions_backend: Any) -> N
     read = fresh.read_message(session.session_id, "a", 0)
     assert read is not None
     assert read.message == huge.message
+
+
+# --- agents over the service end to end: upstream tests_integ/test_session.py (there with FileSessionManager and
+# --- S3SessionManager and a real model; here with this repository and a scripted model)
+
+
+def png_bytes() -> bytes:
+    """A 1x1 yellow PNG (upstream's tests_integ/resources/yellow.png is an image of the same kind)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\x00"))
+        + chunk(b"IEND", b"")
+    )
+
+
+def service_manager(sessions_backend: Any, session_id: str) -> RepositorySessionManager:
+    """A session manager over a repository and client of its own (as a new process would make)."""
+    return RepositorySessionManager(
+        session_id=session_id, session_repository=ServiceSessionRepository(sessions_backend.client())
+    )
+
+
+# upstream: tests_integ/test_session.py::test_agent_with_file_session, ::test_agent_with_s3_session,
+# ::test_agent_with_file_session_with_image, ::test_agent_with_s3_session_with_image
+@pytest.mark.parametrize("with_image", [False, True], ids=["text", "image"])
+def test_agent_with_file_session(sessions_backend: Any, with_image: bool) -> None:
+    test_session_id = str(uuid.uuid4())
+    session_manager = service_manager(sessions_backend, test_session_id)
+    repository = session_manager.session_repository
+    try:
+        agent = Agent(session_manager=session_manager, model=ScriptedModel([said("Hi")]), callback_handler=None)
+        image: list[ContentBlock] = [{"image": {"format": "png", "source": {"bytes": png_bytes()}}}]
+        agent(image if with_image else "Hello!")
+        assert len(repository.list_messages(test_session_id, agent.agent_id)) == 2
+
+        # after the agent is persisted and run, restore it and run it again
+        session_manager_2 = service_manager(sessions_backend, test_session_id)
+        model_2 = ScriptedModel([said("Hi again")])
+        agent_2 = Agent(session_manager=session_manager_2, model=model_2, callback_handler=None)
+        assert len(agent_2.messages) == 2
+        if with_image:
+            assert agent_2.messages[0]["content"][0]["image"]["source"]["bytes"] == png_bytes()
+        agent_2("Hello!")
+        assert len(agent_2.messages) == 4
+        assert len(session_manager_2.session_repository.list_messages(test_session_id, agent_2.agent_id)) == 4
+        # the model was given the first run's turns as they were
+        assert model_2.seen[-1][0]["content"] == json.loads(json.dumps(agent.messages[0]["content"], default=str))
+    finally:
+        repository.delete_session(test_session_id)
+        assert repository.read_session(test_session_id) is None
+
+
+# upstream: tests_integ/test_session.py::test_agent_with_file_session_and_conversation_manager
+def test_agent_with_file_session_and_conversation_manager(sessions_backend: Any) -> None:
+    from strands.agent.conversation_manager import SlidingWindowConversationManager
+
+    test_session_id = str(uuid.uuid4())
+    session_manager = service_manager(sessions_backend, test_session_id)
+    repository = session_manager.session_repository
+    try:
+        agent = Agent(
+            session_manager=session_manager,
+            conversation_manager=SlidingWindowConversationManager(window_size=2),
+            model=ScriptedModel([said("Hi"), said("Hi again")]),
+            callback_handler=None,
+        )
+        agent("Hello!")  # 2 messages [user, assistant]: fits in the window
+        assert len(agent.messages) == 2
+        assert len(repository.list_messages(test_session_id, agent.agent_id)) == 2
+
+        agent("Hi again!")  # 4 messages: trimmed back to 2
+        assert len(agent.messages) == 2
+        assert agent.conversation_manager.removed_message_count == 2
+        # the session keeps every message though the agent's memory was trimmed
+        assert len(repository.list_messages(test_session_id, agent.agent_id)) == 4
+
+        # restored from the session: the trimmed state
+        session_manager_2 = service_manager(sessions_backend, test_session_id)
+        agent_2 = Agent(
+            session_manager=session_manager_2,
+            conversation_manager=SlidingWindowConversationManager(window_size=2),
+            model=ScriptedModel([said("Hello to you")]),
+            callback_handler=None,
+        )
+        assert len(agent_2.messages) == 2
+        assert agent_2.conversation_manager.removed_message_count == 2
+        assert agent_2.messages == agent.messages
+
+        agent_2("Hello!")  # trimmed again
+        assert len(agent_2.messages) == 2
+        assert agent_2.conversation_manager.removed_message_count == 4
+        assert len(session_manager_2.session_repository.list_messages(test_session_id, agent_2.agent_id)) == 6
+    finally:
+        repository.delete_session(test_session_id)
+        assert repository.read_session(test_session_id) is None
+
+
+# upstream: tests_integ/interrupts/test_session.py::test_interrupt_session
+def test_interrupt_session(sessions_backend: Any) -> None:
+    from strands import tool
+    from strands.hooks import BeforeToolCallEvent, HookProvider, HookRegistry
+
+    class Hook(HookProvider):
+        def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
+            registry.add_callback(BeforeToolCallEvent, self.interrupt)
+
+        def interrupt(self, event: BeforeToolCallEvent) -> None:
+            if event.tool_use["name"] == "weather_tool":
+                return
+            response = event.interrupt("test_interrupt", reason="need approval")
+            if response != "APPROVE":
+                event.cancel_tool = "tool rejected"
+
+    @tool(name="time_tool")
+    def time_tool() -> str:
+        return "12:00"
+
+    @tool(name="weather_tool")
+    def weather_tool() -> str:
+        return "sunny"
+
+    both_tools = {
+        "role": "assistant",
+        "content": [
+            {"toolUse": {"toolUseId": "t-time", "name": "time_tool", "input": {}}},
+            {"toolUse": {"toolUseId": "t-weather", "name": "weather_tool", "input": {}}},
+        ],
+    }
+    session_manager = service_manager(sessions_backend, "strands-interrupt-test")
+    agent = Agent(
+        hooks=[Hook()],
+        session_manager=session_manager,
+        tools=[time_tool, weather_tool],
+        model=ScriptedModel([both_tools]),
+        callback_handler=None,
+    )
+    result = agent("What is the time and weather?")
+    assert result.stop_reason == "interrupt"
+    interrupt = result.interrupts[0]
+
+    # another process: the interrupt state comes back from the service
+    session_manager = service_manager(sessions_backend, "strands-interrupt-test")
+    model = ScriptedModel([said("It is 12:00 and sunny.")])
+    agent = Agent(
+        hooks=[Hook()],
+        session_manager=session_manager,
+        tools=[time_tool, weather_tool],
+        model=model,
+        callback_handler=None,
+    )
+    responses: list[ContentBlock] = [{"interruptResponse": {"interruptId": interrupt.id, "response": "APPROVE"}}]  # type: ignore[typeddict-unknown-key]
+    result = agent(responses)
+    assert result.stop_reason == "end_turn"
+    result_message = json.dumps(result.message).lower()
+    assert all(string in result_message for string in ["12:00", "sunny"])
+    # the tools' results the model was given: the approved tool ran after the restore, the other's result was kept
+    tool_results = json.dumps(model.seen[-1][-1]).lower()
+    assert all(string in tool_results for string in ["12:00", "sunny"])
