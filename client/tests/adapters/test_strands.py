@@ -31,6 +31,7 @@ from strands.session.repository_session_manager import RepositorySessionManager
 from strands.types.content import ContentBlock
 from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
+from strands.types.tools import ToolContext
 
 from sessions_client import errors
 from sessions_client.adapters import strands as strands_adapter
@@ -2015,3 +2016,122 @@ def test_interrupt_session(sessions_backend: Any) -> None:
     # the tools' results the model was given: the approved tool ran after the restore, the other's result was kept
     tool_results = json.dumps(model.seen[-1][-1]).lower()
     assert all(string in tool_results for string in ["12:00", "sunny"])
+
+
+# upstream: tests_integ/interrupts/multiagent/test_session.py (multi-agent state through the session manager)
+
+
+def weather_tool_interrupting() -> Any:
+    from strands import tool
+
+    @tool(name="weather_tool", context=True)
+    def func(tool_context: ToolContext) -> str:
+        response = tool_context.interrupt("test_interrupt", reason="need weather")
+        return str(response)
+
+    return func
+
+
+def uses(tool_use_id: str, name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": [{"toolUse": {"toolUseId": tool_use_id, "name": name, "input": tool_input}}],
+    }
+
+
+# upstream: tests_integ/interrupts/multiagent/test_session.py::test_swarm_interrupt_session
+def test_swarm_interrupt_session(sessions_backend: Any) -> None:
+    from unittest.mock import ANY
+
+    from strands.interrupt import Interrupt
+    from strands.multiagent import Swarm
+    from strands.multiagent.base import Status
+
+    weather_tool = weather_tool_interrupting()
+    weather_agent = Agent(
+        name="weather",
+        tools=[weather_tool],
+        model=ScriptedModel([uses("w1", "weather_tool", {})]),
+        callback_handler=None,
+    )
+    summarizer_agent = Agent(name="summarizer", model=ScriptedModel([]), callback_handler=None)
+    session_manager = service_manager(sessions_backend, "strands-interrupt-test")
+    swarm = Swarm([weather_agent, summarizer_agent], session_manager=session_manager)
+
+    multiagent_result = swarm("Can you check the weather and then summarize the results?")
+    assert multiagent_result.status == Status.INTERRUPTED
+    assert multiagent_result.interrupts == [Interrupt(id=ANY, name="test_interrupt", reason="need weather")]
+    interrupt = multiagent_result.interrupts[0]
+    # the swarm's state is in the service (what the next process restores)
+    stored = session_manager.session_repository.read_multi_agent("strands-interrupt-test", swarm.id)
+    assert stored is not None and stored["status"] == "interrupted"
+
+    weather_agent = Agent(
+        name="weather",
+        tools=[weather_tool],
+        model=ScriptedModel(
+            [uses("h1", "handoff_to_agent", {"agent_name": "summarizer", "message": "summarize"}), said("Handed off.")]
+        ),
+        callback_handler=None,
+    )
+    summarizer_agent = Agent(
+        name="summarizer", model=ScriptedModel([said("The weather is sunny.")]), callback_handler=None
+    )
+    session_manager = service_manager(sessions_backend, "strands-interrupt-test")
+    swarm = Swarm([weather_agent, summarizer_agent], session_manager=session_manager)
+
+    responses = [{"interruptResponse": {"interruptId": interrupt.id, "response": "sunny"}}]
+    multiagent_result = swarm(responses)
+    assert multiagent_result.status == Status.COMPLETED
+    assert len(multiagent_result.results) == 2
+    summarizer_result = multiagent_result.results["summarizer"]
+    summarizer_message = json.dumps(summarizer_result.result.message).lower()
+    assert "sunny" in summarizer_message
+
+
+# upstream: tests_integ/interrupts/multiagent/test_session.py::test_graph_interrupt_session
+def test_graph_interrupt_session(sessions_backend: Any) -> None:
+    from unittest.mock import ANY
+
+    from strands.interrupt import Interrupt
+    from strands.multiagent import GraphBuilder
+    from strands.multiagent.base import Status
+
+    weather_tool = weather_tool_interrupting()
+
+    def build(weather_script: list[dict[str, Any]], summarizer_script: list[dict[str, Any]]) -> Any:
+        parent_sm = service_manager(sessions_backend, "parent-session")
+        child_sm = service_manager(sessions_backend, "child-session")
+        weather_agent = Agent(
+            name="weather", tools=[weather_tool], model=ScriptedModel(weather_script), callback_handler=None
+        )
+        summarizer_agent = Agent(name="summarizer", model=ScriptedModel(summarizer_script), callback_handler=None)
+        weather_builder = GraphBuilder()
+        weather_builder.add_node(weather_agent, "weather")
+        weather_builder.set_entry_point("weather")
+        weather_builder.set_session_manager(child_sm)
+        weather_graph = weather_builder.build()
+        builder = GraphBuilder()
+        builder.add_node(weather_graph, "weather")
+        builder.add_node(summarizer_agent, "summarizer")
+        builder.add_edge("weather", "summarizer")
+        builder.set_session_manager(parent_sm)
+        return builder.build()
+
+    graph = build([uses("w1", "weather_tool", {})], [])
+    multiagent_result = graph("Can you check the weather and then summarize the results?")
+    assert multiagent_result.status == Status.INTERRUPTED
+    assert graph.state.status == Status.INTERRUPTED
+    assert multiagent_result.interrupts == [Interrupt(id=ANY, name="test_interrupt", reason="need weather")]
+    interrupt = multiagent_result.interrupts[0]
+    stored = ServiceSessionRepository(sessions_backend.client()).read_multi_agent("parent-session", graph.id)
+    assert stored is not None and stored["status"] == "interrupted"
+
+    graph = build([said("It is sunny.")], [said("Summary: sunny.")])
+    responses = [{"interruptResponse": {"interruptId": interrupt.id, "response": "sunny"}}]
+    multiagent_result = graph(responses)
+    assert multiagent_result.status == Status.COMPLETED
+    assert graph.state.status == Status.COMPLETED
+    assert len(multiagent_result.results) == 2
+    summarizer_message = json.dumps(multiagent_result.results["summarizer"].result.message).lower()
+    assert "sunny" in summarizer_message
