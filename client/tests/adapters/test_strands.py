@@ -13,7 +13,7 @@ import copy
 import json
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from unittest.mock import Mock
 
 import pytest
@@ -363,7 +363,7 @@ def test_message_durable_id_persists(
     repository.create_session(sample_session)
     repository.create_agent(sample_session.session_id, sample_agent)
     durable = SessionMessage.from_message(
-        message={"role": "user", "content": [ContentBlock(text="Hello")], "tracking_id": "durable-1"},  # type: ignore[typeddict-unknown-key]
+        message={"role": "user", "content": [ContentBlock(text="Hello")], "tracking_id": "durable-1"},
         index=0,
     )
     repository.create_message(sample_session.session_id, sample_agent.agent_id, durable)
@@ -371,7 +371,7 @@ def test_message_durable_id_persists(
     assert data["message"]["tracking_id"] == "durable-1"
     result = repository.read_message(sample_session.session_id, sample_agent.agent_id, durable.message_id)
     assert result is not None
-    assert result.to_message()["tracking_id"] == "durable-1"  # type: ignore[typeddict-item]
+    assert result.to_message()["tracking_id"] == "durable-1"
 
 
 # upstream: test_read_message (file, s3)
@@ -935,7 +935,7 @@ def test_initialize_restores_existing_agent_with_summarizing_conversation_manage
 def test_append_message(session_manager: RepositorySessionManager) -> None:
     agent = Agent(agent_id="test-agent", session_manager=session_manager, model=ScriptedModel([]))
     hello = {"role": "user", "content": [{"type": "text", "text": "Hello"}]}
-    session_manager.append_message(hello, agent)  # type: ignore[arg-type]
+    session_manager.append_message(hello, agent)
     messages = session_manager.session_repository.list_messages("test-session", "test-agent")
     assert len(messages) == 1
     assert messages[0].message["role"] == "user"
@@ -1012,7 +1012,7 @@ def restore_broken(manager: RepositorySessionManager, broken_messages: list[dict
         manager.session_repository.create_message(
             "test-session",
             "existing-agent",
-            SessionMessage(message=broken_message, message_id=index),  # type: ignore[arg-type]
+            SessionMessage(message=broken_message, message_id=index),
         )
     agent = Agent(agent_id="existing-agent", model=ScriptedModel([]))
     manager.initialize(agent)
@@ -1246,7 +1246,7 @@ async def test_register_hooks_persists_messages_and_state(session_manager: Repos
     agent = Agent(agent_id="shared", session_manager=session_manager, model=ScriptedModel([]))
     hello = {"role": "user", "content": [{"text": "Hello"}], "tracking_id": "message-1"}
     agent.state.set("saved", "state")
-    await agent._append_messages(hello)  # type: ignore[arg-type]
+    await agent._append_messages(hello)
     repository = session_manager.session_repository
     shared = repository.read_agent("test-session", "shared")
     assert shared is not None
@@ -1492,9 +1492,9 @@ def test_prune_held_records_drops_removed_messages(session_manager: RepositorySe
     agent = Agent(agent_id="a", session_manager=session_manager, model=ScriptedModel([]))
     m1 = {"role": "user", "content": [{"text": "one"}]}
     m2 = {"role": "assistant", "content": [{"text": "two"}]}
-    session_manager.append_message(m1, agent)  # type: ignore[arg-type]
-    session_manager.append_message(m2, agent)  # type: ignore[arg-type]
-    agent.messages = [m2]  # type: ignore[list-item]
+    session_manager.append_message(m1, agent)
+    session_manager.append_message(m2, agent)
+    agent.messages = [m2]
     session_manager._prune_held_records(agent)
     assert len(session_manager._held_records["a"]) == 1
 
@@ -1508,10 +1508,10 @@ def test_restore_after_redacting_alias_records_returns_redacted_conversation(ses
         agent_id="a", conversation_manager=NullConversationManager(), session_manager=sm, model=ScriptedModel([])
     )
     msg = {"role": "user", "content": [{"text": "secret"}]}
-    sm.append_message(msg, agent)  # type: ignore[arg-type]  # record 0
-    sm.append_message(msg, agent)  # type: ignore[arg-type]  # record 1: the same object
+    sm.append_message(msg, agent)  # record 0
+    sm.append_message(msg, agent)  # record 1: the same object
     msg["content"] = [{"text": "[redacted]"}]
-    sm.redact_latest_message(msg, agent)  # type: ignore[arg-type]
+    sm.redact_latest_message(msg, agent)
     # a new process: a fresh manager and agent over the same service
     sm2 = RepositorySessionManager(
         session_id="s", session_repository=ServiceSessionRepository(sessions_backend.client())
@@ -2008,7 +2008,7 @@ def test_interrupt_session(sessions_backend: Any) -> None:
         model=model,
         callback_handler=None,
     )
-    responses: list[ContentBlock] = [{"interruptResponse": {"interruptId": interrupt.id, "response": "APPROVE"}}]  # type: ignore[typeddict-unknown-key]
+    responses: list[ContentBlock] = [{"interruptResponse": {"interruptId": interrupt.id, "response": "APPROVE"}}]
     result = agent(responses)
     assert result.stop_reason == "end_turn"
     result_message = json.dumps(result.message).lower()
@@ -2135,3 +2135,58 @@ def test_graph_interrupt_session(sessions_backend: Any) -> None:
     assert len(multiagent_result.results) == 2
     summarizer_message = json.dumps(multiagent_result.results["summarizer"].result.message).lower()
     assert "sunny" in summarizer_message
+
+
+class ServerSideModel(ScriptedModel):
+    """A model that keeps the conversation itself (as OpenAI's Responses API does): it remembers the names it was
+    told under the response id it answered with, and knows them again only when given that id back."""
+
+    conversations: ClassVar[dict[str, str]] = {}
+
+    @property
+    def stateful(self) -> bool:
+        return True
+
+    async def stream(
+        self, messages: Any, tool_specs: Any = None, system_prompt: Any = None, **kwargs: Any
+    ) -> AsyncGenerator[Any, None]:
+        model_state = kwargs["model_state"]
+        known = self.conversations.get(model_state.get("response_id") or "", "")
+        said_now = " ".join(block.get("text", "") for block in messages[-1]["content"])
+        if "my name is" in said_now.lower():
+            known = said_now.rstrip(".").split()[-1]
+        answer = f"Your name is {known}." if known and "?" in said_now else "Noted."
+        response_id = f"resp-{uuid.uuid4().hex[:8]}"
+        self.conversations[response_id] = known
+        model_state["response_id"] = response_id
+        for event in self._events(said(answer)):
+            yield event
+
+
+# upstream: tests_integ/test_session.py::test_agent_with_file_session_server_side_conversation
+def test_agent_with_file_session_server_side_conversation(sessions_backend: Any) -> None:
+    test_session_id = str(uuid.uuid4())
+    session_manager = service_manager(sessions_backend, test_session_id)
+    try:
+        agent = Agent(
+            model=ServerSideModel([]),
+            system_prompt="Reply in one short sentence.",
+            session_manager=session_manager,
+            callback_handler=None,
+        )
+        agent("My name is Alice.")
+        assert len(agent.messages) == 0
+
+        # a process restart: a new session manager and agent (the response id comes back from the service)
+        session_manager_2 = service_manager(sessions_backend, test_session_id)
+        agent_2 = Agent(
+            model=ServerSideModel([]),
+            system_prompt="Reply in one short sentence.",
+            session_manager=session_manager_2,
+            callback_handler=None,
+        )
+        assert len(agent_2.messages) == 0
+        result = agent_2("What is my name?")
+        assert "alice" in result.message["content"][0]["text"].lower()
+    finally:
+        session_manager.session_repository.delete_session(test_session_id)
