@@ -33,7 +33,7 @@ from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 from strands.types.tools import ToolContext
 
-from sessions_client import errors
+from sessions_client import DevIdentity, SessionsClient, errors
 from sessions_client.adapters import strands as strands_adapter
 from sessions_client.adapters.strands import ServiceSessionRepository, agent_event_type
 
@@ -103,6 +103,12 @@ def said(text: str) -> dict[str, Any]:
 @pytest.fixture
 def repository(sessions_backend: Any) -> ServiceSessionRepository:
     return ServiceSessionRepository(sessions_backend.client())
+
+
+@pytest.fixture
+def offline_repository() -> ServiceSessionRepository:
+    """A repository whose client can reach nothing: what it refuses, it refuses before any request."""
+    return ServiceSessionRepository(SessionsClient("http://sessions.invalid", identity=DevIdentity("u-1", "t-1", ())))
 
 
 # upstream's fixtures (each test has a tenant of its own, so upstream's fixed ids are kept)
@@ -654,8 +660,9 @@ def test_permission_error_handling(sessions_backend: Any) -> None:
 # upstream: test__get_session_path_invalid_session_id (file, s3): every call taking a session id
 @pytest.mark.parametrize("session_id", ["a/../b", "a/b"])
 def test__get_session_path_invalid_session_id(
-    session_id: str, repository: ServiceSessionRepository, sample_agent: SessionAgent, mock_multi_agent: Mock
+    session_id: str, offline_repository: ServiceSessionRepository, sample_agent: SessionAgent, mock_multi_agent: Mock
 ) -> None:
+    repository = offline_repository
     calls = [
         lambda: repository.create_session(Session(session_id=session_id, session_type=SessionType.AGENT)),
         lambda: repository.read_session(session_id),
@@ -676,8 +683,9 @@ def test__get_session_path_invalid_session_id(
             call()
 
 
-def test_a_session_id_the_service_cannot_hold(repository: ServiceSessionRepository) -> None:
+def test_a_session_id_the_service_cannot_hold(offline_repository: ServiceSessionRepository) -> None:
     """FileSessionManager takes any id without a path separator; the service's ids are `[A-Za-z0-9._:-]`."""
+    repository = offline_repository
     with pytest.raises(ValueError, match="session_id=my session"):
         repository.create_session(Session(session_id="my session", session_type=SessionType.AGENT))
     with pytest.raises(ValueError, match="session_id=my session"):
@@ -686,7 +694,8 @@ def test_a_session_id_the_service_cannot_hold(repository: ServiceSessionReposito
 
 # upstream: test__get_agent_path_invalid_agent_id (file, s3): every call taking an agent id
 @pytest.mark.parametrize("agent_id", ["a/../b", "a/b"])
-def test__get_agent_path_invalid_agent_id(agent_id: str, repository: ServiceSessionRepository) -> None:
+def test__get_agent_path_invalid_agent_id(agent_id: str, offline_repository: ServiceSessionRepository) -> None:
+    repository = offline_repository
     agent = SessionAgent(agent_id=agent_id, state={}, conversation_manager_state={})
     multi_agent = Mock(id=agent_id)
     calls = [
@@ -711,7 +720,8 @@ def test__get_agent_path_invalid_agent_id(agent_id: str, repository: ServiceSess
 @pytest.mark.parametrize(
     "message_id", ["../../../secret", "../../attack", "../escape", "path/traversal", "not_an_int", None, []]
 )
-def test__get_message_path_invalid_message_id(message_id: Any, repository: ServiceSessionRepository) -> None:
+def test__get_message_path_invalid_message_id(message_id: Any, offline_repository: ServiceSessionRepository) -> None:
+    repository = offline_repository
     bad = SessionMessage(message={"role": "user", "content": [ContentBlock(text="x")]}, message_id=message_id)
     calls = [
         lambda: repository.create_message("session1", "agent1", bad),
@@ -1794,34 +1804,6 @@ def test_a_service_acts_for_a_user(sessions_backend: Any) -> None:
     ada = sessions_backend.client(identity=sessions_backend.identity(user="u-ada"))
     assert ada.get_session(session_id).user_id == "u-ada"
     assert texts(ServiceSessionRepository(ada).list_messages(session_id, "assistant")) == ["Hi, I am Ada", "Hello Ada"]
-
-
-# upstream: test_repository_session_manager.py::
-# test_initialize_restores_existing_agent_with_summarizing_conversation_manager
-# (here the sliding window: the restored agent lists the messages from the window's offset)
-def test_conversation_manager_offset_is_restored(sessions_backend: Any) -> None:
-    from strands.agent.conversation_manager import SlidingWindowConversationManager
-
-    session_id = f"strands-{uuid.uuid4().hex[:12]}"
-
-    def agent(model: ScriptedModel) -> Agent:
-        return Agent(
-            agent_id="windowed",
-            model=model,
-            conversation_manager=SlidingWindowConversationManager(window_size=4),
-            session_manager=RepositorySessionManager(
-                session_id=session_id, session_repository=ServiceSessionRepository(sessions_backend.client())
-            ),
-            callback_handler=None,
-        )
-
-    first = agent(ScriptedModel([said(f"answer {i}") for i in range(3)]))
-    for i in range(3):
-        first(f"question {i}")
-    assert len(first.messages) == 4
-    assert first.conversation_manager.removed_message_count == 2
-    restored = agent(ScriptedModel([]))
-    assert restored.messages == first.messages
 
 
 def test_from_url_owns_its_client(sessions_backend: Any, sample_session: Session) -> None:
