@@ -1,11 +1,21 @@
 """The Strands Agents session repository, against the service in-process (moto) and over the dev server.
 
-Each test names the upstream test it ports (strands-agents/sdk-python
-`tests/strands/session/test_file_session_manager.py`, `test_repository_session_manager.py`,
-`tests_integ/test_session.py`): the same calls and assertions, against `ServiceSessionRepository`.
-Agent runs use a scripted model like upstream's `tests/fixtures/mocked_model_provider.py`: no
-credentials, no network.
-"""
+Each test names the upstream test it ports, from strands-agents 1.62.0 (the sdist ships its tests):
+`tests/strands/session/test_file_session_manager.py`, `test_s3_session_manager.py`,
+`test_repository_session_manager.py` (there over its MockedSessionRepository, here over
+`ServiceSessionRepository`), `tests_integ/test_session.py`, `tests_integ/interrupts/test_session.py`,
+`tests_integ/interrupts/multiagent/test_session.py`, `tests_integ/test_invalid_tool_names.py`: the same
+calls and assertions. Where upstream reads its storage (session.json, agent.json, message_<id>.json),
+the port reads what the repository stored in the service. Agent runs use a scripted model like
+upstream's `tests/fixtures/mocked_model_provider.py`: no credentials, no network.
+
+Not ported, as nothing here corresponds: `test_s3_session_manager.py::test_init_s3_session_manager*`
+(the boto3 client's user agent and endpoint) and `::test__get_session_path_prefix_normalization` (S3
+key prefixes); `test_file_session_manager_symlink_protection.py` (symlinks in the storage directory);
+`test_snapshot_session_manager.py` and the snapshot integration tests (SnapshotSessionManager stores
+through the `Storage` protocol, not a `SessionRepository`); `tests/strands/types/test_session.py` (the
+record types' own serialization).
+""""""
 
 from __future__ import annotations
 
@@ -2172,3 +2182,37 @@ def test_agent_with_file_session_server_side_conversation(sessions_backend: Any)
         assert "alice" in result.message["content"][0]["text"].lower()
     finally:
         session_manager.session_repository.delete_session(test_session_id)
+
+
+# upstream: tests_integ/test_invalid_tool_names.py::test_invalid_tool_names_works (a tool use of a tool that does not
+# exist is stored, restored, and the restored agent goes on)
+def test_invalid_tool_names_works(sessions_backend: Any) -> None:
+    from strands import tool
+
+    @tool
+    def fake_shell(command: str) -> str:
+        return "Done!"
+
+    agent = Agent(
+        agent_id="an_agent",
+        tools=[fake_shell],
+        session_manager=service_manager(sessions_backend, "test"),
+        model=ScriptedModel([uses("bad-1", "invalid tool", {}), said("It failed."), said("It said the tool failed.")]),
+        callback_handler=None,
+    )
+    agent("Invoke the `invalid tool` tool and tell me what the response is")
+    agent("What was the response?")
+    assert len(agent.messages) == 6
+
+    agent2 = Agent(
+        agent_id="an_agent",
+        tools=[fake_shell],
+        session_manager=service_manager(sessions_backend, "test"),
+        model=ScriptedModel([said("The tool did not exist.")]),
+        callback_handler=None,
+    )
+    assert len(agent2.messages) == 6
+    # the invalid tool was persisted and restored
+    tool_use_block = next(block for block in agent2.messages[-5]["content"] if "toolUse" in block)
+    assert tool_use_block["toolUse"]["name"] == "invalid tool"
+    agent2("What was the tool result")  # goes on without an exception
