@@ -15,7 +15,7 @@ key prefixes); `test_file_session_manager_symlink_protection.py` (symlinks in th
 `test_snapshot_session_manager.py` and the snapshot integration tests (SnapshotSessionManager stores
 through the `Storage` protocol, not a `SessionRepository`); `tests/strands/types/test_session.py` (the
 record types' own serialization).
-""""""
+"""
 
 from __future__ import annotations
 
