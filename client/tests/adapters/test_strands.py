@@ -657,6 +657,26 @@ def test_corrupted_json_file(
         repository.read_multi_agent(sample_session.session_id, "test-multi-agent")
 
 
+def test_corrupted_message_payload(
+    repository: ServiceSessionRepository, sample_session: Session, sample_agent: SessionAgent
+) -> None:
+    """test_corrupted_json_file for messages: an event of the agent's type whose message is not JSON
+    (FileSessionManager: a message_<id>.json that is not JSON) is "Invalid JSON", a SessionException."""
+    repository.create_session(sample_session)
+    repository.create_agent(sample_session.session_id, sample_agent)
+    repository.client.append_event(
+        sample_session.session_id,
+        {
+            "type": agent_event_type(sample_agent.agent_id),
+            "payload": {"agent_id": sample_agent.agent_id, "message_id": 0, "message_json": "{not json"},
+        },
+    )
+    with pytest.raises(SessionException, match="Invalid JSON"):
+        repository.read_message(sample_session.session_id, sample_agent.agent_id, 0)
+    with pytest.raises(SessionException, match="Invalid JSON"):
+        repository.list_messages(sample_session.session_id, sample_agent.agent_id)
+
+
 # upstream: test_permission_error_handling (file: a write the storage refuses is a SessionException);
 # here the service refuses: an ordinary user may not act for another user
 def test_permission_error_handling(sessions_backend: Any) -> None:

@@ -542,11 +542,19 @@ def _is_message(event: Event, agent_id: str, message_id: int) -> bool:
 
 
 def _message_of(event: Event) -> SessionMessage:
+    """The SessionMessage an event holds; one spoiled by another writer is a SessionException (as FileSessionManager
+    raises "Invalid JSON" for a message file that is not JSON)."""
     payload = event.payload or {}
+    try:
+        message, redact_message = unpack("message", payload), unpack("redact_message", payload)
+    except json.JSONDecodeError as error:
+        raise SessionException(f"Invalid JSON in the message of event {event.seq}: {error}") from error
+    if not isinstance(message, dict) or not (redact_message is None or isinstance(redact_message, dict)):
+        raise SessionException(f"Invalid message in event {event.seq}: not a message object")
     return SessionMessage.from_dict(
         {
-            "message": unpack("message", payload),
-            "redact_message": unpack("redact_message", payload),
+            "message": message,
+            "redact_message": redact_message,
             "message_id": payload["message_id"],
             "created_at": payload.get("created_at") or event.created_at.isoformat(),
             "updated_at": payload.get("updated_at") or event.created_at.isoformat(),
