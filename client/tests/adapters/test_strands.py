@@ -554,6 +554,26 @@ def test_list_messages_with_offset_reads_only_the_messages_it_returns(
     assert [m.message_id for m in listed] == [10]
 
 
+def test_messages_written_before_the_bookkeeping(
+    sessions_backend: Any, sample_session: Session, sample_agent: SessionAgent
+) -> None:
+    """A history without `context.strands.messages` (an earlier version of the repository): listed whole, sorted,
+    and counted by that listing, so the next message appends without another read of the history."""
+    repository = ServiceSessionRepository(sessions_backend.client())
+    create_messages(repository, sample_session, sample_agent, 4)
+    repository.client.update_session(sample_session.session_id, {"context": {"strands": {"messages": None}}})
+    counting = CountingTransport(sessions_backend.transport())
+    fresh = ServiceSessionRepository(sessions_backend.client(transport=counting))
+    sid, aid = sample_session.session_id, sample_agent.agent_id
+    assert [m.message_id for m in fresh.list_messages(sid, aid, offset=2)] == [2, 3]
+    fresh.create_message(sid, aid, message(4))
+    fresh.create_message(sid, aid, message(2, "replaced"))
+    assert [r.url.path.endswith("/history") for r in counting.requests].count(True) == 1
+    assert texts(fresh.list_messages(sid, aid)) == ["Message 0", "Message 1", "replaced", "Message 3", "Message 4"]
+    stored = fresh.client.get_session(sid).context["strands"]["messages"][aid]
+    assert stored == {"count": 5, "last": 4, "ordered": True}
+
+
 def test_list_messages_past_one_page(
     repository: ServiceSessionRepository,
     sample_session: Session,

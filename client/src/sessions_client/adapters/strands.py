@@ -310,11 +310,15 @@ class ServiceSessionRepository(SessionRepository):
             # in id order already: no need to read past offset + limit
             wanted = offset + limit if ordered and limit is not None else None
             page_size = min(PAGE_SIZE, wanted or PAGE_SIZE)
+            ids: list[int] = []
             for event in self._agent_events(session_id, agent_id, page_size=page_size):
                 message = _message_of(event)
                 messages[message.message_id] = message  # a duplicate (of an older version): the latest wins
+                ids.append(message.message_id)
                 if wanted is not None and len(messages) >= wanted:
                     break
+            if meta is None and wanted is None:  # written before the bookkeeping: now known, as a scan would tell
+                self._meta[(session_id, agent_id)] = _meta_of(ids)
             listed = [messages[key] for key in sorted(messages)]
             return listed[offset : offset + limit] if limit is not None else listed[offset:]
 
@@ -389,9 +393,7 @@ class ServiceSessionRepository(SessionRepository):
             raise SessionException(f"Session {session_id} does not exist")
         meta = _stored_meta(_strands_context(stored.context), agent_id)
         if meta is None:  # messages written before the repository kept count (or none yet): count them
-            ids = [(event.payload or {})["message_id"] for event in self._agent_events(session_id, agent_id)]
-            ordered = all(a < b for a, b in pairwise(ids))
-            meta = {"count": len(set(ids)), "last": max(ids, default=-1), "ordered": ordered}
+            meta = _meta_of([(event.payload or {})["message_id"] for event in self._agent_events(session_id, agent_id)])
         self._meta[(session_id, agent_id)] = meta
         return meta
 
@@ -508,6 +510,11 @@ def _service_errors(action: str) -> Iterator[None]:
         yield
     except errors.SessionsError as error:
         raise SessionException(f"Service error {action}: {error}") from error
+
+
+def _meta_of(ids: list[int]) -> dict[str, Any]:
+    """The bookkeeping of an agent whose message events, in seq order, hold these message ids."""
+    return {"count": len(set(ids)), "last": max(ids, default=-1), "ordered": all(a < b for a, b in pairwise(ids))}
 
 
 def _stored_meta(kept: Mapping[str, Any], agent_id: str) -> dict[str, Any] | None:
