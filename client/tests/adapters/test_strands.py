@@ -496,7 +496,18 @@ def test_list_messages_with_pagination(
     assert len(repository.list_messages(sid, aid, offset=5)) == 5
     # every window a slice of the file repository's sorted list would give
     every = texts(repository.list_messages(sid, aid))
-    for offset, limit in [(0, 0), (2, 3), (8, 1), (8, 5), (9, None), (10, None), (12, None), (12, 2)]:
+    for offset, limit in [
+        (0, 0),
+        (2, 3),
+        (8, 1),
+        (8, 5),
+        (9, None),
+        (10, None),
+        (12, None),
+        (12, 2),
+        (-3, None),
+        (7, -1),
+    ]:
         window = every[offset : offset + limit] if limit is not None else every[offset:]
         assert texts(repository.list_messages(sid, aid, limit=limit, offset=offset)) == window, (offset, limit)
 

@@ -297,7 +297,7 @@ class ServiceSessionRepository(SessionRepository):
             agents = _strands_context(stored.context if stored is not None else None).get("agents") or {}
             if agent_id not in agents:
                 raise SessionException(f"Agent {agent_id} does not exist in session {session_id}")
-            if limit is not None and limit <= 0:
+            if limit == 0:
                 return []
             meta = _stored_meta(_strands_context(stored.context), agent_id)
             if meta is not None:
@@ -308,7 +308,7 @@ class ServiceSessionRepository(SessionRepository):
             ordered = meta is not None and meta["ordered"]
             messages: dict[int, SessionMessage] = {}
             # in id order already: no need to read past offset + limit
-            wanted = offset + limit if ordered and limit is not None else None
+            wanted = offset + limit if ordered and limit is not None and limit > 0 else None
             page_size = min(PAGE_SIZE, wanted or PAGE_SIZE)
             ids: list[int] = []
             for event in self._agent_events(session_id, agent_id, page_size=page_size):
@@ -406,7 +406,7 @@ class ServiceSessionRepository(SessionRepository):
         the bookkeeping says (a rewind, or other writers): then the caller reads from the oldest.
         """
         count = meta["count"]
-        if not meta["ordered"] or meta["last"] != count - 1 or offset <= 0:
+        if not meta["ordered"] or meta["last"] != count - 1 or offset <= 0 or (limit is not None and limit < 0):
             return None
         remaining = count - offset
         if remaining <= 0:
@@ -498,7 +498,7 @@ def _session_id(session_id: str) -> str:
 
 
 def _message_id(message_id: Any) -> int:
-    if not isinstance(message_id, int) or isinstance(message_id, bool):
+    if not isinstance(message_id, int):
         raise ValueError(f"message_id=<{message_id}> | message id must be an integer")
     return message_id
 
