@@ -2267,3 +2267,35 @@ def test_invalid_tool_names_works(sessions_backend: Any) -> None:
     tool_use_block = next(block for block in agent2.messages[-5]["content"] if "toolUse" in block)
     assert tool_use_block["toolUse"]["name"] == "invalid tool"
     agent2("What was the tool result")  # goes on without an exception
+
+
+# upstream: tests_integ/test_bedrock_guardrails.py::test_guardrail_input_intervention_properly_redacts_in_session
+# (there a Bedrock guardrail; here the scripted model's guardrail, which redacts the input as Bedrock's does)
+def test_guardrail_input_intervention_properly_redacts_in_session(sessions_backend: Any) -> None:
+    test_session_id = str(uuid.uuid4())
+    session_manager = service_manager(sessions_backend, test_session_id)
+    repository = session_manager.session_repository
+    guardrail = {"redactedUserContent": "BLOCKED!", "redactedAssistantContent": "Sorry, I cannot help with that."}
+    agent = Agent(
+        model=ScriptedModel([guardrail]),
+        system_prompt="You are a helpful assistant.",
+        callback_handler=None,
+        session_manager=session_manager,
+    )
+    assert repository.read_agent(test_session_id, agent.agent_id) is not None
+
+    response1 = agent("CACTUS")
+    assert response1.stop_reason == "guardrail_intervened"
+    assert agent.messages[0]["content"][0]["text"] == "BLOCKED!"
+    user_input_session_message = repository.list_messages(test_session_id, agent.agent_id)[0]
+    # the persisted message equals the redacted message in the agent
+    assert user_input_session_message.to_message() == agent.messages[0]
+
+    # an agent restored from the session: the input is still redacted
+    agent_2 = Agent(
+        model=ScriptedModel([]),
+        system_prompt="You are a helpful assistant.",
+        callback_handler=None,
+        session_manager=service_manager(sessions_backend, test_session_id),
+    )
+    assert agent.messages[0] == agent_2.messages[0]
