@@ -138,8 +138,6 @@ class ServiceSessionRepository(SessionRepository):
     def create_session(self, session: Session, **kwargs: Any) -> Session:
         session_id = _session_id(session.session_id)
         with _service_errors(f"creating session {session_id}"):
-            if self._get(session_id) is not None:
-                raise SessionException(f"Session {session_id} already exists")
             options = dict(self.create_options)
             context = dict(options.pop("context", None) or {})
             # the Session as Strands made it, read back field for field (as the file and S3 repositories keep
@@ -152,10 +150,15 @@ class ServiceSessionRepository(SessionRepository):
             metadata = {"framework": FRAMEWORK, **(options.pop("metadata", None) or {})}
             try:
                 self.client.create_session(
-                    session_id=session_id, context=context, metadata=metadata, user_id=self.user_id, **options
+                    session_id=session_id,
+                    context=context,
+                    metadata=metadata,
+                    user_id=self.user_id,
+                    only_new=True,  # If-None-Match: *: the caller's own session under the id is an error too
+                    **options,
                 )
-            except errors.SessionIdTaken:
-                # another user of the tenant holds the id: to this caller, as to Strands, it exists
+            except (errors.VersionMismatch, errors.SessionIdTaken):
+                # the caller's session, or another user's of the tenant: to this caller, as to Strands, it exists
                 raise SessionException(f"Session {session_id} already exists") from None
         self._forget(session_id)
         self._fresh.add(session_id)
