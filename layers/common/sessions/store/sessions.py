@@ -11,6 +11,7 @@ from sessions.errors import SessionLimitReached
 from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
 from sessions.store.keys import (
     SESSION_SK,
+    active_key,
     event_item,
     expiry_attributes,
     names_and_values,
@@ -154,6 +155,8 @@ class SessionWrites(TableAccess):
         attribute_changes = {**changes, "version": new_record["version"]}
         if {"expires_at", "last_active_at"} & changes.keys():
             attribute_changes.update(expiry_attributes(new_record))
+        if "last_active_at" in changes:  # the ByUserActivity and ByAppActivity sort key moves with it
+            attribute_changes["active_key"] = active_key(new_record)
         to_set = {key: value for key, value in attribute_changes.items() if value is not None}
         to_remove = [key for key, value in attribute_changes.items() if value is None]
         names, values = names_and_values(to_set)
