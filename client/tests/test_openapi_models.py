@@ -45,6 +45,7 @@ MODELS_BY_OPERATION: dict[tuple[str, str], list[type[BaseModel]]] = {
 MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "Session": sc.Session,
     "SessionSummary": sc.SessionSummary,
+    "ListedSession": sc.SessionSummary,  # a list item: the summary, context with include_context
     "SessionList": sc.SessionList,
     "Event": sc.Event,
     "EventUsage": sc.EventUsage,
