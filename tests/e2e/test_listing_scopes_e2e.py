@@ -32,12 +32,12 @@ def test_a_service_lists_every_users_sessions_of_its_tenants_app(api: Client, te
     _create(alice, {"session_id": "a2", "app_name": "elsewhere"})
     _create(api.as_(user=user, tenant=f"{tenant}-other"), {"session_id": "x1", "app_name": app})
 
-    query = f"/v1/sessions?app_name={app}&all_users=true"
-    assert _ids(service.get(query)) == ["b1", "a1"]
-    assert _ids(admin.get(query + "&order=asc")) == ["a1", "b1"]
-    assert _ids(api.as_(user="svc", tenant=f"{tenant}-other", roles="service").get(query)) == ["x1"]
-    assert_problem(alice.get(query), 403, "forbidden")
-    assert_problem(service.get("/v1/sessions?all_users=true"), 422, "validation_error")
+    path = f"/v1/apps/{app}/sessions"
+    assert _ids(service.get(path)) == ["b1", "a1"]
+    assert _ids(admin.get(path + "?order=asc")) == ["a1", "b1"]
+    assert _ids(api.as_(user="svc", tenant=f"{tenant}-other", roles="service").get(path)) == ["x1"]
+    assert_problem(alice.get(path), 403, "forbidden")
+    assert_problem(service.get(path + f"?user_id={user}"), 422, "validation_error")
 
 
 def test_order_by_activity_last_event_at_metadata_and_context(api: Client, tenant: str, user: str) -> None:

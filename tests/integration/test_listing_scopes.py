@@ -15,6 +15,21 @@ def _list(gateway, query="", **caller):
     return gateway.request("GET", "/v1/sessions", query=query, **caller)
 
 
+def _list_app(gateway, app, query="", **caller):
+    """GET /v1/apps/{app}/sessions: every user's sessions of the app."""
+    return gateway.request("GET", f"/v1/apps/{app}/sessions", query=query, **caller)
+
+
+def _all_app_pages(gateway, app, query, **caller) -> list[str]:
+    seen, cursor = [], None
+    while True:
+        page = _list_app(gateway, app, query + (f"&cursor={cursor}" if cursor else ""), **caller)
+        seen += _ids(page)
+        cursor = page.body["next_cursor"]
+        if not cursor:
+            return seen
+
+
 def _ids(reply) -> list[str]:
     assert reply.status == 200, reply.body
     return [s["session_id"] for s in reply.body["sessions"]]
@@ -55,34 +70,37 @@ def app_sessions(gateway, uncapped):
 
 @pytest.mark.parametrize("role", ["service", "admin"])
 def test_a_service_or_admin_lists_every_users_sessions_of_an_app(gateway, app_sessions, role):
-    newest_first = _ids(_list(gateway, "app_name=web&all_users=true", user="ops", roles=[role]))
+    newest_first = _ids(_list_app(gateway, "web", "", user="ops", roles=[role]))
     assert newest_first == ["c1", "a2", "b1", "a1"]  # b2 deleted; cli-1, no-app and tenant beta's z1 never
-    oldest_first = _ids(_list(gateway, "app_name=web&all_users=true&order=asc", user="ops", roles=[role]))
+    oldest_first = _ids(_list_app(gateway, "web", "order=asc", user="ops", roles=[role]))
     assert oldest_first == ["a1", "b1", "a2", "c1"]
-    paged = _all_pages(gateway, "app_name=web&all_users=true&limit=1", user="ops", roles=[role])
+    paged = _all_app_pages(gateway, "web", "limit=1", user="ops", roles=[role])
     assert paged == newest_first
-    owners = {
-        s["user_id"] for s in _list(gateway, "app_name=web&all_users=true", user="ops", roles=[role]).body["sessions"]
-    }
+    owners = {s["user_id"] for s in _list_app(gateway, "web", "", user="ops", roles=[role]).body["sessions"]}
     assert owners == {"u-1", "u-2", "u-3"}
 
 
 def test_another_tenants_sessions_never_appear(gateway, app_sessions):
-    assert _ids(_list(gateway, "app_name=web&all_users=true", user="ops", tenant="beta", roles=["service"])) == ["z1"]
-    assert _ids(_list(gateway, "app_name=web&all_users=true", user="ops", tenant="gamma", roles=["admin"])) == []
+    assert _ids(_list_app(gateway, "web", "", user="ops", tenant="beta", roles=["service"])) == ["z1"]
+    assert _ids(_list_app(gateway, "web", "", user="ops", tenant="gamma", roles=["admin"])) == []
 
 
 @pytest.mark.parametrize("roles", [None, ["reader"]])
 def test_without_role_service_or_admin_listing_every_user_is_forbidden(gateway, app_sessions, roles):
-    reply = _list(gateway, "app_name=web&all_users=true", user="u-1", roles=roles)
+    reply = _list_app(gateway, "web", "", user="u-1", roles=roles)
     assert (reply.status, reply.body["code"]) == (403, "forbidden")
 
 
-def test_all_users_needs_an_app_and_no_user_id(gateway, app_sessions):
-    no_app = _list(gateway, "all_users=true", user="ops", roles=["service"])
-    assert (no_app.status, no_app.body["errors"][0]["loc"]) == (422, ["query", "app_name"])
-    with_user = _list(gateway, "app_name=web&all_users=true&user_id=u-1", user="ops", roles=["service"])
-    assert (with_user.status, with_user.body["errors"][0]["loc"]) == (422, ["query", "user_id"])
+def test_the_app_list_takes_only_its_own_parameters(gateway, app_sessions):
+    """One user's sessions of an app are GET /v1/sessions?app_name=…&user_id=…; the app's list takes no user_id."""
+    with_user = _list_app(gateway, "web", "user_id=u-1", user="ops", roles=["service"])
+    assert (with_user.status, with_user.body["errors"]) == (
+        422,
+        [{"loc": ["query", "user_id"], "msg": "unknown query parameter"}],
+    )
+    assert _ids(_list(gateway, "app_name=web&user_id=u-1", user="ops", roles=["service"])) == ["a2", "a1"]
+    bad_app = _list_app(gateway, "no%20such", "", user="ops", roles=["service"])
+    assert bad_app.status == 422
 
 
 def test_filters_apply_to_every_users_listing(gateway, uncapped):
@@ -90,9 +108,9 @@ def test_filters_apply_to_every_users_listing(gateway, uncapped):
     gateway.create({"session_id": "x2", "app_name": "web", "agent_id": "bot"}, user="u-2")
     gateway.create({"session_id": "x3", "app_name": "web", "session_type": "task"}, user="u-2")
     caller = {"user": "ops", "roles": ["service"]}
-    assert _ids(_list(gateway, "app_name=web&all_users=true&agent_id=bot", **caller)) == ["x2", "x1"]
-    assert _ids(_list(gateway, "app_name=web&all_users=true&session_type=task", **caller)) == ["x3"]
-    assert _ids(_list(gateway, "app_name=web&all_users=true&metadata=k:v", **caller)) == ["x1"]
+    assert _ids(_list_app(gateway, "web", "agent_id=bot", **caller)) == ["x2", "x1"]
+    assert _ids(_list_app(gateway, "web", "session_type=task", **caller)) == ["x3"]
+    assert _ids(_list_app(gateway, "web", "metadata=k:v", **caller)) == ["x1"]
 
 
 # --- last_event_at and the order by last activity ------------------------------------------------------
@@ -132,7 +150,7 @@ def test_order_by_last_activity(gateway, uncapped):
     assert _ids(_list(gateway, "order_by=last_active_at&order=asc")) == ["s3", "s1", "s2"]
     assert _ids(_list(gateway, "order_by=created_at")) == ["s3", "s2", "s1"]
     assert _all_pages(gateway, "order_by=last_active_at&limit=1") == ["s2", "s1", "s3"]
-    everyone = _list(gateway, "app_name=web&all_users=true&order_by=last_active_at", user="ops", roles=["admin"])
+    everyone = _list_app(gateway, "web", "order_by=last_active_at", user="ops", roles=["admin"])
     assert _ids(everyone) == ["s2", "s1", "s3"]
     gateway.request("POST", "/v1/sessions/s3/events", {"type": "message"})
     assert _ids(_list(gateway, "order_by=last_active_at")) == ["s3", "s2", "s1"]
@@ -238,7 +256,7 @@ def test_include_context_pages_hold_at_most_20_sessions(gateway, uncapped):
 
 def test_include_context_with_every_user_and_isolation(gateway, app_sessions):
     gateway.request("PATCH", "/v1/sessions/a1", {"context": {"mine": True}}, user="u-1")
-    sessions = _list(gateway, "app_name=web&all_users=true&include_context=true", user="ops", roles=["service"])
+    sessions = _list_app(gateway, "web", "include_context=true", user="ops", roles=["service"])
     assert {s["session_id"]: s["context"] for s in sessions.body["sessions"]} == {
         "a1": {"mine": True},
         "a2": {},
