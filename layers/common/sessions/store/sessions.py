@@ -12,6 +12,7 @@ from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteCo
 from sessions.store.keys import (
     SESSION_SK,
     active_key,
+    app_pk,
     event_item,
     expiry_attributes,
     names_and_values,
@@ -157,6 +158,8 @@ class SessionWrites(TableAccess):
             attribute_changes.update(expiry_attributes(new_record))
         if "last_active_at" in changes:  # the ByUserActivity and ByAppActivity sort key moves with it
             attribute_changes["active_key"] = active_key(new_record)
+            if new_record.get("app_name"):  # unchanged, but a session made before ByApp existed enters it
+                attribute_changes["by_app_pk"] = app_pk(new_record["tenant_id"], new_record["app_name"])
         to_set = {key: value for key, value in attribute_changes.items() if value is not None}
         to_remove = [key for key, value in attribute_changes.items() if value is None]
         names, values = names_and_values(to_set)
