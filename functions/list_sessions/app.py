@@ -4,6 +4,11 @@ from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
 
 from sessions import listing
 from sessions.api import ActingFor, AppNamePath, caller, create_app, json_response, lambda_entry, token_caller
@@ -49,8 +54,10 @@ MetadataFilters = Annotated[
 IncludeContext = Annotated[
     bool, Query(description="Each item carries its context; a page then holds at most 20 sessions")
 ]
-PROBLEM = {"application/problem+json": {"model": Problem}}
-RESPONSES = {
+PROBLEM: dict[str, OpenAPIResponseContentModel | OpenAPIResponseContentSchema] = {
+    "application/problem+json": {"model": Problem}
+}
+RESPONSES: dict[int, OpenAPIResponse] = {
     200: {"description": "A page of sessions", "content": {"application/json": {"model": SessionList}}},
     400: {"description": "invalid_cursor", "content": PROBLEM},
     422: {"description": "validation_error", "content": PROBLEM},

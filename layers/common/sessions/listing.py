@@ -91,7 +91,7 @@ def list_sessions(
         raise Forbidden("listing every user's sessions of an app needs the service or admin role")
     statuses = _statuses(status)
     after, before = timestamp_param("created_after", created_after), timestamp_param("created_before", created_before)
-    binding = {
+    binding: dict[str, Any] = {
         "kind": "list",
         "caller": [identity.tenant_id, identity.user_id],
         "query": [owner, agent_id, statuses, session_type, app_name, after, before, ascending],
