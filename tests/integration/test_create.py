@@ -49,6 +49,7 @@ def test_defaults_headers_and_shape(gateway):
         "created_at",
         "updated_at",
         "last_active_at",
+        "last_event_at",
         "expires_at",
         "version",
     }

@@ -246,9 +246,18 @@ class AsyncSessionsClient(ClientCore):
         app_name: str | None = None,
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
+        all_users: bool | None = None,
+        order_by: Literal["created_at", "last_active_at"] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        include_context: bool | None = None,
         user_id: str | None = None,
     ) -> SessionList:
-        """One page of the caller's sessions (newest first by default); `next_cursor` continues."""
+        """One page of the caller's sessions (newest first by default); `next_cursor` continues.
+
+        `all_users` (roles service, admin): every user's sessions of `app_name`. `order_by`:
+        `created_at` or `last_active_at`. `metadata`: pairs a session's metadata must all hold.
+        `include_context`: each item carries its `context` (pages of at most 20).
+        """
         filters = {
             "limit": limit,
             "cursor": cursor,
@@ -259,6 +268,10 @@ class AsyncSessionsClient(ClientCore):
             "app_name": app_name,
             "created_after": created_after,
             "created_before": created_before,
+            "all_users": all_users,
+            "order_by": order_by,
+            "metadata": metadata,
+            "include_context": include_context,
         }
         return await self.send(self._list_sessions(filters, user_id))
 
@@ -273,6 +286,10 @@ class AsyncSessionsClient(ClientCore):
         app_name: str | None = None,
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
+        all_users: bool | None = None,
+        order_by: Literal["created_at", "last_active_at"] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        include_context: bool | None = None,
         user_id: str | None = None,
     ) -> AsyncIterator[SessionSummary]:
         """Every matching session, page after page (following `next_cursor`)."""
@@ -288,6 +305,10 @@ class AsyncSessionsClient(ClientCore):
                 app_name=app_name,
                 created_after=created_after,
                 created_before=created_before,
+                all_users=all_users,
+                order_by=order_by,
+                metadata=metadata,
+                include_context=include_context,
                 user_id=user_id,
             )
             for session in page.sessions:

@@ -1,14 +1,17 @@
 """SessionsAdkService against the service, in-process over moto and over HTTP against the dev server.
 
 The behaviour tests port google-adk's own session-service tests
-(tests/unittests/sessions/test_session_service.py, run there against InMemorySessionService and
-DatabaseSessionService); each names the upstream test it mirrors. Then an ADK Runner with a
-scripted model (no key, no network) keeps its conversation across two runs.
+(tests/unittests/sessions/test_session_service.py, the shared contract every backend of
+tests/unittests/sessions/_conformance.py is held to); each names the upstream test it mirrors and
+carries over every assertion of it. ADK's users `u1`/`u2` (`user1`/`user2`) are users of the test's
+tenant: the client's own user and another one, reached with the `service` role. Then an ADK Runner
+with a scripted model (no key, no network) keeps its conversation across two runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -27,7 +30,12 @@ from pydantic import Field
 
 from sessions_client import AsyncSessionsClient
 from sessions_client import errors as client_errors
-from sessions_client.adapters.adk import AlreadyExistsError, SessionsAdkService, StaleSessionError
+from sessions_client.adapters.adk import (
+    AlreadyExistsError,
+    SessionsAdkService,
+    StaleSessionError,
+    service_session_id,
+)
 
 pytestmark = pytest.mark.anyio
 APP = "my_app"
@@ -49,6 +57,17 @@ def service(sessions_backend: Any) -> SessionsAdkService:
 def user(sessions_backend: Any) -> str:
     """ADK's user id: the client's own user (no `user_id` parameter needed)."""
     return sessions_backend.user
+
+
+@pytest.fixture
+def other(user: str) -> str:
+    """A second ADK user: another user of the tenant (the `service` client acts for it)."""
+    return f"{user}-2"
+
+
+def stored_id(session: AdkSession) -> str:
+    """The service's id of an ADK session (to look at it with the plain client)."""
+    return service_session_id(session.app_name, session.user_id, session.id)
 
 
 def text_event(author: str, text: str, **fields: Any) -> Event:
@@ -77,31 +96,138 @@ async def test_create_get_session(service: SessionsAdkService, user: str) -> Non
     assert session.user_id == user
     assert session.id
     assert session.state == state
-    assert await service.get_session(app_name=APP, user_id=user, session_id=session.id) == session
+    assert session.last_update_time <= time.time()
+
+    got_session = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert got_session == session
+    assert got_session is not None and got_session.last_update_time <= time.time()
 
     await service.delete_session(app_name=APP, user_id=user, session_id=session.id)
     assert await service.get_session(app_name=APP, user_id=user, session_id=session.id) is None
 
 
 async def test_create_and_list_sessions(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_create_and_list_sessions (creation order kept; state and events not set)."""
+    """Mirrors test_create_and_list_sessions: every session listed with its state (no events).
+
+    Beyond it: another app's session is not listed, and creation order is kept (ADK's order by
+    last_update_time, nothing appended).
+    """
     session_ids = ["session" + str(i) for i in range(5)]
     for session_id in session_ids:
-        await service.create_session(app_name=APP, user_id=user, session_id=session_id, state={"k": session_id})
+        await service.create_session(
+            app_name=APP, user_id=user, session_id=session_id, state={"key": "value" + session_id}
+        )
     await service.create_session(app_name="other_app", user_id=user, session_id="elsewhere")
 
     sessions = (await service.list_sessions(app_name=APP, user_id=user)).sessions
+    assert len(sessions) == len(session_ids)
+    assert {s.id for s in sessions} == set(session_ids)
+    for session in sessions:
+        assert session.state == {"key": "value" + session.id}
     assert [session.id for session in sessions] == session_ids
-    assert all(session.state == {} and session.events == [] for session in sessions)
-    assert all(session.app_name == APP and session.user_id == user for session in sessions)
+    assert all(session.events == [] and session.app_name == APP and session.user_id == user for session in sessions)
 
 
-async def test_session_state(service: SessionsAdkService, user: str) -> None:
+async def test_list_sessions_ordered_by_last_update_time(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_list_sessions_ordered_by_last_update_time: the oldest session, appended to last, lists last."""
+    for session_id in ("a", "b", "c"):
+        await service.create_session(app_name=APP, user_id=user, session_id=session_id)
+
+    # Make the oldest session the most recently active one.
+    session_a = await service.get_session(app_name=APP, user_id=user, session_id="a")
+    assert session_a is not None
+    await asyncio.sleep(0.01)
+    await service.append_event(session=session_a, event=Event(invocation_id="invocation", author="user"))
+
+    list_sessions_response = await service.list_sessions(app_name=APP, user_id=user)
+    assert [s.id for s in list_sessions_response.sessions] == ["b", "c", "a"]
+
+
+async def test_list_sessions_orders_by_update_time_then_user_then_id(
+    service: SessionsAdkService, user: str, other: str
+) -> None:
+    """As test_database_session_service_list_sessions_orders_by_update_time_then_id (ORDER BY update_time,
+    user_id, id): events stamped 2026-01-01 … 01-03 set the update times; equal times order by user, then id."""
+    day = 86400.0
+    jan_1 = 1767225600.0  # 2026-01-01T00:00:00Z
+    update_times = {"orphan": jan_1, "middle": jan_1 + day, "active_a": jan_1 + 2 * day, "active_b": jan_1 + 2 * day}
+    for session_id in ("orphan", "active_b", "middle", "active_a"):
+        session = await service.create_session(app_name=APP, user_id=user, session_id=session_id)
+        await service.append_event(session, Event(author="user", timestamp=update_times[session_id]))
+    tie = await service.create_session(app_name=APP, user_id=other, session_id="active_0")
+    await service.append_event(tie, Event(author="user", timestamp=jan_1 + 2 * day))
+
+    response = await service.list_sessions(app_name=APP, user_id=user)
+    assert [session.id for session in response.sessions] == ["orphan", "middle", "active_a", "active_b"]
+    assert [s.last_update_time for s in response.sessions] == [update_times[s.id] for s in response.sessions]
+    everyone = (await service.list_sessions(app_name=APP)).sessions
+    first, second = sorted([user, other])
+    ties = [(s.user_id, s.id) for s in everyone if s.last_update_time == jan_1 + 2 * day]
+    assert ties == sorted([(user, "active_a"), (user, "active_b"), (other, "active_0")])
+    assert ties[0][0] == first and ties[-1][0] == second
+
+
+async def test_list_sessions_all_users(service: SessionsAdkService, user: str, other: str) -> None:
+    """Mirrors test_list_sessions_all_users (user1 = the client's user, user2 = another user of the tenant)."""
+    user_id_1, user_id_2 = user, other
+    await service.create_session(app_name=APP, user_id=user_id_1, session_id="session1a", state={"key": "value1a"})
+    await service.create_session(app_name=APP, user_id=user_id_1, session_id="session1b", state={"key": "value1b"})
+    await service.create_session(app_name=APP, user_id=user_id_2, session_id="session2a", state={"key": "value2a"})
+
+    # List sessions for user1 - should contain merged state
+    sessions_1 = (await service.list_sessions(app_name=APP, user_id=user_id_1)).sessions
+    assert len(sessions_1) == 2
+    sessions_1_map = {s.id: s for s in sessions_1}
+    assert sessions_1_map["session1a"].state == {"key": "value1a"}
+    assert sessions_1_map["session1b"].state == {"key": "value1b"}
+
+    # List sessions for user2 - should contain merged state
+    sessions_2 = (await service.list_sessions(app_name=APP, user_id=user_id_2)).sessions
+    assert len(sessions_2) == 1
+    assert sessions_2[0].id == "session2a"
+    assert sessions_2[0].state == {"key": "value2a"}
+
+    # List sessions for all users - should contain merged state
+    sessions_all = (await service.list_sessions(app_name=APP, user_id=None)).sessions
+    assert len(sessions_all) == 3
+    sessions_all_map = {s.id: s for s in sessions_all}
+    assert sessions_all_map["session1a"].state == {"key": "value1a"}
+    assert sessions_all_map["session1b"].state == {"key": "value1b"}
+    assert sessions_all_map["session2a"].state == {"key": "value2a"}
+
+
+async def test_list_sessions_state_holds_app_and_user_keys(service: SessionsAdkService, user: str, other: str) -> None:
+    """ADK's database and SQLite list_sessions merge app state and each session's user state
+    (_merge_state(app_state, user_state, session_state)) into every listed session, of every user."""
+    mine = await service.create_session(app_name=APP, user_id=user, session_id="s1", state={"sk": 1, "user:u": "me"})
+    await service.append_event(mine, Event(author="user", actions=EventActions(state_delta={"app:a": "shared"})))
+    await service.create_session(app_name=APP, user_id=other, session_id="s1", state={"user:u": "them"})
+
+    (listed,) = (await service.list_sessions(app_name=APP, user_id=user)).sessions
+    assert listed.state == {"sk": 1, "app:a": "shared", "user:u": "me"}
+    assert listed.events == []
+    everyone = {(s.user_id, s.id): s.state for s in (await service.list_sessions(app_name=APP)).sessions}
+    assert everyone == {
+        (user, "s1"): {"sk": 1, "app:a": "shared", "user:u": "me"},
+        (other, "s1"): {"app:a": "shared", "user:u": "them"},
+    }
+
+
+async def test_list_sessions_of_every_user_needs_the_service_or_admin_role(sessions_backend: Any) -> None:
+    """ADK lists every user without user_id; the service lets only roles service and admin see every user."""
+    plain = SessionsAdkService(sessions_backend.async_client(identity=sessions_backend.identity()))
+    await plain.create_session(app_name=APP, user_id=sessions_backend.user, session_id="mine")
+    with pytest.raises(client_errors.Forbidden):
+        await plain.list_sessions(app_name=APP)
+    admin = SessionsAdkService(sessions_backend.async_client(identity=sessions_backend.identity("boss", ("admin",))))
+    assert [s.id for s in (await admin.list_sessions(app_name=APP)).sessions] == ["mine"]
+
+
+async def test_session_state(service: SessionsAdkService, user: str, other: str) -> None:
     """Mirrors test_session_state: app state shared, user state per user, temp: dropped, session state persisted.
 
     ADK's second user is another user of the tenant, reached with the `service` role.
     """
-    other = f"{user}-2"
     session_11 = await service.create_session(
         app_name=APP, user_id=user, state={"key11": "value11"}, session_id="session11"
     )
@@ -220,6 +346,7 @@ async def test_append_event_complete(service: SessionsAdkService, user: str) -> 
     )
     await service.append_event(session=session, event=event)
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert read == session
     assert read is not None
     assert read.events == session.events == [event]
     assert read.events[0].timestamp == 1700000000.123
@@ -369,9 +496,9 @@ async def test_temp_state_is_never_stored(service: SessionsAdkService, raw: Asyn
     event = text_event("user", "hi", actions=EventActions(state_delta={"temp:scratch": "x", "kept": 2}))
     await service.append_event(session, event)
 
-    stored = await raw.get_session(session.id)
+    stored = await raw.get_session(stored_id(session))
     assert stored.context == {"kept": 2}
-    history = await raw.get_history(session.id, include_payload=True)
+    history = await raw.get_history(stored_id(session), include_payload=True)
     document = history.events[0].payload["adk_event"]  # type: ignore[index]
     assert document["actions"]["stateDelta"] == {"kept": 2}
 
@@ -392,7 +519,7 @@ async def test_partial_events_are_not_stored(service: SessionsAdkService, raw: A
     session = await service.create_session(app_name=APP, user_id=user)
     await service.append_event(session, text_event("model_agent", "stream chunk", partial=True))
     assert session.events == []
-    assert (await raw.get_history(session.id)).events == []
+    assert (await raw.get_history(stored_id(session))).events == []
 
 
 async def test_sessions_are_scoped_by_app(service: SessionsAdkService, user: str) -> None:
@@ -418,7 +545,7 @@ async def test_events_are_history_events(service: SessionsAdkService, raw: Async
     call = types.Part(function_call=types.FunctionCall(name="lookup", args={"q": "x"}))
     await service.append_event(session, Event(author="helper", content=types.Content(role="model", parts=[call])))
 
-    events = (await raw.get_history(session.id)).events
+    events = (await raw.get_history(stored_id(session))).events
     assert [(e.type, e.role, e.content) for e in events] == [
         ("message", "user", "question"),
         ("message", "assistant", "answer"),
@@ -466,7 +593,7 @@ async def test_runner_keeps_the_conversation(service: SessionsAdkService, raw: A
         ("model", "Hello Ada."),
         ("user", "What is my name?"),
     ]
-    stored = await raw.get_session(session.id)
+    stored = await raw.get_session(stored_id(session))
     assert stored.context["last_reply"] == "Your name is Ada."
     assert stored.usage.event_count == 4
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
@@ -481,10 +608,83 @@ async def test_get_user_state(service: SessionsAdkService, user: str) -> None:
     assert await service.get_user_state(app_name=APP, user_id=user) == {"theme": "dark", "n": 1}
 
 
-async def test_list_sessions_of_every_user_is_not_offered(service: SessionsAdkService) -> None:
-    """ADK 2 lists every user's sessions without user_id; the service lists one user's at a time."""
-    with pytest.raises(NotImplementedError):
-        await service.list_sessions(app_name=APP)
+async def test_get_session_respects_user_id(service: SessionsAdkService, user: str, other: str) -> None:
+    """Mirrors test_get_session_respects_user_id: two users of one app each have a session `s1`."""
+    session1 = await service.create_session(app_name=APP, user_id=user, session_id="s1")
+    await service.append_event(session1, Event(invocation_id="inv1", author="user"))
+    # u2 creates a session with the same session_id 's1'
+    await service.create_session(app_name=APP, user_id=other, session_id="s1")
+    # Check that getting s1 for u2 returns u2's session (with no events), not u1's session.
+    session2_got = await service.get_session(app_name=APP, user_id=other, session_id="s1")
+    assert session2_got is not None
+    assert session2_got.user_id == other
+    assert len(session2_got.events) == 0
+
+
+async def test_session_ids_are_scoped_by_app_and_user(
+    service: SessionsAdkService, raw: AsyncSessionsClient, user: str, other: str
+) -> None:
+    """ADK keys sessions by (app_name, user_id, session_id) (InMemorySessionService's sessions[app][user][id],
+    the database's and SQLite's primary key): the same id in another app or of another user is another
+    session; reading or deleting through the wrong app or user finds nothing and changes nothing."""
+    mine = await service.create_session(app_name=APP, user_id=user, session_id="s1", state={"who": "me"})
+    theirs = await service.create_session(app_name=APP, user_id=other, session_id="s1", state={"who": "them"})
+    elsewhere = await service.create_session(app_name="other_app", user_id=user, session_id="s1", state={"who": "x"})
+    assert mine.id == theirs.id == elsewhere.id == "s1"
+    assert len({stored_id(mine), stored_id(theirs), stored_id(elsewhere)}) == 3
+
+    await service.delete_session(app_name=APP, user_id=other, session_id="s1")  # the other user's only
+    assert await service.get_session(app_name=APP, user_id=other, session_id="s1") is None
+    read = await service.get_session(app_name=APP, user_id=user, session_id="s1")
+    assert read is not None and read.state == {"who": "me"}
+    await service.delete_session(app_name="third_app", user_id=user, session_id="s1")  # no such session: nothing
+    read = await service.get_session(app_name="other_app", user_id=user, session_id="s1")
+    assert read is not None and read.state == {"who": "x"}
+    assert await service.get_session(app_name="third_app", user_id=user, session_id="s1") is None
+    assert (await raw.get_session(stored_id(mine))).metadata["adk_session_id"] == "s1"
+
+
+async def test_session_ids_are_any_string_adk_takes(service: SessionsAdkService, user: str) -> None:
+    """ADK's services store any id string; the service's own id pattern does not apply to ADK ids."""
+    ids = ("my session/1", "ünïcode:ид", "stats", "-leading", "x" * 300)
+    for session_id in ids:
+        created = await service.create_session(app_name=APP, user_id=user, session_id=session_id, state={"k": 1})
+        assert created.id == session_id
+        read = await service.get_session(app_name=APP, user_id=user, session_id=session_id)
+        assert read is not None and read.id == session_id and read.state == {"k": 1}
+        await service.append_event(read, text_event("user", "hi"))
+    listed = await service.list_sessions(app_name=APP, user_id=user)
+    assert sorted(s.id for s in listed.sessions) == sorted(
+        ("my session/1", "ünïcode:ид", "stats", "-leading", "x" * 300)
+    )
+
+
+async def test_generated_session_ids_are_uuid4(service: SessionsAdkService, user: str) -> None:
+    """InMemory/Database/SqliteSessionService give an id-less session platform_uuid.new_uuid(): a uuid4 string."""
+    import uuid
+
+    session = await service.create_session(app_name=APP, user_id=user)
+    assert uuid.UUID(session.id).version == 4 and str(uuid.UUID(session.id)) == session.id
+
+
+async def test_session_last_update_time_updates_on_event(service: SessionsAdkService, user: str) -> None:
+    """Mirrors test_session_last_update_time_updates_on_event: last_update_time is the appended event's timestamp."""
+    session = await service.create_session(app_name=APP, user_id=user)
+    original_update_time = session.last_update_time
+
+    event_timestamp = original_update_time + 10
+    event = Event(invocation_id="invocation", author="user", timestamp=event_timestamp)
+    await service.append_event(session=session, event=event)
+
+    assert session.last_update_time == pytest.approx(event_timestamp, abs=1e-6)
+
+    refreshed_session = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
+    assert refreshed_session is not None
+    assert refreshed_session.last_update_time == pytest.approx(event_timestamp, abs=1e-6)
+    assert refreshed_session.last_update_time > original_update_time
+    # and as listed
+    (listed,) = (await service.list_sessions(app_name=APP, user_id=user)).sessions
+    assert listed.last_update_time == pytest.approx(event_timestamp, abs=1e-6)
 
 
 # --- None state values: stored and read back as None (session, user: and app: scopes) -----------------

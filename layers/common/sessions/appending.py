@@ -72,6 +72,8 @@ def plan_append(
         "last_seq": seq,
         "last_active_at": timestamp,
         "updated_at": timestamp,
+        # the timestamp of the last event appended (an ADK session's last_update_time), not the clock's
+        "last_event_at": event["timestamp"],
     }
     if request.context_patch is not None or request.context_set is not None:
         context = session.get("context") or {}

@@ -476,8 +476,18 @@ class SessionSummary(_Response):
     created_at: str
     updated_at: str
     last_active_at: str
+    last_event_at: str | None = Field(
+        description="The timestamp of the last event appended (as the event gave it, else when it was appended); "
+        "null until one is. A rewind leaves it."
+    )
     expires_at: str
     version: int
+
+
+class ListedSession(SessionSummary):
+    """A session in a list: the summary, plus `context` when the list was asked for it (include_context=true)."""
+
+    context: dict[str, Any] | None = Field(None, description="Only with include_context=true")
 
 
 class Session(SessionSummary):
@@ -488,7 +498,7 @@ class Session(SessionSummary):
 
 
 class SessionList(_Response):
-    sessions: list[SessionSummary]
+    sessions: list[ListedSession]
     next_cursor: str | None
 
 

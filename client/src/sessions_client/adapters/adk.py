@@ -8,8 +8,12 @@
     runner = Runner(agent=agent, app_name="my_app", session_service=service)
 
 How ADK's model maps onto the service:
-- An ADK session is a session of the service with `app_name` = ADK's app name and the same id
-  (ADK ids must then match the service's id pattern; ids are unique per tenant, not per app).
+- An ADK session is a session of the service with `app_name` = ADK's app name. ADK keys sessions by
+  (app, user, id), the service by id within the tenant: the service's id is `adk-` and a SHA-256 of
+  the three (`service_session_id`), and the ADK id is kept in the session's `metadata`
+  (`adk_session_id`) and answered as `Session.id`. So two users (or apps) may each have a session
+  `s1`, and an ADK id may be any string ADK takes, up to 512 characters (a metadata value's limit).
+  Ids ADK generates are uuid4 strings, as ADK's own services make them.
 - ADK's user is the session's user: the client's own user, or any user of its tenant when the
   client's identity has the `service` role (sent as the `user_id` query parameter).
 - State: keys without a prefix are the session's `context`; `app:` keys the app's state document,
@@ -32,6 +36,12 @@ How ADK's model maps onto the service:
 - An append to a session that does not exist (or no longer does) raises ADK's own
   `SessionNotFoundError` ("Session <id> not found."), as ADK's in-memory, database and SQLite
   services do.
+- `last_update_time` is the timestamp of the last event appended (the service's `last_event_at`), or
+  the creation time before the first, as ADK's services keep `update_time` (to the millisecond).
+- `list_sessions` answers each session's whole state (its own keys, `app:` and `user:` keys) without
+  events, ordered as ADK's database and SQLite services order it: by `last_update_time`, then user,
+  then id, oldest first. Without `user_id` it lists every user's sessions of the app: the client's
+  identity then needs the `service` (or `admin`) role.
 - `get_session` with a `GetSessionConfig` selects events as ADK's database and SQLite services do:
   `num_recent_events=0` returns none, `after_timestamp` is inclusive, both together give the most
   recent events among those at or after it.
@@ -39,8 +49,10 @@ How ADK's model maps onto the service:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,9 +69,10 @@ from typing_extensions import override
 from sessions_client import errors
 from sessions_client._async import AsyncSessionsClient
 from sessions_client._core import as_identity
-from sessions_client.models import Event, Session
+from sessions_client.models import Event, Session, SessionSummary
 
 PAYLOAD_KEY = "adk_event"
+ADK_SESSION_ID_KEY = "adk_session_id"  # the session's metadata key holding its ADK id
 CONTENT_LIMIT = 32 * 1024  # bytes of UTF-8 the service takes inline in `content`
 METADATA_VALUE_LIMIT = 512
 
@@ -70,6 +83,26 @@ class StaleSessionError(_AdkStaleSessionError, ValueError):
 
 class AlreadyExistsError(_AdkAlreadyExistsError, ValueError):
     """create_session with a `session_id` the user already has."""
+
+
+def service_session_id(app_name: str, user_id: str, session_id: str) -> str:
+    """The service's id of ADK's session `session_id` of `user_id` in `app_name` (ADK scopes ids by app and user)."""
+    digest = hashlib.sha256(json.dumps([app_name, user_id, session_id]).encode()).hexdigest()
+    return f"adk-{digest[:40]}"
+
+
+def _is_adk_session(stored: Session, app_name: str, user_id: str, session_id: str) -> bool:
+    """`stored` is ADK's session `session_id` of that app and user (never another's under a colliding id)."""
+    return (
+        stored.app_name == app_name
+        and stored.user_id == user_id
+        and stored.metadata.get(ADK_SESSION_ID_KEY) == session_id
+    )
+
+
+def last_update_time(stored: Session | SessionSummary) -> float:
+    """ADK's `last_update_time`: the last appended event's timestamp, the creation time before one."""
+    return (stored.last_event_at or stored.created_at).timestamp()
 
 
 class SessionsAdkService(BaseSessionService):
@@ -114,12 +147,12 @@ class SessionsAdkService(BaseSessionService):
 
     def _to_adk(self, stored: Session, state: dict[str, Any], events: list[AdkEvent]) -> AdkSession:
         session = AdkSession(
-            id=stored.session_id,
+            id=stored.metadata.get(ADK_SESSION_ID_KEY, stored.session_id),
             app_name=stored.app_name or "",
             user_id=stored.user_id,
             state={**stored.context, **state},
             events=events,
-            last_update_time=stored.updated_at.timestamp(),
+            last_update_time=last_update_time(stored),
         )
         self._remember(session, stored.version)
         return session
@@ -137,20 +170,23 @@ class SessionsAdkService(BaseSessionService):
     ) -> AdkSession:
         session_id = session_id.strip() if session_id and session_id.strip() else None
         acting_for = self._for(user_id)
+        adk_id = session_id or str(uuid.uuid4())
+        if len(adk_id) > METADATA_VALUE_LIMIT:
+            raise ValueError(f"a session id is at most {METADATA_VALUE_LIMIT} characters here (it is kept in metadata)")
         app_delta, user_delta, session_state = split_state(state or {})
         try:
             stored = await self.client.create_session(
-                session_id=session_id,
+                session_id=service_session_id(app_name, user_id, adk_id),
                 app_name=app_name,
                 context=session_state,
-                metadata={"framework": "google-adk"},
+                metadata={"framework": "google-adk", ADK_SESSION_ID_KEY: adk_id},
                 ttl_seconds=self.session_ttl_seconds,
                 user_id=acting_for,
                 state_set=_state_set(app_delta, user_delta),  # in the create's transaction
                 only_new=True,  # of two concurrent creates of one id, one wins and the other raises
             )
         except errors.VersionMismatch as exists:
-            raise AlreadyExistsError(f"Session with id {session_id} already exists.") from exists
+            raise AlreadyExistsError(f"Session with id {adk_id} already exists.") from exists
         return self._to_adk(stored, await self._scoped_state(app_name, user_id), [])
 
     @override
@@ -162,14 +198,16 @@ class SessionsAdkService(BaseSessionService):
         session_id: str,
         config: GetSessionConfig | None = None,
     ) -> AdkSession | None:
+        session_id = session_id.strip()  # as ADK's in-memory and SQLite services normalize ids
         acting_for = self._for(user_id)
+        scoped_id = service_session_id(app_name, user_id, session_id)
         try:
-            stored = await self.client.get_session(session_id, user_id=acting_for)
+            stored = await self.client.get_session(scoped_id, user_id=acting_for)
         except errors.SessionNotFound:
             return None
-        if stored.app_name != app_name or stored.user_id != user_id:
+        if not _is_adk_session(stored, app_name, user_id, session_id):
             return None
-        events = await self._events(session_id, acting_for, config)
+        events = await self._events(scoped_id, acting_for, config)
         return self._to_adk(stored, await self._scoped_state(app_name, user_id), events)
 
     async def _events(self, session_id: str, acting_for: str | None, config: GetSessionConfig | None) -> list[AdkEvent]:
@@ -211,21 +249,39 @@ class SessionsAdkService(BaseSessionService):
 
     @override
     async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
-        """The user's sessions of the app, oldest first (ADK 2 lists every user without `user_id`: not offered)."""
+        """The sessions of the app (of every user when `user_id` is None), with their whole state, no events.
+
+        Ordered as ADK's database and SQLite services order them: by `last_update_time`, user, id.
+        Every user's sessions need a client with the `service` (or `admin`) role.
+        """
         if user_id is None:
-            raise NotImplementedError("the session service lists one user's sessions at a time: name the user_id")
-        sessions = [
-            AdkSession(
-                id=summary.session_id,
-                app_name=app_name,
-                user_id=summary.user_id,
-                state={},
-                last_update_time=summary.updated_at.timestamp(),
+            listed = self.client.iter_sessions(app_name=app_name, all_users=True, include_context=True, page_size=100)
+        else:
+            listed = self.client.iter_sessions(
+                app_name=app_name, include_context=True, page_size=100, user_id=self._for(user_id)
             )
-            async for summary in self.client.iter_sessions(
-                app_name=app_name, order="asc", page_size=100, user_id=self._for(user_id)
+        app_state = {
+            State.APP_PREFIX + key: value for key, value in (await self.client.get_app_state(app_name)).state.items()
+        }
+        user_states: dict[str, dict[str, Any]] = {}
+        sessions = []
+        async for summary in listed:
+            adk_id = summary.metadata.get(ADK_SESSION_ID_KEY)
+            if adk_id is None or summary.session_id != service_session_id(app_name, summary.user_id, adk_id):
+                continue  # not a session this adapter made
+            if summary.user_id not in user_states:
+                user = await self.client.get_user_state(app_name, summary.user_id)
+                user_states[summary.user_id] = {State.USER_PREFIX + key: value for key, value in user.state.items()}
+            sessions.append(
+                AdkSession(
+                    id=adk_id,
+                    app_name=app_name,
+                    user_id=summary.user_id,
+                    state={**(summary.context or {}), **app_state, **user_states[summary.user_id]},
+                    last_update_time=last_update_time(summary),
+                )
             )
-        ]
+        sessions.sort(key=lambda session: (session.last_update_time, session.user_id, session.id))
         return ListSessionsResponse(sessions=sessions)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
@@ -234,13 +290,15 @@ class SessionsAdkService(BaseSessionService):
 
     @override
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        session_id = session_id.strip()  # as ADK's in-memory and SQLite services normalize ids
         acting_for = self._for(user_id)
+        scoped_id = service_session_id(app_name, user_id, session_id)
         try:
-            stored = await self.client.get_session(session_id, user_id=acting_for)
+            stored = await self.client.get_session(scoped_id, user_id=acting_for)
         except errors.SessionNotFound:
             return
-        if stored.app_name == app_name and stored.user_id == user_id:
-            await self.client.delete_session(session_id, user_id=acting_for)
+        if _is_adk_session(stored, app_name, user_id, session_id):
+            await self.client.delete_session(scoped_id, user_id=acting_for)
 
     @override
     async def append_event(self, session: AdkSession, event: AdkEvent) -> AdkEvent:
@@ -268,7 +326,10 @@ class SessionsAdkService(BaseSessionService):
         version = self.version_of(session)
         try:
             return await self.client.append_event(
-                session.id, body, if_match=version, user_id=self._for(session.user_id)
+                service_session_id(session.app_name, session.user_id, session.id),
+                body,
+                if_match=version,
+                user_id=self._for(session.user_id),
             )
         except errors.SessionNotFound as missing:
             # as ADK's own services (in-memory, database, SQLite) raise it, with their message
@@ -380,5 +441,6 @@ __all__ = [
     "SessionsAdkService",
     "StaleSessionError",
     "from_stored",
+    "service_session_id",
     "to_stored",
 ]

@@ -11,6 +11,8 @@ from sessions.errors import SessionLimitReached
 from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
 from sessions.store.keys import (
     SESSION_SK,
+    active_key,
+    app_pk,
     event_item,
     expiry_attributes,
     names_and_values,
@@ -159,6 +161,10 @@ class SessionWrites(TableAccess):
         attribute_changes = {**changes, "version": new_record["version"]}
         if {"expires_at", "last_active_at"} & changes.keys():
             attribute_changes.update(expiry_attributes(new_record))
+        if "last_active_at" in changes:  # the ByUserActivity and ByAppActivity sort key moves with it
+            attribute_changes["active_key"] = active_key(new_record)
+            if new_record.get("app_name"):  # unchanged, but a session made before ByApp existed enters it
+                attribute_changes["by_app_pk"] = app_pk(new_record["tenant_id"], new_record["app_name"])
         to_set = {key: value for key, value in attribute_changes.items() if value is not None}
         to_remove = [key for key, value in attribute_changes.items() if value is None]
         names, values = names_and_values(to_set)
