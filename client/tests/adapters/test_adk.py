@@ -810,4 +810,4 @@ async def test_create_session_writes_state_in_one_call(
     assert session.state == {"app:a": None, "user:u": None, "s": None}
     assert (await raw.get_app_state(APP)).state == {"a": None}
     assert (await raw.get_user_state(APP, user)).state == {"u": None}
-    assert (await raw.get_session("one")).context == {"s": None}
+    assert (await raw.get_session(service_session_id(APP, user, "one"))).context == {"s": None}
