@@ -1,23 +1,20 @@
 """SessionsAdkService against the service, in-process over moto and over HTTP against the dev server.
 
-The behaviour tests port google-adk's own session-service tests
-(tests/unittests/sessions/test_session_service.py, the shared contract every backend of
-tests/unittests/sessions/_conformance.py is held to); each names the upstream test it mirrors and
-carries over every assertion of it. ADK's users `u1`/`u2` (`user1`/`user2`) are users of the test's
-tenant: the client's own user and another one, reached with the `service` role. Then an ADK Runner
-with a scripted model (no key, no network) keeps its conversation across two runs.
+What ADK's own contract tests assert is ported one for one in test_adk_contract.py. This file holds
+what they leave out: how the adapter stores ADK's model in the service (ids, events, state documents,
+large events), ADK behaviours its tests state only in code (database ordering, state written in one
+call), None state values through every scope and reader, and an ADK Runner with a scripted model (no
+key, no network) that keeps its conversation across two runs. ADK's users are users of the test's
+tenant: the client's own user and others, reached with the `service` role.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
 from google.adk.agents import LlmAgent
-from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events import Event, EventActions
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
@@ -31,9 +28,7 @@ from pydantic import Field
 from sessions_client import AsyncSessionsClient
 from sessions_client import errors as client_errors
 from sessions_client.adapters.adk import (
-    AlreadyExistsError,
     SessionsAdkService,
-    StaleSessionError,
     service_session_id,
 )
 
@@ -80,67 +75,7 @@ def text_event(author: str, text: str, **fields: Any) -> Event:
     )
 
 
-# --- ports of google-adk tests/unittests/sessions/test_session_service.py -------------------------
-
-
-async def test_get_empty_session(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_get_empty_session."""
-    assert not await service.get_session(app_name=APP, user_id=user, session_id="123")
-
-
-async def test_create_get_session(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_create_get_session."""
-    state = {"key": "value"}
-    session = await service.create_session(app_name=APP, user_id=user, state=state)
-    assert session.app_name == APP
-    assert session.user_id == user
-    assert session.id
-    assert session.state == state
-    assert session.last_update_time <= time.time()
-
-    got_session = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert got_session == session
-    assert got_session is not None and got_session.last_update_time <= time.time()
-
-    await service.delete_session(app_name=APP, user_id=user, session_id=session.id)
-    assert await service.get_session(app_name=APP, user_id=user, session_id=session.id) is None
-
-
-async def test_create_and_list_sessions(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_create_and_list_sessions: every session listed with its state (no events).
-
-    Beyond it: another app's session is not listed, and creation order is kept (ADK's order by
-    last_update_time, nothing appended).
-    """
-    session_ids = ["session" + str(i) for i in range(5)]
-    for session_id in session_ids:
-        await service.create_session(
-            app_name=APP, user_id=user, session_id=session_id, state={"key": "value" + session_id}
-        )
-    await service.create_session(app_name="other_app", user_id=user, session_id="elsewhere")
-
-    sessions = (await service.list_sessions(app_name=APP, user_id=user)).sessions
-    assert len(sessions) == len(session_ids)
-    assert {s.id for s in sessions} == set(session_ids)
-    for session in sessions:
-        assert session.state == {"key": "value" + session.id}
-    assert [session.id for session in sessions] == session_ids
-    assert all(session.events == [] and session.app_name == APP and session.user_id == user for session in sessions)
-
-
-async def test_list_sessions_ordered_by_last_update_time(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_list_sessions_ordered_by_last_update_time: the oldest session, appended to last, lists last."""
-    for session_id in ("a", "b", "c"):
-        await service.create_session(app_name=APP, user_id=user, session_id=session_id)
-
-    # Make the oldest session the most recently active one.
-    session_a = await service.get_session(app_name=APP, user_id=user, session_id="a")
-    assert session_a is not None
-    await asyncio.sleep(0.01)
-    await service.append_event(session=session_a, event=Event(invocation_id="invocation", author="user"))
-
-    list_sessions_response = await service.list_sessions(app_name=APP, user_id=user)
-    assert [s.id for s in list_sessions_response.sessions] == ["b", "c", "a"]
+# --- ADK behaviours of its database service, and how the adapter stores them ---------------------------
 
 
 async def test_list_sessions_orders_by_update_time_then_user_then_id(
@@ -165,35 +100,6 @@ async def test_list_sessions_orders_by_update_time_then_user_then_id(
     ties = [(s.user_id, s.id) for s in everyone if s.last_update_time == jan_1 + 2 * day]
     assert ties == sorted([(user, "active_a"), (user, "active_b"), (other, "active_0")])
     assert ties[0][0] == first and ties[-1][0] == second
-
-
-async def test_list_sessions_all_users(service: SessionsAdkService, user: str, other: str) -> None:
-    """Mirrors test_list_sessions_all_users (user1 = the client's user, user2 = another user of the tenant)."""
-    user_id_1, user_id_2 = user, other
-    await service.create_session(app_name=APP, user_id=user_id_1, session_id="session1a", state={"key": "value1a"})
-    await service.create_session(app_name=APP, user_id=user_id_1, session_id="session1b", state={"key": "value1b"})
-    await service.create_session(app_name=APP, user_id=user_id_2, session_id="session2a", state={"key": "value2a"})
-
-    # List sessions for user1 - should contain merged state
-    sessions_1 = (await service.list_sessions(app_name=APP, user_id=user_id_1)).sessions
-    assert len(sessions_1) == 2
-    sessions_1_map = {s.id: s for s in sessions_1}
-    assert sessions_1_map["session1a"].state == {"key": "value1a"}
-    assert sessions_1_map["session1b"].state == {"key": "value1b"}
-
-    # List sessions for user2 - should contain merged state
-    sessions_2 = (await service.list_sessions(app_name=APP, user_id=user_id_2)).sessions
-    assert len(sessions_2) == 1
-    assert sessions_2[0].id == "session2a"
-    assert sessions_2[0].state == {"key": "value2a"}
-
-    # List sessions for all users - should contain merged state
-    sessions_all = (await service.list_sessions(app_name=APP, user_id=None)).sessions
-    assert len(sessions_all) == 3
-    sessions_all_map = {s.id: s for s in sessions_all}
-    assert sessions_all_map["session1a"].state == {"key": "value1a"}
-    assert sessions_all_map["session1b"].state == {"key": "value1b"}
-    assert sessions_all_map["session2a"].state == {"key": "value2a"}
 
 
 async def test_list_sessions_state_holds_app_and_user_keys(service: SessionsAdkService, user: str, other: str) -> None:
@@ -223,85 +129,6 @@ async def test_list_sessions_of_every_user_needs_the_service_or_admin_role(sessi
     assert [s.id for s in (await admin.list_sessions(app_name=APP)).sessions] == ["mine"]
 
 
-async def test_session_state(service: SessionsAdkService, user: str, other: str) -> None:
-    """Mirrors test_session_state: app state shared, user state per user, temp: dropped, session state persisted.
-
-    ADK's second user is another user of the tenant, reached with the `service` role.
-    """
-    session_11 = await service.create_session(
-        app_name=APP, user_id=user, state={"key11": "value11"}, session_id="session11"
-    )
-    await service.create_session(app_name=APP, user_id=user, state={"key12": "value12"}, session_id="session12")
-    await service.create_session(app_name=APP, user_id=other, session_id="session2")
-    assert session_11.state.get("key11") == "value11"
-
-    event = text_event(
-        "user",
-        "text",
-        actions=EventActions(
-            state_delta={"app:key": "value", "user:key1": "value1", "temp:key": "temp", "key11": "value11_new"}
-        ),
-    )
-    await service.append_event(session=session_11, event=event)
-
-    assert session_11.state.get("app:key") == "value"
-    assert session_11.state.get("key11") == "value11_new"
-    assert session_11.state.get("user:key1") == "value1"
-    assert session_11.state.get("temp:key") == "temp"  # ADK keeps it for the invocation, never stored
-
-    session_12 = await service.get_session(app_name=APP, user_id=user, session_id="session12")
-    assert session_12 is not None
-    assert session_12.state.get("key12") == "value12"
-    assert session_12.state.get("user:key1") == "value1"
-    assert not session_12.state.get("temp:key")
-
-    session_2 = await service.get_session(app_name=APP, user_id=other, session_id="session2")
-    assert session_2 is not None
-    assert session_2.state.get("app:key") == "value"
-    assert not session_2.state.get("user:key1")
-
-    session_11 = await service.get_session(app_name=APP, user_id=user, session_id="session11")
-    assert session_11 is not None
-    assert session_11.state.get("key11") == "value11_new"
-    assert session_11.state.get("user:key1") == "value1"
-    assert not session_11.state.get("temp:key")
-
-
-async def test_create_new_session_will_merge_states(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_create_new_session_will_merge_states."""
-    session_1 = await service.create_session(app_name=APP, user_id=user, state={"key1": "value1"}, session_id="s1")
-    event = text_event(
-        "user", "text", actions=EventActions(state_delta={"app:key": "value", "user:key1": "value1", "temp:key": "t"})
-    )
-    await service.append_event(session=session_1, event=event)
-    assert session_1.state.get("app:key") == "value"
-    assert session_1.state.get("key1") == "value1"
-    assert session_1.state.get("user:key1") == "value1"
-    assert session_1.state.get("temp:key") == "t"
-
-    session_2 = await service.create_session(app_name=APP, user_id=user, state={}, session_id="s2")
-    assert session_2.state.get("app:key") == "value"
-    assert session_2.state.get("user:key1") == "value1"
-    assert not session_2.state.get("key1")
-    assert not session_2.state.get("temp:key")
-
-
-async def test_append_event_bytes(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_append_event_bytes: binary parts and grounding metadata read back equal."""
-    session = await service.create_session(app_name=APP, user_id=user)
-    content = types.Content(role="user", parts=[types.Part.from_bytes(data=b"\x89PNG\x00\xff", mime_type="image/png")])
-    grounding = types.GroundingMetadata(search_entry_point=types.SearchEntryPoint(sdk_blob=b"test_sdk_blob"))
-    event = Event(invocation_id="invocation", author="user", content=content, grounding_metadata=grounding)
-    await service.append_event(session=session, event=event)
-    assert session.events[0].content == content
-
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None
-    assert len(read.events) == 1
-    assert read.events[0].content == content
-    assert read.events[0].grounding_metadata == grounding
-
-
 async def test_large_event_round_trips(service: SessionsAdkService, user: str) -> None:
     """An ADK event far over the inline limits (here 300 kB of image bytes) reads back equal (events up to 5 MiB)."""
     session = await service.create_session(app_name=APP, user_id=user)
@@ -318,93 +145,6 @@ async def test_large_event_round_trips(service: SessionsAdkService, user: str) -
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
     assert read is not None
     assert read.events == [event]
-
-
-async def test_append_event_complete(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_append_event_complete: every Event field survives the round trip (its 2023 timestamp too)."""
-    session = await service.create_session(app_name=APP, user_id=user)
-    event = Event(
-        invocation_id="invocation",
-        author="user",
-        content=types.Content(role="user", parts=[types.Part(text="test_text")]),
-        turn_complete=True,
-        partial=False,
-        actions=EventActions(artifact_delta={"file": 0}, transfer_to_agent="agent", escalate=True),
-        long_running_tool_ids={"tool1"},
-        error_code="error_code",
-        error_message="error_message",
-        interrupted=True,
-        grounding_metadata=types.GroundingMetadata(web_search_queries=["query1"]),
-        usage_metadata=types.GenerateContentResponseUsageMetadata(
-            prompt_token_count=1, candidates_token_count=1, total_token_count=2
-        ),
-        citation_metadata=types.CitationMetadata(),
-        custom_metadata={"custom_key": "custom_value"},
-        timestamp=1700000000.123,
-        input_transcription=types.Transcription(text="input transcription", finished=True),
-        output_transcription=types.Transcription(text="output transcription", finished=True),
-    )
-    await service.append_event(session=session, event=event)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read == session
-    assert read is not None
-    assert read.events == session.events == [event]
-    assert read.events[0].timestamp == 1700000000.123
-    assert read.state == session.state
-    assert read.id == session.id
-
-
-async def test_get_session_with_config(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_get_session_with_config, its timestamps 1 … 5 (1970) as they are.
-
-    GetSessionConfig as ADK's services read it: `num_recent_events=0` returns no events, `3` the 3
-    most recent; `after_timestamp` is inclusive; both give the recent events among those at or after it.
-    """
-    num_test_events = 5
-    session = await service.create_session(app_name=APP, user_id=user)
-    for i in range(1, num_test_events + 1):
-        await service.append_event(session, Event(author="user", timestamp=i))
-
-    # No config, expect all events to be returned.
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None
-    assert len(read.events) == num_test_events
-    assert [event.timestamp for event in read.events] == [1, 2, 3, 4, 5]
-
-    # Explicitly requesting zero recent events should return no event history.
-    config = GetSessionConfig(num_recent_events=0)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert not read.events
-    assert read.id == session.id and read.state == session.state
-
-    # Only expect the most recent 3 events.
-    num_recent_events = 3
-    config = GetSessionConfig(num_recent_events=num_recent_events)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert len(read.events) == num_recent_events
-    assert read.events[0].timestamp == num_test_events - num_recent_events + 1
-
-    # Only expect events after timestamp 4.0 (inclusive), i.e., 2 events.
-    after_timestamp = 4.0
-    config = GetSessionConfig(after_timestamp=after_timestamp)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert len(read.events) == num_test_events - after_timestamp + 1
-    assert read.events[0].timestamp == after_timestamp
-
-    # Expect no events if none are > after_timestamp.
-    config = GetSessionConfig(after_timestamp=num_test_events * 10)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert not read.events
-
-    # Both filters applied, i.e., of 3 most recent events, only 2 are after timestamp 4.0, so expect 2 events.
-    config = GetSessionConfig(after_timestamp=after_timestamp, num_recent_events=num_recent_events)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert len(read.events) == num_test_events - after_timestamp + 1
 
 
 async def test_get_session_config_as_the_database_service_selects(service: SessionsAdkService, user: str) -> None:
@@ -431,62 +171,7 @@ async def test_get_session_config_as_the_database_service_selects(service: Sessi
     assert await selected(num_recent_events=0, after_timestamp=base) == []
 
 
-async def test_append_to_a_missing_session_raises_adks_session_not_found(
-    service: SessionsAdkService, raw: AsyncSessionsClient, user: str
-) -> None:
-    """InMemorySessionService, DatabaseSessionService and SqliteSessionService.append_event raise
-    google.adk.errors.SessionNotFoundError("Session <id> not found.") (a ValueError) for a session not stored."""
-    never = AdkSession(id="never-created", app_name=APP, user_id=user)
-    with pytest.raises(SessionNotFoundError, match=r"^Session never-created not found\.$") as raised:
-        await service.append_event(never, text_event("user", "hello"))
-    assert type(raised.value) is SessionNotFoundError and isinstance(raised.value, ValueError)
-    assert not isinstance(raised.value, client_errors.SessionsError)
-    assert await service.get_session(app_name=APP, user_id=user, session_id="never-created") is None
-
-    gone = await service.create_session(app_name=APP, user_id=user, session_id="gone")
-    await service.delete_session(app_name=APP, user_id=user, session_id="gone")
-    with pytest.raises(SessionNotFoundError, match=r"^Session gone not found\.$"):
-        await service.append_event(gone, text_event("user", "hello"))
-    assert gone.events == []  # nothing recorded on the session object either
-    # a partial event is returned before the session is looked for, as in ADK
-    partial = text_event("user", "chunk", partial=True)
-    assert await service.append_event(never, partial) is partial
-
-
 # --- behaviours of ADK's services that its tests state only in code ---------------------------------
-
-
-async def test_stale_session_is_refused(service: SessionsAdkService, user: str) -> None:
-    """DatabaseSessionService.append_event refuses a session object older than storage (ValueError)."""
-    created = await service.create_session(app_name=APP, user_id=user, session_id="shared")
-    first = await service.get_session(app_name=APP, user_id=user, session_id="shared")
-    second = await service.get_session(app_name=APP, user_id=user, session_id="shared")
-    assert first is not None and second is not None
-
-    await service.append_event(first, text_event("user", "one"))
-    with pytest.raises(StaleSessionError, match="modified in storage"):
-        await service.append_event(second, text_event("user", "two"))
-    with pytest.raises(ValueError, match="modified in storage"):
-        await service.append_event(created, text_event("user", "three"))
-
-    read = await service.get_session(app_name=APP, user_id=user, session_id="shared")
-    assert read is not None
-    assert [event.content.parts[0].text for event in read.events if event.content] == ["one"]
-    await service.append_event(read, text_event("user", "four"))  # a fresh read writes again
-    assert len(read.events) == 2
-
-
-async def test_concurrent_writers_one_wins(service: SessionsAdkService, user: str) -> None:
-    """Two session objects read at the same version append at once: one is stored, the other is stale."""
-    await service.create_session(app_name=APP, user_id=user, session_id="race")
-    readers = [await service.get_session(app_name=APP, user_id=user, session_id="race") for _ in range(2)]
-    results = await asyncio.gather(
-        *(service.append_event(s, text_event("user", f"w{i}")) for i, s in enumerate(readers) if s is not None),
-        return_exceptions=True,
-    )
-    assert sorted(type(result).__name__ for result in results) == ["Event", "StaleSessionError"]
-    read = await service.get_session(app_name=APP, user_id=user, session_id="race")
-    assert read is not None and len(read.events) == 1
 
 
 async def test_temp_state_is_never_stored(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
@@ -503,38 +188,12 @@ async def test_temp_state_is_never_stored(service: SessionsAdkService, raw: Asyn
     assert document["actions"]["stateDelta"] == {"kept": 2}
 
 
-async def test_state_values_are_replaced_not_merged(service: SessionsAdkService, user: str) -> None:
-    """ADK's state_delta sets a key's value (dict.update): an object value replaces the old object."""
-    session = await service.create_session(app_name=APP, user_id=user, state={"profile": {"a": 1, "b": 2}})
-    await service.append_event(
-        session, text_event("user", "x", actions=EventActions(state_delta={"profile": {"c": 3}}))
-    )
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None
-    assert read.state["profile"] == {"c": 3} == session.state["profile"]
-
-
-async def test_partial_events_are_not_stored(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
-    """BaseSessionService.append_event returns a partial (streaming) event without recording it."""
-    session = await service.create_session(app_name=APP, user_id=user)
-    await service.append_event(session, text_event("model_agent", "stream chunk", partial=True))
-    assert session.events == []
-    assert (await raw.get_history(stored_id(session))).events == []
-
-
 async def test_sessions_are_scoped_by_app(service: SessionsAdkService, user: str) -> None:
     """Sessions are keyed by (app, user, id): another app's session is neither read nor deleted."""
     await service.create_session(app_name=APP, user_id=user, session_id="mine")
     assert await service.get_session(app_name="other_app", user_id=user, session_id="mine") is None
     await service.delete_session(app_name="other_app", user_id=user, session_id="mine")
     assert await service.get_session(app_name=APP, user_id=user, session_id="mine") is not None
-
-
-async def test_create_with_an_existing_id_is_refused(service: SessionsAdkService, user: str) -> None:
-    """Newer ADK services raise AlreadyExistsError (DatabaseSessionService: an integrity error)."""
-    await service.create_session(app_name=APP, user_id=user, session_id="once", state={"a": 1})
-    with pytest.raises(AlreadyExistsError):
-        await service.create_session(app_name=APP, user_id=user, session_id="once")
 
 
 async def test_events_are_history_events(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
@@ -600,27 +259,6 @@ async def test_runner_keeps_the_conversation(service: SessionsAdkService, raw: A
     assert read is not None and [e.author for e in read.events] == ["user", "assistant", "user", "assistant"]
 
 
-async def test_get_user_state(service: SessionsAdkService, user: str) -> None:
-    """ADK 2's BaseSessionService.get_user_state: the user's state without prefixes, {} when never written."""
-    assert await service.get_user_state(app_name=APP, user_id=user) == {}
-    session = await service.create_session(app_name=APP, user_id=user, state={"user:theme": "dark"})
-    await service.append_event(session, text_event("user", "x", actions=EventActions(state_delta={"user:n": 1})))
-    assert await service.get_user_state(app_name=APP, user_id=user) == {"theme": "dark", "n": 1}
-
-
-async def test_get_session_respects_user_id(service: SessionsAdkService, user: str, other: str) -> None:
-    """Mirrors test_get_session_respects_user_id: two users of one app each have a session `s1`."""
-    session1 = await service.create_session(app_name=APP, user_id=user, session_id="s1")
-    await service.append_event(session1, Event(invocation_id="inv1", author="user"))
-    # u2 creates a session with the same session_id 's1'
-    await service.create_session(app_name=APP, user_id=other, session_id="s1")
-    # Check that getting s1 for u2 returns u2's session (with no events), not u1's session.
-    session2_got = await service.get_session(app_name=APP, user_id=other, session_id="s1")
-    assert session2_got is not None
-    assert session2_got.user_id == other
-    assert len(session2_got.events) == 0
-
-
 async def test_session_ids_are_scoped_by_app_and_user(
     service: SessionsAdkService, raw: AsyncSessionsClient, user: str, other: str
 ) -> None:
@@ -665,26 +303,6 @@ async def test_generated_session_ids_are_uuid4(service: SessionsAdkService, user
 
     session = await service.create_session(app_name=APP, user_id=user)
     assert uuid.UUID(session.id).version == 4 and str(uuid.UUID(session.id)) == session.id
-
-
-async def test_session_last_update_time_updates_on_event(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_session_last_update_time_updates_on_event: last_update_time is the appended event's timestamp."""
-    session = await service.create_session(app_name=APP, user_id=user)
-    original_update_time = session.last_update_time
-
-    event_timestamp = original_update_time + 10
-    event = Event(invocation_id="invocation", author="user", timestamp=event_timestamp)
-    await service.append_event(session=session, event=event)
-
-    assert session.last_update_time == pytest.approx(event_timestamp, abs=1e-6)
-
-    refreshed_session = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert refreshed_session is not None
-    assert refreshed_session.last_update_time == pytest.approx(event_timestamp, abs=1e-6)
-    assert refreshed_session.last_update_time > original_update_time
-    # and as listed
-    (listed,) = (await service.list_sessions(app_name=APP, user_id=user)).sessions
-    assert listed.last_update_time == pytest.approx(event_timestamp, abs=1e-6)
 
 
 # --- None state values: stored and read back as None (session, user: and app: scopes) -----------------
