@@ -202,8 +202,9 @@ class AsyncSessionsClient(ClientCore):
         )
         return await self.send(self._create_session(body, user_id, idempotency_key))
 
-    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session:
-        return await self.send(self._get_session(session_id, user_id))
+    async def get_session(self, session_id: str, *, include_state: bool = False, user_id: str | None = None) -> Session:
+        """The session; `include_state=True`: with `state`, its app's and user's state documents, in one request."""
+        return await self.send(self._get_session(session_id, user_id, include_state))
 
     async def update_session(
         self,
@@ -330,6 +331,7 @@ class AsyncSessionsClient(ClientCore):
         after: datetime | str | None = None,
         before: datetime | str | None = None,
         include_payload: bool | None = None,
+        include_compacted: bool | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> History:
@@ -342,6 +344,7 @@ class AsyncSessionsClient(ClientCore):
             "after": after,
             "before": before,
             "include_payload": include_payload,
+            "include_compacted": include_compacted,
         }
         page = await self.send(self._get_history(session_id, query, user_id))
         if inline_parts and any(event.content_url or event.payload_url for event in page.events):
@@ -358,6 +361,7 @@ class AsyncSessionsClient(ClientCore):
         after: datetime | str | None = None,
         before: datetime | str | None = None,
         include_payload: bool | None = None,
+        include_compacted: bool | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> AsyncIterator[Event]:
@@ -373,6 +377,7 @@ class AsyncSessionsClient(ClientCore):
                 after=after,
                 before=before,
                 include_payload=include_payload,
+                include_compacted=include_compacted,
                 user_id=user_id,
                 inline_parts=inline_parts,
             )

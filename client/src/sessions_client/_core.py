@@ -353,10 +353,9 @@ class ClientCore:
             headers=self._post_headers(idempotency_key),
         )
 
-    def _get_session(self, session_id: str, user_id: str | None) -> Call[Session]:
-        return Call(
-            "GET", f"/v1/sessions/{segment(session_id)}", parse_model(Session), _params(user_id=self._user(user_id))
-        )
+    def _get_session(self, session_id: str, user_id: str | None, include_state: bool = False) -> Call[Session]:
+        params = _params(include="state" if include_state else None, user_id=self._user(user_id))
+        return Call("GET", f"/v1/sessions/{segment(session_id)}", parse_model(Session), params)
 
     def _update_session(
         self, session_id: str, patch: dict[str, Any], if_match: IfMatch | None, user_id: str | None

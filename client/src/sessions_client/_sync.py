@@ -197,8 +197,9 @@ class SessionsClient(ClientCore):
         )
         return self.send(self._create_session(body, user_id, idempotency_key))
 
-    def get_session(self, session_id: str, *, user_id: str | None = None) -> Session:
-        return self.send(self._get_session(session_id, user_id))
+    def get_session(self, session_id: str, *, include_state: bool = False, user_id: str | None = None) -> Session:
+        """The session; `include_state=True`: with `state`, its app's and user's state documents, in one request."""
+        return self.send(self._get_session(session_id, user_id, include_state))
 
     def update_session(
         self,
@@ -322,6 +323,7 @@ class SessionsClient(ClientCore):
         after: datetime | str | None = None,
         before: datetime | str | None = None,
         include_payload: bool | None = None,
+        include_compacted: bool | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> History:
@@ -334,6 +336,7 @@ class SessionsClient(ClientCore):
             "after": after,
             "before": before,
             "include_payload": include_payload,
+            "include_compacted": include_compacted,
         }
         page = self.send(self._get_history(session_id, query, user_id))
         if inline_parts and any(event.content_url or event.payload_url for event in page.events):
@@ -350,6 +353,7 @@ class SessionsClient(ClientCore):
         after: datetime | str | None = None,
         before: datetime | str | None = None,
         include_payload: bool | None = None,
+        include_compacted: bool | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> Iterator[Event]:
@@ -365,6 +369,7 @@ class SessionsClient(ClientCore):
                 after=after,
                 before=before,
                 include_payload=include_payload,
+                include_compacted=include_compacted,
                 user_id=user_id,
                 inline_parts=inline_parts,
             )

@@ -22,6 +22,11 @@ def last_seq(session: dict[str, Any]) -> int:
     return int(session.get("last_seq", session["usage"]["event_count"]))
 
 
+def compacted_count(session: dict[str, Any]) -> int:
+    """How many stored events lie before the history's base (0 without a base): compacted, not counted as history."""
+    return int(session.get("compacted_count", 0))
+
+
 def plan_appends(
     session: dict[str, Any], requests: Sequence[AppendEventRequest], now: int, *, max_events: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -42,7 +47,7 @@ def plan_append(
     if session["status"] == Status.COMPLETED:
         raise SessionClosed("session is completed; no more events can be appended")
     usage = dict(session["usage"])
-    if usage["event_count"] >= max_events:
+    if usage["event_count"] - compacted_count(session) >= max_events:
         raise HistoryFull(f"the history holds its maximum of {max_events} events")
     tokens = request.usage.tokens if request.usage else 0
     budget = session.get("token_budget")
@@ -60,7 +65,7 @@ def plan_append(
         "event_id": str(uuid.uuid4()),
         "seq": seq,
         "created_at": timestamp,
-        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch", "state_patch"}),
+        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch", "state_patch", "base"}),
         "timestamp": request.timestamp or timestamp,  # already in the stored form (models.EventTimestamp)
     }
     changes: dict[str, Any] = {
@@ -69,6 +74,11 @@ def plan_append(
         "last_active_at": timestamp,
         "updated_at": timestamp,
     }
+    if request.base:
+        # the new start of the history: every event stored before it is compacted (history_base_seq)
+        event["base"] = True
+        changes["history_base_seq"] = seq
+        changes["compacted_count"] = usage["event_count"] - 1
     if request.context_patch is not None:
         merged = apply_merge_patch(session.get("context") or {}, request.context_patch)
         changes["context"] = checked_object("context", merged)

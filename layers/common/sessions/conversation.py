@@ -75,7 +75,12 @@ def get_history(
     after: str | None,
     before: str | None,
     include_payload: bool,
+    include_compacted: bool = False,
 ) -> dict[str, Any]:
+    """A page of the history from its latest base (a compaction), or from its first event with `include_compacted`.
+
+    `total` counts the events the page reads from: those from the base on, or every stored event.
+    """
     session = get_session(identity, session_id)
     after_ts, before_ts = timestamp_param("after", after), timestamp_param("before", before)
     binding = {
@@ -84,6 +89,8 @@ def get_history(
         "session": [session_id, session["incarnation"]],
         "query": [ascending, event_type, after_ts, before_ts],
     }
+    if include_compacted:
+        binding["compacted"] = True  # a cursor continues the reading it was issued for
     query = EventQuery(
         tenant_id=identity.tenant_id,
         session_id=session_id,
@@ -94,6 +101,7 @@ def get_history(
         after=after_ts,
         before=before_ts,
         start=decode_cursor(cursor, binding) if cursor else None,
+        first_seq=0 if include_compacted else int(session.get("history_base_seq") or 0),
     )
     page = store().query_events(query)
     # large parts read back inline; a page that would pass 5 MiB ends early, after its last event
@@ -105,5 +113,5 @@ def get_history(
         "session_id": session_id,
         "events": events,
         "next_cursor": encode_cursor(next_position, binding) if next_position else None,
-        "total": session["usage"]["event_count"],
+        "total": session["usage"]["event_count"] - (0 if include_compacted else int(session.get("compacted_count", 0))),
     }

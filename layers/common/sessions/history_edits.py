@@ -218,6 +218,12 @@ def delete_events(
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="removed", from_seq=from_seq, count=len(removed)),
         }
+        base = current.get("history_base_seq")
+        if base is not None and from_seq <= base:
+            # the base goes with the rewind, never what it compacted: the history starts at from_seq, and every
+            # event left (all before from_seq) stays compacted
+            changes["history_base_seq"] = from_seq
+            changes["compacted_count"] = changes["usage"]["event_count"]
         return removed, store().remove_events(current, removed, written_by(identity, changes))
 
     removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)

@@ -13,6 +13,7 @@ from pydantic import (
     Discriminator,
     Field,
     PlainSerializer,
+    StrictBool,
     StrictFloat,
     StrictInt,
     Tag,
@@ -261,6 +262,12 @@ class AppendEventRequest(_Request):
         description="Merge patches of the app's and the user's state documents, applied in the same atomic step; "
         "the session needs an app_name.",
     )
+    base: StrictBool | None = Field(
+        None,
+        description="true: this event becomes the base of the history (a compaction: the summary that replaces what "
+        "came before), in the append's own atomic step. History reads start at the latest base; the events before "
+        "it stay readable with include_compacted=true. Within one append the last event marked is the base.",
+    )
 
     @model_validator(mode="after")
     def _parts_within_limit(self) -> AppendEventRequest:
@@ -402,6 +409,7 @@ class _EventFields(_Response):
     payload: dict[str, Any] | None = None
     usage: EventUsage | None = None
     metadata: dict[str, str] | None = None
+    base: bool | None = Field(None, description="true on an event appended as a base of the history (a compaction)")
 
 
 class Event(_EventFields):
@@ -447,6 +455,26 @@ class Session(SessionSummary):
 
     context: dict[str, Any]
     checkpoint: dict[str, Any] | None
+    history_base_seq: int | None = Field(
+        None,
+        description="The seq the history starts at (its latest base, a compaction); null when it starts at the first "
+        "event. Events before it are compacted: left out of history unless include_compacted=true.",
+    )
+
+
+class SessionStates(_Response):
+    """The state documents of the session's app and of its user in that app (as their GET answers them)."""
+
+    app: AppState
+    user: UserState
+
+
+class SessionWithState(Session):
+    """GET /v1/sessions/{session_id}?include=state: the session and the state documents of its app and user."""
+
+    state: SessionStates | None = Field(
+        None, description="With include=state: null when the session has no app_name (it has no state documents)."
+    )
 
 
 class SessionList(_Response):
