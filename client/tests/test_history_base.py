@@ -148,3 +148,41 @@ def test_get_session_with_state_reads_the_app_and_user_documents_in_one_request(
     never = client.create_session(app_name="never-written").session_id
     states = client.get_session(never, include_state=True).state
     assert states is not None and states.app.version == 0 and states.user.state == {}
+
+
+def test_a_batch_may_replace_the_history_tail_in_one_atomic_step(sessions_client):
+    """SQLiteSession's replace_suffix (compaction of a bounded suffix with older history kept): the tail from a
+    seq is removed and the batch appended in one step, with If-Match; usage and counts follow."""
+    sid = _session_with(sessions_client, 5)
+    session = sessions_client.get_session(sid)
+    with pytest.raises(errors.VersionMismatch):
+        sessions_client.append_events(
+            sid, [{"type": "message", "content": "s"}], replace_from_seq=3, if_match=session.version - 1
+        )
+    events = sessions_client.append_events(
+        sid,
+        [{"type": "message", "content": "summary", "usage": {"tokens": 7}}],
+        replace_from_seq=3,
+        if_match=session.version,
+    )
+    assert [event.seq for event in events] == [6]
+    assert _contents(sessions_client, sid) == ["m0", "m1", "summary"]
+    after = sessions_client.get_session(sid)
+    assert after.version == session.version + 1 and after.usage.event_count == 3 and after.usage.tokens_used == 7
+    # nothing at or past the seq: a plain append
+    sessions_client.append_events(sid, [{"type": "message", "content": "x"}], replace_from_seq=100)
+    assert _contents(sessions_client, sid) == ["m0", "m1", "summary", "x"]
+    # with a base: a replacement from at or before the base never reveals compacted events
+    sessions_client.append_events(sid, [{"type": "message", "content": "b", "base": True}])
+    base = sessions_client.get_session(sid).history_base_seq
+    sessions_client.append_events(sid, [{"type": "message", "content": "c"}], replace_from_seq=base)
+    assert _contents(sessions_client, sid) == ["c"]
+
+
+def test_replacing_more_than_a_transaction_holds_is_refused_with_nothing_written(sessions_client):
+    sid = _session_with(sessions_client, 90)
+    with pytest.raises(errors.RewindTooLarge):
+        sessions_client.append_events(sid, [{"type": "message", "content": "s"}], replace_from_seq=1)
+    assert sessions_client.get_session(sid).usage.event_count == 90
+    sessions_client.append_events(sid, [{"type": "message", "content": "s"}], replace_from_seq=2)
+    assert _contents(sessions_client, sid) == ["m0", "s"]

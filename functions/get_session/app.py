@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from sessions import service
 from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, session_response
 from sessions.models import Problem, SessionWithState
+from sessions.state import session_with_state
 
 app = create_app()
 
@@ -41,8 +42,6 @@ def get_session(
     identity = caller(app)
     if include != "state":
         return session_response(service.get_session(identity, session_id))
-    from sessions.state import session_with_state  # only this option needs the state documents
-
     record = session_with_state(identity, session_id)
     body = {**service.public_view(record), "state": record["state"]}
     return json_response(body, headers={"ETag": f'"{record["version"]}"'})

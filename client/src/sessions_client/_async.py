@@ -316,9 +316,15 @@ class AsyncSessionsClient(ClientCore):
         if_match: IfMatch | None = None,
         idempotency_key: str | None = None,
         user_id: str | None = None,
+        replace_from_seq: int | None = None,
     ) -> list[Event]:
-        """Append 1..20 events atomically (all or nothing)."""
-        return await self.send(self._append_events(session_id, events, if_match, idempotency_key, user_id))
+        """Append 1..20 events atomically (all or nothing).
+
+        `replace_from_seq`: the events from that seq on are removed in the same atomic step (a tail replaced).
+        """
+        return await self.send(
+            self._append_events(session_id, events, if_match, idempotency_key, user_id, replace_from_seq)
+        )
 
     async def get_history(
         self,

@@ -406,16 +406,20 @@ class ClientCore:
         if_match: IfMatch | None,
         idempotency_key: str | None,
         user_id: str | None,
+        replace_from_seq: int | None = None,
     ) -> Call[list[Event]]:
         bodies = [_event_body(event, {}) for event in events]
         if not bodies:
             raise ValueError("append_events needs at least one event")
+        body: dict[str, Any] = {"events": bodies}
+        if replace_from_seq is not None:
+            body["replace_from_seq"] = int(replace_from_seq)
         return Call(
             "POST",
             f"/v1/sessions/{segment(session_id)}/events",
             _parse_events,
             _params(user_id=self._user(user_id)),
-            dump({"events": bodies}),
+            dump(body),
             self._post_headers(idempotency_key, if_match_header(if_match)),
         )
 

@@ -308,9 +308,13 @@ class SessionsClient(ClientCore):
         if_match: IfMatch | None = None,
         idempotency_key: str | None = None,
         user_id: str | None = None,
+        replace_from_seq: int | None = None,
     ) -> list[Event]:
-        """Append 1..20 events atomically (all or nothing)."""
-        return self.send(self._append_events(session_id, events, if_match, idempotency_key, user_id))
+        """Append 1..20 events atomically (all or nothing).
+
+        `replace_from_seq`: the events from that seq on are removed in the same atomic step (a tail replaced).
+        """
+        return self.send(self._append_events(session_id, events, if_match, idempotency_key, user_id, replace_from_seq))
 
     def get_history(
         self,

@@ -25,11 +25,13 @@ def append_events(
     requests: Sequence[AppendEventRequest],
     *,
     if_match: int | None = None,
+    replace_from_seq: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Store events in order, all or nothing; seq, usage, counts, context_patch and version change in one atomic step.
 
     Returns the stored events and the session as written. With `if_match`, the write is a
     compare-and-set on the session version: a mismatch, or a race lost to another write, is 412.
+    With `replace_from_seq`, the events from that seq on are removed in the same step (a tail replaced).
     """
     # imported here, not by the history's function: what only appends need (plans, state documents, uploads)
     from sessions import state
@@ -43,17 +45,32 @@ def append_events(
     def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
+        removed: list[dict[str, Any]] = []
+        start, removal = current, dict[str, Any]()
+        if replace_from_seq is not None:
+            from sessions.history_edits import plan_removal
+
+            removed, removal = plan_removal(current, replace_from_seq, room=len(requests))
+            start = {**current, **removal}
         # on a lost race, another append or patch won: planned again, the events get the next seqs
-        events, changes = plan_appends(current, requests, now_ms(), max_events=max_events)
+        events, changes = plan_appends(start, requests, now_ms(), max_events=max_events)
+        changes = {**removal, **changes}
         # state_patch: the app's and user's state documents, in this transaction, in event order (sessions/state.py)
         also = state.state_writes(identity, current, [request.state_patch for request in requests])
         # last: a refused append uploads nothing
         offloaded = [parts.offload(current, event) for parts, event in zip(large_parts, events, strict=True)]
         items = [item for _, item in offloaded]
-        session = store().append_events(current, items, written_by(identity, changes), also=also)
+        session = store().append_events(current, items, written_by(identity, changes), also=also, removing=removed)
+        replaced[:] = removed
         return [event for event, _ in offloaded], session
 
-    return write_until_it_wins(owned_live_session(identity, session_id), write)
+    replaced: list[dict[str, Any]] = []
+    written = write_until_it_wins(owned_live_session(identity, session_id), write)
+    if replaced:
+        from sessions.large_events import delete_event_blobs
+
+        delete_event_blobs(replaced)  # after the commit: the removed events' large parts
+    return written
 
 
 def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
@@ -83,7 +100,7 @@ def get_history(
     """
     session = get_session(identity, session_id)
     after_ts, before_ts = timestamp_param("after", after), timestamp_param("before", before)
-    binding = {
+    binding: dict[str, Any] = {
         "kind": "history",
         "caller": [identity.tenant_id, identity.user_id],
         "session": [session_id, session["incarnation"]],

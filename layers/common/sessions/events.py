@@ -212,14 +212,20 @@ def events_of(record: Any) -> list[PendingEvent]:
         pending = _event(record, HISTORY_DETAIL_TYPES[history_change["kind"]], new, old, changed)
         fields = HISTORY_DETAIL_FIELDS[history_change["kind"]]
         pending.detail.update({name: history_change[name] for name in fields})
+        if history_change["kind"] == "replaced":  # an append that replaced the history's tail: both happened
+            return [pending, _event(record, "session.event_appended", new, old, changed)]
         return [pending]
     if new["usage"]["event_count"] > old["usage"]["event_count"]:
         return [_event(record, "session.event_appended", new, old, changed)]
     return [_event(record, "session.updated", new, old, changed)]
 
 
-HISTORY_DETAIL_TYPES = {"removed": "session.events_removed", "changed": "session.event_changed"}
-HISTORY_DETAIL_FIELDS = {"removed": ("from_seq", "count"), "changed": ("seq",)}
+HISTORY_DETAIL_TYPES = {
+    "removed": "session.events_removed",
+    "replaced": "session.events_removed",  # and session.event_appended (events_of)
+    "changed": "session.event_changed",
+}
+HISTORY_DETAIL_FIELDS = {"removed": ("from_seq", "count"), "replaced": ("from_seq", "count"), "changed": ("seq",)}
 
 
 def _history_change_of(session: dict[str, Any]) -> dict[str, Any] | None:

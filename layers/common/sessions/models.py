@@ -301,6 +301,11 @@ class AppendEventsRequest(_Request):
     """Body of POST /v1/sessions/{session_id}/events for a batch: appended in order, all or nothing."""
 
     events: list[AppendEventRequest] = Field(min_length=1, max_length=BATCH_EVENTS_MAX)
+    replace_from_seq: Annotated[StrictInt, Field(ge=1, le=SEQ_MAX), _INTEGRAL] | None = Field(
+        None,
+        description="Replace the history's tail: the events with seq >= this are removed and the batch appended, "
+        "in one atomic step (a compaction of the history's tail). Removed and appended events together at most 90.",
+    )
 
 
 def _append_body_kind(value: Any) -> str:
