@@ -51,7 +51,7 @@ the version the previous one left (atomic for up to 20 items; real compactions r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from agents.memory.session import _CompactionSnapshot
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
@@ -290,7 +290,7 @@ class ServiceSession:
                 return False  # the history changed since the snapshot (or the suffix is too long to replace)
             return True
 
-        return _CompactionSnapshot(items, complete, replace_suffix)
+        return _CompactionSnapshot(cast(Any, items), complete, replace_suffix)
 
     async def _atomic_replace_items(self, items: list[Any]) -> bool:
         """Replace the whole history with `items` in one append (a new base); the SDK's manual compaction."""
