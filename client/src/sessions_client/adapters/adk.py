@@ -29,6 +29,14 @@ How ADK's model maps onto the service:
 - `get_session` with a `GetSessionConfig` selects events as ADK's database and SQLite services do:
   `num_recent_events=0` returns none, `after_timestamp` is inclusive, both together give the most
   recent events among those at or after it.
+- Loading: `get_session` reads the session with its app and user state documents in one request
+  (`?include=state`), then the history from its latest base, a page of 100 events at a time.
+- Compaction: an ADK compaction event (`actions.compaction`) that covers every event the session
+  shows (each one's timestamp, or a compaction's whole range, within its range, in its branch, no
+  function call left without its response) is appended as the new base of the history (`base: true`):
+  later loads start at it, whatever came before, and show what ADK's own compaction shows the model.
+  Only for a session object that holds its whole history (created, or read without `num_recent_events`
+  or `after_timestamp`); the append's `If-Match` makes sure nothing else was appended meanwhile.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ class SessionsAdkService(BaseSessionService):
         identity = as_identity(getattr(client, "identity", None))
         self._own_user = client.user_id or (identity.user_id if identity else None)
         self._versions: dict[int, int] = {}
+        self._whole: set[int] = set()  # ADK session objects that hold every event since the history's base
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -94,6 +103,14 @@ class SessionsAdkService(BaseSessionService):
         if key not in self._versions:
             weakref.finalize(session, self._versions.pop, key, None)
         self._versions[key] = version
+
+    def _holds_whole_history(self, session: AdkSession, whole: bool) -> None:
+        key = id(session)
+        if not whole:
+            self._whole.discard(key)
+        elif key not in self._whole:
+            self._whole.add(key)
+            weakref.finalize(session, self._whole.discard, key)
 
     def version_of(self, session: AdkSession) -> int | None:
         """The service's session version this ADK session object was read or last written at."""
@@ -151,7 +168,9 @@ class SessionsAdkService(BaseSessionService):
             ttl_seconds=self.session_ttl_seconds,
             user_id=acting_for,
         )
-        return self._to_adk(stored, await self._scoped_state(app_name, user_id), [])
+        session = self._to_adk(stored, await self._scoped_state(app_name, user_id), [])
+        self._holds_whole_history(session, True)
+        return session
 
     @override
     async def get_session(
@@ -164,13 +183,21 @@ class SessionsAdkService(BaseSessionService):
     ) -> AdkSession | None:
         acting_for = self._for(user_id)
         try:
-            stored = await self.client.get_session(session_id, user_id=acting_for)
+            # the session with its app's and user's state documents: one request
+            stored = await self.client.get_session(session_id, include_state=True, user_id=acting_for)
         except errors.SessionNotFound:
             return None
         if stored.app_name != app_name or stored.user_id != user_id:
             return None
         events = await self._events(session_id, acting_for, config)
-        return self._to_adk(stored, await self._scoped_state(app_name, user_id), events)
+        state: dict[str, Any] = {}
+        if stored.state is not None:
+            state = {State.APP_PREFIX + key: value for key, value in stored.state.app.state.items()}
+            state.update({State.USER_PREFIX + key: value for key, value in stored.state.user.state.items()})
+        session = self._to_adk(stored, state, events)
+        whole = config is None or (config.num_recent_events is None and not config.after_timestamp)
+        self._holds_whole_history(session, whole)
+        return session
 
     async def _events(self, session_id: str, acting_for: str | None, config: GetSessionConfig | None) -> list[AdkEvent]:
         """The events `get_session` returns, as ADK's database and SQLite services select them.
@@ -258,6 +285,8 @@ class SessionsAdkService(BaseSessionService):
             state_patch["user"] = replace_patch(_scoped(session.state, State.USER_PREFIX), user_delta)
         if state_patch:
             body["state_patch"] = state_patch
+        if id(session) in self._whole and compacts_everything(event, session.events):
+            body["base"] = True  # the compaction replaces everything the session shows: loads start at it
         stored = await self._append(session, body)
         self._remember(session, stored.session_version)
         await super().append_event(session=session, event=event)
@@ -281,6 +310,40 @@ class SessionsAdkService(BaseSessionService):
 
 
 # --- mapping ----------------------------------------------------------------------------------------
+
+
+def compacts_everything(event: AdkEvent, shown: list[AdkEvent]) -> bool:
+    """Whether `event` is an ADK compaction that hides every event of `shown` from ADK's model view.
+
+    ADK's compaction processing (flows/llm_flows/context/_compaction.py) hides an event whose timestamp lies
+    in a kept compaction's range and drops a compaction whose range another contains. So the new compaction
+    covers the history when every earlier event of it lies in its range (a compaction: its whole range), all of
+    them in its branch and isolation scope (the views ADK compacts per branch), and no function call among them
+    waits for a response (ADK would bring a compacted call back for a response that comes after).
+    """
+    compaction = event.actions.compaction if event.actions else None
+    if compaction is None or compaction.compacted_content is None or not shown:
+        return False
+    start, end = compaction.start_timestamp, compaction.end_timestamp
+    if start is None or end is None or math.isnan(start) or math.isnan(end):
+        return False
+    calls: set[str | None] = set()
+    responses: set[str | None] = set()
+    for earlier in shown:
+        if earlier.branch != event.branch or getattr(earlier, "isolation_scope", None) != getattr(
+            event, "isolation_scope", None
+        ):
+            return False
+        covered = earlier.actions.compaction if earlier.actions else None
+        if covered is not None:
+            if not (start <= covered.start_timestamp and covered.end_timestamp <= end):
+                return False
+            continue
+        if not start <= earlier.timestamp <= end:
+            return False
+        calls.update(call.id for call in earlier.get_function_calls())
+        responses.update(response.id for response in earlier.get_function_responses())
+    return calls <= responses
 
 
 def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -393,6 +456,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionsAdkService",
     "StaleSessionError",
+    "compacts_everything",
     "from_stored",
     "to_stored",
 ]
