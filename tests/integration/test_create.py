@@ -51,6 +51,7 @@ def test_defaults_headers_and_shape(gateway):
         "last_active_at",
         "expires_at",
         "version",
+        "history_base_seq",
     }
 
 
