@@ -76,8 +76,9 @@ def test_a_later_base_replaces_the_earlier_and_a_base_on_create_counts(sessions_
     assert len(_contents(sessions_client, sid, include_compacted=True)) == 7
 
 
-def test_history_full_counts_the_events_from_the_base(sessions_backend):
-    """Compaction makes room: only what the history shows counts against its maximum (MAX_HISTORY_EVENTS)."""
+def test_history_total_counts_from_the_base_and_usage_counts_every_stored_event(sessions_backend):
+    """A compaction refunds nothing (usage), and the history it leaves counts from the base (its maximum too:
+    tests/integration/test_history_bases.py, which can lower MAX_HISTORY_EVENTS)."""
     client = sessions_backend.client()
     sid = _session_with(client, 3)
     client.append_event(sid, type="message", content="summary", base=True)
