@@ -119,6 +119,24 @@ CASES = (
         3,
         path="/v1/sessions/{sid}/events",
     ),
+    # sets too: the session, the user's state document, one transaction
+    Case(
+        "append + state_set",
+        "POST",
+        {"type": "message", "state_set": {"user": {"turns": None}}},
+        201,
+        3,
+        path="/v1/sessions/{sid}/events",
+    ),
+    # the user's state document, then one transaction (session, counters, slot, document)
+    Case(
+        "create + state_set",
+        "POST",
+        {"app_name": "bench", "state_set": {"user": {"plan": None}}},
+        201,
+        2,
+        path="/v1/sessions",
+    ),
     # Powertools' idempotency record: a conditional put, then the stored response
     Case("create + Idempotency-Key", "POST", {}, 201, 3, {"idempotency-key": "k-1"}, path="/v1/sessions"),
     Case("patch status→completed", "PATCH", {"status": "completed"}, 200, 2),

@@ -24,7 +24,7 @@ from google.adk.events import EventActions
 from google.adk.events.event_actions import EventCompaction
 from google.genai import types
 from sessions_client import AsyncSessionsClient, DevIdentity
-from sessions_client.adapters.adk import SessionsAdkService, to_stored
+from sessions_client.adapters.adk import ADK_SESSION_ID_KEY, SessionsAdkService, service_session_id, to_stored
 
 from bench.common import median, percentile, ratio, table, verdict
 from local.launcher import launch_dev_server
@@ -77,12 +77,14 @@ def _compaction(index: int) -> dict[str, Any]:
 
 async def _seed(client: AsyncSessionsClient, user: str, events: int, base_at: int | None) -> str:
     """A session of `events` ADK events; the one at seq `base_at` a compaction marked base."""
-    session_id = f"bench-{uuid.uuid4().hex[:12]}"
-    await client.create_session(session_id=session_id, app_name=APP, user_id=user)
+    adk_id = f"bench-{uuid.uuid4().hex[:12]}"
+    session_id = service_session_id(APP, user, adk_id)  # as SessionsAdkService.create_session names it
+    metadata = {"framework": "google-adk", ADK_SESSION_ID_KEY: adk_id}
+    await client.create_session(session_id=session_id, app_name=APP, user_id=user, metadata=metadata)
     bodies = [_compaction(seq) if seq == base_at else _event(seq) for seq in range(1, events + 1)]
     for start in range(0, len(bodies), BATCH):
         await client.append_events(session_id, bodies[start : start + BATCH], user_id=user)
-    return session_id
+    return adk_id
 
 
 async def _measure(base_url: str, events: int, base_at: int, short: int, samples: int, slow_samples: int) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -72,6 +74,31 @@ def test_list_and_iterate_sessions(sessions_client: SessionsClient) -> None:
     assert [s.session_id for s in sessions_client.iter_sessions(status=["paused"])] == [ids[0]]
     assert len(list(sessions_client.iter_sessions(status=("active", "paused"), app_name="lister"))) == 5
     assert list(sessions_client.iter_sessions(app_name="nobody")) == []
+
+
+def test_list_by_activity_metadata_context_and_every_user(sessions_backend: SessionsBackend) -> None:
+    """order_by, metadata (repeated key:value, values with commas), include_context, all_users, last_event_at."""
+    client = sessions_backend.client()
+    first = client.create_session(app_name="lister", metadata={"tag": "a,b:c"}, context={"n": 1})
+    second = client.create_session(app_name="lister", metadata={"tag": "x"})
+    assert first.last_event_at is None
+    time.sleep(0.002)  # the append's millisecond comes after the second create's
+    client.append_event(first.session_id, {"type": "message", "timestamp": "2024-05-06T07:08:09.010Z"})
+    by_activity = client.list_sessions(order_by="last_active_at", include_context=True)
+    assert [s.session_id for s in by_activity.sessions] == [first.session_id, second.session_id]
+    assert [s.context for s in by_activity.sessions] == [{"n": 1}, {}]
+    assert by_activity.sessions[0].last_event_at == datetime(2024, 5, 6, 7, 8, 9, 10_000, tzinfo=UTC)
+    assert [s.session_id for s in client.iter_sessions(metadata={"tag": "a,b:c"})] == [first.session_id]
+    assert client.list_sessions().sessions[0].context is None
+    other = sessions_backend.client(identity=sessions_backend.identity(user="someone-else"))
+    theirs = other.create_session(app_name="lister")
+    service = sessions_backend.client(identity=sessions_backend.identity(user="svc", roles=("service",)))
+    everyone = {s.session_id for s in service.iter_sessions(all_users=True, app_name="lister", page_size=1)}
+    assert everyone == {first.session_id, second.session_id, theirs.session_id}
+    with pytest.raises(sc.Forbidden):
+        client.list_sessions(all_users=True, app_name="lister")
+    with pytest.raises(ValueError, match="app_name"):
+        client.list_sessions(all_users=True)
 
 
 def test_events_and_history(sessions_client: SessionsClient) -> None:

@@ -27,6 +27,7 @@ SCHEMAS: dict[str, Any] = OPENAPI["components"]["schemas"]
 MODELS_BY_OPERATION: dict[tuple[str, str], list[type[BaseModel]]] = {
     ("POST", "/v1/sessions"): [sc.Session],
     ("GET", "/v1/sessions"): [sc.SessionList],
+    ("GET", "/v1/apps/{}/sessions"): [sc.SessionList],  # list_sessions(all_users=True, app_name=…)
     ("GET", "/v1/sessions/stats"): [sc.Stats],
     ("GET", "/v1/sessions/{}"): [sc.Session],
     ("PATCH", "/v1/sessions/{}"): [sc.Session],
@@ -47,6 +48,7 @@ MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "SessionWithState": sc.Session,  # get_session(include_state=True): Session.state
     "SessionStates": sc.SessionStates,
     "SessionSummary": sc.SessionSummary,
+    "ListedSession": sc.SessionSummary,  # a list item: the summary, context with include_context
     "SessionList": sc.SessionList,
     "Event": sc.Event,
     "EventUsage": sc.EventUsage,

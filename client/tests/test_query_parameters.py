@@ -50,9 +50,13 @@ def test_every_query_parameter_the_client_sends_is_declared(inprocess_api: InPro
         app_name="app-1",
         created_after="2020-01-01T00:00:00.000Z",
         created_before="2100-01-01T00:00:00.000Z",
+        order_by="last_active_at",
+        metadata={"source": "web", "note": "a,b:c"},
+        include_context=True,
         user_id=user,
     )
     list(service.iter_sessions(page_size=1, order="desc", user_id=user))
+    service.list_sessions(all_users=True, app_name="app-1", order_by="created_at", metadata={"k": "v"}, limit=5)
     admin.get_stats(scope="tenant", user_id="boss")
     service.append_event(sid, {"type": "message", "content": "a"}, idempotency_key="k-2", user_id=user)
     service.append_events(sid, [{"type": "task", "content": "b"}], user_id=user)
@@ -82,7 +86,9 @@ def test_every_query_parameter_the_client_sends_is_declared(inprocess_api: InPro
     undeclared = {call: names - declared_query(*call) for call, names in sent.items() if names - declared_query(*call)}
     assert undeclared == {}
     # the calls above did send the options (the check is not vacuous)
-    assert sent[("GET", "/v1/sessions")] >= {"limit", "order", "status", "created_after", "user_id"}
+    assert sent[("GET", "/v1/sessions")] >= {"limit", "order", "status", "created_after", "user_id", "metadata"}
+    assert sent[("GET", "/v1/sessions")] >= {"order_by", "include_context"}
+    assert sent[("GET", "/v1/apps/app-1/sessions")] == {"limit", "order_by", "metadata"}
     assert sent[("DELETE", f"/v1/sessions/{sid}/events")] == {"from_seq", "return_events", "user_id"}
 
 

@@ -99,3 +99,33 @@ def test_state_patch_with_an_append(sessions_backend: SessionsBackend) -> None:
         service.append_event(bare.session_id, type="message", state_patch={"user": {"a": 1}})
     assert refused.value.status == 409
     assert service.get_session(bare.session_id).usage.event_count == 0
+
+
+def test_sets_store_none_as_null(sessions_backend: SessionsBackend) -> None:
+    """context_set and state_set (append) and state_patch/state_set (create): None is stored and read back."""
+    service = sessions_backend.client(identity=sessions_backend.identity(user="svc", roles=("service",)))
+    for_user = service.acting_for(sessions_backend.user)
+    user = sessions_backend.client()
+    session = for_user.create_session(
+        app_name="assistant",
+        context={"c": None},
+        state_patch={"user": {"p": {"q": 1}}},
+        state_set={"app": {"a": None}, "user": {"u": None}},
+    )
+    assert session.context == {"c": None}
+    assert user.get_app_state("assistant").state == {"a": None}
+    assert user.get_user_state("assistant", sessions_backend.user).state == {"p": {"q": 1}, "u": None}
+
+    user.append_event(
+        session.session_id,
+        type="message",
+        context_set={"c": {"nested": None}, "d": None},
+        state_set={"user": {"p": None}},
+    )
+    assert user.get_session(session.session_id).context == {"c": {"nested": None}, "d": None}
+    document = user.get_user_state("assistant", sessions_backend.user)
+    assert document.state == {"p": None, "u": None} and document.version == 2
+    with pytest.raises(sc.SessionHasNoApp):
+        user.create_session(state_set={"user": {"x": None}})
+    with pytest.raises(sc.Forbidden):
+        user.append_event(session.session_id, type="message", state_set={"app": {"x": None}})

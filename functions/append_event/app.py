@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
-# every append plans with these and merges its state_patch (sessions.conversation imports them on use)
+# every append plans with these and applies its state_patch and state_set (sessions.conversation imports them on use)
 import sessions.appending
 import sessions.state  # noqa: F401
 from sessions import conversation
@@ -31,13 +31,14 @@ AppendEventsRequest.model_rebuild()
             "content": {"application/json": {"model": Event | EventBatch}},
         },
         403: {
-            "description": "forbidden (user_id names another user; state_patch.app without role service or admin)",
+            "description": "forbidden (user_id names another user; state_patch.app or state_set.app without "
+            "role service or admin)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         409: {
             "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused, "
-            "session_has_no_app (state_patch), rewind_too_large (replace_from_seq)",
+            "session_has_no_app (state_patch, state_set), rewind_too_large (replace_from_seq)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},

@@ -2,11 +2,12 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 import sessions.appending  # noqa: F401 - plans every create (sessions.service imports it on use)
 from sessions import service
 from sessions.api import ActingFor, IdempotencyKey, caller, create_app, lambda_entry, session_response
+from sessions.errors import VersionMismatch
 from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
@@ -25,11 +26,17 @@ CreateSessionRequest.model_rebuild()
             "content": {"application/json": {"model": Session}},
         },
         403: {
-            "description": "forbidden (user_id names another user, without role service)",
+            "description": "forbidden (user_id names another user, without role service; state_patch.app or "
+            "state_set.app without role service or admin)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         409: {
-            "description": "session_id_taken, token_budget_exceeded (initial events), idempotency_key_reused",
+            "description": "session_id_taken, token_budget_exceeded (initial events), idempotency_key_reused, "
+            "session_has_no_app (state_patch or state_set without app_name)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+        412: {
+            "description": "version_mismatch: If-None-Match: * and the caller already holds this session_id",
             "content": {"application/problem+json": {"model": Problem}},
         },
         413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
@@ -41,11 +48,21 @@ def create_session(
     request: Annotated[CreateSessionRequest, Body()],
     idempotency_key: IdempotencyKey = None,
     user_id: ActingFor = None,  # taken as well as the body's user_id (they must agree); caller() reads it
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            alias="if-none-match", pattern=r"^ *\* *$", description='"*": create only, never answer an existing session'
+        ),
+    ] = None,
 ):
     identity = caller(app, request.user_id)  # the body names the user (role service)
+    only_new = if_none_match is not None  # the only value it takes is "*"
 
     def create():
         session, created = service.create_session(identity, request)
+        if not created and only_new:
+            # HTTP's conditional create (as S3's PutObject takes it): the id is held, nothing was written
+            raise VersionMismatch(session["version"], f"session {session['session_id']!r} already exists")
         return session_response(session, 201 if created else 200, location=created)
 
     return idempotent(

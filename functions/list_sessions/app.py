@@ -1,46 +1,93 @@
-"""GET /v1/sessions: the caller's sessions, newest first."""
+"""GET /v1/sessions: the caller's sessions, newest first; GET /v1/apps/{app_name}/sessions: every user's of an app."""
 
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
 
 from sessions import listing
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
-from sessions.listing import STATUS_LIST_PATTERN
+from sessions.api import ActingFor, AppNamePath, caller, create_app, json_response, lambda_entry, token_caller
+from sessions.listing import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, STATUS_LIST_PATTERN
 from sessions.models import DATE_TIME, Identifier, Problem, SessionList, SessionType
 
 app = create_app()
+
+# the query parameters both lists take
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=4096)]
+Order = Annotated[Literal["desc", "asc"], Query()]
+AgentId = Annotated[Identifier | None, Query()]
+StatusList = Annotated[
+    str | None,
+    Query(
+        description="Comma list: active,paused,completed,crashed", json_schema_extra={"pattern": STATUS_LIST_PATTERN}
+    ),
+]
+TypeFilter = Annotated[SessionType | None, Query()]
+CreatedAfter = Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)]
+CreatedBefore = Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)]
+OrderBy = Annotated[
+    Literal["created_at", "last_active_at"],
+    Query(
+        description="created_at (default) or last_active_at (the last write that was activity: create, append, "
+        "change); `order` applies to either"
+    ),
+]
+MetadataFilters = Annotated[
+    list[str] | None,
+    Query(
+        description="key:value, repeatable: sessions whose metadata holds every pair (the key ends at the first "
+        "':'). A filter: sessions read and discarded still cost reads, and a page may be short.",
+        # stated, not enforced here: API Gateway joins repeated values with commas, which values may hold;
+        # listing.metadata_filters checks the values as sent
+        json_schema_extra={
+            "items": {"type": "string", "pattern": METADATA_FILTER_PATTERN},
+            "maxItems": METADATA_FILTERS_MAX,
+        },
+    ),
+]
+IncludeContext = Annotated[
+    bool, Query(description="Each item carries its context; a page then holds at most 20 sessions")
+]
+PROBLEM: dict[str, OpenAPIResponseContentModel | OpenAPIResponseContentSchema] = {
+    "application/problem+json": {"model": Problem}
+}
+RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {"description": "A page of sessions", "content": {"application/json": {"model": SessionList}}},
+    400: {"description": "invalid_cursor", "content": PROBLEM},
+    422: {"description": "validation_error", "content": PROBLEM},
+}
 
 
 @app.get(
     "/v1/sessions",
     summary="List sessions",
     responses={
-        200: {"description": "A page of sessions", "content": {"application/json": {"model": SessionList}}},
-        400: {"description": "invalid_cursor", "content": {"application/problem+json": {"model": Problem}}},
+        **RESPONSES,
         403: {
             "description": "forbidden (user_id names another user, without role service or admin)",
-            "content": {"application/problem+json": {"model": Problem}},
+            "content": PROBLEM,
         },
-        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
 def list_sessions(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
-    order: Annotated[Literal["desc", "asc"], Query()] = "desc",
-    agent_id: Annotated[Identifier | None, Query()] = None,
-    status: Annotated[
-        str | None,
-        Query(
-            description="Comma list: active,paused,completed,crashed",
-            json_schema_extra={"pattern": STATUS_LIST_PATTERN},
-        ),
-    ] = None,
-    session_type: Annotated[SessionType | None, Query()] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    order: Order = "desc",
+    agent_id: AgentId = None,
+    status: StatusList = None,
+    session_type: TypeFilter = None,
     app_name: Annotated[Identifier | None, Query()] = None,
-    created_after: Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)] = None,
-    created_before: Annotated[str | None, Query(description="RFC 3339; exclusive", json_schema_extra=DATE_TIME)] = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    order_by: OrderBy = "created_at",
+    metadata: MetadataFilters = None,
+    include_context: IncludeContext = False,
     user_id: ActingFor = None,
 ):
     page = listing.list_sessions(
@@ -54,8 +101,60 @@ def list_sessions(
         app_name=app_name,
         created_after=created_after,
         created_before=created_before,
+        order_by=order_by,
+        metadata=listing.metadata_filters(_repeated("metadata") if metadata is not None else None),
+        include_context=include_context,
     )
     return json_response(page)
+
+
+@app.get(
+    "/v1/apps/<app_name>/sessions",
+    summary="List every user's sessions of an app",
+    description="Roles service and admin: the sessions of every user of the caller's tenant in the app, with the "
+    "filters and orders of GET /v1/sessions. Another tenant's sessions never appear.",
+    responses={**RESPONSES, 403: {"description": "forbidden (without role service or admin)", "content": PROBLEM}},
+)
+def list_app_sessions(
+    app_name: AppNamePath,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    order: Order = "desc",
+    agent_id: AgentId = None,
+    status: StatusList = None,
+    session_type: TypeFilter = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    order_by: OrderBy = "created_at",
+    metadata: MetadataFilters = None,
+    include_context: IncludeContext = False,
+):
+    page = listing.list_sessions(
+        token_caller(app),
+        limit=limit,
+        cursor=cursor,
+        ascending=order == "asc",
+        agent_id=agent_id,
+        status=status,
+        session_type=session_type,
+        app_name=app_name,
+        created_after=created_after,
+        created_before=created_before,
+        all_users=True,
+        order_by=order_by,
+        metadata=listing.metadata_filters(_repeated("metadata") if metadata is not None else None),
+        include_context=include_context,
+    )
+    return json_response(page)
+
+
+def _repeated(name: str) -> list[str]:
+    """Every value of a repeated query parameter as sent: API Gateway joins them with commas, values may hold one."""
+    raw = app.current_event.raw_event.get("rawQueryString")
+    if raw is None:  # a direct invoke without the raw query string: its (comma-joined) values
+        joined = (app.current_event.raw_event.get("queryStringParameters") or {}).get(name)
+        return [] if joined is None else [joined]
+    return [value for key, value in parse_qsl(raw, keep_blank_values=True) if key == name]
 
 
 lambda_handler = lambda_entry(app)

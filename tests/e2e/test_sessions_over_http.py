@@ -132,13 +132,13 @@ def test_an_unknown_query_parameter_is_a_422_problem_naming_it(api: Client, user
     session_id = alice.post("/v1/sessions", {"title": "one"}).json()["session_id"]
     alice.post("/v1/sessions", {"title": "two"})
 
-    listed = alice.get("/v1/sessions?order_by=updated_at&metadata.customer=c-77")
+    listed = alice.get("/v1/sessions?sort_by=updated_at&metadata.customer=c-77")
     body = assert_problem(listed, 422, "validation_error")
     assert body["errors"] == [
-        {"loc": ["query", "order_by"], "msg": "unknown query parameter"},
+        {"loc": ["query", "sort_by"], "msg": "unknown query parameter"},
         {"loc": ["query", "metadata.customer"], "msg": "unknown query parameter"},
     ]
-    assert "'order_by'" in body["detail"] and "'metadata.customer'" in body["detail"]
+    assert "'sort_by'" in body["detail"] and "'metadata.customer'" in body["detail"]
 
     # a refused write writes nothing: the session keeps its title and version
     patched = alice.patch(f"/v1/sessions/{session_id}?force=", {"title": "changed"})

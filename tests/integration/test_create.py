@@ -49,6 +49,7 @@ def test_defaults_headers_and_shape(gateway):
         "created_at",
         "updated_at",
         "last_active_at",
+        "last_event_at",
         "expires_at",
         "version",
         "history_base_seq",
@@ -93,6 +94,30 @@ def test_supplied_id_held_by_the_same_user_replays_200_unchanged(gateway):
     assert (first.status, again.status) == (201, 200)
     assert again.body == first.body
     assert again.etag == '"1"'
+
+
+def test_if_none_match_star_creates_only(gateway, table):
+    """A conditional create (If-None-Match: *) never answers an existing session: 412, nothing written."""
+    first = gateway.create({"session_id": "once", "title": "first"}, headers={"If-None-Match": "*"})
+    assert first.status == 201
+    items = table.scan()["Items"]
+    again = gateway.create({"session_id": "once", "title": "second"}, headers={"If-None-Match": "*"})
+    assert again.status == 412
+    assert again.body["code"] == "version_mismatch"
+    assert again.body["current_version"] == 1
+    assert "once" in again.body["detail"]
+    assert table.scan()["Items"] == items
+    assert gateway.request("GET", "/v1/sessions/once").body["title"] == "first"
+    # another user's id is 409 as without the header (it reveals no version)
+    assert gateway.create({"session_id": "once"}, user="bob", headers={"If-None-Match": "*"}).status == 409
+
+
+@pytest.mark.parametrize("value", ['"1"', "W/*", "", "**"])
+def test_if_none_match_other_than_star_is_422(gateway, value):
+    refused = gateway.create({"session_id": "x"}, headers={"If-None-Match": value})
+    assert refused.status == 422
+    assert refused.body["errors"][0]["loc"] == ["header", "if-none-match"]
+    assert gateway.request("GET", "/v1/sessions/x").status == 404
 
 
 def test_supplied_id_held_by_another_user_of_the_tenant_is_409(gateway):

@@ -1,6 +1,6 @@
 """An unknown query parameter is 422 validation_error naming it, on every route of the template.
 
-`GET /v1/sessions?order_by=updated_at` answered 200 in the default order would make a client believe
+`GET /v1/sessions?sort_by=updated_at` answered 200 in the default order would make a client believe
 its sort (or filter) was applied. Each route is called with a request that is otherwise valid: it is
 refused, writes nothing, and the same request without the unknown parameter succeeds.
 """
@@ -22,6 +22,7 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any, str, dict[str, Any]]] = {
     ("GET", "/v1/sessions/stats"): ("/v1/sessions/stats", None, "scope=user", {}),
     ("POST", "/v1/sessions"): ("/v1/sessions", {"title": "new"}, "", {}),
     ("GET", "/v1/sessions"): ("/v1/sessions", None, "limit=5", {}),
+    ("GET", "/v1/apps/{app_name}/sessions"): ("/v1/apps/app-1/sessions", None, "order_by=last_active_at", SERVICE),
     ("GET", "/v1/sessions/{session_id}/history"): ("/v1/sessions/s-1/history", None, "order=desc", {}),
     ("POST", "/v1/sessions/{session_id}/events"): ("/v1/sessions/s-1/events", {"type": "message"}, "", {}),
     ("DELETE", "/v1/sessions/{session_id}/events"): ("/v1/sessions/s-1/events", None, "from_seq=2", {}),
@@ -90,7 +91,7 @@ def refuse_and_accept(gateway: Any, aws: dict[str, str], method: str, path: str,
 
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{method} {path}" for method, path in ROUTES])
 def test_an_unknown_query_parameter_is_422_naming_it_and_writes_nothing(seeded, aws, method, path):
-    refuse_and_accept(seeded, aws, method, path, "order_by=updated_at", ["order_by"])
+    refuse_and_accept(seeded, aws, method, path, "sort_by=updated_at", ["sort_by"])
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,7 @@ def test_the_declared_parameters_are_named_in_the_detail(gateway):
     assert refused.status == 422
     assert refused.body["detail"] == (
         "unknown query parameter 'sort' (this route takes limit, cursor, order, agent_id, status, "
-        "session_type, app_name, created_after, created_before, user_id)"
+        "session_type, app_name, created_after, created_before, order_by, metadata, include_context, user_id)"
     )
     assert gateway.request("GET", "/v1/apps/app-1/state", query="x=1").body["detail"] == (
         "unknown query parameter 'x' (this route takes none)"
@@ -121,10 +122,10 @@ def test_the_declared_parameters_are_named_in_the_detail(gateway):
 
 def test_a_request_refused_for_its_schema_names_its_unknown_parameters_too(gateway, aws):
     before = everything_stored(aws)
-    refused = gateway.request("GET", "/v1/sessions", query="limit=0&order_by=updated_at")
+    refused = gateway.request("GET", "/v1/sessions", query="limit=0&sort_by=updated_at")
     assert refused.status == 422
-    assert [issue["loc"] for issue in refused.body["errors"]] == [["query", "limit"], ["query", "order_by"]]
-    assert "'order_by'" in refused.body["detail"]
+    assert [issue["loc"] for issue in refused.body["errors"]] == [["query", "limit"], ["query", "sort_by"]]
+    assert "'sort_by'" in refused.body["detail"]
     created = gateway.create({"title": "x", "tags": 1}, query="dry_run=true")
     assert created.status == 422
     assert ["query", "dry_run"] in [issue["loc"] for issue in created.body["errors"]]

@@ -212,7 +212,10 @@ def index(name: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("name", ["ByUser", "ByAgent"])
+LIST_INDEXES = ["ByUser", "ByAgent", "ByUserActivity", "ByApp", "ByAppActivity"]
+
+
+@pytest.mark.parametrize("name", LIST_INDEXES)
 def test_list_indexes_project_what_a_list_page_returns_and_filters_on_and_no_more(name):
     assert TEMPLATE["Parameters"]["ListIndexProjection"]["Default"] == "lean"
     projection = resolver().resolve(index(name)["Projection"])
@@ -223,7 +226,7 @@ def test_list_indexes_project_what_a_list_page_returns_and_filters_on_and_no_mor
     assert not {"context", "checkpoint"} & projected  # what patches and appends rewrite the most
 
 
-@pytest.mark.parametrize("name", ["ByUser", "ByAgent"])
+@pytest.mark.parametrize("name", LIST_INDEXES)
 def test_a_stack_created_with_all_attributes_projected_can_keep_them(name):
     """DynamoDB cannot change an existing index's projection: such a stack deploys with ListIndexProjection=all."""
     assert resolver(ListIndexProjection="all").resolve(index(name)["Projection"]) == {"ProjectionType": "ALL"}

@@ -189,7 +189,7 @@ class Call(Generic[T]):
     method: str
     path: str
     parse: Callable[[httpx.Response], T]
-    params: dict[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | list[str]] = field(default_factory=dict)  # a list: the parameter repeated
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     url: str | None = None  # absolute, instead of base_url + path (a presigned URL)
@@ -340,7 +340,9 @@ class ClientCore:
 
     # --- sessions -------------------------------------------------------------------------------
 
-    def _create_session(self, body: dict[str, Any], user_id: str | None, idempotency_key: str | None) -> Call[Session]:
+    def _create_session(
+        self, body: dict[str, Any], user_id: str | None, idempotency_key: str | None, only_new: bool = False
+    ) -> Call[Session]:
         payload = {key: value for key, value in body.items() if value is not None}
         acting_for = self._user(user_id)
         if acting_for is not None:
@@ -350,7 +352,7 @@ class ClientCore:
             "/v1/sessions",
             parse_model(Session),
             body=dump(payload),
-            headers=self._post_headers(idempotency_key),
+            headers=self._post_headers(idempotency_key, {"If-None-Match": "*"} if only_new else None),
         )
 
     def _get_session(self, session_id: str, user_id: str | None, include_state: bool = False) -> Call[Session]:
@@ -375,7 +377,17 @@ class ClientCore:
         )
 
     def _list_sessions(self, filters: dict[str, Any], user_id: str | None) -> Call[SessionList]:
-        return Call("GET", "/v1/sessions", parse_model(SessionList), _params(**filters, user_id=self._user(user_id)))
+        metadata = filters.pop("metadata", None)
+        path, acting_for = "/v1/sessions", self._user(user_id)
+        if filters.pop("all_users", None):  # every user's sessions of the app: its own route, no user_id
+            app_name = filters.pop("app_name", None)
+            if app_name is None or user_id is not None:
+                raise ValueError("all_users lists every user's sessions of one app: give app_name, not user_id")
+            path, acting_for = f"/v1/apps/{segment(app_name)}/sessions", None
+        params: dict[str, str | list[str]] = {**_params(**filters, user_id=acting_for)}
+        if metadata:  # metadata=key:value, repeated (a value may hold commas or colons)
+            params["metadata"] = [f"{key}:{value}" for key, value in dict(metadata).items()]
+        return Call("GET", path, parse_model(SessionList), params)
 
     def _get_stats(self, scope: str | None, user_id: str | None) -> Call[Stats]:
         return Call("GET", "/v1/sessions/stats", parse_model(Stats), _params(scope=scope, user_id=self._user(user_id)))

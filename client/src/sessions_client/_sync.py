@@ -178,8 +178,18 @@ class SessionsClient(ClientCore):
         events: Iterable[JsonObject | BaseModel] | None = None,
         user_id: str | None = None,
         idempotency_key: str | None = None,
+        state_patch: JsonObject | None = None,
+        state_set: JsonObject | None = None,
+        only_new: bool = False,
     ) -> Session:
-        """Create a session (or get the caller's live one with this `session_id`)."""
+        """Create a session (or get the caller's live one with this `session_id`).
+
+        `state_patch` / `state_set` (`{"app": {...}, "user": {...}}`, needs `app_name`): merge patches,
+        then top-level keys set (None stored as null), of the app's and the user's state, written in
+        the create's own transaction; nothing is written when the session already exists.
+        `only_new`: create only (`If-None-Match: *`): a `session_id` the caller already holds raises
+        `VersionMismatch` instead of returning that session.
+        """
         body = create_body(
             session_id=session_id,
             app_name=app_name,
@@ -194,8 +204,10 @@ class SessionsClient(ClientCore):
             token_budget=token_budget,
             ttl_seconds=ttl_seconds,
             events=[event_body(event, {}) for event in events] if events is not None else None,
+            state_patch=state_patch,
+            state_set=state_set,
         )
-        return self.send(self._create_session(body, user_id, idempotency_key))
+        return self.send(self._create_session(body, user_id, idempotency_key, only_new))
 
     def get_session(self, session_id: str, *, include_state: bool = False, user_id: str | None = None) -> Session:
         """The session; `include_state=True`: with `state`, its app's and user's state documents, in one request."""
@@ -230,9 +242,18 @@ class SessionsClient(ClientCore):
         app_name: str | None = None,
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
+        all_users: bool | None = None,
+        order_by: Literal["created_at", "last_active_at"] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        include_context: bool | None = None,
         user_id: str | None = None,
     ) -> SessionList:
-        """One page of the caller's sessions (newest first by default); `next_cursor` continues."""
+        """One page of the caller's sessions (newest first by default); `next_cursor` continues.
+
+        `all_users` (roles service, admin): every user's sessions of `app_name`. `order_by`:
+        `created_at` or `last_active_at`. `metadata`: pairs a session's metadata must all hold.
+        `include_context`: each item carries its `context` (pages of at most 20).
+        """
         filters = {
             "limit": limit,
             "cursor": cursor,
@@ -243,6 +264,10 @@ class SessionsClient(ClientCore):
             "app_name": app_name,
             "created_after": created_after,
             "created_before": created_before,
+            "all_users": all_users,
+            "order_by": order_by,
+            "metadata": metadata,
+            "include_context": include_context,
         }
         return self.send(self._list_sessions(filters, user_id))
 
@@ -257,6 +282,10 @@ class SessionsClient(ClientCore):
         app_name: str | None = None,
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
+        all_users: bool | None = None,
+        order_by: Literal["created_at", "last_active_at"] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        include_context: bool | None = None,
         user_id: str | None = None,
     ) -> Iterator[SessionSummary]:
         """Every matching session, page after page (following `next_cursor`)."""
@@ -272,6 +301,10 @@ class SessionsClient(ClientCore):
                 app_name=app_name,
                 created_after=created_after,
                 created_before=created_before,
+                all_users=all_users,
+                order_by=order_by,
+                metadata=metadata,
+                include_context=include_context,
                 user_id=user_id,
             )
             yield from page.sessions
@@ -296,7 +329,11 @@ class SessionsClient(ClientCore):
         user_id: str | None = None,
         **fields: Any,
     ) -> Event:
-        """Append one event (`event` and/or keyword fields: type, role, content, payload, usage, ...)."""
+        """Append one event (`event` and/or keyword fields: type, role, content, payload, usage, ...).
+
+        `context_patch` / `state_patch` merge (None removes a key); `context_set` / `state_set` set each
+        top-level key to its value (None is stored as null), after the patches, in the same atomic step.
+        """
         return self.send(self._append_event(session_id, event_body(event, fields), if_match, idempotency_key, user_id))
 
     def append_events(

@@ -122,7 +122,7 @@ class RewindTooLarge(Conflict):
 
 
 class SessionHasNoApp(Conflict):
-    """409: a `state_patch` on a session created without `app_name`."""
+    """409: a `state_patch` or `state_set` on a session without `app_name` (an append, or a create without one)."""
 
     default_code = "session_has_no_app"
 

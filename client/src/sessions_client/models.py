@@ -35,7 +35,7 @@ class EventUsage(_Model):
 
 
 class SessionSummary(_Model):
-    """A session as lists return it (no `context`, no `checkpoint`)."""
+    """A session as lists return it (no `checkpoint`; `context` only with include_context)."""
 
     session_id: str
     tenant_id: str
@@ -53,8 +53,12 @@ class SessionSummary(_Model):
     created_at: datetime
     updated_at: datetime
     last_active_at: datetime
+    # the timestamp of the last event appended; None until one is (and from older servers)
+    last_event_at: datetime | None = None
     expires_at: datetime
     version: int
+    # a list item's context, when the list was asked for it (include_context=True)
+    context: dict[str, Any] | None = None
     # added with the service role and rewind (absent from older servers)
     created_by: str | None = None
     updated_by: str | None = None

@@ -1,20 +1,20 @@
 """SessionsAdkService against the service, in-process over moto and over HTTP against the dev server.
 
-The behaviour tests port google-adk's own session-service tests
-(tests/unittests/sessions/test_session_service.py, run there against InMemorySessionService and
-DatabaseSessionService); each names the upstream test it mirrors. Then an ADK Runner with a
-scripted model (no key, no network) keeps its conversation across two runs.
+What ADK's own contract tests assert is ported one for one in test_adk_contract.py. This file holds
+what they leave out: how the adapter stores ADK's model in the service (ids, events, state documents,
+large events), ADK behaviours its tests state only in code (database ordering, state written in one
+call), None state values through every scope and reader, and an ADK Runner with a scripted model (no
+key, no network) that keeps its conversation across two runs. ADK's users are users of the test's
+tenant: the client's own user and others, reached with the `service` role.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
 from google.adk.agents import LlmAgent
-from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events import Event, EventActions
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
@@ -27,7 +27,10 @@ from pydantic import Field
 
 from sessions_client import AsyncSessionsClient
 from sessions_client import errors as client_errors
-from sessions_client.adapters.adk import AlreadyExistsError, SessionsAdkService, StaleSessionError
+from sessions_client.adapters.adk import (
+    SessionsAdkService,
+    service_session_id,
+)
 
 pytestmark = pytest.mark.anyio
 APP = "my_app"
@@ -51,6 +54,17 @@ def user(sessions_backend: Any) -> str:
     return sessions_backend.user
 
 
+@pytest.fixture
+def other(user: str) -> str:
+    """A second ADK user: another user of the tenant (the `service` client acts for it)."""
+    return f"{user}-2"
+
+
+def stored_id(session: AdkSession) -> str:
+    """The service's id of an ADK session (to look at it with the plain client)."""
+    return service_session_id(session.app_name, session.user_id, session.id)
+
+
 def text_event(author: str, text: str, **fields: Any) -> Event:
     role = "user" if author == "user" else "model"
     return Event(
@@ -61,119 +75,58 @@ def text_event(author: str, text: str, **fields: Any) -> Event:
     )
 
 
-# --- ports of google-adk tests/unittests/sessions/test_session_service.py -------------------------
+# --- ADK behaviours of its database service, and how the adapter stores them ---------------------------
 
 
-async def test_get_empty_session(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_get_empty_session."""
-    assert not await service.get_session(app_name=APP, user_id=user, session_id="123")
+async def test_list_sessions_orders_by_update_time_then_user_then_id(
+    service: SessionsAdkService, user: str, other: str
+) -> None:
+    """As test_database_session_service_list_sessions_orders_by_update_time_then_id (ORDER BY update_time,
+    user_id, id): events stamped 2026-01-01 … 01-03 set the update times; equal times order by user, then id."""
+    day = 86400.0
+    jan_1 = 1767225600.0  # 2026-01-01T00:00:00Z
+    update_times = {"orphan": jan_1, "middle": jan_1 + day, "active_a": jan_1 + 2 * day, "active_b": jan_1 + 2 * day}
+    for session_id in ("orphan", "active_b", "middle", "active_a"):
+        session = await service.create_session(app_name=APP, user_id=user, session_id=session_id)
+        await service.append_event(session, Event(author="user", timestamp=update_times[session_id]))
+    tie = await service.create_session(app_name=APP, user_id=other, session_id="active_0")
+    await service.append_event(tie, Event(author="user", timestamp=jan_1 + 2 * day))
+
+    response = await service.list_sessions(app_name=APP, user_id=user)
+    assert [session.id for session in response.sessions] == ["orphan", "middle", "active_a", "active_b"]
+    assert [s.last_update_time for s in response.sessions] == [update_times[s.id] for s in response.sessions]
+    everyone = (await service.list_sessions(app_name=APP)).sessions
+    first, second = sorted([user, other])
+    ties = [(s.user_id, s.id) for s in everyone if s.last_update_time == jan_1 + 2 * day]
+    assert ties == sorted([(user, "active_a"), (user, "active_b"), (other, "active_0")])
+    assert ties[0][0] == first and ties[-1][0] == second
 
 
-async def test_create_get_session(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_create_get_session."""
-    state = {"key": "value"}
-    session = await service.create_session(app_name=APP, user_id=user, state=state)
-    assert session.app_name == APP
-    assert session.user_id == user
-    assert session.id
-    assert session.state == state
-    assert await service.get_session(app_name=APP, user_id=user, session_id=session.id) == session
+async def test_list_sessions_state_holds_app_and_user_keys(service: SessionsAdkService, user: str, other: str) -> None:
+    """ADK's database and SQLite list_sessions merge app state and each session's user state
+    (_merge_state(app_state, user_state, session_state)) into every listed session, of every user."""
+    mine = await service.create_session(app_name=APP, user_id=user, session_id="s1", state={"sk": 1, "user:u": "me"})
+    await service.append_event(mine, Event(author="user", actions=EventActions(state_delta={"app:a": "shared"})))
+    await service.create_session(app_name=APP, user_id=other, session_id="s1", state={"user:u": "them"})
 
-    await service.delete_session(app_name=APP, user_id=user, session_id=session.id)
-    assert await service.get_session(app_name=APP, user_id=user, session_id=session.id) is None
-
-
-async def test_create_and_list_sessions(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_create_and_list_sessions (creation order kept; state and events not set)."""
-    session_ids = ["session" + str(i) for i in range(5)]
-    for session_id in session_ids:
-        await service.create_session(app_name=APP, user_id=user, session_id=session_id, state={"k": session_id})
-    await service.create_session(app_name="other_app", user_id=user, session_id="elsewhere")
-
-    sessions = (await service.list_sessions(app_name=APP, user_id=user)).sessions
-    assert [session.id for session in sessions] == session_ids
-    assert all(session.state == {} and session.events == [] for session in sessions)
-    assert all(session.app_name == APP and session.user_id == user for session in sessions)
+    (listed,) = (await service.list_sessions(app_name=APP, user_id=user)).sessions
+    assert listed.state == {"sk": 1, "app:a": "shared", "user:u": "me"}
+    assert listed.events == []
+    everyone = {(s.user_id, s.id): s.state for s in (await service.list_sessions(app_name=APP)).sessions}
+    assert everyone == {
+        (user, "s1"): {"sk": 1, "app:a": "shared", "user:u": "me"},
+        (other, "s1"): {"app:a": "shared", "user:u": "them"},
+    }
 
 
-async def test_session_state(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_session_state: app state shared, user state per user, temp: dropped, session state persisted.
-
-    ADK's second user is another user of the tenant, reached with the `service` role.
-    """
-    other = f"{user}-2"
-    session_11 = await service.create_session(
-        app_name=APP, user_id=user, state={"key11": "value11"}, session_id="session11"
-    )
-    await service.create_session(app_name=APP, user_id=user, state={"key12": "value12"}, session_id="session12")
-    await service.create_session(app_name=APP, user_id=other, session_id="session2")
-    assert session_11.state.get("key11") == "value11"
-
-    event = text_event(
-        "user",
-        "text",
-        actions=EventActions(
-            state_delta={"app:key": "value", "user:key1": "value1", "temp:key": "temp", "key11": "value11_new"}
-        ),
-    )
-    await service.append_event(session=session_11, event=event)
-
-    assert session_11.state.get("app:key") == "value"
-    assert session_11.state.get("key11") == "value11_new"
-    assert session_11.state.get("user:key1") == "value1"
-    assert session_11.state.get("temp:key") == "temp"  # ADK keeps it for the invocation, never stored
-
-    session_12 = await service.get_session(app_name=APP, user_id=user, session_id="session12")
-    assert session_12 is not None
-    assert session_12.state.get("key12") == "value12"
-    assert session_12.state.get("user:key1") == "value1"
-    assert not session_12.state.get("temp:key")
-
-    session_2 = await service.get_session(app_name=APP, user_id=other, session_id="session2")
-    assert session_2 is not None
-    assert session_2.state.get("app:key") == "value"
-    assert not session_2.state.get("user:key1")
-
-    session_11 = await service.get_session(app_name=APP, user_id=user, session_id="session11")
-    assert session_11 is not None
-    assert session_11.state.get("key11") == "value11_new"
-    assert session_11.state.get("user:key1") == "value1"
-    assert not session_11.state.get("temp:key")
-
-
-async def test_create_new_session_will_merge_states(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_create_new_session_will_merge_states."""
-    session_1 = await service.create_session(app_name=APP, user_id=user, state={"key1": "value1"}, session_id="s1")
-    event = text_event(
-        "user", "text", actions=EventActions(state_delta={"app:key": "value", "user:key1": "value1", "temp:key": "t"})
-    )
-    await service.append_event(session=session_1, event=event)
-    assert session_1.state.get("app:key") == "value"
-    assert session_1.state.get("key1") == "value1"
-    assert session_1.state.get("user:key1") == "value1"
-    assert session_1.state.get("temp:key") == "t"
-
-    session_2 = await service.create_session(app_name=APP, user_id=user, state={}, session_id="s2")
-    assert session_2.state.get("app:key") == "value"
-    assert session_2.state.get("user:key1") == "value1"
-    assert not session_2.state.get("key1")
-    assert not session_2.state.get("temp:key")
-
-
-async def test_append_event_bytes(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_append_event_bytes: binary parts and grounding metadata read back equal."""
-    session = await service.create_session(app_name=APP, user_id=user)
-    content = types.Content(role="user", parts=[types.Part.from_bytes(data=b"\x89PNG\x00\xff", mime_type="image/png")])
-    grounding = types.GroundingMetadata(search_entry_point=types.SearchEntryPoint(sdk_blob=b"test_sdk_blob"))
-    event = Event(invocation_id="invocation", author="user", content=content, grounding_metadata=grounding)
-    await service.append_event(session=session, event=event)
-    assert session.events[0].content == content
-
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None
-    assert len(read.events) == 1
-    assert read.events[0].content == content
-    assert read.events[0].grounding_metadata == grounding
+async def test_list_sessions_of_every_user_needs_the_service_or_admin_role(sessions_backend: Any) -> None:
+    """ADK lists every user without user_id; the service lets only roles service and admin see every user."""
+    plain = SessionsAdkService(sessions_backend.async_client(identity=sessions_backend.identity()))
+    await plain.create_session(app_name=APP, user_id=sessions_backend.user, session_id="mine")
+    with pytest.raises(client_errors.Forbidden):
+        await plain.list_sessions(app_name=APP)
+    admin = SessionsAdkService(sessions_backend.async_client(identity=sessions_backend.identity("boss", ("admin",))))
+    assert [s.id for s in (await admin.list_sessions(app_name=APP)).sessions] == ["mine"]
 
 
 async def test_large_event_round_trips(service: SessionsAdkService, user: str) -> None:
@@ -192,92 +145,6 @@ async def test_large_event_round_trips(service: SessionsAdkService, user: str) -
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
     assert read is not None
     assert read.events == [event]
-
-
-async def test_append_event_complete(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_append_event_complete: every Event field survives the round trip (its 2023 timestamp too)."""
-    session = await service.create_session(app_name=APP, user_id=user)
-    event = Event(
-        invocation_id="invocation",
-        author="user",
-        content=types.Content(role="user", parts=[types.Part(text="test_text")]),
-        turn_complete=True,
-        partial=False,
-        actions=EventActions(artifact_delta={"file": 0}, transfer_to_agent="agent", escalate=True),
-        long_running_tool_ids={"tool1"},
-        error_code="error_code",
-        error_message="error_message",
-        interrupted=True,
-        grounding_metadata=types.GroundingMetadata(web_search_queries=["query1"]),
-        usage_metadata=types.GenerateContentResponseUsageMetadata(
-            prompt_token_count=1, candidates_token_count=1, total_token_count=2
-        ),
-        citation_metadata=types.CitationMetadata(),
-        custom_metadata={"custom_key": "custom_value"},
-        timestamp=1700000000.123,
-        input_transcription=types.Transcription(text="input transcription", finished=True),
-        output_transcription=types.Transcription(text="output transcription", finished=True),
-    )
-    await service.append_event(session=session, event=event)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None
-    assert read.events == session.events == [event]
-    assert read.events[0].timestamp == 1700000000.123
-    assert read.state == session.state
-    assert read.id == session.id
-
-
-async def test_get_session_with_config(service: SessionsAdkService, user: str) -> None:
-    """Mirrors test_get_session_with_config, its timestamps 1 … 5 (1970) as they are.
-
-    GetSessionConfig as ADK's services read it: `num_recent_events=0` returns no events, `3` the 3
-    most recent; `after_timestamp` is inclusive; both give the recent events among those at or after it.
-    """
-    num_test_events = 5
-    session = await service.create_session(app_name=APP, user_id=user)
-    for i in range(1, num_test_events + 1):
-        await service.append_event(session, Event(author="user", timestamp=i))
-
-    # No config, expect all events to be returned.
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None
-    assert len(read.events) == num_test_events
-    assert [event.timestamp for event in read.events] == [1, 2, 3, 4, 5]
-
-    # Explicitly requesting zero recent events should return no event history.
-    config = GetSessionConfig(num_recent_events=0)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert not read.events
-    assert read.id == session.id and read.state == session.state
-
-    # Only expect the most recent 3 events.
-    num_recent_events = 3
-    config = GetSessionConfig(num_recent_events=num_recent_events)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert len(read.events) == num_recent_events
-    assert read.events[0].timestamp == num_test_events - num_recent_events + 1
-
-    # Only expect events after timestamp 4.0 (inclusive), i.e., 2 events.
-    after_timestamp = 4.0
-    config = GetSessionConfig(after_timestamp=after_timestamp)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert len(read.events) == num_test_events - after_timestamp + 1
-    assert read.events[0].timestamp == after_timestamp
-
-    # Expect no events if none are > after_timestamp.
-    config = GetSessionConfig(after_timestamp=num_test_events * 10)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert not read.events
-
-    # Both filters applied, i.e., of 3 most recent events, only 2 are after timestamp 4.0, so expect 2 events.
-    config = GetSessionConfig(after_timestamp=after_timestamp, num_recent_events=num_recent_events)
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id, config=config)
-    assert read is not None
-    assert len(read.events) == num_test_events - after_timestamp + 1
 
 
 async def test_get_session_config_as_the_database_service_selects(service: SessionsAdkService, user: str) -> None:
@@ -304,62 +171,7 @@ async def test_get_session_config_as_the_database_service_selects(service: Sessi
     assert await selected(num_recent_events=0, after_timestamp=base) == []
 
 
-async def test_append_to_a_missing_session_raises_adks_session_not_found(
-    service: SessionsAdkService, raw: AsyncSessionsClient, user: str
-) -> None:
-    """InMemorySessionService, DatabaseSessionService and SqliteSessionService.append_event raise
-    google.adk.errors.SessionNotFoundError("Session <id> not found.") (a ValueError) for a session not stored."""
-    never = AdkSession(id="never-created", app_name=APP, user_id=user)
-    with pytest.raises(SessionNotFoundError, match=r"^Session never-created not found\.$") as raised:
-        await service.append_event(never, text_event("user", "hello"))
-    assert type(raised.value) is SessionNotFoundError and isinstance(raised.value, ValueError)
-    assert not isinstance(raised.value, client_errors.SessionsError)
-    assert await service.get_session(app_name=APP, user_id=user, session_id="never-created") is None
-
-    gone = await service.create_session(app_name=APP, user_id=user, session_id="gone")
-    await service.delete_session(app_name=APP, user_id=user, session_id="gone")
-    with pytest.raises(SessionNotFoundError, match=r"^Session gone not found\.$"):
-        await service.append_event(gone, text_event("user", "hello"))
-    assert gone.events == []  # nothing recorded on the session object either
-    # a partial event is returned before the session is looked for, as in ADK
-    partial = text_event("user", "chunk", partial=True)
-    assert await service.append_event(never, partial) is partial
-
-
 # --- behaviours of ADK's services that its tests state only in code ---------------------------------
-
-
-async def test_stale_session_is_refused(service: SessionsAdkService, user: str) -> None:
-    """DatabaseSessionService.append_event refuses a session object older than storage (ValueError)."""
-    created = await service.create_session(app_name=APP, user_id=user, session_id="shared")
-    first = await service.get_session(app_name=APP, user_id=user, session_id="shared")
-    second = await service.get_session(app_name=APP, user_id=user, session_id="shared")
-    assert first is not None and second is not None
-
-    await service.append_event(first, text_event("user", "one"))
-    with pytest.raises(StaleSessionError, match="stale"):
-        await service.append_event(second, text_event("user", "two"))
-    with pytest.raises(ValueError, match="stale"):
-        await service.append_event(created, text_event("user", "three"))
-
-    read = await service.get_session(app_name=APP, user_id=user, session_id="shared")
-    assert read is not None
-    assert [event.content.parts[0].text for event in read.events if event.content] == ["one"]
-    await service.append_event(read, text_event("user", "four"))  # a fresh read writes again
-    assert len(read.events) == 2
-
-
-async def test_concurrent_writers_one_wins(service: SessionsAdkService, user: str) -> None:
-    """Two session objects read at the same version append at once: one is stored, the other is stale."""
-    await service.create_session(app_name=APP, user_id=user, session_id="race")
-    readers = [await service.get_session(app_name=APP, user_id=user, session_id="race") for _ in range(2)]
-    results = await asyncio.gather(
-        *(service.append_event(s, text_event("user", f"w{i}")) for i, s in enumerate(readers) if s is not None),
-        return_exceptions=True,
-    )
-    assert sorted(type(result).__name__ for result in results) == ["Event", "StaleSessionError"]
-    read = await service.get_session(app_name=APP, user_id=user, session_id="race")
-    assert read is not None and len(read.events) == 1
 
 
 async def test_temp_state_is_never_stored(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
@@ -369,30 +181,11 @@ async def test_temp_state_is_never_stored(service: SessionsAdkService, raw: Asyn
     event = text_event("user", "hi", actions=EventActions(state_delta={"temp:scratch": "x", "kept": 2}))
     await service.append_event(session, event)
 
-    stored = await raw.get_session(session.id)
+    stored = await raw.get_session(stored_id(session))
     assert stored.context == {"kept": 2}
-    history = await raw.get_history(session.id, include_payload=True)
+    history = await raw.get_history(stored_id(session), include_payload=True)
     document = history.events[0].payload["adk_event"]  # type: ignore[index]
     assert document["actions"]["stateDelta"] == {"kept": 2}
-
-
-async def test_state_values_are_replaced_not_merged(service: SessionsAdkService, user: str) -> None:
-    """ADK's state_delta sets a key's value (dict.update): an object value replaces the old object."""
-    session = await service.create_session(app_name=APP, user_id=user, state={"profile": {"a": 1, "b": 2}})
-    await service.append_event(
-        session, text_event("user", "x", actions=EventActions(state_delta={"profile": {"c": 3}}))
-    )
-    read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
-    assert read is not None
-    assert read.state["profile"] == {"c": 3} == session.state["profile"]
-
-
-async def test_partial_events_are_not_stored(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
-    """BaseSessionService.append_event returns a partial (streaming) event without recording it."""
-    session = await service.create_session(app_name=APP, user_id=user)
-    await service.append_event(session, text_event("model_agent", "stream chunk", partial=True))
-    assert session.events == []
-    assert (await raw.get_history(session.id)).events == []
 
 
 async def test_sessions_are_scoped_by_app(service: SessionsAdkService, user: str) -> None:
@@ -403,13 +196,6 @@ async def test_sessions_are_scoped_by_app(service: SessionsAdkService, user: str
     assert await service.get_session(app_name=APP, user_id=user, session_id="mine") is not None
 
 
-async def test_create_with_an_existing_id_is_refused(service: SessionsAdkService, user: str) -> None:
-    """Newer ADK services raise AlreadyExistsError (DatabaseSessionService: an integrity error)."""
-    await service.create_session(app_name=APP, user_id=user, session_id="once", state={"a": 1})
-    with pytest.raises(AlreadyExistsError):
-        await service.create_session(app_name=APP, user_id=user, session_id="once")
-
-
 async def test_events_are_history_events(service: SessionsAdkService, raw: AsyncSessionsClient, user: str) -> None:
     """The stored history is readable without ADK: role, type, text, timestamp, author."""
     session = await service.create_session(app_name=APP, user_id=user)
@@ -418,7 +204,7 @@ async def test_events_are_history_events(service: SessionsAdkService, raw: Async
     call = types.Part(function_call=types.FunctionCall(name="lookup", args={"q": "x"}))
     await service.append_event(session, Event(author="helper", content=types.Content(role="model", parts=[call])))
 
-    events = (await raw.get_history(session.id)).events
+    events = (await raw.get_history(stored_id(session))).events
     assert [(e.type, e.role, e.content) for e in events] == [
         ("message", "user", "question"),
         ("message", "assistant", "answer"),
@@ -466,22 +252,180 @@ async def test_runner_keeps_the_conversation(service: SessionsAdkService, raw: A
         ("model", "Hello Ada."),
         ("user", "What is my name?"),
     ]
-    stored = await raw.get_session(session.id)
+    stored = await raw.get_session(stored_id(session))
     assert stored.context["last_reply"] == "Your name is Ada."
     assert stored.usage.event_count == 4
     read = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
     assert read is not None and [e.author for e in read.events] == ["user", "assistant", "user", "assistant"]
 
 
-async def test_get_user_state(service: SessionsAdkService, user: str) -> None:
-    """ADK 2's BaseSessionService.get_user_state: the user's state without prefixes, {} when never written."""
-    assert await service.get_user_state(app_name=APP, user_id=user) == {}
-    session = await service.create_session(app_name=APP, user_id=user, state={"user:theme": "dark"})
-    await service.append_event(session, text_event("user", "x", actions=EventActions(state_delta={"user:n": 1})))
-    assert await service.get_user_state(app_name=APP, user_id=user) == {"theme": "dark", "n": 1}
+async def test_session_ids_are_scoped_by_app_and_user(
+    service: SessionsAdkService, raw: AsyncSessionsClient, user: str, other: str
+) -> None:
+    """ADK keys sessions by (app_name, user_id, session_id) (InMemorySessionService's sessions[app][user][id],
+    the database's and SQLite's primary key): the same id in another app or of another user is another
+    session; reading or deleting through the wrong app or user finds nothing and changes nothing."""
+    mine = await service.create_session(app_name=APP, user_id=user, session_id="s1", state={"who": "me"})
+    theirs = await service.create_session(app_name=APP, user_id=other, session_id="s1", state={"who": "them"})
+    elsewhere = await service.create_session(app_name="other_app", user_id=user, session_id="s1", state={"who": "x"})
+    assert mine.id == theirs.id == elsewhere.id == "s1"
+    assert len({stored_id(mine), stored_id(theirs), stored_id(elsewhere)}) == 3
+
+    await service.delete_session(app_name=APP, user_id=other, session_id="s1")  # the other user's only
+    assert await service.get_session(app_name=APP, user_id=other, session_id="s1") is None
+    read = await service.get_session(app_name=APP, user_id=user, session_id="s1")
+    assert read is not None and read.state == {"who": "me"}
+    await service.delete_session(app_name="third_app", user_id=user, session_id="s1")  # no such session: nothing
+    read = await service.get_session(app_name="other_app", user_id=user, session_id="s1")
+    assert read is not None and read.state == {"who": "x"}
+    assert await service.get_session(app_name="third_app", user_id=user, session_id="s1") is None
+    assert (await raw.get_session(stored_id(mine))).metadata["adk_session_id"] == "s1"
 
 
-async def test_list_sessions_of_every_user_is_not_offered(service: SessionsAdkService) -> None:
-    """ADK 2 lists every user's sessions without user_id; the service lists one user's at a time."""
-    with pytest.raises(NotImplementedError):
-        await service.list_sessions(app_name=APP)
+async def test_session_ids_are_any_string_adk_takes(service: SessionsAdkService, user: str) -> None:
+    """ADK's services store any id string; the service's own id pattern does not apply to ADK ids."""
+    ids = ("my session/1", "ünïcode:ид", "stats", "-leading", "x" * 300)
+    for session_id in ids:
+        created = await service.create_session(app_name=APP, user_id=user, session_id=session_id, state={"k": 1})
+        assert created.id == session_id
+        read = await service.get_session(app_name=APP, user_id=user, session_id=session_id)
+        assert read is not None and read.id == session_id and read.state == {"k": 1}
+        await service.append_event(read, text_event("user", "hi"))
+    listed = await service.list_sessions(app_name=APP, user_id=user)
+    assert sorted(s.id for s in listed.sessions) == sorted(
+        ("my session/1", "ünïcode:ид", "stats", "-leading", "x" * 300)
+    )
+
+
+async def test_generated_session_ids_are_uuid4(service: SessionsAdkService, user: str) -> None:
+    """InMemory/Database/SqliteSessionService give an id-less session platform_uuid.new_uuid(): a uuid4 string."""
+    import uuid
+
+    session = await service.create_session(app_name=APP, user_id=user)
+    assert uuid.UUID(session.id).version == 4 and str(uuid.UUID(session.id)) == session.id
+
+
+# --- None state values: stored and read back as None (session, user: and app: scopes) -----------------
+# ADK's services apply a state delta with dict.update (BaseSessionService._update_session_state, and
+# DatabaseSessionService's app/user state rows): a key set to None is kept, holding None. Its tests above
+# (test_session_state_is_not_shared, test_user_state_is_shared_only_by_user_sessions,
+# test_app_state_is_shared_by_all_users_of_app, test_get_user_state_*) set values through state_delta and
+# create_session(state=...); these run the same steps with None values.
+
+
+def fresh(sessions_backend: Any) -> SessionsAdkService:
+    """Another adapter instance on its own client: nothing of the first one's memory is shared."""
+    return SessionsAdkService(sessions_backend.async_client(identity=sessions_backend.identity(roles=("service",))))
+
+
+async def test_session_state_none_is_stored(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_session_state_is_not_shared (sk1 set by create, sk2 by append_event) with None values."""
+    session1 = await service.create_session(
+        app_name=APP, user_id=user, session_id="s1", state={"sk1": None, "kept": {"a": None}}
+    )
+    assert session1.state == {"sk1": None, "kept": {"a": None}}
+    event = Event(invocation_id="inv1", author="user", actions=EventActions(state_delta={"sk2": None, "kept": None}))
+    await service.append_event(session=session1, event=event)
+    assert session1.state == {"sk1": None, "sk2": None, "kept": None}
+
+    for reader in (service, fresh(sessions_backend)):
+        got = await reader.get_session(app_name=APP, user_id=user, session_id="s1")
+        assert got is not None
+        assert "sk1" in got.state and got.state["sk1"] is None
+        assert "sk2" in got.state and got.state["sk2"] is None
+        assert got.state == session1.state  # what the append left in memory is what storage holds
+        assert got.events[0].actions.state_delta == {"sk2": None, "kept": None}
+
+    # Creating another session s1b for the user does not see sk1 or sk2
+    session1b = await service.create_session(app_name=APP, user_id=user, session_id="s1b")
+    assert session1b.state == {}
+
+
+async def test_user_state_none_is_stored(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_user_state_is_shared_only_by_user_sessions with None values (user:k1 by create, user:k2 by
+    append_event), and test_get_user_state_reflects_latest_write (a value, then None)."""
+    other = f"{user}-2"
+    session1 = await service.create_session(
+        app_name=APP, user_id=user, session_id="s1", state={"user:k1": None, "user:k3": "v3"}
+    )
+    assert session1.state == {"user:k1": None, "user:k3": "v3"}
+    event = Event(
+        invocation_id="inv1", author="user", actions=EventActions(state_delta={"user:k2": None, "user:k3": None})
+    )
+    await service.append_event(session=session1, event=event)
+    assert session1.state == {"user:k1": None, "user:k2": None, "user:k3": None}
+
+    # Another session for the user sees user:k1 and user:k2, as None
+    session1b = await service.create_session(app_name=APP, user_id=user, session_id="s1b")
+    assert session1b.state == {"user:k1": None, "user:k2": None, "user:k3": None}
+    for reader in (service, fresh(sessions_backend)):
+        got = await reader.get_session(app_name=APP, user_id=user, session_id="s1")
+        assert got is not None and got.state == session1.state
+        assert await reader.get_user_state(app_name=APP, user_id=user) == {"k1": None, "k2": None, "k3": None}
+    # A session for another user does not see them
+    session2 = await service.create_session(app_name=APP, user_id=other, session_id="s2")
+    assert session2.state == {}
+    assert await service.get_user_state(app_name=APP, user_id=other) == {}
+
+
+async def test_app_state_none_is_stored(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_app_state_is_shared_by_all_users_of_app with None values (app:k1 by create, app:k2 by
+    append_event): every user's sessions see them as None."""
+    session1 = await service.create_session(
+        app_name=APP, user_id=user, session_id="s1", state={"app:k1": None, "app:k3": {"nested": "v"}}
+    )
+    assert session1.state == {"app:k1": None, "app:k3": {"nested": "v"}}
+    event = Event(
+        invocation_id="inv1",
+        author="user",
+        actions=EventActions(state_delta={"app:k2": None, "app:k3": {"nested": None}}),
+    )
+    await service.append_event(session=session1, event=event)
+    expected = {"app:k1": None, "app:k2": None, "app:k3": {"nested": None}}
+    assert session1.state == expected
+
+    # User 2 creates a new session session2, it sees app:k1 and app:k2
+    session2 = await service.create_session(app_name=APP, user_id=f"{user}-2", session_id="s2")
+    assert session2.state == expected
+    for reader in (service, fresh(sessions_backend)):
+        session1_got = await reader.get_session(app_name=APP, user_id=user, session_id="s1")
+        assert session1_got is not None and session1_got.state == expected
+        assert "app:k1" in session1_got.state and session1_got.state.get("app:k1") is None
+
+
+async def test_none_then_a_value_then_none(service: SessionsAdkService, sessions_backend: Any, user: str) -> None:
+    """Mirrors test_get_user_state_reflects_latest_write and test_append_event_to_stale_session's reads (the
+    latest write wins; `state.get(key) is None` for a key never set), in every scope, None and values in turn."""
+    session = await service.create_session(app_name=APP, user_id=user, state={"sk": "v", "user:uk": 1, "app:ak": 1})
+    for value in (None, {"a": [None, 1]}, None):
+        delta = {"sk": value, "user:uk": value, "app:ak": value}
+        await service.append_event(session, Event(author="system", actions=EventActions(state_delta=delta)))
+        got = await fresh(sessions_backend).get_session(app_name=APP, user_id=user, session_id=session.id)
+        assert got is not None
+        assert got.state == session.state == delta
+        assert await service.get_user_state(app_name=APP, user_id=user) == {"uk": value}
+    assert got.state.get("never") is None and "never" not in got.state
+
+
+async def test_create_session_writes_state_in_one_call(
+    service: SessionsAdkService, raw: AsyncSessionsClient, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create_session(state={"app:…", "user:…", …}) is one create of the service (no separate state writes), so
+    the session and its app and user state are stored together or not at all."""
+    calls: list[str] = []
+    for name in ("update_app_state", "update_user_state", "create_session"):
+        original = getattr(service.client, name)
+
+        async def recording(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return await _original(*args, **kwargs)
+
+        monkeypatch.setattr(service.client, name, recording)
+    session = await service.create_session(
+        app_name=APP, user_id=user, session_id="one", state={"app:a": None, "user:u": None, "s": None}
+    )
+    assert calls == ["create_session"]
+    assert session.state == {"app:a": None, "user:u": None, "s": None}
+    assert (await raw.get_app_state(APP)).state == {"a": None}
+    assert (await raw.get_user_state(APP, user)).state == {"u": None}
+    assert (await raw.get_session(service_session_id(APP, user, "one"))).context == {"s": None}

@@ -20,7 +20,7 @@ from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 from inprocess import AsyncInProcessTransport
 
-from sessions_client.adapters.adk import SessionsAdkService, compacts_everything
+from sessions_client.adapters.adk import SessionsAdkService, compacts_everything, service_session_id
 
 pytestmark = pytest.mark.anyio
 APP = "compacting_app"
@@ -89,7 +89,7 @@ async def test_a_compaction_of_everything_becomes_the_base_and_loads_show_the_mo
     await service.append_event(session, compaction_event(10.0, 15.0, 16.0))
     await service.append_event(session, text_event("user", "after", 17.0))
 
-    stored = await service.client.get_session(session.id)
+    stored = await service.client.get_session(service_session_id(APP, user, session.id))
     assert stored.history_base_seq == 7
     transport.requests.clear()
     loaded = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
@@ -109,7 +109,7 @@ async def test_a_compaction_that_leaves_events_out_is_no_base(sessions_backend: 
     for index in range(4):
         await service.append_event(session, text_event("user", f"t{index}", 10.0 + index))
     await service.append_event(session, compaction_event(11.0, 13.0, 14.0))  # t0 stays shown: a sliding window
-    assert (await service.client.get_session(session.id)).history_base_seq is None
+    assert (await service.client.get_session(service_session_id(APP, user, session.id))).history_base_seq is None
     loaded = await service.get_session(app_name=APP, user_id=user, session_id=session.id)
     assert loaded is not None and len(loaded.events) == 5
 
@@ -125,7 +125,7 @@ async def test_only_a_session_object_that_holds_its_whole_history_marks_a_base(s
     )
     assert recent is not None and len(recent.events) == 2
     await service.append_event(recent, compaction_event(12.0, 13.0, 14.0))  # covers what it holds, not t0, t1
-    assert (await service.client.get_session(session.id)).history_base_seq is None
+    assert (await service.client.get_session(service_session_id(APP, user, session.id))).history_base_seq is None
 
 
 def test_coverage_rule() -> None:

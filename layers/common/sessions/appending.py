@@ -8,13 +8,17 @@ from typing import TYPE_CHECKING, Any
 from sessions.clock import format_ms
 from sessions.errors import HistoryFull, SessionClosed, TokenBudgetExceeded
 from sessions.lifecycle import Status
-from sessions.merge_patch import apply_merge_patch
+from sessions.merge_patch import apply_merge_patch, set_keys
 from sessions.patching import checked_object
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sessions.models import AppendEventRequest
+
+
+# what an event changes elsewhere (the session's context, state documents): applied, never part of the stored event
+APPLIED_NOT_STORED = {"context_patch", "state_patch", "context_set", "state_set", "base"}
 
 
 def last_seq(session: dict[str, Any]) -> int:
@@ -65,7 +69,7 @@ def plan_append(
         "event_id": str(uuid.uuid4()),
         "seq": seq,
         "created_at": timestamp,
-        **request.model_dump(mode="json", exclude_none=True, exclude={"context_patch", "state_patch", "base"}),
+        **request.model_dump(mode="json", exclude_none=True, exclude=APPLIED_NOT_STORED),
         "timestamp": request.timestamp or timestamp,  # already in the stored form (models.EventTimestamp)
     }
     changes: dict[str, Any] = {
@@ -73,15 +77,21 @@ def plan_append(
         "last_seq": seq,
         "last_active_at": timestamp,
         "updated_at": timestamp,
+        # the timestamp of the last event appended (an ADK session's last_update_time), not the clock's
+        "last_event_at": event["timestamp"],
     }
     if request.base:
         # the new start of the history: every event stored before it is compacted (history_base_seq)
         event["base"] = True
         changes["history_base_seq"] = seq
         changes["compacted_count"] = usage["event_count"] - 1
-    if request.context_patch is not None:
-        merged = apply_merge_patch(session.get("context") or {}, request.context_patch)
-        changes["context"] = checked_object("context", merged)
+    if request.context_patch is not None or request.context_set is not None:
+        context = session.get("context") or {}
+        if request.context_patch is not None:
+            context = apply_merge_patch(context, request.context_patch)
+        if request.context_set is not None:
+            context = set_keys(context, request.context_set)  # after the patch: null is stored, objects replaced
+        changes["context"] = checked_object("context", context)
     return event, changes
 
 

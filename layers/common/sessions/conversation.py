@@ -55,8 +55,8 @@ def append_events(
         # on a lost race, another append or patch won: planned again, the events get the next seqs
         events, changes = plan_appends(start, requests, now_ms(), max_events=max_events)
         changes = {**removal, **changes}
-        # state_patch: the app's and user's state documents, in this transaction, in event order (sessions/state.py)
-        also = state.state_writes(identity, current, [request.state_patch for request in requests])
+        # state_patch, state_set: the app's and user's state documents, in this transaction, in event order (state.py)
+        also = state.state_writes(identity, current, requests)
         # last: a refused append uploads nothing
         offloaded = [parts.offload(current, event) for parts, event in zip(large_parts, events, strict=True)]
         items = [item for _, item in offloaded]

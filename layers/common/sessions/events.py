@@ -22,8 +22,9 @@ from sessions.models import Usage
 # Fields of a session item whose change is bookkeeping or storage, not news.
 _BOOKKEEPING = frozenset(
     {"updated_at", "last_active_at", "version", "holds_slot", "incarnation", "usage", "created_by", "updated_by"}
-    | {"last_seq", "history_change", "compacted_count"}
-    | {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
+    | {"last_seq", "history_change", "last_event_at", "compacted_count"}
+    | {"PK", "SK", "by_user_pk", "by_agent_pk", "by_app_pk", "created_key", "active_key"}
+    | {"expiry_bucket", "purge_at", "ttl"}
 )
 _EVENT_ID_NAMESPACE = uuid.UUID("6b1f9a3e-2f7c-4c1e-9d5a-0c8e7f4b2a61")
 STATUS_DETAIL_TYPES = {

@@ -1,4 +1,4 @@
-"""Listing a user's sessions, newest first, page by page."""
+"""Listing sessions page by page: a user's, or (roles service, admin) every user's of an app."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def summary_view(record: dict[str, Any]) -> dict[str, Any]:
     return {field: record.get(field) for field in SUMMARY_FIELDS}
 
 
+def list_view(record: dict[str, Any], include_context: bool) -> dict[str, Any]:
+    view = summary_view(record)
+    if include_context:
+        view["context"] = record.get("context") or {}
+    return view
+
+
 _STATUS = "(?:" + "|".join(status.value for status in Status) + ")"
 # What the OpenAPI document states for ?status=: a comma list of statuses, spaces allowed around commas.
 STATUS_LIST_PATTERN = f"^ *{_STATUS} *(?:, *{_STATUS} *)*$"
@@ -34,6 +41,31 @@ def _statuses(raw: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parts))
 
 
+# A metadata filter as the query states it: key:value (the key up to the first ':', the value may hold ':').
+METADATA_FILTER_PATTERN = r"^[^:]{1,64}:[\s\S]{0,512}$"
+METADATA_FILTERS_MAX = 16  # a session holds at most 16 pairs (models.METADATA_MAX_PAIRS)
+# With include_context a page holds at most this many sessions: 20 contexts of 64 KiB, escaped twice over by
+# Lambda's proxy response at worst, stay within its 6 MB response limit beside the summaries.
+CONTEXT_PAGE_MAX = 20
+
+
+def metadata_filters(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """`metadata=key:value` parameters as (key, value) pairs, sorted, each once; 422 for a malformed one.
+
+    Two values for one key select nothing (a session's key holds one value), as the filter says.
+    """
+    values = list(values or ())
+    if len(values) > METADATA_FILTERS_MAX:
+        raise InvalidField(("query", "metadata"), f"at most {METADATA_FILTERS_MAX} metadata filters")
+    pairs = set()
+    for value in values:
+        key, colon, wanted = value.partition(":")
+        if not colon or not 1 <= len(key) <= 64 or len(wanted) > 512:
+            raise InvalidField(("query", "metadata"), "a metadata filter is key:value, its key 1-64 characters")
+        pairs.add((key, wanted))
+    return tuple(sorted(pairs))
+
+
 def list_sessions(
     identity: Identity,
     *,
@@ -47,23 +79,32 @@ def list_sessions(
     app_name: str | None = None,
     created_after: str | None = None,
     created_before: str | None = None,
+    all_users: bool = False,
+    order_by: str = "created_at",
+    metadata: tuple[tuple[str, str], ...] = (),
+    include_context: bool = False,
 ) -> dict[str, Any]:
     owner = user_id or identity.user_id
     if owner != identity.user_id and not identity.is_admin:
         raise Forbidden("listing another user's sessions needs the admin role")
+    if all_users and not (identity.is_service or identity.is_admin):
+        raise Forbidden("listing every user's sessions of an app needs the service or admin role")
     statuses = _statuses(status)
     after, before = timestamp_param("created_after", created_after), timestamp_param("created_before", created_before)
-    binding = {
+    binding: dict[str, Any] = {
         "kind": "list",
         "caller": [identity.tenant_id, identity.user_id],
         "query": [owner, agent_id, statuses, session_type, app_name, after, before, ascending],
     }
+    if all_users or order_by != "created_at" or metadata or include_context:
+        # added later: a cursor of a query without them stays valid
+        binding["more"] = [all_users, order_by, [list(pair) for pair in metadata], include_context]
     page = store().list_sessions(
         SessionQuery(
             tenant_id=identity.tenant_id,
             user_id=owner,
             now=format_ms(now_ms()),
-            limit=limit,
+            limit=min(limit, CONTEXT_PAGE_MAX) if include_context else limit,
             ascending=ascending,
             agent_id=agent_id,
             statuses=statuses,
@@ -72,9 +113,13 @@ def list_sessions(
             created_after=after,
             created_before=before,
             start=decode_cursor(cursor, binding) if cursor else None,
+            all_users=all_users,
+            by_activity=order_by == "last_active_at",
+            metadata=metadata,
+            include_context=include_context,
         )
     )
     return {
-        "sessions": [summary_view(record) for record in page.records],
+        "sessions": [list_view(record, include_context) for record in page.records],
         "next_cursor": encode_cursor(page.next_position, binding) if page.next_position else None,
     }

@@ -1,4 +1,4 @@
-"""JSON Merge Patch (RFC 7396)."""
+"""JSON Merge Patch (RFC 7396), and the set that goes beside it (a key's value replaced, null included)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,11 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
         else:
             merged[key] = apply_merge_patch(merged.get(key), value)
     return merged
+
+
+def set_keys(target: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Return target with each top-level key of values set to its value, wholesale: null is kept, objects replaced.
+
+    Neither argument is modified.
+    """
+    return {**target, **values}

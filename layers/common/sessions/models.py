@@ -235,6 +235,20 @@ class StatePatch(_Request):
     user: JsonPatch | None = Field(None, description="Merged into the state of the session's user in its app.")
 
 
+class StateSet(_Request):
+    """Top-level keys set in the session's app state and in its user's state, with the event (null is stored)."""
+
+    app: JsonPatch | None = Field(
+        None,
+        description="Each key replaces the same key of the app's state with its value, null included; "
+        "roles service or admin only.",
+    )
+    user: JsonPatch | None = Field(
+        None,
+        description="Each key replaces the same key of the state of the session's user in its app, null included.",
+    )
+
+
 class AppendEventRequest(_Request):
     """Body of POST /v1/sessions/{session_id}/events: one turn or event of the history."""
 
@@ -261,6 +275,16 @@ class AppendEventRequest(_Request):
         None,
         description="Merge patches of the app's and the user's state documents, applied in the same atomic step; "
         "the session needs an app_name.",
+    )
+    context_set: JsonPatch | None = Field(
+        None,
+        description="Top-level keys that replace the same keys of the session's context wholesale, null stored as "
+        "null (objects are not merged); after context_patch, in the same atomic step.",
+    )
+    state_set: StateSet | None = Field(
+        None,
+        description="Top-level keys set in the app's and the user's state documents (null stored as null); after "
+        "state_patch, in the same atomic step; the session needs an app_name.",
     )
     base: StrictBool | None = Field(
         None,
@@ -290,11 +314,14 @@ class InitialEvent(AppendEventRequest):
     )
     payload: JsonObject | None = Field(None, description="At most 64 KiB serialized; left out of history by default.")
     state_patch: SkipJsonSchema[None] = None
+    state_set: SkipJsonSchema[None] = None
 
-    @field_validator("state_patch", mode="before")
+    @field_validator("state_patch", "state_set", mode="before")
     @classmethod
-    def _no_state_patch(cls, value: Any) -> Any:
-        raise ValueError("state_patch is not accepted on a create's initial events; append it after the create")
+    def _no_state_patch(cls, value: Any, info: ValidationInfo) -> Any:
+        raise ValueError(
+            f"{info.field_name} is not accepted on a create's initial events; give it with the create itself"
+        )
 
 
 class AppendEventsRequest(_Request):
@@ -365,6 +392,17 @@ class CreateSessionRequest(_Request):
     )
     user_id: UserId | None = Field(
         None, description="Role service: create the session for this user of the caller's tenant. Others: their own id."
+    )
+    state_patch: StatePatch | None = Field(
+        None,
+        description="Merge patches of the app's and the user's state documents, written in the create's transaction; "
+        "needs an app_name. Nothing is written when the session already exists (200).",
+    )
+    state_set: StateSet | None = Field(
+        None,
+        description="Top-level keys set in the app's and the user's state documents (null stored as null), after "
+        "state_patch, in the create's transaction; needs an app_name. Nothing is written when the session already "
+        "exists (200).",
     )
 
 
@@ -451,8 +489,18 @@ class SessionSummary(_Response):
     created_at: str
     updated_at: str
     last_active_at: str
+    last_event_at: str | None = Field(
+        description="The timestamp of the last event appended (as the event gave it, else when it was appended); "
+        "null until one is. A rewind leaves it."
+    )
     expires_at: str
     version: int
+
+
+class ListedSession(SessionSummary):
+    """A session in a list: the summary, plus `context` when the list was asked for it (include_context=true)."""
+
+    context: dict[str, Any] | None = Field(None, description="Only with include_context=true")
 
 
 class Session(SessionSummary):
@@ -483,7 +531,7 @@ class SessionWithState(Session):
 
 
 class SessionList(_Response):
-    sessions: list[SessionSummary]
+    sessions: list[ListedSession]
     next_cursor: str | None
 
 

@@ -144,7 +144,7 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
     ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
     timestamp = format_ms(now)
     record: dict[str, Any] = {
-        **request.model_dump(exclude={"ttl_seconds", "events", "user_id"}, mode="json"),
+        **request.model_dump(exclude={"ttl_seconds", "events", "user_id", "state_patch", "state_set"}, mode="json"),
         "session_id": request.session_id or str(uuid.uuid4()),
         "tenant_id": identity.tenant_id,
         "user_id": identity.user_id,
@@ -166,15 +166,38 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
         event, changes = plan_append(record, event_request, now, max_events=settings.max_history_events)
         record |= {**changes, "version": record["version"] + 1}
         events.append(event)
-    return with_slot_repair(identity, lambda: _insert(identity, record, events))
+    state_writes = _state_writes(identity, record, request)
+    return with_slot_repair(identity, lambda: _insert(identity, record, events, state_writes))
 
 
-def _insert(identity: Identity, record: dict[str, Any], events: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+def _state_writes(
+    identity: Identity, record: dict[str, Any], request: CreateSessionRequest
+) -> Callable[[], list[dict[str, Any]]] | None:
+    """The state documents a create's state_patch and state_set write in its transaction, planned anew per attempt.
+
+    Checked now (403, 409 session_has_no_app), before anything is read or written.
+    """
+    if request.state_patch is None and request.state_set is None:
+        return None
+    from sessions import state  # only a create that changes state needs it
+
+    state.check_state_changes(identity, record, [request])
+    return lambda: state.state_writes(identity, record, [request])
+
+
+def _insert(
+    identity: Identity,
+    record: dict[str, Any],
+    events: list[dict[str, Any]],
+    state_writes: Callable[[], list[dict[str, Any]]] | None = None,
+) -> tuple[dict[str, Any], bool]:
     cap = get_settings().max_open_sessions_per_user
     replacing: dict[str, Any] | None = None
     for attempt in write_attempts():
         try:
-            store().create_session(record, cap=cap, replacing=replacing, events=events)
+            # state documents are read again on every attempt: one that changed meanwhile is planned anew
+            also = state_writes() if state_writes else []
+            store().create_session(record, cap=cap, replacing=replacing, events=events, also=also)
             return record, True
         except WriteConflict:
             back_off(attempt)

@@ -5,24 +5,25 @@ user's state in an app is the user's own: read and written by the user, or by a 
 caller for any user of its tenant; admins may read it. A document never written reads as `{}`
 at version 0. Writes are compare-and-set on the version: with If-Match a lost race is 412;
 without it the merge is planned again on the stored document, so no concurrent patch is lost.
-An append's `state_patch` writes the documents in the append's own transaction (state_writes).
+An append's `state_patch` and `state_set` (a create's too) write the documents in that write's own
+transaction (state_writes): merge patches first, then sets (top-level keys replaced, null stored).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sessions.clock import format_ms, now_ms
 from sessions.errors import Forbidden, SessionHasNoApp, VersionMismatch
-from sessions.merge_patch import apply_merge_patch
+from sessions.merge_patch import apply_merge_patch, set_keys
 from sessions.retrying import back_off, write_attempts
 from sessions.service import Identity, store
 from sessions.store import StateKey, VersionChanged, WriteConflict
 
 if TYPE_CHECKING:
-    from sessions.models import StatePatch
+    from sessions.models import StatePatch, StateSet
 
 NEVER_WRITTEN: dict[str, Any] = {"state": {}, "version": 0, "updated_at": None, "updated_by": None}
 
@@ -96,19 +97,20 @@ def session_with_state(identity: Identity, session_id: str) -> dict[str, Any]:
 # --- change -------------------------------------------------------------------------------------
 
 
-def _merged(
+def _changed(
     identity: Identity,
     current: dict[str, Any],
-    patches: Iterable[dict[str, Any]],
+    steps: Iterable[tuple[str, dict[str, Any]]],
     at: int,
     where: str | tuple[str, ...],
 ) -> dict[str, Any] | None:
-    """The next document after `patches` (merged in order), or None when the state stays as it is."""
+    """The next document after `steps` (in order: a merge patch, or a set of top-level keys), or None when the
+    state stays as it is."""
     from sessions.patching import checked_object  # imported here: the GET function never merges
 
     state = current["state"]
-    for patch in patches:
-        state = apply_merge_patch(state, patch)
+    for kind, change in steps:
+        state = set_keys(state, change) if kind == "state_set" else apply_merge_patch(state, change)
     if _same_json(state, current["state"]):
         return None
     return {
@@ -128,7 +130,7 @@ def _update(identity: Identity, key: StateKey, patch: dict[str, Any], if_match: 
     for attempt in write_attempts():
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
-        document = _merged(identity, current, [patch], now_ms(), "state")
+        document = _changed(identity, current, [("state_patch", patch)], now_ms(), "state")
         if document is None:
             return view(key, current)  # nothing changes: no write, no new version
         try:
@@ -158,32 +160,53 @@ def update_user_state(
     return _update(identity, StateKey(identity.tenant_id, app_name, user_id), patch, if_match)
 
 
-# --- with an append -----------------------------------------------------------------------------
+# --- with an append (or a create) -------------------------------------------------------------
 
 
-def check_state_patches(identity: Identity, session: dict[str, Any], patches: Iterable[StatePatch | None]) -> None:
-    """Refuse an append's state patches that the caller may not apply or the session cannot take."""
-    given = [patch for patch in patches if patch is not None and (patch.app is not None or patch.user is not None)]
-    if not given:
-        return  # no state_patch, or one with no part: nothing to check, nothing to write
+class StateChanges(Protocol):
+    """What carries state changes: an append's event, or a create's body (merge patches first, then sets)."""
+
+    @property
+    def state_patch(self) -> StatePatch | None: ...
+
+    @property
+    def state_set(self) -> StateSet | None: ...
+
+
+def _steps(request: StateChanges, part: str) -> list[tuple[str, dict[str, Any]]]:
+    """One request's changes to one document (`app` or `user`), in the order they apply: patch, then set."""
+    steps = []
+    for kind, given in (("state_patch", request.state_patch), ("state_set", request.state_set)):
+        value = getattr(given, part) if given is not None else None
+        if value is not None:
+            steps.append((kind, value))
+    return steps
+
+
+def check_state_changes(identity: Identity, session: dict[str, Any], requests: Iterable[StateChanges]) -> None:
+    """Refuse state changes (state_patch, state_set) that the caller may not apply or the session cannot take."""
+    requests = list(requests)
+    named = {kind for request in requests for part in ("app", "user") for kind, _ in _steps(request, part)}
+    if not named:
+        return  # none given, or given with no part: nothing to check, nothing to write
     if not session.get("app_name"):
         # 409 like session_closed: the request is valid, the session (its app_name is fixed at create) refuses it
-        raise SessionHasNoApp("state_patch needs a session created with an app_name")
-    if any(patch.app is not None for patch in given):
+        names = " and ".join(sorted(named))
+        raise SessionHasNoApp(f"{names} need{'s' if len(named) == 1 else ''} a session created with an app_name")
+    if any(_steps(request, "app") for request in requests):
         _check_app_write(identity)
 
 
-def state_writes(
-    identity: Identity, session: dict[str, Any], patches: Iterable[StatePatch | None]
-) -> list[dict[str, Any]]:
-    """The conditioned Puts an append's state patches (in event order) add to its transaction.
+def state_writes(identity: Identity, session: dict[str, Any], requests: Iterable[StateChanges]) -> list[dict[str, Any]]:
+    """The conditioned Puts that state changes (each request's state_patch then state_set, in order) add to a write.
 
     Each document is read now and written only if still at that version: a lost race cancels the
-    whole append, which is planned again (store.append_event raises WriteConflict).
+    whole transaction, which is planned again (the store raises WriteConflict). A document the
+    changes leave as it is gets no write.
     """
-    given = [patch for patch in patches if patch is not None]
-    check_state_patches(identity, session, given)
-    if not any(patch.app is not None or patch.user is not None for patch in given):
+    requests = list(requests)
+    check_state_changes(identity, session, requests)
+    if not any(_steps(request, part) for request in requests for part in ("app", "user")):
         return []
     at = now_ms()
     writes = []
@@ -191,11 +214,11 @@ def state_writes(
         ("app", StateKey(session["tenant_id"], session["app_name"])),
         ("user", StateKey(session["tenant_id"], session["app_name"], session["user_id"])),
     ):
-        parts = [getattr(patch, part) for patch in given if getattr(patch, part) is not None]
-        if not parts:
+        steps = [step for request in requests for step in _steps(request, part)]
+        if not steps:
             continue
         current = _stored(key)
-        document = _merged(identity, current, parts, at, ("state_patch", part))
+        document = _changed(identity, current, steps, at, (steps[-1][0], part))
         if document is not None:
             writes.append(store().state_write(key, document, read_version=current["version"]))
     return writes

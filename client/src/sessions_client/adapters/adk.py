@@ -8,8 +8,12 @@
     runner = Runner(agent=agent, app_name="my_app", session_service=service)
 
 How ADK's model maps onto the service:
-- An ADK session is a session of the service with `app_name` = ADK's app name and the same id
-  (ADK ids must then match the service's id pattern; ids are unique per tenant, not per app).
+- An ADK session is a session of the service with `app_name` = ADK's app name. ADK keys sessions by
+  (app, user, id), the service by id within the tenant: the service's id is `adk-` and a SHA-256 of
+  the three (`service_session_id`), and the ADK id is kept in the session's `metadata`
+  (`adk_session_id`) and answered as `Session.id`. So two users (or apps) may each have a session
+  `s1`, and an ADK id may be any string ADK takes, up to 512 characters (a metadata value's limit).
+  Ids ADK generates are uuid4 strings, as ADK's own services make them.
 - ADK's user is the session's user: the client's own user, or any user of its tenant when the
   client's identity has the `service` role (sent as the `user_id` query parameter).
 - State: keys without a prefix are the session's `context`; `app:` keys the app's state document,
@@ -18,14 +22,26 @@ How ADK's model maps onto the service:
 - Events: one history event per ADK event: the whole ADK event as JSON in `payload.adk_event`,
   its text in `content`, `timestamp` = the ADK event's timestamp, `type`/`role` derived from it
   (`message` user/assistant, `tool` for function calls and responses, `system` without content).
-  State deltas ride on the same append (`context_patch`, `state_patch`), so an event and its
-  state changes are stored atomically.
-- Stale sessions: the service's session `version` is remembered per ADK `Session` object and sent
-  as `If-Match` on every append; an append on a session object that another writer has moved on
-  from raises `StaleSessionError` (a `ValueError`, as ADK's database service raises), nothing stored.
+  State deltas ride on the same append as sets (`context_set`, `state_set`: each key's value
+  replaced, None stored and read back as None, as ADK's own services store it), so an event and
+  its state changes are stored atomically. `create_session(state=...)` writes the session and its
+  `app:` and `user:` keys in one transaction too (the create's `state_set`).
+- Stale sessions: the service's session `version` is kept in the ADK `Session` (in the slot ADK's
+  database service keeps its storage revision in, so copies carry it) and sent as `If-Match` on
+  every append; an append on a session object that another writer has moved on from raises
+  `StaleSessionError` (a `ValueError`, with ADK's database service's message), nothing stored.
+- An equal re-delivery of an event already in the session object is not stored again (as ADK's
+  in-memory service); state values JSON cannot hold (a callable) are stored as their text (as
+  ADK's database and SQLite services store them).
 - An append to a session that does not exist (or no longer does) raises ADK's own
   `SessionNotFoundError` ("Session <id> not found."), as ADK's in-memory, database and SQLite
   services do.
+- `last_update_time` is the timestamp of the last event appended (the service's `last_event_at`), or
+  the creation time before the first, as ADK's services keep `update_time` (to the millisecond).
+- `list_sessions` answers each session's whole state (its own keys, `app:` and `user:` keys) without
+  events, ordered as ADK's database and SQLite services order it: by `last_update_time`, then user,
+  then id, oldest first. Without `user_id` it lists every user's sessions of the app: the client's
+  identity then needs the `service` (or `admin`) role.
 - `get_session` with a `GetSessionConfig` selects events as ADK's database and SQLite services do:
   `num_recent_events=0` returns none, `after_timestamp` is inclusive, both together give the most
   recent events among those at or after it.
@@ -41,9 +57,10 @@ How ADK's model maps onto the service:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import weakref
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +68,7 @@ from google.adk.errors import StaleSessionError as _AdkStaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError as _AdkAlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event as AdkEvent
+from google.adk.sessions._session_util import make_json_safe_state
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig, ListSessionsResponse
 from google.adk.sessions.session import Session as AdkSession
 from google.adk.sessions.state import State
@@ -59,11 +77,13 @@ from typing_extensions import override
 from sessions_client import errors
 from sessions_client._async import AsyncSessionsClient
 from sessions_client._core import as_identity
-from sessions_client.models import Event, Session
+from sessions_client.models import Event, Session, SessionSummary
 
 PAYLOAD_KEY = "adk_event"
+ADK_SESSION_ID_KEY = "adk_session_id"  # the session's metadata key holding its ADK id
 CONTENT_LIMIT = 32 * 1024  # bytes of UTF-8 the service takes inline in `content`
 METADATA_VALUE_LIMIT = 512
+PARTIAL_MARK = "~partial"  # a session object read in part: it cannot tell whether a compaction covers everything
 
 
 class StaleSessionError(_AdkStaleSessionError, ValueError):
@@ -72,6 +92,26 @@ class StaleSessionError(_AdkStaleSessionError, ValueError):
 
 class AlreadyExistsError(_AdkAlreadyExistsError, ValueError):
     """create_session with a `session_id` the user already has."""
+
+
+def service_session_id(app_name: str, user_id: str, session_id: str) -> str:
+    """The service's id of ADK's session `session_id` of `user_id` in `app_name` (ADK scopes ids by app and user)."""
+    digest = hashlib.sha256(json.dumps([app_name, user_id, session_id]).encode()).hexdigest()
+    return f"adk-{digest[:40]}"
+
+
+def _is_adk_session(stored: Session, app_name: str, user_id: str, session_id: str) -> bool:
+    """`stored` is ADK's session `session_id` of that app and user (never another's under a colliding id)."""
+    return (
+        stored.app_name == app_name
+        and stored.user_id == user_id
+        and stored.metadata.get(ADK_SESSION_ID_KEY) == session_id
+    )
+
+
+def last_update_time(stored: Session | SessionSummary) -> float:
+    """ADK's `last_update_time`: the last appended event's timestamp, the creation time before one."""
+    return (stored.last_event_at or stored.created_at).timestamp()
 
 
 class SessionsAdkService(BaseSessionService):
@@ -87,8 +127,6 @@ class SessionsAdkService(BaseSessionService):
         self.session_ttl_seconds = session_ttl_seconds
         identity = as_identity(getattr(client, "identity", None))
         self._own_user = client.user_id or (identity.user_id if identity else None)
-        self._versions: dict[int, int] = {}
-        self._whole: set[int] = set()  # ADK session objects that hold every event since the history's base
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -96,25 +134,28 @@ class SessionsAdkService(BaseSessionService):
         """The `user_id` parameter for ADK's user: none for the client's own user."""
         return None if user_id == self._own_user else user_id
 
-    def _remember(self, session: AdkSession, version: int | None) -> None:
-        if version is None:
-            return
-        key = id(session)
-        if key not in self._versions:
-            weakref.finalize(session, self._versions.pop, key, None)
-        self._versions[key] = version
+    @staticmethod
+    def _remember(session: AdkSession, version: int | None, *, whole: bool | None = None) -> None:
+        # in ADK's own slot for a storage revision (its database service keeps one there), so that
+        # copies of the session (model_copy) carry it too, and two sessions read at one version are equal;
+        # a session read in part (num_recent_events, after_timestamp) is marked so, and stays so (whole=None)
+        if version is not None:
+            if whole is None:
+                whole = not (session._storage_update_marker or "").endswith(PARTIAL_MARK)
+            session._storage_update_marker = str(version) + ("" if whole else PARTIAL_MARK)
 
-    def _holds_whole_history(self, session: AdkSession, whole: bool) -> None:
-        key = id(session)
-        if not whole:
-            self._whole.discard(key)
-        elif key not in self._whole:
-            self._whole.add(key)
-            weakref.finalize(session, self._whole.discard, key)
+    @staticmethod
+    def version_of(session: AdkSession) -> int | None:
+        """The service's session version this ADK session object (or a copy) was read or last written at."""
+        marker = (session._storage_update_marker or "").removesuffix(PARTIAL_MARK)
+        return int(marker) if marker and marker.isascii() and marker.isdigit() else None
 
-    def version_of(self, session: AdkSession) -> int | None:
-        """The service's session version this ADK session object was read or last written at."""
-        return self._versions.get(id(session))
+    @staticmethod
+    def holds_whole_history(session: AdkSession) -> bool:
+        """Whether the ADK session object (or a copy) holds every event from its history's base on: created here,
+        or read without `num_recent_events` or `after_timestamp`."""
+        marker = session._storage_update_marker
+        return marker is not None and not marker.endswith(PARTIAL_MARK)
 
     async def _scoped_state(self, app_name: str, user_id: str) -> dict[str, Any]:
         app = await self.client.get_app_state(app_name)
@@ -123,16 +164,18 @@ class SessionsAdkService(BaseSessionService):
         merged.update({State.USER_PREFIX + key: value for key, value in user.state.items()})
         return merged
 
-    def _to_adk(self, stored: Session, state: dict[str, Any], events: list[AdkEvent]) -> AdkSession:
+    def _to_adk(
+        self, stored: Session, state: dict[str, Any], events: list[AdkEvent], *, whole: bool = True
+    ) -> AdkSession:
         session = AdkSession(
-            id=stored.session_id,
+            id=stored.metadata.get(ADK_SESSION_ID_KEY, stored.session_id),
             app_name=stored.app_name or "",
             user_id=stored.user_id,
             state={**stored.context, **state},
             events=events,
-            last_update_time=stored.updated_at.timestamp(),
+            last_update_time=last_update_time(stored),
         )
-        self._remember(session, stored.version)
+        self._remember(session, stored.version, whole=whole)
         return session
 
     # --- BaseSessionService ---------------------------------------------------------------------
@@ -148,29 +191,24 @@ class SessionsAdkService(BaseSessionService):
     ) -> AdkSession:
         session_id = session_id.strip() if session_id and session_id.strip() else None
         acting_for = self._for(user_id)
-        if session_id is not None:
-            try:
-                await self.client.get_session(session_id, user_id=acting_for)
-            except errors.SessionNotFound:
-                pass
-            else:
-                raise AlreadyExistsError(f"session {session_id!r} already exists")
+        adk_id = session_id or str(uuid.uuid4())
+        if len(adk_id) > METADATA_VALUE_LIMIT:
+            raise ValueError(f"a session id is at most {METADATA_VALUE_LIMIT} characters here (it is kept in metadata)")
         app_delta, user_delta, session_state = split_state(state or {})
-        if app_delta:
-            await self.client.update_app_state(app_name, replace_patch({}, app_delta))
-        if user_delta:
-            await self.client.update_user_state(app_name, replace_patch({}, user_delta), user_id=user_id)
-        stored = await self.client.create_session(
-            session_id=session_id,
-            app_name=app_name,
-            context=session_state,
-            metadata={"framework": "google-adk"},
-            ttl_seconds=self.session_ttl_seconds,
-            user_id=acting_for,
-        )
-        session = self._to_adk(stored, await self._scoped_state(app_name, user_id), [])
-        self._holds_whole_history(session, True)
-        return session
+        try:
+            stored = await self.client.create_session(
+                session_id=service_session_id(app_name, user_id, adk_id),
+                app_name=app_name,
+                context=session_state,
+                metadata={"framework": "google-adk", ADK_SESSION_ID_KEY: adk_id},
+                ttl_seconds=self.session_ttl_seconds,
+                user_id=acting_for,
+                state_set=_state_set(app_delta, user_delta),  # in the create's transaction
+                only_new=True,  # of two concurrent creates of one id, one wins and the other raises
+            )
+        except errors.VersionMismatch as exists:
+            raise AlreadyExistsError(f"Session with id {adk_id} already exists.") from exists
+        return self._to_adk(stored, await self._scoped_state(app_name, user_id), [])
 
     @override
     async def get_session(
@@ -181,23 +219,23 @@ class SessionsAdkService(BaseSessionService):
         session_id: str,
         config: GetSessionConfig | None = None,
     ) -> AdkSession | None:
+        session_id = session_id.strip()  # as ADK's in-memory and SQLite services normalize ids
         acting_for = self._for(user_id)
+        scoped_id = service_session_id(app_name, user_id, session_id)
         try:
             # the session with its app's and user's state documents: one request
-            stored = await self.client.get_session(session_id, include_state=True, user_id=acting_for)
+            stored = await self.client.get_session(scoped_id, include_state=True, user_id=acting_for)
         except errors.SessionNotFound:
             return None
-        if stored.app_name != app_name or stored.user_id != user_id:
+        if not _is_adk_session(stored, app_name, user_id, session_id):
             return None
-        events = await self._events(session_id, acting_for, config)
+        events = await self._events(scoped_id, acting_for, config)
         state: dict[str, Any] = {}
         if stored.state is not None:
             state = {State.APP_PREFIX + key: value for key, value in stored.state.app.state.items()}
             state.update({State.USER_PREFIX + key: value for key, value in stored.state.user.state.items()})
-        session = self._to_adk(stored, state, events)
         whole = config is None or (config.num_recent_events is None and not config.after_timestamp)
-        self._holds_whole_history(session, whole)
-        return session
+        return self._to_adk(stored, state, events, whole=whole)
 
     async def _events(self, session_id: str, acting_for: str | None, config: GetSessionConfig | None) -> list[AdkEvent]:
         """The events `get_session` returns, as ADK's database and SQLite services select them.
@@ -238,21 +276,39 @@ class SessionsAdkService(BaseSessionService):
 
     @override
     async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
-        """The user's sessions of the app, oldest first (ADK 2 lists every user without `user_id`: not offered)."""
+        """The sessions of the app (of every user when `user_id` is None), with their whole state, no events.
+
+        Ordered as ADK's database and SQLite services order them: by `last_update_time`, user, id.
+        Every user's sessions need a client with the `service` (or `admin`) role.
+        """
         if user_id is None:
-            raise NotImplementedError("the session service lists one user's sessions at a time: name the user_id")
-        sessions = [
-            AdkSession(
-                id=summary.session_id,
-                app_name=app_name,
-                user_id=summary.user_id,
-                state={},
-                last_update_time=summary.updated_at.timestamp(),
+            listed = self.client.iter_sessions(app_name=app_name, all_users=True, include_context=True, page_size=100)
+        else:
+            listed = self.client.iter_sessions(
+                app_name=app_name, include_context=True, page_size=100, user_id=self._for(user_id)
             )
-            async for summary in self.client.iter_sessions(
-                app_name=app_name, order="asc", page_size=100, user_id=self._for(user_id)
+        app_state = {
+            State.APP_PREFIX + key: value for key, value in (await self.client.get_app_state(app_name)).state.items()
+        }
+        user_states: dict[str, dict[str, Any]] = {}
+        sessions = []
+        async for summary in listed:
+            adk_id = summary.metadata.get(ADK_SESSION_ID_KEY)
+            if adk_id is None or summary.session_id != service_session_id(app_name, summary.user_id, adk_id):
+                continue  # not a session this adapter made
+            if summary.user_id not in user_states:
+                user = await self.client.get_user_state(app_name, summary.user_id)
+                user_states[summary.user_id] = {State.USER_PREFIX + key: value for key, value in user.state.items()}
+            sessions.append(
+                AdkSession(
+                    id=adk_id,
+                    app_name=app_name,
+                    user_id=summary.user_id,
+                    state={**(summary.context or {}), **app_state, **user_states[summary.user_id]},
+                    last_update_time=last_update_time(summary),
+                )
             )
-        ]
+        sessions.sort(key=lambda session: (session.last_update_time, session.user_id, session.id))
         return ListSessionsResponse(sessions=sessions)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
@@ -261,31 +317,33 @@ class SessionsAdkService(BaseSessionService):
 
     @override
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        session_id = session_id.strip()  # as ADK's in-memory and SQLite services normalize ids
         acting_for = self._for(user_id)
+        scoped_id = service_session_id(app_name, user_id, session_id)
         try:
-            stored = await self.client.get_session(session_id, user_id=acting_for)
+            stored = await self.client.get_session(scoped_id, user_id=acting_for)
         except errors.SessionNotFound:
             return
-        if stored.app_name == app_name and stored.user_id == user_id:
-            await self.client.delete_session(session_id, user_id=acting_for)
+        if _is_adk_session(stored, app_name, user_id, session_id):
+            await self.client.delete_session(scoped_id, user_id=acting_for)
 
     @override
     async def append_event(self, session: AdkSession, event: AdkEvent) -> AdkEvent:
         if event.partial:
             return event
+        if any(known == event for known in session.events if known.id == event.id):
+            return event  # an equal re-delivery (a retry): stored once, applied once, as ADK's in-memory service
         body = to_stored(event)
-        delta = dict(event.actions.state_delta) if event.actions and event.actions.state_delta else {}
+        # values JSON cannot hold (a callable) are stored as their text, as ADK's database service stores them
+        delta = make_json_safe_state(dict(event.actions.state_delta)) if event.actions.state_delta else {}
         app_delta, user_delta, session_delta = split_state(delta)
+        # ADK sets each key (dict.update): a set, not a merge patch, so an object replaces and None is stored
         if session_delta:
-            body["context_patch"] = replace_patch(split_state(session.state)[2], session_delta)
-        state_patch: dict[str, Any] = {}
-        if app_delta:
-            state_patch["app"] = replace_patch(_scoped(session.state, State.APP_PREFIX), app_delta)
-        if user_delta:
-            state_patch["user"] = replace_patch(_scoped(session.state, State.USER_PREFIX), user_delta)
-        if state_patch:
-            body["state_patch"] = state_patch
-        if id(session) in self._whole and compacts_everything(event, session.events):
+            body["context_set"] = session_delta
+        state_set = _state_set(app_delta, user_delta)
+        if state_set:
+            body["state_set"] = state_set
+        if self.holds_whole_history(session) and compacts_everything(event, session.events):
             body["base"] = True  # the compaction replaces everything the session shows: loads start at it
         stored = await self._append(session, body)
         self._remember(session, stored.session_version)
@@ -297,15 +355,20 @@ class SessionsAdkService(BaseSessionService):
         version = self.version_of(session)
         try:
             return await self.client.append_event(
-                session.id, body, if_match=version, user_id=self._for(session.user_id)
+                service_session_id(session.app_name, session.user_id, session.id),
+                body,
+                if_match=version,
+                user_id=self._for(session.user_id),
             )
         except errors.SessionNotFound as missing:
             # as ADK's own services (in-memory, database, SQLite) raise it, with their message
             raise SessionNotFoundError(f"Session {session.id} not found.") from missing
         except errors.VersionMismatch as mismatch:
             raise StaleSessionError(
-                f"session {session.id!r} was changed since this session object was read (its version"
-                f" {version}, stored {mismatch.current_version}): it is a stale session; get it again"
+                # ADK's database service's words (callers match on them), then the versions
+                "The session has been modified in storage since it was loaded. Please reload the session"
+                f" before appending more events. (Session {session.id!r}: loaded at version {version},"
+                f" stored {mismatch.current_version}.)"
             ) from mismatch
 
 
@@ -361,26 +424,10 @@ def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     return app, user, session
 
 
-def _scoped(state: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
-
-
-def replace_patch(current: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch that SETS each key of `delta` (ADK replaces values; a merge patch merges objects).
-
-    An object replacing an object becomes the patch that turns the current one into it (keys it
-    lacks → null). A None value removes the key: a merge patch cannot store null.
-    """
-    patch: dict[str, Any] = {}
-    for key, value in delta.items():
-        old = current.get(key)
-        if isinstance(value, dict) and isinstance(old, dict):
-            patch[key] = replace_patch(old, value)
-            for gone in old.keys() - value.keys():
-                patch[key][gone] = None
-        else:
-            patch[key] = value
-    return patch
+def _state_set(app: dict[str, Any], user: dict[str, Any]) -> dict[str, Any] | None:
+    """The service's `state_set` for `app:` and `user:` keys (prefixes removed), None when there are none."""
+    parts = {part: values for part, values in (("app", app), ("user", user)) if values}
+    return parts or None
 
 
 def role_and_type(event: AdkEvent) -> tuple[str, str]:
@@ -408,7 +455,7 @@ def _text(event: AdkEvent) -> str | None:
 
 def to_stored(event: AdkEvent) -> dict[str, Any]:
     """The service's event body for an ADK event (the ADK event itself, `temp:` deltas removed, in the payload)."""
-    document = json.loads(event.model_dump_json(exclude_none=True, by_alias=True))
+    document = json.loads(event.model_dump_json(exclude_none=True, by_alias=True, fallback=str))
     delta = document.get("actions", {}).get("stateDelta")
     if delta:
         document["actions"]["stateDelta"] = {
@@ -458,5 +505,6 @@ __all__ = [
     "StaleSessionError",
     "compacts_everything",
     "from_stored",
+    "service_session_id",
     "to_stored",
 ]

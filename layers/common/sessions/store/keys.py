@@ -10,6 +10,14 @@
     app state     PK T#{tenant}#APP#{app_name}           SK #STATE
     user state    PK T#{tenant}#APP#{app_name}#U#{user}  SK #STATE
 
+Index keys of a session item (list):
+    ByUser          by_user_pk  T#{tenant}#U#{user_id}              created_key {created_at}#{session_id}
+    ByAgent         by_agent_pk T#{tenant}#U#{user_id}#A#{agent_id} created_key
+    ByUserActivity  by_user_pk                                      active_key  {last_active_at}#{session_id}
+    ByApp           by_app_pk   T#{tenant}#APP#{app_name}           created_key  (sessions with an app_name)
+    ByAppActivity   by_app_pk                                       active_key   (sessions with an app_name)
+every write that changes last_active_at rewrites active_key (store/sessions.py).
+
 A session's incarnation is fixed at its creation, so the history of an earlier session under
 the same id (deleted or expired, not yet purged) never mixes with the new one's. '#' in tenant
 and user ids is escaped, so no id can forge another key's prefix.
@@ -44,7 +52,8 @@ STREAM_RECORD_MAX_AGE_SECONDS = 24 * 3600
 MARKER_LIFETIME_SECONDS = STREAM_RECORD_MAX_AGE_SECONDS + 3600
 # Attributes of a session item that only the store uses (keys and index attributes).
 _KEY_ATTRIBUTES = frozenset(
-    {"PK", "SK", "by_user_pk", "by_agent_pk", "created_key", "expiry_bucket", "purge_at", "ttl"}
+    {"PK", "SK", "by_user_pk", "by_agent_pk", "by_app_pk", "created_key", "active_key"}
+    | {"expiry_bucket", "purge_at", "ttl"}
 )
 
 
@@ -69,6 +78,16 @@ def state_pk(tenant_id: str, app_name: str, user_id: str | None = None) -> str:
     """An app's state document, or (with user_id) one user's state in that app."""
     app = f"{tenant_pk(tenant_id)}#APP#{key_part(app_name)}"
     return app if user_id is None else f"{app}#U#{key_part(user_id)}"
+
+
+def app_pk(tenant_id: str, app_name: str) -> str:
+    """The ByApp and ByAppActivity partition of an app's sessions, every user's (tenant first)."""
+    return f"{tenant_pk(tenant_id)}#APP#{key_part(app_name)}"
+
+
+def active_key(record: dict[str, Any]) -> str:
+    """The activity sort key: last activity, then the id (ids never hold "~", as created_key)."""
+    return f"{record['last_active_at']}#{record['session_id']}"
 
 
 def agent_pk(tenant_id: str, user_id: str, agent_id: str) -> str:
@@ -141,7 +160,10 @@ def session_item(record: dict[str, Any]) -> dict[str, Any]:
         "SK": SESSION_SK,
         "by_user_pk": user_pk(tenant_id, record["user_id"]),
         "created_key": f"{record['created_at']}#{session_id}",
+        "active_key": active_key(record),
     }
+    if record.get("app_name"):
+        item["by_app_pk"] = app_pk(tenant_id, record["app_name"])
     if record.get("agent_id"):
         item["by_agent_pk"] = agent_pk(tenant_id, record["user_id"], record["agent_id"])
     return item | expiry_attributes(record)

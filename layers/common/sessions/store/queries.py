@@ -1,13 +1,15 @@
-"""Reading pages: a user's sessions from the ByUser and ByAgent indexes, and a session's history."""
+"""Reading pages: sessions from the list indexes (keys.py names them), and a session's history."""
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from sessions.attribute_values import from_item, to_item
 from sessions.store.base import TableAccess
-from sessions.store.keys import LAST_SEQ, agent_pk, event_sk, record_of, session_pk, user_pk
+from sessions.store.keys import LAST_SEQ, SESSION_SK, agent_pk, app_pk, event_sk, record_of, session_pk, user_pk
 
 # A page may take a few Queries when filters discard items; never more than this many.
 MAX_QUERIES_PER_PAGE = 8
@@ -28,6 +30,10 @@ class SessionQuery:
     created_after: str | None = None
     created_before: str | None = None
     start: dict[str, Any] | None = None
+    all_users: bool = False  # every user's sessions of app_name (ByApp, ByAppActivity)
+    by_activity: bool = False  # ordered by last_active_at rather than created_at
+    metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs a session's metadata must all hold
+    include_context: bool = False  # read the page's items from the table (one BatchGetItem)
 
 
 @dataclass(frozen=True)
@@ -52,41 +58,21 @@ class Page:
 
 class PageReads(TableAccess):
     def list_sessions(self, query: SessionQuery) -> Page:
-        """A page of a user's sessions from the ByUser (or ByAgent) index: one Query unless filters discard items."""
-        user_key = user_pk(query.tenant_id, query.user_id)
-        index, key_name, key_value = (
-            ("ByAgent", "by_agent_pk", agent_pk(query.tenant_id, query.user_id, query.agent_id))
-            if query.agent_id
-            else ("ByUser", "by_user_pk", user_key)
-        )
+        """A page of sessions from the index the query needs: one Query unless filters discard items.
+
+        One user's (ByUser, ByAgent, ByUserActivity) or, with `all_users`, every user's sessions of
+        an app (ByApp, ByAppActivity); ordered by creation or, with `by_activity`, by last activity.
+        What the index's keys cannot select (agent_id outside ByAgent, creation bounds on an activity
+        index, metadata values, statuses, types) is a FilterExpression: read, then discarded.
+        """
+        index, key_name, key_value, sort_key = _list_index(query)
         names = {"#pk": key_name, "#expires": "expires_at", "#deleted": "deleted_at"}
         values: dict[str, Any] = {":pk": {"S": key_value}, ":now": {"S": query.now}}
-        key_condition = "#pk = :pk"
-        # created_key is "{created_at}#{session_id}"; ids never hold "~", so "T#~" sorts after every key of T
-        bounds = []
-        if query.created_after:
-            values[":low"] = {"S": f"{query.created_after}#~"}
-            bounds.append("#created > :low")
-        if query.created_before:
-            values[":high"] = {"S": query.created_before}
-            bounds.append("#created < :high")
-        if len(bounds) == 2:
-            bounds = ["#created BETWEEN :low AND :high"]
-        if bounds:
-            names["#created"] = "created_key"
-            key_condition += " AND " + bounds[0]
         filters = ["#expires > :now", "attribute_not_exists(#deleted)"]
-        for position, status in enumerate(query.statuses):
-            values[f":status{position}"] = {"S": status}
-        if query.statuses:
-            names["#status"] = "status"
-            filters.append(f"#status IN ({', '.join(f':status{i}' for i in range(len(query.statuses)))})")
-        for attribute in ("session_type", "app_name"):
-            wanted = getattr(query, attribute)
-            if wanted is not None:
-                names[f"#{attribute}"] = attribute
-                values[f":{attribute}"] = {"S": wanted}
-                filters.append(f"#{attribute} = :{attribute}")
+        if query.created_after and query.created_before and query.created_after >= query.created_before:
+            return Page([], None)  # an empty range (DynamoDB refuses a BETWEEN whose bounds cross)
+        key_condition = "#pk = :pk" + _created_bounds(query, sort_key, names, values, filters)
+        _attribute_filters(query, index, names, values, filters)
         request = {
             "TableName": self._table,
             "IndexName": index,
@@ -96,10 +82,36 @@ class PageReads(TableAccess):
             "ExpressionAttributeValues": values,
             "ScanIndexForward": query.ascending,
         }
-        if query.created_after and query.created_before and query.created_after >= query.created_before:
-            return Page([], None)  # an empty range (DynamoDB refuses a BETWEEN whose bounds cross)
-        filtered = bool(query.statuses or query.session_type or query.app_name)
-        return self._filled_page(request, query.limit, query.start, filtered, _list_position(key_name))
+        filtered = len(filters) > 2
+        page = self._filled_page(request, query.limit, query.start, filtered, _list_position(key_name, sort_key))
+        if not query.include_context:
+            return page
+        return Page(self._whole_sessions(page.records, query.now), page.next_position)
+
+    def _whole_sessions(self, records: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+        """The table's items of a page's sessions (one BatchGetItem), in the page's order; gone ones left out.
+
+        The list indexes leave context out (lean projection); the items read here are as fresh as
+        the table's, so a session deleted or expired since the index answered is dropped.
+        """
+        if not records:
+            return []
+        keys = [{"PK": {"S": session_pk(r["tenant_id"], r["session_id"])}, "SK": {"S": SESSION_SK}} for r in records]
+        found: dict[str, dict[str, Any]] = {}
+        wanted: dict[str, Any] = {self._table: {"Keys": keys}}
+        for attempt in range(10):
+            response = self._client.batch_get_item(RequestItems=wanted)
+            for item in response.get("Responses", {}).get(self._table, []):
+                record = record_of(item)
+                found[record["session_id"]] = record
+            wanted = dict(response.get("UnprocessedKeys") or {})
+            if not wanted:
+                break
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not a secret
+        else:
+            raise RuntimeError("DynamoDB left session keys unprocessed after 10 attempts")
+        whole = [found.get(record["session_id"]) for record in records]
+        return [r for r in whole if r is not None and "deleted_at" not in r and r["expires_at"] > now]
 
     def query_events(self, query: EventQuery) -> Page:
         """A page of one incarnation's history, in seq order."""
@@ -173,9 +185,81 @@ class PageReads(TableAccess):
         return Page([record_of(item) for item in items], resume)
 
 
-def _list_position(index_key: str) -> Any:
+def _created_bounds(
+    query: SessionQuery, sort_key: str, names: dict[str, str], values: dict[str, Any], filters: list[str]
+) -> str:
+    """created_after/created_before: a key condition on created_key, else (an activity index) filters."""
+    if sort_key != "created_key":
+        for operator, bound, name in ((">", query.created_after, ":low"), ("<", query.created_before, ":high")):
+            if bound is not None:
+                names["#created_at"] = "created_at"
+                values[name] = {"S": bound}
+                filters.append(f"#created_at {operator} {name}")
+        return ""
+    # created_key is "{created_at}#{session_id}"; ids never hold "~", so "T#~" sorts after every key of T
+    bounds = []
+    if query.created_after:
+        values[":low"] = {"S": f"{query.created_after}#~"}
+        bounds.append("#created > :low")
+    if query.created_before:
+        values[":high"] = {"S": query.created_before}
+        bounds.append("#created < :high")
+    if len(bounds) == 2:
+        bounds = ["#created BETWEEN :low AND :high"]
+    if not bounds:
+        return ""
+    names["#created"] = "created_key"
+    return " AND " + bounds[0]
+
+
+def _attribute_filters(
+    query: SessionQuery, index: str, names: dict[str, str], values: dict[str, Any], filters: list[str]
+) -> None:
+    """Statuses, type, app and agent (where the index's key does not select them), metadata values."""
+    for position, status in enumerate(query.statuses):
+        values[f":status{position}"] = {"S": status}
+    if query.statuses:
+        names["#status"] = "status"
+        filters.append(f"#status IN ({', '.join(f':status{i}' for i in range(len(query.statuses)))})")
+    wanted_values = {"session_type": query.session_type}
+    if index not in ("ByApp", "ByAppActivity"):
+        wanted_values["app_name"] = query.app_name
+    if index != "ByAgent":
+        wanted_values["agent_id"] = query.agent_id
+    for attribute, wanted in wanted_values.items():
+        if wanted is not None:
+            names[f"#{attribute}"] = attribute
+            values[f":{attribute}"] = {"S": wanted}
+            filters.append(f"#{attribute} = :{attribute}")
+    if query.metadata:
+        names["#metadata"] = "metadata"
+    for position, (key, value) in enumerate(query.metadata):
+        names[f"#mk{position}"] = key
+        values[f":mv{position}"] = {"S": value}
+        filters.append(f"#metadata.#mk{position} = :mv{position}")
+
+
+def _list_index(query: SessionQuery) -> tuple[str, str, str, str]:
+    """(index, its partition key attribute, the partition, its sort key attribute) a list reads."""
+    sort_key = "active_key" if query.by_activity else "created_key"
+    if query.all_users:
+        if query.app_name is None:
+            raise ValueError("listing every user's sessions needs an app_name")
+        return (
+            "ByAppActivity" if query.by_activity else "ByApp",
+            "by_app_pk",
+            app_pk(query.tenant_id, query.app_name),
+            sort_key,
+        )
+    if query.agent_id and not query.by_activity:
+        return "ByAgent", "by_agent_pk", agent_pk(query.tenant_id, query.user_id, query.agent_id), sort_key
+    index = "ByUserActivity" if query.by_activity else "ByUser"
+    return index, "by_user_pk", user_pk(query.tenant_id, query.user_id), sort_key
+
+
+def _list_position(index_key: str, sort_key: str) -> Any:
     def position(item: dict[str, Any]) -> dict[str, Any]:
-        return {name: item[name] for name in ("PK", "SK", index_key, "created_key")}
+        return {name: item[name] for name in ("PK", "SK", index_key, sort_key)}
 
     return position
 

@@ -11,6 +11,8 @@ from sessions.errors import SessionLimitReached
 from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
 from sessions.store.keys import (
     SESSION_SK,
+    active_key,
+    app_pk,
     event_item,
     event_sk,
     expiry_attributes,
@@ -42,12 +44,15 @@ class SessionWrites(TableAccess):
         cap: int,
         replacing: dict[str, Any] | None = None,
         events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        also: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> None:
         """Put a new session, its initial events, and take its open slot, in one transaction.
 
         `replacing` is a dead (expired or deleted) session stored under the same id: it is
         overwritten only if unchanged since it was read, and gives back a slot it still held.
-        Raises ItemExists (with the stored record), VersionChanged or SessionLimitReached.
+        `also`: more conditioned writes of the same transaction (state documents, store/state.py).
+        Raises ItemExists (with the stored record), VersionChanged, WriteConflict (a document of
+        `also` changed since it was read) or SessionLimitReached.
         """
         item = session_item(record)
         if replacing is None:
@@ -86,7 +91,7 @@ class SessionWrites(TableAccess):
                 )
             )
         operations += counter_updates(self._table, record["tenant_id"], owners, cap)
-        reasons = self._transact(operations)
+        reasons = self._transact([*operations, *also])
         if reasons is None:
             return
         if reasons[0].get("Code") == "ConditionalCheckFailed":
@@ -94,6 +99,8 @@ class SessionWrites(TableAccess):
             if replacing is None and stored:
                 raise ItemExists(record_of(stored))
             raise VersionChanged(record_of(stored) if stored else None)
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons[len(operations) :]):
+            raise WriteConflict("a state document changed since it was read")
         raise SessionLimitReached("the maximum number of open sessions is reached")
 
     def update_session(self, current: dict[str, Any], changes: dict[str, Any], *, cap: int = 0) -> dict[str, Any]:
@@ -159,6 +166,10 @@ class SessionWrites(TableAccess):
         attribute_changes = {**changes, "version": new_record["version"]}
         if {"expires_at", "last_active_at"} & changes.keys():
             attribute_changes.update(expiry_attributes(new_record))
+        if "last_active_at" in changes:  # the ByUserActivity and ByAppActivity sort key moves with it
+            attribute_changes["active_key"] = active_key(new_record)
+            if new_record.get("app_name"):  # unchanged, but a session made before ByApp existed enters it
+                attribute_changes["by_app_pk"] = app_pk(new_record["tenant_id"], new_record["app_name"])
         to_set = {key: value for key, value in attribute_changes.items() if value is not None}
         to_remove = [key for key, value in attribute_changes.items() if value is None]
         names, values = names_and_values(to_set)
