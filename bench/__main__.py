@@ -1,5 +1,5 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|all] [--repeat N] [--iterations N] [--quick]
-[--smoke] [--json]"""
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|all] [--repeat N]
+[--iterations N] [--quick] [--smoke] [--json]"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.common import SMOKE_ENV
 
-SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client")
+SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench import client
 
             report["client"] = client.run(iterations, samples=2 if smoke else 10 if args.quick else 30)
+        elif section == "compaction":
+            from bench import compaction
+
+            sizes = {"events": 60, "base_at": 50, "samples": 2, "slow_samples": 1} if smoke else {}
+            report["compaction"] = compaction.run(**(sizes or ({"samples": 10} if args.quick else {})))
         elif section == "contention":
             from bench import contention
 

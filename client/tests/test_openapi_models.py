@@ -45,6 +45,8 @@ MODELS_BY_OPERATION: dict[tuple[str, str], list[type[BaseModel]]] = {
 # named schemas that answers hold, and the client's model of each
 MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "Session": sc.Session,
+    "SessionWithState": sc.Session,  # get_session(include_state=True): Session.state
+    "SessionStates": sc.SessionStates,
     "SessionSummary": sc.SessionSummary,
     "ListedSession": sc.SessionSummary,  # a list item: the summary, context with include_context
     "SessionList": sc.SessionList,

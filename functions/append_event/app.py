@@ -38,7 +38,7 @@ AppendEventsRequest.model_rebuild()
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
         409: {
             "description": "session_closed, token_budget_exceeded, history_full, idempotency_key_reused, "
-            "session_has_no_app (state_patch, state_set)",
+            "session_has_no_app (state_patch, state_set), rewind_too_large (replace_from_seq)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
@@ -62,9 +62,12 @@ def append_event(
     batch = isinstance(request, AppendEventsRequest)
     requests = request.events if isinstance(request, AppendEventsRequest) else [request]
     expected = parse_if_match(if_match)
+    replace_from_seq = request.replace_from_seq if isinstance(request, AppendEventsRequest) else None
 
     def append():
-        events, session = conversation.append_events(identity, session_id, requests, if_match=expected)
+        events, session = conversation.append_events(
+            identity, session_id, requests, if_match=expected, replace_from_seq=replace_from_seq
+        )
         views = fit_echo([event_view(event) for event in events])  # within Lambda's response limit
         body = {"events": views} if batch else views[0]
         return json_response(body, 201, {"ETag": f'"{session["version"]}"'})

@@ -38,6 +38,13 @@ def get_history(
         str | None, Query(description="RFC 3339; events whose timestamp is before it", json_schema_extra=DATE_TIME)
     ] = None,
     include_payload: Annotated[bool, Query()] = False,
+    include_compacted: Annotated[
+        bool,
+        Query(
+            description="true: read every stored event, those before the history's base (compacted) included; "
+            "default: from the latest base on"
+        ),
+    ] = False,
     user_id: ActingFor = None,
 ):
     history = conversation.get_history(
@@ -50,6 +57,7 @@ def get_history(
         after=after,
         before=before,
         include_payload=include_payload,
+        include_compacted=include_compacted,
     )
     return json_response(history)
 

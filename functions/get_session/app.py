@@ -1,8 +1,13 @@
-"""GET /v1/sessions/{session_id}: read one session."""
+"""GET /v1/sessions/{session_id}: read one session (with `include=state`, its app's and user's state documents)."""
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import service
-from sessions.api import ActingFor, caller, create_app, lambda_entry, session_response
-from sessions.models import Problem, Session
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, session_response
+from sessions.models import Problem, SessionWithState
+from sessions.state import session_with_state
 
 app = create_app()
 
@@ -11,16 +16,35 @@ app = create_app()
     "/v1/sessions/<session_id>",
     summary="Read a session",
     responses={
-        200: {"description": "The session", "content": {"application/json": {"model": Session}}},
+        200: {
+            "description": "The session (with include=state, its state documents too)",
+            "content": {"application/json": {"model": SessionWithState}},
+        },
         403: {
             "description": "forbidden (user_id names another user)",
             "content": {"application/problem+json": {"model": Problem}},
         },
         404: {"description": "session_not_found", "content": {"application/problem+json": {"model": Problem}}},
+        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },
 )
-def get_session(session_id: str, user_id: ActingFor = None):
-    return session_response(service.get_session(caller(app), session_id))
+def get_session(
+    session_id: str,
+    include: Annotated[
+        Literal["state"] | None,
+        Query(
+            description="state: the answer adds `state`, the state documents of the session's app and of its user "
+            "in that app, read with the session (null without an app_name)"
+        ),
+    ] = None,
+    user_id: ActingFor = None,
+):
+    identity = caller(app)
+    if include != "state":
+        return session_response(service.get_session(identity, session_id))
+    record = session_with_state(identity, session_id)
+    body = {**service.public_view(record), "state": record["state"]}
+    return json_response(body, headers={"ETag": f'"{record["version"]}"'})
 
 
 lambda_handler = lambda_entry(app)

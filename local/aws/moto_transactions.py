@@ -68,6 +68,7 @@ class RollbackJournal:
             else:
                 table.items[hash_value] = before  # type: ignore[assignment]  # moto: a hash-only table maps to items
             members_of(table).add(before)  # a delete rolled back is in its indexes again
+            table.__dict__.get("_sorted_keys", {}).pop(hash_value, None)  # moto_queries' order of the partition
         for shard, length, first_sequence in self._streams.values():
             # records trimmed from the front meanwhile (moto_streams) shift the list's positions
             del shard.items[length - (shard.starting_sequence_number - first_sequence) :]

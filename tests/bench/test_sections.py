@@ -23,7 +23,7 @@ from bench.__main__ import SECTIONS
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TIMEOUT_SECONDS = 300  # a smoke run takes seconds; this only stops a hung one
-DEV_SERVER_SECTIONS = {"growth", "contention", "client"}
+DEV_SERVER_SECTIONS = {"growth", "contention", "client", "compaction"}
 
 
 def readme_sections() -> set[str]:
@@ -79,6 +79,15 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
     "client": (
         "Against the dev server",
         lambda figures: bool(figures["overhead"]) and bool(figures["dev_server"]),
+    ),
+    "compaction": (
+        "ADK get_session on the dev server",
+        lambda figures: (
+            figures["long"]["calls"] == 2
+            and figures["long"]["events_shown"] == figures["events"] - figures["base_at"] + 1
+            and _finite_positive(figures["long"]["median_ms"])
+            and _finite_positive(figures["short"]["median_ms"])
+        ),
     ),
 }
 

@@ -52,6 +52,7 @@ def test_defaults_headers_and_shape(gateway):
         "last_event_at",
         "expires_at",
         "version",
+        "history_base_seq",
     }
 
 

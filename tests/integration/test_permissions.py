@@ -127,6 +127,8 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     )
     ok(gateway.request("DELETE", "/v1/sessions/s2/events", query="from_seq=3&return_events=true"))
     ok(gateway.request("GET", "/v1/sessions/s2"))
+    ok(gateway.create({"session_id": "with-app", "app_name": "shop"}, user="u-app"), 201)
+    ok(gateway.request("GET", "/v1/sessions/with-app", query="include=state", user="u-app"))
     ok(gateway.request("GET", "/v1/sessions", query="limit=5"))
     ok(gateway.request("GET", "/v1/sessions", query="include_context=true&order_by=last_active_at"))  # BatchGetItem
     ok(gateway.request("GET", "/v1/apps/app-1/sessions", user="boss", roles=["admin"]))

@@ -214,8 +214,9 @@ class AsyncSessionsClient(ClientCore):
         )
         return await self.send(self._create_session(body, user_id, idempotency_key, only_new))
 
-    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session:
-        return await self.send(self._get_session(session_id, user_id))
+    async def get_session(self, session_id: str, *, include_state: bool = False, user_id: str | None = None) -> Session:
+        """The session; `include_state=True`: with `state`, its app's and user's state documents, in one request."""
+        return await self.send(self._get_session(session_id, user_id, include_state))
 
     async def update_session(
         self,
@@ -352,9 +353,15 @@ class AsyncSessionsClient(ClientCore):
         if_match: IfMatch | None = None,
         idempotency_key: str | None = None,
         user_id: str | None = None,
+        replace_from_seq: int | None = None,
     ) -> list[Event]:
-        """Append 1..20 events atomically (all or nothing)."""
-        return await self.send(self._append_events(session_id, events, if_match, idempotency_key, user_id))
+        """Append 1..20 events atomically (all or nothing).
+
+        `replace_from_seq`: the events from that seq on are removed in the same atomic step (a tail replaced).
+        """
+        return await self.send(
+            self._append_events(session_id, events, if_match, idempotency_key, user_id, replace_from_seq)
+        )
 
     async def get_history(
         self,
@@ -367,6 +374,7 @@ class AsyncSessionsClient(ClientCore):
         after: datetime | str | None = None,
         before: datetime | str | None = None,
         include_payload: bool | None = None,
+        include_compacted: bool | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> History:
@@ -379,6 +387,7 @@ class AsyncSessionsClient(ClientCore):
             "after": after,
             "before": before,
             "include_payload": include_payload,
+            "include_compacted": include_compacted,
         }
         page = await self.send(self._get_history(session_id, query, user_id))
         if inline_parts and any(event.content_url or event.payload_url for event in page.events):
@@ -395,6 +404,7 @@ class AsyncSessionsClient(ClientCore):
         after: datetime | str | None = None,
         before: datetime | str | None = None,
         include_payload: bool | None = None,
+        include_compacted: bool | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> AsyncIterator[Event]:
@@ -410,6 +420,7 @@ class AsyncSessionsClient(ClientCore):
                 after=after,
                 before=before,
                 include_payload=include_payload,
+                include_compacted=include_compacted,
                 user_id=user_id,
                 inline_parts=inline_parts,
             )

@@ -355,10 +355,9 @@ class ClientCore:
             headers=self._post_headers(idempotency_key, {"If-None-Match": "*"} if only_new else None),
         )
 
-    def _get_session(self, session_id: str, user_id: str | None) -> Call[Session]:
-        return Call(
-            "GET", f"/v1/sessions/{segment(session_id)}", parse_model(Session), _params(user_id=self._user(user_id))
-        )
+    def _get_session(self, session_id: str, user_id: str | None, include_state: bool = False) -> Call[Session]:
+        params = _params(include="state" if include_state else None, user_id=self._user(user_id))
+        return Call("GET", f"/v1/sessions/{segment(session_id)}", parse_model(Session), params)
 
     def _update_session(
         self, session_id: str, patch: dict[str, Any], if_match: IfMatch | None, user_id: str | None
@@ -419,16 +418,20 @@ class ClientCore:
         if_match: IfMatch | None,
         idempotency_key: str | None,
         user_id: str | None,
+        replace_from_seq: int | None = None,
     ) -> Call[list[Event]]:
         bodies = [_event_body(event, {}) for event in events]
         if not bodies:
             raise ValueError("append_events needs at least one event")
+        body: dict[str, Any] = {"events": bodies}
+        if replace_from_seq is not None:
+            body["replace_from_seq"] = int(replace_from_seq)
         return Call(
             "POST",
             f"/v1/sessions/{segment(session_id)}/events",
             _parse_events,
             _params(user_id=self._user(user_id)),
-            dump({"events": bodies}),
+            dump(body),
             self._post_headers(idempotency_key, if_match_header(if_match)),
         )
 

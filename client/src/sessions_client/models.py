@@ -70,6 +70,9 @@ class Session(SessionSummary):
 
     context: dict[str, Any] = Field(default_factory=dict)
     checkpoint: dict[str, Any] | None = None
+    history_base_seq: int | None = None
+    # with get_session(include_state=True): the state documents of the session's app and user (None without an app)
+    state: SessionStates | None = None
 
 
 class SessionList(_Model):
@@ -91,6 +94,7 @@ class Event(_Model):
     usage: EventUsage | None = None
     metadata: dict[str, str] | None = None
     timestamp: datetime | None = None
+    base: bool | None = None
     # large parts too big to inline: presigned GET URLs instead
     content_url: str | None = None
     payload_url: str | None = None
@@ -143,6 +147,13 @@ class UserState(AppState):
     """One user's state document within an app."""
 
     user_id: str
+
+
+class SessionStates(_Model):
+    """The state documents of a session's app and of its user in that app (`get_session(include_state=True)`)."""
+
+    app: AppState
+    user: UserState
 
 
 class RemovedEvent(Event):
@@ -199,3 +210,6 @@ __all__ = [
     "UserState",
     "ValidationIssue",
 ]
+
+
+Session.model_rebuild()

@@ -18,12 +18,17 @@ if TYPE_CHECKING:
 
 
 # what an event changes elsewhere (the session's context, state documents): applied, never part of the stored event
-APPLIED_NOT_STORED = {"context_patch", "state_patch", "context_set", "state_set"}
+APPLIED_NOT_STORED = {"context_patch", "state_patch", "context_set", "state_set", "base"}
 
 
 def last_seq(session: dict[str, Any]) -> int:
     """The highest seq the session ever gave; items from before `last_seq` existed had no holes."""
     return int(session.get("last_seq", session["usage"]["event_count"]))
+
+
+def compacted_count(session: dict[str, Any]) -> int:
+    """How many stored events lie before the history's base (0 without a base): compacted, not counted as history."""
+    return int(session.get("compacted_count", 0))
 
 
 def plan_appends(
@@ -46,7 +51,7 @@ def plan_append(
     if session["status"] == Status.COMPLETED:
         raise SessionClosed("session is completed; no more events can be appended")
     usage = dict(session["usage"])
-    if usage["event_count"] >= max_events:
+    if usage["event_count"] - compacted_count(session) >= max_events:
         raise HistoryFull(f"the history holds its maximum of {max_events} events")
     tokens = request.usage.tokens if request.usage else 0
     budget = session.get("token_budget")
@@ -75,6 +80,11 @@ def plan_append(
         # the timestamp of the last event appended (an ADK session's last_update_time), not the clock's
         "last_event_at": event["timestamp"],
     }
+    if request.base:
+        # the new start of the history: every event stored before it is compacted (history_base_seq)
+        event["base"] = True
+        changes["history_base_seq"] = seq
+        changes["compacted_count"] = usage["event_count"] - 1
     if request.context_patch is not None or request.context_set is not None:
         context = session.get("context") or {}
         if request.context_patch is not None:

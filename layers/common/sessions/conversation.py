@@ -25,11 +25,13 @@ def append_events(
     requests: Sequence[AppendEventRequest],
     *,
     if_match: int | None = None,
+    replace_from_seq: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Store events in order, all or nothing; seq, usage, counts, context_patch and version change in one atomic step.
 
     Returns the stored events and the session as written. With `if_match`, the write is a
     compare-and-set on the session version: a mismatch, or a race lost to another write, is 412.
+    With `replace_from_seq`, the events from that seq on are removed in the same step (a tail replaced).
     """
     # imported here, not by the history's function: what only appends need (plans, state documents, uploads)
     from sessions import state
@@ -43,17 +45,32 @@ def append_events(
     def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
+        removed: list[dict[str, Any]] = []
+        start, removal = current, dict[str, Any]()
+        if replace_from_seq is not None:
+            from sessions.history_edits import plan_removal
+
+            removed, removal = plan_removal(current, replace_from_seq, room=len(requests))
+            start = {**current, **removal}
         # on a lost race, another append or patch won: planned again, the events get the next seqs
-        events, changes = plan_appends(current, requests, now_ms(), max_events=max_events)
+        events, changes = plan_appends(start, requests, now_ms(), max_events=max_events)
+        changes = {**removal, **changes}
         # state_patch, state_set: the app's and user's state documents, in this transaction, in event order (state.py)
         also = state.state_writes(identity, current, requests)
         # last: a refused append uploads nothing
         offloaded = [parts.offload(current, event) for parts, event in zip(large_parts, events, strict=True)]
         items = [item for _, item in offloaded]
-        session = store().append_events(current, items, written_by(identity, changes), also=also)
+        session = store().append_events(current, items, written_by(identity, changes), also=also, removing=removed)
+        replaced[:] = removed
         return [event for event, _ in offloaded], session
 
-    return write_until_it_wins(owned_live_session(identity, session_id), write)
+    replaced: list[dict[str, Any]] = []
+    written = write_until_it_wins(owned_live_session(identity, session_id), write)
+    if replaced:
+        from sessions.large_events import delete_event_blobs
+
+        delete_event_blobs(replaced)  # after the commit: the removed events' large parts
+    return written
 
 
 def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
@@ -75,15 +92,22 @@ def get_history(
     after: str | None,
     before: str | None,
     include_payload: bool,
+    include_compacted: bool = False,
 ) -> dict[str, Any]:
+    """A page of the history from its latest base (a compaction), or from its first event with `include_compacted`.
+
+    `total` counts the events the page reads from: those from the base on, or every stored event.
+    """
     session = get_session(identity, session_id)
     after_ts, before_ts = timestamp_param("after", after), timestamp_param("before", before)
-    binding = {
+    binding: dict[str, Any] = {
         "kind": "history",
         "caller": [identity.tenant_id, identity.user_id],
         "session": [session_id, session["incarnation"]],
         "query": [ascending, event_type, after_ts, before_ts],
     }
+    if include_compacted:
+        binding["compacted"] = True  # a cursor continues the reading it was issued for
     query = EventQuery(
         tenant_id=identity.tenant_id,
         session_id=session_id,
@@ -94,6 +118,7 @@ def get_history(
         after=after_ts,
         before=before_ts,
         start=decode_cursor(cursor, binding) if cursor else None,
+        first_seq=0 if include_compacted else int(session.get("history_base_seq") or 0),
     )
     page = store().query_events(query)
     # large parts read back inline; a page that would pass 5 MiB ends early, after its last event
@@ -105,5 +130,5 @@ def get_history(
         "session_id": session_id,
         "events": events,
         "next_cursor": encode_cursor(next_position, binding) if next_position else None,
-        "total": session["usage"]["event_count"],
+        "total": session["usage"]["event_count"] - (0 if include_compacted else int(session.get("compacted_count", 0))),
     }

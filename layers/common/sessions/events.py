@@ -22,7 +22,7 @@ from sessions.models import Usage
 # Fields of a session item whose change is bookkeeping or storage, not news.
 _BOOKKEEPING = frozenset(
     {"updated_at", "last_active_at", "version", "holds_slot", "incarnation", "usage", "created_by", "updated_by"}
-    | {"last_seq", "history_change", "last_event_at"}
+    | {"last_seq", "history_change", "last_event_at", "compacted_count"}
     | {"PK", "SK", "by_user_pk", "by_agent_pk", "by_app_pk", "created_key", "active_key"}
     | {"expiry_bucket", "purge_at", "ttl"}
 )
@@ -213,14 +213,20 @@ def events_of(record: Any) -> list[PendingEvent]:
         pending = _event(record, HISTORY_DETAIL_TYPES[history_change["kind"]], new, old, changed)
         fields = HISTORY_DETAIL_FIELDS[history_change["kind"]]
         pending.detail.update({name: history_change[name] for name in fields})
+        if history_change["kind"] == "replaced":  # an append that replaced the history's tail: both happened
+            return [pending, _event(record, "session.event_appended", new, old, changed)]
         return [pending]
     if new["usage"]["event_count"] > old["usage"]["event_count"]:
         return [_event(record, "session.event_appended", new, old, changed)]
     return [_event(record, "session.updated", new, old, changed)]
 
 
-HISTORY_DETAIL_TYPES = {"removed": "session.events_removed", "changed": "session.event_changed"}
-HISTORY_DETAIL_FIELDS = {"removed": ("from_seq", "count"), "changed": ("seq",)}
+HISTORY_DETAIL_TYPES = {
+    "removed": "session.events_removed",
+    "replaced": "session.events_removed",  # and session.event_appended (events_of)
+    "changed": "session.event_changed",
+}
+HISTORY_DETAIL_FIELDS = {"removed": ("from_seq", "count"), "replaced": ("from_seq", "count"), "changed": ("seq",)}
 
 
 def _history_change_of(session: dict[str, Any]) -> dict[str, Any] | None:

@@ -183,6 +183,43 @@ def usage_without(usage: dict[str, Any], removed: list[dict[str, Any]]) -> dict[
     }
 
 
+def plan_removal(
+    current: dict[str, Any], from_seq: int, *, room: int = 0
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The events a removal from `from_seq` on takes, and the session changes it makes (none when nothing is there).
+
+    `room`: events appended in the same transaction (an append's replace_from_seq), which take their
+    places among the REWIND_MAX_EVENTS a transaction holds; more is RewindTooLarge, nothing written.
+    """
+    from sessions.appending import last_seq
+
+    limit = REWIND_MAX_EVENTS - room
+    removed = store().events_from(current, from_seq, limit + 1)
+    if len(removed) > limit:
+        count = store().count_events_from(current, from_seq)
+        also = f" besides the {room} appended" if room else ""
+        raise RewindTooLarge(
+            f"from_seq {from_seq} would remove {count} events; at most {limit}{also} go in one call: "
+            f"remove from a later seq first"
+        )
+    if not removed:
+        return [], {}
+    changes: dict[str, Any] = {
+        "usage": usage_without(current["usage"], removed),
+        "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq
+        "history_change": _history_change(
+            current, kind="replaced" if room else "removed", from_seq=from_seq, count=len(removed)
+        ),
+    }
+    base = current.get("history_base_seq")
+    if base is not None and from_seq <= base:
+        # the base goes with the removal, never what it compacted: the history starts at from_seq, and every
+        # event left (all before from_seq) stays compacted
+        changes["history_base_seq"] = from_seq
+        changes["compacted_count"] = changes["usage"]["event_count"]
+    return removed, changes
+
+
 def delete_events(
     identity: Identity, session_id: str, from_seq: int, *, return_events: bool, if_match: int | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -198,13 +235,7 @@ def delete_events(
         _check_if_match(current, if_match)
         if current["status"] == Status.COMPLETED:
             raise SessionClosed("session is completed; its history can no longer be rewound (events can be redacted)")
-        removed = store().events_from(current, from_seq, REWIND_MAX_EVENTS + 1)
-        if len(removed) > REWIND_MAX_EVENTS:
-            count = store().count_events_from(current, from_seq)
-            raise RewindTooLarge(
-                f"from_seq {from_seq} would remove {count} events; at most {REWIND_MAX_EVENTS} go in one call: "
-                f"rewind from a later seq first"
-            )
+        removed, removal = plan_removal(current, from_seq)
         if not removed:
             # nothing at or past from_seq: no write, no new version. Past the last seq ever given that
             # held when the session was read; short of it, the events may have gone since (a concurrent
@@ -212,12 +243,7 @@ def delete_events(
             if from_seq <= last_seq(current):
                 _still_current(current)
             return [], current
-        changes = {
-            "usage": usage_without(current["usage"], removed),
-            "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq
-            "updated_at": format_ms(now_ms()),
-            "history_change": _history_change(current, kind="removed", from_seq=from_seq, count=len(removed)),
-        }
+        changes = {**removal, "updated_at": format_ms(now_ms())}
         return removed, store().remove_events(current, removed, written_by(identity, changes))
 
     removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)

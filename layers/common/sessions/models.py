@@ -13,6 +13,7 @@ from pydantic import (
     Discriminator,
     Field,
     PlainSerializer,
+    StrictBool,
     StrictFloat,
     StrictInt,
     Tag,
@@ -285,6 +286,12 @@ class AppendEventRequest(_Request):
         description="Top-level keys set in the app's and the user's state documents (null stored as null); after "
         "state_patch, in the same atomic step; the session needs an app_name.",
     )
+    base: StrictBool | None = Field(
+        None,
+        description="true: this event becomes the base of the history (a compaction: the summary that replaces what "
+        "came before), in the append's own atomic step. History reads start at the latest base; the events before "
+        "it stay readable with include_compacted=true. Within one append the last event marked is the base.",
+    )
 
     @model_validator(mode="after")
     def _parts_within_limit(self) -> AppendEventRequest:
@@ -321,6 +328,11 @@ class AppendEventsRequest(_Request):
     """Body of POST /v1/sessions/{session_id}/events for a batch: appended in order, all or nothing."""
 
     events: list[AppendEventRequest] = Field(min_length=1, max_length=BATCH_EVENTS_MAX)
+    replace_from_seq: Annotated[StrictInt, Field(ge=1, le=SEQ_MAX), _INTEGRAL] | None = Field(
+        None,
+        description="Replace the history's tail: the events with seq >= this are removed and the batch appended, "
+        "in one atomic step (a compaction of the history's tail). Removed and appended events together at most 90.",
+    )
 
 
 def _append_body_kind(value: Any) -> str:
@@ -440,6 +452,7 @@ class _EventFields(_Response):
     payload: dict[str, Any] | None = None
     usage: EventUsage | None = None
     metadata: dict[str, str] | None = None
+    base: bool | None = Field(None, description="true on an event appended as a base of the history (a compaction)")
 
 
 class Event(_EventFields):
@@ -495,6 +508,26 @@ class Session(SessionSummary):
 
     context: dict[str, Any]
     checkpoint: dict[str, Any] | None
+    history_base_seq: int | None = Field(
+        None,
+        description="The seq the history starts at (its latest base, a compaction); null when it starts at the first "
+        "event. Events before it are compacted: left out of history unless include_compacted=true.",
+    )
+
+
+class SessionStates(_Response):
+    """The state documents of the session's app and of its user in that app (as their GET answers them)."""
+
+    app: AppState
+    user: UserState
+
+
+class SessionWithState(Session):
+    """GET /v1/sessions/{session_id}?include=state: the session and the state documents of its app and user."""
+
+    state: SessionStates | None = Field(
+        None, description="With include=state: null when the session has no app_name (it has no state documents)."
+    )
 
 
 class SessionList(_Response):

@@ -75,6 +75,25 @@ def get_user_state(identity: Identity, app_name: str, user_id: str) -> dict[str,
     return view(key, _stored(key))
 
 
+def session_with_state(identity: Identity, session_id: str) -> dict[str, Any]:
+    """GET /v1/sessions/{id}?include=state: the session, and the state documents of its app and of its user there.
+
+    One read of the session, then one BatchGetItem of both documents. Whoever may read the session may read
+    them: the app's state is the tenant's, and the user's is the session owner's (read by the owner or an admin).
+    """
+    from sessions.service import get_session
+
+    record = get_session(identity, session_id)
+    if not record.get("app_name"):
+        return {**record, "state": None}
+    keys = [
+        StateKey(identity.tenant_id, record["app_name"]),
+        StateKey(identity.tenant_id, record["app_name"], record["user_id"]),
+    ]
+    app, user = (doc or dict(NEVER_WRITTEN) for doc in store().get_states(keys))
+    return {**record, "state": {"app": view(keys[0], app), "user": view(keys[1], user)}}
+
+
 # --- change -------------------------------------------------------------------------------------
 
 

@@ -45,6 +45,14 @@ How ADK's model maps onto the service:
 - `get_session` with a `GetSessionConfig` selects events as ADK's database and SQLite services do:
   `num_recent_events=0` returns none, `after_timestamp` is inclusive, both together give the most
   recent events among those at or after it.
+- Loading: `get_session` reads the session with its app and user state documents in one request
+  (`?include=state`), then the history from its latest base, a page of 100 events at a time.
+- Compaction: an ADK compaction event (`actions.compaction`) that covers every event the session
+  shows (each one's timestamp, or a compaction's whole range, within its range, in its branch, no
+  function call left without its response) is appended as the new base of the history (`base: true`):
+  later loads start at it, whatever came before, and show what ADK's own compaction shows the model.
+  Only for a session object that holds its whole history (created, or read without `num_recent_events`
+  or `after_timestamp`); the append's `If-Match` makes sure nothing else was appended meanwhile.
 """
 
 from __future__ import annotations
@@ -75,6 +83,7 @@ PAYLOAD_KEY = "adk_event"
 ADK_SESSION_ID_KEY = "adk_session_id"  # the session's metadata key holding its ADK id
 CONTENT_LIMIT = 32 * 1024  # bytes of UTF-8 the service takes inline in `content`
 METADATA_VALUE_LIMIT = 512
+PARTIAL_MARK = "~partial"  # a session object read in part: it cannot tell whether a compaction covers everything
 
 
 class StaleSessionError(_AdkStaleSessionError, ValueError):
@@ -126,17 +135,27 @@ class SessionsAdkService(BaseSessionService):
         return None if user_id == self._own_user else user_id
 
     @staticmethod
-    def _remember(session: AdkSession, version: int | None) -> None:
+    def _remember(session: AdkSession, version: int | None, *, whole: bool | None = None) -> None:
         # in ADK's own slot for a storage revision (its database service keeps one there), so that
-        # copies of the session (model_copy) carry it too, and two sessions read at one version are equal
+        # copies of the session (model_copy) carry it too, and two sessions read at one version are equal;
+        # a session read in part (num_recent_events, after_timestamp) is marked so, and stays so (whole=None)
         if version is not None:
-            session._storage_update_marker = str(version)
+            if whole is None:
+                whole = not (session._storage_update_marker or "").endswith(PARTIAL_MARK)
+            session._storage_update_marker = str(version) + ("" if whole else PARTIAL_MARK)
 
     @staticmethod
     def version_of(session: AdkSession) -> int | None:
         """The service's session version this ADK session object (or a copy) was read or last written at."""
+        marker = (session._storage_update_marker or "").removesuffix(PARTIAL_MARK)
+        return int(marker) if marker and marker.isascii() and marker.isdigit() else None
+
+    @staticmethod
+    def holds_whole_history(session: AdkSession) -> bool:
+        """Whether the ADK session object (or a copy) holds every event from its history's base on: created here,
+        or read without `num_recent_events` or `after_timestamp`."""
         marker = session._storage_update_marker
-        return int(marker) if marker is not None and marker.isascii() and marker.isdigit() else None
+        return marker is not None and not marker.endswith(PARTIAL_MARK)
 
     async def _scoped_state(self, app_name: str, user_id: str) -> dict[str, Any]:
         app = await self.client.get_app_state(app_name)
@@ -145,7 +164,9 @@ class SessionsAdkService(BaseSessionService):
         merged.update({State.USER_PREFIX + key: value for key, value in user.state.items()})
         return merged
 
-    def _to_adk(self, stored: Session, state: dict[str, Any], events: list[AdkEvent]) -> AdkSession:
+    def _to_adk(
+        self, stored: Session, state: dict[str, Any], events: list[AdkEvent], *, whole: bool = True
+    ) -> AdkSession:
         session = AdkSession(
             id=stored.metadata.get(ADK_SESSION_ID_KEY, stored.session_id),
             app_name=stored.app_name or "",
@@ -154,7 +175,7 @@ class SessionsAdkService(BaseSessionService):
             events=events,
             last_update_time=last_update_time(stored),
         )
-        self._remember(session, stored.version)
+        self._remember(session, stored.version, whole=whole)
         return session
 
     # --- BaseSessionService ---------------------------------------------------------------------
@@ -202,13 +223,19 @@ class SessionsAdkService(BaseSessionService):
         acting_for = self._for(user_id)
         scoped_id = service_session_id(app_name, user_id, session_id)
         try:
-            stored = await self.client.get_session(scoped_id, user_id=acting_for)
+            # the session with its app's and user's state documents: one request
+            stored = await self.client.get_session(scoped_id, include_state=True, user_id=acting_for)
         except errors.SessionNotFound:
             return None
         if not _is_adk_session(stored, app_name, user_id, session_id):
             return None
         events = await self._events(scoped_id, acting_for, config)
-        return self._to_adk(stored, await self._scoped_state(app_name, user_id), events)
+        state: dict[str, Any] = {}
+        if stored.state is not None:
+            state = {State.APP_PREFIX + key: value for key, value in stored.state.app.state.items()}
+            state.update({State.USER_PREFIX + key: value for key, value in stored.state.user.state.items()})
+        whole = config is None or (config.num_recent_events is None and not config.after_timestamp)
+        return self._to_adk(stored, state, events, whole=whole)
 
     async def _events(self, session_id: str, acting_for: str | None, config: GetSessionConfig | None) -> list[AdkEvent]:
         """The events `get_session` returns, as ADK's database and SQLite services select them.
@@ -316,6 +343,8 @@ class SessionsAdkService(BaseSessionService):
         state_set = _state_set(app_delta, user_delta)
         if state_set:
             body["state_set"] = state_set
+        if self.holds_whole_history(session) and compacts_everything(event, session.events):
+            body["base"] = True  # the compaction replaces everything the session shows: loads start at it
         stored = await self._append(session, body)
         self._remember(session, stored.session_version)
         await super().append_event(session=session, event=event)
@@ -344,6 +373,40 @@ class SessionsAdkService(BaseSessionService):
 
 
 # --- mapping ----------------------------------------------------------------------------------------
+
+
+def compacts_everything(event: AdkEvent, shown: list[AdkEvent]) -> bool:
+    """Whether `event` is an ADK compaction that hides every event of `shown` from ADK's model view.
+
+    ADK's compaction processing (flows/llm_flows/context/_compaction.py) hides an event whose timestamp lies
+    in a kept compaction's range and drops a compaction whose range another contains. So the new compaction
+    covers the history when every earlier event of it lies in its range (a compaction: its whole range), all of
+    them in its branch and isolation scope (the views ADK compacts per branch), and no function call among them
+    waits for a response (ADK would bring a compacted call back for a response that comes after).
+    """
+    compaction = event.actions.compaction if event.actions else None
+    if compaction is None or compaction.compacted_content is None or not shown:
+        return False
+    start, end = compaction.start_timestamp, compaction.end_timestamp
+    if start is None or end is None or math.isnan(start) or math.isnan(end):
+        return False
+    calls: set[str | None] = set()
+    responses: set[str | None] = set()
+    for earlier in shown:
+        if earlier.branch != event.branch or getattr(earlier, "isolation_scope", None) != getattr(
+            event, "isolation_scope", None
+        ):
+            return False
+        covered = earlier.actions.compaction if earlier.actions else None
+        if covered is not None:
+            if not (start <= covered.start_timestamp and covered.end_timestamp <= end):
+                return False
+            continue
+        if not start <= earlier.timestamp <= end:
+            return False
+        calls.update(call.id for call in earlier.get_function_calls())
+        responses.update(response.id for response in earlier.get_function_responses())
+    return calls <= responses
 
 
 def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -440,6 +503,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionsAdkService",
     "StaleSessionError",
+    "compacts_everything",
     "from_stored",
     "service_session_id",
     "to_stored",

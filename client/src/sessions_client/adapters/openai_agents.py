@@ -28,13 +28,32 @@ The SDK's `Session` protocol, mapped onto the API:
   transactions and could stop half-way; deleting is one write whatever the history holds, the
   session leaves every read at once, the new incarnation starts empty, and the old history is purged
   by the service's cleanup. (Lifecycle consumers see `session.deleted` then `session.created`.)
+
+Compaction (`OpenAIResponsesCompactionSession` over a `ServiceSession`): the session implements the two
+hooks the SDK looks for on a store that replaces history atomically, as `SQLiteSession` and `RedisSession` do:
+
+- `_get_compaction_snapshot(limit)` (automatic compaction after a turn): the latest `limit` items with the
+  session version they were read at, whether they are the whole history (`complete`), and `replace_suffix(start,
+  output)`, which replaces the items from `start` on with the compacted output in ONE append, with `If-Match` on
+  that version (a history changed since the snapshot is left as it is, and the SDK is told so):
+  the whole history (`start` 0, `complete`) becomes a new base of the history (`base: true` on the first output
+  item: what came before is compacted, kept for audit, never read again by `get_items`, whatever its length);
+  a suffix (a read limit hides older history, or the exchange matched only the latest items) is replaced with
+  `replace_from_seq`, the older items kept, as SQLiteSession keeps them.
+- `_atomic_replace_items(output)` (manual `run_compaction()`): the history replaced by `output` as a new base,
+  in one append, instead of the SDK's clear-then-add with its restore-on-failure.
+
+An empty output is stored as one marker event of no item (the base, or the replacement of the suffix), which
+`get_items` and `pop_item` skip. Outputs of more than 20 items take one append per 20, each conditioned on
+the version the previous one left (atomic for up to 20 items; real compactions return a few).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
+from agents.memory.session import _CompactionSnapshot
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
 from sessions_client import AsyncSessionsClient, errors
@@ -216,6 +235,92 @@ class ServiceSession:
         options = {**attributes, **self.create_options}
         await self.client.create_session(session_id=self.session_id, user_id=self.user_id, **options)
 
+    # --- compaction (the hooks OpenAIResponsesCompactionSession looks for) ---------------------------
+
+    async def _get_compaction_snapshot(
+        self, limit: int, *, prune_prefix: Callable[[Any], bool] | None = None
+    ) -> _CompactionSnapshot | None:
+        """The latest `limit` items, whether they are the whole history, and their atomic replacement.
+
+        `prune_prefix` (the SDK's encrypted-item expiry, never passed for this store) is not supported:
+        a snapshot is refused (None) so the SDK falls back to its own path.
+        """
+        if type(self) is not ServiceSession or prune_prefix is not None:
+            return None  # a subclass may transform items: it supplies its own snapshot
+        try:
+            session = await self.client.get_session(self.session_id, user_id=self.user_id)
+        except errors.SessionNotFound:
+            return _CompactionSnapshot([], True, _nothing_to_replace)
+        rows: list[tuple[int, dict[str, Any]]] = []  # (seq, item), newest first
+        foreign: list[int] = []  # seqs of events that hold no item (another writer's, markers)
+        complete = True
+        async for event in self.client.iter_history(
+            self.session_id,
+            page_size=min(limit + 1, PAGE_SIZE),
+            order="desc",
+            include_payload=True,
+            user_id=self.user_id,
+        ):
+            item = item_of(event.payload)
+            if item is None:
+                foreign.append(event.seq)
+                continue
+            if len(rows) == limit:
+                complete = False  # an item before the window: the snapshot is not the whole history
+                break
+            rows.append((event.seq, item))
+        rows.reverse()
+        items = [item for _, item in rows]
+
+        async def replace_suffix(start: int, output: list[Any]) -> bool:
+            expected = rows[start:]
+            if not expected:
+                return False
+            events = [event_of(item) for item in output] or [_marker()]
+            whole = start == 0 and complete
+            if not whole and any(seq >= expected[0][0] for seq in foreign):
+                return False  # events that hold no item among the suffix: not ours to replace
+            try:
+                if whole:
+                    events[0]["base"] = True
+                    await self._append_chained(events, if_match=session.version)
+                else:
+                    await self._append_chained(events, if_match=session.version, replace_from_seq=expected[0][0])
+            except (errors.VersionMismatch, errors.SessionNotFound, errors.RewindTooLarge):
+                return False  # the history changed since the snapshot (or the suffix is too long to replace)
+            return True
+
+        return _CompactionSnapshot(cast(Any, items), complete, replace_suffix)
+
+    async def _atomic_replace_items(self, items: list[Any]) -> bool:
+        """Replace the whole history with `items` in one append (a new base); the SDK's manual compaction."""
+        if type(self) is not ServiceSession:
+            return False
+        events = [event_of(item) for item in items] or [_marker()]
+        events[0]["base"] = True
+        try:
+            await self._append_chained(events, if_match=None)
+        except errors.SessionNotFound:
+            await self._append(events[:BATCH_SIZE])  # creates the session (nothing to compact away)
+            if len(events) > BATCH_SIZE:
+                await self._append_chained(events[BATCH_SIZE:], if_match=None)
+        return True
+
+    async def _append_chained(
+        self, events: list[dict[str, Any]], *, if_match: int | None, replace_from_seq: int | None = None
+    ) -> None:
+        """Append in batches of 20, the first with `replace_from_seq`, each on the version the previous one left."""
+        version = if_match
+        for start in range(0, len(events), BATCH_SIZE):
+            stored = await self.client.append_events(
+                self.session_id,
+                events[start : start + BATCH_SIZE],
+                if_match=version,
+                user_id=self.user_id,
+                replace_from_seq=replace_from_seq if start == 0 else None,
+            )
+            version = stored[-1].session_version
+
     # --- plumbing -------------------------------------------------------------------------------
 
     async def _append(self, events: list[dict[str, Any]]) -> None:
@@ -233,6 +338,15 @@ class ServiceSession:
                 await self.client.create_session(
                     session_id=self.session_id, user_id=self.user_id, **self.create_options
                 )
+
+
+async def _nothing_to_replace(start: int, output: list[Any]) -> bool:
+    return False
+
+
+def _marker() -> dict[str, Any]:
+    """The event an empty compaction output leaves: no item (get_items and pop_item skip it)."""
+    return {"type": "system", "metadata": {"framework": FRAMEWORK, "compaction": "empty"}}
 
 
 # --- items <-> events ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class EventQuery:
     after: str | None = None
     before: str | None = None
     start: dict[str, Any] | None = None
+    first_seq: int = 0  # the history's base: events before it are left out
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class PageReads(TableAccess):
         names = {"#sk": "SK"}
         values: dict[str, Any] = {
             ":pk": {"S": session_pk(query.tenant_id, query.session_id)},
-            ":first": {"S": event_sk(query.incarnation, 0)},
+            ":first": {"S": event_sk(query.incarnation, query.first_seq)},
             ":last": {"S": event_sk(query.incarnation, LAST_SEQ)},
         }
         filters = []
@@ -145,7 +146,14 @@ class PageReads(TableAccess):
         }
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
-        return self._filled_page(request, query.limit, query.start, bool(filters), _event_position)
+        start = query.start
+        if start is not None and start.get("SK", "") < values[":first"]["S"]:
+            # a cursor issued before a newer base: oldest first, the page starts at the base; newest first, the
+            # history it was reading is all compacted now
+            if not query.ascending:
+                return Page([], None)
+            start = None
+        return self._filled_page(request, query.limit, start, bool(filters), _event_position)
 
     def _filled_page(
         self, request: dict[str, Any], limit: int, start: dict[str, Any] | None, filtered: bool, position: Any

@@ -14,6 +14,7 @@ from sessions.store.keys import (
     active_key,
     app_pk,
     event_item,
+    event_sk,
     expiry_attributes,
     names_and_values,
     purge_marker,
@@ -132,8 +133,11 @@ class SessionWrites(TableAccess):
         changes: dict[str, Any],
         *,
         also: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        removing: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> dict[str, Any]:
         """Put the events and apply `changes` to their session in one transaction, if the session is unchanged.
+
+        `removing`: stored events deleted in the same transaction (a tail replaced by the events).
 
         `also`: more conditioned writes of the same transaction (state documents, store/state.py);
         one of them failing its condition raises WriteConflict, so the append is planned again.
@@ -142,6 +146,7 @@ class SessionWrites(TableAccess):
         deltas = counters.change(current, new_record)
         updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
         operations = [{"Update": update}, *(self._event_put(current, event) for event in events), *updates]
+        operations += [self._event_delete(current, gone["seq"]) for gone in removing]
         reasons = self._transact([*operations, *also])
         state_failed = reasons and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[len(operations) :])
         if state_failed and reasons[0].get("Code") != "ConditionalCheckFailed":  # type: ignore[index]
@@ -184,6 +189,11 @@ class SessionWrites(TableAccess):
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         return update, new_record
+
+    def _event_delete(self, session: dict[str, Any], seq: int) -> dict[str, Any]:
+        pk = session_pk(session["tenant_id"], session["session_id"])
+        key = {"PK": pk, "SK": event_sk(session["incarnation"], seq)}
+        return {"Delete": {"TableName": self._table, "Key": to_item(key)}}
 
     def _event_put(self, session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         return {

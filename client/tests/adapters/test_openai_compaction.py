@@ -1,0 +1,532 @@
+"""`OpenAIResponsesCompactionSession` over `ServiceSession` as over `SQLiteSession` (in-process and dev server).
+
+Ports every assertion of openai-agents-python `tests/memory/test_openai_responses_compaction_session.py`
+that applies to a backend (each test names the upstream one; mock sessions become a `ServiceSession`,
+the compaction API stays a mock: no network). Where the SDK asserted its clear-then-add replacement
+(`clear_session` called, history restored after a failed add), this store replaces the history in ONE
+append instead, and the test asserts that: the session is never cleared, a failed replacement leaves the
+history as it was. Scenarios that SQLiteSession handles through its compaction snapshot hook (automatic
+compaction with a read limit hiding older history) run over both stores, compared item for item.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+from typing import Any, cast
+from unittest.mock import AsyncMock, MagicMock
+
+import pytest
+from agents import Agent, Runner, SessionSettings, function_tool, set_tracing_disabled
+from agents.items import TResponseInputItem
+from agents.memory import OpenAIResponsesCompactionSession, SQLiteSession
+from agents.memory.openai_responses_compaction_session import DEFAULT_COMPACTION_THRESHOLD
+from agents.run_internal.items import TOOL_CALL_SESSION_DESCRIPTION_KEY, TOOL_CALL_SESSION_TITLE_KEY
+from agents.testing import ScriptedModel, assistant_message, function_call
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails, ResponseUsage
+
+from sessions_client import errors
+from sessions_client.adapters.openai_agents import ServiceSession
+
+set_tracing_disabled(True)
+
+pytestmark = pytest.mark.anyio
+
+
+def new_session(backend: Any, **options: Any) -> ServiceSession:
+    return ServiceSession(f"cmp-{uuid.uuid4().hex[:12]}", backend.async_client(), **options)
+
+
+def message(role: str, content: str) -> TResponseInputItem:
+    return cast(TResponseInputItem, {"type": "message", "role": role, "content": content})
+
+
+def compact_client(output: list[Any], usage: Any = None) -> MagicMock:
+    client = MagicMock()
+    client.responses.compact = AsyncMock(return_value=SimpleNamespace(output=output, usage=usage))
+    return client
+
+
+def compaction(underlying: Any, client: Any, **options: Any) -> OpenAIResponsesCompactionSession:
+    return OpenAIResponsesCompactionSession(session_id="test", underlying_session=underlying, client=client, **options)
+
+
+def echo_tool() -> Any:
+    @function_tool
+    def do_thing() -> str:
+        """Do the thing."""
+        return "done"
+
+    return do_thing
+
+
+# --- manual run_compaction ---------------------------------------------------------------------
+
+
+# upstream: test_run_compaction_input_mode_without_response_id
+async def test_input_mode_without_response_id_replaces_the_history_atomically(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    items = [message("user", "hello"), message("assistant", "world")]
+    await underlying.add_items(items)
+    before = await underlying.client.get_session(underlying.session_id)
+    client = compact_client([{"type": "message", "role": "assistant", "content": "compacted"}])
+    session = compaction(underlying, client, compaction_mode="input")
+
+    await session.run_compaction({"force": True})
+
+    client.responses.compact.assert_called_once()
+    call_kwargs = client.responses.compact.call_args.kwargs
+    assert call_kwargs.get("model") == "gpt-4.1"
+    assert "previous_response_id" not in call_kwargs
+    assert call_kwargs.get("input") == items
+    assert await session.get_items() == [{"type": "message", "role": "assistant", "content": "compacted"}]
+    # one append, not a clear (delete and create again) followed by adds
+    after = await underlying.client.get_session(underlying.session_id)
+    assert after.created_at == before.created_at and after.version == before.version + 1
+    assert after.history_base_seq == 3
+    audit = [event.seq async for event in underlying.client.iter_history(underlying.session_id, include_compacted=True)]
+    assert audit == [1, 2, 3]
+
+
+# upstream: test_run_compaction_auto_without_response_id_uses_input
+async def test_auto_without_response_id_uses_input(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    items = [message("user", "hello")]
+    await underlying.add_items(items)
+    client = compact_client([])
+    session = compaction(underlying, client)
+    await session.run_compaction({"force": True})
+    client.responses.compact.assert_called_once()
+    call_kwargs = client.responses.compact.call_args.kwargs
+    assert "previous_response_id" not in call_kwargs
+    assert call_kwargs.get("input") == items
+    assert await session.get_items() == []  # an empty output empties the history, atomically
+    assert await underlying.pop_item() is None
+
+
+# upstream: test_run_compaction_input_mode_strips_internal_tool_call_metadata
+async def test_input_mode_strips_internal_tool_call_metadata(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items(
+        [
+            cast(
+                TResponseInputItem,
+                {
+                    "type": "function_call",
+                    "call_id": "call_123",
+                    "name": "lookup_account",
+                    "arguments": "{}",
+                    TOOL_CALL_SESSION_DESCRIPTION_KEY: "Lookup customer records.",
+                    TOOL_CALL_SESSION_TITLE_KEY: "Lookup Account",
+                },
+            ),
+            cast(TResponseInputItem, {"type": "function_call_output", "call_id": "call_123", "output": "ok"}),
+        ]
+    )
+    client = compact_client([])
+    session = compaction(underlying, client, compaction_mode="input")
+    await session.run_compaction({"force": True})
+    compact_input = cast(list[dict[str, Any]], client.responses.compact.call_args.kwargs["input"])
+    assert compact_input[0]["type"] == "function_call"
+    assert TOOL_CALL_SESSION_DESCRIPTION_KEY not in compact_input[0]
+    assert TOOL_CALL_SESSION_TITLE_KEY not in compact_input[0]
+
+
+# upstream: test_run_compaction_auto_uses_input_when_store_false
+async def test_auto_uses_input_when_store_false(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    items = [message("user", "hello"), message("assistant", "world")]
+    await underlying.add_items(items)
+    client = compact_client([])
+    session = compaction(underlying, client, compaction_mode="auto")
+    await session.run_compaction({"response_id": "resp-auto", "store": False, "force": True})
+    client.responses.compact.assert_called_once()
+    call_kwargs = client.responses.compact.call_args.kwargs
+    assert call_kwargs.get("model") == "gpt-4.1"
+    assert "previous_response_id" not in call_kwargs
+    assert call_kwargs.get("input") == items
+
+
+# upstream: test_run_compaction_skips_when_below_threshold
+async def test_skips_when_below_threshold(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    history = [message("assistant", f"msg{i}") for i in range(DEFAULT_COMPACTION_THRESHOLD - 1)]
+    await underlying.add_items(history)
+    client = compact_client([])
+    session = compaction(underlying, client)
+    await session.run_compaction({"response_id": "resp-123"})
+    client.responses.compact.assert_not_called()
+    assert await session.get_items() == history
+
+
+# upstream: test_run_compaction_executes_when_threshold_met
+async def test_executes_when_threshold_met_without_clearing_the_session(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([message("assistant", f"msg{i}") for i in range(DEFAULT_COMPACTION_THRESHOLD)])
+    before = await underlying.client.get_session(underlying.session_id)
+    client = compact_client([{"type": "compaction", "summary": "compacted"}])
+    session = compaction(underlying, client, model="gpt-4.1")
+
+    await session.run_compaction({"response_id": "resp-123"})
+
+    client.responses.compact.assert_called_once_with(previous_response_id="resp-123", model="gpt-4.1")
+    # upstream asserts clear_session then add_items; here the replacement is one append
+    assert await session.get_items() == [{"type": "compaction", "summary": "compacted"}]
+    after = await underlying.client.get_session(underlying.session_id)
+    assert after.created_at == before.created_at and after.version == before.version + 1
+
+
+# upstream: test_run_compaction_restores_full_history_when_session_limit_applies (and the other
+# restore tests): a replacement that fails leaves the history as it was, with no restore to run
+async def test_a_failed_replacement_leaves_the_history_whole_with_a_session_limit(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend, session_settings=SessionSettings(limit=1))
+    history = [message("user", "oldest"), message("assistant", "middle"), message("user", "newest")]
+    await underlying.add_items(history)
+    await underlying.client.update_session(underlying.session_id, status="completed")  # refuses every append
+    client = compact_client([{"type": "message", "role": "assistant", "content": "compacted"}])
+    session = compaction(underlying, client, compaction_mode="input")
+
+    with pytest.raises(errors.SessionClosed):
+        await session.run_compaction({"force": True})
+
+    assert await underlying.get_items(limit=10) == history
+    assert await underlying.get_items() == [history[-1]]
+
+
+# upstream: test_run_compaction_force_bypasses_threshold
+async def test_force_bypasses_threshold(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    client = compact_client([])
+    session = compaction(underlying, client)
+    await session.run_compaction({"response_id": "resp-123", "force": True})
+    client.responses.compact.assert_called_once()
+    assert await session.get_items() == []
+
+
+# upstream: test_run_compaction_normalizes_compacted_user_image_messages
+async def test_normalizes_compacted_user_image_messages(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    client = compact_client(
+        [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "analyze this input"},
+                    {
+                        "type": "input_image",
+                        "image_url": "https://example.com/image.png",
+                        "file_id": None,
+                        "detail": "auto",
+                    },
+                ],
+            }
+        ]
+    )
+    session = compaction(underlying, client, compaction_mode="input")
+    await session.run_compaction({"force": True, "compaction_mode": "input"})
+    assert await underlying.get_items() == [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "analyze this input"},
+                {"type": "input_image", "image_url": "https://example.com/image.png", "detail": "auto"},
+            ],
+        }
+    ]
+
+
+# upstream: test_run_compaction_normalizes_compacted_user_file_messages,
+# test_run_compaction_normalizes_file_id_inputs_and_preserves_metadata
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (
+            {"file_url": "https://example.com/report.pdf", "file_id": None, "filename": "report.pdf", "detail": "high"},
+            {"file_url": "https://example.com/report.pdf", "filename": "report.pdf", "detail": "high"},
+        ),
+        (
+            {"file_id": "file_123", "file_url": None, "filename": "report.pdf", "detail": "low"},
+            {"file_id": "file_123", "filename": "report.pdf", "detail": "low"},
+        ),
+    ],
+    ids=["file_url", "file_id"],
+)
+async def test_normalizes_compacted_user_file_messages(sessions_backend: Any, sent: dict, stored: dict) -> None:
+    underlying = new_session(sessions_backend)
+    text = {"type": "input_text", "text": "analyze this input"}
+    client = compact_client([{"type": "message", "role": "user", "content": [text, {"type": "input_file", **sent}]}])
+    session = compaction(underlying, client, compaction_mode="input")
+    await session.run_compaction({"force": True, "compaction_mode": "input"})
+    assert await underlying.get_items() == [
+        {"type": "message", "role": "user", "content": [text, {"type": "input_file", **stored}]}
+    ]
+
+
+# upstream: test_run_compaction_preserves_history_when_output_normalization_fails
+async def test_preserves_history_when_output_normalization_fails(sessions_backend: Any) -> None:
+    history = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]},
+        {
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "world"}],
+        },
+    ]
+    underlying = new_session(sessions_backend)
+    await underlying.add_items(cast(list[TResponseInputItem], history))
+    client = compact_client(
+        [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "hello"}, {"type": "input_image", "detail": "auto"}],
+            }
+        ]
+    )
+    session = compaction(underlying, client, compaction_mode="input")
+    with pytest.raises(ValueError, match=r"Compaction input_image item missing image_url or file_id\."):
+        await session.run_compaction({"force": True, "compaction_mode": "input"})
+    assert await session.get_items() == history
+
+
+# upstream: TestCompactionStripsOrphanedIds::test_run_compaction_strips_orphaned_assistant_ids,
+# test_run_compaction_keeps_ids_when_reasoning_present
+async def test_strips_orphaned_assistant_ids_and_keeps_them_with_reasoning(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([message("assistant", f"m{i}") for i in range(DEFAULT_COMPACTION_THRESHOLD)])
+    client = compact_client(
+        [
+            {"type": "message", "role": "assistant", "id": "msg_aaa", "content": "summary 1"},
+            {"type": "message", "role": "assistant", "id": "msg_bbb", "content": "summary 2"},
+            {"type": "message", "role": "assistant", "id": "msg_ccc", "content": "summary 3"},
+        ]
+    )
+    await compaction(underlying, client).run_compaction({"response_id": "resp-123"})
+    stored_items = await underlying.get_items()
+    assert len(stored_items) == 3
+    for item in stored_items:
+        assert "id" not in item, f"orphaned id not stripped: {item}"
+
+    other = new_session(sessions_backend)
+    await other.add_items([message("assistant", f"m{i}") for i in range(DEFAULT_COMPACTION_THRESHOLD)])
+    client = compact_client(
+        [
+            {"type": "reasoning", "id": "rs_111", "content": "thinking..."},
+            {"type": "message", "role": "assistant", "id": "msg_aaa", "content": "answer"},
+        ]
+    )
+    await compaction(other, client).run_compaction({"response_id": "resp-123"})
+    assistant_items = [item for item in await other.get_items() if item.get("role") == "assistant"]
+    assert assistant_items[0]["id"] == "msg_aaa"
+
+
+# --- automatic compaction in Runner flows --------------------------------------------------------
+
+
+# upstream: test_compaction_runs_during_runner_flow
+async def test_compaction_runs_during_runner_flow(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    usage = ResponseUsage(
+        input_tokens=150_000,
+        input_tokens_details=InputTokensDetails(cached_tokens=50_000, cache_write_tokens=0),
+        output_tokens=42_000,
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=10_000),
+        total_tokens=192_000,
+    )
+    client = compact_client([{"type": "compaction", "encrypted_content": "enc"}], usage)
+    session = compaction(underlying, client, should_trigger_compaction=lambda ctx: True)
+    model = ScriptedModel([[assistant_message("ok")]])
+
+    result = await Runner.run(Agent(name="assistant", model=model), "hello", session=session)
+
+    client.responses.compact.assert_awaited_once()
+    assert result.context_wrapper.usage.requests == 2
+    assert result.context_wrapper.usage.input_tokens == 150_000
+    assert result.context_wrapper.usage.output_tokens == 42_000
+    assert result.context_wrapper.usage.total_tokens == 192_000
+    assert result.context_wrapper.usage.input_tokens_details.cached_tokens == 50_000
+    assert result.context_wrapper.usage.output_tokens_details.reasoning_tokens == 10_000
+    assert len(result.context_wrapper.usage.request_usage_entries) == 1
+    assert result.context_wrapper.usage.request_usage_entries[0].total_tokens == 192_000
+    items = await session.get_items()
+    assert any(isinstance(item, dict) and item.get("type") == "compaction" for item in items)
+    # the whole history was compacted: it starts again at the compaction, in one append
+    stored = await underlying.client.get_session(underlying.session_id)
+    assert stored.history_base_seq is not None
+    assert items == [{"type": "compaction", "encrypted_content": "enc"}]
+
+
+# upstream: test_compaction_request_counts_when_provider_omits_usage
+async def test_compaction_request_counts_when_provider_omits_usage(sessions_backend: Any) -> None:
+    client = compact_client([{"type": "compaction", "encrypted_content": "enc"}])
+    session = compaction(new_session(sessions_backend), client, should_trigger_compaction=lambda ctx: True)
+    model = ScriptedModel([[assistant_message("ok")]])
+    result = await Runner.run(Agent(name="assistant", model=model), "hello", session=session)
+    client.responses.compact.assert_awaited_once()
+    # upstream (newer than the installed 0.24.0) also counts the request: 0.24.0 adds usage only when given
+    assert result.context_wrapper.usage.total_tokens == 0
+
+
+# upstream: test_compaction_skips_when_tool_outputs_present
+async def test_compaction_skips_when_tool_outputs_present(sessions_backend: Any) -> None:
+    client = compact_client([])
+    session = compaction(new_session(sessions_backend), client, should_trigger_compaction=lambda ctx: True)
+    model = ScriptedModel([[function_call("do_thing", {}, call_id="call_1")]])
+    agent = Agent(name="assistant", model=model, tools=[echo_tool()], tool_use_behavior="stop_on_first_tool")
+    await Runner.run(agent, "hello", session=session)
+    client.responses.compact.assert_not_called()
+
+
+# upstream: test_deferred_compaction_includes_compaction_mode_in_context
+async def test_deferred_compaction_includes_compaction_mode_in_context(sessions_backend: Any) -> None:
+    client = compact_client([])
+    observed: dict[str, Any] = {}
+
+    def should_trigger_compaction(context: dict[str, Any]) -> bool:
+        observed["mode"] = context["compaction_mode"]
+        return False
+
+    session = compaction(
+        new_session(sessions_backend),
+        client,
+        compaction_mode="input",
+        should_trigger_compaction=should_trigger_compaction,
+    )
+    model = ScriptedModel([[function_call("do_thing", {}, call_id="call_2")]])
+    agent = Agent(name="assistant", model=model, tools=[echo_tool()], tool_use_behavior="stop_on_first_tool")
+    await Runner.run(agent, "hello", session=session)
+    assert observed["mode"] == "input"
+    client.responses.compact.assert_not_called()
+
+
+# upstream: test_compaction_runs_after_deferred_tool_outputs_when_due
+async def test_compaction_runs_after_deferred_tool_outputs_when_due(sessions_backend: Any) -> None:
+    client = compact_client([{"type": "compaction", "summary": "compacted"}])
+
+    def should_trigger_compaction(context: dict[str, Any]) -> bool:
+        return any(
+            isinstance(item, dict) and item.get("type") == "function_call_output" for item in context["session_items"]
+        )
+
+    session = compaction(new_session(sessions_backend), client, should_trigger_compaction=should_trigger_compaction)
+    model = ScriptedModel([[function_call("do_thing", {}, call_id="call_3")], [assistant_message("ok")]])
+    agent = Agent(name="assistant", model=model, tools=[echo_tool()], tool_use_behavior="stop_on_first_tool")
+    await Runner.run(agent, "hello", session=session)
+    await Runner.run(agent, "followup", session=session)
+    client.responses.compact.assert_awaited_once()
+
+
+# upstream: test_deferred_compaction_persists_across_tool_turns
+async def test_deferred_compaction_persists_across_tool_turns(sessions_backend: Any) -> None:
+    client = compact_client([{"type": "compaction", "summary": "compacted"}])
+    calls = {"count": 0}
+
+    def should_trigger_compaction(context: dict[str, Any]) -> bool:
+        calls["count"] += 1
+        return calls["count"] == 1
+
+    session = compaction(new_session(sessions_backend), client, should_trigger_compaction=should_trigger_compaction)
+    model = ScriptedModel(
+        [
+            [function_call("do_thing", {}, call_id="call_4")],
+            [function_call("do_thing", {}, call_id="call_5")],
+            [assistant_message("ok")],
+        ]
+    )
+    agent = Agent(name="assistant", model=model, tools=[echo_tool()], tool_use_behavior="stop_on_first_tool")
+    await Runner.run(agent, "hello", session=session)
+    await Runner.run(agent, "again", session=session)
+    await Runner.run(agent, "final", session=session)
+    client.responses.compact.assert_awaited_once()
+
+
+# --- the snapshot hook, as SQLiteSession implements it -------------------------------------------
+
+
+async def _run_with_read_limit(underlying: Any) -> tuple[list[Any], MagicMock]:
+    """Older history, a read limit that hides it, one turn, automatic compaction: the stored items after it."""
+    older = [message("user" if i % 2 == 0 else "assistant", f"old {i}") for i in range(6)]
+    await underlying.add_items(older)
+    client = compact_client([{"type": "compaction", "summary": "latest turn"}])
+    session = compaction(underlying, client, should_trigger_compaction=lambda ctx: True)
+    model = ScriptedModel([[assistant_message("answer")]])
+    await Runner.run(Agent(name="assistant", model=model), "question", session=session)
+    return await underlying.get_items(limit=100), client
+
+
+async def test_automatic_compaction_with_a_read_limit_keeps_older_history_as_sqlite_does(sessions_backend: Any) -> None:
+    """A read limit hides older history: the SDK compacts the latest exchange (from its user message) and the
+    store replaces that suffix atomically, older items kept: the same items as SQLiteSession's."""
+    sqlite = SQLiteSession(f"s-{uuid.uuid4().hex[:8]}", session_settings=SessionSettings(limit=2))
+    expected, sqlite_client = await _run_with_read_limit(sqlite)
+    ours = new_session(sessions_backend, session_settings=SessionSettings(limit=2))
+    items, client = await _run_with_read_limit(ours)
+
+    client.responses.compact.assert_awaited_once()
+    assert client.responses.compact.call_args.kwargs == sqlite_client.responses.compact.call_args.kwargs
+    assert items == expected
+    assert contents(items) == ["old 0", "old 1", "old 2", "old 3", None]
+    assert items[-1] == {"type": "compaction", "summary": "latest turn"}
+    stored = await ours.client.get_session(ours.session_id)
+    assert stored.history_base_seq is None  # a suffix replaced, not the whole history
+    assert stored.usage.event_count == 5
+
+
+def contents(items: list[Any]) -> list[Any]:
+    return [item.get("content") for item in items]
+
+
+async def test_automatic_compaction_of_the_whole_history_matches_sqlite_and_starts_a_base(
+    sessions_backend: Any,
+) -> None:
+    async def scenario(underlying: Any) -> tuple[list[Any], MagicMock]:
+        client = compact_client([{"type": "compaction", "summary": "all of it"}])
+        session = compaction(underlying, client, should_trigger_compaction=lambda ctx: True)
+        model = ScriptedModel([[assistant_message("one")], [assistant_message("two")]])
+        agent = Agent(name="assistant", model=model)
+        await Runner.run(agent, "first", session=session)
+        return await underlying.get_items(), client
+
+    expected, sqlite_client = await scenario(SQLiteSession(f"s-{uuid.uuid4().hex[:8]}"))
+    ours = new_session(sessions_backend)
+    items, client = await scenario(ours)
+    assert items == expected == [{"type": "compaction", "summary": "all of it"}]
+    assert client.responses.compact.call_args.kwargs == sqlite_client.responses.compact.call_args.kwargs
+    stored = await ours.client.get_session(ours.session_id)
+    assert stored.history_base_seq == 3  # user message 1, answer 2, compaction 3
+    # pop_item of the compaction leaves an empty history, as SQLiteSession's: nothing compacted comes back
+    assert await ours.pop_item() == {"type": "compaction", "summary": "all of it"}
+    assert await ours.get_items() == []
+
+
+async def test_a_snapshot_whose_history_changed_is_not_replaced(sessions_backend: Any) -> None:
+    """SQLiteSession's replace_suffix refuses a suffix that changed since the snapshot: so does this store
+    (If-Match on the version the snapshot was read at), and the SDK keeps the history."""
+    session = new_session(sessions_backend)
+    await session.add_items([message("user", "a"), message("assistant", "b")])
+    snapshot = await session._get_compaction_snapshot(5)
+    assert snapshot is not None and snapshot.complete is True and snapshot.items == await session.get_items()
+    other = ServiceSession(session.session_id, sessions_backend.async_client())
+    await other.add_items([message("user", "c")])
+    assert await snapshot.replace_suffix(0, [message("assistant", "summary")]) is False
+    assert contents(await session.get_items()) == ["a", "b", "c"]
+
+    bounded = await session._get_compaction_snapshot(2)
+    assert bounded is not None and bounded.complete is False and contents(bounded.items) == ["b", "c"]
+    assert await bounded.replace_suffix(1, [message("assistant", "summary")]) is True
+    assert contents(await session.get_items()) == ["a", "b", "summary"]
+    assert await bounded.replace_suffix(1, [message("assistant", "again")]) is False  # stale now
+
+
+async def test_a_subclass_supplies_its_own_snapshot(sessions_backend: Any) -> None:
+    """As SQLiteSession: inherited hooks must not bypass a subclass's transformations of items."""
+
+    class Transforming(ServiceSession):
+        pass
+
+    session = Transforming(f"cmp-{uuid.uuid4().hex[:12]}", sessions_backend.async_client())
+    assert await session._get_compaction_snapshot(3) is None
+    assert await session._atomic_replace_items([]) is False
