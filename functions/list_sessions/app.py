@@ -1,8 +1,9 @@
 """GET /v1/sessions: the caller's sessions, newest first; GET /v1/apps/{app_name}/sessions: every user's of an app."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponse,
@@ -14,6 +15,7 @@ from sessions import listing
 from sessions.api import ActingFor, AppNamePath, caller, create_app, json_response, lambda_entry, token_caller
 from sessions.listing import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, STATUS_LIST_PATTERN
 from sessions.models import DATE_TIME, Identifier, Problem, SessionList, SessionType
+from sessions.service import Identity
 
 app = create_app()
 
@@ -90,11 +92,12 @@ def list_sessions(
     include_context: IncludeContext = False,
     user_id: ActingFor = None,
 ):
-    page = listing.list_sessions(
+    return _page(
         caller(app),
+        all_users=False,
         limit=limit,
         cursor=cursor,
-        ascending=order == "asc",
+        order=order,
         agent_id=agent_id,
         status=status,
         session_type=session_type,
@@ -102,10 +105,9 @@ def list_sessions(
         created_after=created_after,
         created_before=created_before,
         order_by=order_by,
-        metadata=listing.metadata_filters(_repeated("metadata") if metadata is not None else None),
+        metadata=metadata,
         include_context=include_context,
     )
-    return json_response(page)
 
 
 @app.get(
@@ -129,23 +131,22 @@ def list_app_sessions(
     metadata: MetadataFilters = None,
     include_context: IncludeContext = False,
 ):
-    page = listing.list_sessions(
+    return _page(
         token_caller(app),
+        all_users=True,
         limit=limit,
         cursor=cursor,
-        ascending=order == "asc",
+        order=order,
         agent_id=agent_id,
         status=status,
         session_type=session_type,
         app_name=app_name,
         created_after=created_after,
         created_before=created_before,
-        all_users=True,
         order_by=order_by,
-        metadata=listing.metadata_filters(_repeated("metadata") if metadata is not None else None),
+        metadata=metadata,
         include_context=include_context,
     )
-    return json_response(page)
 
 
 def _repeated(name: str) -> list[str]:
@@ -158,3 +159,15 @@ def _repeated(name: str) -> list[str]:
 
 
 lambda_handler = lambda_entry(app)
+
+
+def _page(identity: Identity, *, order: str, metadata: list[str] | None, **query: Any) -> Response:
+    # both routes take the same filters; ?metadata= repeats, and API Gateway joins repeated values with commas
+    return json_response(
+        listing.list_sessions(
+            identity,
+            ascending=order == "asc",
+            metadata=listing.metadata_filters(_repeated("metadata") if metadata is not None else None),
+            **query,
+        )
+    )
