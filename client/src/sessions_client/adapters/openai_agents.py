@@ -50,10 +50,11 @@ the version the previous one left (atomic for up to 20 items; real compactions r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
-from agents.memory.session import _CompactionSnapshot
+from agents.memory.session import _await_mutation, _CompactionSnapshot
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
 from sessions_client import AsyncSessionsClient, errors
@@ -112,6 +113,30 @@ class ServiceSession:
         self.create_options = dict(create_options or {})
         self.user_id = user_id
         self._owns_client = owns_client
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _lock(self) -> asyncio.Lock:
+        """This instance's write lock on the running loop (writes of one instance run one at a time)."""
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {known: held for known, held in self._locks.items() if not known.is_closed()}
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def _mutate(self, operation: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a write under the instance's lock and see it to its outcome despite cancellation.
+
+        As SQLiteSession's writes do (its write lock, `_await_mutation`): a cancelled caller still waits until the
+        request has settled (then the cancellation is raised), so a later write of the same instance never lands
+        before it, and what the history holds when the caller resumes is what the write left.
+        """
+
+        async def locked() -> Any:
+            async with self._lock():
+                return await operation()
+
+        return await _await_mutation(locked())
 
     @classmethod
     def from_url(
@@ -180,8 +205,12 @@ class ServiceSession:
         if not items:
             return
         events = [event_of(item) for item in items]
-        for start in range(0, len(events), BATCH_SIZE):
-            await self._append(events[start : start + BATCH_SIZE])
+
+        async def append() -> None:
+            for start in range(0, len(events), BATCH_SIZE):
+                await self._append(events[start : start + BATCH_SIZE])
+
+        await self._mutate(append)
 
     async def pop_item(self) -> dict[str, Any] | None:
         """Remove the most recent item and return it (None when the history holds none).
@@ -192,6 +221,9 @@ class ServiceSession:
         first is returned rather than the rewind's echo, which leaves out (`parts_omitted`) parts too
         large for one response, their objects being deleted by the rewind.
         """
+        return cast("dict[str, Any] | None", await self._mutate(self._pop_item))
+
+    async def _pop_item(self) -> dict[str, Any] | None:
         while True:
             try:
                 session = await self.client.get_session(self.session_id, user_id=self.user_id)
@@ -220,6 +252,9 @@ class ServiceSession:
 
     async def clear_session(self) -> None:
         """Remove every item: delete the session, then create it again (empty) with the same attributes."""
+        await self._mutate(self._clear_session)
+
+    async def _clear_session(self) -> None:
         try:
             session = await self.client.get_session(self.session_id, user_id=self.user_id)
         except errors.SessionNotFound:
@@ -273,6 +308,9 @@ class ServiceSession:
         items = [item for _, item in rows]
 
         async def replace_suffix(start: int, output: list[Any]) -> bool:
+            return bool(await self._mutate(lambda: replace(start, output)))
+
+        async def replace(start: int, output: list[Any]) -> bool:
             expected = rows[start:]
             if not expected:
                 return False
@@ -298,13 +336,16 @@ class ServiceSession:
             return False
         events = [event_of(item) for item in items] or [_marker()]
         events[0]["base"] = True
+        await self._mutate(lambda: self._replace_all(events))
+        return True
+
+    async def _replace_all(self, events: list[dict[str, Any]]) -> None:
         try:
             await self._append_chained(events, if_match=None)
         except errors.SessionNotFound:
             await self._append(events[:BATCH_SIZE])  # creates the session (nothing to compact away)
             if len(events) > BATCH_SIZE:
                 await self._append_chained(events[BATCH_SIZE:], if_match=None)
-        return True
 
     async def _append_chained(
         self, events: list[dict[str, Any]], *, if_match: int | None, replace_from_seq: int | None = None
