@@ -1,0 +1,585 @@
+"""Compaction over a store with the snapshot hooks: openai-agents 0.24.0's own tests, on `ServiceSession`.
+
+Ports, against `ServiceSession` (in-process on moto and over the dev server: `sessions_backend`), every
+assertion of the tests of openai-agents 0.24.0 that exercise a store implementing `_get_compaction_snapshot`
+(SQLiteSession, AsyncSQLiteSession, SQLAlchemySession) or the store under `OpenAIResponsesCompactionSession`:
+
+- tests/memory/test_compaction_suffix.py
+- tests/memory/test_compaction_model_visibility.py
+- tests/memory/test_sqlalchemy_compaction.py
+
+Each test names the upstream one. Where upstream uses SQLiteSession/AsyncSQLiteSession/SQLAlchemySession or
+SimpleListSession as the store, this uses a `ServiceSession`; "another instance on the same engine" is another
+`ServiceSession` on the same service session; where upstream reads the SQLite rows back it reads what the
+service stored (`get_items`, the client's history). The compaction API is a mock and the model a `ScriptedModel`
+(no network). Upstream's `sqlite`/`async-sqlite` and `file`/`memory` fixture parameters select SQL engines: they
+become the fixture's two service backends (in-process, dev server). A failure injected upstream with a SQL trigger
+or a paused SQLAlchemy transaction is injected here at the client's `append_events` (the request that carries the
+replacement): refused before it is sent, or held before it is sent / after it has committed.
+
+Not ported (with why):
+- test_automatic_compaction_respects_backend_id_matching_policy: exercises `IdStrippingSession`, a test store that
+  drops item ids on write (`_ignore_ids_for_matching`); `ServiceSession` keeps ids as given, so there is no such
+  policy to carry over (the duplicates half is test_automatic_compaction_preserves_filtered_duplicate_occurrences).
+- test_encrypted_session_checks_decrypted_history, test_resumed_tool_output_stays_local_when_filtered: the store is
+  a SimpleListSession only to hold items; ported anyway below (on ServiceSession).
+- test_replacement_uses_timestamp_order_not_id_order: rewrites a row's `created_at` with SQL so that timestamp and
+  id order disagree; the service orders a history by seq (append order) and has no other order to disagree with.
+- test_compaction_with_engine_managed_sqlite_begin: SQLAlchemy engine transaction configuration (SQL engine only).
+- test_parent_constraint_rejection_propagates: a SQL trigger on the sessions table (SQL engine only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any, Literal, cast
+from unittest.mock import AsyncMock, MagicMock
+
+import pytest
+from agents import (
+    Agent,
+    HostedMCPTool,
+    ModelSettings,
+    RunConfig,
+    Runner,
+    RunState,
+    function_tool,
+    handoff,
+    set_tracing_disabled,
+)
+from agents.handoffs import HandoffInputData
+from agents.items import TResponseInputItem
+from agents.memory import OpenAIResponsesCompactionSession, Session
+from agents.memory.session import SessionABC
+from agents.result import RunResult, RunResultStreaming
+from agents.run_config import CallModelData, ModelInputData
+from agents.testing import ModelStep, ScriptedModel
+from openai.types.responses import (
+    ResponseCompletedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseReasoningItem,
+)
+from openai.types.responses.response_output_item import McpApprovalRequest
+
+from sessions_client import errors
+from sessions_client.adapters.openai_agents import ServiceSession
+
+set_tracing_disabled(True)
+
+pytestmark = pytest.mark.anyio
+
+LOCAL_OUTPUT = "synthetic-local-only-result"
+
+
+# --- helpers (upstream's tests/test_responses.py and model_test_helpers.py, as used) ---------------------
+
+
+def get_text_message(content: str) -> ResponseOutputMessage:
+    return ResponseOutputMessage(
+        id="1",
+        type="message",
+        role="assistant",
+        content=[ResponseOutputText(text=content, type="output_text", annotations=[], logprobs=[])],
+        status="completed",
+    )
+
+
+def get_function_tool(name: str | None = None, return_value: str | None = None) -> Any:
+    def _foo() -> str:
+        return return_value or "result_ok"
+
+    return function_tool(_foo, name_override=name)
+
+
+def get_function_tool_call(name: str, arguments: str | None = None, call_id: str | None = None) -> Any:
+    return ResponseFunctionToolCall(
+        id="1", call_id=call_id or "2", type="function_call", name=name, arguments=arguments or ""
+    )
+
+
+def get_handoff_tool_call(to_agent: Agent[Any]) -> Any:
+    from agents import Handoff
+
+    return get_function_tool_call(Handoff.default_tool_name(to_agent), call_id=f"handoff_{to_agent.name}")
+
+
+def get_exact_output_stream_step(output: list[Any]) -> ModelStep:
+    from agents.testing.model import _response_for_step
+
+    async def events(_call: object) -> Any:
+        for index, item in enumerate(output):
+            yield ResponseOutputItemDoneEvent(
+                type="response.output_item.done", item=item, output_index=index, sequence_number=index
+            )
+        response = _response_for_step(ModelStep(output=list(output)), _call)  # type: ignore[arg-type]
+        yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=len(output))
+
+    return ModelStep.stream(events)
+
+
+def new_store(backend: Any, session_id: str | None = None, **options: Any) -> ServiceSession:
+    return ServiceSession(session_id or f"hk-{uuid.uuid4().hex[:12]}", backend.async_client(), **options)
+
+
+def other_instance(store: ServiceSession) -> ServiceSession:
+    """Another instance on the same service session (upstream: another SQLAlchemySession on the same engine)."""
+    return ServiceSession(store.session_id, store.client)
+
+
+def compact_client(output: list[Any] | None = None, side_effect: Any = None) -> MagicMock:
+    client = MagicMock()
+    if side_effect is not None:
+        client.responses.compact = AsyncMock(side_effect=side_effect)
+    else:
+        client.responses.compact = AsyncMock(return_value=SimpleNamespace(output=list(output or [])))
+    return client
+
+
+async def run(
+    agent: Agent[Any],
+    prompt: Any,
+    session: Session,
+    streamed: bool,
+    config: RunConfig | None = None,
+) -> RunResult | RunResultStreaming:
+    if not streamed:
+        return await Runner.run(agent, prompt, session=session, run_config=config)
+    result = Runner.run_streamed(agent, prompt, session=session, run_config=config)
+    async for _ in result.stream_events():
+        pass
+    return result
+
+
+def without_tools(items: list[Any]) -> list[Any]:
+    return [item for item in items if item.get("type") not in {"function_call", "function_call_output"}]
+
+
+def filter_tools(data: CallModelData[Any]) -> ModelInputData:
+    return ModelInputData(input=without_tools(data.model_data.input), instructions=data.model_data.instructions)
+
+
+def carries_compaction(events: Any) -> bool:
+    return "compaction" in str(events)
+
+
+async def stored_items(store: ServiceSession) -> list[dict[str, Any]]:
+    """What the service holds for the session, read with the client (not through the adapter's get_items)."""
+    from sessions_client.adapters.openai_agents import item_of
+
+    items = []
+    async for event in store.client.iter_history(store.session_id, order="asc", include_payload=True):
+        if (item := item_of(event.payload)) is not None:
+            items.append(item)
+    return items
+
+
+SUFFIX_SETTINGS = {"limit": 20}  # upstream's suffix and SQLAlchemy fixtures: session_settings={"limit": 20}
+
+
+# --- tests/memory/test_compaction_suffix.py ----------------------------------------------------------------
+
+
+# upstream: test_suffix_transaction_rolls_back_failed_insert
+async def test_suffix_transaction_rolls_back_failed_insert(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    original: list[TResponseInputItem] = [{"role": "user", "content": str(i)} for i in range(4)]
+    await backend.add_items(original)
+    append_events = backend.client.append_events
+
+    async def reject_summary(session_id: str, events: Any, **kwargs: Any) -> Any:
+        if carries_compaction(events):
+            raise errors.TransportError("synthetic insert failure")
+        return await append_events(session_id, events, **kwargs)
+
+    monkeypatch.setattr(backend.client, "append_events", reject_summary)
+    client = compact_client([{"type": "compaction", "id": "cmp", "encrypted_content": "synthetic-summary"}])
+    session = OpenAIResponsesCompactionSession(
+        "suffix", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+    )
+    reply = get_text_message("done")
+    with pytest.raises(errors.TransportError, match="synthetic insert failure"):
+        await Runner.run(
+            Agent(name="worker", model=ScriptedModel(steps=[[reply]])),
+            "continue",
+            session=session,
+            run_config=RunConfig(session_settings={"limit": 1}),
+        )
+    expected = original + [{"role": "user", "content": "continue"}, reply.model_dump(exclude_unset=True)]
+    assert await backend.get_items(limit=100) == expected
+    assert await stored_items(backend) == expected
+
+
+# upstream: test_new_backend_write_invalidates_snapshot
+async def test_new_backend_write_invalidates_snapshot(sessions_backend: Any) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    original: list[TResponseInputItem] = [{"role": "user", "content": str(i)} for i in range(4)]
+    await backend.add_items(original)
+    newer: TResponseInputItem = {"role": "user", "content": "concurrent backend append"}
+
+    async def compact(**kwargs: Any) -> Any:
+        await backend.add_items([newer])
+        return SimpleNamespace(output=[])
+
+    session = OpenAIResponsesCompactionSession(
+        "suffix",
+        backend,
+        client=compact_client(side_effect=compact),
+        compaction_mode="input",
+        should_trigger_compaction=lambda _: True,
+    )
+    reply = get_text_message("done")
+    await Runner.run(
+        Agent(name="worker", model=ScriptedModel(steps=[[reply]])),
+        "continue",
+        session=session,
+        run_config=RunConfig(session_settings={"limit": 1}),
+    )
+    assert await backend.get_items(limit=100) == original + [
+        {"role": "user", "content": "continue"},
+        reply.model_dump(exclude_unset=True),
+        newer,
+    ]
+
+
+# upstream: test_partial_previous_response_mode_preserves_history
+async def test_partial_previous_response_mode_preserves_history(sessions_backend: Any) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    await backend.add_items([{"role": "user", "content": str(i)} for i in range(4)])
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession(
+        "suffix",
+        backend,
+        client=client,
+        compaction_mode="previous_response_id",
+        should_trigger_compaction=lambda _: True,
+    )
+    await Runner.run(
+        Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]])),
+        "continue",
+        session=session,
+        run_config=RunConfig(session_settings={"limit": 1}),
+    )
+    client.responses.compact.assert_not_awaited()
+    assert len(await backend.get_items(limit=100)) == 6
+
+
+# upstream: test_cancelled_suffix_transaction_settles_before_newer_append
+async def test_cancelled_suffix_transaction_settles_before_newer_append(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    original: list[TResponseInputItem] = [{"role": "user", "content": str(i)} for i in range(4)]
+    await backend.add_items(original)
+    started = asyncio.Event()
+    release = asyncio.Event()
+    append_events = backend.client.append_events
+
+    async def gated_insert(session_id: str, events: Any, **kwargs: Any) -> Any:
+        if carries_compaction(events):
+            started.set()
+            await release.wait()
+        return await append_events(session_id, events, **kwargs)
+
+    monkeypatch.setattr(backend.client, "append_events", gated_insert)
+    summary: TResponseInputItem = cast(
+        TResponseInputItem, {"type": "compaction", "id": "cmp", "encrypted_content": "synthetic"}
+    )
+    session = OpenAIResponsesCompactionSession(
+        "suffix",
+        backend,
+        client=compact_client([summary]),
+        compaction_mode="input",
+        should_trigger_compaction=lambda _: True,
+    )
+    work = asyncio.create_task(
+        Runner.run(
+            Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]])),
+            "continue",
+            session=session,
+            run_config=RunConfig(session_settings={"limit": 1}),
+        )
+    )
+    newer: TResponseInputItem = {"role": "user", "content": "newer"}
+    append = None
+    try:
+        await asyncio.wait_for(started.wait(), 5)
+        work.cancel()
+        append = asyncio.create_task(session.add_items([newer]))
+        await asyncio.sleep(0)
+        work.cancel()
+        await asyncio.sleep(0)
+        assert not append.done()
+        release.set()
+        results = await asyncio.gather(work, append, return_exceptions=True)
+        assert isinstance(results[0], asyncio.CancelledError)
+        assert results[1] is None
+        assert await backend.get_items(limit=100) == original[:-1] + [summary, newer]
+    finally:
+        release.set()
+        if not work.done():
+            work.cancel()
+        await asyncio.gather(work, *([append] if append is not None else []), return_exceptions=True)
+
+
+# upstream: test_partial_compaction_does_not_split_tool_call_and_output
+async def test_partial_compaction_does_not_split_tool_call_and_output(sessions_backend: Any) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    history: list[TResponseInputItem] = [
+        {"type": "function_call", "call_id": "call", "name": "lookup", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call", "output": "synthetic"},
+    ]
+    await backend.add_items(history)
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession(
+        "suffix", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+    )
+
+    def rewrite_call(data: CallModelData[Any]) -> ModelInputData:
+        items = list(data.model_data.input)
+        items[0] = {
+            "type": "function_call",
+            "call_id": "call",
+            "name": "lookup",
+            "arguments": '{"query":"model-visible"}',
+        }
+        return ModelInputData(input=items, instructions=data.model_data.instructions)
+
+    model = ScriptedModel(steps=[[get_text_message("done")]])
+    await Runner.run(
+        Agent(name="worker", model=model),
+        "continue",
+        session=session,
+        run_config=RunConfig(call_model_input_filter=rewrite_call),
+    )
+    assert "model-visible" in str(model.calls[0].input)
+    client.responses.compact.assert_awaited_once()
+    assert client.responses.compact.call_args.kwargs["input"][0] == {"role": "user", "content": "continue"}
+    assert await backend.get_items(limit=100) == history
+
+
+# upstream: test_partial_compaction_preserves_reasoning_and_its_follower
+@pytest.mark.parametrize("follower", ["tool", "message"])
+@pytest.mark.parametrize("filtered", [False, True], ids=["limited", "filtered"])
+async def test_partial_compaction_preserves_reasoning_and_its_follower(
+    sessions_backend: Any, follower: str, filtered: bool
+) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    history: list[TResponseInputItem] = [
+        cast(TResponseInputItem, {"type": "reasoning", "id": "rs_stored", "summary": []})
+    ]
+    if follower == "tool":
+        history.extend(
+            [
+                {"type": "function_call", "call_id": "call", "name": "lookup", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "call", "output": "synthetic"},
+            ]
+        )
+    else:
+        history.append(cast(TResponseInputItem, get_text_message("stored reply").model_dump(exclude_unset=True)))
+    await backend.add_items(history)
+    summary: TResponseInputItem = cast(
+        TResponseInputItem, {"type": "compaction", "id": "cmp", "encrypted_content": "synthetic"}
+    )
+    client = compact_client([summary])
+    session = OpenAIResponsesCompactionSession(
+        "suffix", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+    )
+
+    def omit_reasoning(data: CallModelData[Any]) -> ModelInputData:
+        return ModelInputData(
+            input=[item for item in data.model_data.input if item.get("type") != "reasoning"],
+            instructions=data.model_data.instructions,
+        )
+
+    reply = get_text_message("done")
+    model = ScriptedModel(steps=[[reply], [get_text_message("replayed")]])
+    agent = Agent(name="worker", model=model)
+    config = (
+        RunConfig(call_model_input_filter=omit_reasoning)
+        if filtered
+        else RunConfig(session_settings={"limit": len(history) - 1})
+    )
+    await Runner.run(agent, "continue", session=session, run_config=config)
+    assert all(item.get("type") != "reasoning" for item in model.calls[0].input)
+    client.responses.compact.assert_awaited_once()
+    assert client.responses.compact.call_args.kwargs["input"] == [
+        {"role": "user", "content": "continue"},
+        reply.model_dump(exclude_unset=True),
+    ]
+    assert await backend.get_items(limit=100) == history + [summary]
+
+    session.should_trigger_compaction = lambda _: False
+    await Runner.run(agent, "replay", session=session, run_config=RunConfig(session_settings={"limit": 100}))
+    assert model.calls[1].input[: len(history)] == history
+
+
+# --- tests/memory/test_sqlalchemy_compaction.py (any snapshot-hook store) -----------------------------------
+
+
+# upstream: test_limited_sqlalchemy_compacts_visible_suffix
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_limited_store_compacts_visible_suffix(sessions_backend: Any, streamed: bool) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    hidden: TResponseInputItem = {"role": "user", "content": "older hidden history"}
+    await backend.add_items(
+        [hidden] + [{"role": "assistant" if i % 2 else "user", "content": f"visible {i}"} for i in range(20)]
+    )
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession("bounded", backend, client=client)
+    for turn in range(5):
+        agent = Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]]))
+        await run(agent, f"turn {turn}", session, streamed)
+    client.responses.compact.assert_awaited_once()
+    assert len(client.responses.compact.call_args.kwargs["input"]) == 22
+    assert "older hidden history" not in str(client.responses.compact.call_args.kwargs)
+    retained = await backend.get_items(limit=100)
+    assert retained[0] == hidden
+    assert len(retained) == 9
+
+
+# upstream: test_other_instance_mutation_invalidates_suffix
+@pytest.mark.parametrize("operation", ["append", "pop", "clear"])
+async def test_other_instance_mutation_invalidates_suffix(sessions_backend: Any, operation: str) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    original: list[TResponseInputItem] = [{"role": "user", "content": f"item {i}"} for i in range(24)]
+    await backend.add_items(original)
+    other = other_instance(backend)
+    newer: TResponseInputItem = {"role": "user", "content": "concurrent"}
+    reply = get_text_message("done")
+    expected: list[Any] = original + [{"role": "user", "content": "continue"}, reply.model_dump(exclude_unset=True)]
+
+    async def compact(**kwargs: Any) -> Any:
+        if operation == "append":
+            await other.add_items([newer])
+            expected.append(newer)
+        elif operation == "pop":
+            assert await other.pop_item() == expected.pop()
+        else:
+            await other.clear_session()
+            expected.clear()
+        return SimpleNamespace(output=[])
+
+    client = compact_client(side_effect=compact)
+    session = OpenAIResponsesCompactionSession(
+        "bounded", backend, client=client, should_trigger_compaction=lambda _: True
+    )
+    await Runner.run(Agent(name="worker", model=ScriptedModel(steps=[[reply]])), "continue", session=session)
+    client.responses.compact.assert_awaited_once()
+    assert await backend.get_items(limit=100) == expected
+
+
+# upstream: test_cancelled_replacement_settles_before_other_instance_append
+async def test_cancelled_replacement_settles_before_other_instance_append(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    await backend.add_items([{"role": "user", "content": f"old {i}"} for i in range(24)])
+    deleted = asyncio.Event()
+    release = asyncio.Event()
+    append_events = backend.client.append_events
+
+    async def paused(session_id: str, events: Any, **kwargs: Any) -> Any:
+        # The replacement has committed (the service's one transaction); its answer is held back.
+        stored = await append_events(session_id, events, **kwargs)
+        if carries_compaction(events):
+            deleted.set()
+            await release.wait()
+        return stored
+
+    monkeypatch.setattr(backend.client, "append_events", paused)
+    other = ServiceSession(backend.session_id, sessions_backend.async_client())
+    summary = {"type": "compaction", "id": "cmp", "encrypted_content": "synthetic-summary"}
+    session = OpenAIResponsesCompactionSession(
+        "bounded", backend, client=compact_client([summary]), should_trigger_compaction=lambda _: True
+    )
+    work = asyncio.create_task(
+        Runner.run(
+            Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]])),
+            "continue",
+            session=session,
+        )
+    )
+    append = None
+    newer: TResponseInputItem = {"role": "user", "content": "surviving append"}
+    try:
+        await asyncio.wait_for(deleted.wait(), 5)
+        work.cancel()
+        append = asyncio.create_task(other.add_items([newer]))
+        await asyncio.sleep(0)
+        work.cancel()
+        await asyncio.sleep(0)
+        assert not work.done()
+        # upstream also asserts `not append.done()` here: the other instance waits on the database lock the held
+        # transaction keeps; the service holds no lock across requests (README, "What cannot be matched").
+        release.set()
+        results = await asyncio.gather(work, append, return_exceptions=True)
+        assert isinstance(results[0], asyncio.CancelledError)
+        assert results[1] is None
+    finally:
+        release.set()
+        await asyncio.gather(work, *([append] if append is not None else []), return_exceptions=True)
+    stored = await backend.get_items(limit=100)
+    assert stored == [{"role": "user", "content": f"old {i}"} for i in range(4)] + [summary, newer]
+
+
+# upstream: test_failed_replacement_preserves_history_during_other_instance_access
+async def test_failed_replacement_preserves_history_during_other_instance_access(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    original: list[TResponseInputItem] = [{"role": "user", "content": f"old {i}"} for i in range(24)]
+    await backend.add_items(original)
+    deleted = asyncio.Event()
+    release = asyncio.Event()
+    append_events = backend.client.append_events
+
+    async def failing(session_id: str, events: Any, **kwargs: Any) -> Any:
+        if carries_compaction(events):
+            deleted.set()
+            await release.wait()
+            raise RuntimeError("synthetic replacement failure")
+        return await append_events(session_id, events, **kwargs)
+
+    monkeypatch.setattr(backend.client, "append_events", failing)
+    other = ServiceSession(backend.session_id, sessions_backend.async_client())
+    reply = get_text_message("done")
+    session = OpenAIResponsesCompactionSession(
+        "bounded",
+        backend,
+        client=compact_client([{"type": "compaction", "id": "cmp", "encrypted_content": "synthetic-summary"}]),
+        should_trigger_compaction=lambda _: True,
+    )
+    work = asyncio.create_task(
+        Runner.run(Agent(name="worker", model=ScriptedModel(steps=[[reply]])), "continue", session=session)
+    )
+    append = read = None
+    newer: TResponseInputItem = {"role": "user", "content": "surviving append"}
+    try:
+        await asyncio.wait_for(deleted.wait(), 5)
+        append = asyncio.create_task(other.add_items([newer]))
+        read = asyncio.create_task(other.get_items(limit=100))
+        # upstream also asserts the append has not finished 0.1 s later (it waits on the held SQL transaction's
+        # lock); the service holds no lock across requests (README, "What cannot be matched").
+        await asyncio.wait({append}, timeout=0.1)
+        release.set()
+        outcomes = await asyncio.gather(work, append, read, return_exceptions=True)
+        assert isinstance(outcomes[0], RuntimeError)
+        assert outcomes[1] is None
+        assert isinstance(outcomes[2], list)
+        assert outcomes[2][:24] == original
+    finally:
+        release.set()
+        await asyncio.gather(work, *[task for task in (append, read) if task is not None], return_exceptions=True)
+    assert await other.get_items(limit=100) == original + [
+        {"role": "user", "content": "continue"},
+        reply.model_dump(exclude_unset=True),
+        newer,
+    ]
