@@ -117,7 +117,7 @@ def get_exact_output_stream_step(output: list[Any]) -> ModelStep:
             yield ResponseOutputItemDoneEvent(
                 type="response.output_item.done", item=item, output_index=index, sequence_number=index
             )
-        response = _response_for_step(ModelStep(output=list(output)), _call)  # type: ignore[arg-type]
+        response = _response_for_step(ModelStep(output=list(output)), list(output))
         yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=len(output))
 
     return ModelStep.stream(events)
@@ -177,6 +177,11 @@ async def stored_items(store: ServiceSession) -> list[dict[str, Any]]:
         if (item := item_of(event.payload)) is not None:
             items.append(item)
     return items
+
+
+def streamed_for(backend: Any) -> bool:
+    """Upstream's `streamed` parameter: non-streamed in-process, streamed over the dev server (both covered, not doubled)."""
+    return bool(backend.kind == "dev_server")
 
 
 SUFFIX_SETTINGS = {"limit": 20}  # upstream's suffix and SQLAlchemy fixtures: session_settings={"limit": 20}
@@ -425,8 +430,8 @@ async def test_partial_compaction_preserves_reasoning_and_its_follower(
 
 
 # upstream: test_limited_sqlalchemy_compacts_visible_suffix
-@pytest.mark.parametrize("streamed", [False, True])
-async def test_limited_store_compacts_visible_suffix(sessions_backend: Any, streamed: bool) -> None:
+async def test_limited_store_compacts_visible_suffix(sessions_backend: Any) -> None:
+    streamed = streamed_for(sessions_backend)
     backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
     hidden: TResponseInputItem = {"role": "user", "content": "older hidden history"}
     await backend.add_items(
@@ -583,3 +588,621 @@ async def test_failed_replacement_preserves_history_during_other_instance_access
         reply.model_dump(exclude_unset=True),
         newer,
     ]
+
+
+# --- tests/memory/test_compaction_model_visibility.py ---------------------------------------------------------
+
+
+# upstream: test_automatic_compaction_retains_hidden_tool_output_until_full_replay
+@pytest.mark.parametrize("filter_kind", ["model", "session", "redact"])
+async def test_automatic_compaction_retains_hidden_tool_output_until_full_replay(
+    sessions_backend: Any, filter_kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    streamed = streamed_for(sessions_backend)
+    summary = {"type": "compaction", "id": "cmp-test", "encrypted_content": "synthetic-summary"}
+    client = compact_client([summary])
+    session = OpenAIResponsesCompactionSession(
+        "visibility", new_store(sessions_backend), client=client, should_trigger_compaction=lambda _: True
+    )
+    model = ScriptedModel(
+        steps=[[get_function_tool_call("lookup")], [get_text_message("ok")], [get_text_message("done")]]
+    )
+    agent = Agent(
+        name="worker",
+        model=model,
+        model_settings=ModelSettings(store=False),
+        tools=[get_function_tool(name="lookup", return_value=LOCAL_OUTPUT)],
+        tool_use_behavior="stop_on_first_tool",
+    )
+    await run(agent, "first", session, streamed)
+    client.responses.compact.assert_not_awaited()
+
+    def session_filter(history: list[Any], new_input: list[Any]) -> list[Any]:
+        return without_tools(history) + new_input
+
+    def redact(data: CallModelData[Any]) -> ModelInputData:
+        items = [
+            cast(TResponseInputItem, {**item, "output": "redacted"})
+            if item.get("type") == "function_call_output"
+            else item
+            for item in data.model_data.input
+        ]
+        return ModelInputData(input=items, instructions=data.model_data.instructions)
+
+    config = (
+        RunConfig(session_input_callback=session_filter)
+        if filter_kind == "session"
+        else RunConfig(call_model_input_filter=redact if filter_kind == "redact" else filter_tools)
+    )
+    await run(agent, "second", session, streamed, config)
+    assert LOCAL_OUTPUT not in str(model.calls[1].input)
+    client.responses.compact.assert_not_awaited()
+    assert LOCAL_OUTPUT in str(await session.get_items())
+    assert "Session history was retained" in caplog.text
+    assert LOCAL_OUTPUT not in caplog.text
+
+    await run(agent, "third", session, streamed)
+    assert LOCAL_OUTPUT in str(model.calls[2].input)
+    client.responses.compact.assert_awaited_once()
+    assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
+    assert await session.get_items() == [summary]
+
+
+# upstream: test_manual_compaction_can_explicitly_replace_filtered_history (with_wrapper: True over the dev server)
+@pytest.mark.parametrize("mode", ["input", "previous_response_id"])
+async def test_manual_compaction_can_explicitly_replace_filtered_history(
+    sessions_backend: Any, mode: Literal["input", "previous_response_id"]
+) -> None:
+    with_wrapper = sessions_backend.kind == "dev_server"
+    client = compact_client([])
+    store = new_store(sessions_backend)
+    await store.add_items([{"role": "user", "content": LOCAL_OUTPUT}])
+    session = OpenAIResponsesCompactionSession(
+        "manual", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
+    )
+    model = ScriptedModel(steps=[[get_text_message("ok")]])
+    result = await run(
+        Agent(name="worker", model=model),
+        "visible",
+        session,
+        False,
+        RunConfig(session_input_callback=lambda _history, new: new),
+    )
+    client.responses.compact.assert_not_awaited()
+    assert LOCAL_OUTPUT in str(await session.get_items())
+    await session.run_compaction({"force": True}, wrapper=result.context_wrapper if with_wrapper else None)
+    client.responses.compact.assert_awaited_once()
+    if mode == "input":
+        assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
+    assert await session.get_items() == []
+    assert await stored_items(store) == []
+
+
+# upstream: test_automatic_compaction_hook_approves_the_reloaded_snapshot
+@pytest.mark.parametrize("encrypted", [False, True])
+@pytest.mark.parametrize("deferred", [False, True])
+async def test_automatic_compaction_hook_approves_the_reloaded_snapshot(
+    sessions_backend: Any, encrypted: bool, deferred: bool
+) -> None:
+    streamed = streamed_for(sessions_backend)
+    client = compact_client([])
+    backend = new_store(sessions_backend, session_settings={"limit": 1})
+    approved_views: list[list[Any]] = []
+
+    def approve(context: Any) -> bool:
+        items = context["session_items"]
+        approved_views.append(list(items))
+        return LOCAL_OUTPUT not in str(items)
+
+    compaction = OpenAIResponsesCompactionSession(
+        "hook-snapshot", backend, client=client, compaction_mode="input", should_trigger_compaction=approve
+    )
+    session: SessionABC = compaction
+    if encrypted:
+        from agents.extensions.memory.encrypt_session import EncryptedSession
+
+        session = EncryptedSession("hook-snapshot", compaction, encryption_key="synthetic-test-key")
+    await session.add_items([{"role": "user", "content": LOCAL_OUTPUT}, {"role": "user", "content": "visible tail"}])
+    model = ScriptedModel(
+        steps=([[get_function_tool_call("lookup")]] if deferred else []) + [[get_text_message("ok")]]
+    )
+    await run(
+        Agent(name="worker", model=model, tools=[get_function_tool(name="lookup", return_value="tool result")]),
+        "full read",
+        session,
+        streamed,
+        RunConfig(session_settings={"limit": 100}),
+    )
+    assert LOCAL_OUTPUT in str(model.calls[-1].input)
+    assert LOCAL_OUTPUT not in str(approved_views[0])
+    client.responses.compact.assert_not_awaited()
+    assert LOCAL_OUTPUT in str(approved_views[-1])
+    assert LOCAL_OUTPUT in str(await session.get_items(limit=100))
+    if deferred:
+        assert compaction._get_deferred_compaction_response_id() is not None
+
+
+# upstream: test_handoff_filter_cannot_expose_omitted_history_through_compaction
+async def test_handoff_filter_cannot_expose_omitted_history_through_compaction(sessions_backend: Any) -> None:
+    streamed = streamed_for(sessions_backend)
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession(
+        "handoff",
+        new_store(sessions_backend),
+        client=client,
+        compaction_mode="input",
+        should_trigger_compaction=lambda _: True,
+    )
+    target_model = ScriptedModel(steps=[[get_text_message("done")]])
+    target = Agent(name="target", model=target_model)
+
+    def omit_history(data: HandoffInputData) -> HandoffInputData:
+        return replace(data, input_history=())
+
+    source = Agent(
+        name="source",
+        model=ScriptedModel(steps=[[get_handoff_tool_call(target)]]),
+        handoffs=[handoff(target, input_filter=omit_history)],
+    )
+    await run(source, LOCAL_OUTPUT, session, streamed)
+    assert LOCAL_OUTPUT not in str(target_model.calls[0].input)
+    client.responses.compact.assert_not_awaited()
+    assert LOCAL_OUTPUT in str(await session.get_items())
+
+
+# upstream: test_encrypted_session_checks_decrypted_history
+async def test_encrypted_session_checks_decrypted_history(sessions_backend: Any) -> None:
+    from agents.extensions.memory.encrypt_session import EncryptedSession
+
+    client = compact_client([])
+    backend = new_store(sessions_backend)
+    compaction = OpenAIResponsesCompactionSession(
+        "encrypted", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+    )
+    session = EncryptedSession("encrypted", compaction, encryption_key="synthetic-test-key")
+    await session.add_items([{"role": "user", "content": LOCAL_OUTPUT}])
+    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+    agent = Agent(name="worker", model=model)
+    await run(agent, "visible", session, True, RunConfig(session_input_callback=lambda _h, new: new))
+    client.responses.compact.assert_not_awaited()
+    assert LOCAL_OUTPUT in str(await session.get_items())
+    assert LOCAL_OUTPUT not in str(await backend.get_items())
+    assert LOCAL_OUTPUT not in str(await stored_items(backend))
+    await run(agent, "full replay", session, True)
+    client.responses.compact.assert_awaited_once()
+    assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
+
+
+# upstream: test_resumed_tool_output_stays_local_when_filtered
+async def test_resumed_tool_output_stays_local_when_filtered(sessions_backend: Any) -> None:
+    streamed = streamed_for(sessions_backend)
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession(
+        "resume",
+        new_store(sessions_backend),
+        client=client,
+        compaction_mode="input",
+        should_trigger_compaction=lambda _: True,
+    )
+    tool = get_function_tool(name="lookup", return_value=LOCAL_OUTPUT)
+    tool.needs_approval = True
+    model = ScriptedModel(steps=[[get_function_tool_call("lookup")], [get_text_message("ok")]])
+    agent = Agent(name="worker", model=model, tools=[tool], tool_use_behavior="stop_on_first_tool")
+    interrupted = await run(agent, "first", session, streamed)
+    state = interrupted.to_state()
+    state.approve(interrupted.interruptions[0])
+    serialized = state.to_json()
+    assert "_session_compaction_model_exchange" not in str(serialized)
+    restored = await RunState.from_json(agent, serialized)
+    resumed = await run(agent, restored, session, streamed)
+    assert resumed.final_output == LOCAL_OUTPUT
+    await run(agent, "second", session, streamed, RunConfig(call_model_input_filter=filter_tools))
+    assert LOCAL_OUTPUT not in str(model.calls[-1].input)
+    client.responses.compact.assert_not_awaited()
+    assert LOCAL_OUTPUT in str(await session.get_items())
+
+
+# upstream: test_pending_approval_defers_automatic_compaction (atomic_backend: both stores are a ServiceSession)
+@pytest.mark.parametrize("approve", [False, True])
+async def test_pending_approval_defers_automatic_compaction(sessions_backend: Any, approve: bool) -> None:
+    streamed = streamed_for(sessions_backend)
+    summary = {"type": "compaction", "id": "cmp-test", "encrypted_content": "synthetic-summary"}
+    client = compact_client([summary])
+    session = OpenAIResponsesCompactionSession(
+        "approval",
+        new_store(sessions_backend),
+        client=client,
+        compaction_mode="input",
+        should_trigger_compaction=lambda _: True,
+    )
+    tool = get_function_tool(name="lookup", return_value=LOCAL_OUTPUT)
+    tool.needs_approval = True
+    call = get_function_tool_call("lookup")
+    model = ScriptedModel(
+        steps=[[call], [get_text_message("resolved")], [get_text_message("next")], [get_text_message("done")]]
+    )
+    agent = Agent(name="worker", model=model, tools=[tool])
+    interrupted = await run(agent, "first", session, streamed)
+    assert len(interrupted.interruptions) == 1
+    client.responses.compact.assert_not_awaited()
+    assert any(item.get("call_id") == call.call_id for item in await session.get_items())
+
+    state = await RunState.from_json(agent, interrupted.to_state().to_json())
+    if approve:
+        state.approve(interrupted.interruptions[0])
+    else:
+        state.reject(interrupted.interruptions[0])
+    await run(agent, state, session, streamed)
+
+    for items in (model.calls[1].input, await session.get_items()):
+        assert [item["type"] for item in items if item.get("call_id") == call.call_id] == [
+            "function_call",
+            "function_call_output",
+        ]
+
+    await run(agent, "second", session, streamed)
+    client.responses.compact.assert_awaited_once()
+    assert [
+        item["type"]
+        for item in client.responses.compact.call_args.kwargs["input"]
+        if item.get("call_id") == call.call_id
+    ] == ["function_call", "function_call_output"]
+    assert await session.get_items() == [summary]
+
+    await run(agent, "third", session, streamed)
+    assert model.calls[3].input == [summary, {"role": "user", "content": "third"}]
+
+
+# upstream: test_pending_hosted_mcp_approval_defers_automatic_compaction
+@pytest.mark.parametrize("approve", [False, True])
+async def test_pending_hosted_mcp_approval_defers_automatic_compaction(sessions_backend: Any, approve: bool) -> None:
+    streamed = streamed_for(sessions_backend)
+    summary = {"type": "compaction", "id": "cmp-mcp", "encrypted_content": "synthetic-summary"}
+    client = compact_client([summary])
+    session = OpenAIResponsesCompactionSession(
+        "mcp-approval",
+        new_store(sessions_backend),
+        client=client,
+        compaction_mode="input",
+        should_trigger_compaction=lambda _: True,
+    )
+    request = McpApprovalRequest(
+        id="approval-1", type="mcp_approval_request", arguments="{}", name="lookup", server_label="synthetic"
+    )
+    model = ScriptedModel(
+        steps=[
+            get_exact_output_stream_step([request]) if streamed else [request],
+            [get_text_message("resolved")],
+            [get_text_message("next")],
+            [get_text_message("done")],
+        ]
+    )
+    agent = Agent(
+        name="worker",
+        model=model,
+        tools=[
+            HostedMCPTool(
+                tool_config={
+                    "type": "mcp",
+                    "server_label": "synthetic",
+                    "server_url": "https://synthetic.example/mcp",
+                    "require_approval": "always",
+                }
+            )
+        ],
+    )
+    interrupted = await run(agent, "first", session, streamed)
+    assert len(interrupted.interruptions) == 1
+    client.responses.compact.assert_not_awaited()
+    assert request.model_dump(exclude_unset=True) in await session.get_items()
+
+    state = await RunState.from_json(agent, interrupted.to_state().to_json())
+    if approve:
+        state.approve(interrupted.interruptions[0])
+    else:
+        state.reject(interrupted.interruptions[0])
+    await run(agent, state, session, streamed)
+    for items in (model.calls[1].input, await session.get_items()):
+        assert request.model_dump(exclude_unset=True) in items
+        responses = [item for item in items if item.get("type") == "mcp_approval_response"]
+        assert len(responses) == 1
+        assert responses[0]["approval_request_id"] == request.id
+        assert responses[0]["approve"] is approve
+
+    await run(agent, "second", session, streamed)
+    client.responses.compact.assert_awaited_once()
+    compact_input = client.responses.compact.call_args.kwargs["input"]
+    assert request.model_dump(exclude_unset=True) in compact_input
+    assert any(
+        item.get("type") == "mcp_approval_response"
+        and item.get("approval_request_id") == request.id
+        and item.get("approve") is approve
+        for item in compact_input
+    )
+    assert await session.get_items() == [summary]
+
+    await run(agent, "third", session, streamed)
+    assert model.calls[3].input == [summary, {"role": "user", "content": "third"}]
+
+
+# upstream: test_backend_read_limit_cannot_hide_retained_history_from_compaction
+@pytest.mark.parametrize("encrypted", [False, True])
+async def test_backend_read_limit_cannot_hide_retained_history_from_compaction(
+    sessions_backend: Any, encrypted: bool
+) -> None:
+    streamed = streamed_for(sessions_backend)
+    client = compact_client([])
+    backend = new_store(sessions_backend, session_settings={"limit": 1})
+    session: SessionABC = OpenAIResponsesCompactionSession(
+        "limited", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+    )
+    if encrypted:
+        from agents.extensions.memory.encrypt_session import EncryptedSession
+
+        session = EncryptedSession("limited", session, encryption_key="synthetic-test-key")
+    await session.add_items([{"role": "user", "content": LOCAL_OUTPUT}, {"role": "user", "content": "visible tail"}])
+    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+    agent = Agent(name="worker", model=model)
+    await run(agent, "limited read", session, streamed)
+    assert LOCAL_OUTPUT not in str(model.calls[0].input)
+    client.responses.compact.assert_awaited_once()
+    assert LOCAL_OUTPUT not in str(client.responses.compact.call_args.kwargs["input"])
+    assert LOCAL_OUTPUT in str(await session.get_items(limit=100))
+
+    await run(agent, "full read", session, streamed, RunConfig(session_settings={"limit": 100}))
+    assert LOCAL_OUTPUT in str(model.calls[1].input)
+    assert client.responses.compact.await_count == 2
+    assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
+    assert await session.get_items(limit=100) == []
+
+
+# upstream: test_automatic_compaction_does_not_reload_unbounded_hidden_history (encryption "none")
+@pytest.mark.parametrize("approve", [False, True])
+async def test_automatic_compaction_does_not_reload_unbounded_hidden_history(
+    sessions_backend: Any, approve: bool
+) -> None:
+    client = compact_client([])
+    backend = new_store(sessions_backend, session_settings={"limit": 1})
+    session: SessionABC = OpenAIResponsesCompactionSession(
+        "bounded", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: approve
+    )
+    await session.add_items([{"role": "user", "content": f"retained-{index}"} for index in range(100)])
+    read = AsyncMock(wraps=backend.get_items)
+    backend.get_items = read  # type: ignore[method-assign]
+    snapshot_read = AsyncMock(wraps=backend._get_compaction_snapshot)
+    backend._get_compaction_snapshot = snapshot_read  # type: ignore[method-assign]
+    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+    agent = Agent(name="worker", model=model)
+    for prompt in ("first", "second"):
+        read.reset_mock()
+        snapshot_read.reset_mock()
+        await run(agent, prompt, session, False)
+        # One stored input, one new prompt, one response, and one lookahead item.
+        limits = [call.kwargs.get("limit", call.args[0] if call.args else None) for call in read.call_args_list]
+        if approve:
+            assert all(call.args[0] <= 4 for call in snapshot_read.call_args_list)
+            assert snapshot_read.await_count == 1
+        else:
+            assert all(limit is None or limit == 1 for limit in limits)
+            snapshot_read.assert_not_awaited()
+            client.responses.compact.assert_not_awaited()
+    assert client.responses.compact.await_count == (2 if approve else 0)
+    assert len(await backend.get_items(limit=1000)) == (98 if approve else 104)
+    # Explicit manual compaction can still process the application's approved
+    # logical history, including when limited reads omit live history.
+    client.responses.compact.reset_mock()
+    await session.run_compaction({"force": True})  # type: ignore[attr-defined]
+    client.responses.compact.assert_awaited_once()
+    if not approve:
+        assert "done" in str(client.responses.compact.call_args.kwargs["input"])
+    assert await backend.get_items(limit=1000) == []
+
+
+# upstream: test_automatic_compaction_preserves_filtered_duplicate_occurrences
+@pytest.mark.parametrize("mode", ["input", "previous_response_id"])
+async def test_automatic_compaction_preserves_filtered_duplicate_occurrences(
+    sessions_backend: Any, mode: Literal["input", "previous_response_id"]
+) -> None:
+    streamed = streamed_for(sessions_backend)
+    duplicate: TResponseInputItem = {"role": "user", "content": "repeated request"}
+    client = compact_client([])
+    store = new_store(sessions_backend)
+    await store.add_items([duplicate, duplicate])
+    session = OpenAIResponsesCompactionSession(
+        "duplicates", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
+    )
+    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+    agent = Agent(name="worker", model=model)
+    await run(
+        agent,
+        "filtered",
+        session,
+        streamed,
+        RunConfig(session_input_callback=lambda history, new: history[1:] + new),
+    )
+    assert model.calls[0].input.count(duplicate) == 1
+    client.responses.compact.assert_not_awaited()
+    assert (await session.get_items()).count(duplicate) == 2
+
+    await run(agent, "complete", session, streamed)
+    assert model.calls[1].input.count(duplicate) == 2
+    client.responses.compact.assert_awaited_once()
+    if mode == "input":
+        assert client.responses.compact.call_args.kwargs["input"].count(duplicate) == 2
+    assert await session.get_items() == []
+
+
+# upstream: test_automatic_compaction_preserves_reordered_history
+@pytest.mark.parametrize("mode", ["input", "previous_response_id"])
+@pytest.mark.parametrize("filter_kind", ["model", "session"])
+async def test_automatic_compaction_preserves_reordered_history(
+    sessions_backend: Any, mode: Literal["input", "previous_response_id"], filter_kind: str
+) -> None:
+    streamed = streamed_for(sessions_backend)
+    first: TResponseInputItem = {"role": "user", "content": "first stored request"}
+    second: TResponseInputItem = {"role": "user", "content": "second stored request"}
+    client = compact_client([])
+    store = new_store(sessions_backend)
+    await store.add_items([first, second])
+    session = OpenAIResponsesCompactionSession(
+        "ordered", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
+    )
+    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+    agent = Agent(name="worker", model=model)
+
+    def reorder(data: CallModelData[Any]) -> ModelInputData:
+        items = data.model_data.input
+        return ModelInputData(input=[items[1], items[0], *items[2:]], instructions=data.model_data.instructions)
+
+    config = (
+        RunConfig(call_model_input_filter=reorder)
+        if filter_kind == "model"
+        else RunConfig(session_input_callback=lambda history, new: [*reversed(history), *new])
+    )
+    await run(agent, "reordered", session, streamed, config)
+    assert model.calls[0].input[:2] == [second, first]
+    client.responses.compact.assert_not_awaited()
+    assert (await session.get_items())[:2] == [first, second]
+
+    model_only: TResponseInputItem = {"role": "user", "content": "model-only context"}
+
+    def add_context(data: CallModelData[Any]) -> ModelInputData:
+        items = data.model_data.input
+        return ModelInputData(input=[items[0], model_only, *items[1:]], instructions=data.model_data.instructions)
+
+    await run(agent, "ordered", session, streamed, RunConfig(call_model_input_filter=add_context))
+    assert model.calls[1].input[:3] == [first, model_only, second]
+    client.responses.compact.assert_awaited_once()
+    if mode == "input":
+        compact_input = client.responses.compact.call_args.kwargs["input"]
+        assert compact_input[:2] == [first, second]
+        assert model_only not in compact_input
+    assert await session.get_items() == []
+
+
+# upstream: test_automatic_compaction_applies_current_reasoning_id_policy
+@pytest.mark.parametrize("mode", ["input", "previous_response_id"])
+async def test_automatic_compaction_applies_current_reasoning_id_policy(
+    sessions_backend: Any, mode: Literal["input", "previous_response_id"]
+) -> None:
+    streamed = streamed_for(sessions_backend)
+    backend = new_store(sessions_backend)
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession(
+        backend.session_id, backend, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: False
+    )
+    model = ScriptedModel(
+        steps=[
+            [ResponseReasoningItem(id="rs_stored", type="reasoning", summary=[]), get_text_message("old")],
+            [get_text_message("done")],
+        ]
+    )
+    agent = Agent(name="worker", model=model)
+    await run(agent, "before policy", session, streamed)
+    stored_reasoning = next(item for item in await backend.get_items() if item.get("type") == "reasoning")
+    assert stored_reasoning.get("id") == "rs_stored"
+    decisions: list[list[Any]] = []
+
+    def approve(context: dict[str, Any]) -> bool:
+        decisions.append(context["session_items"])
+        return True
+
+    session.should_trigger_compaction = approve
+    await run(agent, "adopt policy", session, streamed, RunConfig(reasoning_item_id_policy="omit"))
+    sent_reasoning = next(item for item in model.calls[1].input if item.get("type") == "reasoning")
+    assert "id" not in sent_reasoning
+    assert len(decisions) == 2
+    approved_reasoning = next(item for item in decisions[-1] if item.get("type") == "reasoning")
+    assert approved_reasoning == sent_reasoning
+    client.responses.compact.assert_awaited_once()
+    if mode == "input":
+        compact_reasoning = next(
+            item for item in client.responses.compact.call_args.kwargs["input"] if item.get("type") == "reasoning"
+        )
+        assert compact_reasoning == sent_reasoning
+    assert await backend.get_items() == []
+
+
+# upstream: test_reasoning_policy_does_not_authorize_other_input_changes
+@pytest.mark.parametrize("omit_policy", [False, True])
+async def test_reasoning_policy_does_not_authorize_other_input_changes(
+    sessions_backend: Any, omit_policy: bool
+) -> None:
+    reasoning: TResponseInputItem = cast(
+        TResponseInputItem,
+        {"type": "reasoning", "id": "rs_stored", "summary": [], "encrypted_content": "synthetic-content"},
+    )
+    client = compact_client([])
+    store = new_store(sessions_backend)
+    await store.add_items([reasoning])
+    session = OpenAIResponsesCompactionSession(
+        "reasoning-filter", store, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+    )
+
+    def change_reasoning(data: CallModelData[Any]) -> ModelInputData:
+        items = [dict(item) for item in data.model_data.input]
+        if omit_policy:
+            items[0]["encrypted_content"] = "different-content"
+        else:
+            items[0].pop("id")
+        return ModelInputData(input=cast(list[Any], items), instructions=data.model_data.instructions)
+
+    model = ScriptedModel(steps=[[get_text_message("done")]])
+    await run(
+        Agent(name="worker", model=model),
+        "filtered",
+        session,
+        False,
+        RunConfig(reasoning_item_id_policy="omit" if omit_policy else None, call_model_input_filter=change_reasoning),
+    )
+    assert "id" not in model.calls[0].input[0]
+    client.responses.compact.assert_not_awaited()
+    assert (await session.get_items())[0] == reasoning
+
+
+# upstream: test_omit_policy_preserves_model_visible_reasoning_ids
+@pytest.mark.parametrize("restore_history_id", [False, True])
+async def test_omit_policy_preserves_model_visible_reasoning_ids(
+    sessions_backend: Any, restore_history_id: bool
+) -> None:
+    streamed = streamed_for(sessions_backend)
+    backend = new_store(sessions_backend)
+    client = compact_client([])
+    decisions: list[list[Any]] = []
+
+    def approve(context: dict[str, Any]) -> bool:
+        decisions.append(context["session_items"])
+        return True
+
+    session = OpenAIResponsesCompactionSession(
+        backend.session_id, backend, client=client, compaction_mode="input", should_trigger_compaction=approve
+    )
+
+    def restore_id(data: CallModelData[Any]) -> ModelInputData:
+        items = [dict(item) for item in data.model_data.input]
+        items[0]["id"] = "rs_stored"
+        return ModelInputData(input=cast(list[Any], items), instructions=data.model_data.instructions)
+
+    model = ScriptedModel(steps=[[get_text_message("done")]])
+    await session.add_items([cast(TResponseInputItem, {"type": "reasoning", "id": "rs_stored", "summary": []})])
+    await run(
+        Agent(name="worker", model=model),
+        [{"type": "reasoning", "id": "rs_caller", "summary": []}, {"role": "user", "content": "continue"}],
+        session,
+        streamed,
+        RunConfig(
+            reasoning_item_id_policy="omit",
+            session_input_callback=lambda history, new: history + new,
+            call_model_input_filter=restore_id if restore_history_id else None,
+        ),
+    )
+    sent_reasoning = [item for item in model.calls[0].input if item.get("type") == "reasoning"]
+    assert sent_reasoning[0].get("id") == ("rs_stored" if restore_history_id else None)
+    assert sent_reasoning[1].get("id") == "rs_caller"
+    client.responses.compact.assert_awaited_once()
+    compact_reasoning = [
+        item for item in client.responses.compact.call_args.kwargs["input"] if item.get("type") == "reasoning"
+    ]
+    assert compact_reasoning == sent_reasoning
+    assert [item for item in decisions[-1] if item.get("type") == "reasoning"] == sent_reasoning
+    assert await backend.get_items() == []

@@ -64,6 +64,7 @@ __all__ = ["ServiceSession"]
 
 BATCH_SIZE = 20  # the most events one append takes (atomic)
 PAGE_SIZE = 100  # the most events one history page returns
+_PRUNE_RETAINED_MAX = 20  # the most retained items a pruning replacement appends again (see _pruned_replacement)
 FRAMEWORK = "openai-agents"
 _CONTENT_VIEW_LIMIT = 32 * 1024  # `content` is a readable copy of the text; left out past the inline limit
 _TOOL_ITEM_SUFFIXES = ("_call", "_call_output")
@@ -277,10 +278,11 @@ class ServiceSession:
     ) -> _CompactionSnapshot | None:
         """The latest `limit` items, whether they are the whole history, and their atomic replacement.
 
-        `prune_prefix` (the SDK's encrypted-item expiry, never passed for this store) is not supported:
-        a snapshot is refused (None) so the SDK falls back to its own path.
+        `prune_prefix` (passed by `EncryptedSession`: which items have expired): the replacement also leaves out
+        the leading run of expired items before the suffix, as SQLiteSession deletes them in its transaction; see
+        `_pruned_replacement`.
         """
-        if type(self) is not ServiceSession or prune_prefix is not None:
+        if type(self) is not ServiceSession:
             return None  # a subclass may transform items: it supplies its own snapshot
         try:
             session = await self.client.get_session(self.session_id, user_id=self.user_id)
@@ -298,7 +300,8 @@ class ServiceSession:
         ):
             item = item_of(event.payload)
             if item is None:
-                foreign.append(event.seq)
+                if not _is_marker(event):
+                    foreign.append(event.seq)
                 continue
             if len(rows) == limit:
                 complete = False  # an item before the window: the snapshot is not the whole history
@@ -319,16 +322,62 @@ class ServiceSession:
             if not whole and any(seq >= expected[0][0] for seq in foreign):
                 return False  # events that hold no item among the suffix: not ours to replace
             try:
+                replace_from: int | None = None if whole else expected[0][0]
+                if not whole and prune_prefix is not None:
+                    pruned = await self._pruned_replacement(expected[0][0], events, prune_prefix)
+                    if pruned is not None:
+                        replace_from, events = pruned
+                        whole = True  # the batch's first event is the new base
                 if whole:
                     events[0]["base"] = True
-                    await self._append_chained(events, if_match=session.version)
-                else:
-                    await self._append_chained(events, if_match=session.version, replace_from_seq=expected[0][0])
+                await self._append_chained(events, if_match=session.version, replace_from_seq=replace_from)
             except (errors.VersionMismatch, errors.SessionNotFound, errors.RewindTooLarge):
                 return False  # the history changed since the snapshot (or the suffix is too long to replace)
             return True
 
         return _CompactionSnapshot(cast(Any, items), complete, replace_suffix)
+
+    async def _pruned_replacement(
+        self, suffix_seq: int, output: list[dict[str, Any]], prune_prefix: Callable[[Any], bool]
+    ) -> tuple[int | None, list[dict[str, Any]]] | None:
+        """The replacement that also leaves out the expired items leading the history, or None (nothing to prune).
+
+        SQLiteSession deletes, in the replacement's transaction, the leading run of items `prune_prefix` calls
+        expired, up to the first one it does not (or cannot read). Here the history's base moves past them: when
+        every item before the suffix is expired, the output's first event becomes the base (the suffix replaced as
+        usual); when items the run stops at remain (`retained`, at most `_PRUNE_RETAINED_MAX` of them), they are
+        appended again, unchanged, in the same batch before the output, the first of them the base, replacing from
+        the first retained one. Anything else (an event of another writer among them, or more retained items)
+        prunes nothing: the suffix alone is replaced, the expired items stay.
+        """
+        expired = 0
+        retained: list[dict[str, Any]] = []
+        retained_seq: int | None = None
+        async for event in self.client.iter_history(
+            self.session_id, page_size=PAGE_SIZE, order="asc", include_payload=True, user_id=self.user_id
+        ):
+            if event.seq >= suffix_seq:
+                break
+            item = item_of(event.payload)
+            if item is None:
+                if _is_marker(event):
+                    continue  # an empty compaction's marker: nothing to keep
+                return None  # another writer's event: not ours to copy or to leave out
+            if retained_seq is None and prune_prefix(item):
+                expired += 1
+                continue
+            if not expired:
+                return None  # the first item is live: nothing to prune
+            if retained_seq is None:
+                retained_seq = event.seq
+            retained.append(event_of(item))
+            if len(retained) > _PRUNE_RETAINED_MAX:
+                return None
+        if not expired:
+            return None
+        if retained_seq is None:
+            return suffix_seq, output
+        return retained_seq, retained + output
 
     async def _atomic_replace_items(self, items: list[Any]) -> bool:
         """Replace the whole history with `items` in one append (a new base); the SDK's manual compaction."""
@@ -379,6 +428,16 @@ class ServiceSession:
                 await self.client.create_session(
                     session_id=self.session_id, user_id=self.user_id, **self.create_options
                 )
+
+
+def _is_marker(event: Any) -> bool:
+    """Whether an event is the marker an empty compaction output left (this adapter's own, replaceable)."""
+    metadata = getattr(event, "metadata", None) or {}
+    return (
+        getattr(event, "payload", None) is None
+        and metadata.get("framework") == FRAMEWORK
+        and metadata.get("compaction") == "empty"
+    )
 
 
 async def _nothing_to_replace(start: int, output: list[Any]) -> bool:
