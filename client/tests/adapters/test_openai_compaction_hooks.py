@@ -180,8 +180,36 @@ async def stored_items(store: ServiceSession) -> list[dict[str, Any]]:
 
 
 def streamed_for(backend: Any) -> bool:
-    """Upstream's `streamed` parameter: non-streamed in-process, streamed over the dev server (both covered, not doubled)."""
+    """Upstream's `streamed`: non-streamed in-process, streamed over the dev server (both covered, not doubled)."""
     return bool(backend.kind == "dev_server")
+
+
+def compact_calls(client: MagicMock) -> list[dict[str, Any]]:
+    return [dict(call.kwargs) for call in client.responses.compact.await_args_list]
+
+
+Body = Any  # async (store, record) -> None
+
+
+async def same_as_sqlite(backend: Any, body: Body) -> None:
+    """Run `body` over SQLiteSession, then over a ServiceSession: what each recorded must be equal.
+
+    For upstream tests written over SimpleListSession (a store without the snapshot hook), where the SDK's
+    outcome depends on the hook: SQLiteSession and ServiceSession both implement it, so the SDK compacts the
+    suffix of the history the model saw where, over SimpleListSession, it skips; those assertions become a
+    record compared with SQLiteSession's (upstream's other assertions stay as they are).
+    """
+    from agents.memory import SQLiteSession
+
+    reference: list[Any] = []
+    sqlite = SQLiteSession(f"ref-{uuid.uuid4().hex[:8]}")
+    try:
+        await body(sqlite, reference.append)
+    finally:
+        sqlite.close()
+    ours: list[Any] = []
+    await body(new_store(backend), ours.append)
+    assert ours == reference
 
 
 SUFFIX_SETTINGS = {"limit": 20}  # upstream's suffix and SQLAlchemy fixtures: session_settings={"limit": 20}
@@ -217,7 +245,7 @@ async def test_suffix_transaction_rolls_back_failed_insert(
             session=session,
             run_config=RunConfig(session_settings={"limit": 1}),
         )
-    expected = original + [{"role": "user", "content": "continue"}, reply.model_dump(exclude_unset=True)]
+    expected = [*original, {"role": "user", "content": "continue"}, reply.model_dump(exclude_unset=True)]
     assert await backend.get_items(limit=100) == expected
     assert await stored_items(backend) == expected
 
@@ -247,7 +275,8 @@ async def test_new_backend_write_invalidates_snapshot(sessions_backend: Any) -> 
         session=session,
         run_config=RunConfig(session_settings={"limit": 1}),
     )
-    assert await backend.get_items(limit=100) == original + [
+    assert await backend.get_items(limit=100) == [
+        *original,
         {"role": "user", "content": "continue"},
         reply.model_dump(exclude_unset=True),
         newer,
@@ -326,7 +355,7 @@ async def test_cancelled_suffix_transaction_settles_before_newer_append(
         results = await asyncio.gather(work, append, return_exceptions=True)
         assert isinstance(results[0], asyncio.CancelledError)
         assert results[1] is None
-        assert await backend.get_items(limit=100) == original[:-1] + [summary, newer]
+        assert await backend.get_items(limit=100) == [*original[:-1], summary, newer]
     finally:
         release.set()
         if not work.done():
@@ -419,7 +448,7 @@ async def test_partial_compaction_preserves_reasoning_and_its_follower(
         {"role": "user", "content": "continue"},
         reply.model_dump(exclude_unset=True),
     ]
-    assert await backend.get_items(limit=100) == history + [summary]
+    assert await backend.get_items(limit=100) == [*history, summary]
 
     session.should_trigger_compaction = lambda _: False
     await Runner.run(agent, "replay", session=session, run_config=RunConfig(session_settings={"limit": 100}))
@@ -459,7 +488,7 @@ async def test_other_instance_mutation_invalidates_suffix(sessions_backend: Any,
     other = other_instance(backend)
     newer: TResponseInputItem = {"role": "user", "content": "concurrent"}
     reply = get_text_message("done")
-    expected: list[Any] = original + [{"role": "user", "content": "continue"}, reply.model_dump(exclude_unset=True)]
+    expected: list[Any] = [*original, {"role": "user", "content": "continue"}, reply.model_dump(exclude_unset=True)]
 
     async def compact(**kwargs: Any) -> Any:
         if operation == "append":
@@ -583,7 +612,8 @@ async def test_failed_replacement_preserves_history_during_other_instance_access
     finally:
         release.set()
         await asyncio.gather(work, *[task for task in (append, read) if task is not None], return_exceptions=True)
-    assert await other.get_items(limit=100) == original + [
+    assert await other.get_items(limit=100) == [
+        *original,
         {"role": "user", "content": "continue"},
         reply.model_dump(exclude_unset=True),
         newer,
@@ -599,53 +629,61 @@ async def test_automatic_compaction_retains_hidden_tool_output_until_full_replay
     sessions_backend: Any, filter_kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     streamed = streamed_for(sessions_backend)
-    summary = {"type": "compaction", "id": "cmp-test", "encrypted_content": "synthetic-summary"}
-    client = compact_client([summary])
-    session = OpenAIResponsesCompactionSession(
-        "visibility", new_store(sessions_backend), client=client, should_trigger_compaction=lambda _: True
-    )
-    model = ScriptedModel(
-        steps=[[get_function_tool_call("lookup")], [get_text_message("ok")], [get_text_message("done")]]
-    )
-    agent = Agent(
-        name="worker",
-        model=model,
-        model_settings=ModelSettings(store=False),
-        tools=[get_function_tool(name="lookup", return_value=LOCAL_OUTPUT)],
-        tool_use_behavior="stop_on_first_tool",
-    )
-    await run(agent, "first", session, streamed)
-    client.responses.compact.assert_not_awaited()
 
-    def session_filter(history: list[Any], new_input: list[Any]) -> list[Any]:
-        return without_tools(history) + new_input
+    async def body(store: Any, record: Any) -> None:
+        caplog.clear()
+        summary = {"type": "compaction", "id": "cmp-test", "encrypted_content": "synthetic-summary"}
+        client = compact_client([summary])
+        session = OpenAIResponsesCompactionSession(
+            "visibility", store, client=client, should_trigger_compaction=lambda _: True
+        )
+        await scenario(session, client, summary, record)
 
-    def redact(data: CallModelData[Any]) -> ModelInputData:
-        items = [
-            cast(TResponseInputItem, {**item, "output": "redacted"})
-            if item.get("type") == "function_call_output"
-            else item
-            for item in data.model_data.input
-        ]
-        return ModelInputData(input=items, instructions=data.model_data.instructions)
+    async def scenario(session: Any, client: Any, summary: Any, record: Any) -> None:
+        model = ScriptedModel(
+            steps=[[get_function_tool_call("lookup")], [get_text_message("ok")], [get_text_message("done")]]
+        )
+        agent = Agent(
+            name="worker",
+            model=model,
+            model_settings=ModelSettings(store=False),
+            tools=[get_function_tool(name="lookup", return_value=LOCAL_OUTPUT)],
+            tool_use_behavior="stop_on_first_tool",
+        )
+        await run(agent, "first", session, streamed)
+        client.responses.compact.assert_not_awaited()
 
-    config = (
-        RunConfig(session_input_callback=session_filter)
-        if filter_kind == "session"
-        else RunConfig(call_model_input_filter=redact if filter_kind == "redact" else filter_tools)
-    )
-    await run(agent, "second", session, streamed, config)
-    assert LOCAL_OUTPUT not in str(model.calls[1].input)
-    client.responses.compact.assert_not_awaited()
-    assert LOCAL_OUTPUT in str(await session.get_items())
-    assert "Session history was retained" in caplog.text
-    assert LOCAL_OUTPUT not in caplog.text
+        def session_filter(history: list[Any], new_input: list[Any]) -> list[Any]:
+            return without_tools(history) + new_input
 
-    await run(agent, "third", session, streamed)
-    assert LOCAL_OUTPUT in str(model.calls[2].input)
-    client.responses.compact.assert_awaited_once()
-    assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
-    assert await session.get_items() == [summary]
+        def redact(data: CallModelData[Any]) -> ModelInputData:
+            items = [
+                cast(TResponseInputItem, {**item, "output": "redacted"})
+                if item.get("type") == "function_call_output"
+                else item
+                for item in data.model_data.input
+            ]
+            return ModelInputData(input=items, instructions=data.model_data.instructions)
+
+        config = (
+            RunConfig(session_input_callback=session_filter)
+            if filter_kind == "session"
+            else RunConfig(call_model_input_filter=redact if filter_kind == "redact" else filter_tools)
+        )
+        await run(agent, "second", session, streamed, config)
+        assert LOCAL_OUTPUT not in str(model.calls[1].input)
+        # upstream (SimpleListSession): compact not awaited, "Session history was retained" logged
+        record(compact_calls(client))
+        assert LOCAL_OUTPUT in str(await session.get_items())
+        assert LOCAL_OUTPUT not in caplog.text
+
+        await run(agent, "third", session, streamed)
+        assert LOCAL_OUTPUT in str(model.calls[2].input)
+        # upstream: compact awaited once, with the hidden output; the history is then [summary]
+        record(compact_calls(client))
+        record(await session.get_items())
+
+    await same_as_sqlite(sessions_backend, body)
 
 
 # upstream: test_manual_compaction_can_explicitly_replace_filtered_history (with_wrapper: True over the dev server)
@@ -654,28 +692,35 @@ async def test_manual_compaction_can_explicitly_replace_filtered_history(
     sessions_backend: Any, mode: Literal["input", "previous_response_id"]
 ) -> None:
     with_wrapper = sessions_backend.kind == "dev_server"
-    client = compact_client([])
-    store = new_store(sessions_backend)
-    await store.add_items([{"role": "user", "content": LOCAL_OUTPUT}])
-    session = OpenAIResponsesCompactionSession(
-        "manual", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
-    )
-    model = ScriptedModel(steps=[[get_text_message("ok")]])
-    result = await run(
-        Agent(name="worker", model=model),
-        "visible",
-        session,
-        False,
-        RunConfig(session_input_callback=lambda _history, new: new),
-    )
-    client.responses.compact.assert_not_awaited()
-    assert LOCAL_OUTPUT in str(await session.get_items())
-    await session.run_compaction({"force": True}, wrapper=result.context_wrapper if with_wrapper else None)
-    client.responses.compact.assert_awaited_once()
-    if mode == "input":
-        assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
-    assert await session.get_items() == []
-    assert await stored_items(store) == []
+
+    async def body(store: Any, record: Any) -> None:
+        client = compact_client([])
+        await store.add_items([{"role": "user", "content": LOCAL_OUTPUT}])
+        session = OpenAIResponsesCompactionSession(
+            "manual", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
+        )
+        model = ScriptedModel(steps=[[get_text_message("ok")]])
+        result = await run(
+            Agent(name="worker", model=model),
+            "visible",
+            session,
+            False,
+            RunConfig(session_input_callback=lambda _history, new: new),
+        )
+        # upstream (SimpleListSession): compact not awaited by the run
+        record(compact_calls(client))
+        assert LOCAL_OUTPUT in str(await session.get_items())
+        client.responses.compact.reset_mock()
+        await session.run_compaction({"force": True}, wrapper=result.context_wrapper if with_wrapper else None)
+        # upstream: compact awaited once (in input mode with LOCAL_OUTPUT in its input), the history then empty;
+        # over a snapshot-hook store (the run compacted the suffix it matched), the outcome is SQLiteSession's
+        record(compact_calls(client))
+        items = await session.get_items()
+        record(items)
+        if isinstance(store, ServiceSession):
+            assert await stored_items(store) == items
+
+    await same_as_sqlite(sessions_backend, body)
 
 
 # upstream: test_automatic_compaction_hook_approves_the_reloaded_snapshot
@@ -703,9 +748,7 @@ async def test_automatic_compaction_hook_approves_the_reloaded_snapshot(
 
         session = EncryptedSession("hook-snapshot", compaction, encryption_key="synthetic-test-key")
     await session.add_items([{"role": "user", "content": LOCAL_OUTPUT}, {"role": "user", "content": "visible tail"}])
-    model = ScriptedModel(
-        steps=([[get_function_tool_call("lookup")]] if deferred else []) + [[get_text_message("ok")]]
-    )
+    model = ScriptedModel(steps=([[get_function_tool_call("lookup")]] if deferred else []) + [[get_text_message("ok")]])
     await run(
         Agent(name="worker", model=model, tools=[get_function_tool(name="lookup", return_value="tool result")]),
         "full read",
@@ -754,52 +797,60 @@ async def test_handoff_filter_cannot_expose_omitted_history_through_compaction(s
 async def test_encrypted_session_checks_decrypted_history(sessions_backend: Any) -> None:
     from agents.extensions.memory.encrypt_session import EncryptedSession
 
-    client = compact_client([])
-    backend = new_store(sessions_backend)
-    compaction = OpenAIResponsesCompactionSession(
-        "encrypted", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
-    )
-    session = EncryptedSession("encrypted", compaction, encryption_key="synthetic-test-key")
-    await session.add_items([{"role": "user", "content": LOCAL_OUTPUT}])
-    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
-    agent = Agent(name="worker", model=model)
-    await run(agent, "visible", session, True, RunConfig(session_input_callback=lambda _h, new: new))
-    client.responses.compact.assert_not_awaited()
-    assert LOCAL_OUTPUT in str(await session.get_items())
-    assert LOCAL_OUTPUT not in str(await backend.get_items())
-    assert LOCAL_OUTPUT not in str(await stored_items(backend))
-    await run(agent, "full replay", session, True)
-    client.responses.compact.assert_awaited_once()
-    assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
+    async def body(backend: Any, record: Any) -> None:
+        client = compact_client([])
+        compaction = OpenAIResponsesCompactionSession(
+            "encrypted", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+        )
+        session = EncryptedSession("encrypted", compaction, encryption_key="synthetic-test-key")
+        await session.add_items([{"role": "user", "content": LOCAL_OUTPUT}])
+        model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+        agent = Agent(name="worker", model=model)
+        await run(agent, "visible", session, True, RunConfig(session_input_callback=lambda _h, new: new))
+        # upstream (SimpleListSession): compact not awaited
+        record(len(compact_calls(client)))
+        assert LOCAL_OUTPUT in str(await session.get_items())
+        assert LOCAL_OUTPUT not in str(await backend.get_items())
+        if isinstance(backend, ServiceSession):
+            assert LOCAL_OUTPUT not in str(await stored_items(backend))
+        await run(agent, "full replay", session, True)
+        # upstream: compact awaited once, LOCAL_OUTPUT in its input
+        record(len(compact_calls(client)))
+        record(LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"]))
+        record(len(await backend.get_items()))
+
+    await same_as_sqlite(sessions_backend, body)
 
 
 # upstream: test_resumed_tool_output_stays_local_when_filtered
 async def test_resumed_tool_output_stays_local_when_filtered(sessions_backend: Any) -> None:
     streamed = streamed_for(sessions_backend)
-    client = compact_client([])
-    session = OpenAIResponsesCompactionSession(
-        "resume",
-        new_store(sessions_backend),
-        client=client,
-        compaction_mode="input",
-        should_trigger_compaction=lambda _: True,
-    )
-    tool = get_function_tool(name="lookup", return_value=LOCAL_OUTPUT)
-    tool.needs_approval = True
-    model = ScriptedModel(steps=[[get_function_tool_call("lookup")], [get_text_message("ok")]])
-    agent = Agent(name="worker", model=model, tools=[tool], tool_use_behavior="stop_on_first_tool")
-    interrupted = await run(agent, "first", session, streamed)
-    state = interrupted.to_state()
-    state.approve(interrupted.interruptions[0])
-    serialized = state.to_json()
-    assert "_session_compaction_model_exchange" not in str(serialized)
-    restored = await RunState.from_json(agent, serialized)
-    resumed = await run(agent, restored, session, streamed)
-    assert resumed.final_output == LOCAL_OUTPUT
-    await run(agent, "second", session, streamed, RunConfig(call_model_input_filter=filter_tools))
-    assert LOCAL_OUTPUT not in str(model.calls[-1].input)
-    client.responses.compact.assert_not_awaited()
-    assert LOCAL_OUTPUT in str(await session.get_items())
+
+    async def body(store: Any, record: Any) -> None:
+        client = compact_client([])
+        session = OpenAIResponsesCompactionSession(
+            "resume", store, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+        )
+        tool = get_function_tool(name="lookup", return_value=LOCAL_OUTPUT)
+        tool.needs_approval = True
+        model = ScriptedModel(steps=[[get_function_tool_call("lookup")], [get_text_message("ok")]])
+        agent = Agent(name="worker", model=model, tools=[tool], tool_use_behavior="stop_on_first_tool")
+        interrupted = await run(agent, "first", session, streamed)
+        state = interrupted.to_state()
+        state.approve(interrupted.interruptions[0])
+        serialized = state.to_json()
+        assert "_session_compaction_model_exchange" not in str(serialized)
+        restored = await RunState.from_json(agent, serialized)
+        resumed = await run(agent, restored, session, streamed)
+        assert resumed.final_output == LOCAL_OUTPUT
+        await run(agent, "second", session, streamed, RunConfig(call_model_input_filter=filter_tools))
+        assert LOCAL_OUTPUT not in str(model.calls[-1].input)
+        # upstream (SimpleListSession): compact not awaited
+        record(compact_calls(client))
+        assert LOCAL_OUTPUT in str(await session.get_items())
+        record(await session.get_items())
+
+    await same_as_sqlite(sessions_backend, body)
 
 
 # upstream: test_pending_approval_defers_automatic_compaction (atomic_backend: both stores are a ServiceSession)
@@ -1005,31 +1056,34 @@ async def test_automatic_compaction_preserves_filtered_duplicate_occurrences(
 ) -> None:
     streamed = streamed_for(sessions_backend)
     duplicate: TResponseInputItem = {"role": "user", "content": "repeated request"}
-    client = compact_client([])
-    store = new_store(sessions_backend)
-    await store.add_items([duplicate, duplicate])
-    session = OpenAIResponsesCompactionSession(
-        "duplicates", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
-    )
-    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
-    agent = Agent(name="worker", model=model)
-    await run(
-        agent,
-        "filtered",
-        session,
-        streamed,
-        RunConfig(session_input_callback=lambda history, new: history[1:] + new),
-    )
-    assert model.calls[0].input.count(duplicate) == 1
-    client.responses.compact.assert_not_awaited()
-    assert (await session.get_items()).count(duplicate) == 2
 
-    await run(agent, "complete", session, streamed)
-    assert model.calls[1].input.count(duplicate) == 2
-    client.responses.compact.assert_awaited_once()
-    if mode == "input":
-        assert client.responses.compact.call_args.kwargs["input"].count(duplicate) == 2
-    assert await session.get_items() == []
+    async def body(store: Any, record: Any) -> None:
+        client = compact_client([])
+        await store.add_items([duplicate, duplicate])
+        session = OpenAIResponsesCompactionSession(
+            "duplicates", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
+        )
+        model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+        agent = Agent(name="worker", model=model)
+        await run(
+            agent,
+            "filtered",
+            session,
+            streamed,
+            RunConfig(session_input_callback=lambda history, new: history[1:] + new),
+        )
+        assert model.calls[0].input.count(duplicate) == 1
+        # upstream (SimpleListSession): compact not awaited, both occurrences kept
+        record(compact_calls(client))
+        record(await session.get_items())
+
+        await run(agent, "complete", session, streamed)
+        # upstream: both occurrences replayed, compacted once, the history then empty
+        record(model.calls[1].input)
+        record(compact_calls(client))
+        record(await session.get_items())
+
+    await same_as_sqlite(sessions_backend, body)
 
 
 # upstream: test_automatic_compaction_preserves_reordered_history
@@ -1041,43 +1095,43 @@ async def test_automatic_compaction_preserves_reordered_history(
     streamed = streamed_for(sessions_backend)
     first: TResponseInputItem = {"role": "user", "content": "first stored request"}
     second: TResponseInputItem = {"role": "user", "content": "second stored request"}
-    client = compact_client([])
-    store = new_store(sessions_backend)
-    await store.add_items([first, second])
-    session = OpenAIResponsesCompactionSession(
-        "ordered", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
-    )
-    model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
-    agent = Agent(name="worker", model=model)
+    model_only: TResponseInputItem = {"role": "user", "content": "model-only context"}
 
     def reorder(data: CallModelData[Any]) -> ModelInputData:
         items = data.model_data.input
         return ModelInputData(input=[items[1], items[0], *items[2:]], instructions=data.model_data.instructions)
 
-    config = (
-        RunConfig(call_model_input_filter=reorder)
-        if filter_kind == "model"
-        else RunConfig(session_input_callback=lambda history, new: [*reversed(history), *new])
-    )
-    await run(agent, "reordered", session, streamed, config)
-    assert model.calls[0].input[:2] == [second, first]
-    client.responses.compact.assert_not_awaited()
-    assert (await session.get_items())[:2] == [first, second]
-
-    model_only: TResponseInputItem = {"role": "user", "content": "model-only context"}
-
     def add_context(data: CallModelData[Any]) -> ModelInputData:
         items = data.model_data.input
         return ModelInputData(input=[items[0], model_only, *items[1:]], instructions=data.model_data.instructions)
 
-    await run(agent, "ordered", session, streamed, RunConfig(call_model_input_filter=add_context))
-    assert model.calls[1].input[:3] == [first, model_only, second]
-    client.responses.compact.assert_awaited_once()
-    if mode == "input":
-        compact_input = client.responses.compact.call_args.kwargs["input"]
-        assert compact_input[:2] == [first, second]
-        assert model_only not in compact_input
-    assert await session.get_items() == []
+    async def body(store: Any, record: Any) -> None:
+        client = compact_client([])
+        await store.add_items([first, second])
+        session = OpenAIResponsesCompactionSession(
+            "ordered", store, client=client, compaction_mode=mode, should_trigger_compaction=lambda _: True
+        )
+        model = ScriptedModel(steps=[[get_text_message("ok")], [get_text_message("done")]])
+        agent = Agent(name="worker", model=model)
+        config = (
+            RunConfig(call_model_input_filter=reorder)
+            if filter_kind == "model"
+            else RunConfig(session_input_callback=lambda history, new: [*reversed(history), *new])
+        )
+        await run(agent, "reordered", session, streamed, config)
+        assert model.calls[0].input[:2] == [second, first]
+        # upstream (SimpleListSession): compact not awaited, the history still starts [first, second]
+        record(compact_calls(client))
+        record(await session.get_items())
+
+        await run(agent, "ordered", session, streamed, RunConfig(call_model_input_filter=add_context))
+        # upstream: the model saw [first, model_only, second]
+        record(model.calls[1].input)
+        # upstream: compacted once ([first, second] first in its input, not the model-only item), history empty
+        record(compact_calls(client))
+        record(await session.get_items())
+
+    await same_as_sqlite(sessions_backend, body)
 
 
 # upstream: test_automatic_compaction_applies_current_reasoning_id_policy
@@ -1132,12 +1186,6 @@ async def test_reasoning_policy_does_not_authorize_other_input_changes(
         TResponseInputItem,
         {"type": "reasoning", "id": "rs_stored", "summary": [], "encrypted_content": "synthetic-content"},
     )
-    client = compact_client([])
-    store = new_store(sessions_backend)
-    await store.add_items([reasoning])
-    session = OpenAIResponsesCompactionSession(
-        "reasoning-filter", store, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
-    )
 
     def change_reasoning(data: CallModelData[Any]) -> ModelInputData:
         items = [dict(item) for item in data.model_data.input]
@@ -1147,17 +1195,29 @@ async def test_reasoning_policy_does_not_authorize_other_input_changes(
             items[0].pop("id")
         return ModelInputData(input=cast(list[Any], items), instructions=data.model_data.instructions)
 
-    model = ScriptedModel(steps=[[get_text_message("done")]])
-    await run(
-        Agent(name="worker", model=model),
-        "filtered",
-        session,
-        False,
-        RunConfig(reasoning_item_id_policy="omit" if omit_policy else None, call_model_input_filter=change_reasoning),
-    )
-    assert "id" not in model.calls[0].input[0]
-    client.responses.compact.assert_not_awaited()
-    assert (await session.get_items())[0] == reasoning
+    async def body(store: Any, record: Any) -> None:
+        client = compact_client([])
+        await store.add_items([reasoning])
+        session = OpenAIResponsesCompactionSession(
+            "reasoning-filter", store, client=client, compaction_mode="input", should_trigger_compaction=lambda _: True
+        )
+        model = ScriptedModel(steps=[[get_text_message("done")]])
+        await run(
+            Agent(name="worker", model=model),
+            "filtered",
+            session,
+            False,
+            RunConfig(
+                reasoning_item_id_policy="omit" if omit_policy else None, call_model_input_filter=change_reasoning
+            ),
+        )
+        assert "id" not in model.calls[0].input[0]
+        # upstream (SimpleListSession): compact not awaited
+        record(compact_calls(client))
+        assert (await session.get_items())[0] == reasoning
+        record(await session.get_items())
+
+    await same_as_sqlite(sessions_backend, body)
 
 
 # upstream: test_omit_policy_preserves_model_visible_reasoning_ids
