@@ -1266,3 +1266,249 @@ async def test_omit_policy_preserves_model_visible_reasoning_ids(
     assert compact_reasoning == sent_reasoning
     assert [item for item in decisions[-1] if item.get("type") == "reasoning"] == sent_reasoning
     assert await backend.get_items() == []
+
+
+# --- expiry (EncryptedSession's ttl over the store: the snapshot's prune_prefix) ---------------------------------
+# Upstream's `outer` parameter (EncryptedSession outside or inside OpenAIResponsesCompactionSession): inside
+# in-process, outside over the dev server (both covered, not doubled).
+
+
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    clock = [1000]
+    monkeypatch.setattr("cryptography.fernet.time.time", lambda: clock[0])
+    return clock
+
+
+def encrypted_compaction(
+    name: str, backend: Any, client: Any, outer: bool, *, ttl: int | None = 10, **options: Any
+) -> SessionABC:
+    from agents.extensions.memory.encrypt_session import EncryptedSession
+
+    keys: dict[str, Any] = {"encryption_key": "synthetic-key"}
+    if ttl is not None:
+        keys["ttl"] = ttl
+    if outer:
+        return EncryptedSession(name, OpenAIResponsesCompactionSession(name, backend, client=client, **options), **keys)
+    return OpenAIResponsesCompactionSession(name, EncryptedSession(name, backend, **keys), client=client, **options)
+
+
+def live_items(count: int = 20) -> list[Any]:
+    return [{"role": "assistant" if i % 2 else "user", "content": f"live {i}"} for i in range(count)]
+
+
+# upstream: test_expired_prefix_does_not_block_full_live_window (streamed: upstream's async-sqlite variant)
+@pytest.mark.parametrize("expired_count", [1, 40])
+async def test_expired_prefix_does_not_block_full_live_window(
+    sessions_backend: Any, expired_count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = streamed = streamed_for(sessions_backend)
+    clock = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    client = compact_client([])
+    session = encrypted_compaction("suffix", backend, client, outer)
+    await session.add_items([{"role": "user", "content": "expired"}] * expired_count)
+    clock[0] += 11
+    await session.add_items(live_items())
+    agent = Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]]))
+    await run(agent, "continue", session, streamed, RunConfig())
+    client.responses.compact.assert_awaited_once()
+    assert "expired" not in str(client.responses.compact.call_args.kwargs)
+    if expired_count > 1:
+        # Auto mode must scope the request to the suffix, not the whole response chain.
+        assert len(client.responses.compact.call_args.kwargs["input"]) == 22
+    remaining = await backend.get_items(limit=100)
+    assert remaining == []
+    assert await stored_items(backend) == []
+
+
+# upstream: test_failed_encrypted_suffix_transaction_preserves_original_tokens
+async def test_failed_encrypted_suffix_transaction_preserves_original_tokens(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = streamed_for(sessions_backend)
+    clock = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    client = MagicMock()
+    session = encrypted_compaction(
+        "suffix", backend, client, outer, compaction_mode="input", should_trigger_compaction=lambda _: True
+    )
+    await session.add_items([{"role": "user", "content": "expired"}] * 4)
+    clock[0] += 11
+    await session.add_items([{"role": "user", "content": str(i)} for i in range(4)])
+    saved: list[Any] = []
+    append_events = backend.client.append_events
+    reject = False
+
+    async def reject_all(session_id: str, events: Any, **kwargs: Any) -> Any:
+        if reject:
+            raise errors.TransportError("synthetic insert failure")
+        return await append_events(session_id, events, **kwargs)
+
+    monkeypatch.setattr(backend.client, "append_events", reject_all)
+
+    async def compact(**kwargs: Any) -> Any:
+        nonlocal reject
+        saved.extend(await backend.get_items(limit=100))
+        reject = True
+        return SimpleNamespace(output=[{"type": "compaction", "id": "cmp", "encrypted_content": "synthetic-summary"}])
+
+    client.responses.compact = AsyncMock(side_effect=compact)
+    with pytest.raises(errors.TransportError, match="synthetic insert failure"):
+        await Runner.run(
+            Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]])),
+            "continue",
+            session=session,
+            run_config=RunConfig(session_settings={"limit": 1}),
+        )
+    assert len(saved) == 10
+    assert await backend.get_items(limit=100) == saved
+
+
+# upstream: test_repeated_ttl_bursts_do_not_accumulate_expired_rows
+async def test_repeated_ttl_bursts_do_not_accumulate_expired_rows(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = streamed_for(sessions_backend)
+    clock = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    client = compact_client([])
+    session = encrypted_compaction("suffix", backend, client, outer)
+    model = ScriptedModel(steps=[[get_text_message("done")] for _ in range(20)])
+    agent = Agent(name="worker", model=model)
+    for cycle in range(2):
+        for _ in range(3):
+            for _ in range(3):
+                await Runner.run(agent, "below threshold", session=session)
+            clock[0] += 11
+        assert client.responses.compact.await_count == cycle
+        await session.add_items(live_items())
+        await Runner.run(agent, "cross threshold", session=session)
+        assert client.responses.compact.await_count == cycle + 1
+        assert await backend.get_items(limit=100) == []
+
+
+# upstream: test_prefix_cleanup_stops_before_retained_history
+@pytest.mark.parametrize("untrusted", [False, True], ids=["live", "wrong-key"])
+async def test_prefix_cleanup_stops_before_retained_history(
+    sessions_backend: Any, untrusted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.extensions.memory.encrypt_session import EncryptedSession
+
+    clock = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    encrypted = EncryptedSession("suffix", backend, encryption_key="synthetic-key", ttl=10)
+    await encrypted.add_items([{"role": "user", "content": "expired"}] * 40)
+    retained: list[Any] = []
+    if untrusted:
+        other = EncryptedSession("suffix", backend, encryption_key="other-synthetic-key", ttl=10)
+        await other.add_items([{"role": "user", "content": "unknown key"}])
+        retained.extend(await backend.get_items(limit=1))
+    clock[0] += 11
+    await encrypted.add_items([{"role": "user", "content": "retained live"}] * 2)
+    retained.extend(await backend.get_items(limit=2))
+    await encrypted.add_items(live_items())
+    # Fernet accepts a token exactly at its TTL boundary; cleanup must do so too.
+    clock[0] += 10
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession("suffix", encrypted, client=client)
+    await Runner.run(
+        Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]])),
+        "cross threshold",
+        session=session,
+    )
+    client.responses.compact.assert_awaited_once()
+    assert "retained live" not in str(client.responses.compact.call_args.kwargs)
+    assert await backend.get_items(limit=100) == retained
+    assert await stored_items(backend) == retained
+
+
+# upstream: test_unverifiable_rows_inside_snapshot_are_retained
+@pytest.mark.parametrize("interspersed", [False, True], ids=["prefix", "interspersed"])
+async def test_unverifiable_rows_inside_snapshot_are_retained(sessions_backend: Any, interspersed: bool) -> None:
+    from agents.extensions.memory.encrypt_session import EncryptedSession
+
+    outer = streamed_for(sessions_backend)
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    client = compact_client([])
+    session = encrypted_compaction("suffix", backend, client, outer, ttl=None, should_trigger_compaction=lambda _: True)
+    if interspersed:
+        await session.add_items([{"role": "user", "content": "earlier visible history"}])
+    other = EncryptedSession("suffix", backend, encryption_key="other-synthetic-key")
+    await other.add_items([{"role": "user", "content": "retained under another key"}])
+    retained = await backend.get_items(limit=100)
+    reply = get_text_message("done")
+    await Runner.run(Agent(name="worker", model=ScriptedModel(steps=[[reply]])), "continue", session=session)
+    client.responses.compact.assert_awaited_once()
+    assert await backend.get_items(limit=100) == retained
+    assert client.responses.compact.call_args.kwargs["input"] == [
+        {"role": "user", "content": "continue"},
+        reply.model_dump(exclude_unset=True),
+    ]
+
+
+# upstream: test_encrypted_prefix_cleanup_is_atomic (test_sqlalchemy_compaction.py)
+@pytest.mark.parametrize("reject_insert", [False, True])
+async def test_encrypted_prefix_cleanup_is_atomic(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch, reject_insert: bool
+) -> None:
+    outer = streamed_for(sessions_backend)
+    now = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    summary = {"type": "compaction", "id": "cmp", "encrypted_content": "synthetic-summary"}
+    client = compact_client([summary])
+    session = encrypted_compaction("bounded", backend, client, outer)
+    await session.add_items([{"role": "user", "content": "expired"}] * 40)
+    now[0] += 11
+    await session.add_items(live_items())
+    stored_before = await backend.get_items(limit=100)
+    compacting = False
+
+    async def compact(**kwargs: Any) -> Any:
+        nonlocal compacting
+        compacting = True
+        return SimpleNamespace(output=[summary])
+
+    client.responses.compact.side_effect = compact
+    append_events = backend.client.append_events
+
+    async def fail_insert(session_id: str, events: Any, **kwargs: Any) -> Any:
+        if reject_insert and compacting:
+            raise RuntimeError("synthetic summary insertion failure")
+        return await append_events(session_id, events, **kwargs)
+
+    monkeypatch.setattr(backend.client, "append_events", fail_insert)
+    agent = Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]]))
+    if reject_insert:
+        with pytest.raises(RuntimeError, match="synthetic summary insertion failure"):
+            await Runner.run(agent, "continue", session=session)
+        stored_after = await backend.get_items(limit=100)
+        assert stored_after[:60] == stored_before
+        assert len(stored_after) == 62
+    else:
+        await Runner.run(agent, "continue", session=session)
+        assert len(await backend.get_items(limit=100)) == 1
+        assert await session.get_items() == [summary]
+    client.responses.compact.assert_awaited_once()
+    assert "expired" not in str(client.responses.compact.call_args.kwargs)
+
+
+# upstream: test_encrypted_unknown_row_is_retained (test_sqlalchemy_compaction.py)
+async def test_encrypted_unknown_row_is_retained(sessions_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.extensions.memory.encrypt_session import EncryptedSession
+
+    now = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings=SUFFIX_SETTINGS)
+    encrypted = EncryptedSession("bounded", backend, encryption_key="synthetic-key", ttl=10)
+    wrong_key = EncryptedSession("bounded", backend, encryption_key="other-synthetic-key", ttl=10)
+    await encrypted.add_items([{"role": "user", "content": "expired"}] * 40)
+    await wrong_key.add_items([{"role": "user", "content": "unverifiable"}])
+    retained = (await backend.get_items(limit=100))[-1]
+    now[0] += 11
+    await encrypted.add_items(live_items())
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession("bounded", encrypted, client=client)
+    await Runner.run(
+        Agent(name="worker", model=ScriptedModel(steps=[[get_text_message("done")]])), "continue", session=session
+    )
+    client.responses.compact.assert_awaited_once()
+    assert await backend.get_items(limit=100) == [retained]
