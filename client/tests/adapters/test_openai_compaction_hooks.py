@@ -1007,17 +1007,36 @@ async def test_backend_read_limit_cannot_hide_retained_history_from_compaction(
     assert await session.get_items(limit=100) == []
 
 
-# upstream: test_automatic_compaction_does_not_reload_unbounded_hidden_history (encryption "none")
+# upstream: test_automatic_compaction_does_not_reload_unbounded_hidden_history
 @pytest.mark.parametrize("approve", [False, True])
+@pytest.mark.parametrize("encryption", ["none", "outer", "inner"])
 async def test_automatic_compaction_does_not_reload_unbounded_hidden_history(
-    sessions_backend: Any, approve: bool
+    sessions_backend: Any, approve: bool, encryption: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = compact_client([])
     backend = new_store(sessions_backend, session_settings={"limit": 1})
     session: SessionABC = OpenAIResponsesCompactionSession(
         "bounded", backend, client=client, compaction_mode="input", should_trigger_compaction=lambda _: approve
     )
+    clock = [1000]
+    if encryption != "none":
+        from agents.extensions.memory.encrypt_session import EncryptedSession
+
+        clock = frozen_clock(monkeypatch)
+        if encryption == "outer":
+            session = EncryptedSession("bounded", session, encryption_key="synthetic-test-key", ttl=10)
+        else:
+            session = OpenAIResponsesCompactionSession(
+                "bounded",
+                EncryptedSession("bounded", backend, encryption_key="synthetic-test-key", ttl=10),
+                client=client,
+                compaction_mode="input",
+                should_trigger_compaction=lambda _: approve,
+            )
     await session.add_items([{"role": "user", "content": f"retained-{index}"} for index in range(100)])
+    if encryption != "none":
+        clock[0] += 11
+        await session.add_items([{"role": "user", "content": "fresh tail"}])
     read = AsyncMock(wraps=backend.get_items)
     backend.get_items = read  # type: ignore[method-assign]
     snapshot_read = AsyncMock(wraps=backend._get_compaction_snapshot)
@@ -1038,7 +1057,9 @@ async def test_automatic_compaction_does_not_reload_unbounded_hidden_history(
             snapshot_read.assert_not_awaited()
             client.responses.compact.assert_not_awaited()
     assert client.responses.compact.await_count == (2 if approve else 0)
-    assert len(await backend.get_items(limit=1000)) == (98 if approve else 104)
+    assert len(await backend.get_items(limit=1000)) == (
+        (0 if encryption != "none" else 98) if approve else (105 if encryption != "none" else 104)
+    )
     # Explicit manual compaction can still process the application's approved
     # logical history, including when limited reads omit live history.
     client.responses.compact.reset_mock()
@@ -1512,3 +1533,111 @@ async def test_encrypted_unknown_row_is_retained(sessions_backend: Any, monkeypa
     )
     client.responses.compact.assert_awaited_once()
     assert await backend.get_items(limit=100) == [retained]
+
+
+# upstream: test_manual_compaction_refreshes_expired_encrypted_history
+async def test_manual_compaction_refreshes_expired_encrypted_history(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = streamed_for(sessions_backend)
+    clock = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend)
+    # Echo the request so stale input would also be written back with a fresh TTL.
+    client = compact_client(side_effect=lambda **kwargs: SimpleNamespace(output=kwargs["input"]))
+    session = encrypted_compaction(
+        "manual-expiry", backend, client, outer, compaction_mode="input", should_trigger_compaction=lambda _: False
+    )
+    await session.add_items([{"role": "assistant", "content": "synthetic expired item"}])
+    await session.run_compaction()  # type: ignore[attr-defined]  # A declined policy check can populate the cache.
+    client.responses.compact.assert_not_awaited()
+
+    clock[0] += 11
+    assert await session.get_items() == []
+    await session.run_compaction({"force": True})  # type: ignore[attr-defined]
+    client.responses.compact.assert_awaited_once_with(model="gpt-4.1", input=[])
+    assert await session.get_items() == []
+
+    live: TResponseInputItem = {"role": "user", "content": "synthetic live item"}
+    await session.add_items([live])
+    await session.run_compaction({"force": True})  # type: ignore[attr-defined]
+    assert client.responses.compact.call_args.kwargs["input"] == [live]
+    assert await session.get_items() == [live]
+
+
+# upstream: test_automatic_compaction_recovers_after_encrypted_history_expires
+@pytest.mark.parametrize("limited_default", [False, True])
+async def test_automatic_compaction_recovers_after_encrypted_history_expires(
+    sessions_backend: Any, limited_default: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = streamed = streamed_for(sessions_backend)
+    clock = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings={"limit": 20} if limited_default else None)
+    client = compact_client([])
+    session = encrypted_compaction("expiry", backend, client, outer, compaction_mode="input")
+    model = ScriptedModel(steps=[[get_text_message("ok")] for _ in range(15)])
+    agent = Agent(name="worker", model=model)
+    config = RunConfig(session_settings={"limit": 100}) if limited_default else None
+    await session.add_items([{"role": "user", "content": "expired request"}])
+    clock[0] += 11
+    for index in range(15):
+        await run(agent, f"turn {index}", session, streamed, config)
+    client.responses.compact.assert_awaited_once()
+    assert len(client.responses.compact.call_args.kwargs["input"]) == 20
+    assert "expired request" not in str(client.responses.compact.call_args.kwargs["input"])
+    assert len(await backend.get_items(limit=100)) == 10
+
+
+# upstream: test_expired_read_overhead_does_not_authorize_hidden_history
+async def test_expired_read_overhead_does_not_authorize_hidden_history(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = streamed_for(sessions_backend)
+    clock = frozen_clock(monkeypatch)
+    backend = new_store(sessions_backend, session_settings={"limit": 1})
+    client = compact_client([])
+    session = encrypted_compaction(
+        backend.session_id,
+        backend,
+        client,
+        outer,
+        compaction_mode="input",
+        should_trigger_compaction=lambda _: True,
+    )
+
+    def hide_history(data: CallModelData[Any]) -> ModelInputData:
+        return ModelInputData(
+            input=[item for item in data.model_data.input if item.get("content") != LOCAL_OUTPUT]
+            + [{"role": "user", "content": "model-only context"}],
+            instructions=data.model_data.instructions,
+        )
+
+    model = ScriptedModel(steps=[[get_text_message("ok")] for _ in range(3)])
+    agent = Agent(name="worker", model=model)
+    await session.add_items([{"role": "user", "content": "expired"}] * 10)
+    clock[0] += 11
+    await session.add_items([{"role": "user", "content": LOCAL_OUTPUT}])
+    await run(
+        agent,
+        "filtered",
+        session,
+        False,
+        RunConfig(session_settings={"limit": 100}, call_model_input_filter=hide_history),
+    )
+    client.responses.compact.assert_awaited_once()
+    assert LOCAL_OUTPUT not in str(model.calls[0].input)
+    assert LOCAL_OUTPUT not in str(client.responses.compact.call_args.kwargs["input"])
+    assert len(await backend.get_items(limit=100)) == 1
+    assert LOCAL_OUTPUT in str(await session.get_items(limit=100))
+
+    read = AsyncMock(wraps=backend.get_items)
+    backend.get_items = read  # type: ignore[method-assign]
+    await run(agent, "bounded", session, False, RunConfig(call_model_input_filter=hide_history))
+    # The previous full read's overhead is not carried into a new bounded turn.
+    limits = [call.kwargs.get("limit", call.args[0] if call.args else None) for call in read.call_args_list]
+    assert all(limit is None or limit <= 4 for limit in limits)
+    assert client.responses.compact.await_count == 2
+    assert LOCAL_OUTPUT not in str(client.responses.compact.call_args.kwargs["input"])
+    await run(agent, "visible", session, False, RunConfig(session_settings={"limit": 100}))
+    assert client.responses.compact.await_count == 3
+    assert LOCAL_OUTPUT in str(client.responses.compact.call_args.kwargs["input"])
+    assert await session.get_items(limit=100) == []
