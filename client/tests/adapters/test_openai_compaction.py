@@ -530,3 +530,138 @@ async def test_a_subclass_supplies_its_own_snapshot(sessions_backend: Any) -> No
     session = Transforming(f"cmp-{uuid.uuid4().hex[:12]}", sessions_backend.async_client())
     assert await session._get_compaction_snapshot(3) is None
     assert await session._atomic_replace_items([]) is False
+
+
+# --- response chain and serialization (ports added for 0.24.0's tests the earlier port missed) ------------------
+
+
+# upstream: TestOpenAIResponsesCompactionSession::test_get_items_delegates, ::test_add_items_delegates
+async def test_get_and_add_items_delegate_to_the_store(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    session = OpenAIResponsesCompactionSession(session_id="test", underlying_session=underlying)
+    items = [cast(TResponseInputItem, {"type": "message", "role": "assistant", "content": "test"})]
+    await session.add_items(items)
+    result = await session.get_items()
+    assert len(result) == 1
+    assert result == items
+    assert await underlying.get_items() == items
+
+
+# upstream: test_pop_item_invalidates_response_chain, test_clear_session_invalidates_response_chain
+@pytest.mark.parametrize("operation", ["pop", "clear"])
+async def test_pop_and_clear_invalidate_response_chain(sessions_backend: Any, operation: str) -> None:
+    item = cast(TResponseInputItem, {"role": "assistant", "content": "remove me"})
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([item])
+    client = compact_client([])
+    session = compaction(
+        underlying, client, compaction_mode="previous_response_id", should_trigger_compaction=lambda ctx: False
+    )
+    await session.run_compaction({"response_id": "resp-old", "store": False})
+    session.should_trigger_compaction = lambda ctx: True
+    await session._defer_compaction("resp-old")
+
+    if operation == "pop":
+        assert await session.pop_item() == item
+    else:
+        await session.clear_session()
+    assert await session.get_items() == []
+    with pytest.raises(ValueError, match="requires a response_id"):
+        await session.run_compaction({"force": True})
+    client.responses.compact.assert_not_awaited()
+    assert session._get_deferred_compaction_response_id() is None
+    assert session._last_unstored_response_id is None
+
+    await session.run_compaction({"response_id": "resp-new", "force": True})
+    assert client.responses.compact.await_args is not None
+    assert client.responses.compact.await_args.kwargs["previous_response_id"] == "resp-new"
+
+
+# upstream: test_empty_pop_preserves_response_chain
+async def test_empty_pop_preserves_response_chain(sessions_backend: Any) -> None:
+    client = compact_client([])
+    session = compaction(
+        new_session(sessions_backend),
+        client,
+        compaction_mode="previous_response_id",
+        should_trigger_compaction=lambda ctx: False,
+    )
+    await session.run_compaction({"response_id": "resp-old", "store": False})
+    session.should_trigger_compaction = lambda ctx: True
+    await session._defer_compaction("resp-old")
+
+    assert await session.pop_item() is None
+
+    assert session._get_deferred_compaction_response_id() == "resp-old"
+    assert session._last_unstored_response_id == "resp-old"
+    await session.run_compaction({"force": True})
+    assert client.responses.compact.await_args is not None
+    assert client.responses.compact.await_args.kwargs["previous_response_id"] == "resp-old"
+
+
+# upstream: test_add_waits_for_in_flight_compaction_and_survives,
+# test_clear_waits_for_in_flight_compaction_and_stays_empty
+@pytest.mark.parametrize("operation", ["add", "clear"])
+async def test_writes_wait_for_in_flight_compaction(sessions_backend: Any, operation: str) -> None:
+    import asyncio
+
+    old_item = cast(TResponseInputItem, {"type": "message", "role": "assistant", "content": "old"})
+    concurrent_item = cast(TResponseInputItem, {"type": "message", "role": "user", "content": "concurrent"})
+    compacted_item = cast(TResponseInputItem, {"type": "compaction", "summary": "compacted"})
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([old_item])
+    compact_entered = asyncio.Event()
+    release_compact = asyncio.Event()
+
+    async def compact(**_: Any) -> SimpleNamespace:
+        compact_entered.set()
+        await release_compact.wait()
+        return SimpleNamespace(output=[compacted_item])
+
+    client = MagicMock()
+    client.responses.compact = AsyncMock(side_effect=compact)
+    session = compaction(underlying, client, compaction_mode="input")
+
+    compaction_task = asyncio.create_task(session.run_compaction({"force": True}))
+    await compact_entered.wait()
+    if operation == "add":
+        write = asyncio.create_task(session.add_items([concurrent_item]))
+    else:
+        write = asyncio.create_task(session.clear_session())
+    await asyncio.sleep(0)
+    assert not write.done()
+
+    release_compact.set()
+    await compaction_task
+    await write
+
+    expected = [compacted_item, concurrent_item] if operation == "add" else []
+    assert await underlying.get_items() == expected
+
+
+# upstream: test_run_compaction_auto_uses_input_after_clear
+async def test_run_compaction_auto_uses_input_after_clear(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([cast(TResponseInputItem, {"role": "assistant", "content": "old turn"})])
+    client = compact_client([])
+    session = compaction(underlying, client)
+    # Default auto mode follows the stored response chain first.
+    await session.run_compaction({"response_id": "resp-old", "force": True})
+    first_kwargs = client.responses.compact.call_args.kwargs
+    assert first_kwargs.get("previous_response_id") == "resp-old"
+    assert "input" not in first_kwargs
+
+    await session.clear_session()
+    new_items: list[TResponseInputItem] = [
+        cast(TResponseInputItem, {"role": "user", "content": "fresh start"}),
+        cast(TResponseInputItem, {"role": "assistant", "content": "fresh reply"}),
+    ]
+    await session.add_items(new_items)
+
+    # After clearing the stored response, auto mode compacts from the
+    # current local input instead of reusing the cleared response chain.
+    await session.run_compaction({"force": True})
+    assert client.responses.compact.call_count == 2
+    second_kwargs = client.responses.compact.call_args.kwargs
+    assert "previous_response_id" not in second_kwargs
+    assert second_kwargs.get("input") == new_items
