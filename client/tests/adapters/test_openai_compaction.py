@@ -665,3 +665,140 @@ async def test_run_compaction_auto_uses_input_after_clear(sessions_backend: Any)
     second_kwargs = client.responses.compact.call_args.kwargs
     assert "previous_response_id" not in second_kwargs
     assert second_kwargs.get("input") == new_items
+
+
+# upstream: test_run_compaction_retains_deferred_marker_when_api_call_fails
+async def test_run_compaction_retains_deferred_marker_when_api_call_fails(sessions_backend: Any) -> None:
+    call_count = 0
+
+    async def compact(**kwargs: Any) -> Any:
+        nonlocal call_count
+        call_count += 1
+        if call_count == 1:
+            raise RuntimeError("compact API blew up")
+        return SimpleNamespace(output=[])
+
+    client = MagicMock()
+    client.responses.compact = AsyncMock(side_effect=compact)
+    session = compaction(new_session(sessions_backend), client, should_trigger_compaction=lambda _ctx: False)
+    session._deferred_response_id = "resp-handoff"
+
+    with pytest.raises(RuntimeError, match="compact API blew up"):
+        await session.run_compaction(
+            {"response_id": "resp-delegate", "force": session._get_deferred_compaction_response_id() is not None}
+        )
+    assert session._get_deferred_compaction_response_id() == "resp-handoff"
+
+    await session.run_compaction(
+        {"response_id": "resp-delegate", "force": session._get_deferred_compaction_response_id() is not None}
+    )
+    assert call_count == 2
+    assert session._get_deferred_compaction_response_id() is None
+
+
+# upstream: test_run_compaction_honors_falsey_decision_hook
+async def test_run_compaction_honors_falsey_decision_hook(sessions_backend: Any) -> None:
+    class FalseyDecisionHook:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __bool__(self) -> bool:
+            return False
+
+        def __call__(self, context: dict[str, Any]) -> bool:
+            self.calls += 1
+            return False
+
+    underlying = new_session(sessions_backend)
+    await underlying.add_items(
+        [message("assistant", f"message {index}") for index in range(DEFAULT_COMPACTION_THRESHOLD)]
+    )
+    client = MagicMock()
+    client.responses.compact = AsyncMock()
+    decision_hook = FalseyDecisionHook()
+    session = compaction(underlying, client, compaction_mode="input", should_trigger_compaction=decision_hook)
+
+    await session.run_compaction()
+
+    assert decision_hook.calls == 1
+    client.responses.compact.assert_not_awaited()
+    assert len(await underlying.get_items()) == DEFAULT_COMPACTION_THRESHOLD
+
+
+# upstream: test_run_compaction_requires_response_id
+async def test_run_compaction_requires_response_id(sessions_backend: Any) -> None:
+    session = OpenAIResponsesCompactionSession(
+        session_id="test", underlying_session=new_session(sessions_backend), compaction_mode="previous_response_id"
+    )
+    with pytest.raises(ValueError, match="previous_response_id compaction"):
+        await session.run_compaction()
+
+
+# upstream: test_run_compaction_auto_uses_default_store_when_unset
+async def test_run_compaction_auto_uses_default_store_when_unset(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([message("user", "hello"), message("assistant", "world")])
+    client = compact_client([])
+    session = compaction(underlying, client, compaction_mode="auto")
+
+    await session.run_compaction({"response_id": "resp-auto", "store": False, "force": True})
+    await session.run_compaction({"response_id": "resp-stored", "force": True})
+
+    assert client.responses.compact.call_count == 2
+    first_kwargs = client.responses.compact.call_args_list[0].kwargs
+    second_kwargs = client.responses.compact.call_args_list[1].kwargs
+    assert "previous_response_id" not in first_kwargs
+    assert second_kwargs.get("previous_response_id") == "resp-stored"
+    assert "input" not in second_kwargs
+
+
+# upstream: test_run_compaction_auto_uses_input_when_last_response_unstored
+async def test_run_compaction_auto_uses_input_when_last_response_unstored(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([message("user", "hello"), message("assistant", "world")])
+    output = [{"type": "message", "role": "assistant", "content": "compacted"}]
+    client = compact_client(output)
+    session = compaction(underlying, client, compaction_mode="auto")
+
+    await session.run_compaction({"response_id": "resp-unstored", "store": False, "force": True})
+    await session.run_compaction({"force": True})
+
+    assert client.responses.compact.call_count == 2
+    first_kwargs = client.responses.compact.call_args_list[0].kwargs
+    second_kwargs = client.responses.compact.call_args_list[1].kwargs
+    assert "previous_response_id" not in first_kwargs
+    assert "previous_response_id" not in second_kwargs
+    assert second_kwargs.get("input") == output
+    assert await underlying.get_items() == output
+
+
+# upstream: test_run_compaction_uses_sanitized_cached_items_after_add
+async def test_run_compaction_uses_sanitized_cached_items_after_add(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    client = compact_client([])
+    session = compaction(underlying, client, compaction_mode="input")
+
+    await session._ensure_compaction_candidates()
+    await session.add_items(
+        [
+            cast(
+                TResponseInputItem,
+                {
+                    "type": "function_call",
+                    "call_id": "call_cached",
+                    "name": "lookup_account",
+                    "arguments": "{}",
+                    TOOL_CALL_SESSION_DESCRIPTION_KEY: "Lookup customer records.",
+                    TOOL_CALL_SESSION_TITLE_KEY: "Lookup Account",
+                },
+            ),
+            cast(TResponseInputItem, {"type": "function_call_output", "call_id": "call_cached", "output": "ok"}),
+        ]
+    )
+
+    await session.run_compaction({"force": True})
+
+    compact_input = cast(list[dict[str, Any]], client.responses.compact.call_args.kwargs["input"])
+    assert compact_input[0]["type"] == "function_call"
+    assert TOOL_CALL_SESSION_DESCRIPTION_KEY not in compact_input[0]
+    assert TOOL_CALL_SESSION_TITLE_KEY not in compact_input[0]
