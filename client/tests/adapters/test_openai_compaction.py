@@ -802,3 +802,52 @@ async def test_run_compaction_uses_sanitized_cached_items_after_add(sessions_bac
     assert compact_input[0]["type"] == "function_call"
     assert TOOL_CALL_SESSION_DESCRIPTION_KEY not in compact_input[0]
     assert TOOL_CALL_SESSION_TITLE_KEY not in compact_input[0]
+
+
+# upstream: test_manual_rollback_budget_rejects_before_api_or_writes
+@pytest.mark.parametrize("retrieval_limit", [None, 1])
+async def test_manual_rollback_budget_rejects_before_api_or_writes(
+    sessions_backend: Any, retrieval_limit: int | None
+) -> None:
+    from unittest.mock import patch
+
+    backend = new_session(sessions_backend, session_settings=SessionSettings(limit=retrieval_limit))
+    history: list[TResponseInputItem] = [{"role": "user", "content": f"{index}:" + "x" * 4096} for index in range(64)]
+    await backend.add_items(history)
+    before = await backend.client.get_session(backend.session_id)
+    client = MagicMock()
+    client.responses.compact = AsyncMock()
+    session = OpenAIResponsesCompactionSession("test", backend, client=client, max_rollback_items=3)
+    with (
+        patch.object(backend, "get_items", wraps=backend.get_items) as reads,
+        patch.object(backend, "clear_session", wraps=backend.clear_session) as clear,
+        patch.object(backend, "add_items", wraps=backend.add_items) as writes,
+        pytest.raises(ValueError, match="exceeds max_rollback_items"),
+    ):
+        await session.run_compaction({"force": True})
+    reads.assert_awaited_once_with(limit=4)
+    client.responses.compact.assert_not_awaited()
+    clear.assert_not_awaited()
+    writes.assert_not_awaited()
+    assert await backend.get_items(limit=100) == history
+    assert (await backend.client.get_session(backend.session_id)).version == before.version
+
+
+# upstream: test_automatic_compaction_rollback_budget (native: a store with the snapshot hook)
+async def test_automatic_compaction_rollback_budget(sessions_backend: Any) -> None:
+    backend = new_session(sessions_backend)
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession(
+        "test", backend, client=client, max_rollback_items=1, should_trigger_compaction=lambda _: True
+    )
+    agent = Agent(name="test", model=ScriptedModel(steps=[[assistant_message("reply")]]))
+    await Runner.run(agent, "hello", session=session)
+    client.responses.compact.assert_awaited_once()
+    assert await backend.get_items() == []
+
+
+# upstream: test_rejects_nonpositive_rollback_budget
+@pytest.mark.parametrize("budget", [0, -1])
+async def test_rejects_nonpositive_rollback_budget(sessions_backend: Any, budget: int) -> None:
+    with pytest.raises(ValueError, match="max_rollback_items must be positive"):
+        OpenAIResponsesCompactionSession("test", new_session(sessions_backend), max_rollback_items=budget)
