@@ -1051,3 +1051,81 @@ async def test_compaction_replay_strips_created_by(sessions_backend: Any, histor
         ] * (3 if history_source == "manual" else 2)
         assert stored_items[0] == compacted_item
         assert (await underlying.get_items())[0] == compacted_item
+
+
+# upstream: test_settled_pop_failure_invalidates_response_chain, test_settled_clear_failure_invalidates_response_chain
+# (upstream gates SQLite's commit acknowledgement; here the answer to the request that commits the pop or the
+# clear is held back, then cancelled or turned into an error)
+@pytest.mark.parametrize("operation", ["pop", "clear"])
+@pytest.mark.parametrize("outcome", ["cancelled", "error"])
+async def test_settled_failure_invalidates_response_chain(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch, operation: str, outcome: str
+) -> None:
+    import asyncio
+
+    underlying = new_session(sessions_backend)
+    history: list[TResponseInputItem] = [
+        {"role": "user", "content": "keep me"},
+        {"role": "assistant", "content": "remove me"},
+    ]
+    await underlying.add_items(history)
+    committed = asyncio.Event()
+    allow_return = asyncio.Event()
+    method = "delete_events" if operation == "pop" else "create_session"
+    original = getattr(underlying.client, method)
+    paused = False
+
+    async def pausing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal paused
+        result = await original(*args, **kwargs)
+        if not paused:
+            paused = True
+            committed.set()
+            await allow_return.wait()
+            if outcome == "error":
+                raise RuntimeError("commit acknowledgement failed")
+        return result
+
+    monkeypatch.setattr(underlying.client, method, pausing)
+    client = compact_client([])
+    session = compaction(
+        underlying, client, compaction_mode="previous_response_id", should_trigger_compaction=lambda ctx: False
+    )
+    await session.run_compaction({"response_id": "resp-old", "store": False})
+    session.should_trigger_compaction = lambda ctx: True
+    await session._defer_compaction("resp-old")
+    mutation = asyncio.create_task(session.pop_item() if operation == "pop" else session.clear_session())
+    try:
+        await asyncio.wait_for(committed.wait(), 10)
+        if outcome == "cancelled":
+            mutation.cancel()
+        allow_return.set()
+        if outcome == "cancelled":
+            with pytest.raises(asyncio.CancelledError):
+                await mutation
+        else:
+            with pytest.raises(RuntimeError, match="commit acknowledgement failed"):
+                await mutation
+
+        expected = history[:1] if operation == "pop" else []
+        assert await session.get_items() == expected
+        assert not session._mutation_lock.locked()
+        with pytest.raises(ValueError, match="requires a response_id"):
+            await session.run_compaction({"force": True})
+        client.responses.compact.assert_not_awaited()
+        assert session._get_deferred_compaction_response_id() is None
+        assert session._last_unstored_response_id is None
+        assert await underlying.get_items() == expected
+        if operation == "clear":
+            # The session stays usable: a subsequent write survives.
+            follow_up: TResponseInputItem = {"role": "user", "content": "after clear"}
+            await session.add_items([follow_up])
+            assert await session.get_items() == [follow_up]
+            await session.run_compaction({"response_id": "resp-new", "force": True})
+            assert client.responses.compact.await_args is not None
+            assert client.responses.compact.await_args.kwargs["previous_response_id"] == "resp-new"
+    finally:
+        allow_return.set()
+        if not mutation.done():
+            mutation.cancel()
+        await asyncio.gather(mutation, return_exceptions=True)
