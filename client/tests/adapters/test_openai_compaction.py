@@ -1129,3 +1129,49 @@ async def test_settled_failure_invalidates_response_chain(
         if not mutation.done():
             mutation.cancel()
         await asyncio.gather(mutation, return_exceptions=True)
+
+
+# upstream: test_rollback_does_not_revive_items_expired_during_compaction (over EncryptedSession, which has no
+# atomic replacement of its own: the SDK's clear-then-add runs on it, over this store)
+@pytest.mark.parametrize("budget", [None, 2])
+@pytest.mark.parametrize("failure_stage", ["clear", "add"])
+async def test_rollback_does_not_revive_items_expired_during_compaction(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch, budget: int | None, failure_stage: str
+) -> None:
+    from unittest.mock import patch
+
+    from agents.extensions.memory.encrypt_session import EncryptedSession
+
+    clock = [1000]
+    monkeypatch.setattr("cryptography.fernet.time.time", lambda: clock[0])
+    backend = new_session(sessions_backend)
+    encrypted = EncryptedSession("ttl-rollback", backend, "synthetic-key", ttl=10)
+    live_item: TResponseInputItem = {"role": "user", "content": "still live"}
+    await encrypted.add_items([{"role": "user", "content": "expires during request"}])
+    clock[0] = 1005
+    await encrypted.add_items([live_item])
+
+    async def compact(**kwargs: Any) -> SimpleNamespace:
+        clock[0] = 1011
+        return SimpleNamespace(output=[{"role": "assistant", "content": "summary"}])
+
+    client = MagicMock()
+    client.responses.compact = AsyncMock(side_effect=compact)
+    session = OpenAIResponsesCompactionSession("ttl-rollback", encrypted, client=client, max_rollback_items=budget)
+    operation = encrypted.clear_session if failure_stage == "clear" else encrypted.add_items
+    calls = 0
+
+    async def fail_once(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        await operation(*args)
+        if calls == 1:
+            raise RuntimeError("replacement failed")
+
+    with (
+        patch.object(encrypted, "clear_session" if failure_stage == "clear" else "add_items", side_effect=fail_once),
+        pytest.raises(RuntimeError, match="replacement failed"),
+    ):
+        await session.run_compaction({"force": True})
+    client.responses.compact.assert_awaited_once()
+    assert await encrypted.get_items() == [live_item]
