@@ -7,6 +7,26 @@ the compaction API stays a mock: no network). Where the SDK asserted its clear-t
 append instead, and the test asserts that: the session is never cleared, a failed replacement leaves the
 history as it was. Scenarios that SQLiteSession handles through its compaction snapshot hook (automatic
 compaction with a read limit hiding older history) run over both stores, compared item for item.
+
+Checked against openai-agents 0.24.0's file (73 tests); the tests 0.24.0 added that the earlier port missed are
+ported at the end of this file. Not ported, with why:
+- test_run_compaction_restores_history_when_replacement_add_fails, ..._when_replacement_add_is_cancelled,
+  ..._when_clear_fails_after_mutation, ..._when_clear_is_cancelled_after_mutation,
+  ..._when_cancelled_again_during_restore, test_run_compaction_does_not_restore_when_clear_fails_without_mutation,
+  test_run_compaction_reraises_replacement_error_when_restore_fails,
+  test_cancel_restore_waits_for_mutation_lock_before_newer_writes,
+  test_exception_restore_drains_when_compaction_is_cancelled, test_rollback_budget_bounds_failed_clear_inspection,
+  test_exact_rollback_budget_refreshes_complete_snapshot: the SDK's clear-then-add replacement and its restore, on
+  SimpleListSession subclasses that fail inside clear/add; the SDK takes that path only for a store without
+  `_atomic_replace_items`, and ServiceSession replaces in one append (the tests above assert that a failed
+  replacement leaves the history as it was). Where a wrapper without it (EncryptedSession) makes the SDK run
+  clear-then-add over this store, test_rollback_does_not_revive_items_expired_during_compaction runs it.
+- test_gpt_models, test_o_models, test_fine_tuned_models, test_invalid_models, test_init_accepts_valid_model,
+  test_init_validates_model, test_client_preserves_falsy_default_client, test_is_compaction_aware_session_*,
+  test_excludes_*, test_noop_when_empty, test_preserves_*, test_strips_*: the SDK's model-name validation and its
+  pure helpers (candidate selection, orphaned-id stripping); no store involved.
+- test_run_compaction_suppresses_model_dump_warnings: how the SDK dumps a compaction output object (a mock store
+  only returns items).
 """
 
 from __future__ import annotations
@@ -1175,3 +1195,77 @@ async def test_rollback_does_not_revive_items_expired_during_compaction(
         await session.run_compaction({"force": True})
     client.responses.compact.assert_awaited_once()
     assert await encrypted.get_items() == [live_item]
+
+
+# upstream: test_resumed_save_carries_generation_into_compaction
+async def test_resumed_save_carries_generation_into_compaction(sessions_backend: Any) -> None:
+    import asyncio
+    from collections.abc import Awaitable, Callable
+
+    from agents.items import MessageOutputItem
+    from agents.run_context import RunContextWrapper
+    from agents.run_internal.session_persistence import prepare_input_with_session, save_result_to_session
+    from agents.run_state import RunState
+    from agents.testing import ModelStep
+
+    underlying = new_session(sessions_backend)
+    client = compact_client([])
+    resumed_persisted = asyncio.Event()
+    release_resumed = asyncio.Event()
+    add_calls = 0
+
+    class PausingCompactionSession(OpenAIResponsesCompactionSession):
+        async def _add_items_with_generation(
+            self, write_items: Callable[[], Awaitable[None]], *, expected_generation: int | None
+        ) -> int | None:
+            nonlocal add_calls
+            generation = await super()._add_items_with_generation(write_items, expected_generation=expected_generation)
+            add_calls += 1
+            if add_calls == 1:
+                resumed_persisted.set()
+                await release_resumed.wait()
+            return generation
+
+    session = PausingCompactionSession(
+        session_id="resumed-interleaved-persist",
+        underlying_session=underlying,
+        client=client,
+        compaction_mode="previous_response_id",
+        should_trigger_compaction=lambda context: context["response_id"] == "resp-a",
+    )
+    agent = Agent(name="worker-a")
+    wrapper: RunContextWrapper[Any] = RunContextWrapper(context=None)
+    state: RunState[Any] = RunState(context=wrapper, original_input=[], starting_agent=agent)
+    resumed_item = MessageOutputItem(agent=agent, raw_item=_text_message("run-A"))
+    await prepare_input_with_session([], session, None, wrapper=wrapper)
+
+    resumed_save = asyncio.create_task(
+        save_result_to_session(
+            session,
+            [],
+            [resumed_item],
+            state,
+            response_id="resp-a",
+            wrapper=wrapper,
+            resumed_write_state=state,
+        )
+    )
+    await asyncio.wait_for(resumed_persisted.wait(), timeout=5)
+    await asyncio.wait_for(
+        Runner.run(
+            Agent(
+                name="worker-b",
+                model=ScriptedModel(steps=[ModelStep(output=[_text_message("run-B")], response_id="resp-b")]),
+            ),
+            "input-B",
+            session=session,
+        ),
+        timeout=10,
+    )
+    release_resumed.set()
+    await resumed_save
+
+    client.responses.compact.assert_not_awaited()
+    stored = str(await underlying.get_items())
+    assert "run-A" in stored
+    assert "run-B" in stored
