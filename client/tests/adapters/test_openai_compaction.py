@@ -10,9 +10,12 @@ compaction with a read limit hiding older history) run over both stores, compare
 
 Checked against openai-agents 0.24.0's file (73 tests); the tests 0.24.0 added that the earlier port missed are
 ported at the end of this file. Not ported, with why:
-- test_run_compaction_restores_history_when_replacement_add_fails, ..._when_replacement_add_is_cancelled,
-  ..._when_clear_fails_after_mutation, ..._when_clear_is_cancelled_after_mutation,
-  ..._when_cancelled_again_during_restore, test_run_compaction_does_not_restore_when_clear_fails_without_mutation,
+- test_run_compaction_restores_history_when_replacement_add_fails,
+  test_run_compaction_restores_history_when_replacement_add_is_cancelled,
+  test_run_compaction_restores_history_when_clear_fails_after_mutation,
+  test_run_compaction_restores_history_when_clear_is_cancelled_after_mutation,
+  test_run_compaction_restores_history_when_cancelled_again_during_restore,
+  test_run_compaction_does_not_restore_when_clear_fails_without_mutation,
   test_run_compaction_reraises_replacement_error_when_restore_fails,
   test_cancel_restore_waits_for_mutation_lock_before_newer_writes,
   test_exception_restore_drains_when_compaction_is_cancelled, test_rollback_budget_bounds_failed_clear_inspection,
@@ -22,9 +25,12 @@ ported at the end of this file. Not ported, with why:
   replacement leaves the history as it was). Where a wrapper without it (EncryptedSession) makes the SDK run
   clear-then-add over this store, test_rollback_does_not_revive_items_expired_during_compaction runs it.
 - test_gpt_models, test_o_models, test_fine_tuned_models, test_invalid_models, test_init_accepts_valid_model,
-  test_init_validates_model, test_client_preserves_falsy_default_client, test_is_compaction_aware_session_*,
-  test_excludes_*, test_noop_when_empty, test_preserves_*, test_strips_*: the SDK's model-name validation and its
-  pure helpers (candidate selection, orphaned-id stripping); no store involved.
+  test_init_validates_model, test_client_preserves_falsy_default_client, test_is_compaction_aware_session_true,
+  test_is_compaction_aware_session_false, test_is_compaction_aware_session_none, test_excludes_user_messages,
+  test_excludes_easy_user_messages_without_type, test_excludes_compaction_items, test_noop_when_empty,
+  test_preserves_assistant_without_id, test_preserves_id_when_reasoning_present,
+  test_strips_id_from_assistant_when_no_reasoning, test_strips_multiple_assistant_ids: the SDK's model-name
+  validation and its pure helpers (candidate selection, orphaned-id stripping); no store involved.
 - test_run_compaction_suppresses_model_dump_warnings: how the SDK dumps a compaction output object (a mock store
   only returns items).
 """
