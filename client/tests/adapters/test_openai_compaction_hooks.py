@@ -17,12 +17,17 @@ become the fixture's two service backends (in-process, dev server). A failure in
 or a paused SQLAlchemy transaction is injected here at the client's `append_events` (the request that carries the
 replacement): refused before it is sent, or held before it is sent / after it has committed.
 
+Upstream tests written over SimpleListSession (no snapshot hook) where the SDK's outcome depends on the hook (a
+filter hid history from the model: over SimpleListSession the SDK skips compaction, over a hooked store it
+compacts the suffix it matched) run over SQLiteSession and over ServiceSession in the same test
+(`same_as_sqlite`): the assertions that hold for both stay as upstream wrote them, the others become a record of
+the outcome that must equal SQLiteSession's. Parameters that do not touch the store (`streamed`, EncryptedSession
+`outer`/inner, `with_wrapper`) take one value per service backend rather than multiplying the runs.
+
 Not ported (with why):
 - test_automatic_compaction_respects_backend_id_matching_policy: exercises `IdStrippingSession`, a test store that
   drops item ids on write (`_ignore_ids_for_matching`); `ServiceSession` keeps ids as given, so there is no such
   policy to carry over (the duplicates half is test_automatic_compaction_preserves_filtered_duplicate_occurrences).
-- test_encrypted_session_checks_decrypted_history, test_resumed_tool_output_stays_local_when_filtered: the store is
-  a SimpleListSession only to hold items; ported anyway below (on ServiceSession).
 - test_replacement_uses_timestamp_order_not_id_order: rewrites a row's `created_at` with SQL so that timestamp and
   id order disagree; the service orders a history by seq (append order) and has no other order to disagree with.
 - test_compaction_with_engine_managed_sqlite_begin: SQLAlchemy engine transaction configuration (SQL engine only).

@@ -43,6 +43,11 @@ hooks the SDK looks for on a store that replaces history atomically, as `SQLiteS
 - `_atomic_replace_items(output)` (manual `run_compaction()`): the history replaced by `output` as a new base,
   in one append, instead of the SDK's clear-then-add with its restore-on-failure.
 
+With `EncryptedSession(ttl=...)` over or under the compaction session, the snapshot's `prune_prefix` is honoured:
+the expired items leading the history leave it with the replacement (the base moves past them), as SQLiteSession
+deletes them in the same transaction. Writes of one `ServiceSession` object run one at a time and a cancelled write
+is seen to its outcome (SQLiteSession's write lock and `_await_mutation`).
+
 An empty output is stored as one marker event of no item (the base, or the replacement of the suffix), which
 `get_items` and `pop_item` skip. Outputs of more than 20 items take one append per 20, each conditioned on
 the version the previous one left (atomic for up to 20 items; real compactions return a few).
