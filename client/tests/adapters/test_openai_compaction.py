@@ -7,6 +7,32 @@ the compaction API stays a mock: no network). Where the SDK asserted its clear-t
 append instead, and the test asserts that: the session is never cleared, a failed replacement leaves the
 history as it was. Scenarios that SQLiteSession handles through its compaction snapshot hook (automatic
 compaction with a read limit hiding older history) run over both stores, compared item for item.
+
+Checked against openai-agents 0.24.0's file (73 tests); the tests 0.24.0 added that the earlier port missed are
+ported at the end of this file. Not ported, with why:
+- test_run_compaction_restores_history_when_replacement_add_fails,
+  test_run_compaction_restores_history_when_replacement_add_is_cancelled,
+  test_run_compaction_restores_history_when_clear_fails_after_mutation,
+  test_run_compaction_restores_history_when_clear_is_cancelled_after_mutation,
+  test_run_compaction_restores_history_when_cancelled_again_during_restore,
+  test_run_compaction_does_not_restore_when_clear_fails_without_mutation,
+  test_run_compaction_reraises_replacement_error_when_restore_fails,
+  test_cancel_restore_waits_for_mutation_lock_before_newer_writes,
+  test_exception_restore_drains_when_compaction_is_cancelled, test_rollback_budget_bounds_failed_clear_inspection,
+  test_exact_rollback_budget_refreshes_complete_snapshot: the SDK's clear-then-add replacement and its restore, on
+  SimpleListSession subclasses that fail inside clear/add; the SDK takes that path only for a store without
+  `_atomic_replace_items`, and ServiceSession replaces in one append (the tests above assert that a failed
+  replacement leaves the history as it was). Where a wrapper without it (EncryptedSession) makes the SDK run
+  clear-then-add over this store, test_rollback_does_not_revive_items_expired_during_compaction runs it.
+- test_gpt_models, test_o_models, test_fine_tuned_models, test_invalid_models, test_init_accepts_valid_model,
+  test_init_validates_model, test_client_preserves_falsy_default_client, test_is_compaction_aware_session_true,
+  test_is_compaction_aware_session_false, test_is_compaction_aware_session_none, test_excludes_user_messages,
+  test_excludes_easy_user_messages_without_type, test_excludes_compaction_items, test_noop_when_empty,
+  test_preserves_assistant_without_id, test_preserves_id_when_reasoning_present,
+  test_strips_id_from_assistant_when_no_reasoning, test_strips_multiple_assistant_ids: the SDK's model-name
+  validation and its pure helpers (candidate selection, orphaned-id stripping); no store involved.
+- test_run_compaction_suppresses_model_dump_warnings: how the SDK dumps a compaction output object (a mock store
+  only returns items).
 """
 
 from __future__ import annotations
@@ -530,3 +556,722 @@ async def test_a_subclass_supplies_its_own_snapshot(sessions_backend: Any) -> No
     session = Transforming(f"cmp-{uuid.uuid4().hex[:12]}", sessions_backend.async_client())
     assert await session._get_compaction_snapshot(3) is None
     assert await session._atomic_replace_items([]) is False
+
+
+# --- response chain and serialization (ports added for 0.24.0's tests the earlier port missed) ------------------
+
+
+# upstream: TestOpenAIResponsesCompactionSession::test_get_items_delegates, ::test_add_items_delegates
+async def test_get_and_add_items_delegate_to_the_store(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    session = OpenAIResponsesCompactionSession(session_id="test", underlying_session=underlying)
+    items = [cast(TResponseInputItem, {"type": "message", "role": "assistant", "content": "test"})]
+    await session.add_items(items)
+    result = await session.get_items()
+    assert len(result) == 1
+    assert result == items
+    assert await underlying.get_items() == items
+
+
+# upstream: test_pop_item_invalidates_response_chain, test_clear_session_invalidates_response_chain
+@pytest.mark.parametrize("operation", ["pop", "clear"])
+async def test_pop_and_clear_invalidate_response_chain(sessions_backend: Any, operation: str) -> None:
+    item = cast(TResponseInputItem, {"role": "assistant", "content": "remove me"})
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([item])
+    client = compact_client([])
+    session = compaction(
+        underlying, client, compaction_mode="previous_response_id", should_trigger_compaction=lambda ctx: False
+    )
+    await session.run_compaction({"response_id": "resp-old", "store": False})
+    session.should_trigger_compaction = lambda ctx: True
+    await session._defer_compaction("resp-old")
+
+    if operation == "pop":
+        assert await session.pop_item() == item
+    else:
+        await session.clear_session()
+    assert await session.get_items() == []
+    with pytest.raises(ValueError, match="requires a response_id"):
+        await session.run_compaction({"force": True})
+    client.responses.compact.assert_not_awaited()
+    assert session._get_deferred_compaction_response_id() is None
+    assert session._last_unstored_response_id is None
+
+    await session.run_compaction({"response_id": "resp-new", "force": True})
+    assert client.responses.compact.await_args is not None
+    assert client.responses.compact.await_args.kwargs["previous_response_id"] == "resp-new"
+
+
+# upstream: test_empty_pop_preserves_response_chain
+async def test_empty_pop_preserves_response_chain(sessions_backend: Any) -> None:
+    client = compact_client([])
+    session = compaction(
+        new_session(sessions_backend),
+        client,
+        compaction_mode="previous_response_id",
+        should_trigger_compaction=lambda ctx: False,
+    )
+    await session.run_compaction({"response_id": "resp-old", "store": False})
+    session.should_trigger_compaction = lambda ctx: True
+    await session._defer_compaction("resp-old")
+
+    assert await session.pop_item() is None
+
+    assert session._get_deferred_compaction_response_id() == "resp-old"
+    assert session._last_unstored_response_id == "resp-old"
+    await session.run_compaction({"force": True})
+    assert client.responses.compact.await_args is not None
+    assert client.responses.compact.await_args.kwargs["previous_response_id"] == "resp-old"
+
+
+# upstream: test_add_waits_for_in_flight_compaction_and_survives,
+# test_clear_waits_for_in_flight_compaction_and_stays_empty
+@pytest.mark.parametrize("operation", ["add", "clear"])
+async def test_writes_wait_for_in_flight_compaction(sessions_backend: Any, operation: str) -> None:
+    import asyncio
+
+    old_item = cast(TResponseInputItem, {"type": "message", "role": "assistant", "content": "old"})
+    concurrent_item = cast(TResponseInputItem, {"type": "message", "role": "user", "content": "concurrent"})
+    compacted_item = cast(TResponseInputItem, {"type": "compaction", "summary": "compacted"})
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([old_item])
+    compact_entered = asyncio.Event()
+    release_compact = asyncio.Event()
+
+    async def compact(**_: Any) -> SimpleNamespace:
+        compact_entered.set()
+        await release_compact.wait()
+        return SimpleNamespace(output=[compacted_item])
+
+    client = MagicMock()
+    client.responses.compact = AsyncMock(side_effect=compact)
+    session = compaction(underlying, client, compaction_mode="input")
+
+    compaction_task = asyncio.create_task(session.run_compaction({"force": True}))
+    await compact_entered.wait()
+    if operation == "add":
+        write = asyncio.create_task(session.add_items([concurrent_item]))
+    else:
+        write = asyncio.create_task(session.clear_session())
+    await asyncio.sleep(0)
+    assert not write.done()
+
+    release_compact.set()
+    await compaction_task
+    await write
+
+    expected = [compacted_item, concurrent_item] if operation == "add" else []
+    assert await underlying.get_items() == expected
+
+
+# upstream: test_run_compaction_auto_uses_input_after_clear
+async def test_run_compaction_auto_uses_input_after_clear(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([cast(TResponseInputItem, {"role": "assistant", "content": "old turn"})])
+    client = compact_client([])
+    session = compaction(underlying, client)
+    # Default auto mode follows the stored response chain first.
+    await session.run_compaction({"response_id": "resp-old", "force": True})
+    first_kwargs = client.responses.compact.call_args.kwargs
+    assert first_kwargs.get("previous_response_id") == "resp-old"
+    assert "input" not in first_kwargs
+
+    await session.clear_session()
+    new_items: list[TResponseInputItem] = [
+        cast(TResponseInputItem, {"role": "user", "content": "fresh start"}),
+        cast(TResponseInputItem, {"role": "assistant", "content": "fresh reply"}),
+    ]
+    await session.add_items(new_items)
+
+    # After clearing the stored response, auto mode compacts from the
+    # current local input instead of reusing the cleared response chain.
+    await session.run_compaction({"force": True})
+    assert client.responses.compact.call_count == 2
+    second_kwargs = client.responses.compact.call_args.kwargs
+    assert "previous_response_id" not in second_kwargs
+    assert second_kwargs.get("input") == new_items
+
+
+# upstream: test_run_compaction_retains_deferred_marker_when_api_call_fails
+async def test_run_compaction_retains_deferred_marker_when_api_call_fails(sessions_backend: Any) -> None:
+    call_count = 0
+
+    async def compact(**kwargs: Any) -> Any:
+        nonlocal call_count
+        call_count += 1
+        if call_count == 1:
+            raise RuntimeError("compact API blew up")
+        return SimpleNamespace(output=[])
+
+    client = MagicMock()
+    client.responses.compact = AsyncMock(side_effect=compact)
+    session = compaction(new_session(sessions_backend), client, should_trigger_compaction=lambda _ctx: False)
+    session._deferred_response_id = "resp-handoff"
+
+    with pytest.raises(RuntimeError, match="compact API blew up"):
+        await session.run_compaction(
+            {"response_id": "resp-delegate", "force": session._get_deferred_compaction_response_id() is not None}
+        )
+    assert session._get_deferred_compaction_response_id() == "resp-handoff"
+
+    await session.run_compaction(
+        {"response_id": "resp-delegate", "force": session._get_deferred_compaction_response_id() is not None}
+    )
+    assert call_count == 2
+    assert session._get_deferred_compaction_response_id() is None
+
+
+# upstream: test_run_compaction_honors_falsey_decision_hook
+async def test_run_compaction_honors_falsey_decision_hook(sessions_backend: Any) -> None:
+    class FalseyDecisionHook:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __bool__(self) -> bool:
+            return False
+
+        def __call__(self, context: dict[str, Any]) -> bool:
+            self.calls += 1
+            return False
+
+    underlying = new_session(sessions_backend)
+    await underlying.add_items(
+        [message("assistant", f"message {index}") for index in range(DEFAULT_COMPACTION_THRESHOLD)]
+    )
+    client = MagicMock()
+    client.responses.compact = AsyncMock()
+    decision_hook = FalseyDecisionHook()
+    session = compaction(underlying, client, compaction_mode="input", should_trigger_compaction=decision_hook)
+
+    await session.run_compaction()
+
+    assert decision_hook.calls == 1
+    client.responses.compact.assert_not_awaited()
+    assert len(await underlying.get_items()) == DEFAULT_COMPACTION_THRESHOLD
+
+
+# upstream: test_run_compaction_requires_response_id
+async def test_run_compaction_requires_response_id(sessions_backend: Any) -> None:
+    session = OpenAIResponsesCompactionSession(
+        session_id="test", underlying_session=new_session(sessions_backend), compaction_mode="previous_response_id"
+    )
+    with pytest.raises(ValueError, match="previous_response_id compaction"):
+        await session.run_compaction()
+
+
+# upstream: test_run_compaction_auto_uses_default_store_when_unset
+async def test_run_compaction_auto_uses_default_store_when_unset(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([message("user", "hello"), message("assistant", "world")])
+    client = compact_client([])
+    session = compaction(underlying, client, compaction_mode="auto")
+
+    await session.run_compaction({"response_id": "resp-auto", "store": False, "force": True})
+    await session.run_compaction({"response_id": "resp-stored", "force": True})
+
+    assert client.responses.compact.call_count == 2
+    first_kwargs = client.responses.compact.call_args_list[0].kwargs
+    second_kwargs = client.responses.compact.call_args_list[1].kwargs
+    assert "previous_response_id" not in first_kwargs
+    assert second_kwargs.get("previous_response_id") == "resp-stored"
+    assert "input" not in second_kwargs
+
+
+# upstream: test_run_compaction_auto_uses_input_when_last_response_unstored
+async def test_run_compaction_auto_uses_input_when_last_response_unstored(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    await underlying.add_items([message("user", "hello"), message("assistant", "world")])
+    output = [{"type": "message", "role": "assistant", "content": "compacted"}]
+    client = compact_client(output)
+    session = compaction(underlying, client, compaction_mode="auto")
+
+    await session.run_compaction({"response_id": "resp-unstored", "store": False, "force": True})
+    await session.run_compaction({"force": True})
+
+    assert client.responses.compact.call_count == 2
+    first_kwargs = client.responses.compact.call_args_list[0].kwargs
+    second_kwargs = client.responses.compact.call_args_list[1].kwargs
+    assert "previous_response_id" not in first_kwargs
+    assert "previous_response_id" not in second_kwargs
+    assert second_kwargs.get("input") == output
+    assert await underlying.get_items() == output
+
+
+# upstream: test_run_compaction_uses_sanitized_cached_items_after_add
+async def test_run_compaction_uses_sanitized_cached_items_after_add(sessions_backend: Any) -> None:
+    underlying = new_session(sessions_backend)
+    client = compact_client([])
+    session = compaction(underlying, client, compaction_mode="input")
+
+    await session._ensure_compaction_candidates()
+    await session.add_items(
+        [
+            cast(
+                TResponseInputItem,
+                {
+                    "type": "function_call",
+                    "call_id": "call_cached",
+                    "name": "lookup_account",
+                    "arguments": "{}",
+                    TOOL_CALL_SESSION_DESCRIPTION_KEY: "Lookup customer records.",
+                    TOOL_CALL_SESSION_TITLE_KEY: "Lookup Account",
+                },
+            ),
+            cast(TResponseInputItem, {"type": "function_call_output", "call_id": "call_cached", "output": "ok"}),
+        ]
+    )
+
+    await session.run_compaction({"force": True})
+
+    compact_input = cast(list[dict[str, Any]], client.responses.compact.call_args.kwargs["input"])
+    assert compact_input[0]["type"] == "function_call"
+    assert TOOL_CALL_SESSION_DESCRIPTION_KEY not in compact_input[0]
+    assert TOOL_CALL_SESSION_TITLE_KEY not in compact_input[0]
+
+
+# upstream: test_manual_rollback_budget_rejects_before_api_or_writes
+@pytest.mark.parametrize("retrieval_limit", [None, 1])
+async def test_manual_rollback_budget_rejects_before_api_or_writes(
+    sessions_backend: Any, retrieval_limit: int | None
+) -> None:
+    from unittest.mock import patch
+
+    backend = new_session(sessions_backend, session_settings=SessionSettings(limit=retrieval_limit))
+    history: list[TResponseInputItem] = [{"role": "user", "content": f"{index}:" + "x" * 4096} for index in range(64)]
+    await backend.add_items(history)
+    before = await backend.client.get_session(backend.session_id)
+    client = MagicMock()
+    client.responses.compact = AsyncMock()
+    session = OpenAIResponsesCompactionSession("test", backend, client=client, max_rollback_items=3)
+    with (
+        patch.object(backend, "get_items", wraps=backend.get_items) as reads,
+        patch.object(backend, "clear_session", wraps=backend.clear_session) as clear,
+        patch.object(backend, "add_items", wraps=backend.add_items) as writes,
+        pytest.raises(ValueError, match="exceeds max_rollback_items"),
+    ):
+        await session.run_compaction({"force": True})
+    reads.assert_awaited_once_with(limit=4)
+    client.responses.compact.assert_not_awaited()
+    clear.assert_not_awaited()
+    writes.assert_not_awaited()
+    assert await backend.get_items(limit=100) == history
+    assert (await backend.client.get_session(backend.session_id)).version == before.version
+
+
+# upstream: test_automatic_compaction_rollback_budget (native: a store with the snapshot hook)
+async def test_automatic_compaction_rollback_budget(sessions_backend: Any) -> None:
+    backend = new_session(sessions_backend)
+    client = compact_client([])
+    session = OpenAIResponsesCompactionSession(
+        "test", backend, client=client, max_rollback_items=1, should_trigger_compaction=lambda _: True
+    )
+    agent = Agent(name="test", model=ScriptedModel(steps=[[assistant_message("reply")]]))
+    await Runner.run(agent, "hello", session=session)
+    client.responses.compact.assert_awaited_once()
+    assert await backend.get_items() == []
+
+
+# upstream: test_rejects_nonpositive_rollback_budget
+@pytest.mark.parametrize("budget", [0, -1])
+async def test_rejects_nonpositive_rollback_budget(sessions_backend: Any, budget: int) -> None:
+    with pytest.raises(ValueError, match="max_rollback_items must be positive"):
+        OpenAIResponsesCompactionSession("test", new_session(sessions_backend), max_rollback_items=budget)
+
+
+def _text_message(content: str) -> Any:
+    from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+
+    return ResponseOutputMessage(
+        id="1",
+        type="message",
+        role="assistant",
+        content=[ResponseOutputText(text=content, type="output_text", annotations=[], logprobs=[])],
+        status="completed",
+    )
+
+
+# upstream: test_runner_skips_compaction_after_interleaved_model_wait
+async def test_runner_skips_compaction_after_interleaved_model_wait(sessions_backend: Any) -> None:
+    import asyncio
+
+    from agents.testing import ModelStep
+
+    underlying = new_session(sessions_backend)
+    client = compact_client([])
+    model_entered = asyncio.Event()
+    release_model = asyncio.Event()
+
+    async def respond_after_b(_: Any) -> ModelStep:
+        model_entered.set()
+        await release_model.wait()
+        return ModelStep(output=[_text_message("run-A")], response_id="resp-a")
+
+    session = compaction(
+        underlying,
+        client,
+        compaction_mode="previous_response_id",
+        should_trigger_compaction=lambda context: context["response_id"] == "resp-a",
+    )
+    run_a = asyncio.create_task(
+        Runner.run(
+            Agent(name="worker-a", model=ScriptedModel(steps=[ModelStep.respond(respond_after_b)])),
+            "input-A",
+            session=session,
+        )
+    )
+    await asyncio.wait_for(model_entered.wait(), timeout=5)
+    await asyncio.wait_for(
+        Runner.run(
+            Agent(
+                name="worker-b",
+                model=ScriptedModel(steps=[ModelStep(output=[_text_message("run-B")], response_id="resp-b")]),
+            ),
+            "input-B",
+            session=session,
+        ),
+        timeout=10,
+    )
+    release_model.set()
+    await run_a
+
+    client.responses.compact.assert_not_awaited()
+    stored = str(await underlying.get_items())
+    assert "run-A" in stored
+    assert "run-B" in stored
+
+
+# upstream: test_runner_skips_compaction_after_interleaved_persist
+async def test_runner_skips_compaction_after_interleaved_persist(sessions_backend: Any) -> None:
+    import asyncio
+    from collections.abc import Awaitable, Callable
+
+    from agents.testing import ModelStep
+
+    underlying = new_session(sessions_backend)
+    client = compact_client([])
+    run_a_persisted = asyncio.Event()
+    release_run_a = asyncio.Event()
+    add_calls = 0
+
+    class PausingCompactionSession(OpenAIResponsesCompactionSession):
+        async def _add_items_with_generation(
+            self, write_items: Callable[[], Awaitable[None]], *, expected_generation: int | None
+        ) -> int | None:
+            nonlocal add_calls
+            generation = await super()._add_items_with_generation(write_items, expected_generation=expected_generation)
+            add_calls += 1
+            if add_calls == 2:
+                run_a_persisted.set()
+                await release_run_a.wait()
+            return generation
+
+    session = PausingCompactionSession(
+        session_id="interleaved-persist",
+        underlying_session=underlying,
+        client=client,
+        compaction_mode="previous_response_id",
+        should_trigger_compaction=lambda context: context["response_id"] == "resp-a",
+    )
+    run_a = asyncio.create_task(
+        Runner.run(
+            Agent(
+                name="worker-a",
+                model=ScriptedModel(steps=[ModelStep(output=[_text_message("run-A")], response_id="resp-a")]),
+            ),
+            "input-A",
+            session=session,
+        )
+    )
+    await asyncio.wait_for(run_a_persisted.wait(), timeout=5)
+    await asyncio.wait_for(
+        Runner.run(
+            Agent(
+                name="worker-b",
+                model=ScriptedModel(steps=[ModelStep(output=[_text_message("run-B")], response_id="resp-b")]),
+            ),
+            "input-B",
+            session=session,
+        ),
+        timeout=10,
+    )
+    release_run_a.set()
+    await run_a
+
+    client.responses.compact.assert_not_awaited()
+    stored = str(await underlying.get_items())
+    assert "run-A" in stored
+    assert "run-B" in stored
+
+
+# upstream: test_compaction_replay_strips_created_by (the real OpenAI client over a mock HTTP transport)
+@pytest.mark.parametrize("history_source", ["automatic", "manual", "stored"])
+async def test_compaction_replay_strips_created_by(sessions_backend: Any, history_source: str) -> None:
+    import json
+
+    import httpx2
+    from agents import OpenAIResponsesModel, RunConfig
+    from agents.testing import ModelStep
+    from agents.testing.model import _response_for_step
+    from openai import AsyncOpenAI
+
+    compacted_item = {
+        "id": "cmp_synthetic",
+        "type": "compaction",
+        "encrypted_content": "synthetic-encrypted-content",
+        "created_by": "server",
+    }
+    request_inputs: list[list[dict[str, Any]]] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        request_inputs.append(json.loads(request.content)["input"])
+        if request.url.path.endswith("/compact"):
+            return httpx2.Response(
+                200,
+                json={
+                    "id": "cmp_response",
+                    "object": "response.compaction",
+                    "created_at": 1,
+                    "output": [compacted_item],
+                },
+            )
+        assert request.url.path.endswith("/responses")
+        output = [_text_message("42")]
+        return httpx2.Response(200, content=_response_for_step(ModelStep(output=output), output).model_dump_json())
+
+    underlying = new_session(sessions_backend)
+    async with AsyncOpenAI(
+        api_key="synthetic-key", http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    ) as client:
+        session = OpenAIResponsesCompactionSession(
+            session_id="created-by-replay",
+            underlying_session=underlying,
+            client=client,
+            model="gpt-5",
+            compaction_mode="input",
+            should_trigger_compaction=lambda ctx: bool(ctx["compaction_candidate_items"]),
+        )
+        agent = Agent(name="test", model=OpenAIResponsesModel("gpt-5", openai_client=client))
+        config = RunConfig(tracing_disabled=True)
+        if history_source == "stored":
+            # History saved before the fix must also remain usable.
+            await underlying.add_items([cast(TResponseInputItem, compacted_item)])
+        elif history_source == "manual":
+            await session.add_items([{"role": "user", "content": "How many?"}])
+            await session.run_compaction({"force": True})
+        else:
+            await Runner.run(agent, "How many?", session=session, run_config=config)
+
+        stored_items = await underlying.get_items()
+        assert stored_items == [compacted_item]
+        if history_source == "manual":
+            # Repeated manual compaction reuses cached output without a history reload.
+            await session.add_items([{"role": "user", "content": "More context"}])
+            await session.run_compaction({"force": True})
+        result = await Runner.run(agent, "And urgent?", session=session, run_config=config)
+        assert result.final_output == "42"
+
+        replayed_items = [item for items in request_inputs for item in items if item.get("type") == "compaction"]
+        assert replayed_items == [
+            {"id": "cmp_synthetic", "type": "compaction", "encrypted_content": "synthetic-encrypted-content"}
+        ] * (3 if history_source == "manual" else 2)
+        assert stored_items[0] == compacted_item
+        assert (await underlying.get_items())[0] == compacted_item
+
+
+# upstream: test_settled_pop_failure_invalidates_response_chain, test_settled_clear_failure_invalidates_response_chain
+# (upstream gates SQLite's commit acknowledgement; here the answer to the request that commits the pop or the
+# clear is held back, then cancelled or turned into an error)
+@pytest.mark.parametrize("operation", ["pop", "clear"])
+@pytest.mark.parametrize("outcome", ["cancelled", "error"])
+async def test_settled_failure_invalidates_response_chain(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch, operation: str, outcome: str
+) -> None:
+    import asyncio
+
+    underlying = new_session(sessions_backend)
+    history: list[TResponseInputItem] = [
+        {"role": "user", "content": "keep me"},
+        {"role": "assistant", "content": "remove me"},
+    ]
+    await underlying.add_items(history)
+    committed = asyncio.Event()
+    allow_return = asyncio.Event()
+    method = "delete_events" if operation == "pop" else "create_session"
+    original = getattr(underlying.client, method)
+    paused = False
+
+    async def pausing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal paused
+        result = await original(*args, **kwargs)
+        if not paused:
+            paused = True
+            committed.set()
+            await allow_return.wait()
+            if outcome == "error":
+                raise RuntimeError("commit acknowledgement failed")
+        return result
+
+    monkeypatch.setattr(underlying.client, method, pausing)
+    client = compact_client([])
+    session = compaction(
+        underlying, client, compaction_mode="previous_response_id", should_trigger_compaction=lambda ctx: False
+    )
+    await session.run_compaction({"response_id": "resp-old", "store": False})
+    session.should_trigger_compaction = lambda ctx: True
+    await session._defer_compaction("resp-old")
+    mutation = asyncio.create_task(session.pop_item() if operation == "pop" else session.clear_session())
+    try:
+        await asyncio.wait_for(committed.wait(), 10)
+        if outcome == "cancelled":
+            mutation.cancel()
+        allow_return.set()
+        if outcome == "cancelled":
+            with pytest.raises(asyncio.CancelledError):
+                await mutation
+        else:
+            with pytest.raises(RuntimeError, match="commit acknowledgement failed"):
+                await mutation
+
+        expected = history[:1] if operation == "pop" else []
+        assert await session.get_items() == expected
+        assert not session._mutation_lock.locked()
+        with pytest.raises(ValueError, match="requires a response_id"):
+            await session.run_compaction({"force": True})
+        client.responses.compact.assert_not_awaited()
+        assert session._get_deferred_compaction_response_id() is None
+        assert session._last_unstored_response_id is None
+        assert await underlying.get_items() == expected
+        if operation == "clear":
+            # The session stays usable: a subsequent write survives.
+            follow_up: TResponseInputItem = {"role": "user", "content": "after clear"}
+            await session.add_items([follow_up])
+            assert await session.get_items() == [follow_up]
+            await session.run_compaction({"response_id": "resp-new", "force": True})
+            assert client.responses.compact.await_args is not None
+            assert client.responses.compact.await_args.kwargs["previous_response_id"] == "resp-new"
+    finally:
+        allow_return.set()
+        if not mutation.done():
+            mutation.cancel()
+        await asyncio.gather(mutation, return_exceptions=True)
+
+
+# upstream: test_rollback_does_not_revive_items_expired_during_compaction (over EncryptedSession, which has no
+# atomic replacement of its own: the SDK's clear-then-add runs on it, over this store)
+@pytest.mark.parametrize("budget", [None, 2])
+@pytest.mark.parametrize("failure_stage", ["clear", "add"])
+async def test_rollback_does_not_revive_items_expired_during_compaction(
+    sessions_backend: Any, monkeypatch: pytest.MonkeyPatch, budget: int | None, failure_stage: str
+) -> None:
+    from unittest.mock import patch
+
+    from agents.extensions.memory.encrypt_session import EncryptedSession
+
+    clock = [1000]
+    monkeypatch.setattr("cryptography.fernet.time.time", lambda: clock[0])
+    backend = new_session(sessions_backend)
+    encrypted = EncryptedSession("ttl-rollback", backend, "synthetic-key", ttl=10)
+    live_item: TResponseInputItem = {"role": "user", "content": "still live"}
+    await encrypted.add_items([{"role": "user", "content": "expires during request"}])
+    clock[0] = 1005
+    await encrypted.add_items([live_item])
+
+    async def compact(**kwargs: Any) -> SimpleNamespace:
+        clock[0] = 1011
+        return SimpleNamespace(output=[{"role": "assistant", "content": "summary"}])
+
+    client = MagicMock()
+    client.responses.compact = AsyncMock(side_effect=compact)
+    session = OpenAIResponsesCompactionSession("ttl-rollback", encrypted, client=client, max_rollback_items=budget)
+    operation = encrypted.clear_session if failure_stage == "clear" else encrypted.add_items
+    calls = 0
+
+    async def fail_once(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        await operation(*args)
+        if calls == 1:
+            raise RuntimeError("replacement failed")
+
+    with (
+        patch.object(encrypted, "clear_session" if failure_stage == "clear" else "add_items", side_effect=fail_once),
+        pytest.raises(RuntimeError, match="replacement failed"),
+    ):
+        await session.run_compaction({"force": True})
+    client.responses.compact.assert_awaited_once()
+    assert await encrypted.get_items() == [live_item]
+
+
+# upstream: test_resumed_save_carries_generation_into_compaction
+async def test_resumed_save_carries_generation_into_compaction(sessions_backend: Any) -> None:
+    import asyncio
+    from collections.abc import Awaitable, Callable
+
+    from agents.items import MessageOutputItem
+    from agents.run_context import RunContextWrapper
+    from agents.run_internal.session_persistence import prepare_input_with_session, save_result_to_session
+    from agents.run_state import RunState
+    from agents.testing import ModelStep
+
+    underlying = new_session(sessions_backend)
+    client = compact_client([])
+    resumed_persisted = asyncio.Event()
+    release_resumed = asyncio.Event()
+    add_calls = 0
+
+    class PausingCompactionSession(OpenAIResponsesCompactionSession):
+        async def _add_items_with_generation(
+            self, write_items: Callable[[], Awaitable[None]], *, expected_generation: int | None
+        ) -> int | None:
+            nonlocal add_calls
+            generation = await super()._add_items_with_generation(write_items, expected_generation=expected_generation)
+            add_calls += 1
+            if add_calls == 1:
+                resumed_persisted.set()
+                await release_resumed.wait()
+            return generation
+
+    session = PausingCompactionSession(
+        session_id="resumed-interleaved-persist",
+        underlying_session=underlying,
+        client=client,
+        compaction_mode="previous_response_id",
+        should_trigger_compaction=lambda context: context["response_id"] == "resp-a",
+    )
+    agent = Agent(name="worker-a")
+    wrapper: RunContextWrapper[Any] = RunContextWrapper(context=None)
+    state: RunState[Any] = RunState(context=wrapper, original_input=[], starting_agent=agent)
+    resumed_item = MessageOutputItem(agent=agent, raw_item=_text_message("run-A"))
+    await prepare_input_with_session([], session, None, wrapper=wrapper)
+
+    resumed_save = asyncio.create_task(
+        save_result_to_session(
+            session,
+            [],
+            [resumed_item],
+            state,
+            response_id="resp-a",
+            wrapper=wrapper,
+            resumed_write_state=state,
+        )
+    )
+    await asyncio.wait_for(resumed_persisted.wait(), timeout=5)
+    await asyncio.wait_for(
+        Runner.run(
+            Agent(
+                name="worker-b",
+                model=ScriptedModel(steps=[ModelStep(output=[_text_message("run-B")], response_id="resp-b")]),
+            ),
+            "input-B",
+            session=session,
+        ),
+        timeout=10,
+    )
+    release_resumed.set()
+    await resumed_save
+
+    client.responses.compact.assert_not_awaited()
+    stored = str(await underlying.get_items())
+    assert "run-A" in stored
+    assert "run-B" in stored

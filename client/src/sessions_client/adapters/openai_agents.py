@@ -43,6 +43,11 @@ hooks the SDK looks for on a store that replaces history atomically, as `SQLiteS
 - `_atomic_replace_items(output)` (manual `run_compaction()`): the history replaced by `output` as a new base,
   in one append, instead of the SDK's clear-then-add with its restore-on-failure.
 
+With `EncryptedSession(ttl=...)` over or under the compaction session, the snapshot's `prune_prefix` is honoured:
+the expired items leading the history leave it with the replacement (the base moves past them), as SQLiteSession
+deletes them in the same transaction. Writes of one `ServiceSession` object run one at a time and a cancelled write
+is seen to its outcome (SQLiteSession's write lock and `_await_mutation`).
+
 An empty output is stored as one marker event of no item (the base, or the replacement of the suffix), which
 `get_items` and `pop_item` skip. Outputs of more than 20 items take one append per 20, each conditioned on
 the version the previous one left (atomic for up to 20 items; real compactions return a few).
@@ -50,10 +55,11 @@ the version the previous one left (atomic for up to 20 items; real compactions r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
-from agents.memory.session import _CompactionSnapshot
+from agents.memory.session import _await_mutation, _CompactionSnapshot
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
 from sessions_client import AsyncSessionsClient, errors
@@ -63,6 +69,7 @@ __all__ = ["ServiceSession"]
 
 BATCH_SIZE = 20  # the most events one append takes (atomic)
 PAGE_SIZE = 100  # the most events one history page returns
+_PRUNE_RETAINED_MAX = 20  # the most retained items a pruning replacement appends again (see _pruned_replacement)
 FRAMEWORK = "openai-agents"
 _CONTENT_VIEW_LIMIT = 32 * 1024  # `content` is a readable copy of the text; left out past the inline limit
 _TOOL_ITEM_SUFFIXES = ("_call", "_call_output")
@@ -112,6 +119,30 @@ class ServiceSession:
         self.create_options = dict(create_options or {})
         self.user_id = user_id
         self._owns_client = owns_client
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _lock(self) -> asyncio.Lock:
+        """This instance's write lock on the running loop (writes of one instance run one at a time)."""
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {known: held for known, held in self._locks.items() if not known.is_closed()}
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def _mutate(self, operation: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a write under the instance's lock and see it to its outcome despite cancellation.
+
+        As SQLiteSession's writes do (its write lock, `_await_mutation`): a cancelled caller still waits until the
+        request has settled (then the cancellation is raised), so a later write of the same instance never lands
+        before it, and what the history holds when the caller resumes is what the write left.
+        """
+
+        async def locked() -> Any:
+            async with self._lock():
+                return await operation()
+
+        return await _await_mutation(locked())
 
     @classmethod
     def from_url(
@@ -180,8 +211,12 @@ class ServiceSession:
         if not items:
             return
         events = [event_of(item) for item in items]
-        for start in range(0, len(events), BATCH_SIZE):
-            await self._append(events[start : start + BATCH_SIZE])
+
+        async def append() -> None:
+            for start in range(0, len(events), BATCH_SIZE):
+                await self._append(events[start : start + BATCH_SIZE])
+
+        await self._mutate(append)
 
     async def pop_item(self) -> dict[str, Any] | None:
         """Remove the most recent item and return it (None when the history holds none).
@@ -192,6 +227,9 @@ class ServiceSession:
         first is returned rather than the rewind's echo, which leaves out (`parts_omitted`) parts too
         large for one response, their objects being deleted by the rewind.
         """
+        return cast("dict[str, Any] | None", await self._mutate(self._pop_item))
+
+    async def _pop_item(self) -> dict[str, Any] | None:
         while True:
             try:
                 session = await self.client.get_session(self.session_id, user_id=self.user_id)
@@ -220,6 +258,9 @@ class ServiceSession:
 
     async def clear_session(self) -> None:
         """Remove every item: delete the session, then create it again (empty) with the same attributes."""
+        await self._mutate(self._clear_session)
+
+    async def _clear_session(self) -> None:
         try:
             session = await self.client.get_session(self.session_id, user_id=self.user_id)
         except errors.SessionNotFound:
@@ -242,10 +283,11 @@ class ServiceSession:
     ) -> _CompactionSnapshot | None:
         """The latest `limit` items, whether they are the whole history, and their atomic replacement.
 
-        `prune_prefix` (the SDK's encrypted-item expiry, never passed for this store) is not supported:
-        a snapshot is refused (None) so the SDK falls back to its own path.
+        `prune_prefix` (passed by `EncryptedSession`: which items have expired): the replacement also leaves out
+        the leading run of expired items before the suffix, as SQLiteSession deletes them in its transaction; see
+        `_pruned_replacement`.
         """
-        if type(self) is not ServiceSession or prune_prefix is not None:
+        if type(self) is not ServiceSession:
             return None  # a subclass may transform items: it supplies its own snapshot
         try:
             session = await self.client.get_session(self.session_id, user_id=self.user_id)
@@ -263,7 +305,8 @@ class ServiceSession:
         ):
             item = item_of(event.payload)
             if item is None:
-                foreign.append(event.seq)
+                if not _is_marker(event):
+                    foreign.append(event.seq)
                 continue
             if len(rows) == limit:
                 complete = False  # an item before the window: the snapshot is not the whole history
@@ -273,6 +316,9 @@ class ServiceSession:
         items = [item for _, item in rows]
 
         async def replace_suffix(start: int, output: list[Any]) -> bool:
+            return bool(await self._mutate(lambda: replace(start, output)))
+
+        async def replace(start: int, output: list[Any]) -> bool:
             expected = rows[start:]
             if not expected:
                 return False
@@ -281,16 +327,62 @@ class ServiceSession:
             if not whole and any(seq >= expected[0][0] for seq in foreign):
                 return False  # events that hold no item among the suffix: not ours to replace
             try:
+                replace_from: int | None = None if whole else expected[0][0]
+                if not whole and prune_prefix is not None:
+                    pruned = await self._pruned_replacement(expected[0][0], events, prune_prefix)
+                    if pruned is not None:
+                        replace_from, events = pruned
+                        whole = True  # the batch's first event is the new base
                 if whole:
                     events[0]["base"] = True
-                    await self._append_chained(events, if_match=session.version)
-                else:
-                    await self._append_chained(events, if_match=session.version, replace_from_seq=expected[0][0])
+                await self._append_chained(events, if_match=session.version, replace_from_seq=replace_from)
             except (errors.VersionMismatch, errors.SessionNotFound, errors.RewindTooLarge):
                 return False  # the history changed since the snapshot (or the suffix is too long to replace)
             return True
 
         return _CompactionSnapshot(cast(Any, items), complete, replace_suffix)
+
+    async def _pruned_replacement(
+        self, suffix_seq: int, output: list[dict[str, Any]], prune_prefix: Callable[[Any], bool]
+    ) -> tuple[int | None, list[dict[str, Any]]] | None:
+        """The replacement that also leaves out the expired items leading the history, or None (nothing to prune).
+
+        SQLiteSession deletes, in the replacement's transaction, the leading run of items `prune_prefix` calls
+        expired, up to the first one it does not (or cannot read). Here the history's base moves past them: when
+        every item before the suffix is expired, the output's first event becomes the base (the suffix replaced as
+        usual); when items the run stops at remain (`retained`, at most `_PRUNE_RETAINED_MAX` of them), they are
+        appended again, unchanged, in the same batch before the output, the first of them the base, replacing from
+        the first retained one. Anything else (an event of another writer among them, or more retained items)
+        prunes nothing: the suffix alone is replaced, the expired items stay.
+        """
+        expired = 0
+        retained: list[dict[str, Any]] = []
+        retained_seq: int | None = None
+        async for event in self.client.iter_history(
+            self.session_id, page_size=PAGE_SIZE, order="asc", include_payload=True, user_id=self.user_id
+        ):
+            if event.seq >= suffix_seq:
+                break
+            item = item_of(event.payload)
+            if item is None:
+                if _is_marker(event):
+                    continue  # an empty compaction's marker: nothing to keep
+                return None  # another writer's event: not ours to copy or to leave out
+            if retained_seq is None and prune_prefix(item):
+                expired += 1
+                continue
+            if not expired:
+                return None  # the first item is live: nothing to prune
+            if retained_seq is None:
+                retained_seq = event.seq
+            retained.append(event_of(item))
+            if len(retained) > _PRUNE_RETAINED_MAX:
+                return None
+        if not expired:
+            return None
+        if retained_seq is None:
+            return suffix_seq, output
+        return retained_seq, retained + output
 
     async def _atomic_replace_items(self, items: list[Any]) -> bool:
         """Replace the whole history with `items` in one append (a new base); the SDK's manual compaction."""
@@ -298,13 +390,16 @@ class ServiceSession:
             return False
         events = [event_of(item) for item in items] or [_marker()]
         events[0]["base"] = True
+        await self._mutate(lambda: self._replace_all(events))
+        return True
+
+    async def _replace_all(self, events: list[dict[str, Any]]) -> None:
         try:
             await self._append_chained(events, if_match=None)
         except errors.SessionNotFound:
             await self._append(events[:BATCH_SIZE])  # creates the session (nothing to compact away)
             if len(events) > BATCH_SIZE:
                 await self._append_chained(events[BATCH_SIZE:], if_match=None)
-        return True
 
     async def _append_chained(
         self, events: list[dict[str, Any]], *, if_match: int | None, replace_from_seq: int | None = None
@@ -338,6 +433,16 @@ class ServiceSession:
                 await self.client.create_session(
                     session_id=self.session_id, user_id=self.user_id, **self.create_options
                 )
+
+
+def _is_marker(event: Any) -> bool:
+    """Whether an event is the marker an empty compaction output left (this adapter's own, replaceable)."""
+    metadata = getattr(event, "metadata", None) or {}
+    return (
+        getattr(event, "payload", None) is None
+        and metadata.get("framework") == FRAMEWORK
+        and metadata.get("compaction") == "empty"
+    )
 
 
 async def _nothing_to_replace(start: int, output: list[Any]) -> bool:
