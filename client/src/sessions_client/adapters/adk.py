@@ -157,11 +157,13 @@ class SessionsAdkService(BaseSessionService):
         marker = session._storage_update_marker
         return marker is not None and not marker.endswith(PARTIAL_MARK)
 
-    async def _scoped_state(self, app_name: str, user_id: str) -> dict[str, Any]:
-        app = await self.client.get_app_state(app_name)
-        user = await self.client.get_user_state(app_name, user_id)
-        merged = {State.APP_PREFIX + key: value for key, value in app.state.items()}
-        merged.update({State.USER_PREFIX + key: value for key, value in user.state.items()})
+    @staticmethod
+    def _scoped_state(stored: Session) -> dict[str, Any]:
+        """The `app:` and `user:` keys of a session read with `include_state=True`."""
+        if stored.state is None:
+            return {}
+        merged = {State.APP_PREFIX + key: value for key, value in stored.state.app.state.items()}
+        merged.update({State.USER_PREFIX + key: value for key, value in stored.state.user.state.items()})
         return merged
 
     def _to_adk(
@@ -208,7 +210,9 @@ class SessionsAdkService(BaseSessionService):
             )
         except errors.VersionMismatch as exists:
             raise AlreadyExistsError(f"Session with id {adk_id} already exists.") from exists
-        return self._to_adk(stored, await self._scoped_state(app_name, user_id), [])
+        # ADK's session holds the app's and user's state too: read with the session, in one request
+        stored = await self.client.get_session(stored.session_id, include_state=True, user_id=acting_for)
+        return self._to_adk(stored, self._scoped_state(stored), [])
 
     @override
     async def get_session(
@@ -230,12 +234,8 @@ class SessionsAdkService(BaseSessionService):
         if not _is_adk_session(stored, app_name, user_id, session_id):
             return None
         events = await self._events(scoped_id, acting_for, config)
-        state: dict[str, Any] = {}
-        if stored.state is not None:
-            state = {State.APP_PREFIX + key: value for key, value in stored.state.app.state.items()}
-            state.update({State.USER_PREFIX + key: value for key, value in stored.state.user.state.items()})
         whole = config is None or (config.num_recent_events is None and not config.after_timestamp)
-        return self._to_adk(stored, state, events, whole=whole)
+        return self._to_adk(stored, self._scoped_state(stored), events, whole=whole)
 
     async def _events(self, session_id: str, acting_for: str | None, config: GetSessionConfig | None) -> list[AdkEvent]:
         """The events `get_session` returns, as ADK's database and SQLite services select them.
