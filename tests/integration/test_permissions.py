@@ -160,6 +160,19 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
         "POST", "/v1/sessions/in-app/events", {"type": "m", "state_patch": state_patch}, query="user_id=bob", **service
     )
     ok(appended, 201)
+    # a create that writes the state documents in its transaction (they are read first)
+    state_set = {"app": {"c": None}, "user": {"d": None}}
+    ok(
+        gateway.create(
+            {"session_id": "in-app-2", "app_name": "app", "user_id": "bob", "state_set": state_set}, **service
+        ),
+        201,
+    )
+    # a batch that replaces the history's tail (a compaction): the tail read, its items and objects deleted
+    tail = gateway.request("POST", "/v1/sessions/s2/events", large)
+    ok(tail, 201)
+    compaction = {"events": [{"type": "summary", "base": True}], "replace_from_seq": tail.body["seq"]}
+    ok(gateway.request("POST", "/v1/sessions/s2/events", compaction), 201)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
 
