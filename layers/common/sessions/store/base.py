@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from sessions.errors import SessionLimitReached
@@ -35,6 +37,23 @@ class TableAccess:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
+
+    def _batch_get(self, keys: list[dict[str, Any]], *, what: str, **options: Any) -> list[dict[str, Any]]:
+        """The items of `keys` (at most 100) in one BatchGetItem; `options` go with the keys (ConsistentRead, ...).
+
+        DynamoDB may leave keys unprocessed under load: they are read again with jittered back-off, at most
+        10 times, then it is an error (a read is never answered short).
+        """
+        items: list[dict[str, Any]] = []
+        wanted: dict[str, Any] = {self._table: {"Keys": keys, **options}}
+        for attempt in range(10):
+            response = self._client.batch_get_item(RequestItems=wanted)
+            items += response.get("Responses", {}).get(self._table, [])
+            wanted = dict(response.get("UnprocessedKeys") or {})
+            if not wanted:
+                return items
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not a secret
+        raise RuntimeError(f"DynamoDB left {what} keys unprocessed after 10 attempts")
 
     def _transact(self, operations: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """Run a transaction; None when it committed, else DynamoDB's cancellation reasons."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,19 +95,7 @@ class PageReads(TableAccess):
         if not records:
             return []
         keys = [{"PK": {"S": session_pk(r["tenant_id"], r["session_id"])}, "SK": {"S": SESSION_SK}} for r in records]
-        found: dict[str, dict[str, Any]] = {}
-        wanted: dict[str, Any] = {self._table: {"Keys": keys}}
-        for attempt in range(10):
-            response = self._client.batch_get_item(RequestItems=wanted)
-            for item in response.get("Responses", {}).get(self._table, []):
-                record = record_of(item)
-                found[record["session_id"]] = record
-            wanted = dict(response.get("UnprocessedKeys") or {})
-            if not wanted:
-                break
-            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not a secret
-        else:
-            raise RuntimeError("DynamoDB left session keys unprocessed after 10 attempts")
+        found = {record["session_id"]: record for record in map(record_of, self._batch_get(keys, what="session"))}
         whole = [found.get(record["session_id"]) for record in records]
         return [r for r in whole if r is not None and "deleted_at" not in r and r["expires_at"] > now]
 

@@ -24,8 +24,6 @@ as before, and a repair never counts them out.
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,23 +124,12 @@ class Slots(TableAccess):
         found: dict[str, str] = {}
         keys = [{"PK": {"S": session_pk(tenant_id, sid)}, "SK": {"S": SESSION_SK}} for sid in sorted(session_ids)]
         for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
-            wanted: dict[str, Any] = {
-                self._table: {
-                    "Keys": keys[start : start + BATCH_GET_MAX_KEYS],
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "session_id, incarnation",
-                }
-            }
-            for attempt in range(10):
-                response = self._client.batch_get_item(RequestItems=wanted)
-                for item in map(from_item, response.get("Responses", {}).get(self._table, [])):
-                    found[item["session_id"]] = item["incarnation"]
-                wanted = dict(response.get("UnprocessedKeys") or {})
-                if not wanted:
-                    break
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not a secret
-            else:
-                raise RuntimeError("DynamoDB left session keys unprocessed after 10 attempts")
+            batch = keys[start : start + BATCH_GET_MAX_KEYS]
+            items = self._batch_get(
+                batch, what="session", ConsistentRead=True, ProjectionExpression="session_id, incarnation"
+            )
+            for item in map(from_item, items):
+                found[item["session_id"]] = item["incarnation"]
         return found
 
     def _give_back(self, tenant_id: str, user_id: str, slot: dict[str, Any]) -> bool:

@@ -63,13 +63,10 @@ class StateDocuments(TableAccess):
     def get_states(self, keys: list[StateKey]) -> list[dict[str, Any] | None]:
         """The stored documents of `keys` (None for one never written), in one BatchGetItem (strongly consistent)."""
         wanted = [key.item_key() for key in keys]
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        request: dict[str, Any] = {self._table: {"Keys": wanted, "ConsistentRead": True}}
-        while request:
-            response = self._client.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
-                found[(item["PK"]["S"], item["SK"]["S"])] = _document(record_of(item))
-            request = response.get("UnprocessedKeys") or {}  # throttled keys: read again
+        found = {
+            (item["PK"]["S"], item["SK"]["S"]): _document(record_of(item))
+            for item in self._batch_get(wanted, what="state document", ConsistentRead=True)
+        }
         return [found.get((key["PK"]["S"], key["SK"]["S"])) for key in wanted]
 
     def state_write(self, key: StateKey, document: dict[str, Any], *, read_version: int) -> dict[str, Any]:

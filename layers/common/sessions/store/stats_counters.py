@@ -8,7 +8,6 @@ one partition, so a busy tenant's writes spread over as many partitions as there
 from __future__ import annotations
 
 import random
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -101,13 +100,5 @@ class StatsReads(TableAccess):
         DynamoDB may leave keys unprocessed under load; they are read again (with back-off), so the
         sum is never short.
         """
-        wanted: dict[str, Any] = {self._table: {"Keys": _stats_keys(tenant_id), "ConsistentRead": True}}
-        shards: list[dict[str, Any]] = []
-        for attempt in range(10):
-            response = self._client.batch_get_item(RequestItems=wanted)
-            shards += [_counters(item) for item in response.get("Responses", {}).get(self._table, [])]
-            wanted = dict(response.get("UnprocessedKeys") or {})
-            if not wanted:
-                return shards
-            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not a secret
-        raise RuntimeError("DynamoDB left tenant stats keys unprocessed after 10 attempts")
+        items = self._batch_get(_stats_keys(tenant_id), what="tenant stats", ConsistentRead=True)
+        return [_counters(item) for item in items]
