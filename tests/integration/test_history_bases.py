@@ -96,3 +96,15 @@ def test_include_state_is_one_batch_read_and_refuses_other_values(gateway):
         "GET", f"/v1/sessions/{sid}", query="include=state&user_id=u-1", user="boss", roles=["admin"]
     )
     assert admin.status == 200 and admin.body["state"]["user"]["user_id"] == "u-1"
+
+
+def test_a_completed_session_refuses_a_replaced_tail_before_reading_it(gateway):
+    """409 session_closed, as a rewind of it answers, even for a tail too long to replace; nothing written."""
+    sid = _session(gateway, events=[{"type": "message"}] * 20)
+    for _ in range(5):  # 120 events: past the 90 one transaction may remove
+        assert _append(gateway, sid, {"events": [{"type": "message"}] * 20}).status == 201
+    assert gateway.request("PATCH", f"/v1/sessions/{sid}", {"status": "completed"}).status == 200
+    before = gateway.request("GET", f"/v1/sessions/{sid}").body
+    refused = _append(gateway, sid, {"events": [{"type": "message", "base": True}], "replace_from_seq": 1})
+    assert refused.status == 409 and refused.body["code"] == "session_closed"
+    assert gateway.request("GET", f"/v1/sessions/{sid}").body == before

@@ -44,12 +44,17 @@ def plan_appends(
     return events, changes
 
 
+def check_open(session: dict[str, Any]) -> None:
+    """A completed session takes no more events (409 session_closed)."""
+    if session["status"] == Status.COMPLETED:
+        raise SessionClosed("session is completed; no more events can be appended")
+
+
 def plan_append(
     session: dict[str, Any], request: AppendEventRequest, now: int, *, max_events: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The event to store and the session changes that go with it, or the error that refuses it."""
-    if session["status"] == Status.COMPLETED:
-        raise SessionClosed("session is completed; no more events can be appended")
+    check_open(session)
     usage = dict(session["usage"])
     if usage["event_count"] - compacted_count(session) >= max_events:
         raise HistoryFull(f"the history holds its maximum of {max_events} events")

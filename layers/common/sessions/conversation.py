@@ -35,7 +35,7 @@ def append_events(
     """
     # imported here, not by the history's function: what only appends need (plans, state documents, uploads)
     from sessions import state
-    from sessions.appending import plan_appends
+    from sessions.appending import check_open, plan_appends
     from sessions.large_events import LargeParts
 
     max_events = get_settings().max_history_events
@@ -49,6 +49,8 @@ def append_events(
         start, removal = current, dict[str, Any]()
         if replace_from_seq is not None:
             from sessions.history_edits import plan_removal
+
+            check_open(current)  # a closed session refuses before its tail is read
 
             removed, removal = plan_removal(current, replace_from_seq, room=len(requests))
             start = {**current, **removal}
