@@ -5,9 +5,8 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import service
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, session_response
+from sessions.api import ActingFor, caller, create_app, lambda_entry, session_response, versioned_response
 from sessions.models import Problem, SessionWithState
-from sessions.state import session_with_state
 
 app = create_app()
 
@@ -42,9 +41,11 @@ def get_session(
     identity = caller(app)
     if include != "state":
         return session_response(service.get_session(identity, session_id))
+    # imported here: a plain read (the common one) does not load the state documents' module at cold start
+    from sessions.state import session_with_state  # noqa: PLC0415
+
     record = session_with_state(identity, session_id)
-    body = {**service.public_view(record), "state": record["state"]}
-    return json_response(body, headers={"ETag": f'"{record["version"]}"'})
+    return versioned_response({**service.public_view(record), "state": record["state"]})
 
 
 lambda_handler = lambda_entry(app)

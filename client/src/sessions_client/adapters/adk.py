@@ -210,9 +210,10 @@ class SessionsAdkService(BaseSessionService):
             )
         except errors.VersionMismatch as exists:
             raise AlreadyExistsError(f"Session with id {adk_id} already exists.") from exists
-        # ADK's session holds the app's and user's state too: read with the session, in one request
-        stored = await self.client.get_session(stored.session_id, include_state=True, user_id=acting_for)
-        return self._to_adk(stored, self._scoped_state(stored), [])
+        # ADK's session holds the app's and user's state too: read with the session, in one request. The
+        # session itself is the create's answer: its version is the one this object holds no event past
+        read = await self.client.get_session(stored.session_id, include_state=True, user_id=acting_for)
+        return self._to_adk(stored, self._scoped_state(read), [])
 
     @override
     async def get_session(

@@ -335,9 +335,14 @@ class ServiceSession:
                         whole = True  # the batch's first event is the new base
                 if whole:
                     events[0]["base"] = True
-                await self._append_chained(events, if_match=session.version, replace_from_seq=replace_from)
+                version = await self._append_chained(
+                    events[:BATCH_SIZE], if_match=session.version, replace_from_seq=replace_from
+                )
             except (errors.VersionMismatch, errors.SessionNotFound, errors.RewindTooLarge):
                 return False  # the history changed since the snapshot (or the suffix is too long to replace)
+            # the replacement is committed: the rest of the output follows it, and a failure there is the
+            # caller's to see (reporting "nothing replaced" would hide a history already changed)
+            await self._append_chained(events[BATCH_SIZE:], if_match=version)
             return True
 
         return _CompactionSnapshot(cast(Any, items), complete, replace_suffix)
@@ -352,8 +357,9 @@ class ServiceSession:
         every item before the suffix is expired, the output's first event becomes the base (the suffix replaced as
         usual); when items the run stops at remain (`retained`, at most `_PRUNE_RETAINED_MAX` of them), they are
         appended again, unchanged, in the same batch before the output, the first of them the base, replacing from
-        the first retained one. Anything else (an event of another writer among them, or more retained items)
-        prunes nothing: the suffix alone is replaced, the expired items stay.
+        the first retained one. Anything else (an event of another writer among them, more retained items, or
+        retained items and output that together pass one batch of 20) prunes nothing: the suffix alone is
+        replaced, the expired items stay.
         """
         expired = 0
         retained: list[dict[str, Any]] = []
@@ -382,6 +388,8 @@ class ServiceSession:
             return None
         if retained_seq is None:
             return suffix_seq, output
+        if len(retained) + len(output) > BATCH_SIZE:
+            return None  # the items kept and the output must go in the one atomic batch that drops the prefix
         return retained_seq, retained + output
 
     async def _atomic_replace_items(self, items: list[Any]) -> bool:
@@ -403,8 +411,11 @@ class ServiceSession:
 
     async def _append_chained(
         self, events: list[dict[str, Any]], *, if_match: int | None, replace_from_seq: int | None = None
-    ) -> None:
-        """Append in batches of 20, the first with `replace_from_seq`, each on the version the previous one left."""
+    ) -> int | None:
+        """Append in batches of 20, the first with `replace_from_seq`, each on the version the previous one left.
+
+        Returns the session's version after the last batch (`if_match` when there was nothing to append).
+        """
         version = if_match
         for start in range(0, len(events), BATCH_SIZE):
             stored = await self.client.append_events(
@@ -415,6 +426,7 @@ class ServiceSession:
                 replace_from_seq=replace_from_seq if start == 0 else None,
             )
             version = stored[-1].session_version
+        return version
 
     # --- plumbing -------------------------------------------------------------------------------
 

@@ -157,9 +157,9 @@ class ServiceSessionRepository(SessionRepository):
                     only_new=True,  # If-None-Match: *: the caller's own session under the id is an error too
                     **options,
                 )
-            except (errors.VersionMismatch, errors.SessionIdTaken):
+            except (errors.VersionMismatch, errors.SessionIdTaken) as held:
                 # the caller's session, or another user's of the tenant: to this caller, as to Strands, it exists
-                raise SessionException(f"Session {session_id} already exists") from None
+                raise SessionException(f"Session {session_id} already exists") from held
         self._forget(session_id)
         self._fresh.add(session_id)
         return session
@@ -255,8 +255,8 @@ class ServiceSessionRepository(SessionRepository):
                 event["content"] = text
             try:
                 stored = self.client.append_event(session_id, event, user_id=self.user_id)
-            except errors.SessionNotFound:
-                raise SessionException(f"Session {session_id} does not exist") from None
+            except errors.SessionNotFound as missing:
+                raise SessionException(f"Session {session_id} does not exist") from missing
         self._meta[(session_id, agent_id)] = new_meta
         self._seqs[(session_id, agent_id, message_id)] = stored.seq
 
@@ -381,8 +381,8 @@ class ServiceSessionRepository(SessionRepository):
             self.client.update_session(
                 session_id, {"context": {CONTEXT_KEY: {kind: {record_id: text}}}}, user_id=self.user_id
             )
-        except errors.SessionNotFound:
-            raise SessionException(f"Session {session_id} does not exist") from None
+        except errors.SessionNotFound as missing:
+            raise SessionException(f"Session {session_id} does not exist") from missing
 
     def _messages_meta(self, session_id: str, agent_id: str) -> dict[str, Any]:
         """How many messages the agent has, the highest id, whether they were appended in id order."""
@@ -417,11 +417,11 @@ class ServiceSessionRepository(SessionRepository):
         if limit is not None and remaining >= offset + limit:
             return None  # reading offset + limit from the oldest is cheaper
         newest: list[SessionMessage] = []
-        events = self._agent_events(session_id, agent_id, page_size=min(PAGE_SIZE, remaining + 1), order="desc")
+        events = self._agent_events(session_id, agent_id, page_size=min(PAGE_SIZE, remaining), order="desc")
         for event in events:
-            if len(newest) == remaining:
-                break
             newest.append(_message_of(event))
+            if len(newest) == remaining:
+                break  # before the iterator asks for a page it would not use
         newest.reverse()
         if [message.message_id for message in newest] != list(range(offset, count)):
             return None
