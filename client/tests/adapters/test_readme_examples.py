@@ -37,7 +37,8 @@ def example(marker: str) -> str:
 
 def commands(marker: str) -> list[str]:
     """The command lines of the README's one shell block that contains `marker`."""
-    (block,) = [block for block in re.findall(r"```sh\n(.*?)```", README.read_text("utf-8"), re.DOTALL) if marker in block]
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text("utf-8"), re.DOTALL)
+    (block,) = [block for block in blocks if marker in block]
     return block.splitlines()
 
 
@@ -90,9 +91,7 @@ def test_the_strands_example_runs(inprocess_api: InProcessApi, monkeypatch: pyte
 
 
 @pytest.mark.e2e
-def test_the_langgraph_example_resumes_in_a_second_process(
-    client_dev_server: DevServerProcess, tmp_path: Path
-) -> None:
+def test_the_langgraph_example_resumes_in_a_second_process(client_dev_server: DevServerProcess, tmp_path: Path) -> None:
     (tmp_path / "approval.py").write_text(example("SessionsSaver("), encoding="utf-8")
     tenant = f"t-{uuid.uuid4().hex[:12]}"  # the dev server is shared: a tenant of this test's own
     environment = {name: value for name, value in os.environ.items() if not name.startswith("SESSIONS_")}
@@ -105,7 +104,7 @@ def test_the_langgraph_example_resumes_in_a_second_process(
             name, value = words.pop(0).split("=", 1)
             environment[name] = value
         assert words[:2] == ["python", "approval.py"], line
-        run = subprocess.run(  # noqa: S603 - the README's own command line
+        run = subprocess.run(  # the README's own command line
             [sys.executable, *words[1:]],
             cwd=tmp_path,
             env=environment,
