@@ -322,7 +322,6 @@ class CostMeter:
                     total += item_size(item)
             self.usage.rru += read_units(total, bool(params.get("ConsistentRead")))
 
-
     def _evaluated(self, name: str, params: dict[str, Any], parsed: dict[str, Any]) -> list[dict[str, Any]]:
         """The items a filtered Query or Scan read (DynamoDB charges them all, those the filter discarded too).
 

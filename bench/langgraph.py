@@ -29,17 +29,31 @@ right after a write may miss it).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from bench.calls import CallCounter, in_process_stack
+import httpx
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.graph import END, START, MessagesState, StateGraph
+
+from bench.calls import CallCounter, Stack, in_process_stack
 from bench.common import ratio, table, verdict
 from bench.cost import CostMeter, Shape, Usage, item_size, table_shapes, write_units
+
+T = TypeVar("T")
 
 MESSAGE_CHARS = 400  # each node's message (a short model answer)
 INVOKES = 10  # runs of the graph on the thread
@@ -55,24 +69,25 @@ CONSISTENCY = {
 # --- the graph ------------------------------------------------------------------------------------
 
 
-def build_graph(checkpointer: Any) -> Any:
-    """plan -> act -> answer, each adding one message to the conversation."""
-    from langchain_core.messages import AIMessage
-    from langgraph.graph import END, START, MessagesState, StateGraph
+class Node:
+    """A graph node: it adds one message, of MESSAGE_CHARS characters, to the conversation."""
 
-    def node(name: str) -> Callable[[MessagesState], dict[str, Any]]:
-        def step(state: MessagesState) -> dict[str, Any]:
-            turn = len(state["messages"])
-            return {"messages": [AIMessage(f"{name} {turn}: " + "x" * MESSAGE_CHARS)]}
+    def __init__(self, name: str) -> None:
+        self.name = name
 
-        return step
+    def __call__(self, state: MessagesState) -> dict[str, Any]:
+        turn = len(state["messages"])
+        return {"messages": [AIMessage(f"{self.name} {turn}: " + "x" * MESSAGE_CHARS)]}
 
+
+def build_graph(checkpointer: BaseCheckpointSaver[Any]) -> Any:
+    """plan -> act -> answer."""
     builder = StateGraph(MessagesState)
     names = ("plan", "act", "answer")
     for name in names:
-        builder.add_node(name, node(name))
+        builder.add_node(name, Node(name))
     builder.add_edge(START, names[0])
-    for before, after in zip(names, names[1:], strict=False):
+    for before, after in itertools.pairwise(names):
         builder.add_edge(before, after)
     builder.add_edge(names[-1], END)
     return builder.compile(checkpointer=checkpointer)
@@ -86,89 +101,123 @@ class Call:
     """One checkpointer call and what it cost."""
 
     operation: str  # put, put_writes, get_tuple, list
-    label: str  # what the bench did, for the calls it makes itself
-    usage: Usage
-    s3_calls: int
+    label: str  # "graph run", or what the bench read itself
     checkpoint_id: str | None = None  # put: the checkpoint stored
     parent_id: str | None = None  # put: its parent; put_writes: the checkpoint the writes belong to
     writes: int = 0  # put_writes: how many
-    listed: int = 0  # list: checkpoints answered; get_tuple: pending writes answered
+    answered: int = 0  # get_tuple and list: checkpoints answered
+    pending_writes: int = 0  # get_tuple and list: the pending writes they came with
+    usage: Usage = field(default_factory=Usage)
+    s3_calls: int = 0
+    requests: int = 0  # ours: HTTP requests to the service
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Counts the requests a client sends through `inner`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        return await self.inner.handle_async_request(request)
 
 
 class Meter:
-    """One side's meters: DynamoDB units (CostMeter) and S3 calls, taken per checkpointer call."""
+    """One side's meters, taken per checkpointer call: DynamoDB units (CostMeter), S3 calls, HTTP requests."""
 
-    def __init__(self, costs: CostMeter, dynamodb: Any, s3: Any) -> None:
+    def __init__(self, costs: CostMeter, dynamodb: Any, s3: Any, transport: CountingTransport | None = None) -> None:
         self.costs = costs
         self.costs.attach(dynamodb)
         self.counter = CallCounter()
         self.counter.attach(dynamodb, s3)
+        self.transport = transport
 
-    def take(self) -> tuple[Usage, int]:
-        s3_calls = sum(self.counter.s3_calls.values())
+    def reset(self) -> None:
+        self.costs.take()
         self.counter.reset()
-        return self.costs.take(), s3_calls
+        if self.transport is not None:
+            self.transport.requests = 0
+
+    def into(self, call: Call) -> None:
+        call.usage = self.costs.take()
+        call.s3_calls = sum(self.counter.s3_calls.values())
+        call.requests = self.transport.requests if self.transport is not None else 0
+        self.reset()
 
 
-def _ids(config: Any) -> tuple[str | None, str | None]:
-    configurable = (config or {}).get("configurable", {})
-    return configurable.get("thread_id"), configurable.get("checkpoint_id")
+def _checkpoint_id(config: Any) -> str | None:
+    checkpoint_id: str | None = config["configurable"].get("checkpoint_id")
+    return checkpoint_id
 
 
-def metered(saver: Any, meter: Meter) -> Any:
-    """`saver` as a LangGraph checkpointer whose async calls run one at a time, each metered into `calls`."""
-    from langgraph.checkpoint.base import BaseCheckpointSaver
+class Metered(BaseCheckpointSaver[Any]):
+    """`saver` as LangGraph's checkpointer: its async calls one at a time, each metered into `calls`.
 
-    class Metered(BaseCheckpointSaver):  # type: ignore[type-arg]
-        def __init__(self) -> None:
-            super().__init__(serde=saver.serde)
-            self.calls: list[Call] = []
-            self.label = "graph run"
-            self._lock = asyncio.Lock()
+    One at a time, because LangGraph overlaps a step's `put` with the next step's work; so every
+    DynamoDB request belongs to the call that made it. Only the async interface (the graph runs with
+    `ainvoke`).
+    """
 
-        def get_next_version(self, current: Any, channel: Any) -> Any:
-            return saver.get_next_version(current, channel)
+    def __init__(self, saver: BaseCheckpointSaver[Any], meter: Meter) -> None:
+        super().__init__(serde=saver.serde)
+        self.saver = saver
+        self.meter = meter
+        self.calls: list[Call] = []
+        self.label = "graph run"
+        self._lock = asyncio.Lock()
 
-        async def _metered(self, call: Call, work: Callable[[], Awaitable[Any]]) -> Any:
-            async with self._lock:
-                meter.take()
-                result = await work()
-                call.usage, call.s3_calls = meter.take()
-                self.calls.append(call)
-                return result
+    def get_next_version(self, current: Any, channel: None) -> Any:
+        return self.saver.get_next_version(current, channel)
 
-        async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-            call = Call("put", self.label, Usage(), 0, checkpoint["id"], _ids(config)[1])
-            return await self._metered(call, lambda: saver.aput(config, checkpoint, metadata, new_versions))
+    async def _metered(self, call: Call, work: Callable[[], Awaitable[T]]) -> T:
+        async with self._lock:
+            self.meter.reset()
+            result = await work()
+            self.meter.into(call)
+            self.calls.append(call)
+            return result
 
-        async def aput_writes(self, config: Any, writes: Sequence[Any], task_id: str, task_path: str = "") -> None:
-            call = Call("put_writes", self.label, Usage(), 0, parent_id=_ids(config)[1], writes=len(writes))
-            await self._metered(call, lambda: saver.aput_writes(config, writes, task_id, task_path))
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        call = Call("put", self.label, checkpoint_id=checkpoint["id"], parent_id=_checkpoint_id(config))
+        return await self._metered(call, lambda: self.saver.aput(config, checkpoint, metadata, new_versions))
 
-        async def aget_tuple(self, config: Any) -> Any:
-            call = Call("get_tuple", self.label, Usage(), 0)
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        call = Call("put_writes", self.label, parent_id=_checkpoint_id(config), writes=len(writes))
+        await self._metered(call, lambda: self.saver.aput_writes(config, writes, task_id, task_path))
 
-            async def work() -> Any:
-                found = await saver.aget_tuple(config)
-                call.listed = len(found.pending_writes or ()) if found else 0
-                return found
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        call = Call("get_tuple", self.label)
+        found = await self._metered(call, lambda: self.saver.aget_tuple(config))
+        call.answered, call.pending_writes = (1, len(found.pending_writes or ())) if found else (0, 0)
+        return found
 
-            return await self._metered(call, work)
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        call = Call("list", self.label)
 
-        async def alist(
-            self, config: Any, *, filter: Any = None, before: Any = None, limit: int | None = None
-        ) -> AsyncIterator[Any]:
-            call = Call("list", self.label, Usage(), 0)
+        async def whole() -> list[CheckpointTuple]:
+            return [item async for item in self.saver.alist(config, filter=filter, before=before, limit=limit)]
 
-            async def work() -> list[Any]:
-                return [item async for item in saver.alist(config, filter=filter, before=before, limit=limit)]
-
-            listed = await self._metered(call, work)
-            call.listed = len(listed)
-            for item in listed:
-                yield item
-
-    return Metered()
+        listed = await self._metered(call, whole)
+        call.answered, call.pending_writes = len(listed), sum(len(item.pending_writes or ()) for item in listed)
+        for item in listed:
+            yield item
 
 
 # --- the two sides --------------------------------------------------------------------------------
@@ -177,12 +226,8 @@ def metered(saver: Any, meter: Meter) -> Any:
 @dataclass
 class Side:
     name: str
-    checkpointer: Any  # a Metered saver
+    checkpointer: Metered
     close: Callable[[], Awaitable[None]] | None = None
-
-
-def their_shape() -> Shape:
-    return Shape(("PK", "SK"), {})
 
 
 def create_their_resources(session: Any) -> None:
@@ -200,46 +245,57 @@ def create_their_resources(session: Any) -> None:
 
 
 def theirs(session: Any, reader: Any) -> Side:
+    """DynamoDBSaver on its table, metered on its own DynamoDB and S3 clients."""
     from langgraph_checkpoint_aws import DynamoDBSaver
 
     saver = DynamoDBSaver(table_name=THEIR_TABLE, session=session, s3_offload_config={"bucket_name": THEIR_BUCKET})
-    meter = Meter(CostMeter(reader, {THEIR_TABLE: their_shape()}), saver.client, saver.storage.s3_client)
-    return Side("theirs", metered(saver, meter))
+    costs = CostMeter(reader, {THEIR_TABLE: Shape(("PK", "SK"), {})})
+    return Side("theirs", Metered(saver, Meter(costs, saver.client, saver.storage.s3_client)))
 
 
-def ours(specs: dict[str, Any], reader: Any, names: dict[str, str]) -> Side:
+def ours(stack: Stack, reader: Any) -> Side:
+    """AsyncSessionsSaver on a client answered in-process by the stack's handlers, metered on the store's clients."""
     if str(CLIENT_TESTS) not in sys.path:  # the client tests' in-process transport (httpx to the handlers)
         sys.path.insert(0, str(CLIENT_TESTS))
-    from inprocess import AsyncInProcessTransport, InProcessApi
-    from sessions import store
+    from inprocess import AsyncInProcessTransport, InProcessApi  # type: ignore[import-not-found]
     from sessions_client import AsyncSessionsClient, DevIdentity
     from sessions_client.adapters.langgraph import AsyncSessionsSaver
 
+    from sessions import store
+
+    transport = CountingTransport(AsyncInProcessTransport(InProcessApi(stack.specs)))
     client = AsyncSessionsClient(
         "http://sessions.invalid",  # never resolved: the transport answers in-process
-        transport=AsyncInProcessTransport(InProcessApi(specs)),
+        transport=transport,
         identity=DevIdentity(USER, TENANT),
     )
-    meter = Meter(CostMeter(reader, table_shapes(names)), store.dynamodb_client(), store.aws_client("s3"))
-    return Side("ours", metered(AsyncSessionsSaver(client), meter), client.aclose)
+    costs = CostMeter(reader, table_shapes(stack.names))
+    meter = Meter(costs, store.dynamodb_client(), store.aws_client("s3"), transport)
+    return Side("ours", Metered(AsyncSessionsSaver(client), meter), client.aclose)
 
 
 # --- running --------------------------------------------------------------------------------------
 
 
 async def exercise(side: Side, invokes: int) -> None:
-    """The graph run, then the reads the bench makes itself (each call labelled)."""
+    """The graph run, then the reads the bench makes itself (each call labelled with what it read)."""
     checkpointer = side.checkpointer
     graph = build_graph(checkpointer)
-    config = {"configurable": {"thread_id": THREAD}}
+    config: RunnableConfig = {"configurable": {"thread_id": THREAD}}
     for turn in range(invokes):
         await graph.ainvoke({"messages": [("user", f"question {turn}: " + "q" * MESSAGE_CHARS)]}, config)
     puts = [call for call in checkpointer.calls if call.operation == "put"]
-    middle = puts[len(puts) // 2].checkpoint_id  # an older checkpoint, with pending writes
+    older: RunnableConfig = {
+        "configurable": {
+            "thread_id": THREAD,
+            "checkpoint_ns": "",
+            "checkpoint_id": puts[len(puts) // 2 + 1].checkpoint_id,
+        }
+    }
     checkpointer.label = "get_tuple latest"
     await checkpointer.aget_tuple(config)
     checkpointer.label = "get_tuple by id"
-    await checkpointer.aget_tuple({"configurable": {**config["configurable"], "checkpoint_ns": "", "checkpoint_id": middle}})
+    await checkpointer.aget_tuple(older)
     checkpointer.label = "list page 1"
     first = [item async for item in checkpointer.alist(config, limit=PAGE)]
     checkpointer.label = "list page 2"
@@ -248,20 +304,7 @@ async def exercise(side: Side, invokes: int) -> None:
     _ = [item async for item in checkpointer.alist(config)]
 
 
-def steps_of(calls: list[Call]) -> list[dict[str, Any]]:
-    """Each put with the put_writes whose results it records (their checkpoint is the put's parent)."""
-    writes_by_checkpoint: dict[str | None, list[Call]] = {}
-    for call in calls:
-        if call.operation == "put_writes":
-            writes_by_checkpoint.setdefault(call.parent_id, []).append(call)
-    steps = []
-    for put in (call for call in calls if call.operation == "put"):
-        members = [put, *writes_by_checkpoint.pop(put.parent_id, [])]
-        steps.append(_summed(members) | {"writes": sum(call.writes for call in members)})
-    unrecorded = sum(len(left) for left in writes_by_checkpoint.values())
-    if unrecorded:  # writes no checkpoint records: an interrupted run, which this graph never is
-        raise RuntimeError(f"{unrecorded} put_writes calls belong to no step")
-    return steps
+FIGURES = ("calls", "wru", "rru", "s3_calls", "requests")
 
 
 def _summed(calls: Sequence[Call]) -> dict[str, Any]:
@@ -274,133 +317,126 @@ def _summed(calls: Sequence[Call]) -> dict[str, Any]:
         "wru": sum(call.usage.wru for call in calls),
         "rru": sum(call.usage.rru for call in calls),
         "s3_calls": sum(call.s3_calls for call in calls),
+        "requests": sum(call.requests for call in calls),
     }
 
 
 def _mean(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    count = len(items)
-    return {key: sum(item[key] for item in items) / count for key in ("calls", "wru", "rru", "s3_calls")} | {
-        "count": count
-    }
+    return {key: sum(item[key] for item in items) / len(items) for key in FIGURES} | {"count": len(items)}
 
 
-def figures_of(calls: list[Call]) -> dict[str, Any]:
-    """One side's figures: per step, per operation of the run, per read the bench made."""
+def steps_of(calls: Sequence[Call]) -> list[dict[str, Any]]:
+    """Each put with the put_writes whose results it records (the writes' checkpoint is the put's parent)."""
+    writes_of: dict[str | None, list[Call]] = {}
+    for call in calls:
+        if call.operation == "put_writes":
+            writes_of.setdefault(call.parent_id, []).append(call)
+    steps = []
+    for put in (call for call in calls if call.operation == "put"):
+        members = [put, *writes_of.pop(put.parent_id, [])]
+        steps.append(_summed(members) | {"put_writes": len(members) - 1, "writes": sum(c.writes for c in members)})
+    unrecorded = sum(len(left) for left in writes_of.values())
+    if unrecorded:  # writes that no checkpoint records: an interrupted run, which this graph never is
+        raise RuntimeError(f"{unrecorded} put_writes calls belong to no step")
+    return steps
+
+
+def figures_of(calls: Sequence[Call]) -> dict[str, Any]:
+    """One side's figures: per step, per operation of the graph run, per read the bench made."""
     run = [call for call in calls if call.label == "graph run"]
     steps = steps_of(run)
     largest = max(steps, key=lambda step: (step["wru"], step["calls"]))
     operations = {
         "step": _mean(steps),
-        "step (largest)": {key: largest[key] for key in ("calls", "wru", "rru", "s3_calls")} | {"count": 1},
-        "put": _mean([_summed([call]) for call in run if call.operation == "put"]),
-        "put_writes": _mean([_summed([call]) for call in run if call.operation == "put_writes"]),
-        "get_tuple at each run's start": _mean([_summed([call]) for call in run if call.operation == "get_tuple"]),
+        "step (largest)": {key: largest[key] for key in FIGURES} | {"count": 1},
+        **{
+            name: _mean([_summed([call]) for call in run if call.operation == operation])
+            for name, operation in (
+                ("put", "put"),
+                ("put_writes", "put_writes"),
+                ("get_tuple at each run's start", "get_tuple"),
+            )
+        },
     }
-    reads = {}
+    answered = {}
     for call in calls:
         if call.label != "graph run":
             operations[call.label] = _summed([call]) | {"count": 1}
-            reads[call.label] = call.listed
-    return {"steps": steps, "operations": operations, "answered": reads}
+            answered[call.label] = {"checkpoints": call.answered, "pending_writes": call.pending_writes}
+    return {"steps": steps, "operations": operations, "answered": answered}
 
 
-async def measure_async(invokes: int) -> dict[str, Any]:
+def their_stored(reader: Any) -> dict[str, int]:
+    """Theirs' table after the run: its items, and the write units they cost if each was written once."""
+    items = [item for page in reader.get_paginator("scan").paginate(TableName=THEIR_TABLE) for item in page["Items"]]
+    return {"items": len(items), "wru_written_once": sum(write_units(item_size(item)) for item in items)}
+
+
+async def measure(invokes: int) -> dict[str, Any]:
+    """Both sides on one moto account, ours first; each side's figures, and theirs' table as stored."""
     import boto3
 
     from local.aws.moto_fixes import adapt_moto
 
     adapt_moto()
-    with in_process_stack({"POWERTOOLS_LOG_LEVEL": "WARNING"}) as stack:
+    measured: dict[str, Any] = {}
+    with in_process_stack() as stack:
         session = boto3.Session()
-        reader = session.client("dynamodb")  # uncounted: sizes the items each write touches
+        reader = session.client("dynamodb")  # uncounted: sizes the items the metered calls touch
         create_their_resources(session)
-        sides = [ours(stack.specs, reader, stack.names), theirs(session, reader)]
-        result: dict[str, Any] = {}
-        for side in sides:
+        for side in (ours(stack, reader), theirs(session, reader)):
             await exercise(side, invokes)
             if side.close is not None:
                 await side.close()
-            result[side.name] = figures_of(side.checkpointer.calls)
-        result["stored"] = their_stored(reader)
-    return result
-
-
-def their_stored(reader: Any) -> dict[str, Any]:
-    """Theirs' table after the run: its items, and the write units they cost if each was written once."""
-    items = []
-    for page in reader.get_paginator("scan").paginate(TableName=THEIR_TABLE):
-        items.extend(page["Items"])
-    return {"items": len(items), "wru_written_once": sum(write_units(item_size(item)) for item in items)}
+            measured[side.name] = figures_of(side.checkpointer.calls)
+        measured["their_table"] = their_stored(reader)
+    return measured
 
 
 # --- reporting ------------------------------------------------------------------------------------
 
 
 def run(invokes: int = INVOKES) -> dict[str, Any]:
-    measured = asyncio.run(measure_async(invokes))
-    ours_ops, theirs_ops = measured["ours"]["operations"], measured["theirs"]["operations"]
+    """Measure both checkpointers, print them side by side, return the figures."""
+    measured = asyncio.run(measure(invokes))
+    mine, other = measured["ours"]["operations"], measured["theirs"]["operations"]
     ratios = {
-        label: {key: ratio(ours_ops[label][key], theirs_ops[label][key]) for key in ("calls", "wru", "rru")}
-        for label in ours_ops
+        label: {key: ratio(mine[label][key], other[label][key]) for key in ("calls", "wru", "rru")} for label in mine
     }
-    step = ratios["step"]
-    meets = ours_ops["step"]["calls"] <= theirs_ops["step"]["calls"] and ours_ops["step"]["wru"] <= theirs_ops["step"]["wru"]
-    steps = len(measured["ours"]["steps"])
+    meets = mine["step"]["calls"] <= other["step"]["calls"] and mine["step"]["wru"] <= other["step"]["wru"]
     figures = {
-        "graph": {
-            "invokes": invokes,
-            "nodes": 3,
-            "message_chars": MESSAGE_CHARS,
-            "steps": steps,
-            "page": PAGE,
-        },
+        "graph": {"invokes": invokes, "nodes": 3, "message_chars": MESSAGE_CHARS, "page": PAGE},
         "consistency": CONSISTENCY,
-        "ours": measured["ours"],
-        "theirs": measured["theirs"],
-        "their_table": measured["stored"],
+        **measured,
         "ratios": ratios,
         "meets_target": meets,
     }
-    rows = []
-    for label, mine in ours_ops.items():
-        other = theirs_ops[label]
-        rows.append(
-            [
-                label,
-                f"{mine['calls']:g}",
-                f"{other['calls']:g}",
-                ratios[label]["calls"],
-                f"{mine['wru']:g}",
-                f"{other['wru']:g}",
-                ratios[label]["wru"],
-                f"{mine['rru']:g}",
-                f"{other['rru']:g}",
-                ratios[label]["rru"],
-                f"{mine['s3_calls']:g} / {other['s3_calls']:g}",
-            ]
-        )
-    headers = [
-        "per",
-        "calls ours",
-        "theirs",
-        "ours/theirs",
-        "WRU ours",
-        "theirs",
-        "ours/theirs",
-        "RRU ours",
-        "theirs",
-        "ours/theirs",
-        "S3 calls",
+    rows = [
+        [
+            label,
+            *(
+                cell
+                for key in ("calls", "wru", "rru")
+                for cell in (f"{mine[label][key]:g}", f"{other[label][key]:g}", ratios[label][key])
+            ),
+            f"{mine[label]['s3_calls']:g} / {other[label]['s3_calls']:g}",
+            f"{mine[label]['requests']:g}",
+        ]
+        for label in mine
     ]
+    headers = ["per (mean)", "calls ours", "theirs", "ours/theirs", "WRU ours", "theirs", "ours/theirs"]
+    headers += ["RRU ours", "theirs", "ours/theirs", "S3 calls ours / theirs", "HTTP requests ours"]
+    steps = len(measured["ours"]["steps"])
     title = (
-        f"LangGraph checkpointers on DynamoDB (moto): AsyncSessionsSaver (ours) vs langgraph-checkpoint-aws "
-        f"DynamoDBSaver (theirs); {invokes} runs of a 3-node graph, {steps} steps, a {MESSAGE_CHARS}-character "
-        "message per node (means per call)"
+        "LangGraph checkpointers, DynamoDB calls and request units (moto): AsyncSessionsSaver (ours) against "
+        f"langgraph-checkpoint-aws's DynamoDBSaver (theirs), {invokes} runs of a 3-node graph on one thread "
+        f"({steps} steps, a {MESSAGE_CHARS}-character message per node)"
     )
     print(table(headers, rows, title=title))
-    print(f"  consistency: ours, {CONSISTENCY['ours']}; theirs, {CONSISTENCY['theirs']}")
+    print(f"  reads: ours, {CONSISTENCY['ours']}; theirs, {CONSISTENCY['theirs']}")
+    step = ratios["step"]
     print(
-        f"  per step ours <= theirs (calls and write units): {verdict(meets)} "
-        f"(calls {step['calls']:.2f}x, WRU {step['wru']:.2f}x)"
+        f"  per step, ours <= theirs in calls and write units: {verdict(meets)} "
+        f"(calls {step['calls']:.2f}x, WRU {step['wru']:.2f}x theirs)"
     )
     return figures
