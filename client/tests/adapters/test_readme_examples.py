@@ -92,7 +92,7 @@ def test_the_strands_example_runs(inprocess_api: InProcessApi, monkeypatch: pyte
 
 @pytest.mark.e2e
 def test_the_langgraph_example_resumes_in_a_second_process(client_dev_server: DevServerProcess, tmp_path: Path) -> None:
-    (tmp_path / "approval.py").write_text(example("SessionsSaver("), encoding="utf-8")
+    (tmp_path / "approval.py").write_text(example("Command(resume="), encoding="utf-8")
     tenant = f"t-{uuid.uuid4().hex[:12]}"  # the dev server is shared: a tenant of this test's own
     environment = {name: value for name, value in os.environ.items() if not name.startswith("SESSIONS_")}
     # this checkout's client; the dev server's address, which the README leaves to its default
