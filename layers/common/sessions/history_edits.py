@@ -257,6 +257,8 @@ def selected_seqs(from_seq: int | None, seqs: Sequence[int] | None) -> list[int]
         raise InvalidField(("query", "seq"), "give from_seq (rewind from a seq on) or seq (remove those events), one")
     if seqs is None:
         return None
+    if not 1 <= len(seqs) <= REWIND_MAX_EVENTS:  # the route's bound, kept here for every caller
+        raise InvalidField(("query", "seq"), f"1 to {REWIND_MAX_EVENTS} seqs")
     if len(set(seqs)) != len(seqs):
         raise InvalidField(("query", "seq"), "each seq once")
     return sorted(seqs)
@@ -275,7 +277,7 @@ def delete_events(
 
     Returns the answer's body and the session as written (unchanged when nothing was removed).
     A rewind takes at most REWIND_MAX_EVENTS events per call; more is RewindTooLarge, with nothing removed.
-    `seqs` (at most REWIND_MAX_EVENTS, checked by the route): seqs holding no event are passed over.
+    `seqs`: 1 to REWIND_MAX_EVENTS distinct seqs (else 422); those holding no event are passed over.
     """
     # imported here: the event GET and PATCH functions import this module and need none of appending
     from sessions.appending import last_seq
