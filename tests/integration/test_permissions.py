@@ -3,9 +3,9 @@
 The emulator does not enforce IAM, so a missing action would only show deployed, as AccessDenied.
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
 resumes, deletes, appends and batches, one event read, redacted and rewound, selected events removed,
-history, lists, stats, state documents, the publisher settling removals and replaying a batch, the cleanup), records each
-function's calls on the sessions table as IAM actions (a transaction needs the action of each of its
-items), and holds them to the role's statements. The same for the bucket of large event parts (a
+history, lists, stats, state documents, the publisher settling removals and replaying a batch, the
+cleanup), records each function's calls on the sessions table as IAM actions (a transaction needs the
+action of each of its items), and holds them to the role's statements. The same for the bucket of large event parts (a
 presigned URL acts as its signer: it needs GetObject).
 """
 
