@@ -47,9 +47,9 @@ from moto import mock_aws  # noqa: E402
 from local.aws.moto_fixes import adapt_moto  # noqa: E402
 from local.aws.shared_models import ReusedClients, share_service_models  # noqa: E402
 from local.launcher import DevServerProcess  # noqa: E402
-from tests.dev_server import DevServer, launch  # noqa: E402
 from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver  # noqa: E402
 from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
+from tests.dev_server import DevServer, launch  # noqa: E402
 
 adapt_moto()
 # every in-process test builds a moto account, and so boto3 sessions and clients: parse the service models once

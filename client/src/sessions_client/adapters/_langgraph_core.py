@@ -10,6 +10,7 @@ The mapping itself is documented in adapters/langgraph.py and client/README.md.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -303,11 +304,9 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             header = {key: record[key] for key in ("v", "checkpoint_ns", "checkpoint_id") if key in record}
             yield from self._append(session_id, thread_id, [{**body, "payload": {**header, "parts": seqs}}])
         except errors.SessionsError:
-            if seqs:
-                try:
-                    yield from self._remove(session_id, seqs)
-                except errors.SessionsError:
-                    pass  # the first error is the one to report; unreferenced parts are never read
+            # the first error is the one to report; parts nothing refers to are never read
+            with contextlib.suppress(errors.SessionsError):
+                yield from self._remove(session_id, seqs)
             raise
 
     # --- put ------------------------------------------------------------------------------------
@@ -349,7 +348,9 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         return self._config(thread_id, ns, checkpoint["id"])
 
     @staticmethod
-    def _checkpoint_meta(ns: str, checkpoint_id: str, parent_id: str | None, metadata: Mapping[str, Any]) -> dict[str, str]:
+    def _checkpoint_meta(
+        ns: str, checkpoint_id: str, parent_id: str | None, metadata: Mapping[str, Any]
+    ) -> dict[str, str]:
         meta = {KIND: "checkpoint", NS: metadata_value(ns) or "", CHECKPOINT_ID: metadata_value(checkpoint_id) or ""}
         if parent_id:
             meta[PARENT_ID] = metadata_value(parent_id) or ""
@@ -395,9 +396,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         parent_versions = self._untyped(found.record["checkpoint"])["channel_versions"]
         parent_values: dict[str, list[str]] = found.record["channel_values"]
         return {
-            ch: parent_values[ch]
-            for ch in channels
-            if ch in parent_values and parent_versions.get(ch) == versions[ch]
+            ch: parent_values[ch] for ch in channels if ch in parent_values and parent_versions.get(ch) == versions[ch]
         }
 
     # --- put_writes -----------------------------------------------------------------------------
@@ -464,7 +463,9 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             pending_writes=self._pending_writes(reversed(found.writes)),
         )
 
-    def _by_id(self, session_id: str, ns: str | None, checkpoint_id: str, *, with_writes: bool = True) -> Plan[_Listed | None]:
+    def _by_id(
+        self, session_id: str, ns: str | None, checkpoint_id: str, *, with_writes: bool = True
+    ) -> Plan[_Listed | None]:
         """A checkpoint by id (in namespace `ns`, or in any when None) and, by default, its writes.
 
         Its writes always follow it; the newest copy wins should one id have been put twice.
@@ -494,7 +495,9 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         if not found:
             return None
         # writes of another checkpoint of the same id in another namespace are not its writes
-        found[0].writes = [record for _, record in writes if record["checkpoint_ns"] == found[0].record["checkpoint_ns"]]
+        found[0].writes = [
+            record for _, record in writes if record["checkpoint_ns"] == found[0].record["checkpoint_ns"]
+        ]
         return found[0]
 
     def _latest(self, session_id: str, ns: str) -> Plan[_Listed | None]:
@@ -699,7 +702,9 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
                         return True
                         yield  # a plan that asks nothing
 
-                    yield from self._scan(session_id, {KIND: "checkpoint", PUSHED_DOWN["run_id"]: run}, visit, payload=False)
+                    yield from self._scan(
+                        session_id, {KIND: "checkpoint", PUSHED_DOWN["run_id"]: run}, visit, payload=False
+                    )
                     for event in targets:
                         meta = event.metadata or {}
                         doomed.append(event.seq)
@@ -795,7 +800,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             yield  # a plan that asks nothing
 
         yield from self._scan(session_id, {}, visit, payload=False)
-        checkpoints = {}  # (ns, id) -> metadata of its newest copy
+        checkpoints: dict[tuple[str, str], dict[str, str]] = {}  # (ns, id) -> metadata of its newest copy
         latest: dict[str, tuple[str, str]] = {}  # ns -> (ns, id) of its newest checkpoint
         for event in events:  # newest first
             meta = event.metadata or {}
@@ -804,7 +809,8 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
                 checkpoints.setdefault(key, meta)
                 latest.setdefault(meta[NS], key)
         kept: set[tuple[str, str]] = set()
-        for key in latest.values():
+        for newest in latest.values():
+            key = newest
             while key not in kept:
                 kept.add(key)
                 meta = checkpoints[key]

@@ -189,7 +189,9 @@ class SessionsSaver(CheckpointPlans):
 
         Answers the config to resume the new thread from that checkpoint (None: no such source or checkpoint).
         """
-        return _run(self.client, self._fork_thread_plan(source_thread_id, target_thread_id, checkpoint_id, checkpoint_ns))
+        return _run(
+            self.client, self._fork_thread_plan(source_thread_id, target_thread_id, checkpoint_id, checkpoint_ns)
+        )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         _run(self.client, self._prune_plan(thread_ids, strategy))
