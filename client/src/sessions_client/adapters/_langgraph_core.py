@@ -30,7 +30,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     PendingWrite,
     get_checkpoint_id,
-    get_serializable_checkpoint_metadata,
+    get_checkpoint_metadata,
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -65,7 +65,7 @@ HASHED = "sha256:"
 NON_STRING = "json:"
 PAYLOAD_FORMAT = 1
 PAGE = 100  # history events per request (the service's maximum)
-LATEST_PAGE = 20  # the latest checkpoint and its writes are at the top of the history
+FEW = 20  # events per request where few are expected (a checkpoint by id, and its writes)
 REMOVE_BATCH = 90  # events one delete_events call removes (one DynamoDB transaction)
 # an event's content and payload are at most 5 MiB (5,242,880 bytes), an append body 6,000,000 bytes:
 # a record up to INLINE_BYTES is one event; a larger one is cut into parts of PART_CHARS characters of
@@ -332,7 +332,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         if unsent and parent_id:
             stored.update((yield from self._carried(session_id, thread_id, ns, parent_id, unsent, versions)))
         kept = {key: value for key, value in checkpoint.items() if key != "channel_values"}
-        full_metadata = get_serializable_checkpoint_metadata(config, metadata)
+        full_metadata = get_checkpoint_metadata(config, metadata)
         record = {
             "v": PAYLOAD_FORMAT,
             "checkpoint_ns": ns,
@@ -491,7 +491,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
                 writes.append((event.seq, record))
             return True
 
-        yield from self._scan(session_id, where, visit, limit=LATEST_PAGE)
+        yield from self._scan(session_id, where, visit, limit=FEW)
         if not found:
             return None
         # writes of another checkpoint of the same id in another namespace are not its writes
@@ -501,16 +501,15 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         return found[0]
 
     def _latest(self, session_id: str, ns: str) -> Plan[_Listed | None]:
-        """The namespace's latest checkpoint: the first met newest first, its writes those met before it."""
+        """The namespace's latest checkpoint (the first met newest first) and its writes.
+
+        Its writes are asked for by its id: LangGraph sends a checkpoint's writes without waiting for its
+        put to land, so a write may be stored before the checkpoint it belongs to.
+        """
         found: list[_Listed] = []
-        writes: list[Event] = []
 
         def visit(event: Event) -> Plan[bool]:
-            kind = (event.metadata or {}).get(KIND)
-            if kind == "writes":
-                writes.append(event)
-                return True
-            if kind != "checkpoint":
+            if (event.metadata or {}).get(KIND) != "checkpoint":
                 return True
             record = yield from self._record(session_id, event)
             if record["checkpoint_ns"] != ns:
@@ -518,17 +517,12 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             found.append(_Listed(event.seq, record))
             return False
 
-        yield from self._scan(session_id, {NS: metadata_value(ns) or ""}, visit, limit=LATEST_PAGE)
+        where = {KIND: "checkpoint", NS: metadata_value(ns) or ""}
+        yield from self._scan(session_id, where, visit, limit=1)  # the newest
         if not found:
             return None
-        latest = found[0]
-        wanted = metadata_value(latest.record["checkpoint_id"])
-        for event in writes:
-            if (event.metadata or {}).get(CHECKPOINT_ID) == wanted:
-                record = yield from self._record(session_id, event)
-                if record["checkpoint_id"] == latest.record["checkpoint_id"] and record["checkpoint_ns"] == ns:
-                    latest.writes.append(record)
-        return latest
+        found[0].writes = yield from self._writes_of(session_id, ns, found[0].record["checkpoint_id"])
+        return found[0]
 
     def _get_tuple_plan(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
         configurable = config["configurable"]
@@ -626,26 +620,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             budget[0] -= 1
             return budget[0] != 0
 
-        if ns is not None and not pushed and checkpoint_id is None:
-            # one pass over the namespace: each checkpoint's writes are met (newest first) before it
-            writes: dict[str, list[dict[str, Any]]] = {}
-
-            def visit(event: Event) -> Plan[bool]:
-                kind = (event.metadata or {}).get(KIND)
-                if kind not in {"checkpoint", "writes"}:
-                    return True
-                record = yield from self._record(session_id, event)
-                if record["checkpoint_ns"] != ns:
-                    return True
-                if kind == "writes":
-                    writes.setdefault(record["checkpoint_id"], []).append(record)
-                    return True
-                return (yield from emit(_Listed(event.seq, record, writes.pop(record["checkpoint_id"], []))))
-
-            yield from self._scan(session_id, {NS: metadata_value(ns) or ""}, visit)
-            return
-
-        # checkpoints the server selects, then each one's writes
+        # the checkpoints the server selects, then each one's writes by its id (they may precede it)
         where = {KIND: "checkpoint", **pushed}
         if ns is not None:
             where[NS] = metadata_value(ns) or ""
@@ -677,7 +652,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
                 records.append(record)
             return True
 
-        yield from self._scan(session_id, where, visit)
+        yield from self._scan(session_id, where, visit, limit=FEW)
         return records
 
     # --- removal and copies ---------------------------------------------------------------------

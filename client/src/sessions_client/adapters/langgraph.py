@@ -31,7 +31,7 @@ How LangGraph's model maps onto the service (client/README.md has the whole stor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -332,11 +332,16 @@ class AsyncSessionsSaver(CheckpointPlans):
             )
         return self.loop
 
-    def _sync(self, plan: Plan[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(_arun(self.client, plan), self._loop_for_sync_call()).result()
+    def _sync(self, call: Coroutine[Any, Any, T]) -> T:
+        try:
+            loop = self._loop_for_sync_call()
+        except asyncio.InvalidStateError:
+            call.close()
+            raise
+        return asyncio.run_coroutine_threadsafe(call, loop).result()
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._sync(self._get_tuple_plan(config))
+        return self._sync(self.aget_tuple(config))
 
     def list(
         self,
@@ -347,7 +352,7 @@ class AsyncSessionsSaver(CheckpointPlans):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         loop = self._loop_for_sync_call()
-        listed = _adrive(self.client, self._list_plan(config, filter=filter, before=before, limit=limit))
+        listed = self.alist(config, filter=filter, before=before, limit=limit)
         while True:
             try:
                 yield asyncio.run_coroutine_threadsafe(anext(listed), loop).result()  # type: ignore[arg-type]
@@ -361,24 +366,24 @@ class AsyncSessionsSaver(CheckpointPlans):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._sync(self._put_plan(config, checkpoint, metadata, new_versions))
+        return self._sync(self.aput(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        self._sync(self._put_writes_plan(config, writes, task_id, task_path))
+        self._sync(self.aput_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
-        self._sync(self._delete_thread_plan(thread_id))
+        self._sync(self.adelete_thread(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._sync(self._delete_for_runs_plan(run_ids))
+        self._sync(self.adelete_for_runs(run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._sync(self._copy_thread_plan(source_thread_id, target_thread_id))
+        self._sync(self.acopy_thread(source_thread_id, target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._sync(self._prune_plan(thread_ids, strategy))
+        self._sync(self.aprune(thread_ids, strategy=strategy))
 
 
 __all__ = [
