@@ -72,3 +72,8 @@ def test_the_openai_agents_example_runs(
 def test_the_strands_example_runs(inprocess_api: InProcessApi, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     run_example("from strands import", inprocess_api, monkeypatch)
     assert printed(capsys) == ["2"]  # the second agent came back with both messages
+
+
+def test_the_langgraph_example_runs(inprocess_api: InProcessApi, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    run_example("AsyncSessionsSaver", inprocess_api, monkeypatch)
+    assert printed(capsys) == ["['hi', 'echo 1']"]
