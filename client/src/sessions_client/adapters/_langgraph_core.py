@@ -16,7 +16,7 @@ import json
 import math
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -818,6 +818,118 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         else:
             current_v = int(current.split(".")[0])
         return f"{current_v + 1:032}.{random.random():016}"  # noqa: S311 - a tie-breaker, not a secret
+
+    # --- the checkpointer interface: each operation's plan, run by the saver's driver ------------
+
+    def _run(self, plan: Plan[T]) -> T:
+        """Run a plan from synchronous code."""
+        raise NotImplementedError
+
+    def _iterate(self, plan: Plan[None]) -> Iterator[CheckpointTuple]:
+        """Run a plan from synchronous code, yielding what it emits."""
+        raise NotImplementedError
+
+    async def _arun(self, plan: Plan[T]) -> T:
+        """Run a plan from asynchronous code."""
+        raise NotImplementedError
+
+    def _aiterate(self, plan: Plan[None]) -> AsyncIterator[CheckpointTuple]:
+        """Run a plan from asynchronous code, yielding what it emits."""
+        raise NotImplementedError
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._run(self._get_tuple_plan(config))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._arun(self._get_tuple_plan(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        return self._iterate(self._list_plan(config, filter=filter, before=before, limit=limit))
+
+    def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        return self._aiterate(self._list_plan(config, filter=filter, before=before, limit=limit))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._run(self._put_plan(config, checkpoint, metadata, new_versions))
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._arun(self._put_plan(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        self._run(self._put_writes_plan(config, writes, task_id, task_path))
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        await self._arun(self._put_writes_plan(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(self._delete_thread_plan(thread_id))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._arun(self._delete_thread_plan(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._run(self._delete_for_runs_plan(run_ids))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._arun(self._delete_for_runs_plan(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run(self._copy_thread_plan(source_thread_id, target_thread_id))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._arun(self._copy_thread_plan(source_thread_id, target_thread_id))
+
+    def fork_thread(
+        self, source_thread_id: str, target_thread_id: str, *, checkpoint_id: str | None = None, checkpoint_ns: str = ""
+    ) -> RunnableConfig | None:
+        """A new thread with the source's history up to `checkpoint_id` (default: all of it), in O(1) writes.
+
+        Answers the config to resume the new thread from that checkpoint (None: no such source or checkpoint).
+        """
+        return self._run(self._fork_thread_plan(source_thread_id, target_thread_id, checkpoint_id, checkpoint_ns))
+
+    async def afork_thread(
+        self, source_thread_id: str, target_thread_id: str, *, checkpoint_id: str | None = None, checkpoint_ns: str = ""
+    ) -> RunnableConfig | None:
+        """As `fork_thread`."""
+        plan = self._fork_thread_plan(source_thread_id, target_thread_id, checkpoint_id, checkpoint_ns)
+        return await self._arun(plan)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._run(self._prune_plan(thread_ids, strategy))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await self._arun(self._prune_plan(thread_ids, strategy))
 
 
 def _batches(parts: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:

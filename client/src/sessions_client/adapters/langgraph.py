@@ -31,11 +31,10 @@ How LangGraph's model maps onto the service (client/README.md has the whole stor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any, TypeVar
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from sessions_client import errors
@@ -146,98 +145,18 @@ class SessionsSaver(CheckpointPlans):
     ) -> None:
         super().__init__(client, app_name=app_name, ttl_seconds=ttl_seconds, serde=serde)
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return _run(self.client, self._get_tuple_plan(config))
+    def _run(self, plan: Plan[T]) -> T:
+        return _run(self.client, plan)
 
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        yield from _drive(self.client, self._list_plan(config, filter=filter, before=before, limit=limit))
+    def _iterate(self, plan: Plan[None]) -> Iterator[CheckpointTuple]:
+        return _drive(self.client, plan)
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return _run(self.client, self._put_plan(config, checkpoint, metadata, new_versions))
+    async def _arun(self, plan: Plan[T]) -> T:
+        return await asyncio.to_thread(_run, self.client, plan)
 
-    def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        _run(self.client, self._put_writes_plan(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        _run(self.client, self._delete_thread_plan(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        _run(self.client, self._delete_for_runs_plan(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        _run(self.client, self._copy_thread_plan(source_thread_id, target_thread_id))
-
-    def fork_thread(
-        self, source_thread_id: str, target_thread_id: str, *, checkpoint_id: str | None = None, checkpoint_ns: str = ""
-    ) -> RunnableConfig | None:
-        """A new thread with the source's history up to `checkpoint_id` (default: all of it), in O(1) writes.
-
-        Answers the config to resume the new thread from that checkpoint (None: no such source or checkpoint).
-        """
-        return _run(
-            self.client, self._fork_thread_plan(source_thread_id, target_thread_id, checkpoint_id, checkpoint_ns)
-        )
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        _run(self.client, self._prune_plan(thread_ids, strategy))
-
-    # the async interface, on a worker thread
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        listed = await asyncio.to_thread(lambda: [*self.list(config, filter=filter, before=before, limit=limit)])
-        for item in listed:
+    async def _aiterate(self, plan: Plan[None]) -> AsyncIterator[CheckpointTuple]:
+        for item in await asyncio.to_thread(lambda: [*_drive(self.client, plan)]):
             yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
 
 
 class AsyncSessionsSaver(CheckpointPlans):
@@ -261,58 +180,14 @@ class AsyncSessionsSaver(CheckpointPlans):
         super().__init__(client, app_name=app_name, ttl_seconds=ttl_seconds, serde=serde)
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def _run(self, plan: Plan[T]) -> T:
+    async def _arun(self, plan: Plan[T]) -> T:
         self.loop = asyncio.get_running_loop()
         return await _arun(self.client, plan)
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._run(self._get_tuple_plan(config))
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
+    async def _aiterate(self, plan: Plan[None]) -> AsyncIterator[CheckpointTuple]:
         self.loop = asyncio.get_running_loop()
-        async for item in _adrive(self.client, self._list_plan(config, filter=filter, before=before, limit=limit)):
+        async for item in _adrive(self.client, plan):
             yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await self._run(self._put_plan(config, checkpoint, metadata, new_versions))
-
-    async def aput_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        await self._run(self._put_writes_plan(config, writes, task_id, task_path))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self._run(self._delete_thread_plan(thread_id))
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._run(self._delete_for_runs_plan(run_ids))
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._run(self._copy_thread_plan(source_thread_id, target_thread_id))
-
-    async def afork_thread(
-        self, source_thread_id: str, target_thread_id: str, *, checkpoint_id: str | None = None, checkpoint_ns: str = ""
-    ) -> RunnableConfig | None:
-        """As `SessionsSaver.fork_thread`."""
-        return await self._run(self._fork_thread_plan(source_thread_id, target_thread_id, checkpoint_id, checkpoint_ns))
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._run(self._prune_plan(thread_ids, strategy))
-
-    # the sync interface, from another thread than the event loop's
 
     def _loop_for_sync_call(self) -> asyncio.AbstractEventLoop:
         try:
@@ -332,58 +207,18 @@ class AsyncSessionsSaver(CheckpointPlans):
             )
         return self.loop
 
-    def _sync(self, call: Coroutine[Any, Any, T]) -> T:
-        try:
-            loop = self._loop_for_sync_call()
-        except asyncio.InvalidStateError:
-            call.close()
-            raise
-        return asyncio.run_coroutine_threadsafe(call, loop).result()
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._sync(self.aget_tuple(config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
+    def _run(self, plan: Plan[T]) -> T:
         loop = self._loop_for_sync_call()
-        listed = self.alist(config, filter=filter, before=before, limit=limit)
+        return asyncio.run_coroutine_threadsafe(_arun(self.client, plan), loop).result()
+
+    def _iterate(self, plan: Plan[None]) -> Iterator[CheckpointTuple]:
+        loop = self._loop_for_sync_call()
+        listed = _adrive(self.client, plan)
         while True:
             try:
                 yield asyncio.run_coroutine_threadsafe(anext(listed), loop).result()  # type: ignore[arg-type]
             except StopAsyncIteration:
                 return
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._sync(self.aput(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        self._sync(self.aput_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._sync(self.adelete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._sync(self.adelete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._sync(self.acopy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._sync(self.aprune(thread_ids, strategy=strategy))
 
 
 __all__ = [
