@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import random
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,6 +176,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             )
         self.user_id: str = user
         self._parents: OrderedDict[tuple[str, str, str], tuple[ChannelVersions, frozenset[str]]] = OrderedDict()
+        self._parents_lock = threading.Lock()  # LangGraph's sync loop puts from worker threads
 
     # --- ids and encodings ----------------------------------------------------------------------
 
@@ -365,10 +367,11 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
     def _remember(
         self, session_id: str, ns: str, checkpoint_id: str, versions: ChannelVersions, stored: frozenset[str]
     ) -> None:
-        self._parents[(session_id, ns, checkpoint_id)] = (versions, stored)
-        self._parents.move_to_end((session_id, ns, checkpoint_id))
-        while len(self._parents) > self._PARENTS_KEPT:
-            self._parents.popitem(last=False)
+        with self._parents_lock:
+            self._parents[(session_id, ns, checkpoint_id)] = (versions, stored)
+            self._parents.move_to_end((session_id, ns, checkpoint_id))
+            while len(self._parents) > self._PARENTS_KEPT:
+                self._parents.popitem(last=False)
 
     def _carried(
         self,
@@ -385,7 +388,8 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         snapshots, the only channel LangGraph leaves out of a checkpoint while keeping its version, needs
         the read when its snapshot was stored at that version).
         """
-        known = self._parents.get((session_id, ns, parent_id))
+        with self._parents_lock:
+            known = self._parents.get((session_id, ns, parent_id))
         if known is not None:
             parent_versions, parent_stored = known
             if not any(ch in parent_stored and parent_versions.get(ch) == versions[ch] for ch in channels):
