@@ -103,6 +103,28 @@ CASES = (
         s3_target=3,
     ),
     Case("rewind past the end", "DELETE", None, 200, 2, path="/v1/sessions/{sid}/events", query="from_seq=99"),
+    Case(
+        "append batch of 20 (tagged)",
+        "POST",
+        {"events": [{"type": "message", "metadata": {"run": "r1" if i % 2 else "r2"}} for i in range(20)]},
+        201,
+        2,
+        path="/v1/sessions/{sid}/events",
+    ),
+    # a metadata filter is a FilterExpression of the same Query: still one Query page here
+    Case("history (metadata filter)", "GET", None, 200, 2, path="/v1/sessions/{sid}/history", query="metadata=run:r1"),
+    # the session, the selected events (one BatchGetItem), then one transaction
+    Case(
+        "remove 3 selected events",
+        "DELETE",
+        None,
+        200,
+        3,
+        path="/v1/sessions/{sid}/events",
+        query="seq=23&seq=30&seq=41",
+    ),
+    # only holes: as a rewind that finds nothing, the session is read again to answer on the version it matched
+    Case("remove seqs that are holes", "DELETE", None, 200, 3, path="/v1/sessions/{sid}/events", query="seq=2&seq=30"),
     Case("list", "GET", None, 200, 1, path="/v1/sessions"),
     Case("stats", "GET", None, 200, 1, path="/v1/sessions/stats"),
     # state documents: a read is one GetItem; a merge patch reads the document and puts it back conditioned

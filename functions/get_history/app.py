@@ -5,10 +5,25 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import conversation
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
+from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, repeated_query
 from sessions.models import DATE_TIME, EventType, History, Problem
+from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters
 
 app = create_app()
+
+MetadataFilters = Annotated[
+    list[str] | None,
+    Query(
+        description="key:value, repeatable: events whose metadata holds every pair (the key ends at the first "
+        "':'). A filter: events read and discarded still cost reads, and a page may be short.",
+        # stated, not enforced here: API Gateway joins repeated values with commas, which values may hold;
+        # metadata_filters checks the values as sent (the list's parameter, the same rules)
+        json_schema_extra={
+            "items": {"type": "string", "pattern": METADATA_FILTER_PATTERN},
+            "maxItems": METADATA_FILTERS_MAX,
+        },
+    ),
+]
 
 
 @app.get(
@@ -45,6 +60,7 @@ def get_history(
             "default: from the latest base on"
         ),
     ] = False,
+    metadata: MetadataFilters = None,
     user_id: ActingFor = None,
 ):
     history = conversation.get_history(
@@ -58,6 +74,7 @@ def get_history(
         before=before,
         include_payload=include_payload,
         include_compacted=include_compacted,
+        metadata=metadata_filters(repeated_query(app, "metadata") if metadata is not None else None),
     )
     return json_response(history)
 

@@ -1,7 +1,6 @@
 """GET /v1/sessions: the caller's sessions, newest first; GET /v1/apps/{app_name}/sessions: every user's of an app."""
 
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -12,9 +11,19 @@ from aws_lambda_powertools.event_handler.openapi.types import (
 )
 
 from sessions import listing
-from sessions.api import ActingFor, AppNamePath, caller, create_app, json_response, lambda_entry, token_caller
-from sessions.listing import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, STATUS_LIST_PATTERN
+from sessions.api import (
+    ActingFor,
+    AppNamePath,
+    caller,
+    create_app,
+    json_response,
+    lambda_entry,
+    repeated_query,
+    token_caller,
+)
+from sessions.listing import STATUS_LIST_PATTERN
 from sessions.models import DATE_TIME, Identifier, Problem, SessionList, SessionType
+from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters
 from sessions.service import Identity
 
 app = create_app()
@@ -149,15 +158,6 @@ def list_app_sessions(
     )
 
 
-def _repeated(name: str) -> list[str]:
-    """Every value of a repeated query parameter as sent: API Gateway joins them with commas, values may hold one."""
-    raw = app.current_event.raw_event.get("rawQueryString")
-    if raw is None:  # a direct invoke without the raw query string: its (comma-joined) values
-        joined = (app.current_event.raw_event.get("queryStringParameters") or {}).get(name)
-        return [] if joined is None else [joined]
-    return [value for key, value in parse_qsl(raw, keep_blank_values=True) if key == name]
-
-
 lambda_handler = lambda_entry(app)
 
 
@@ -167,7 +167,7 @@ def _page(identity: Identity, *, order: str, metadata: list[str] | None, **query
         listing.list_sessions(
             identity,
             ascending=order == "asc",
-            metadata=listing.metadata_filters(_repeated("metadata") if metadata is not None else None),
+            metadata=metadata_filters(repeated_query(app, "metadata") if metadata is not None else None),
             **query,
         )
     )

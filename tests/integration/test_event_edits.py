@@ -493,7 +493,7 @@ def test_rewind_removes_the_tail_and_corrects_usage_counts_and_stats(gateway):
     assert gateway.request("GET", f"/v1/sessions/{sid}/events/3").body["code"] == "event_not_found"
     stats = _stats(gateway)
     assert (stats["events_total"], stats["tokens_used_total"], stats["cost_usd_total"]) == (3, 103, 0.3)
-    assert _rewind(gateway, sid, "from_seq=1").body == {"removed": 2, "from_seq": 1, "version": 7}
+    assert _rewind(gateway, sid, "from_seq=1").body == {"removed": 2, "from_seq": 1, "seqs": [1, 2], "version": 7}
     assert _session_of(gateway, sid)["usage"] == {"tokens_used": 0, "cost_usd": 0, "event_count": 0, "task_count": 0}
     assert _stats(gateway)["events_total"] == 1 and other
 
@@ -502,7 +502,7 @@ def test_a_rewind_past_the_end_removes_nothing_and_writes_nothing(gateway):
     sid = _session(gateway, events=[{"type": "message"}])
     response = _rewind(gateway, sid, "from_seq=2&return_events=true")
     assert response.status == 200
-    assert response.body == {"removed": 0, "from_seq": 2, "version": 2, "events": []}
+    assert response.body == {"removed": 0, "from_seq": 2, "seqs": [], "version": 2, "events": []}
     assert _session_of(gateway, sid)["version"] == 2
 
 
@@ -586,6 +586,7 @@ def test_redaction_and_rewind_are_lifecycle_events_without_content(gateway, stre
     assert mine[1]["detail"]["seq"] == 2 and mine[2]["detail"]["seq"] == 2
     removed = mine[3]["detail"]
     assert (removed["from_seq"], removed["count"], removed["usage"]["event_count"]) == (2, 2, 1)
+    assert removed["seqs"] == [2, 3]
     assert removed["changed_fields"] == []
     assert "seq" not in mine[4]["detail"] and mine[5]["detail"]["changed_fields"] == ["title"]
     text = json.dumps(mine)

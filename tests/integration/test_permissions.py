@@ -2,10 +2,10 @@
 
 The emulator does not enforce IAM, so a missing action would only show deployed, as AccessDenied.
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
-resumes, deletes, appends and batches, one event read, redacted and rewound, history, lists, stats,
-state documents, the publisher settling removals and replaying a batch, the cleanup), records each
-function's calls on the sessions table as IAM actions (a transaction needs the action of each of its
-items), and holds them to the role's statements. The same for the bucket of large event parts (a
+resumes, deletes, appends and batches, one event read, redacted and rewound, selected events removed,
+history, lists, stats, state documents, the publisher settling removals and replaying a batch, the
+cleanup), records each function's calls on the sessions table as IAM actions (a transaction needs the
+action of each of its items), and holds them to the role's statements. The same for the bucket of large event parts (a
 presigned URL acts as its signer: it needs GetObject).
 """
 
@@ -125,6 +125,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
             "PATCH", "/v1/sessions/s2/events/3", {"content": "[redacted]", "payload": {"big": "z" * 40_000}}
         )
     )
+    ok(gateway.request("DELETE", "/v1/sessions/s2/events", query="seq=4&seq=99"))  # selected: read in one BatchGetItem
     ok(gateway.request("DELETE", "/v1/sessions/s2/events", query="from_seq=3&return_events=true"))
     ok(gateway.request("GET", "/v1/sessions/s2"))
     ok(gateway.create({"session_id": "with-app", "app_name": "shop"}, user="u-app"), 201)

@@ -163,6 +163,11 @@ def _params(**values: Any) -> dict[str, str]:
     return params
 
 
+def _metadata_filters(metadata: Mapping[str, str] | None) -> dict[str, list[str]]:
+    """metadata=key:value, repeated (a value may hold commas or colons): what lists and history filter on."""
+    return {"metadata": [f"{key}:{value}" for key, value in dict(metadata).items()]} if metadata else {}
+
+
 def _event_body(event: JsonObject | BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if isinstance(event, BaseModel):
@@ -384,9 +389,7 @@ class ClientCore:
             if app_name is None or user_id is not None:
                 raise ValueError("all_users lists every user's sessions of one app: give app_name, not user_id")
             path, acting_for = f"/v1/apps/{segment(app_name)}/sessions", None
-        params: dict[str, str | list[str]] = {**_params(**filters, user_id=acting_for)}
-        if metadata:  # metadata=key:value, repeated (a value may hold commas or colons)
-            params["metadata"] = [f"{key}:{value}" for key, value in dict(metadata).items()]
+        params: dict[str, str | list[str]] = {**_params(**filters, user_id=acting_for), **_metadata_filters(metadata)}
         return Call("GET", path, parse_model(SessionList), params)
 
     def _get_stats(self, scope: str | None, user_id: str | None) -> Call[Stats]:
@@ -436,11 +439,12 @@ class ClientCore:
         )
 
     def _get_history(self, session_id: str, query: dict[str, Any], user_id: str | None) -> Call[History]:
+        metadata = query.pop("metadata", None)
         return Call(
             "GET",
             f"/v1/sessions/{segment(session_id)}/history",
             parse_model(History),
-            _params(**query, user_id=self._user(user_id)),
+            {**_params(**query, user_id=self._user(user_id)), **_metadata_filters(metadata)},
         )
 
     def _get_event(self, session_id: str, seq: int, user_id: str | None) -> Call[Event]:
@@ -464,13 +468,31 @@ class ClientCore:
         )
 
     def _delete_events(
-        self, session_id: str, from_seq: int, return_events: bool, if_match: IfMatch | None, user_id: str | None
+        self,
+        session_id: str,
+        from_seq: int | None,
+        seqs: Iterable[int] | None,
+        return_events: bool,
+        if_match: IfMatch | None,
+        user_id: str | None,
     ) -> Call[RemovedEvents]:
+        selected = None if seqs is None else [str(int(seq)) for seq in seqs]
+        if (from_seq is None) == (selected is None) or selected == []:
+            raise ValueError("delete_events takes from_seq (a rewind) or seqs (1 to 90 events), one of them")
+        params: dict[str, str | list[str]] = {
+            **_params(
+                from_seq=None if from_seq is None else int(from_seq),
+                return_events=return_events or None,
+                user_id=self._user(user_id),
+            )
+        }
+        if selected is not None:
+            params["seq"] = selected  # seq=N, repeated
         return Call(
             "DELETE",
             f"/v1/sessions/{segment(session_id)}/events",
             parse_model(RemovedEvents),
-            _params(from_seq=int(from_seq), return_events=return_events or None, user_id=self._user(user_id)),
+            params,
             headers=self._headers(if_match_header(if_match)),
         )
 

@@ -365,10 +365,14 @@ class SessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         include_compacted: bool | None = None,
+        metadata: Mapping[str, str] | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> History:
-        """One page of history; events too large to inline have their parts fetched (unless inline_parts=False)."""
+        """One page of history; events too large to inline have their parts fetched (unless inline_parts=False).
+
+        `metadata`: pairs an event's metadata must all hold (a filter: a page may be short, with a cursor).
+        """
         query = {
             "limit": limit,
             "cursor": cursor,
@@ -378,6 +382,7 @@ class SessionsClient(ClientCore):
             "before": before,
             "include_payload": include_payload,
             "include_compacted": include_compacted,
+            "metadata": metadata,
         }
         page = self.send(self._get_history(session_id, query, user_id))
         if inline_parts and any(event.content_url or event.payload_url for event in page.events):
@@ -395,6 +400,7 @@ class SessionsClient(ClientCore):
         before: datetime | str | None = None,
         include_payload: bool | None = None,
         include_compacted: bool | None = None,
+        metadata: Mapping[str, str] | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> Iterator[Event]:
@@ -411,6 +417,7 @@ class SessionsClient(ClientCore):
                 before=before,
                 include_payload=include_payload,
                 include_compacted=include_compacted,
+                metadata=metadata,
                 user_id=user_id,
                 inline_parts=inline_parts,
             )
@@ -448,14 +455,17 @@ class SessionsClient(ClientCore):
     def delete_events(
         self,
         session_id: str,
-        from_seq: int,
+        from_seq: int | None = None,
         *,
+        seqs: Iterable[int] | None = None,
         return_events: bool = False,
         if_match: IfMatch | None = None,
         user_id: str | None = None,
     ) -> RemovedEvents:
-        """Rewind: remove every event with seq >= from_seq (at most 90 at once, else RewindTooLarge)."""
-        return self.send(self._delete_events(session_id, from_seq, return_events, if_match, user_id))
+        """Remove events, one of: every event with seq >= from_seq (a rewind: at most 90 at once, else
+        RewindTooLarge), or exactly the events of `seqs` (1 to 90 distinct seqs; those holding no event are
+        passed over). `removed` and `seqs` of the answer say what went."""
+        return self.send(self._delete_events(session_id, from_seq, seqs, return_events, if_match, user_id))
 
     # --- state ----------------------------------------------------------------------------------
 

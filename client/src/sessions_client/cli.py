@@ -1,4 +1,4 @@
-"""`sessions`: the session service from a terminal (ls, show, history [--follow], rm, stats).
+"""`sessions`: the session service from a terminal (ls, show, history [--follow] [--metadata K:V], rm, stats).
 
 Configuration from the environment (flags override): SESSIONS_URL (default http://127.0.0.1:3000),
 SESSIONS_TOKEN (a bearer token, deployed), or SESSIONS_TENANT / SESSIONS_USER / SESSIONS_ROLES
@@ -24,7 +24,12 @@ from sessions_client.models import Event, Session, SessionSummary, Stats
 
 
 def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
-    return build_parser(environ).parse_args(argv)
+    parser = build_parser(environ)
+    args = parser.parse_args(argv)
+    pairs = getattr(args, "metadata", None) or []
+    if len(dict(pairs)) < len(set(pairs)):
+        parser.error("--metadata names a key twice with different values: no event holds both")
+    return args
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -62,6 +67,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     history.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
     history.add_argument("--type", dest="event_type")
+    history.add_argument(
+        "--metadata",
+        action="append",
+        type=_metadata_pair,
+        metavar="KEY:VALUE",
+        help="only events whose metadata holds the pair (repeatable: every pair; the key ends at the first ':')",
+    )
     history.add_argument("--payload", action="store_true", help="include payloads")
 
     rm = add_command("rm", help="delete sessions")
@@ -70,6 +82,18 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     stats = add_command("stats", help="counts and totals")
     stats.add_argument("--tenant-scope", action="store_true", help="the whole tenant (admins)")
     return parser
+
+
+def _metadata_pair(text: str) -> tuple[str, str]:
+    key, colon, value = text.partition(":")
+    if not colon or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY:VALUE")
+    return key, value
+
+
+def _metadata_filter(args: argparse.Namespace) -> dict[str, str] | None:
+    """--metadata pairs as the filter (parse_args refused a key given two values)."""
+    return dict(args.metadata or []) or None
 
 
 def client_from(args: argparse.Namespace) -> SessionsClient:
@@ -196,7 +220,12 @@ def _newer_than(client: SessionsClient, args: argparse.Namespace, last_seq: int)
     """Events past `last_seq`, oldest first: the newest pages (desc by seq) until one reaches back to it."""
     newer: list[Event] = []
     for event in client.iter_history(
-        args.session_id, page_size=100, order="desc", type=args.event_type, include_payload=args.payload or None
+        args.session_id,
+        page_size=100,
+        order="desc",
+        type=args.event_type,
+        metadata=_metadata_filter(args),
+        include_payload=args.payload or None,
     ):
         if event.seq <= last_seq:
             break
@@ -206,7 +235,13 @@ def _newer_than(client: SessionsClient, args: argparse.Namespace, last_seq: int)
 
 def cmd_history(client: SessionsClient, args: argparse.Namespace, out: Output) -> None:
     events = list(
-        client.iter_history(args.session_id, page_size=100, type=args.event_type, include_payload=args.payload or None)
+        client.iter_history(
+            args.session_id,
+            page_size=100,
+            type=args.event_type,
+            metadata=_metadata_filter(args),
+            include_payload=args.payload or None,
+        )
     )
     if out.as_json and not args.follow:
         out.json([event.model_dump(mode="json", exclude_none=True) for event in events])

@@ -168,10 +168,15 @@ class RemovedEvent(Event):
 
 
 class RemovedEvents(_Model):
-    """The answer of a rewind: how many events went, from which seq, the session's new version."""
+    """The answer of a removal: how many events went, which seqs, the session's new version.
+
+    `from_seq`: a rewind's first seq (None when seqs were selected). `seqs`: the removed events' seqs,
+    ascending (None from a server that predates it).
+    """
 
     removed: int
-    from_seq: int
+    from_seq: int | None = None
+    seqs: list[int] | None = None
     version: int | None = None
     events: list[RemovedEvent] | None = None
 

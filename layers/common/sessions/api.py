@@ -243,6 +243,15 @@ def token_caller(app: APIGatewayHttpResolver) -> Identity:
     return identity
 
 
+def repeated_query(app: APIGatewayHttpResolver, name: str) -> list[str]:
+    """Every value of a repeated query parameter as sent: API Gateway joins them with commas, values may hold one."""
+    raw = app.current_event.raw_event.get("rawQueryString")
+    if raw is None:  # a direct invoke without the raw query string: its (comma-joined) values
+        joined = (app.current_event.raw_event.get("queryStringParameters") or {}).get(name)
+        return [] if joined is None else [joined]
+    return [value for key, value in parse_qsl(raw, keep_blank_values=True) if key == name]
+
+
 # --- responses ---------------------------------------------------------------------------------
 
 

@@ -95,10 +95,12 @@ def get_history(
     before: str | None,
     include_payload: bool,
     include_compacted: bool = False,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     """A page of the history from its latest base (a compaction), or from its first event with `include_compacted`.
 
     `total` counts the events the page reads from: those from the base on, or every stored event.
+    `metadata`: (key, value) pairs an event's metadata must all hold (sessions.queries.metadata_filters).
     """
     session = get_session(identity, session_id)
     after_ts, before_ts = timestamp_param("after", after), timestamp_param("before", before)
@@ -110,6 +112,8 @@ def get_history(
     }
     if include_compacted:
         binding["compacted"] = True  # a cursor continues the reading it was issued for
+    if metadata:
+        binding["metadata"] = [list(pair) for pair in metadata]  # added later: cursors without it stay valid
     query = EventQuery(
         tenant_id=identity.tenant_id,
         session_id=session_id,
@@ -121,6 +125,7 @@ def get_history(
         before=before_ts,
         start=decode_cursor(cursor, binding) if cursor else None,
         first_seq=0 if include_compacted else int(session.get("history_base_seq") or 0),
+        metadata=metadata,
     )
     page = store().query_events(query)
     # large parts read back inline; a page that would pass 5 MiB ends early, after its last event

@@ -91,10 +91,14 @@ class SessionEventAppended(SessionEventDetail):
 
 
 class SessionEventsRemoved(SessionEventDetail):
-    """A rewind: every event from `from_seq` on left the history (`count` of them)."""
+    """Events left the history: a rewind (every event from `from_seq` on), or the seqs a removal selected."""
 
-    from_seq: int
-    count: int
+    from_seq: int | None = Field(description="A rewind's first seq; null when selected seqs were removed")
+    count: int = Field(description="How many events were removed")
+    seqs: list[int] | None = Field(
+        description="The removed events' seqs, ascending (at most 90); null only for a removal recorded before "
+        "seqs were published"
+    )
 
 
 class SessionEventChanged(SessionEventDetail):
@@ -212,7 +216,8 @@ def events_of(record: Any) -> list[PendingEvent]:
     if history_change is not None:
         pending = _event(record, HISTORY_DETAIL_TYPES[history_change["kind"]], new, old, changed)
         fields = HISTORY_DETAIL_FIELDS[history_change["kind"]]
-        pending.detail.update({name: history_change[name] for name in fields})
+        # .get: a selection has no from_seq, a change recorded before seqs were published has no seqs
+        pending.detail.update({name: history_change.get(name) for name in fields})
         if history_change["kind"] == "replaced":  # an append that replaced the history's tail: both happened
             return [pending, _event(record, "session.event_appended", new, old, changed)]
         return [pending]
@@ -223,10 +228,17 @@ def events_of(record: Any) -> list[PendingEvent]:
 
 HISTORY_DETAIL_TYPES = {
     "removed": "session.events_removed",
+    "selected": "session.events_removed",  # DELETE …/events?seq=…: from_seq null
     "replaced": "session.events_removed",  # and session.event_appended (events_of)
     "changed": "session.event_changed",
 }
-HISTORY_DETAIL_FIELDS = {"removed": ("from_seq", "count"), "replaced": ("from_seq", "count"), "changed": ("seq",)}
+_REMOVAL_FIELDS = ("from_seq", "count", "seqs")
+HISTORY_DETAIL_FIELDS = {
+    "removed": _REMOVAL_FIELDS,
+    "replaced": _REMOVAL_FIELDS,
+    "selected": _REMOVAL_FIELDS,
+    "changed": ("seq",),
+}
 
 
 def _history_change_of(session: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""One event of a history: reading it, redacting it (PATCH), and rewinding a history from a seq (DELETE).
+"""One event of a history: reading it, redacting it (PATCH); rewinding a history from a seq, or removing
+selected events (DELETE).
 
 Every change is one atomic step with its session: the version grows by one, the session carries
 `history_change` (what the publisher turns into session.event_changed or session.events_removed),
@@ -36,6 +37,8 @@ from sessions.service import Identity, get_session, owned_live_session, store, w
 from sessions.store import REWIND_MAX_EVENTS, VersionChanged
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sessions.models import UpdateEventRequest
 
 # What a PATCH of an event may change; everything else about an event (usage included) is fixed.
@@ -208,7 +211,11 @@ def plan_removal(
         "usage": usage_without(current["usage"], removed),
         "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq
         "history_change": _history_change(
-            current, kind="replaced" if room else "removed", from_seq=from_seq, count=len(removed)
+            current,
+            kind="replaced" if room else "removed",
+            from_seq=from_seq,
+            count=len(removed),
+            seqs=[event["seq"] for event in removed],
         ),
     }
     base = current.get("history_base_seq")
@@ -220,34 +227,90 @@ def plan_removal(
     return removed, changes
 
 
+def plan_seq_removal(current: dict[str, Any], seqs: Sequence[int]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The events among `seqs` that are stored, and the session changes their removal makes (none when none are).
+
+    A seq that holds no event is passed over. The history's base stays where it is, even when its own event
+    goes: what it compacted stays compacted (as a rewind never reveals it), and the history starts after it.
+    """
+    from sessions.appending import compacted_count, last_seq
+
+    removed = store().events_at(current, list(seqs))
+    if not removed:
+        return [], {}
+    removed_seqs = [event["seq"] for event in removed]
+    changes: dict[str, Any] = {
+        "usage": usage_without(current["usage"], removed),
+        "last_seq": last_seq(current),  # seqs are never given again
+        "history_change": _history_change(current, kind="selected", count=len(removed), seqs=removed_seqs),
+    }
+    base = current.get("history_base_seq")
+    compacted = 0 if base is None else sum(seq < base for seq in removed_seqs)
+    if compacted:  # events before the base left: the history from the base on (its total) is as it was
+        changes["compacted_count"] = max(compacted_count(current) - compacted, 0)
+    return removed, changes
+
+
+def selected_seqs(from_seq: int | None, seqs: Sequence[int] | None) -> list[int] | None:
+    """The seqs a removal names (None: a rewind from `from_seq`); 422 unless exactly one of the two is given."""
+    if (from_seq is None) == (seqs is None):
+        raise InvalidField(("query", "seq"), "give from_seq (rewind from a seq on) or seq (remove those events), one")
+    if seqs is None:
+        return None
+    if not 1 <= len(seqs) <= REWIND_MAX_EVENTS:  # the route's bound, kept here for every caller
+        raise InvalidField(("query", "seq"), f"1 to {REWIND_MAX_EVENTS} seqs")
+    if len(set(seqs)) != len(seqs):
+        raise InvalidField(("query", "seq"), "each seq once")
+    return sorted(seqs)
+
+
 def delete_events(
-    identity: Identity, session_id: str, from_seq: int, *, return_events: bool, if_match: int | None
+    identity: Identity,
+    session_id: str,
+    from_seq: int | None = None,
+    *,
+    seqs: Sequence[int] | None = None,
+    return_events: bool,
+    if_match: int | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Remove every event with seq >= from_seq, in one transaction with the session's update.
+    """Remove every event with seq >= from_seq, or the events among `seqs`, in one transaction with the session.
 
     Returns the answer's body and the session as written (unchanged when nothing was removed).
-    At most REWIND_MAX_EVENTS events per call; more is RewindTooLarge, with nothing removed.
+    A rewind takes at most REWIND_MAX_EVENTS events per call; more is RewindTooLarge, with nothing removed.
+    `seqs`: 1 to REWIND_MAX_EVENTS distinct seqs (else 422); those holding no event are passed over.
     """
     # imported here: the event GET and PATCH functions import this module and need none of appending
     from sessions.appending import last_seq
 
+    selected = selected_seqs(from_seq, seqs)
+    first = selected[0] if selected is not None else int(from_seq or 0)
+
     def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         _check_if_match(current, if_match)
         if current["status"] == Status.COMPLETED:
-            raise SessionClosed("session is completed; its history can no longer be rewound (events can be redacted)")
-        removed, removal = plan_removal(current, from_seq)
+            what = "rewound" if selected is None else "have events removed"
+            raise SessionClosed(f"session is completed; its history can no longer be {what} (events can be redacted)")
+        if selected is None:
+            removed, removal = plan_removal(current, first)
+        else:
+            removed, removal = plan_seq_removal(current, selected)
         if not removed:
-            # nothing at or past from_seq: no write, no new version. Past the last seq ever given that
-            # held when the session was read; short of it, the events may have gone since (a concurrent
-            # rewind), so the answer stands only if the session is still the one read
-            if from_seq <= last_seq(current):
+            # nothing to remove: no write, no new version. Past the last seq ever given that held when the
+            # session was read; short of it, the events may have gone since (a concurrent removal), so the
+            # answer stands only if the session is still the one read
+            if first <= last_seq(current):
                 _still_current(current)
             return [], current
         changes = {**removal, "updated_at": format_ms(now_ms())}
         return removed, store().remove_events(current, removed, written_by(identity, changes))
 
     removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)
-    body: dict[str, Any] = {"removed": len(removed), "from_seq": from_seq, "version": session["version"]}
+    body: dict[str, Any] = {
+        "removed": len(removed),
+        "from_seq": from_seq if selected is None else None,
+        "seqs": [event["seq"] for event in removed],
+        "version": session["version"],
+    }
     if return_events:
         # every part read back now, within Lambda's response limit: never a URL, since the objects go next;
         # a part that cannot fit is left out and named in the event's parts_omitted

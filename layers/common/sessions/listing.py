@@ -41,29 +41,9 @@ def _statuses(raw: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parts))
 
 
-# A metadata filter as the query states it: key:value (the key up to the first ':', the value may hold ':').
-METADATA_FILTER_PATTERN = r"^[^:]{1,64}:[\s\S]{0,512}$"
-METADATA_FILTERS_MAX = 16  # a session holds at most 16 pairs (models.METADATA_MAX_PAIRS)
 # With include_context a page holds at most this many sessions: 20 contexts of 64 KiB, escaped twice over by
 # Lambda's proxy response at worst, stay within its 6 MB response limit beside the summaries.
 CONTEXT_PAGE_MAX = 20
-
-
-def metadata_filters(values: list[str] | None) -> tuple[tuple[str, str], ...]:
-    """`metadata=key:value` parameters as (key, value) pairs, sorted, each once; 422 for a malformed one.
-
-    Two values for one key select nothing (a session's key holds one value), as the filter says.
-    """
-    values = list(values or ())
-    if len(values) > METADATA_FILTERS_MAX:
-        raise InvalidField(("query", "metadata"), f"at most {METADATA_FILTERS_MAX} metadata filters")
-    pairs = set()
-    for value in values:
-        key, colon, wanted = value.partition(":")
-        if not colon or not 1 <= len(key) <= 64 or len(wanted) > 512:
-            raise InvalidField(("query", "metadata"), "a metadata filter is key:value, its key 1-64 characters")
-        pairs.add((key, wanted))
-    return tuple(sorted(pairs))
 
 
 def list_sessions(

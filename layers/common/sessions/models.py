@@ -560,10 +560,11 @@ class RemovedEvent(_EventFields):
 
 
 class EventsRemoved(_Response):
-    """What DELETE …/events?from_seq=N removed."""
+    """What DELETE …/events?from_seq=N (a rewind) or DELETE …/events?seq=N&seq=M… (selected events) removed."""
 
-    removed: int
-    from_seq: int
+    removed: int = Field(description="How many events were removed (0: nothing was written)")
+    from_seq: int | None = Field(description="The rewind's from_seq; null when seqs were selected")
+    seqs: list[int] = Field(description="The removed events' seqs, ascending")
     version: int = Field(description="The session's version after the removal")
     events: list[RemovedEvent] | None = Field(
         None,

@@ -1,4 +1,4 @@
-"""Query-string rules shared by list and history."""
+"""Query-string rules shared by list and history: timestamps, metadata filters."""
 
 from __future__ import annotations
 
@@ -18,3 +18,25 @@ def timestamp_param(name: str, value: str | None) -> str | None:
         return format_ms(clamp_ms(parse_timestamp(value)))
     except (ValueError, OverflowError, OSError):
         raise InvalidField(("query", name), "expected an RFC 3339 timestamp such as 2026-11-23T19:00:00.000Z") from None
+
+
+# A metadata filter as the query states it: key:value (the key up to the first ':', the value may hold ':').
+METADATA_FILTER_PATTERN = r"^[^:]{1,64}:[\s\S]{0,512}$"
+METADATA_FILTERS_MAX = 16  # a session or an event holds at most 16 pairs (models.METADATA_MAX_PAIRS)
+
+
+def metadata_filters(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """`metadata=key:value` parameters as (key, value) pairs, sorted, each once; 422 for a malformed one.
+
+    Two values for one key select nothing (a session's or event's key holds one value), as the filter says.
+    """
+    values = list(values or ())
+    if len(values) > METADATA_FILTERS_MAX:
+        raise InvalidField(("query", "metadata"), f"at most {METADATA_FILTERS_MAX} metadata filters")
+    pairs = set()
+    for value in values:
+        key, colon, wanted = value.partition(":")
+        if not colon or not 1 <= len(key) <= 64 or len(wanted) > 512:
+            raise InvalidField(("query", "metadata"), "a metadata filter is key:value, its key 1-64 characters")
+        pairs.add((key, wanted))
+    return tuple(sorted(pairs))

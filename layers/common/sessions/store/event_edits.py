@@ -1,4 +1,4 @@
-"""Reading one event, changing one (redaction), and removing a history's tail (rewind).
+"""Reading one event, changing one (redaction), and removing events: a history's tail (rewind) or selected seqs.
 
 Every change to the history is one transaction with its session's update, conditioned on the
 session version read: an append, a rewind or a redaction that won meanwhile makes it fail, and
@@ -44,6 +44,17 @@ class EventEdits(SessionWrites):
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return events
+
+    def events_at(self, session: dict[str, Any], seqs: list[int]) -> list[dict[str, Any]]:
+        """The stored events among `seqs` (at most 100, each once), in seq order: one BatchGetItem, strongly consistent.
+
+        A seq that holds no event (never given, or removed) is simply not among them.
+        """
+        if not seqs:
+            return []
+        keys = [_event_key(session, seq) for seq in seqs]
+        events = [record_of(item) for item in self._batch_get(keys, what="event", ConsistentRead=True)]
+        return sorted(events, key=lambda event: int(event["seq"]))
 
     def count_events_from(self, session: dict[str, Any], from_seq: int) -> int:
         """How many events have seq >= from_seq (keys only; for telling a client how many)."""
@@ -95,6 +106,7 @@ class EventEdits(SessionWrites):
     ) -> dict[str, Any]:
         """Delete `events` and apply `changes` to the session (usage corrected), counters with them, in one transaction.
 
+        Every removal of stored events by request goes through here: a rewind's tail and a selection of seqs.
         Conditioned on the session version: an append that won meanwhile makes it fail, so no
         event added after the read survives a rewind that should have removed it.
         """

@@ -46,6 +46,7 @@ class EventQuery:
     before: str | None = None
     start: dict[str, Any] | None = None
     first_seq: int = 0  # the history's base: events before it are left out
+    metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs an event's metadata must all hold
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class PageReads(TableAccess):
                     f"(#timestamp {operator} {name} OR "
                     f"(attribute_not_exists(#timestamp) AND #created_at {operator} {name}))"
                 )
+        filters += metadata_filter(query.metadata, names, values)
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk AND #sk BETWEEN :first AND :last",
@@ -217,12 +219,19 @@ def _attribute_filters(
             names[f"#{attribute}"] = attribute
             values[f":{attribute}"] = {"S": wanted}
             filters.append(f"#{attribute} = :{attribute}")
-    if query.metadata:
+    filters += metadata_filter(query.metadata, names, values)
+
+
+def metadata_filter(pairs: tuple[tuple[str, str], ...], names: dict[str, str], values: dict[str, Any]) -> list[str]:
+    """The conditions that an item's `metadata` map holds every (key, value) pair (keys as names: any text)."""
+    if pairs:
         names["#metadata"] = "metadata"
-    for position, (key, value) in enumerate(query.metadata):
+    conditions = []
+    for position, (key, value) in enumerate(pairs):
         names[f"#mk{position}"] = key
         values[f":mv{position}"] = {"S": value}
-        filters.append(f"#metadata.#mk{position} = :mv{position}")
+        conditions.append(f"#metadata.#mk{position} = :mv{position}")
+    return conditions
 
 
 def _list_index(query: SessionQuery) -> tuple[str, str, str, str]:
