@@ -1,10 +1,9 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|langgraph|all] [--repeat N]
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|all] [--repeat N]
 [--iterations N] [--quick] [--smoke] [--json]"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import os
@@ -16,7 +15,7 @@ from typing import Any
 
 from bench.common import SMOKE_ENV
 
-SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "langgraph")
+SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -78,9 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             from bench import overhead
 
             report["overhead"] = overhead.run(iterations, warmup=2 if smoke else 20 if args.quick else 100)
-        elif section in ("calls", "cost", "langgraph"):  # on moto in-process; langgraph's size shrinks for a smoke run
-            sized = {"turns": 2} if smoke and section == "langgraph" else {}
-            report[section] = importlib.import_module(f"bench.{section}").run(**sized)
+        elif section == "calls":
+            from bench import calls
+
+            report["calls"] = calls.run()
+        elif section == "cost":
+            from bench import cost
+
+            report["cost"] = cost.run()
         elif section == "client":
             from bench import client
 

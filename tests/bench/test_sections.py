@@ -89,13 +89,6 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and _finite_positive(figures["short"]["median_ms"])
         ),
     ),
-    "langgraph": (
-        "LangGraph: a 2-turn conversation",
-        lambda figures: all(
-            figures[saver]["checkpoints"] == 6 and _finite_positive(figures[saver]["wru_per_step"])
-            for saver in ("SessionsSaver (the service)", "DynamoDBSaver")
-        ),
-    ),
 }
 
 
