@@ -6,7 +6,7 @@ to a `messages` channel (LangGraph's `add_messages`), run `invokes` times on one
 the user's message first: the state grows as a conversation's does. Both checkpointers run it in one
 process, on one moto account:
 - ours: `AsyncSessionsSaver` on an `AsyncSessionsClient` whose transport answers in-process (the
-  template's handlers and tables, as client/tests/inprocess.py serves them to the client's tests);
+  template's handlers and tables, local/api/inprocess.py, as the client's tests use them);
 - theirs: `DynamoDBSaver` on a table of the layout it needs (PK and SK strings, on demand), with an S3
   bucket for its offload of payloads over 350 KB (the bench's payloads stay below it).
 
@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -48,10 +46,13 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.graph import END, START, MessagesState, StateGraph
+from sessions_client import AsyncSessionsClient, DevIdentity
+from sessions_client.adapters.langgraph import AsyncSessionsSaver
 
 from bench.calls import CallCounter, Stack, in_process_stack
 from bench.common import ratio, table, verdict
 from bench.cost import CostMeter, Shape, Usage, item_size, table_shapes, write_units
+from local.api.inprocess import AsyncInProcessTransport, InProcessApi
 
 T = TypeVar("T")
 
@@ -60,7 +61,6 @@ INVOKES = 10  # runs of the graph on the thread
 PAGE = 10  # checkpoints per list page (get_state_history(config, limit=PAGE))
 THEIR_TABLE, THEIR_BUCKET = "langgraph-checkpoints", "langgraph-checkpoints-offload"
 TENANT, USER, THREAD = "bench-langgraph", "u-langgraph", "conversation-1"
-CLIENT_TESTS = Path(__file__).resolve().parents[1] / "client" / "tests"
 CONSISTENCY = {
     "ours": "strongly consistent reads (ConsistentRead): a full read unit per 4 KB",
     "theirs": "eventually consistent reads (no ConsistentRead): half a read unit per 4 KB",
@@ -255,12 +255,6 @@ def theirs(session: Any, reader: Any) -> Side:
 
 def ours(stack: Stack, reader: Any) -> Side:
     """AsyncSessionsSaver on a client answered in-process by the stack's handlers, metered on the store's clients."""
-    if str(CLIENT_TESTS) not in sys.path:  # the client tests' in-process transport (httpx to the handlers)
-        sys.path.insert(0, str(CLIENT_TESTS))
-    from inprocess import AsyncInProcessTransport, InProcessApi  # type: ignore[import-not-found]
-    from sessions_client import AsyncSessionsClient, DevIdentity
-    from sessions_client.adapters.langgraph import AsyncSessionsSaver
-
     from sessions import store
 
     transport = CountingTransport(AsyncInProcessTransport(InProcessApi(stack.specs)))

@@ -8,6 +8,10 @@
 - `sessions_backend`: either of the two (parametrized: `inprocess`, `dev_server`), with factories
   `client(**kwargs)` and `async_client(**kwargs)` for any identity; each test gets its own tenant.
 - `sessions_client` / `async_sessions_client`: a client of that backend for a fresh tenant and user.
+- `langgraph_backend`: `sessions_backend` as a LangGraph deployment runs the service: every thread is a
+  session of its user, and a user's open sessions are capped (`MaxOpenSessionsPerUser`, default 10),
+  so such a deployment sets the cap to fit its threads (0: none). No cap here: in-process (the variable
+  set for the test) and over HTTP (a dev server of its own, `uncapped_dev_server`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from local.aws.shared_models import ReusedClients, share_service_models  # noqa:
 from local.launcher import DevServerProcess  # noqa: E402
 from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver  # noqa: E402
 from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
+from tests.dev_server import DevServer, launch  # noqa: E402
 
 adapt_moto()
 # every in-process test builds a moto account, and so boto3 sessions and clients: parse the service models once
@@ -146,3 +151,33 @@ async def async_sessions_client(sessions_backend: SessionsBackend) -> AsyncItera
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+NO_OPEN_SESSION_CAP = {"MAX_OPEN_SESSIONS_PER_USER": "0"}
+
+
+@pytest.fixture(scope="session")
+def uncapped_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """A dev server of its own whose users may hold any number of open sessions (threads)."""
+    server = launch(
+        tmp_path_factory.mktemp("dev-server-uncapped"), LOCAL_TTL_SWEEP_SECONDS="86400", **NO_OPEN_SESSION_CAP
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["inprocess", pytest.param("dev_server", marks=pytest.mark.e2e)])
+def langgraph_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionsBackend]:
+    if request.param == "inprocess":
+        api = request.getfixturevalue("inprocess_api")
+        for name, value in NO_OPEN_SESSION_CAP.items():
+            monkeypatch.setenv(name, value)
+        reset_sessions_caches()
+        backend = SessionsBackend("inprocess", INPROCESS_URL, api)
+    else:
+        server: DevServer = request.getfixturevalue("uncapped_dev_server")
+        backend = SessionsBackend("dev_server", server.api_url)
+    yield backend
+    backend.close()

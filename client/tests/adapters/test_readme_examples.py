@@ -22,6 +22,7 @@ from inprocess import AsyncInProcessTransport, InProcessApi, InProcessTransport
 
 import sessions_client
 from local.launcher import DevServerProcess
+from sessions_client.adapters.langgraph import THREAD_ID_KEY
 
 CLIENT = Path(__file__).resolve().parents[2]
 README = CLIENT / "README.md"
@@ -90,6 +91,11 @@ def test_the_strands_example_runs(inprocess_api: InProcessApi, monkeypatch: pyte
     assert printed(capsys) == ["2"]  # the second agent came back with both messages
 
 
+def test_the_langgraph_example_runs(inprocess_api: InProcessApi, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    run_example("AsyncSessionsSaver", inprocess_api, monkeypatch)
+    assert printed(capsys) == ["['hi', 'echo 1']"]
+
+
 @pytest.mark.e2e
 def test_the_langgraph_example_resumes_in_a_second_process(client_dev_server: DevServerProcess, tmp_path: Path) -> None:
     (tmp_path / "approval.py").write_text(example("Command(resume="), encoding="utf-8")
@@ -120,8 +126,6 @@ def test_the_langgraph_example_resumes_in_a_second_process(client_dev_server: De
         ["Refund sent.", "7 checkpoints", "Refund cancelled.", "9 checkpoints", "5 7"],
     ]
     # both threads are sessions of the service, of the user the commands named
-    from sessions_client.adapters.langgraph import THREAD_ID_KEY
-
     with sessions_client.SessionsClient(
         client_dev_server.api_url, identity=sessions_client.DevIdentity("ada", tenant)
     ) as client:
