@@ -4,7 +4,8 @@
 README shows, at its smallest size, and hands its JSON here). Each figure is checked against what it
 must be, not against zero: theirs' calls against what DynamoDBSaver 1.2.6 does per operation (two
 items per checkpoint and per write, then one read per item and one writes Query per checkpoint read),
-their write units against the table they left behind, ours against the service's requests, both
+their write units against the table they left behind, ours against the service's requests (an append:
+the session read, one transaction, the idempotency record; a history page: the session, its events), both
 runs against each other (the same graph: the same steps, the same writes, the same answers), and the
 ratios and the verdict against the figures they come from.
 """
@@ -62,12 +63,19 @@ def figures_hold(figures: dict[str, Any]) -> bool:
     assert sum(step["wru"] for step in theirs["steps"]) == stored["wru_written_once"]
     _their_reads_hold(theirs["operations"], theirs["answered"])
 
-    # ours: one request to the service per put and per put_writes (the first put also creates the session)
+    # ours: one append per put and per put_writes (the first put also creates the session), each append
+    # the session read, one transaction, and the Idempotency-Key's record (put, then completed)
     for step in ours["steps"][1:]:
-        assert step["requests"] == 1 + step["put_writes"], step
+        requests = step["requests"]
+        assert requests == 1 + step["put_writes"], step
+        assert step["operations"] == dict.fromkeys(("GetItem", "TransactWriteItems", "PutItem", "UpdateItem"), requests)
+    # each read a history page: the session, then its events (one Query or more)
     for label in READS:
-        assert ours["operations"][label]["wru"] == 0, label
-        assert ours["operations"][label]["rru"].is_integer(), label  # strongly consistent reads: whole units
+        read, requests = ours["operations"][label], ours["operations"][label]["requests"]
+        assert read["operations"]["GetItem"] == requests and read["operations"]["Query"] >= requests, (label, read)
+        assert set(read["operations"]) == {"GetItem", "Query"} and read["wru"] == 0, (label, read)
+        # strongly consistent: whole units, at least one per call
+        assert read["rru"].is_integer() and read["rru"] >= read["calls"], (label, read)
 
     # the means, ratios and verdict follow from the figures
     for side in (ours, theirs):
