@@ -9,7 +9,6 @@ given again: `last_seq` stays where it was, so a rewound history has a hole unti
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sessions.clock import format_ms, now_ms
@@ -34,6 +33,7 @@ from sessions.merge_patch import apply_merge_patch
 from sessions.models import METADATA_MAX_PAIRS
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.store import REWIND_MAX_EVENTS, VersionChanged
+from sessions.usage import usage_without
 
 if TYPE_CHECKING:
     from sessions.models import UpdateEventRequest
@@ -164,23 +164,6 @@ def _as_json(value: Any) -> str:
 
 
 # --- rewind -------------------------------------------------------------------------------------
-
-
-def usage_without(usage: dict[str, Any], removed: list[dict[str, Any]]) -> dict[str, Any]:
-    """The session usage once `removed` events leave the history (their tokens, cost, count and tasks)."""
-    remaining = len(removed)
-    tokens = sum(int((event.get("usage") or {}).get("tokens", 0)) for event in removed)
-    cost = sum((Decimal(repr((event.get("usage") or {}).get("cost_usd", 0))) for event in removed), Decimal(0))
-    tasks = sum(event.get("type") == "task" for event in removed)
-    left = usage["event_count"] - remaining
-    return {
-        **usage,
-        "tokens_used": max(usage["tokens_used"] - tokens, 0),
-        # an emptied history used nothing; otherwise what is left, in decimal (no 0.30000000000000004)
-        "cost_usd": 0 if left <= 0 else max(float(Decimal(repr(usage["cost_usd"])) - cost), 0),
-        "event_count": max(left, 0),
-        "task_count": max(usage["task_count"] - tasks, 0),
-    }
 
 
 def plan_removal(

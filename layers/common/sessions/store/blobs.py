@@ -65,6 +65,18 @@ class EventBlobs:
         body: bytes = response["Body"].read()
         return body
 
+    def copy(self, source_key: str, key: str) -> bool:
+        """Copy an object within the bucket (server side, no bytes through Lambda); False when the source is missing."""
+        try:
+            self._client.copy_object(Bucket=self._bucket, Key=key, CopySource={"Bucket": self._bucket, "Key": source_key})
+        except self._client.exceptions.NoSuchKey:
+            return False
+        except self._client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            return False
+        return True
+
     def presigned_get(self, key: str) -> str:
         """A URL that reads the object without credentials for PRESIGN_SECONDS (signed locally: no call)."""
         url: str = self._client.generate_presigned_url(
