@@ -27,12 +27,16 @@ from sessions.large_events import (
     removed_views,
     with_parts_inline,
 )
+from sessions.forking import detach_readers, read_stable
 from sessions.lifecycle import Status
+from sessions.lineage import LAST_SEQ, covering, cut, extents, with_base
 from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
 from sessions.merge_patch import apply_merge_patch
 from sessions.models import METADATA_MAX_PAIRS
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
+from sessions.store.blobs import own_copies
 from sessions.store import REWIND_MAX_EVENTS, VersionChanged
+from sessions.store.sessions import own_events
 from sessions.usage import usage_without
 
 if TYPE_CHECKING:
@@ -79,7 +83,9 @@ def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, 
     The session's version is the answer's ETag.
     """
     session = get_session(identity, session_id)
-    return inline_parts([_stored_event(session, seq)], include_payload=True)[0], session
+    # a fork's inherited event is read from its source, checked against a copy-before-change meanwhile
+    stored = read_stable(session, lambda reading: _stored_event(reading, seq))
+    return inline_parts([stored], include_payload=True)[0], session
 
 
 # --- redact -------------------------------------------------------------------------------------
@@ -139,13 +145,21 @@ def update_event(
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="changed", seq=seq),
         }
+        detach_readers(current, [(seq, seq)])  # the forks that read this event keep it as it is
+        # a fork's inherited event becomes its own: written to its partition, never to its source's
+        inherited = covering(extents(current), seq) is not None
+        if inherited:
+            changes["lineage"] = cut(extents(current), [(seq, seq)])
         # a large part the patch left as it was keeps its object; a changed one goes to a new object,
         # so the objects the committed item points at stay until it is replaced
         old = stored.get("blobs") or {}
         kept = {part: pointer for part, pointer in old.items() if patched.get(part) == event.get(part)}
+        if inherited and kept:
+            kept = own_parts(current, stored["event_id"], kept)  # the source's objects go with the source
         item = offload_large_parts(current, patched, revision=True, kept=kept)
         session = store().replace_event(current, item, written_by(identity, changes))
-        replaced[:] = [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
+        # the replaced objects are deleted after the commit: never a source's, which it still reads
+        replaced[:] = [] if inherited else [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
         return _with_pointers(patched, item), session
 
     event, session = write_until_it_wins(owned_live_session(identity, session_id), write)
@@ -187,6 +201,7 @@ def plan_removal(
         )
     if not removed:
         return [], {}
+    lineage = extents(current)
     changes: dict[str, Any] = {
         "usage": usage_without(current["usage"], removed),
         "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq
@@ -200,6 +215,10 @@ def plan_removal(
         # event left (all before from_seq) stays compacted
         changes["history_base_seq"] = from_seq
         changes["compacted_count"] = changes["usage"]["event_count"]
+        changes["base_history"] = with_base(current, from_seq, changes["compacted_count"])
+    if lineage and cut(lineage, [(from_seq, LAST_SEQ)]) != lineage:
+        # a fork's inherited events leave its history by leaving its lineage: its source is never changed
+        changes["lineage"] = cut(lineage, [(from_seq, LAST_SEQ)])
     return removed, changes
 
 
@@ -214,6 +233,8 @@ def delete_events(
     # imported here: the event GET and PATCH functions import this module and need none of appending
     from sessions.appending import last_seq
 
+    owned: list[dict[str, Any]] = []  # the removed events stored in the session's own partition
+
     def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         _check_if_match(current, if_match)
         if current["status"] == Status.COMPLETED:
@@ -226,8 +247,11 @@ def delete_events(
             if from_seq <= last_seq(current):
                 _still_current(current)
             return [], current
+        detach_readers(current, [(from_seq, LAST_SEQ)])  # the forks that read the tail keep it
         changes = {**removal, "updated_at": format_ms(now_ms())}
-        return removed, store().remove_events(current, removed, written_by(identity, changes))
+        session = store().remove_events(current, removed, written_by(identity, changes))
+        owned[:] = own_events(current, removed)
+        return removed, session
 
     removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)
     body: dict[str, Any] = {"removed": len(removed), "from_seq": from_seq, "version": session["version"]}
@@ -235,5 +259,12 @@ def delete_events(
         # every part read back now, within Lambda's response limit: never a URL, since the objects go next;
         # a part that cannot fit is left out and named in the event's parts_omitted
         body["events"] = removed_views(removed)
-    delete_event_blobs(removed)  # after the commit (and after reading them back)
+    delete_event_blobs(owned)  # after the commit (and after reading them back); a fork's source keeps its own
     return body, session
+
+
+def own_parts(session: dict[str, Any], event_id: str, pointers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Copies under the session's own keys of the large parts of an event it inherited (its own PATCH)."""
+    from sessions.large_events import blobs
+
+    return own_copies(blobs(), session, event_id, pointers)

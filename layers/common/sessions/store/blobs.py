@@ -111,5 +111,24 @@ class EventBlobs:
             request["ContinuationToken"] = response["NextContinuationToken"]
 
 
+def own_copies(
+    blobs: EventBlobs, session: dict[str, Any], event_id: str, pointers: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Pointers to copies, under the session's own prefix, of objects another session's event points at.
+
+    A fork that takes an inherited event as its own (a copy before its source changes it, or its own
+    PATCH) copies its large parts too: the source's objects are deleted with the source. A source
+    object already gone stays gone (reading the event logs it, as for any lost part).
+    """
+    own = {}
+    for part, pointer in pointers.items():
+        name = str(pointer["key"]).rsplit("/", 1)[-1]  # "content", or a PATCH's "content.<revision>"
+        key = blob_key(session["tenant_id"], session["session_id"], session["incarnation"], event_id, name)
+        if key != pointer["key"]:
+            blobs.copy(pointer["key"], key)
+        own[part] = {**pointer, "key": key}
+    return own
+
+
 def default_blobs() -> EventBlobs:
     return EventBlobs(aws_client("s3"), get_settings().event_blobs_bucket)

@@ -392,17 +392,11 @@ def _gone(reader: dict[str, Any] | None, incarnation: str) -> bool:
 
 def _with_own_parts(reader: dict[str, Any], event: dict[str, Any], blobs: EventBlobs) -> dict[str, Any]:
     """The event with its large parts copied to the reader's own keys: the source's go with the source."""
-    pointers = event.get("blobs") or {}
-    if not pointers:
+    if not event.get("blobs"):
         return event
-    from sessions.store.blobs import blob_key
-    own = {}
-    for part, pointer in pointers.items():
-        name = str(pointer["key"]).rsplit("/", 1)[-1]
-        key = blob_key(reader["tenant_id"], reader["session_id"], reader["incarnation"], event["event_id"], name)
-        blobs.copy(pointer["key"], key)  # a source object already gone stays gone (reads log it)
-        own[part] = {**pointer, "key": key}
-    return {**event, "blobs": own}
+    from sessions.store.blobs import own_copies
+
+    return {**event, "blobs": own_copies(blobs, reader, event["event_id"], event["blobs"])}
 
 
 __all__ = ["FORKS_SK_PREFIX", "Forks", "ParentChanged", "ReaderChanged", "Source", "SourceClosed"]
