@@ -204,11 +204,11 @@ def events_of(record: Any) -> list[PendingEvent]:
         # a new session took the id of a dead one: the dead one's end, then the new one's start
         previous = [] if "deleted_at" in old else [_expired(record, old, "cleanup", at)]
         return [*previous, _event(record, "session.created", new, None, [])]
-    if old.get("version") == new.get("version"):
-        return []  # bookkeeping that moves no version (a fork registered, a fork's lineage): not news
     changed = sorted(
         name for name in set(old) | set(new) if name not in _BOOKKEEPING and old.get(name) != new.get(name)
     )
+    if old.get("version") == new.get("version") and not changed:
+        return []  # bookkeeping that moves no version (a fork counted, a fork's lineage moving): not news
     if "deleted_at" in new and "deleted_at" not in old:
         return [_event(record, "session.deleted", new, old, changed)]
     if new["status"] != old["status"]:
