@@ -180,7 +180,6 @@ class _Sweep:
         self._summary.complete = False
         return False
 
-
     def _release_forks(self, pk: str, incarnation: str) -> bool:
         """Close the incarnation to new forks, copy its events into the forks that read them, drop its fork items.
 

@@ -9,10 +9,10 @@ from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
 from sessions.errors import VersionMismatch
 from sessions.large_events import inline_parts
+from sessions.lineage import extents, is_fork_reader
 from sessions.queries import timestamp_param
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.settings import get_settings
-from sessions.lineage import extents, is_fork_reader
 from sessions.store import EventQuery, event_position
 from sessions.store.sessions import own_events
 
@@ -134,7 +134,9 @@ def get_history(
     if is_fork_reader(session):
         from sessions.forking import read_stable  # a fork's page crosses into its sources: read it steadily
 
-        page = read_stable(session, lambda reading: store().query_events(replace(query, lineage=tuple(extents(reading)))))
+        page = read_stable(
+            session, lambda reading: store().query_events(replace(query, lineage=tuple(extents(reading))))
+        )
     else:
         page = store().query_events(query)
     # large parts read back inline; a page that would pass 5 MiB ends early, after its last event

@@ -191,7 +191,9 @@ def _sources(parent: dict[str, Any], read_from: list[tuple[str, str]]) -> list[S
     others = {session_id for session_id, _ in read_from if session_id != parent["session_id"]}
     stored = store().stored_incarnations(parent["tenant_id"], others) if others else {}
     stored[parent["session_id"]] = parent["incarnation"]
-    return [Source(session_id, incarnation, stored.get(session_id) == incarnation) for session_id, incarnation in read_from]
+    return [
+        Source(session_id, incarnation, stored.get(session_id) == incarnation) for session_id, incarnation in read_from
+    ]
 
 
 # --- the hooks of every path that changes a history -------------------------------------------------

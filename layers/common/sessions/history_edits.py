@@ -20,6 +20,7 @@ from sessions.errors import (
     SessionClosed,
     VersionMismatch,
 )
+from sessions.forking import detach_readers, read_stable
 from sessions.large_events import (
     delete_event_blobs,
     inline_parts,
@@ -27,15 +28,14 @@ from sessions.large_events import (
     removed_views,
     with_parts_inline,
 )
-from sessions.forking import detach_readers, read_stable
 from sessions.lifecycle import Status
-from sessions.lineage import LAST_SEQ, covering, cut, extents, with_base
 from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
+from sessions.lineage import LAST_SEQ, covering, cut, extents, with_base
 from sessions.merge_patch import apply_merge_patch
 from sessions.models import METADATA_MAX_PAIRS
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
-from sessions.store.blobs import own_copies
 from sessions.store import REWIND_MAX_EVENTS, VersionChanged
+from sessions.store.blobs import own_copies
 from sessions.store.sessions import own_events
 from sessions.usage import usage_without
 
@@ -141,7 +141,7 @@ def update_event(
             # nothing differs: no write, no new version, if the event read is still the session's version's
             _still_current(current)
             return _with_pointers(event, stored), current
-        changes = {
+        changes: dict[str, Any] = {
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="changed", seq=seq),
         }
@@ -159,7 +159,9 @@ def update_event(
         item = offload_large_parts(current, patched, revision=True, kept=kept)
         session = store().replace_event(current, item, written_by(identity, changes))
         # the replaced objects are deleted after the commit: never a source's, which it still reads
-        replaced[:] = [] if inherited else [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
+        replaced[:] = (
+            [] if inherited else [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
+        )
         return _with_pointers(patched, item), session
 
     event, session = write_until_it_wins(owned_live_session(identity, session_id), write)

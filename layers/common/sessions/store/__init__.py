@@ -28,11 +28,11 @@ from sessions.store.stats_counters import StatsReads
 
 __all__ = [
     "REWIND_MAX_EVENTS",
-    "EventQuery",
     "EventEdits",
+    "EventQuery",
     "ItemExists",
-    "ParentChanged",
     "Page",
+    "ParentChanged",
     "SessionQuery",
     "SessionStore",
     "SlotRepair",

@@ -68,7 +68,9 @@ class EventBlobs:
     def copy(self, source_key: str, key: str) -> bool:
         """Copy an object within the bucket (server side, no bytes through Lambda); False when the source is missing."""
         try:
-            self._client.copy_object(Bucket=self._bucket, Key=key, CopySource={"Bucket": self._bucket, "Key": source_key})
+            self._client.copy_object(
+                Bucket=self._bucket, Key=key, CopySource={"Bucket": self._bucket, "Key": source_key}
+            )
         except self._client.exceptions.NoSuchKey:
             return False
         except self._client.exceptions.ClientError as exc:

@@ -167,7 +167,12 @@ class Forks(EventEdits, Slots):
 
     def _parent_guard(self, parent: dict[str, Any], *, count: bool) -> dict[str, Any]:
         """The parent as read: same version and incarnation, live, its own lineage unchanged; counting the fork."""
-        names = {"#version": "version", "#incarnation": "incarnation", "#deleted": "deleted_at", "#expires": "expires_at"}
+        names = {
+            "#version": "version",
+            "#incarnation": "incarnation",
+            "#deleted": "deleted_at",
+            "#expires": "expires_at",
+        }
         values = {
             ":version": {"N": str(parent["version"])},
             ":incarnation": {"S": parent["incarnation"]},
@@ -306,7 +311,7 @@ class Forks(EventEdits, Slots):
         chunk: list[dict[str, Any]] = []
         size, low = 0, wanted[0][0]
         for start, end in wanted:
-            request = {
+            request: dict[str, Any] = {
                 "TableName": self._table,
                 "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
                 "ExpressionAttributeValues": {
