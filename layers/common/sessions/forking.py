@@ -53,6 +53,8 @@ COPIED_FIELDS = (
 def fork_session(identity: Identity, session_id: str, request: ForkSessionRequest) -> dict[str, Any]:
     """A new session whose history is the parent's up to `at_seq`, then its own; as a create, it takes a slot."""
     parent = owned_live_session(identity, session_id)  # who may append to the parent may fork it
+    if request.session_id == session_id:
+        raise SessionIdTaken(f"session id {session_id!r} is taken")  # by the parent itself
     fork_id = request.session_id or str(uuid.uuid4())
     incarnation = uuid.uuid4().hex[:12]
     return with_slot_repair(identity, lambda: _insert(identity, parent, request, fork_id, incarnation))
@@ -153,7 +155,7 @@ def _plan(
         "lineage": lineage,
         "lineage_rev": 1,
     }
-    return record, _sources(parent, read_from)
+    return record, _sources(parent, read_from, fork_id)
 
 
 def _history_at(parent: dict[str, Any], at_seq: int, latest: int) -> dict[str, Any]:
@@ -186,9 +188,13 @@ def _history_at(parent: dict[str, Any], at_seq: int, latest: int) -> dict[str, A
     }
 
 
-def _sources(parent: dict[str, Any], read_from: list[tuple[str, str]]) -> list[Source]:
-    """The sessions the fork reads from, each with whether its item is stored (then it counts the fork too)."""
-    others = {session_id for session_id, _ in read_from if session_id != parent["session_id"]}
+def _sources(parent: dict[str, Any], read_from: list[tuple[str, str]], fork_id: str) -> list[Source]:
+    """The sessions the fork reads from, each with whether its item is stored (then it counts the fork too).
+
+    An ancestor gone under the fork's own id (the fork takes its place) counts the fork on its fork
+    counter only: its item is the one the fork replaces.
+    """
+    others = {session_id for session_id, _ in read_from if session_id not in (parent["session_id"], fork_id)}
     stored = store().stored_incarnations(parent["tenant_id"], others) if others else {}
     stored[parent["session_id"]] = parent["incarnation"]
     return [
