@@ -198,3 +198,54 @@ def test_a_page_read_across_a_copy_before_change_is_read_again(gateway, monkeypa
     assert gateway.request("GET", "/v1/sessions/f/events/9").body == expected_event
     assert raced == ["page", "event"]
     assert [event["seq"] for event in read_all(gateway, "p")] == [1]
+
+
+def test_a_fork_registered_between_the_copy_and_the_change_gets_its_copy_too(gateway, monkeypatch):
+    from sessions.store import SessionStore
+
+    gateway.create({"session_id": "p"})
+    original = append(gateway, "p", *(body(i) for i in range(1, 11)))
+    fork(gateway, "p", {"session_id": "f", "at_seq": 5})
+    detach = SessionStore.detach_readers
+    late: list[dict[str, Any]] = []
+
+    def then_a_fork(self: Any, *args: Any, **kwargs: Any) -> bool:
+        copied = detach(self, *args, **kwargs)
+        if not late:  # a fork of the whole history registers after the copies, before the rewind commits
+            late.append(forking.fork_session(OWNER, "p", ForkSessionRequest(session_id="late")))
+        return copied
+
+    monkeypatch.setattr(SessionStore, "detach_readers", then_a_fork)
+    assert history_edits.delete_events(OWNER, "p", 4, return_events=False, if_match=None)[0]["removed"] == 7
+    # the rewind lost to the fork's registration, planned again and copied for it as well
+    assert [event["event_id"] for event in _history("late")] == [event["event_id"] for event in original]
+    assert gateway.request("GET", "/v1/sessions/late").body["usage"]["event_count"] == 10
+    assert [event["seq"] for event in _history("f")] == [1, 2, 3, 4, 5]
+
+
+def test_a_fork_of_a_fork_whose_grand_parent_is_being_purged_waits_for_its_copy(gateway, table, monkeypatch):
+    from tests.integration.test_cleanup import run
+
+    gateway.create({"session_id": "p"})
+    append(gateway, "p", *(body(i) for i in range(1, 6)))
+    fork(gateway, "p", {"session_id": "f"})
+    expected = _history("f")
+    incarnation = table.get_item(Key={"PK": "T#acme#S#p", "SK": "#SESSION"})["Item"]["incarnation"]
+    assert gateway.request("DELETE", "/v1/sessions/p").status == 204
+    # the purge of p has begun: its counter is closed, f still reads p's events
+    table.update_item(
+        Key={"PK": "T#acme#S#p", "SK": f"#FORKS#{incarnation}"},
+        UpdateExpression="SET closed = :yes",
+        ExpressionAttributeValues={":yes": True},
+    )
+    waits: list[int] = []
+
+    def purge_meanwhile(attempt: int) -> None:
+        if not waits:
+            assert run(gateway)["complete"]  # the purge copies p's events into f
+        waits.append(attempt)
+
+    monkeypatch.setattr(forking, "back_off", purge_meanwhile)
+    made = forking.fork_session(OWNER, "f", ForkSessionRequest(session_id="g"))
+    assert waits and made["forked_from"] == {"session_id": "f", "seq": 5}
+    assert _history("g") == expected == _history("f")
