@@ -123,16 +123,18 @@ def test_a_reader_of_a_fork_never_sees_what_the_parent_changes_meanwhile(gateway
     append(gateway, "p", *(body(i, content=LARGE if i % 7 == 0 else f"turn {i}") for i in range(1, 31)))
     fork(gateway, "p", {"session_id": "f"})
     expected = _history("f")
-    done = threading.Event()
+    reading, done = threading.Event(), threading.Event()
     seen: list[list[dict[str, Any]]] = []
 
     def read() -> None:
         while not done.is_set():
+            reading.set()
             seen.append(_history("f"))
 
     readers = [threading.Thread(target=read) for _ in range(2)]
     for reader in readers:
         reader.start()
+    reading.wait()  # the changes start while a read is under way
     try:
         for seq in range(30, 0, -3):  # the parent redacts events and rewinds, copying into the fork each time
             patch = UpdateEventRequest.model_validate({"content": "[redacted]"})
