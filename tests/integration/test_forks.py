@@ -72,10 +72,7 @@ def read_all(gateway, sid: str, **params: Any) -> list[dict[str, Any]]:
 def shown(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What a reader sees of events, without what differs between two sessions holding the same ones (ids, times)."""
     fields = ("seq", "type", "role", "content", "payload", "timestamp", "usage", "base")
-    return [
-        tuple(json.dumps(event.get(name), sort_keys=True) for name in fields)
-        for event in events
-    ]
+    return [tuple(json.dumps(event.get(name), sort_keys=True) for name in fields) for event in events]
 
 
 @pytest.fixture(autouse=True)
