@@ -218,9 +218,10 @@ def plan_removal(
         changes["history_base_seq"] = from_seq
         changes["compacted_count"] = changes["usage"]["event_count"]
         changes["base_history"] = with_base(current, from_seq, changes["compacted_count"])
-    if lineage and cut(lineage, [(from_seq, LAST_SEQ)]) != lineage:
+    remaining = cut(lineage, [(from_seq, LAST_SEQ)])
+    if remaining != lineage:
         # a fork's inherited events leave its history by leaving its lineage: its source is never changed
-        changes["lineage"] = cut(lineage, [(from_seq, LAST_SEQ)])
+        changes["lineage"] = remaining
     return removed, changes
 
 
