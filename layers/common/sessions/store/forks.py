@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessions.attribute_values import from_item, to_item
 from sessions.clock import format_ms, now_ms
+from sessions.errors import SessionLimitReached
 from sessions.lineage import LAST_SEQ, SeqRange, cut, extents, intersect, overlap
 from sessions.retrying import back_off, write_attempts
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
@@ -161,8 +162,6 @@ class Forks(EventEdits, Slots):
                 raise SourceClosed(role[1])
             if role and role[0] == "changed":
                 raise WriteConflict(f"session {role[1]!r} changed while the fork registered with it")
-        from sessions.errors import SessionLimitReached
-
         raise SessionLimitReached("the maximum number of open sessions is reached")
 
     def _parent_guard(self, parent: dict[str, Any], *, count: bool) -> dict[str, Any]:
