@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|all] [--repeat N]
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|all] [--repeat N]
 [--iterations N] [--quick] [--smoke] [--json]"""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.common import SMOKE_ENV
 
-SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction")
+SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "fork")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -69,47 +69,59 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[SMOKE_ENV] = "1"
         else:
             os.environ.pop(SMOKE_ENV, None)
-        if section == "cold":
-            from bench import cold_start
-
-            report["cold"] = cold_start.run(repeat, profile_runs=profile_runs, keep_undeployed=args.keep_undeployed)
-        elif section == "overhead":
-            from bench import overhead
-
-            report["overhead"] = overhead.run(iterations, warmup=2 if smoke else 20 if args.quick else 100)
-        elif section == "calls":
-            from bench import calls
-
-            report["calls"] = calls.run()
-        elif section == "cost":
-            from bench import cost
-
-            report["cost"] = cost.run()
-        elif section == "client":
-            from bench import client
-
-            report["client"] = client.run(iterations, samples=2 if smoke else 10 if args.quick else 30)
-        elif section == "compaction":
-            from bench import compaction
-
-            sizes = {"events": 60, "base_at": 50, "samples": 2, "slow_samples": 1} if smoke else {}
-            report["compaction"] = compaction.run(**(sizes or ({"samples": 10} if args.quick else {})))
-        elif section == "contention":
-            from bench import contention
-
-            report["contention"] = contention.run(**({"writers": (3,)} if smoke else {}), rounds=1 if args.quick else 2)
-        else:
-            from bench import growth
-
-            sizes = (
-                {"sessions": 10, "events_per_session": 5, "samples": 2} if smoke else {"sessions": 200, "samples": 10}
-            )
-            report["growth"] = growth.run(**(sizes if args.quick else {}))
+        report[section] = _run(section, args, smoke=smoke, repeat=repeat, iterations=iterations, profile=profile_runs)
         print(f"  ({section}: {time.perf_counter() - started:.1f} s)")
     if args.json:
         args.json.write_text(json.dumps(_finite(report), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         print(f"\nfigures written to {args.json}")
     return 0
+
+
+def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, iterations: int, profile: int) -> Any:
+    """One section's figures (its module imported only when it runs)."""
+    if section == "cold":
+        from bench import cold_start
+
+        return cold_start.run(repeat, profile_runs=profile, keep_undeployed=args.keep_undeployed)
+    if section == "overhead":
+        from bench import overhead
+
+        return overhead.run(iterations, warmup=2 if smoke else 20 if args.quick else 100)
+    if section == "calls":
+        from bench import calls
+
+        return calls.run()
+    if section == "cost":
+        from bench import cost
+
+        return cost.run()
+    if section == "client":
+        from bench import client
+
+        return client.run(iterations, samples=2 if smoke else 10 if args.quick else 30)
+    if section in ("compaction", "fork"):
+        return _run_dev_server_comparison(section, smoke=smoke, quick=args.quick)
+    if section == "contention":
+        from bench import contention
+
+        return contention.run(**({"writers": (3,)} if smoke else {}), rounds=1 if args.quick else 2)
+    from bench import growth
+
+    sizes = {"sessions": 10, "events_per_session": 5, "samples": 2} if smoke else {"sessions": 200, "samples": 10}
+    return growth.run(**(sizes if args.quick else {}))
+
+
+def _run_dev_server_comparison(section: str, *, smoke: bool, quick: bool) -> Any:
+    """A long session against a short one on the dev server: compaction (ADK loads) or fork."""
+    if section == "compaction":
+        from bench import compaction
+
+        sizes: dict[str, int] = {"events": 60, "base_at": 50, "samples": 2, "slow_samples": 1} if smoke else {}
+        return compaction.run(**(sizes or ({"samples": 10} if quick else {})))
+    from bench import fork
+
+    sizes = {"events": 60, "short": 5, "samples": 2, "cut_samples": 1} if smoke else {}
+    return fork.run(**(sizes or ({"samples": 10} if quick else {})))
 
 
 def _finite(value: Any) -> Any:

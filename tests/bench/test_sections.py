@@ -23,7 +23,7 @@ from bench.__main__ import SECTIONS
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TIMEOUT_SECONDS = 300  # a smoke run takes seconds; this only stops a hung one
-DEV_SERVER_SECTIONS = {"growth", "contention", "client", "compaction"}
+DEV_SERVER_SECTIONS = {"growth", "contention", "client", "compaction", "fork"}
 
 
 def readme_sections() -> set[str]:
@@ -87,6 +87,17 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and figures["long"]["events_shown"] == figures["events"] - figures["base_at"] + 1
             and _finite_positive(figures["long"]["median_ms"])
             and _finite_positive(figures["short"]["median_ms"])
+        ),
+    ),
+    "fork": (
+        "fork of a session on the dev server",
+        lambda figures: (
+            _finite_positive(figures["long"]["median_ms"])
+            and _finite_positive(figures["short"]["median_ms"])
+            and figures["long_total"] == figures["events"]
+            # O(1): the same calls and write units whatever the parent's length
+            and figures["units"]["long"]["calls"] == figures["units"]["short"]["calls"]
+            and figures["units"]["long"]["wru"] == figures["units"]["short"]["wru"] > 0
         ),
     ),
 }
