@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|langgraph|all] [--repeat N]
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|all] [--repeat N]
 [--iterations N] [--quick] [--smoke] [--json]"""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.common import SMOKE_ENV
 
-SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "langgraph")
+SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "fork", "langgraph")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[SMOKE_ENV] = "1"
         else:
             os.environ.pop(SMOKE_ENV, None)
-        report[section] = run_section(section, args, repeat=repeat, iterations=iterations, profile_runs=profile_runs)
+        report[section] = _run(section, args, smoke=smoke, repeat=repeat, iterations=iterations, profile=profile_runs)
         print(f"  ({section}: {time.perf_counter() - started:.1f} s)")
     if args.json:
         args.json.write_text(json.dumps(_finite(report), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -77,16 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_section(section: str, args: argparse.Namespace, *, repeat: int, iterations: int, profile_runs: int) -> Any:
-    """Run one section at the sizes the arguments ask for; its figures."""
+def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, iterations: int, profile: int) -> Any:
+    """One section's figures (its module imported only when it runs)."""
     if section == "cold":
         from bench import cold_start
 
-        return cold_start.run(repeat, profile_runs=profile_runs, keep_undeployed=args.keep_undeployed)
+        return cold_start.run(repeat, profile_runs=profile, keep_undeployed=args.keep_undeployed)
     if section == "overhead":
         from bench import overhead
 
-        return overhead.run(iterations, warmup=2 if args.smoke else 20 if args.quick else 100)
+        return overhead.run(iterations, warmup=2 if smoke else 20 if args.quick else 100)
     if section == "calls":
         from bench import calls
 
@@ -98,24 +98,34 @@ def run_section(section: str, args: argparse.Namespace, *, repeat: int, iteratio
     if section == "client":
         from bench import client
 
-        return client.run(iterations, samples=2 if args.smoke else 10 if args.quick else 30)
-    if section == "compaction":
-        from bench import compaction
-
-        sizes = {"events": 60, "base_at": 50, "samples": 2, "slow_samples": 1} if args.smoke else {}
-        return compaction.run(**(sizes or ({"samples": 10} if args.quick else {})))
+        return client.run(iterations, samples=2 if smoke else 10 if args.quick else 30)
+    if section in ("compaction", "fork", "langgraph"):
+        return _run_dev_server_comparison(section, smoke=smoke, quick=args.quick)
     if section == "langgraph":
         from bench import langgraph
 
-        return langgraph.run(**({"invokes": 3} if args.smoke else {}))
+        return langgraph.run(**({"invokes": 3} if smoke else {}))
     if section == "contention":
         from bench import contention
 
-        return contention.run(**({"writers": (3,)} if args.smoke else {}), rounds=1 if args.quick else 2)
+        return contention.run(**({"writers": (3,)} if smoke else {}), rounds=1 if args.quick else 2)
     from bench import growth
 
-    sizes = {"sessions": 10, "events_per_session": 5, "samples": 2} if args.smoke else {"sessions": 200, "samples": 10}
+    sizes = {"sessions": 10, "events_per_session": 5, "samples": 2} if smoke else {"sessions": 200, "samples": 10}
     return growth.run(**(sizes if args.quick else {}))
+
+
+def _run_dev_server_comparison(section: str, *, smoke: bool, quick: bool) -> Any:
+    """A long session against a short one on the dev server: compaction (ADK loads) or fork."""
+    if section == "compaction":
+        from bench import compaction
+
+        sizes: dict[str, int] = {"events": 60, "base_at": 50, "samples": 2, "slow_samples": 1} if smoke else {}
+        return compaction.run(**(sizes or ({"samples": 10} if quick else {})))
+    from bench import fork
+
+    sizes = {"events": 60, "short": 5, "samples": 2, "cut_samples": 1} if smoke else {}
+    return fork.run(**(sizes or ({"samples": 10} if quick else {})))
 
 
 def _finite(value: Any) -> Any:

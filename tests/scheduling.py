@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LONGEST_FIRST = (
     "tests/fuzz/test_fuzz.py",
     "tests/integration/test_cleanup.py",
+    "tests/integration/test_fork_copies.py",
+    "tests/integration/test_forks.py",
     "client/tests/adapters/test_strands.py",
     "client/tests/adapters/test_openai_compaction_hooks.py",
     "client/tests/adapters/test_adk_contract.py",

@@ -37,6 +37,7 @@ MODELS_BY_OPERATION: dict[tuple[str, str], list[type[BaseModel]]] = {
     ("GET", "/v1/sessions/{}/events/{}"): [sc.Event],
     ("PATCH", "/v1/sessions/{}/events/{}"): [sc.Event],
     ("DELETE", "/v1/sessions/{}/events"): [sc.RemovedEvents],
+    ("POST", "/v1/sessions/{}/fork"): [sc.Session],
     ("GET", "/v1/apps/{}/state"): [sc.AppState],
     ("PATCH", "/v1/apps/{}/state"): [sc.AppState],
     ("GET", "/v1/apps/{}/users/{}/state"): [sc.UserState],
@@ -64,6 +65,7 @@ MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "EventsRemoved": sc.RemovedEvents,
     "RemovedEvent": sc.RemovedEvent,
     "EventBatch": _EventBatch,
+    "ForkPoint": sc.ForkPoint,
 }
 NOT_MODELLED = {"StorableJsonObject", "StorableJsonValue", "StorableNumber"}  # free-form JSON: dict[str, Any]
 

@@ -24,7 +24,7 @@ from tests.bench.test_langgraph import figures_hold as langgraph_figures_hold
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TIMEOUT_SECONDS = 300  # a smoke run takes seconds; this only stops a hung one
-DEV_SERVER_SECTIONS = {"growth", "contention", "client", "compaction"}
+DEV_SERVER_SECTIONS = {"growth", "contention", "client", "compaction", "fork"}
 
 
 def readme_sections() -> set[str]:
@@ -88,6 +88,17 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and figures["long"]["events_shown"] == figures["events"] - figures["base_at"] + 1
             and _finite_positive(figures["long"]["median_ms"])
             and _finite_positive(figures["short"]["median_ms"])
+        ),
+    ),
+    "fork": (
+        "fork of a session on the dev server",
+        lambda figures: (
+            _finite_positive(figures["long"]["median_ms"])
+            and _finite_positive(figures["short"]["median_ms"])
+            and figures["long_total"] == figures["events"]
+            # O(1): the same calls and write units whatever the parent's length
+            and figures["units"]["long"]["calls"] == figures["units"]["short"]["calls"]
+            and figures["units"]["long"]["wru"] == figures["units"]["short"]["wru"] > 0
         ),
     ),
     "langgraph": ("LangGraph checkpointers", langgraph_figures_hold),

@@ -30,6 +30,7 @@ def test_defaults_headers_and_shape(gateway):
     assert body["version"] == 1
     for field in ("created_at", "updated_at", "last_active_at", "expires_at"):
         assert TIMESTAMP.match(body[field]), field
+    assert body["forked_from"] is None  # not a fork
     assert set(body) == {
         "session_id",
         "tenant_id",
@@ -48,6 +49,7 @@ def test_defaults_headers_and_shape(gateway):
         "usage",
         "created_at",
         "updated_at",
+        "forked_from",
         "last_active_at",
         "last_event_at",
         "expires_at",

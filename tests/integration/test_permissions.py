@@ -3,9 +3,10 @@
 The emulator does not enforce IAM, so a missing action would only show deployed, as AccessDenied.
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
 resumes, deletes, appends and batches, one event read, redacted and rewound, selected events removed,
-history, lists, stats, state documents, the publisher settling removals and replaying a batch, the
-cleanup), records each function's calls on the sessions table as IAM actions (a transaction needs the
-action of each of its items), and holds them to the role's statements. The same for the bucket of large event parts (a
+history, lists, stats, state documents, forks and the copies their parents' changes make for them, the
+publisher settling removals and replaying a batch, the cleanup), records each function's calls on the
+sessions table as IAM actions (a transaction needs the action of each of its items), and holds them to
+the role's statements. The same for the bucket of large event parts (a
 presigned URL acts as its signer: it needs GetObject).
 """
 
@@ -29,8 +30,9 @@ TRANSACTION_ACTIONS = {
 }
 # the stream's actions are Lambda's event source mapping's (and the replay's), not the table client's
 STREAM_ACTIONS = {"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"}
-S3_ACTIONS = {"PutObject": "PutObject", "GetObject": "GetObject", "ListObjectsV2": "ListBucket"}
-S3_ACTIONS |= {"DeleteObjects": "DeleteObject"}  # DeleteObjects is authorized as DeleteObject of each key
+S3_ACTIONS = {"PutObject": {"PutObject"}, "GetObject": {"GetObject"}, "ListObjectsV2": {"ListBucket"}}
+S3_ACTIONS |= {"DeleteObjects": {"DeleteObject"}}  # DeleteObjects is authorized as DeleteObject of each key
+S3_ACTIONS |= {"CopyObject": {"GetObject", "PutObject"}}  # reads the source object, writes the copy
 
 
 def allowed_on_sessions_table(function: str) -> set[str]:
@@ -81,7 +83,7 @@ def calls(gateway, aws, monkeypatch) -> dict[str, set[str]]:
 
     def record_s3(model: Any, params: dict[str, Any], **_: Any) -> None:
         if params.get("Bucket") == bucket:
-            made[running[-1] if running else "test"].add(f"s3:{S3_ACTIONS[model.name]}")
+            made[running[-1] if running else "test"].update(f"s3:{action}" for action in S3_ACTIONS[model.name])
 
     store.dynamodb_client().meta.events.register("before-parameter-build.dynamodb", record)
     store.aws_client("s3").meta.events.register("before-parameter-build.s3", record_s3)
@@ -174,13 +176,14 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     ok(tail, 201)
     compaction = {"events": [{"type": "summary", "base": True}], "replace_from_seq": tail.body["seq"]}
     ok(gateway.request("POST", "/v1/sessions/s2/events", compaction), 201)
+    fork_workload(gateway, table, ok)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
 
     functions = {function for function in calls if function != "test"}
     assert {"CreateSessionFunction", "PublishEventsFunction", "CleanupFunction"} <= functions
     assert {"GetStateFunction", "UpdateStateFunction"} <= functions
-    assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction"} <= functions
+    assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction", "ForkSessionFunction"} <= functions
     for function in sorted(functions):
         needed = {action for action in calls[function] if not action.startswith("s3:")}
         allowed = allowed_on_sessions_table(function)
@@ -192,3 +195,34 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     assert {"AppendEventFunction", "GetHistoryFunction", "CleanupFunction"} <= {
         function for function in functions if allowed_on_blobs_bucket(function)
     }
+
+
+def fork_workload(gateway: Any, table: Any, ok: Any) -> None:
+    """Forks, and every change of a parent that copies its events (large parts too) into the forks reading them."""
+    me = {"user": "u-fork"}
+    large = {"type": "message", "content": "x" * 40_000, "payload": {"big": "y" * 40_000}}
+    ok(gateway.create({"session_id": "parent", "events": [{"type": "message"}] * 2}, **me), 201)
+    for body in (large, large, {"type": "message"}):  # seqs 3 and 4 with parts in S3, 5
+        ok(gateway.request("POST", "/v1/sessions/parent/events", body, **me), 201)
+    # below the parent's latest seq: the events cut off are read (Query); the parent counts the fork (Update)
+    ok(gateway.request("POST", "/v1/sessions/parent/fork", {"session_id": "child", "at_seq": 4}, **me), 201)
+    # a fork of a fork reads its grand-parent directly (BatchGetItem of it); its parent only checked (ConditionCheck)
+    ok(gateway.request("POST", "/v1/sessions/child/fork", {"session_id": "grandchild"}, **me), 201)
+    ok(gateway.request("POST", "/v1/sessions/parent/fork", {"session_id": "gone", "at_seq": 2}, **me), 201)
+    ok(gateway.request("DELETE", "/v1/sessions/gone", **me), 204)
+    ok(gateway.create({"session_id": "reused-id"}, **me), 201)
+    expire_in_place(table, ["reused-id"])  # expired while open: its slot is given back by the fork taking its id
+    ok(gateway.request("POST", "/v1/sessions/parent/fork", {"session_id": "reused-id", "at_seq": 0}, **me), 201)
+    ok(gateway.request("GET", "/v1/sessions/grandchild/history", query="include_payload=true", **me))
+    ok(gateway.request("GET", "/v1/sessions/grandchild/events/3", **me))
+    # the parent's changes: the forks get their copy first (parts copied in S3), the gone fork's registration dropped
+    ok(gateway.request("PATCH", "/v1/sessions/parent/events/4", {"content": "[redacted]"}, **me))
+    ok(gateway.request("DELETE", "/v1/sessions/parent/events", query="from_seq=3&return_events=true", **me))
+    ok(gateway.request("POST", "/v1/sessions/parent/events", large, **me), 201)  # seq 6
+    ok(gateway.request("POST", "/v1/sessions/parent/fork", {"session_id": "late"}, **me), 201)
+    tail = {"events": [{"type": "summary", "base": True}], "replace_from_seq": 6}
+    ok(gateway.request("POST", "/v1/sessions/parent/events", tail, **me), 201)  # a replaced tail, copied for "late"
+    ok(gateway.request("POST", "/v1/sessions/parent/events", large, **me), 201)  # seq 8
+    ok(gateway.request("POST", "/v1/sessions/parent/fork", {"session_id": "last", "at_seq": 8}, **me), 201)
+    ok(gateway.request("DELETE", "/v1/sessions/late", **me), 204)
+    ok(gateway.request("DELETE", "/v1/sessions/parent", **me), 204)  # the cleanup's purge copies seq 8 for "last"

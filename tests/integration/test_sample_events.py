@@ -20,6 +20,7 @@ EXPECTED = {
     "GetEventFunction": 200,
     "UpdateEventFunction": 200,
     "GetHistoryFunction": 200,
+    "ForkSessionFunction": 201,
     "ListSessionsFunction": 200,
     "GetStatsFunction": 200,
     "UpdateStateFunction": 200,

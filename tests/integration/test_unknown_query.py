@@ -26,6 +26,7 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any, str, dict[str, Any]]] = {
     ("GET", "/v1/sessions/{session_id}/history"): ("/v1/sessions/s-1/history", None, "order=desc", {}),
     ("POST", "/v1/sessions/{session_id}/events"): ("/v1/sessions/s-1/events", {"type": "message"}, "", {}),
     ("DELETE", "/v1/sessions/{session_id}/events"): ("/v1/sessions/s-1/events", None, "from_seq=2", {}),
+    ("POST", "/v1/sessions/{session_id}/fork"): ("/v1/sessions/s-1/fork", {"at_seq": 1}, "user_id=u-1", {}),
     ("GET", "/v1/sessions/{session_id}"): ("/v1/sessions/s-1", None, "", {}),
     ("PATCH", "/v1/sessions/{session_id}"): ("/v1/sessions/s-1", {"title": "changed"}, "", {}),
     ("DELETE", "/v1/sessions/{session_id}"): ("/v1/sessions/s-1", None, "user_id=u-1", {}),

@@ -26,6 +26,7 @@ SPECS = {
 BODY_MODELS = {
     "AppendEventFunction": ["AppendEventRequest", "AppendEventsRequest"],
     "CreateSessionFunction": ["CreateSessionRequest"],
+    "ForkSessionFunction": ["ForkSessionRequest"],
     "UpdateEventFunction": ["UpdateEventRequest"],
     "UpdateSessionFunction": ["UpdateSessionRequest"],
 }

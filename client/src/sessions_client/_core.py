@@ -360,6 +360,18 @@ class ClientCore:
             headers=self._post_headers(idempotency_key, {"If-None-Match": "*"} if only_new else None),
         )
 
+    def _fork_session(
+        self, session_id: str, body: dict[str, Any], user_id: str | None, idempotency_key: str | None
+    ) -> Call[Session]:
+        return Call(
+            "POST",
+            f"/v1/sessions/{segment(session_id)}/fork",
+            parse_model(Session),
+            _params(user_id=self._user(user_id)),
+            dump({key: value for key, value in body.items() if value is not None}),
+            self._post_headers(idempotency_key),
+        )
+
     def _get_session(self, session_id: str, user_id: str | None, include_state: bool = False) -> Call[Session]:
         params = _params(include="state" if include_state else None, user_id=self._user(user_id))
         return Call("GET", f"/v1/sessions/{segment(session_id)}", parse_model(Session), params)

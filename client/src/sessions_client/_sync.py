@@ -209,6 +209,36 @@ class SessionsClient(ClientCore):
         )
         return self.send(self._create_session(body, user_id, idempotency_key, only_new))
 
+    def fork_session(
+        self,
+        session_id: str,
+        *,
+        at_seq: int | None = None,
+        new_session_id: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        user_id: str | None = None,
+        ttl_seconds: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Session:
+        """A new session whose history is this one's up to `at_seq` (default: its latest seq), then its own.
+
+        The parent's events are read where they are, not copied: a fork costs the same whatever the
+        parent's length, and nothing the parent does later changes what the fork reads. The new
+        session's seqs continue at `at_seq + 1`; it takes an open-session slot like a create.
+        `new_session_id`, `title`, `metadata`, `ttl_seconds`: of the new session (title and metadata
+        default to the parent's). Raises SessionNotFound, SessionIdTaken, ForkLineageTooLong,
+        ValidationError (an `at_seq` past the parent's latest seq) or SessionLimitReached.
+        """
+        body = {
+            "at_seq": at_seq,
+            "session_id": new_session_id,
+            "title": title,
+            "metadata": dict(metadata) if metadata is not None else None,
+            "ttl_seconds": ttl_seconds,
+        }
+        return self.send(self._fork_session(session_id, body, user_id, idempotency_key))
+
     def get_session(self, session_id: str, *, include_state: bool = False, user_id: str | None = None) -> Session:
         """The session; `include_state=True`: with `state`, its app's and user's state documents, in one request."""
         return self.send(self._get_session(session_id, user_id, include_state))

@@ -121,6 +121,12 @@ class RewindTooLarge(Conflict):
     default_code = "rewind_too_large"
 
 
+class ForkLineageTooLong(Conflict):
+    """409: a fork would read from more sessions (its ancestors) than one fork may; fork an earlier point."""
+
+    default_code = "fork_lineage_too_long"
+
+
 class SessionHasNoApp(Conflict):
     """409: a `state_patch` or `state_set` on a session without `app_name` (an append, or a create without one)."""
 
@@ -194,6 +200,7 @@ BY_CODE: dict[str, type[SessionsError]] = {
         HistoryFull,
         IdempotencyKeyReused,
         RewindTooLarge,
+        ForkLineageTooLong,
         SessionHasNoApp,
         VersionMismatch,
         PayloadTooLarge,
@@ -237,6 +244,7 @@ __all__ = [
     "Conflict",
     "EventNotFound",
     "Forbidden",
+    "ForkLineageTooLong",
     "HistoryFull",
     "IdempotencyKeyReused",
     "InternalError",

@@ -34,6 +34,13 @@ class EventUsage(_Model):
     duration_ms: float = 0.0
 
 
+class ForkPoint(_Model):
+    """Where a fork was taken: the session it was forked from, and the last seq of that history it reads."""
+
+    session_id: str
+    seq: int
+
+
 class SessionSummary(_Model):
     """A session as lists return it (no `checkpoint`; `context` only with include_context)."""
 
@@ -63,6 +70,8 @@ class SessionSummary(_Model):
     created_by: str | None = None
     updated_by: str | None = None
     last_seq: int | None = None
+    # a fork (fork_session): where it was forked from; None for other sessions (and from older servers)
+    forked_from: ForkPoint | None = None
 
 
 class Session(SessionSummary):
@@ -202,6 +211,7 @@ __all__ = [
     "AppState",
     "Event",
     "EventUsage",
+    "ForkPoint",
     "History",
     "Problem",
     "RemovedEvent",

@@ -55,6 +55,7 @@ PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
     errors.IdempotencyKeyReused: (409, "idempotency_key_reused", "Idempotency key reused"),
     errors.IdempotencyKeyInProgress: (409, "idempotency_key_in_progress", "Idempotency key in progress"),
     errors.RewindTooLarge: (409, "rewind_too_large", "Rewind too large"),
+    errors.ForkLineageTooLong: (409, "fork_lineage_too_long", "Fork lineage too long"),
     errors.VersionMismatch: (412, "version_mismatch", "Version mismatch"),
     errors.PayloadTooLarge: (413, "payload_too_large", "Payload too large"),
     errors.InvalidField: (422, "validation_error", "Validation error"),

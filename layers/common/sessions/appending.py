@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sessions.clock import format_ms
 from sessions.errors import HistoryFull, SessionClosed, TokenBudgetExceeded
 from sessions.lifecycle import Status
+from sessions.lineage import with_base
 from sessions.merge_patch import apply_merge_patch, set_keys
 from sessions.patching import checked_object
 
@@ -90,6 +91,8 @@ def plan_append(
         event["base"] = True
         changes["history_base_seq"] = seq
         changes["compacted_count"] = usage["event_count"] - 1
+        # the bases a fork of this history finds its own in (lineage.base_at)
+        changes["base_history"] = with_base(session, seq, changes["compacted_count"])
     if request.context_patch is not None or request.context_set is not None:
         context = session.get("context") or {}
         if request.context_patch is not None:

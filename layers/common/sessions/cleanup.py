@@ -26,6 +26,11 @@ whose expiry is a little past the run's own timeout) and gives it back when done
 the lease held returns at once with `skipped: true` and announces nothing; a lease left by a run
 that died expires, and the next run takes it over. A dry run deletes nothing and needs no lease.
 
+Forks (store/forks.py) that read a purged history get their own copy of it first: the purge closes
+the incarnation's fork counter (no fork registers with it after that), copies the events each fork
+still reads into that fork (large parts too), then deletes the history with the counter and the
+registrations. A session never forked costs one GetItem more (its counter, absent).
+
 An incarnation's history includes its large event parts in S3 (store/blobs.py): purging it deletes
 the objects under its prefix too (one ListObjectsV2 per 1,000 objects, one DeleteObjects per page),
 so the work still grows with what is removed. A purge marker stays until S3 confirmed every delete.
@@ -47,7 +52,7 @@ from sessions.clock import format_ms, now_ms, parse_timestamp
 from sessions.settings import get_settings
 from sessions.store import SessionStore, default_store
 from sessions.store.blobs import EventBlobs, default_blobs, history_blob_prefix
-from sessions.store.keys import EXPIRY_SHARDS, PURGE_SK_PREFIX, SESSION_SK
+from sessions.store.keys import EXPIRY_SHARDS, LAST_SEQ, PURGE_SK_PREFIX, SESSION_SK
 
 SAFETY_MARGIN_MS = 10_000
 FIRST_RUN_LOOKBACK_HOURS = 24
@@ -157,7 +162,14 @@ class _Sweep:
         markers.flush()
 
     def _purge(self, pk: str, incarnation: str) -> bool:
-        """Remove an incarnation's history; False when S3 kept some of its objects (its marker then stays)."""
+        """Remove an incarnation's history; False when S3 kept some of its objects (its marker then stays).
+
+        Forks that read it get their copy first (_release_forks); should time run out before they
+        all have, nothing of it is deleted: its marker hands the rest to the next run.
+        """
+        if not self._summary.dry_run and not self._release_forks(pk, incarnation):
+            self._summary.complete = False
+            return False
         for key in self._store.history_keys(pk, incarnation):
             self._history.add({"DeleteRequest": {"Key": key}}, "history_events_deleted")
         if self._summary.dry_run:
@@ -167,6 +179,26 @@ class _Sweep:
             return True
         self._summary.complete = False
         return False
+
+    def _release_forks(self, pk: str, incarnation: str) -> bool:
+        """Close the incarnation to new forks, copy its events into the forks that read them, drop its fork items.
+
+        One GetItem for a session never forked (no counter: no fork reads it, and none can start now
+        that its item is gone). False when time ran out first.
+        """
+        counter = self._store.fork_counter(pk, incarnation)
+        if counter is None:
+            return True
+        if not counter.get("closed"):
+            self._store.close_forks(pk, incarnation)  # a fork that registers after this fails, as for a gone parent
+        complete = self._store.detach_readers(
+            pk, incarnation, [(0, LAST_SEQ)], blobs=self._blobs, out_of_time=self.out_of_time
+        )
+        if not complete:
+            return False
+        for key in self._store.fork_keys(pk, incarnation):
+            self._history.add({"DeleteRequest": {"Key": key}}, None)
+        return True
 
 
 def _hours(first: str, last: str) -> list[str]:

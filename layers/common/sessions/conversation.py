@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
 from sessions.errors import VersionMismatch
 from sessions.large_events import inline_parts
+from sessions.lineage import extents, is_fork_reader
 from sessions.queries import timestamp_param
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.settings import get_settings
 from sessions.store import EventQuery, event_position
+from sessions.store.sessions import own_events
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,6 +57,11 @@ def append_events(
 
             removed, removal = plan_removal(current, replace_from_seq, room=len(requests))
             start = {**current, **removal}
+            if removed:
+                from sessions.forking import detach_readers
+                from sessions.lineage import LAST_SEQ
+
+                detach_readers(current, [(replace_from_seq, LAST_SEQ)])  # the forks that read the tail keep it
         # on a lost race, another append or patch won: planned again, the events get the next seqs
         events, changes = plan_appends(start, requests, now_ms(), max_events=max_events)
         changes = {**removal, **changes}
@@ -63,7 +71,7 @@ def append_events(
         offloaded = [parts.offload(current, event) for parts, event in zip(large_parts, events, strict=True)]
         items = [item for _, item in offloaded]
         session = store().append_events(current, items, written_by(identity, changes), also=also, removing=removed)
-        replaced[:] = removed
+        replaced[:] = own_events(current, removed)  # a fork's inherited events keep their source's objects
         return [event for event, _ in offloaded], session
 
     replaced: list[dict[str, Any]] = []
@@ -126,8 +134,16 @@ def get_history(
         start=decode_cursor(cursor, binding) if cursor else None,
         first_seq=0 if include_compacted else int(session.get("history_base_seq") or 0),
         metadata=metadata,
+        lineage=tuple(extents(session)),
     )
-    page = store().query_events(query)
+    if is_fork_reader(session):
+        from sessions.forking import read_stable  # a fork's page crosses into its sources: read it steadily
+
+        page = read_stable(
+            session, lambda reading: store().query_events(replace(query, lineage=tuple(extents(reading))))
+        )
+    else:
+        page = store().query_events(query)
     # large parts read back inline; a page that would pass 5 MiB ends early, after its last event
     events = inline_parts(page.records, include_payload=include_payload)
     next_position = page.next_position

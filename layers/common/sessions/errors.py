@@ -46,6 +46,10 @@ class RewindTooLarge(SessionError):
     """A rewind would remove more events than one transaction can hold."""
 
 
+class ForkLineageTooLong(SessionError):
+    """A fork would read from more sessions than one fork may (lineage.SOURCES_MAX)."""
+
+
 class SessionIdTaken(SessionError):
     """Another user of the tenant already holds this session id."""
 

@@ -17,12 +17,13 @@ from pydantic import BaseModel, Field, field_validator
 
 from sessions.attribute_values import from_item
 from sessions.clock import format_ms
-from sessions.models import Usage
+from sessions.models import ForkPoint, Usage
 
 # Fields of a session item whose change is bookkeeping or storage, not news.
 _BOOKKEEPING = frozenset(
     {"updated_at", "last_active_at", "version", "holds_slot", "incarnation", "usage", "created_by", "updated_by"}
-    | {"last_seq", "history_change", "last_event_at", "compacted_count"}
+    | {"last_seq", "history_change", "last_event_at", "compacted_count", "base_history"}
+    | {"lineage", "lineage_rev", "fork_count"}  # where a fork reads, and forks counted (store/forks.py)
     | {"PK", "SK", "by_user_pk", "by_agent_pk", "by_app_pk", "created_key", "active_key"}
     | {"expiry_bucket", "purge_at", "ttl"}
 )
@@ -59,7 +60,9 @@ class SessionEventDetail(BaseModel):
 
 
 class SessionCreated(SessionEventDetail):
-    pass
+    forked_from: ForkPoint | None = Field(
+        None, description="A fork (POST …/fork): the session it was forked from and the seq; ids only. Null otherwise."
+    )
 
 
 class SessionUpdated(SessionEventDetail):
@@ -208,6 +211,8 @@ def events_of(record: Any) -> list[PendingEvent]:
     changed = sorted(
         name for name in set(old) | set(new) if name not in _BOOKKEEPING and old.get(name) != new.get(name)
     )
+    if old.get("version") == new.get("version") and not changed:
+        return []  # bookkeeping that moves no version (a fork counted, a fork's lineage moving): not news
     if "deleted_at" in new and "deleted_at" not in old:
         return [_event(record, "session.deleted", new, old, changed)]
     if new["status"] != old["status"]:
@@ -285,4 +290,6 @@ def _event(
         "expires_at": session["expires_at"],
         "actor": session.get("updated_by"),  # the principal of the write; absent for TTL, cleanup, older items
     }
+    if detail_type == "session.created":
+        detail["forked_from"] = session.get("forked_from")  # ids and a seq: never content
     return PendingEvent(detail_type=detail_type, detail=detail, time=datetime.now(UTC))

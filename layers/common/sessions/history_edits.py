@@ -10,7 +10,6 @@ given again: `last_seq` stays where it was, so a rewound history has a hole unti
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sessions.clock import format_ms, now_ms
@@ -22,6 +21,7 @@ from sessions.errors import (
     SessionClosed,
     VersionMismatch,
 )
+from sessions.forking import detach_readers, read_stable
 from sessions.large_events import (
     delete_event_blobs,
     inline_parts,
@@ -31,10 +31,14 @@ from sessions.large_events import (
 )
 from sessions.lifecycle import Status
 from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
+from sessions.lineage import LAST_SEQ, base_history, covering, cut, extents, with_base
 from sessions.merge_patch import apply_merge_patch
 from sessions.models import METADATA_MAX_PAIRS
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.store import REWIND_MAX_EVENTS, VersionChanged
+from sessions.store.blobs import own_copies
+from sessions.store.sessions import own_events
+from sessions.usage import usage_without
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -82,7 +86,9 @@ def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, 
     The session's version is the answer's ETag.
     """
     session = get_session(identity, session_id)
-    return inline_parts([_stored_event(session, seq)], include_payload=True)[0], session
+    # a fork's inherited event is read from its source, checked against a copy-before-change meanwhile
+    stored = read_stable(session, lambda reading: _stored_event(reading, seq))
+    return inline_parts([stored], include_payload=True)[0], session
 
 
 # --- redact -------------------------------------------------------------------------------------
@@ -138,17 +144,27 @@ def update_event(
             # nothing differs: no write, no new version, if the event read is still the session's version's
             _still_current(current)
             return _with_pointers(event, stored), current
-        changes = {
+        changes: dict[str, Any] = {
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="changed", seq=seq),
         }
+        detach_readers(current, [(seq, seq)])  # the forks that read this event keep it as it is
+        # a fork's inherited event becomes its own: written to its partition, never to its source's
+        inherited = covering(extents(current), seq) is not None
+        if inherited:
+            changes["lineage"] = cut(extents(current), [(seq, seq)])
         # a large part the patch left as it was keeps its object; a changed one goes to a new object,
         # so the objects the committed item points at stay until it is replaced
         old = stored.get("blobs") or {}
         kept = {part: pointer for part, pointer in old.items() if patched.get(part) == event.get(part)}
+        if inherited and kept:
+            kept = own_parts(current, stored["event_id"], kept)  # the source's objects go with the source
         item = offload_large_parts(current, patched, revision=True, kept=kept)
         session = store().replace_event(current, item, written_by(identity, changes))
-        replaced[:] = [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
+        # the replaced objects are deleted after the commit: never a source's, which it still reads
+        replaced[:] = (
+            [] if inherited else [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
+        )
         return _with_pointers(patched, item), session
 
     event, session = write_until_it_wins(owned_live_session(identity, session_id), write)
@@ -167,23 +183,6 @@ def _as_json(value: Any) -> str:
 
 
 # --- rewind -------------------------------------------------------------------------------------
-
-
-def usage_without(usage: dict[str, Any], removed: list[dict[str, Any]]) -> dict[str, Any]:
-    """The session usage once `removed` events leave the history (their tokens, cost, count and tasks)."""
-    remaining = len(removed)
-    tokens = sum(int((event.get("usage") or {}).get("tokens", 0)) for event in removed)
-    cost = sum((Decimal(repr((event.get("usage") or {}).get("cost_usd", 0))) for event in removed), Decimal(0))
-    tasks = sum(event.get("type") == "task" for event in removed)
-    left = usage["event_count"] - remaining
-    return {
-        **usage,
-        "tokens_used": max(usage["tokens_used"] - tokens, 0),
-        # an emptied history used nothing; otherwise what is left, in decimal (no 0.30000000000000004)
-        "cost_usd": 0 if left <= 0 else max(float(Decimal(repr(usage["cost_usd"])) - cost), 0),
-        "event_count": max(left, 0),
-        "task_count": max(usage["task_count"] - tasks, 0),
-    }
 
 
 def plan_removal(
@@ -207,6 +206,7 @@ def plan_removal(
         )
     if not removed:
         return [], {}
+    lineage = extents(current)
     changes: dict[str, Any] = {
         "usage": usage_without(current["usage"], removed),
         "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq
@@ -224,6 +224,11 @@ def plan_removal(
         # event left (all before from_seq) stays compacted
         changes["history_base_seq"] = from_seq
         changes["compacted_count"] = changes["usage"]["event_count"]
+        changes["base_history"] = with_base(current, from_seq, changes["compacted_count"])
+    remaining = cut(lineage, [(from_seq, LAST_SEQ)])
+    if remaining != lineage:
+        # a fork's inherited events leave its history by leaving its lineage: its source is never changed
+        changes["lineage"] = remaining
     return removed, changes
 
 
@@ -248,7 +253,21 @@ def plan_seq_removal(current: dict[str, Any], seqs: Sequence[int]) -> tuple[list
     compacted = 0 if base is None else sum(seq < base for seq in removed_seqs)
     if compacted:  # events before the base left: the history from the base on (its total) is as it was
         changes["compacted_count"] = max(compacted_count(current) - compacted, 0)
+    bases = base_history(current)
+    # each base a fork may start at counts the events before it: those removed no longer count
+    lowered = [[seq, max(count - sum(gone < seq for gone in removed_seqs), 0)] for seq, count in bases]
+    if lowered != bases:
+        changes["base_history"] = lowered
+    lineage = extents(current)
+    remaining = cut(lineage, _single_ranges(removed))
+    if remaining != lineage:
+        # a fork's inherited events leave its history by leaving its lineage: its source is never changed
+        changes["lineage"] = remaining
     return removed, changes
+
+
+def _single_ranges(events: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    return [(int(event["seq"]), int(event["seq"])) for event in events]
 
 
 def selected_seqs(from_seq: int | None, seqs: Sequence[int] | None) -> list[int] | None:
@@ -284,6 +303,7 @@ def delete_events(
 
     selected = selected_seqs(from_seq, seqs)
     first = selected[0] if selected is not None else int(from_seq or 0)
+    owned: list[dict[str, Any]] = []  # the removed events stored in the session's own partition
 
     def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         _check_if_match(current, if_match)
@@ -301,8 +321,12 @@ def delete_events(
             if first <= last_seq(current):
                 _still_current(current)
             return [], current
+        # the forks that read what goes keep it
+        detach_readers(current, [(first, LAST_SEQ)] if selected is None else _single_ranges(removed))
         changes = {**removal, "updated_at": format_ms(now_ms())}
-        return removed, store().remove_events(current, removed, written_by(identity, changes))
+        session = store().remove_events(current, removed, written_by(identity, changes))
+        owned[:] = own_events(current, removed)
+        return removed, session
 
     removed, session = write_until_it_wins(owned_live_session(identity, session_id), write)
     body: dict[str, Any] = {
@@ -315,5 +339,12 @@ def delete_events(
         # every part read back now, within Lambda's response limit: never a URL, since the objects go next;
         # a part that cannot fit is left out and named in the event's parts_omitted
         body["events"] = removed_views(removed)
-    delete_event_blobs(removed)  # after the commit (and after reading them back)
+    delete_event_blobs(owned)  # after the commit (and after reading them back); a fork's source keeps its own
     return body, session
+
+
+def own_parts(session: dict[str, Any], event_id: str, pointers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Copies under the session's own keys of the large parts of an event it inherited (its own PATCH)."""
+    from sessions.large_events import blobs
+
+    return own_copies(blobs(), session, event_id, pointers)

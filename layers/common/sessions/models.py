@@ -406,6 +406,22 @@ class CreateSessionRequest(_Request):
     )
 
 
+class ForkSessionRequest(_Request):
+    """Body of POST /v1/sessions/{session_id}/fork. Every field is optional."""
+
+    at_seq: Annotated[StrictInt, Field(ge=0, le=SEQ_MAX), _INTEGRAL] | None = Field(
+        None,
+        description="The fork's history is the parent's up to this seq (0: empty); default the parent's highest "
+        "seq. At most the parent's highest seq given, else 422.",
+    )
+    session_id: SessionId | None = Field(
+        None, description="Client-chosen id of the new session; a UUID v4 when absent. Taken: 409 session_id_taken."
+    )
+    title: Title | None = Field(None, description="The new session's title; the parent's when absent.")
+    metadata: Metadata | None = Field(None, description="The new session's metadata; the parent's when absent.")
+    ttl_seconds: TtlSeconds | None = Field(None, description="Lifetime from now; the configured default when absent.")
+
+
 class UpdateSessionRequest(_Request):
     """Body of PATCH /v1/sessions/{session_id}: a JSON merge patch (RFC 7396) over these fields.
 
@@ -470,6 +486,13 @@ class Event(_EventFields):
     )
 
 
+class ForkPoint(_Response):
+    """Where a fork was taken: its parent and the last seq of the parent's history it reads."""
+
+    session_id: str
+    seq: int
+
+
 class SessionSummary(_Response):
     """A session in a list: everything but context and checkpoint."""
 
@@ -495,6 +518,11 @@ class SessionSummary(_Response):
     )
     expires_at: str
     version: int
+    forked_from: ForkPoint | None = Field(
+        None,
+        description="For a fork (POST …/fork): the session it was forked from and the seq it was forked at; null "
+        "for other sessions. Kept when the parent is deleted or expires.",
+    )
 
 
 class ListedSession(SessionSummary):

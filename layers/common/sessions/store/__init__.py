@@ -3,8 +3,9 @@
 `SessionStore` is the one facade the service uses; each part lives in a module of its own:
 session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
 (`stats_counters`), open-session slots and their repair (`slots`), what removal needs (`removals`),
-and app- and user-scoped state documents (`state`), and reading, redacting and rewinding single
-events (`event_edits`).
+and app- and user-scoped state documents (`state`), reading, redacting and rewinding single
+events (`event_edits`), and forks: creating one, and copying before change for the forks that read a
+session (`forks`).
 
 Sessions are never deleted by a request: a delete marks the item and moves its expiry to now,
 so the cleanup finds it (and its history) through the ByExpiry index, and the stream sees it.
@@ -16,6 +17,7 @@ from sessions.settings import get_settings
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
 from sessions.store.client import aws_client, dynamodb_client
 from sessions.store.event_edits import REWIND_MAX_EVENTS, EventEdits
+from sessions.store.forks import Forks, ParentChanged, Source, SourceClosed
 from sessions.store.keys import expiry_bucket, key_part, session_pk, user_pk
 from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery, event_position
 from sessions.store.removals import Removals
@@ -26,12 +28,16 @@ from sessions.store.stats_counters import StatsReads
 
 __all__ = [
     "REWIND_MAX_EVENTS",
+    "EventEdits",
     "EventQuery",
     "ItemExists",
     "Page",
+    "ParentChanged",
     "SessionQuery",
     "SessionStore",
     "SlotRepair",
+    "Source",
+    "SourceClosed",
     "StateKey",
     "VersionChanged",
     "WriteConflict",
@@ -46,7 +52,7 @@ __all__ = [
 ]
 
 
-class SessionStore(EventEdits, SessionWrites, PageReads, StatsReads, Slots, Removals, StateDocuments):
+class SessionStore(Forks, SessionWrites, PageReads, StatsReads, Slots, Removals, StateDocuments):
     """Everything the service asks of the table, one client and table name shared by every part."""
 
 

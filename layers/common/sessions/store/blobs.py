@@ -65,6 +65,20 @@ class EventBlobs:
         body: bytes = response["Body"].read()
         return body
 
+    def copy(self, source_key: str, key: str) -> bool:
+        """Copy an object within the bucket (server side, no bytes through Lambda); False when the source is missing."""
+        try:
+            self._client.copy_object(
+                Bucket=self._bucket, Key=key, CopySource={"Bucket": self._bucket, "Key": source_key}
+            )
+        except self._client.exceptions.NoSuchKey:
+            return False
+        except self._client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            return False
+        return True
+
     def presigned_get(self, key: str) -> str:
         """A URL that reads the object without credentials for PRESIGN_SECONDS (signed locally: no call)."""
         url: str = self._client.generate_presigned_url(
@@ -97,6 +111,25 @@ class EventBlobs:
             if not response.get("IsTruncated"):
                 return PrefixDeletion(deleted, complete)
             request["ContinuationToken"] = response["NextContinuationToken"]
+
+
+def own_copies(
+    blobs: EventBlobs, session: dict[str, Any], event_id: str, pointers: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Pointers to copies, under the session's own prefix, of objects another session's event points at.
+
+    A fork that takes an inherited event as its own (a copy before its source changes it, or its own
+    PATCH) copies its large parts too: the source's objects are deleted with the source. A source
+    object already gone stays gone (reading the event logs it, as for any lost part).
+    """
+    own = {}
+    for part, pointer in pointers.items():
+        name = str(pointer["key"]).rsplit("/", 1)[-1]  # "content", or a PATCH's "content.<revision>"
+        key = blob_key(session["tenant_id"], session["session_id"], session["incarnation"], event_id, name)
+        if key != pointer["key"]:
+            blobs.copy(pointer["key"], key)
+        own[part] = {**pointer, "key": key}
+    return own
 
 
 def default_blobs() -> EventBlobs:

@@ -12,9 +12,10 @@ from typing import Any
 
 from sessions import counters
 from sessions.attribute_values import to_item
+from sessions.lineage import Segment, covering, extents, segments
 from sessions.store.base import WriteConflict
 from sessions.store.keys import LAST_SEQ, event_item, event_sk, record_of, session_pk
-from sessions.store.sessions import SessionWrites
+from sessions.store.sessions import SessionWrites, own_events
 from sessions.store.stats_counters import counter_updates
 
 # Items a rewind's transaction holds besides the events: the session, the owner's counters and
@@ -24,25 +25,37 @@ REWIND_MAX_EVENTS = 90
 
 class EventEdits(SessionWrites):
     def get_event(self, session: dict[str, Any], seq: int) -> dict[str, Any] | None:
-        """The stored event `seq` of the session's incarnation, or None."""
+        """The stored event `seq` of the session's history (a fork's inherited one from its source), or None."""
         response = self._client.get_item(
             TableName=self._table,
-            Key=_event_key(session, seq),
+            Key=_event_key(session, seq, covering(extents(session), seq)),
             ConsistentRead=True,
         )
         item = response.get("Item")
         return record_of(item) if item else None
 
-    def events_from(self, session: dict[str, Any], from_seq: int, limit: int) -> list[dict[str, Any]]:
-        """The events with seq >= from_seq, in seq order, at most `limit` of them."""
-        request = self._tail(session, from_seq)
+    def events_from(
+        self, session: dict[str, Any], from_seq: int, limit: int, *, projection: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The events with seq >= from_seq, in seq order, at most `limit` of them (a fork's read where they live).
+
+        `projection`: the attributes to read (a ProjectionExpression of plain names), else whole events.
+        """
         events: list[dict[str, Any]] = []
-        while len(events) < limit:
-            response = self._client.query(**request, Limit=limit - len(events))
-            events += [record_of(item) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
+        for segment in segments(extents(session), from_seq, LAST_SEQ):
+            request = self._segment_query(session, segment)
+            if projection:
+                names = {f"#p{i}": name for i, name in enumerate(projection.split(","))}
+                request["ProjectionExpression"] = ", ".join(names)
+                request["ExpressionAttributeNames"] = names
+            while len(events) < limit:
+                response = self._client.query(**request, Limit=limit - len(events))
+                events += [record_of(item) for item in response.get("Items", [])]
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            if len(events) >= limit:
                 break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return events
 
     def events_at(self, session: dict[str, Any], seqs: list[int]) -> list[dict[str, Any]]:
@@ -52,30 +65,51 @@ class EventEdits(SessionWrites):
         """
         if not seqs:
             return []
-        keys = [_event_key(session, seq) for seq in seqs]
+        lineage = extents(session)  # a fork's inherited events are read from their source
+        keys = [_event_key(session, seq, covering(lineage, seq)) for seq in seqs]
         events = [record_of(item) for item in self._batch_get(keys, what="event", ConsistentRead=True)]
         return sorted(events, key=lambda event: int(event["seq"]))
 
     def count_events_from(self, session: dict[str, Any], from_seq: int) -> int:
         """How many events have seq >= from_seq (keys only; for telling a client how many)."""
-        request = {**self._tail(session, from_seq), "Select": "COUNT"}
         count = 0
-        while True:
-            response = self._client.query(**request)
-            count += response.get("Count", 0)
-            if "LastEvaluatedKey" not in response:
-                return count
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for segment in segments(extents(session), from_seq, LAST_SEQ):
+            request = {**self._segment_query(session, segment), "Select": "COUNT"}
+            while True:
+                response = self._client.query(**request)
+                count += response.get("Count", 0)
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return count
 
-    def _tail(self, session: dict[str, Any], from_seq: int) -> dict[str, Any]:
-        """A Query of the session's events from `from_seq` on."""
+    def latest_event_at_or_before(self, session: dict[str, Any], seq: int) -> dict[str, Any] | None:
+        """The event with the highest seq <= `seq` (timestamps only), or None: one Query per range until found."""
+        for segment in reversed(segments(extents(session), 1, seq)):
+            request = self._segment_query(session, segment)
+            request.update(
+                ScanIndexForward=False,
+                Limit=1,
+                ProjectionExpression="seq, #timestamp, created_at",
+                ExpressionAttributeNames={"#timestamp": "timestamp"},
+            )
+            items = self._client.query(**request).get("Items", [])
+            if items:
+                return record_of(items[0])
+        return None
+
+    def _segment_query(self, session: dict[str, Any], segment: Segment) -> dict[str, Any]:
+        """A Query of one range of a history, from the partition that holds it."""
+        source = segment.source
+        session_id = source["session_id"] if source else session["session_id"]
+        incarnation = source["incarnation"] if source else session["incarnation"]
         return {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": {
-                ":pk": {"S": session_pk(session["tenant_id"], session["session_id"])},
-                ":first": {"S": event_sk(session["incarnation"], from_seq)},
-                ":last": {"S": event_sk(session["incarnation"], LAST_SEQ)},
+                ":pk": {"S": session_pk(session["tenant_id"], session_id)},
+                ":first": {"S": event_sk(incarnation, segment.low)},
+                ":last": {"S": event_sk(incarnation, segment.high)},
             },
             "ConsistentRead": True,
         }
@@ -83,15 +117,18 @@ class EventEdits(SessionWrites):
     def replace_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """Store `event` over the stored one and apply `changes` to the session, in one transaction.
 
-        Conditioned on the session version (and on the event still being there). Returns the new
-        session record. Raises VersionChanged or WriteConflict.
+        Conditioned on the session version (and on the event still being there). A fork's inherited
+        event is written to its own partition instead (its source is never changed): `changes` then
+        carry the lineage without that seq. Returns the new session record. Raises VersionChanged or
+        WriteConflict.
         """
-        update, new_record = self._versioned_update(current, changes)
+        update, new_record = self._versioned_update(current, changes, history=True)
+        inherited = covering(extents(current), int(event["seq"])) is not None
         put = {
             "Put": {
                 "TableName": self._table,
                 "Item": to_item(event_item(current, event)),
-                "ConditionExpression": "attribute_exists(PK)",
+                "ConditionExpression": "attribute_not_exists(PK)" if inherited else "attribute_exists(PK)",
             }
         }
         reasons = self._transact([{"Update": update}, put])
@@ -110,16 +147,23 @@ class EventEdits(SessionWrites):
         Conditioned on the session version: an append that won meanwhile makes it fail, so no
         event added after the read survives a rewind that should have removed it.
         """
-        update, new_record = self._versioned_update(current, changes)
+        update, new_record = self._versioned_update(current, changes, history=True)
         deltas = counters.change(current, new_record)
         updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
-        deletes = [{"Delete": {"TableName": self._table, "Key": _event_key(current, event["seq"])}} for event in events]
+        # a fork's inherited events are not its to delete: its lineage (in `changes`) stops reading them
+        deletes = [
+            {"Delete": {"TableName": self._table, "Key": _event_key(current, event["seq"])}}
+            for event in own_events(current, events)
+        ]
         self._raise_for(self._transact([{"Update": update}, *deletes, *updates]))
         return new_record
 
 
-def _event_key(session: dict[str, Any], seq: int) -> dict[str, Any]:
+def _event_key(session: dict[str, Any], seq: int, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The key of an event of the session's own partition, or (`source`, an extent) of the session it is read from."""
+    session_id = source["session_id"] if source else session["session_id"]
+    incarnation = source["incarnation"] if source else session["incarnation"]
     return {
-        "PK": {"S": session_pk(session["tenant_id"], session["session_id"])},
-        "SK": {"S": event_sk(session["incarnation"], seq)},
+        "PK": {"S": session_pk(session["tenant_id"], session_id)},
+        "SK": {"S": event_sk(incarnation, seq)},
     }

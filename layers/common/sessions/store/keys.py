@@ -7,6 +7,9 @@
     tenant stats  PK T#{tenant}#STATS#{0..15}    SK #STATS       (a partition per shard, read by one BatchGetItem)
     purge marker  PK T#{tenant}#S#{session_id}   SK #PURGE#{incarnation} (history left to purge)
     settled       PK T#{tenant}#S#{session_id}   SK #SETTLED#{incarnation} (a removal counted out once)
+    fork counter  PK T#{tenant}#S#{session_id}   SK #FORKS#{incarnation} (forks registered, closed at purge)
+    reader        PK T#{tenant}#S#{session_id}   SK #READER#{incarnation}#{reader_id}#{reader_incarnation}
+                  (a fork that reads this incarnation's events: store/forks.py)
     app state     PK T#{tenant}#APP#{app_name}           SK #STATE
     user state    PK T#{tenant}#APP#{app_name}#U#{user}  SK #STATE
 
@@ -38,6 +41,8 @@ COUNTERS_SK = "#COUNTERS"
 SLOT_SK_PREFIX = "#SLOT#"
 PURGE_SK_PREFIX = "#PURGE#"
 SETTLED_SK_PREFIX = "#SETTLED#"
+FORKS_SK_PREFIX = "#FORKS#"
+READER_SK_PREFIX = "#READER#"
 STATE_SK = "#STATE"
 EXPIRY_SHARDS = 8
 LAST_SEQ = 9_999_999_999  # the highest seq an event key holds (10 digits)
@@ -103,6 +108,15 @@ def slot_key(record: dict[str, Any]) -> dict[str, Any]:
 
 def event_sk(incarnation: str, seq: int) -> str:
     return f"E#{incarnation}#{seq:010d}"
+
+
+def fork_counter_key(pk: str, incarnation: str) -> dict[str, Any]:
+    """The item counting the forks registered with one incarnation of a session (and closing it to more)."""
+    return {"PK": {"S": pk}, "SK": {"S": f"{FORKS_SK_PREFIX}{incarnation}"}}
+
+
+def reader_sk(incarnation: str, reader_id: str, reader_incarnation: str) -> str:
+    return f"{READER_SK_PREFIX}{incarnation}#{reader_id}#{reader_incarnation}"
 
 
 def expiry_bucket(session_key: str, purge_at: str) -> str:

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sessions.attribute_values import from_item, to_item
+from sessions.lineage import segments
 from sessions.store.base import TableAccess
 from sessions.store.keys import LAST_SEQ, SESSION_SK, agent_pk, app_pk, event_sk, record_of, session_pk, user_pk
 
 # A page may take a few Queries when filters discard items; never more than this many.
 MAX_QUERIES_PER_PAGE = 8
+# A fork's page takes a Query per range it touches (store/forks.py): a bound of its own.
+MAX_LINEAGE_QUERIES_PER_PAGE = 32
 QUERY_LIMIT_MAX = 400
 
 
@@ -47,6 +50,8 @@ class EventQuery:
     start: dict[str, Any] | None = None
     first_seq: int = 0  # the history's base: events before it are left out
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs an event's metadata must all hold
+    # a fork's extents (sessions.lineage): seq ranges read from other sessions' partitions, in seq order
+    lineage: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,8 @@ class PageReads(TableAccess):
         }
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
+        if query.lineage:
+            return self._lineage_page(query, request)
         start = query.start
         if start is not None and start.get("SK", "") < values[":first"]["S"]:
             # a cursor issued before a newer base: oldest first, the page starts at the base; newest first, the
@@ -142,6 +149,67 @@ class PageReads(TableAccess):
                 return Page([], None)
             start = None
         return self._filled_page(request, query.limit, start, bool(filters), _event_position)
+
+    def _lineage_page(self, query: EventQuery, request: dict[str, Any]) -> Page:
+        """A page of a fork's history: each range it touches read from where it lives, in seq order.
+
+        One Query per range (more when filters discard items), at most MAX_LINEAGE_QUERIES_PER_PAGE:
+        then the page ends early and its cursor resumes after the last seq read. Positions are the
+        fork's own (event_position), whatever partition the event came from.
+        """
+        low, high = query.first_seq, LAST_SEQ
+        if query.start is not None:
+            resumed = seq_of(query.start)
+            if resumed < low and not query.ascending:
+                return Page([], None)  # as on a session's own history: the events it was reading are compacted
+            if resumed >= low:
+                low, high = (resumed + 1, high) if query.ascending else (low, resumed - 1)
+        parts = segments(list(query.lineage), low, high)
+        if not query.ascending:
+            parts.reverse()
+        items: list[dict[str, Any]] = []
+        reached: int | None = None  # everything up to this seq (in reading order) has been read
+        queries, filtered = 0, "FilterExpression" in request
+        for part in parts:
+            pk, incarnation = (
+                (session_pk(query.tenant_id, part.source["session_id"]), part.source["incarnation"])
+                if part.source
+                else (session_pk(query.tenant_id, query.session_id), query.incarnation)
+            )
+            values = {
+                **request["ExpressionAttributeValues"],
+                ":pk": {"S": pk},
+                ":first": {"S": event_sk(incarnation, part.low)},
+                ":last": {"S": event_sk(incarnation, part.high)},
+            }
+            exclusive_start = None
+            while len(items) <= query.limit:
+                if queries == MAX_LINEAGE_QUERIES_PER_PAGE:
+                    position = event_position(query, reached) if reached is not None else query.start
+                    return Page([record_of(item) for item in items], position)
+                wanted = query.limit + 1 - len(items)
+                page_request = {
+                    **request,
+                    "ExpressionAttributeValues": values,
+                    "Limit": min(QUERY_LIMIT_MAX, wanted * (4 if filtered else 1)),
+                }
+                if exclusive_start:
+                    page_request["ExclusiveStartKey"] = exclusive_start
+                response = self._client.query(**page_request)
+                queries += 1
+                items.extend(response.get("Items", []))
+                exclusive_start = response.get("LastEvaluatedKey")
+                if not exclusive_start:
+                    reached = part.high if query.ascending else part.low
+                    break
+                reached = seq_of(from_item(exclusive_start))
+                filtered = True  # once a read came back short, read further ahead
+            if len(items) > query.limit:
+                break
+        if len(items) > query.limit:
+            kept = items[: query.limit]
+            return Page([record_of(item) for item in kept], event_position(query, int(from_item(kept[-1])["seq"])))
+        return Page([record_of(item) for item in items], None)
 
     def _filled_page(
         self, request: dict[str, Any], limit: int, start: dict[str, Any] | None, filtered: bool, position: Any
@@ -262,6 +330,11 @@ def _list_position(index_key: str, sort_key: str) -> Any:
 def event_position(query: EventQuery, seq: int) -> dict[str, Any]:
     """Where a page of `query` resumes after the event `seq` (a page cut short of its limit)."""
     return {"PK": session_pk(query.tenant_id, query.session_id), "SK": event_sk(query.incarnation, seq)}
+
+
+def seq_of(position: dict[str, Any]) -> int:
+    """The seq an event position (an event's key) stands at: its sort key ends with it, 10 digits."""
+    return int(str(position["SK"])[-10:])
 
 
 def _event_position(item: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from sessions import counters
 from sessions.attribute_values import to_item
 from sessions.clock import parse_timestamp
 from sessions.errors import SessionLimitReached
+from sessions.lineage import covering, extents
 from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
 from sessions.store.keys import (
     SESSION_SK,
@@ -54,6 +55,28 @@ class SessionWrites(TableAccess):
         Raises ItemExists (with the stored record), VersionChanged, WriteConflict (a document of
         `also` changed since it was read) or SessionLimitReached.
         """
+        operations = self._creation(record, cap=cap, replacing=replacing, events=events)
+        reasons = self._transact([*operations, *also])
+        if reasons is None:
+            return
+        if reasons[0].get("Code") == "ConditionalCheckFailed":
+            stored = reasons[0].get("Item")
+            if replacing is None and stored:
+                raise ItemExists(record_of(stored))
+            raise VersionChanged(record_of(stored) if stored else None)
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons[len(operations) :]):
+            raise WriteConflict("a state document changed since it was read")
+        raise SessionLimitReached("the maximum number of open sessions is reached")
+
+    def _creation(
+        self,
+        record: dict[str, Any],
+        *,
+        cap: int,
+        replacing: dict[str, Any] | None,
+        events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    ) -> list[dict[str, Any]]:
+        """What a new session writes: its item (first), its initial events, its slot, and the counters it moves."""
         item = session_item(record)
         if replacing is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
@@ -90,18 +113,7 @@ class SessionWrites(TableAccess):
                     uncounted=replacing,
                 )
             )
-        operations += counter_updates(self._table, record["tenant_id"], owners, cap)
-        reasons = self._transact([*operations, *also])
-        if reasons is None:
-            return
-        if reasons[0].get("Code") == "ConditionalCheckFailed":
-            stored = reasons[0].get("Item")
-            if replacing is None and stored:
-                raise ItemExists(record_of(stored))
-            raise VersionChanged(record_of(stored) if stored else None)
-        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons[len(operations) :]):
-            raise WriteConflict("a state document changed since it was read")
-        raise SessionLimitReached("the maximum number of open sessions is reached")
+        return operations + counter_updates(self._table, record["tenant_id"], owners, cap)
 
     def update_session(self, current: dict[str, Any], changes: dict[str, Any], *, cap: int = 0) -> dict[str, Any]:
         """Write `changes` (top-level attributes; None removes one) if `current` is still the stored version.
@@ -142,11 +154,12 @@ class SessionWrites(TableAccess):
         `also`: more conditioned writes of the same transaction (state documents, store/state.py);
         one of them failing its condition raises WriteConflict, so the append is planned again.
         """
-        update, new_record = self._versioned_update(current, changes)
+        # a replaced tail changes history that forks may read: conditioned on no fork registering meanwhile
+        update, new_record = self._versioned_update(current, changes, history=bool(removing))
         deltas = counters.change(current, new_record)
         updates = counter_updates(self._table, current["tenant_id"], [(current["user_id"], deltas)], cap=0)
         operations = [{"Update": update}, *(self._event_put(current, event) for event in events), *updates]
-        operations += [self._event_delete(current, gone["seq"]) for gone in removing]
+        operations += [self._event_delete(current, gone["seq"]) for gone in own_events(current, removing)]
         reasons = self._transact([*operations, *also])
         state_failed = reasons and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[len(operations) :])
         if state_failed and reasons[0].get("Code") != "ConditionalCheckFailed":  # type: ignore[index]
@@ -155,11 +168,32 @@ class SessionWrites(TableAccess):
         return new_record
 
     def _versioned_update(
-        self, current: dict[str, Any], changes: dict[str, Any]
+        self, current: dict[str, Any], changes: dict[str, Any], *, history: bool = False
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """An UpdateItem of `changes` conditioned on the current version, and the record it leads to."""
+        """An UpdateItem of `changes` conditioned on the current version, and the record it leads to.
+
+        `history`: the write changes or removes stored events, so it is conditioned on the forks
+        registered with the session too (`fork_count`, as read): a fork that registered meanwhile
+        makes it fail, and it is planned again, its readers detached first (store/forks.py). A
+        change of `lineage` (a fork's own) is conditioned on `lineage_rev` and moves it on.
+        Neither costs anything: they are conditions of the same UpdateItem.
+        """
         # a write that does not say who made it leaves no one's name on the item (never the last writer's)
         changes = {"updated_by": None, **changes}
+        guards, guard_names, guard_values = [], {}, {}
+        if "lineage" in changes:
+            revision = int(current.get("lineage_rev", 0))
+            changes["lineage_rev"] = revision + 1
+            guard_names["#lineage_rev"] = "lineage_rev"
+            guard_values[":current_lineage_rev"] = {"N": str(revision)}
+            guards.append("#lineage_rev = :current_lineage_rev" if revision else "attribute_not_exists(#lineage_rev)")
+        if history:
+            guard_names["#fork_count"] = "fork_count"
+            if current.get("fork_count"):
+                guard_values[":current_fork_count"] = {"N": str(current["fork_count"])}
+                guards.append("#fork_count = :current_fork_count")
+            else:
+                guards.append("attribute_not_exists(#fork_count)")
         new_record = {**current, **changes, "version": current["version"] + 1}
         for key in [key for key, value in changes.items() if value is None]:
             del new_record[key]
@@ -176,6 +210,8 @@ class SessionWrites(TableAccess):
         names.update({f"#{key}": key for key in to_remove})
         names["#current_version"] = "version"
         values[":current_version"] = {"N": str(current["version"])}
+        names.update(guard_names)
+        values.update(guard_values)
         expression = "SET " + ", ".join(f"#{key} = :{key}" for key in to_set)
         if to_remove:
             expression += " REMOVE " + ", ".join(f"#{key}" for key in to_remove)
@@ -183,7 +219,7 @@ class SessionWrites(TableAccess):
             "TableName": self._table,
             "Key": {"PK": {"S": session_pk(current["tenant_id"], current["session_id"])}, "SK": {"S": SESSION_SK}},
             "UpdateExpression": expression,
-            "ConditionExpression": "#current_version = :current_version",
+            "ConditionExpression": " AND ".join(["#current_version = :current_version", *guards]),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -203,3 +239,11 @@ class SessionWrites(TableAccess):
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
         }
+
+
+def own_events(session: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those of `events` stored in the session's own partition: a fork's inherited events live in their source's."""
+    lineage = extents(session)
+    if not lineage:
+        return list(events)
+    return [event for event in events if covering(lineage, int(event["seq"])) is None]
