@@ -67,7 +67,7 @@ def printed(capsys: Any) -> list[str]:
 
 @pytest.mark.filterwarnings("ignore::langchain_core._api.deprecation.LangChainDeprecationWarning")
 def test_the_langchain_example_runs(inprocess_api: InProcessApi, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    run_example("langchain", inprocess_api, monkeypatch)
+    run_example("SessionsChatMessageHistory", inprocess_api, monkeypatch)
     assert printed(capsys) == ["You are Ada."]
 
 
