@@ -99,7 +99,7 @@ def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, it
         from bench import client
 
         return client.run(iterations, samples=2 if smoke else 10 if args.quick else 30)
-    if section in ("compaction", "fork", "langgraph"):
+    if section in ("compaction", "fork"):
         return _run_dev_server_comparison(section, smoke=smoke, quick=args.quick)
     if section == "langgraph":
         from bench import langgraph
