@@ -6,7 +6,8 @@ to a `messages` channel (LangGraph's `add_messages`), run `invokes` times on one
 the user's message first: the state grows as a conversation's does. Both checkpointers run it in one
 process, on one moto account:
 - ours: `AsyncSessionsSaver` on an `AsyncSessionsClient` whose transport answers in-process (the
-  template's handlers and tables, local/api/inprocess.py, as the client's tests use them);
+  template's handlers and tables, local/api/inprocess.py, as the client's tests use them; the service
+  keeps an event's payload over 32 KiB in S3);
 - theirs: `DynamoDBSaver` on a table of the layout it needs (PK and SK strings, on demand), with an S3
   bucket for its offload of payloads over 350 KB (the bench's payloads stay below it).
 
@@ -112,7 +113,7 @@ class Call:
     requests: int = 0  # ours: HTTP requests to the service
 
 
-class CountingTransport(httpx.AsyncBaseTransport):
+class CountingAsyncTransport(httpx.AsyncBaseTransport):
     """Counts the requests a client sends through `inner`."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
@@ -127,7 +128,9 @@ class CountingTransport(httpx.AsyncBaseTransport):
 class Meter:
     """One side's meters, taken per checkpointer call: DynamoDB units (CostMeter), S3 calls, HTTP requests."""
 
-    def __init__(self, costs: CostMeter, dynamodb: Any, s3: Any, transport: CountingTransport | None = None) -> None:
+    def __init__(
+        self, costs: CostMeter, dynamodb: Any, s3: Any, transport: CountingAsyncTransport | None = None
+    ) -> None:
         self.costs = costs
         self.costs.attach(dynamodb)
         self.counter = CallCounter()
@@ -257,7 +260,7 @@ def ours(stack: Stack, reader: Any) -> Side:
     """AsyncSessionsSaver on a client answered in-process by the stack's handlers, metered on the store's clients."""
     from sessions import store
 
-    transport = CountingTransport(AsyncInProcessTransport(InProcessApi(stack.specs)))
+    transport = CountingAsyncTransport(AsyncInProcessTransport(InProcessApi(stack.specs)))
     client = AsyncSessionsClient(
         "http://sessions.invalid",  # never resolved: the transport answers in-process
         transport=transport,
@@ -279,6 +282,7 @@ async def exercise(side: Side, invokes: int) -> None:
     for turn in range(invokes):
         await graph.ainvoke({"messages": [("user", f"question {turn}: " + "q" * MESSAGE_CHARS)]}, config)
     puts = [call for call in checkpointer.calls if call.operation == "put"]
+    # from the middle of the history, a checkpoint whose tasks wrote (its pending writes are read with it)
     older: RunnableConfig = {
         "configurable": {
             "thread_id": THREAD,
