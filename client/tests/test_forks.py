@@ -41,3 +41,24 @@ async def test_async_fork_session(sessions_backend: SessionsBackend) -> None:
     empty = await client.fork_session(parent.session_id, at_seq=0)
     assert empty.usage.event_count == 0 and (await client.get_history(empty.session_id)).events == []
     await client.aclose()
+
+
+def test_fork_session_with_a_context_of_its_own(sessions_client: SessionsClient) -> None:
+    parent = sessions_client.create_session(context={"step": 2, "keep": "latest"})
+    sessions_client.append_events(parent.session_id, [{"type": "message"}, {"type": "message"}])
+    fork = sessions_client.fork_session(parent.session_id, at_seq=1, context={"step": 1})
+    assert fork.context == {"step": 1} and sessions_client.get_session(fork.session_id).context == {"step": 1}
+    assert sessions_client.get_session(parent.session_id).context == {"step": 2, "keep": "latest"}
+    assert sessions_client.fork_session(parent.session_id).context == {"step": 2, "keep": "latest"}
+    with pytest.raises(sc.PayloadTooLarge):
+        sessions_client.fork_session(parent.session_id, context={"blob": "x" * (64 * 1024)})
+
+
+@pytest.mark.anyio
+async def test_async_fork_session_with_a_context_of_its_own(sessions_backend: SessionsBackend) -> None:
+    client = sessions_backend.async_client()
+    parent = await client.create_session(context={"a": 1})
+    fork = await client.fork_session(parent.session_id, context={"b": [1, {"c": None}]})
+    assert fork.context == {"b": [1, {"c": None}]}
+    assert (await client.get_session(parent.session_id)).context == {"a": 1}
+    await client.aclose()

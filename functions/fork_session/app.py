@@ -21,7 +21,8 @@ ForkSessionRequest.model_rebuild()
     description="Creates a session whose history is the parent's up to at_seq (default: the parent's highest seq) "
     "plus its own appends after it: the parent's events are read where they are, not copied, so a fork costs the "
     "same few writes whatever the parent's length. The new session's seqs continue at at_seq + 1. It is a create "
-    "in every other way (open-session cap, Idempotency-Key, stats, session.created carrying forked_from). Whoever "
+    "in every other way (open-session cap, Idempotency-Key, stats, session.created carrying forked_from). Its "
+    "context is the body's when given (the state at an earlier fork point), else the parent's as it is now. Whoever "
     "may append to the parent may fork it. Nothing the parent does later (rewind, redaction, delete, expiry, "
     f"cleanup) changes what the fork reads. A fork reads from at most {SOURCES_MAX} sessions (its ancestors).",
     responses={

@@ -299,6 +299,10 @@ def test_the_fork_is_announced_as_created_with_where_it_came_from(gateway, strea
         ({"metadata": {f"k{i}": "v" for i in range(17)}}, ["body", "metadata"]),
         ({"ttl_seconds": 59}, ["body", "ttl_seconds"]),
         ({"user_id": "u-2"}, ["body", "user_id"]),  # acting for a user is the query parameter
+        ({"context": []}, ["body", "context"]),
+        ({"context": "text"}, ["body", "context"]),
+        ({"context": {"n": 10**40}}, ["body", "context"]),  # a number DynamoDB cannot hold exactly
+        ({"context": {"": 1}}, ["body", "context"]),  # an empty key
     ],
 )
 def test_a_bad_body_is_422_and_writes_nothing(gateway, table, sent, loc):
@@ -309,6 +313,31 @@ def test_a_bad_body_is_422_and_writes_nothing(gateway, table, sent, loc):
     assert refused.body["code"] == "validation_error"
     assert loc[-1] in [issue["loc"][-1] for issue in refused.body["errors"]], refused.body
     assert table.scan()["Items"] == before
+
+
+def test_a_context_given_is_the_forks_and_the_parent_keeps_its_own(gateway):
+    """A framework forking at an earlier point gives the state that held there, in the fork's one write."""
+    gateway.create({"session_id": "p", "context": {"step": 3, "done": True}, "events": [body(1), body(2), body(3)]})
+    forked = fork(gateway, "p", {"session_id": "f", "at_seq": 1, "context": {"step": 1, "nested": {"a": [1, 2]}}})
+    assert forked.status == 201, forked.body
+    assert forked.body["context"] == {"step": 1, "nested": {"a": [1, 2]}}  # replaced, not merged
+    assert forked.body["version"] == 1
+    assert gateway.request("GET", "/v1/sessions/f").body["context"] == {"step": 1, "nested": {"a": [1, 2]}}
+    assert gateway.request("GET", "/v1/sessions/p").body["context"] == {"step": 3, "done": True}
+    emptied = fork(gateway, "p", {"session_id": "e", "context": {}})
+    assert emptied.body["context"] == {}  # an empty object is a context given, not an absent one
+    copied = fork(gateway, "p", {"session_id": "c", "context": None})
+    assert copied.body["context"] == {"step": 3, "done": True}  # null: the parent's, as when absent
+
+
+def test_a_context_over_64_kib_is_413_and_writes_nothing(gateway, table):
+    gateway.create({"session_id": "p", "events": [body(1)]})
+    before = table.scan()["Items"]
+    refused = fork(gateway, "p", {"session_id": "f", "context": {"blob": "x" * (64 * 1024)}})
+    assert refused.status == 413 and refused.body["code"] == "payload_too_large", refused.body
+    assert table.scan()["Items"] == before
+    filler = 64 * 1024 - len('{"blob":""}')
+    assert fork(gateway, "p", {"session_id": "f", "context": {"blob": "x" * filler}}).status == 201
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'"at_seq"', b"{", b"null"])

@@ -217,6 +217,7 @@ class SessionsClient(ClientCore):
         new_session_id: str | None = None,
         title: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        context: JsonObject | None = None,
         user_id: str | None = None,
         ttl_seconds: int | None = None,
         idempotency_key: str | None = None,
@@ -226,8 +227,9 @@ class SessionsClient(ClientCore):
         The parent's events are read where they are, not copied: a fork costs the same whatever the
         parent's length, and nothing the parent does later changes what the fork reads. The new
         session's seqs continue at `at_seq + 1`; it takes an open-session slot like a create.
-        `new_session_id`, `title`, `metadata`, `ttl_seconds`: of the new session (title and metadata
-        default to the parent's). Raises SessionNotFound, SessionIdTaken, ForkLineageTooLong,
+        `new_session_id`, `title`, `metadata`, `context`, `ttl_seconds`: of the new session (title,
+        metadata and context default to the parent's as they are now; give `context` to fork an earlier
+        point with the state that held there). Raises SessionNotFound, SessionIdTaken, ForkLineageTooLong,
         ValidationError (an `at_seq` past the parent's latest seq) or SessionLimitReached.
         """
         body = {
@@ -235,6 +237,7 @@ class SessionsClient(ClientCore):
             "session_id": new_session_id,
             "title": title,
             "metadata": dict(metadata) if metadata is not None else None,
+            "context": context,
             "ttl_seconds": ttl_seconds,
         }
         return self.send(self._fork_session(session_id, body, user_id, idempotency_key))

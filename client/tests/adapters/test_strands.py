@@ -2299,3 +2299,86 @@ def test_guardrail_input_intervention_properly_redacts_in_session(sessions_backe
         session_manager=service_manager(sessions_backend, test_session_id),
     )
     assert agent.messages[0] == agent_2.messages[0]
+
+
+# --- fork_session (no upstream test: Strands has no fork; SnapshotSessionManager restores in place) -----------
+
+
+def test_an_agent_loaded_from_a_fork_is_where_the_parents_agent_stands(sessions_backend: Any) -> None:
+    repository = ServiceSessionRepository(sessions_backend.client())
+    # a sliding window that has removed messages: the fork must carry the manager's offset with them
+    agent = Agent(
+        agent_id="writer",
+        model=ScriptedModel([said("one"), said("two"), said("three"), said("main goes on")]),
+        conversation_manager=SlidingWindowConversationManager(window_size=4),
+        session_manager=RepositorySessionManager("main", session_repository=repository),
+    )
+    agent("first")
+    agent.state.set("plan", {"step": 1, "notes": [None, "x"]})
+    agent("second")
+    agent("third")
+    parent_record = repository.read_session("main")
+
+    forked = repository.fork_session("main", "branch")
+    assert forked.session_id == "branch" and forked.session_type == SessionType.AGENT
+    assert repository.read_session("branch") == forked and repository.read_session("main") == parent_record
+    assert forked.created_at > parent_record.created_at
+
+    # a fresh repository (no cache) and a fresh agent load the fork as the parent's agent stands
+    loader = ServiceSessionRepository(sessions_backend.client())
+    branch = Agent(
+        agent_id="writer",
+        model=ScriptedModel([said("branch goes on")]),
+        conversation_manager=SlidingWindowConversationManager(window_size=4),
+        session_manager=RepositorySessionManager("branch", session_repository=loader),
+    )
+    assert branch.messages == agent.messages and len(branch.messages) == 4
+    assert branch.state.get() == agent.state.get() == {"plan": {"step": 1, "notes": [None, "x"]}}
+    assert (
+        loader.read_agent("branch", "writer").conversation_manager_state
+        == repository.read_agent("main", "writer").conversation_manager_state
+    )
+    assert [m.message_id for m in loader.list_messages("branch", "writer")] == [
+        m.message_id for m in repository.list_messages("main", "writer")
+    ]
+
+    # both go on independently
+    branch.state.set("plan", {"step": "branch"})
+    branch("branch question")
+    agent("main question")
+
+    def reloaded(session_id: str) -> Agent:
+        return Agent(
+            agent_id="writer",
+            model=ScriptedModel([]),
+            conversation_manager=SlidingWindowConversationManager(window_size=4),
+            session_manager=RepositorySessionManager(
+                session_id, session_repository=ServiceSessionRepository(sessions_backend.client())
+            ),
+        )
+
+    main_again, branch_again = reloaded("main"), reloaded("branch")
+    assert texts_of(main_again.messages)[-2:] == ["main question", "main goes on"]
+    assert texts_of(branch_again.messages)[-2:] == ["branch question", "branch goes on"]
+    assert main_again.state.get("plan") == {"step": 1, "notes": [None, "x"]}
+    assert branch_again.state.get("plan") == {"step": "branch"}
+    ids = [m.message_id for m in loader.list_messages("branch", "writer")]
+    assert ids == sorted(set(ids)) and ids[-1] == 7  # ids continue after the parent's, as the manager numbers them
+
+
+def test_fork_session_errors_are_strands(repository: ServiceSessionRepository, sample_session: Session) -> None:
+    repository.create_session(sample_session)
+    repository.create_session(Session(session_id="taken", session_type=SessionType.AGENT))
+    with pytest.raises(SessionException, match="Session missing does not exist"):
+        repository.fork_session("missing", "new")
+    with pytest.raises(SessionException, match="Session taken already exists"):
+        repository.fork_session(sample_session.session_id, "taken")
+    with pytest.raises(SessionException, match=f"Session {sample_session.session_id} already exists"):
+        repository.fork_session(sample_session.session_id, sample_session.session_id)
+    with pytest.raises(ValueError, match="path separators"):
+        repository.fork_session(sample_session.session_id, "a/b")
+    assert repository.read_session("new") is None
+
+
+def texts_of(messages: list[Any]) -> list[str]:
+    return ["".join(block.get("text", "") for block in message["content"]) for message in messages]

@@ -35,7 +35,7 @@ from sessions.usage import usage_without
 if TYPE_CHECKING:
     from sessions.models import ForkSessionRequest
 
-# copied from the parent as they are now (title and metadata unless the body gives them)
+# copied from the parent as they are now (title, metadata and context unless the body gives them)
 COPIED_FIELDS = (
     "app_name",
     "agent_id",
@@ -133,7 +133,7 @@ def _plan(
     now = now_ms()
     timestamp = format_ms(now)
     ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
-    given = request.model_dump(include={"title", "metadata"}, exclude_none=True, mode="json")
+    given = request.model_dump(include={"title", "metadata", "context"}, exclude_none=True, mode="json")
     record: dict[str, Any] = {
         **{field: parent.get(field) for field in COPIED_FIELDS},
         **given,

@@ -419,6 +419,11 @@ class ForkSessionRequest(_Request):
     )
     title: Title | None = Field(None, description="The new session's title; the parent's when absent.")
     metadata: Metadata | None = Field(None, description="The new session's metadata; the parent's when absent.")
+    context: JsonObject | None = Field(
+        None,
+        description="The new session's context (at most 64 KiB serialized); the parent's as it is now when absent. "
+        "For a fork at an earlier point with the state that held there.",
+    )
     ttl_seconds: TtlSeconds | None = Field(None, description="Lifetime from now; the configured default when absent.")
 
 

@@ -47,6 +47,15 @@ How ADK's model maps onto the service:
   recent events among those at or after it.
 - Loading: `get_session` reads the session with its app and user state documents in one request
   (`?include=state`), then the history from its latest base, a page of 100 events at a time.
+- Forks (not part of ADK's interface: ADK 2.13 has no fork; this is the shape google/adk-python#4010
+  proposes): `fork_session(app_name=, user_id=, session_id=, new_session_id=None,
+  before_invocation_id=None)` makes a new ADK session of the same app and user whose events are the
+  session's up to its latest event, or up to just before the first event of `before_invocation_id`
+  (where `Runner.rewind_async` cuts), through the service's O(1) fork. Its session-scoped state is the
+  state at that point as ADK's rewind computes it (`compute_state_delta_for_rewind` over the stored
+  events, applied to the state now), written in the fork's one transaction; `app:` and `user:` state
+  are the app's and user's documents, shared as always. Artifacts are not forked: they live in ADK's
+  artifact service under the parent's session id.
 - Compaction: an ADK compaction event (`actions.compaction`) that covers every event the session
   shows (each one's timestamp, or a compaction's whole range, within its range, in its branch, no
   function call left without its response) is appended as the new base of the history (`base: true`):
@@ -64,10 +73,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from google.adk.errors import InvocationNotFoundError
 from google.adk.errors import StaleSessionError as _AdkStaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError as _AdkAlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event as AdkEvent
+from google.adk.sessions._rewind_utils import compute_state_delta_for_rewind
 from google.adk.sessions._session_util import make_json_safe_state
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig, ListSessionsResponse
 from google.adk.sessions.session import Session as AdkSession
@@ -84,6 +95,7 @@ ADK_SESSION_ID_KEY = "adk_session_id"  # the session's metadata key holding its 
 CONTENT_LIMIT = 32 * 1024  # bytes of UTF-8 the service takes inline in `content`
 METADATA_VALUE_LIMIT = 512
 PARTIAL_MARK = "~partial"  # a session object read in part: it cannot tell whether a compaction covers everything
+FORK_READ_ATTEMPTS = 3  # reads of a parent that keeps changing while its events are read, before giving up
 
 
 class StaleSessionError(_AdkStaleSessionError, ValueError):
@@ -328,6 +340,98 @@ class SessionsAdkService(BaseSessionService):
         if _is_adk_session(stored, app_name, user_id, session_id):
             await self.client.delete_session(scoped_id, user_id=acting_for)
 
+    async def fork_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        new_session_id: str | None = None,
+        before_invocation_id: str | None = None,
+    ) -> AdkSession:
+        """A new ADK session of the same app and user holding the session's events up to a point (not an ADK method).
+
+        The point: the latest event, or just before the first event of `before_invocation_id`, where
+        `Runner.rewind_async(rewind_before_invocation_id=...)` cuts (`InvocationNotFoundError` when no
+        event has it). The fork's session-scoped state is the state at that point as ADK's rewind
+        computes it; `app:`/`user:` state is shared; artifacts are not forked. The parent is unchanged.
+        `new_session_id`: a uuid4 string when absent, as `create_session` makes ids. Raises
+        `SessionNotFoundError` (no such session), `AlreadyExistsError` (the id is taken) and
+        `StaleSessionError` (the parent kept changing while it was read).
+        """
+        session_id = session_id.strip()
+        new_session_id = new_session_id.strip() if new_session_id and new_session_id.strip() else None
+        adk_id = new_session_id or str(uuid.uuid4())
+        if len(adk_id) > METADATA_VALUE_LIMIT:
+            raise ValueError(f"a session id is at most {METADATA_VALUE_LIMIT} characters here (it is kept in metadata)")
+        acting_for = self._for(user_id)
+        parent_id = service_session_id(app_name, user_id, session_id)
+        parent, stored_events = await self._read_for_fork(parent_id, acting_for, app_name, user_id, session_id)
+        events = [from_stored(stored) for stored in stored_events]
+        cut = len(events)
+        if before_invocation_id is not None:
+            cut = next((i for i, event in enumerate(events) if event.invocation_id == before_invocation_id), -1)
+            if cut == -1:
+                raise InvocationNotFoundError(f"Invocation ID not found: {before_invocation_id}")
+        # the seq before the cut: seqs of a fork are its parent's, so the fork's history is exactly events[:cut]
+        at_seq = stored_events[cut].seq - 1 if cut < len(events) else _last_seq(stored_events)
+        context = dict(parent.context)  # at the latest event: the state as it is now, all of it
+        if cut < len(events):
+            context = await _state_before(parent, events, cut)
+        try:
+            forked = await self.client.fork_session(
+                parent_id,
+                at_seq=at_seq,
+                new_session_id=service_session_id(app_name, user_id, adk_id),
+                metadata={"framework": "google-adk", ADK_SESSION_ID_KEY: adk_id},
+                context=context,
+                ttl_seconds=self.session_ttl_seconds,
+                user_id=acting_for,
+            )
+        except errors.SessionNotFound as missing:
+            raise SessionNotFoundError(f"Session {session_id} not found.") from missing
+        except errors.SessionIdTaken as taken:
+            raise AlreadyExistsError(f"Session with id {adk_id} already exists.") from taken
+        # what get_session shows of the fork: its events from its history's base on, with no read of them
+        base = forked.history_base_seq
+        shown = [
+            event
+            for stored, event in zip(stored_events[:cut], events[:cut], strict=True)
+            if base is None or stored.seq >= base
+        ]
+        return self._to_adk(forked, self._scoped_state(parent), shown)
+
+    async def _read_for_fork(
+        self, parent_id: str, acting_for: str | None, app_name: str, user_id: str, session_id: str
+    ) -> tuple[Session, list[Event]]:
+        """The parent (with its app's and user's state) and every stored event, read at one version of it.
+
+        Every stored event, compacted ones included, as ADK's rewind replays the whole history. The version
+        read again after the events tells that the context and the events belong together.
+        """
+        for _ in range(FORK_READ_ATTEMPTS):
+            try:
+                parent = await self.client.get_session(parent_id, include_state=True, user_id=acting_for)
+            except errors.SessionNotFound:
+                parent = None
+            if parent is None or not _is_adk_session(parent, app_name, user_id, session_id):
+                raise SessionNotFoundError(f"Session {session_id} not found.")
+            stored_events = [
+                stored
+                async for stored in self.client.iter_history(
+                    parent_id, include_payload=True, include_compacted=True, page_size=100, user_id=acting_for
+                )
+            ]
+            try:
+                again = await self.client.get_session(parent_id, user_id=acting_for)
+            except errors.SessionNotFound:
+                raise SessionNotFoundError(f"Session {session_id} not found.") from None
+            if again.version == parent.version and again.created_at == parent.created_at:
+                return parent, stored_events
+        raise StaleSessionError(
+            f"Session {session_id!r} kept changing while it was read for a fork ({FORK_READ_ATTEMPTS} reads); retry."
+        )
+
     @override
     async def append_event(self, session: AdkSession, event: AdkEvent) -> AdkEvent:
         if event.partial:
@@ -408,6 +512,23 @@ def compacts_everything(event: AdkEvent, shown: list[AdkEvent]) -> bool:
         calls.update(call.id for call in earlier.get_function_calls())
         responses.update(response.id for response in earlier.get_function_responses())
     return calls <= responses
+
+
+async def _state_before(parent: Session, events: list[AdkEvent], cut: int) -> dict[str, Any]:
+    """The session-scoped state before `events[cut]`: ADK's own rewind arithmetic, applied to the state now.
+
+    `compute_state_delta_for_rewind` replays the state deltas of the events before the cut and sets
+    every other key to None (a key given at creation too), as `Runner.rewind_async` leaves the state.
+    """
+    replayed = AdkSession(
+        id="fork", app_name=parent.app_name or "", user_id=parent.user_id, state=dict(parent.context), events=events
+    )
+    return {**parent.context, **await compute_state_delta_for_rewind(replayed, cut)}
+
+
+def _last_seq(stored_events: list[Event]) -> int:
+    """The seq of the last stored event (0 for none): a fork there holds every one of them."""
+    return stored_events[-1].seq if stored_events else 0
 
 
 def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

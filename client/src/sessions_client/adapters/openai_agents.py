@@ -29,6 +29,15 @@ The SDK's `Session` protocol, mapped onto the API:
   session leaves every read at once, the new incarnation starts empty, and the old history is purged
   by the service's cleanup. (Lifecycle consumers see `session.deleted` then `session.created`.)
 
+Forks (the SDK's `Session` protocol has none; `AdvancedSQLiteSession.create_branch_from_turn` branches inside one
+session and switches to the branch): `fork(new_session_id=None, *, before_turn=None)` and
+`create_branch_from_turn(turn_number, branch_name=None)` / `create_branch_from_content(search_term, branch_name=None)`
+return a new `ServiceSession` on a new session of the service, made by its O(1) fork: the items before that
+user turn (turn n: the n-th item with `role == "user"` among those `get_items()` returns, as AdvancedSQLiteSession
+numbers turns; the turn itself is left out), or all of them. This object stays on the parent, which is unchanged;
+the two go on independently. The branch name is the new session's id (a UUID v4 when absent); an id a live
+session holds is refused (`ValueError`), one of a deleted or expired session is taken over.
+
 Compaction (`OpenAIResponsesCompactionSession` over a `ServiceSession`): the session implements the two
 hooks the SDK looks for on a store that replaces history atomically, as `SQLiteSession` and `RedisSession` do:
 
@@ -56,7 +65,8 @@ the version the previous one left (atomic for up to 20 items; real compactions r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from agents.memory.session import _await_mutation, _CompactionSnapshot
@@ -276,6 +286,81 @@ class ServiceSession:
         options = {**attributes, **self.create_options}
         await self.client.create_session(session_id=self.session_id, user_id=self.user_id, **options)
 
+    # --- forks (AdvancedSQLiteSession's branches, as new sessions) -----------------------------------
+
+    async def fork(self, new_session_id: str | None = None, *, before_turn: int | None = None) -> ServiceSession:
+        """A new `ServiceSession` whose history is this one's: all of it, or the items before user turn `before_turn`.
+
+        The service forks in O(1) (the items are read where they are, not copied); this session is
+        unchanged, and each goes on on its own. The new session has this one's attributes (title,
+        metadata, context, ...) and this object's client, settings and `create_options`. A session
+        never written forks into an empty one (nothing is written until the fork's first item).
+        Raises `ValueError` when `before_turn` names no user message, `SessionIdTaken` when a live
+        session holds `new_session_id`.
+        """
+        try:
+            at_seq = None if before_turn is None else await self._seq_before_turn(before_turn)
+            forked = await self.client.fork_session(
+                self.session_id, at_seq=at_seq, new_session_id=new_session_id, user_id=self.user_id
+            )
+            fork_id = forked.session_id
+        except errors.SessionNotFound:
+            if before_turn is not None:
+                raise ValueError(f"Turn {before_turn} does not contain a user message") from None
+            fork_id = new_session_id or str(uuid.uuid4())  # nothing stored: the fork is empty too
+        return ServiceSession(
+            fork_id,
+            self.client,
+            session_settings=self.session_settings,
+            create_options=self.create_options,
+            user_id=self.user_id,
+        )
+
+    async def create_branch_from_turn(self, turn_number: int, branch_name: str | None = None) -> ServiceSession:
+        """AdvancedSQLiteSession's `create_branch_from_turn` as a new session: the items before user turn `turn_number`.
+
+        `branch_name`: the new session's id (a UUID v4 when None). Unlike AdvancedSQLiteSession, this
+        object does not switch to the branch: the branch is the `ServiceSession` returned.
+        """
+        return await self._branch(_branch_id(branch_name), turn_number)
+
+    async def create_branch_from_content(self, search_term: str, branch_name: str | None = None) -> ServiceSession:
+        """A branch before the first user turn whose text contains `search_term` (case-insensitive)."""
+        branch_id = _branch_id(branch_name)
+        turn = 0
+        async for _, item in self._items():
+            if item.get("role") == "user":
+                turn += 1
+                if search_term.casefold() in (_text_of(item.get("content")) or "").casefold():
+                    return await self._branch(branch_id, turn)
+        raise ValueError(f"No user turns found containing '{search_term}'")
+
+    async def _branch(self, branch_id: str | None, turn_number: int) -> ServiceSession:
+        try:
+            return await self.fork(branch_id, before_turn=turn_number)
+        except errors.SessionIdTaken:
+            # the SDK's words; a branch id is a session id here, so only a live session's id is refused
+            raise ValueError(f"Branch ID '{branch_id}' has already been used. Choose a new branch ID.") from None
+
+    async def _seq_before_turn(self, turn_number: int) -> int:
+        """The seq just before the event of user turn `turn_number` (1-based, among the items `get_items` returns)."""
+        turn = 0
+        if turn_number >= 1:
+            async for seq, item in self._items():
+                if item.get("role") == "user":
+                    turn += 1
+                    if turn == turn_number:
+                        return seq - 1
+        raise ValueError(f"Turn {turn_number} does not contain a user message")
+
+    async def _items(self) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        """(seq, item) of every item `get_items()` returns, oldest first."""
+        async for event in self.client.iter_history(
+            self.session_id, page_size=PAGE_SIZE, order="asc", include_payload=True, user_id=self.user_id
+        ):
+            if (item := item_of(event.payload)) is not None:
+                yield event.seq, item
+
     # --- compaction (the hooks OpenAIResponsesCompactionSession looks for) ---------------------------
 
     async def _get_compaction_snapshot(
@@ -445,6 +530,13 @@ class ServiceSession:
                 await self.client.create_session(
                     session_id=self.session_id, user_id=self.user_id, **self.create_options
                 )
+
+
+def _branch_id(branch_name: str | None) -> str | None:
+    """The session id a branch name gives (None: the service makes one); blank is refused, as the SDK refuses it."""
+    if branch_name is not None and not branch_name.strip():
+        raise ValueError("Branch name cannot be empty")
+    return branch_name
 
 
 def _is_marker(event: Any) -> bool:

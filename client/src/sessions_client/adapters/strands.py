@@ -39,6 +39,12 @@ How Strands' records map onto the service (the repository is synchronous: the sy
   are read newest first, so a restore after a conversation manager removed most of them reads only
   the rest; otherwise (or when what is read disagrees: a rewind by another caller) the history is
   read from the oldest.
+- Forks (Strands' `SessionRepository` has none; `SnapshotSessionManager` time-travels in memory, in place):
+  `fork_session(session_id, new_session_id)` makes a new session holding everything the session holds
+  now, through the service's O(1) fork: its messages (same ids, same seqs), every agent's state and
+  conversation manager state, and the message bookkeeping, all as of one instant; only the Strands
+  `Session` record's `created_at`/`updated_at` are the fork's own. At the latest message only: Strands
+  keeps no history of agent state, so the state at an earlier message cannot be rebuilt.
 - Errors are Strands': ids with path separators, session ids the service cannot hold and non-integer
   message ids are `ValueError`; the service's refusals and failures are `SessionException`, the
   client's typed error being its `__cause__`.
@@ -187,6 +193,46 @@ class ServiceSessionRepository(SessionRepository):
                 raise SessionException(f"Session {session_id} does not exist")
             self.client.delete_session(session_id, user_id=self.user_id)
         self._forget(session_id)
+
+    def fork_session(self, session_id: str, new_session_id: str, **kwargs: Any) -> Session:
+        """A new session `new_session_id` holding what `session_id` holds now (not a `SessionRepository` method).
+
+        The service forks in O(1): messages, agents' state and the message bookkeeping, copied as of
+        one instant (the fork's one write), so an Agent loaded from the fork (`RepositorySessionManager(
+        new_session_id, ...)`) starts where the parent's agent stands; the two then go on on their own.
+        At the latest message only (the agent state of an earlier message is kept nowhere). The returned
+        `Session` is the fork's, created now. `SessionException` when the session does not exist or
+        `new_session_id` does.
+        """
+        _session_id(session_id)
+        new_session_id = _session_id(new_session_id)
+        with _service_errors(f"forking session {session_id} into {new_session_id}"):
+            try:
+                self.client.fork_session(session_id, new_session_id=new_session_id, user_id=self.user_id)
+            except errors.SessionNotFound as missing:
+                raise SessionException(f"Session {session_id} does not exist") from missing
+            except errors.SessionIdTaken as held:
+                raise SessionException(f"Session {new_session_id} already exists") from held
+            forked = Session(session_id=new_session_id, session_type=SessionType.AGENT)
+            try:
+                # the copied Strands record's type, with the fork's own times (version 1: nobody else wrote it yet)
+                stored = self.client.get_session(new_session_id, user_id=self.user_id)
+                session_type = _strands_context(stored.context).get("session_type") or SessionType.AGENT.value
+                forked = Session(session_id=new_session_id, session_type=SessionType(session_type))
+                record = {
+                    "session_type": session_type,
+                    "created_at": forked.created_at,
+                    "updated_at": forked.updated_at,
+                }
+                self.client.update_session(
+                    new_session_id, {"context": {CONTEXT_KEY: record}}, if_match=stored.version, user_id=self.user_id
+                )
+            except BaseException:
+                # a fork whose record could not be finished is removed: no half-made session stays behind
+                self.client.delete_session(new_session_id, user_id=self.user_id)
+                raise
+        self._forget(new_session_id)
+        return forked
 
     # --- agents ---------------------------------------------------------------------------------
 
