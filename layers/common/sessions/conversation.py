@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sessions.models import AppendEventRequest
+    from sessions.store.queries import Page
 
 
 def append_events(
@@ -136,16 +137,19 @@ def get_history(
         metadata=metadata,
         lineage=tuple(extents(session)),
     )
-    if is_fork_reader(session):
-        from sessions.forking import read_stable  # a fork's page crosses into its sources: read it steadily
 
-        page = read_stable(
-            session, lambda reading: store().query_events(replace(query, lineage=tuple(extents(reading))))
-        )
+    def read_page(reading: dict[str, Any]) -> tuple[Page, list[dict[str, Any]]]:
+        page = store().query_events(replace(query, lineage=tuple(extents(reading))))
+        # large parts read back inline; a page that would pass 5 MiB ends early, after its last event
+        return page, inline_parts(page.records, include_payload=include_payload)
+
+    if is_fork_reader(session):
+        from sessions.forking import read_stable
+
+        # a fork's page crosses into its sources, their S3 objects included: read it steadily, parts and all
+        page, events = read_stable(session, read_page)
     else:
-        page = store().query_events(query)
-    # large parts read back inline; a page that would pass 5 MiB ends early, after its last event
-    events = inline_parts(page.records, include_payload=include_payload)
+        page, events = read_page(session)
     next_position = page.next_position
     if len(events) < len(page.records):
         next_position = event_position(query, page.records[len(events) - 1]["seq"])

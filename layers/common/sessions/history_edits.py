@@ -86,9 +86,10 @@ def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, 
     The session's version is the answer's ETag.
     """
     session = get_session(identity, session_id)
-    # a fork's inherited event is read from its source, checked against a copy-before-change meanwhile
-    stored = read_stable(session, lambda reading: _stored_event(reading, seq))
-    return inline_parts([stored], include_payload=True)[0], session
+    # a fork's inherited event (and its S3 parts) is read from its source, checked against a
+    # copy-before-change meanwhile (after which the source deletes what it copied)
+    view = read_stable(session, lambda reading: inline_parts([_stored_event(reading, seq)], include_payload=True)[0])
+    return view, session
 
 
 # --- redact -------------------------------------------------------------------------------------
