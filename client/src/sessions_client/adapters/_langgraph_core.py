@@ -58,6 +58,10 @@ TASK_ID = "langgraph_task_id"
 DELTA_PENDING = "langgraph_delta_pending"  # "1": a DeltaChannel of this checkpoint needs its ancestors
 PART_NS = "langgraph_part_ns"  # a part's checkpoint: what prune and delete_for_runs find it by
 PART_OF = "langgraph_part_of"
+# a checkpoint's: the lowest seq its writes may hold (a digit string; OWN_SEQ: its own seq). Absent (checkpoints
+# put before it existed, or after a writes append of unknown outcome): its writes may lie anywhere
+WRITES_FROM = "langgraph_writes_from"
+OWN_SEQ = "own"
 # the standard checkpoint metadata keys `list(filter=...)` pushes down to the server
 PUSHED_DOWN = {"source": "langgraph_source", "step": "langgraph_step", "run_id": "langgraph_run_id"}
 
@@ -66,6 +70,7 @@ HASHED = "sha256:"
 NON_STRING = "json:"
 PAYLOAD_FORMAT = 1
 PAGE = 100  # history events per request (the service's maximum)
+FIRST_WINDOW = 64  # a checkpoint by id: seqs read back from the end first, each window then twice the last
 FEW = 20  # events per request where few are expected (a checkpoint by id, and its writes)
 REMOVE_BATCH = 90  # events one delete_events call removes (one DynamoDB transaction)
 # an event's content and payload are at most 5 MiB (5,242,880 bytes), an append body 6,000,000 bytes:
@@ -92,7 +97,14 @@ class Emit:
     value: CheckpointTuple
 
 
-Step = Request | Emit
+@dataclass(frozen=True)
+class Wait:
+    """Block until `signal` is set: a `threading.Event` (SessionsSaver) or an `asyncio.Event` (AsyncSessionsSaver)."""
+
+    signal: Any
+
+
+Step = Request | Emit | Wait
 Plan = Generator[Step, Any, T]
 
 
@@ -136,11 +148,110 @@ def _encoded_size(value: Any) -> int:
 
 @dataclass
 class _Listed:
-    """A checkpoint event met by a scan, with the writes events met for it."""
+    """A checkpoint event met by a scan, with the writes events met for it.
+
+    `writes_from`: the lowest seq its writes may hold (None: unknown, they may lie anywhere).
+    """
 
     seq: int
     record: dict[str, Any]
     writes: list[dict[str, Any]] = field(default_factory=list)
+    writes_from: int | None = None
+
+
+def writes_from(event: Event) -> int | None:
+    """The lowest seq a checkpoint event's writes may hold, as its put recorded it (None: not recorded)."""
+    recorded = (event.metadata or {}).get(WRITES_FROM)
+    if recorded is None:
+        return None
+    return event.seq if recorded == OWN_SEQ else min(int(recorded), event.seq)
+
+
+@dataclass
+class _WritesOfCheckpoint:
+    """This saver's put_writes appends of one checkpoint: how many are in flight, the lowest seq they got."""
+
+    in_flight: int = 0
+    lowest: int | None = None
+    unknown: bool = False  # an append failed: it may have landed at a seq never learned
+    settled: Any = None  # the signal set when in_flight drops to 0
+
+
+class _Flights:
+    """The puts and put_writes this saver instance has in flight, per (session, namespace, checkpoint id).
+
+    LangGraph calls put_writes(C) without waiting for put(C) (which waits for the previous put), so C's
+    writes may land before C's event. To let reads bound a checkpoint's writes by seq, every writes event
+    of C gets a seq at or after the bound C's event records: a put_writes arriving while put(C) is in
+    flight waits for it (it then lands after C's event); put(C) first waits for the put_writes of C already
+    in flight and records the lowest seq any of them got. Nothing else waits: a put_writes for a checkpoint
+    this instance never puts goes straight through, and a put waits only on appends that wait on nothing.
+    Writes from another process come after C's event (they need to read C first).
+    """
+
+    KEPT = 1024  # checkpoints whose writes are remembered (the least recently written forgotten first)
+
+    def __init__(self, signal: Callable[[], Any]) -> None:
+        self._signal = signal
+        self._lock = threading.Lock()  # the sync saver runs plans on LangGraph's worker threads
+        self._puts: dict[tuple[str, str, str], list[Any]] = {}  # [signal set when none is left, puts in flight]
+        self._writes: OrderedDict[tuple[str, str, str], _WritesOfCheckpoint] = OrderedDict()
+
+    def start_writes(self, key: tuple[str, str, str]) -> Any:
+        """Register a put_writes about to append; or, while put(C) is in flight, the signal to wait for first."""
+        with self._lock:
+            if key in self._puts:
+                return self._puts[key][0]
+            entry = self._writes.setdefault(key, _WritesOfCheckpoint())
+            self._writes.move_to_end(key)
+            if entry.in_flight == 0:
+                entry.settled = self._signal()
+            entry.in_flight += 1
+            self._forget_settled()
+            return None
+
+    def end_writes(self, key: tuple[str, str, str], seq: int | None) -> None:
+        """A put_writes is done: `seq` its event's seq, None when it failed (it may have landed anyway)."""
+        with self._lock:
+            entry = self._writes[key]
+            if seq is None:
+                entry.unknown = True
+            else:
+                entry.lowest = seq if entry.lowest is None else min(entry.lowest, seq)
+            entry.in_flight -= 1
+            if entry.in_flight == 0:
+                entry.settled.set()
+
+    def start_put(self, key: tuple[str, str, str]) -> Any:
+        """Register a put; answers the signal of the put_writes of C still in flight (None: none)."""
+        with self._lock:
+            put = self._puts.setdefault(key, [self._signal(), 0])  # one id put twice at once: both counted
+            put[1] += 1
+            entry = self._writes.get(key)
+            return entry.settled if entry is not None and entry.in_flight else None
+
+    def writes_bound(self, key: tuple[str, str, str]) -> str | None:
+        """What put(C) records as WRITES_FROM, once the writes it waited for settled (None: record nothing)."""
+        with self._lock:
+            entry = self._writes.get(key)
+            if entry is None or entry.lowest is None:
+                return None if entry is not None and entry.unknown else OWN_SEQ
+            return None if entry.unknown else str(entry.lowest)
+
+    def end_put(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            put = self._puts[key]
+            put[1] -= 1
+            if put[1] == 0:
+                del self._puts[key]
+                put[0].set()
+
+    def _forget_settled(self) -> None:
+        while len(self._writes) > self.KEPT:
+            oldest = next(iter(self._writes))
+            if self._writes[oldest].in_flight:
+                return
+            del self._writes[oldest]
 
 
 class CheckpointPlans(BaseCheckpointSaver[str]):
@@ -177,6 +288,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         self.user_id: str = user
         self._parents: OrderedDict[tuple[str, str, str], tuple[ChannelVersions, frozenset[str]]] = OrderedDict()
         self._parents_lock = threading.Lock()  # LangGraph's sync loop puts from worker threads
+        self._flights = _Flights(self._signal)
 
     # --- ids and encodings ----------------------------------------------------------------------
 
@@ -200,9 +312,26 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
     # --- I/O steps ------------------------------------------------------------------------------
 
     def _page(
-        self, session_id: str, where: Mapping[str, str], cursor: str | None, *, payload: bool, limit: int
+        self,
+        session_id: str,
+        where: Mapping[str, str],
+        cursor: str | None,
+        *,
+        payload: bool,
+        limit: int,
+        seqs: tuple[int | None, int | None] = (None, None),
     ) -> Plan[History]:
-        query = {"limit": limit, "cursor": cursor, "order": "desc", "include_payload": payload, "metadata": where}
+        """A page of the events holding every pair of `where`, newest first, within `seqs` (inclusive bounds)."""
+        query: dict[str, Any] = {
+            "limit": limit,
+            "cursor": cursor,
+            "order": "desc",
+            "include_payload": payload,
+            "metadata": where,
+        }
+        for name, bound in zip(("from_seq", "to_seq"), seqs, strict=True):
+            if bound is not None:
+                query[name] = bound  # the Query's key condition: nothing outside the range is read
         page: History = yield Request("get_history", (session_id,), query)
         return page
 
@@ -214,16 +343,20 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         *,
         payload: bool = True,
         limit: int = PAGE,
-    ) -> Plan[None]:
-        """Visit the events holding every pair of `where`, newest first, until `visit` answers False."""
+        seqs: tuple[int | None, int | None] = (None, None),
+    ) -> Plan[bool]:
+        """Visit the events holding every pair of `where`, newest first, until `visit` answers False.
+
+        Answers whether `visit` stopped it. `seqs`: the (from_seq, to_seq) range read (None: no bound).
+        """
         cursor: str | None = None
         while True:
-            page = yield from self._page(session_id, where, cursor, payload=payload, limit=limit)
+            page = yield from self._page(session_id, where, cursor, payload=payload, limit=limit, seqs=seqs)
             for event in page.events:
                 if not (yield from visit(event)):
-                    return
+                    return True
             if not page.next_cursor:
-                return
+                return False
             cursor = page.next_cursor
 
     def _seqs(self, session_id: str, where: Mapping[str, str]) -> Plan[list[int]]:
@@ -284,15 +417,15 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
 
     def _store(
         self, session_id: str, thread_id: str, event_type: str, meta: dict[str, str], record: dict[str, Any]
-    ) -> Plan[None]:
-        """Append one record: one event, or parts appended first and the event naming them last.
+    ) -> Plan[int]:
+        """Append one record: one event, or parts appended first and the event naming them last; its event's seq.
 
         A failure after some parts were appended removes them (nothing refers to them yet).
         """
         body = {"type": event_type, "metadata": meta, "payload": record}
         if _encoded_size(record) <= INLINE_BYTES:
-            yield from self._append(session_id, thread_id, [body])
-            return
+            (event,) = yield from self._append(session_id, thread_id, [body])
+            return event.seq
         text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
         part_meta = {KIND: "part", PART_NS: meta[NS], PART_OF: meta[CHECKPOINT_ID]}
         parts = [
@@ -304,7 +437,8 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             for batch in _batches(parts):
                 seqs.extend(event.seq for event in (yield from self._append(session_id, thread_id, batch)))
             header = {key: record[key] for key in ("v", "checkpoint_ns", "checkpoint_id") if key in record}
-            yield from self._append(session_id, thread_id, [{**body, "payload": {**header, "parts": seqs}}])
+            (event,) = yield from self._append(session_id, thread_id, [{**body, "payload": {**header, "parts": seqs}}])
+            return event.seq
         except errors.SessionsError:
             # the first error is the one to report; parts nothing refers to are never read
             with contextlib.suppress(errors.SessionsError):
@@ -345,7 +479,17 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             "channel_values": stored,
         }
         meta = self._checkpoint_meta(ns, checkpoint["id"], parent_id, full_metadata)
-        yield from self._store(session_id, thread_id, CHECKPOINT_TYPE, meta, record)
+        key = (session_id, ns, checkpoint["id"])
+        writes_settled = self._flights.start_put(key)  # from now on, put_writes of this checkpoint wait for it
+        try:
+            if writes_settled is not None:
+                yield Wait(writes_settled)  # its writes already in flight land first: their seqs are recorded
+            bound = self._flights.writes_bound(key)
+            if bound is not None:
+                meta[WRITES_FROM] = bound
+            yield from self._store(session_id, thread_id, CHECKPOINT_TYPE, meta, record)
+        finally:
+            self._flights.end_put(key)
         self._remember(session_id, ns, checkpoint["id"], dict(versions), frozenset(stored))
         return self._config(thread_id, ns, checkpoint["id"])
 
@@ -432,7 +576,15 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             CHECKPOINT_ID: metadata_value(checkpoint_id) or "",
             TASK_ID: metadata_value(task_id) or "",
         }
-        yield from self._store(self.session_id(thread_id), thread_id, WRITES_TYPE, meta, record)
+        session_id = self.session_id(thread_id)
+        key = (session_id, ns, checkpoint_id)
+        while (put_in_flight := self._flights.start_writes(key)) is not None:
+            yield Wait(put_in_flight)  # put(C) is being stored by this instance: these writes land after it
+        seq: int | None = None
+        try:
+            seq = yield from self._store(session_id, thread_id, WRITES_TYPE, meta, record)
+        finally:
+            self._flights.end_writes(key, seq)
 
     def _pending_writes(self, records: Iterable[dict[str, Any]]) -> list[PendingWrite]:
         """The writes of a checkpoint as LangGraph's savers keep them, in `writes_sort_key` order.
@@ -472,43 +624,43 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
     ) -> Plan[_Listed | None]:
         """A checkpoint by id (in namespace `ns`, or in any when None) and, by default, its writes.
 
-        Its writes always follow it; the newest copy wins should one id have been put twice.
+        The newest copy wins should one id have been put twice. Found by windows of seqs read back from
+        the end (FIRST_WINDOW, then twice as many each time): what it reads grows with its distance from
+        the end of the thread (at most about twice that distance), not with what lies before it.
         """
-        where = {CHECKPOINT_ID: metadata_value(checkpoint_id) or ""}
+        where = {KIND: "checkpoint", CHECKPOINT_ID: metadata_value(checkpoint_id) or ""}
         if ns is not None:
             where[NS] = metadata_value(ns) or ""
-        if not with_writes:
-            where[KIND] = "checkpoint"
         found: list[_Listed] = []
-        writes: list[tuple[int, dict[str, Any]]] = []
 
         def visit(event: Event) -> Plan[bool]:
-            kind = (event.metadata or {}).get(KIND)
-            if kind not in {"checkpoint", "writes"} or (kind == "checkpoint" and found):
-                return True
             record = yield from self._record(session_id, event)
             if record["checkpoint_id"] != checkpoint_id or (ns is not None and record["checkpoint_ns"] != ns):
                 return True
-            if kind == "checkpoint":
-                found.append(_Listed(event.seq, record))
-            else:
-                writes.append((event.seq, record))
-            return True
+            found.append(_Listed(event.seq, record, writes_from=writes_from(event)))
+            return False
 
-        yield from self._scan(session_id, where, visit, limit=FEW)
+        last: History = yield Request("get_history", (session_id,), {"limit": 1, "order": "desc"})
+        high = last.events[0].seq if last.events else 0
+        window = FIRST_WINDOW
+        while high >= 1 and not found:
+            low = max(1, high - window + 1)
+            yield from self._scan(session_id, where, visit, limit=PAGE, seqs=(low, high))
+            high, window = low - 1, window * 2
         if not found:
             return None
-        # writes of another checkpoint of the same id in another namespace are not its writes
-        found[0].writes = [
-            record for _, record in writes if record["checkpoint_ns"] == found[0].record["checkpoint_ns"]
-        ]
+        if with_writes:
+            checkpoint = found[0]
+            checkpoint.writes = yield from self._writes_of(
+                session_id, checkpoint.record["checkpoint_ns"], checkpoint_id, from_seq=checkpoint.writes_from
+            )
         return found[0]
 
     def _latest(self, session_id: str, ns: str) -> Plan[_Listed | None]:
         """The namespace's latest checkpoint (the first met newest first) and its writes.
 
-        Its writes are asked for by its id: LangGraph sends a checkpoint's writes without waiting for its
-        put to land, so a write may be stored before the checkpoint it belongs to.
+        Its writes are asked for by its id, from the seq its put recorded on (their lowest possible seq:
+        LangGraph sends a checkpoint's writes without waiting for its put, so one may precede it).
         """
         found: list[_Listed] = []
 
@@ -518,15 +670,18 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             record = yield from self._record(session_id, event)
             if record["checkpoint_ns"] != ns:
                 return True
-            found.append(_Listed(event.seq, record))
+            found.append(_Listed(event.seq, record, writes_from=writes_from(event)))
             return False
 
         where = {KIND: "checkpoint", NS: metadata_value(ns) or ""}
         yield from self._scan(session_id, where, visit, limit=1)  # the newest
         if not found:
             return None
-        found[0].writes = yield from self._writes_of(session_id, ns, found[0].record["checkpoint_id"])
-        return found[0]
+        latest = found[0]
+        latest.writes = yield from self._writes_of(
+            session_id, ns, latest.record["checkpoint_id"], from_seq=latest.writes_from
+        )
+        return latest
 
     def _get_tuple_plan(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
         configurable = config["configurable"]
@@ -617,47 +772,87 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             if key in PUSHED_DOWN and (encoded := metadata_value(value)) is not None
         }
 
-        def emit(found: _Listed) -> Plan[bool]:
-            if not keep(found):
-                return True
-            yield Emit(self._tuple(thread_id, found))
-            budget[0] -= 1
-            return budget[0] != 0
-
-        # the checkpoints the server selects, then each one's writes by its id (they may precede it)
+        # the checkpoints the server selects, a page at a time, then the page's writes in one scan from the
+        # lowest seq any of them may hold (a writes event may precede its checkpoint's): what a page reads
+        # grows with its distance from the end of the thread, not with the thread
         where = {KIND: "checkpoint", **pushed}
         if ns is not None:
             where[NS] = metadata_value(ns) or ""
         if checkpoint_id is not None:
             where[CHECKPOINT_ID] = metadata_value(checkpoint_id) or ""
+        cursor: str | None = None
+        while budget[0] != 0:
+            limit = PAGE if budget[0] < 0 else min(PAGE, budget[0])
+            page = yield from self._page(session_id, where, cursor, payload=True, limit=limit)
+            listed: list[_Listed] = []
+            for event in page.events:
+                record = yield from self._record(session_id, event)
+                if (ns is not None and record["checkpoint_ns"] != ns) or (
+                    checkpoint_id is not None and record["checkpoint_id"] != checkpoint_id
+                ):
+                    continue
+                found = _Listed(event.seq, record, writes_from=writes_from(event))
+                if keep(found):
+                    listed.append(found)
+                    if len(listed) == budget[0]:
+                        break
+            yield from self._emit_listed(session_id, thread_id, listed, budget)
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
-        def visit_checkpoint(event: Event) -> Plan[bool]:
-            record = yield from self._record(session_id, event)
-            if (ns is not None and record["checkpoint_ns"] != ns) or (
-                checkpoint_id is not None and record["checkpoint_id"] != checkpoint_id
-            ):
-                return True
-            found = _Listed(event.seq, record)
-            if not keep(found):
-                return True
-            found.writes = yield from self._writes_of(session_id, record["checkpoint_ns"], record["checkpoint_id"])
-            return (yield from emit(found))
+    def _emit_listed(self, session_id: str, thread_id: str, listed: list[_Listed], budget: list[int]) -> Plan[None]:
+        """Read the writes of a page's checkpoints (one scan), then hand each checkpoint out, newest first."""
+        if not listed:
+            return
+        bounds = [found.writes_from for found in listed]
+        from_seq = None if any(bound is None for bound in bounds) else min(cast(list[int], bounds))
+        keys = list(dict.fromkeys((found.record["checkpoint_ns"], found.record["checkpoint_id"]) for found in listed))
+        namespaces = {key[0] for key in keys}
+        writes = yield from self._writes_of_many(
+            session_id, keys, from_seq=from_seq, ns=next(iter(namespaces)) if len(namespaces) == 1 else None
+        )
+        for found in listed:
+            found.writes = writes[(found.record["checkpoint_ns"], found.record["checkpoint_id"])]
+            yield Emit(self._tuple(thread_id, found))
+            budget[0] -= 1
 
-        yield from self._scan(session_id, where, visit_checkpoint)
+    def _writes_of(
+        self, session_id: str, ns: str, checkpoint_id: str, *, from_seq: int | None = None
+    ) -> Plan[list[dict[str, Any]]]:
+        """A checkpoint's writes records, newest first; `from_seq`: the lowest seq they may hold (None: any)."""
+        found = yield from self._writes_of_many(session_id, [(ns, checkpoint_id)], from_seq=from_seq, ns=ns)
+        return found[(ns, checkpoint_id)]
 
-    def _writes_of(self, session_id: str, ns: str, checkpoint_id: str) -> Plan[list[dict[str, Any]]]:
-        """A checkpoint's writes records, newest first."""
-        where = {KIND: "writes", NS: metadata_value(ns) or "", CHECKPOINT_ID: metadata_value(checkpoint_id) or ""}
-        records: list[dict[str, Any]] = []
+    def _writes_of_many(
+        self, session_id: str, checkpoints: Sequence[tuple[str, str]], *, from_seq: int | None, ns: str | None
+    ) -> Plan[dict[tuple[str, str], list[dict[str, Any]]]]:
+        """The writes records of each (namespace, id) in `checkpoints`, newest first, in one scan from `from_seq`.
+
+        `ns`: the namespace they all have (None: several); a single checkpoint's writes are asked for by its id.
+        """
+        wanted = {key: list[dict[str, Any]]() for key in checkpoints}
+        encoded = {(metadata_value(key[0]) or "", metadata_value(key[1]) or "") for key in checkpoints}
+        where = {KIND: "writes"}
+        if ns is not None:
+            where[NS] = metadata_value(ns) or ""
+        if len(checkpoints) == 1:
+            where[CHECKPOINT_ID] = metadata_value(checkpoints[0][1]) or ""
 
         def visit(event: Event) -> Plan[bool]:
+            meta = event.metadata or {}
+            if (meta.get(NS, ""), meta.get(CHECKPOINT_ID, "")) not in encoded:
+                return True
             record = yield from self._record(session_id, event)
-            if record["checkpoint_ns"] == ns and record["checkpoint_id"] == checkpoint_id:
-                records.append(record)
+            key = (record["checkpoint_ns"], record["checkpoint_id"])
+            if key in wanted:
+                wanted[key].append(record)
             return True
 
-        yield from self._scan(session_id, where, visit, limit=FEW)
-        return records
+        yield from self._scan(
+            session_id, where, visit, limit=FEW if len(checkpoints) == 1 else PAGE, seqs=(from_seq, None)
+        )
+        return wanted
 
     # --- removal and copies ---------------------------------------------------------------------
 
@@ -824,6 +1019,10 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         return f"{current_v + 1:032}.{random.random():016}"  # noqa: S311 - a tie-breaker, not a secret
 
     # --- the checkpointer interface: each operation's plan, run by the saver's driver ------------
+
+    def _signal(self) -> Any:
+        """A new signal its driver can wait on (`Wait`): set once, from the thread or loop the plans run on."""
+        raise NotImplementedError
 
     def _run(self, plan: Plan[T]) -> T:
         """Run a plan from synchronous code."""
