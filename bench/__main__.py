@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|all] [--repeat N]
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|all] [--repeat N]
 [--iterations N] [--quick] [--smoke] [--json]"""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.common import SMOKE_ENV
 
-SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "fork")
+SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "fork", "langgraph")
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -101,6 +101,10 @@ def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, it
         return client.run(iterations, samples=2 if smoke else 10 if args.quick else 30)
     if section in ("compaction", "fork"):
         return _run_dev_server_comparison(section, smoke=smoke, quick=args.quick)
+    if section == "langgraph":
+        from bench import langgraph
+
+        return langgraph.run(**({"invokes": 3} if smoke else {}))
     if section == "contention":
         from bench import contention
 

@@ -3,9 +3,10 @@
 Every request runs in-process against moto (bench/calls.py's stack, resources from template.yaml).
 Hooks on the store's DynamoDB client see each call's parameters (``before-parameter-build``) and
 parsed response (``after-call``); the items a write touches are read before and after it with a
-separate, uncounted client, and sized as DynamoDB sizes them. The table's stream is read after each
-request, passed through the publisher's FilterCriteria and handed to the publisher's own handler, so
-its PutEvents entries and its DynamoDB writes (removals only) are measured too.
+separate, uncounted client, and sized as DynamoDB sizes them (a filtered Query or Scan: every item
+it read, those its filter discarded too). The table's stream is read after each request, passed
+through the publisher's FilterCriteria and handed to the publisher's own handler, so its PutEvents
+entries and its DynamoDB writes (removals only) are measured too.
 
 What is assumed rather than measured is stated in the constants below.
 """
@@ -17,6 +18,7 @@ import io
 import logging
 import math
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -311,13 +313,35 @@ class CostMeter:
             shape = self._shapes[table_name]
             index = shape.indexes.get(params.get("IndexName", ""))
             total = 0
-            for item in parsed.get("Items", []):
+            items = self._evaluated(name, params, parsed) if "FilterExpression" in params else parsed.get("Items", [])
+            for item in items:
                 if all(key in item for key in shape.keys):  # size what was read, not what a projection returned
                     full = self._get(table_name, self._key(table_name, item))
                     total += item_size((index.entry(full, shape.keys) if index else full) or item)
                 else:
                     total += item_size(item)
             self.usage.rru += read_units(total, bool(params.get("ConsistentRead")))
+
+    def _evaluated(self, name: str, params: dict[str, Any], parsed: dict[str, Any]) -> list[dict[str, Any]]:
+        """The items a filtered Query or Scan read (DynamoDB charges them all, those the filter discarded too).
+
+        The same request without its filter, limited to the response's ScannedCount, read with `reader`.
+        """
+        scanned = parsed.get("ScannedCount", 0)
+        if not scanned:
+            return []
+        kept = ("TableName", "IndexName", "KeyConditionExpression", "ScanIndexForward", "ExclusiveStartKey")
+        request: dict[str, Any] = {key: params[key] for key in kept if key in params}
+        request["Limit"] = scanned
+        # only the placeholders the key condition names: DynamoDB refuses unused ones
+        used = set(re.findall(r"[#:][A-Za-z0-9_]+", params.get("KeyConditionExpression", "")))
+        for key in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+            placeholders = {item: value for item, value in params.get(key, {}).items() if item in used}
+            if placeholders:
+                request[key] = placeholders
+        read = self._reader.query if name == "Query" else self._reader.scan
+        items: list[dict[str, Any]] = read(**request)["Items"]
+        return items
 
 
 class _Bytes(io.TextIOBase):

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bench.__main__ import SECTIONS
+from tests.bench.test_langgraph import figures_hold as langgraph_figures_hold
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -100,6 +101,7 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and figures["units"]["long"]["wru"] == figures["units"]["short"]["wru"] > 0
         ),
     ),
+    "langgraph": ("LangGraph checkpointers", langgraph_figures_hold),
 }
 
 

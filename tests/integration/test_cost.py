@@ -82,6 +82,30 @@ def test_the_meter_counts_what_the_item_sizes_say(restored_env):
         assert usage.calls == {"UpdateItem": 1, "GetItem": 1, "Query": 1}
 
 
+def test_a_filtered_query_is_charged_for_every_item_it_read(restored_env):
+    """DynamoDB charges a Query for the items its key condition reads, before a FilterExpression discards any."""
+    with in_process_stack() as stack:
+        name = stack.names["SessionsTable"]
+        client = boto3.client("dynamodb")
+        meter = cost.CostMeter(boto3.client("dynamodb"), cost.table_shapes(stack.names))
+        pk = {"S": session_pk("acme", "s1")}
+        for seq in range(1, 6):  # five events of 3 KB: 15 KB, four read units consistently read
+            client.put_item(TableName=name, Item={"PK": pk, "SK": {"S": f"E#{seq}"}, "content": {"S": "x" * 3000}})
+        meter.attach(client)
+        query = {
+            "TableName": name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :events)",
+            "ExpressionAttributeValues": {":pk": pk, ":events": {"S": "E#"}, ":none": {"S": "nothing"}},
+            "ConsistentRead": True,
+        }
+        answer = client.query(**query, FilterExpression="content = :none")
+        assert (answer["Count"], answer["ScannedCount"]) == (0, 5)
+        assert meter.take().rru == 4  # what it read (15 KB), not what it answered (nothing)
+        answer = client.query(**query, FilterExpression="content = :none", Limit=2)  # Limit caps what is read
+        assert (answer["Count"], answer["ScannedCount"]) == (0, 2)
+        assert meter.take().rru == 2  # 6 KB
+
+
 @pytest.fixture(scope="module")
 def figures() -> dict[str, Any]:
     saved = dict(os.environ)
