@@ -70,6 +70,8 @@ HASHED = "sha256:"
 NON_STRING = "json:"
 PAYLOAD_FORMAT = 1
 PAGE = 100  # history events per request (the service's maximum)
+LAST_SEQ = 9_999_999_999  # the highest seq the service gives
+STEP_EVENTS = 2  # the events a graph step stores, at least: a checkpoint and its task's writes
 FIRST_WINDOW = 64  # a checkpoint by id: seqs read back from the end first, each window then twice the last
 FEW = 20  # events per request where few are expected (a checkpoint by id, and its writes)
 REMOVE_BATCH = 90  # events one delete_events call removes (one DynamoDB transaction)
@@ -359,6 +361,36 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
                 return False
             cursor = page.next_cursor
 
+    def _backwards(
+        self,
+        session_id: str,
+        visit: Callable[[Event], Plan[bool]],
+        *,
+        payload: bool,
+        first: int,
+        floor: Callable[[], int | None],
+    ) -> Plan[None]:
+        """Visit every event newest first until `visit` answers False or `floor()` (the lowest seq still needed,
+        None: no bound yet) is passed: `first` events, then twice as many a request (up to PAGE).
+
+        No filter: a filtered Query reads ahead (up to 4 items per one asked, service side), this one reads
+        the events it answers and one more; each request's range is the Query's key condition (to_seq: below
+        what was read; from_seq: the floor, once known).
+        """
+        high: int | None = None
+        limit = first
+        while True:
+            low = floor()
+            if low is not None and high is not None and low > high:
+                return
+            page = yield from self._page(session_id, {}, None, payload=payload, limit=limit, seqs=(low, high))
+            for event in page.events:
+                if not (yield from visit(event)):
+                    return
+            if not page.events or not page.next_cursor:
+                return
+            high, limit = page.events[-1].seq - 1, min(PAGE, limit * 2)
+
     def _seqs(self, session_id: str, where: Mapping[str, str]) -> Plan[list[int]]:
         """The seqs of the events holding every pair of `where` (metadata only, no payload read)."""
         seqs: list[int] = []
@@ -624,64 +656,137 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
     ) -> Plan[_Listed | None]:
         """A checkpoint by id (in namespace `ns`, or in any when None) and, by default, its writes.
 
-        The newest copy wins should one id have been put twice. Found by windows of seqs read back from
-        the end (FIRST_WINDOW, then twice as many each time): what it reads grows with its distance from
-        the end of the thread (at most about twice that distance), not with what lies before it.
+        The newest copy wins should one id have been put twice. The thread's events are read back from its
+        end (metadata only, `_backwards`) down to the checkpoint and the lowest seq its writes may hold, then
+        it and its writes one by one: what it reads grows with its distance from the end of the thread, not
+        with what lies before it.
         """
-        where = {KIND: "checkpoint", CHECKPOINT_ID: metadata_value(checkpoint_id) or ""}
-        if ns is not None:
-            where[NS] = metadata_value(ns) or ""
-        found: list[_Listed] = []
+        wanted_id, wanted_ns = metadata_value(checkpoint_id) or "", None if ns is None else metadata_value(ns) or ""
+        checkpoints: list[Event] = []
+        writes: list[Event] = []
 
         def visit(event: Event) -> Plan[bool]:
-            record = yield from self._record(session_id, event)
-            if record["checkpoint_id"] != checkpoint_id or (ns is not None and record["checkpoint_ns"] != ns):
+            meta = event.metadata or {}
+            if meta.get(CHECKPOINT_ID) != wanted_id or (wanted_ns is not None and meta.get(NS) != wanted_ns):
                 return True
-            found.append(_Listed(event.seq, record, writes_from=writes_from(event)))
-            return False
+            if meta.get(KIND) == "writes":
+                writes.append(event)
+            elif meta.get(KIND) == "checkpoint":
+                checkpoints.append(event)
+                return with_writes  # its writes: those met so far, and those down to its bound
+            return True
+            yield  # a plan that asks nothing
 
-        last: History = yield Request("get_history", (session_id,), {"limit": 1, "order": "desc"})
-        high = last.events[0].seq if last.events else 0
-        window = FIRST_WINDOW
-        while high >= 1 and not found:
-            low = max(1, high - window + 1)
-            yield from self._scan(session_id, where, visit, limit=PAGE, seqs=(low, high))
-            high, window = low - 1, window * 2
-        if not found:
+        def floor() -> int | None:
+            if not checkpoints:
+                return None
+            return writes_from(checkpoints[0]) or 1
+
+        yield from self._backwards(session_id, visit, payload=False, first=FIRST_WINDOW, floor=floor)
+        for event in checkpoints:
+            record = yield from self._record(session_id, (yield Request("get_event", (session_id, event.seq))))
+            if record["checkpoint_id"] == checkpoint_id and (ns is None or record["checkpoint_ns"] == ns):
+                found = _Listed(event.seq, record, writes_from=writes_from(event))
+                break
+        else:
             return None
         if with_writes:
-            checkpoint = found[0]
-            checkpoint.writes = yield from self._writes_of(
-                session_id, checkpoint.record["checkpoint_ns"], checkpoint_id, from_seq=checkpoint.writes_from
-            )
-        return found[0]
+            for event in writes:
+                record = yield from self._record(session_id, (yield Request("get_event", (session_id, event.seq))))
+                # writes of another checkpoint of the same id in another namespace are not its writes
+                if (
+                    record["checkpoint_id"] == checkpoint_id
+                    and record["checkpoint_ns"] == found.record["checkpoint_ns"]
+                ):
+                    found.writes.append(record)
+        return found
 
     def _latest(self, session_id: str, ns: str) -> Plan[_Listed | None]:
-        """The namespace's latest checkpoint (the first met newest first) and its writes.
+        """The namespace's latest checkpoint and its writes (`_walk`)."""
+        listed = yield from self._walk(session_id, ns, want=1, keep=lambda found: True)
+        return listed[0] if listed else None
 
-        Its writes are asked for by its id, from the seq its put recorded on (their lowest possible seq:
-        LangGraph sends a checkpoint's writes without waiting for its put, so one may precede it).
+    def _walk(
+        self,
+        session_id: str,
+        ns: str | None,
+        *,
+        want: int,
+        keep: Callable[[_Listed], bool],
+        checkpoint_id: str | None = None,
+        pushed: Mapping[str, str] | None = None,
+    ) -> Plan[list[_Listed]]:
+        """The first `want` (-1: every) checkpoints that `keep` accepts, newest first, each with its writes.
+
+        `ns`: their namespace (None: any). The thread's events are read back from its end (`_backwards`: a
+        step's events or so per checkpoint wanted, then twice as many a request), down to the lowest seq the
+        listed checkpoints' writes may hold (their puts recorded it: LangGraph sends a checkpoint's writes
+        without waiting for its put, so one may precede it). What it reads grows with the distance of the
+        last one listed from the end of the thread, not with the thread. With `pushed` (checkpoint metadata
+        the server selects on, which writes lack): the checkpoints the server selects, then their writes
+        from that lowest seq on (two filtered scans).
         """
-        found: list[_Listed] = []
+        together = not pushed
+        where: dict[str, str] = {KIND: "checkpoint", **(pushed or {})}
+        if ns is not None:
+            where[NS] = metadata_value(ns) or ""
+        if checkpoint_id is not None:
+            where[CHECKPOINT_ID] = metadata_value(checkpoint_id) or ""
+        listed: list[_Listed] = []
+        writes: dict[tuple[str, str], list[Event]] = {}  # writes events met, newest first, by encoded (ns, id)
+        floor: list[int | None] = [LAST_SEQ]  # the lowest seq the listed checkpoints' writes may hold (None: any)
 
         def visit(event: Event) -> Plan[bool]:
-            if (event.metadata or {}).get(KIND) != "checkpoint":
-                return True
-            record = yield from self._record(session_id, event)
-            if record["checkpoint_ns"] != ns:
-                return True
-            found.append(_Listed(event.seq, record, writes_from=writes_from(event)))
-            return False
+            if len(listed) == want and floor[0] is not None and event.seq < floor[0]:
+                return False
+            meta = event.metadata or {}
+            if meta.get(KIND) == "writes":
+                writes.setdefault((meta.get(NS, ""), meta.get(CHECKPOINT_ID, "")), []).append(event)
+            elif meta.get(KIND) == "checkpoint" and len(listed) != want:
+                record = yield from self._record(session_id, event)
+                if (ns is not None and record["checkpoint_ns"] != ns) or (
+                    checkpoint_id is not None and record["checkpoint_id"] != checkpoint_id
+                ):
+                    return True
+                found = _Listed(event.seq, record, writes_from=writes_from(event))
+                if keep(found):
+                    listed.append(found)
+                    lowest = floor[0]
+                    floor[0] = None if lowest is None or found.writes_from is None else min(lowest, found.writes_from)
+                    return together or len(listed) != want  # two passes: the checkpoints' ends at the last wanted
+            return True
 
-        where = {KIND: "checkpoint", NS: metadata_value(ns) or ""}
-        yield from self._scan(session_id, where, visit, limit=1)  # the newest
-        if not found:
-            return None
-        latest = found[0]
-        latest.writes = yield from self._writes_of(
-            session_id, ns, latest.record["checkpoint_id"], from_seq=latest.writes_from
-        )
-        return latest
+        if together:  # one pass over every event, newest first, no filter (where is unused)
+            yield from self._backwards(
+                session_id,
+                visit,
+                payload=True,
+                first=min(PAGE, STEP_EVENTS * want) if want > 0 else PAGE,
+                floor=lambda: floor[0] if len(listed) == want else None,
+            )
+        else:  # the checkpoints the server selects, then their writes from the lowest seq any may hold
+            limit = PAGE if want < 0 else min(PAGE, want)
+            yield from self._scan(session_id, where, visit, limit=limit)
+            if listed:
+                where_writes = {KIND: "writes"}
+                if ns is not None:
+                    where_writes[NS] = metadata_value(ns) or ""
+                if len(listed) == 1:
+                    where_writes[CHECKPOINT_ID] = metadata_value(listed[0].record["checkpoint_id"]) or ""
+                yield from self._scan(session_id, where_writes, visit, limit=PAGE, seqs=(floor[0], None))
+        yield from self._attach_writes(session_id, listed, writes)
+        return listed
+
+    def _attach_writes(
+        self, session_id: str, listed: list[_Listed], writes: Mapping[tuple[str, str], list[Event]]
+    ) -> Plan[None]:
+        """Each listed checkpoint's writes records, from the writes events met (by encoded namespace and id)."""
+        for found in listed:
+            key = (found.record["checkpoint_ns"], found.record["checkpoint_id"])
+            for event in writes.get((metadata_value(key[0]) or "", metadata_value(key[1]) or ""), []):
+                record = yield from self._record(session_id, event)
+                if (record["checkpoint_ns"], record["checkpoint_id"]) == key:
+                    found.writes.append(record)
 
     def _get_tuple_plan(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
         configurable = config["configurable"]
@@ -772,87 +877,12 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             if key in PUSHED_DOWN and (encoded := metadata_value(value)) is not None
         }
 
-        # the checkpoints the server selects, a page at a time, then the page's writes in one scan from the
-        # lowest seq any of them may hold (a writes event may precede its checkpoint's): what a page reads
-        # grows with its distance from the end of the thread, not with the thread
-        where = {KIND: "checkpoint", **pushed}
-        if ns is not None:
-            where[NS] = metadata_value(ns) or ""
-        if checkpoint_id is not None:
-            where[CHECKPOINT_ID] = metadata_value(checkpoint_id) or ""
-        cursor: str | None = None
-        while budget[0] != 0:
-            limit = PAGE if budget[0] < 0 else min(PAGE, budget[0])
-            page = yield from self._page(session_id, where, cursor, payload=True, limit=limit)
-            listed: list[_Listed] = []
-            for event in page.events:
-                record = yield from self._record(session_id, event)
-                if (ns is not None and record["checkpoint_ns"] != ns) or (
-                    checkpoint_id is not None and record["checkpoint_id"] != checkpoint_id
-                ):
-                    continue
-                found = _Listed(event.seq, record, writes_from=writes_from(event))
-                if keep(found):
-                    listed.append(found)
-                    if len(listed) == budget[0]:
-                        break
-            yield from self._emit_listed(session_id, thread_id, listed, budget)
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
-
-    def _emit_listed(self, session_id: str, thread_id: str, listed: list[_Listed], budget: list[int]) -> Plan[None]:
-        """Read the writes of a page's checkpoints (one scan), then hand each checkpoint out, newest first."""
-        if not listed:
-            return
-        bounds = [found.writes_from for found in listed]
-        from_seq = None if any(bound is None for bound in bounds) else min(cast(list[int], bounds))
-        keys = list(dict.fromkeys((found.record["checkpoint_ns"], found.record["checkpoint_id"]) for found in listed))
-        namespaces = {key[0] for key in keys}
-        writes = yield from self._writes_of_many(
-            session_id, keys, from_seq=from_seq, ns=next(iter(namespaces)) if len(namespaces) == 1 else None
+        listed = yield from self._walk(
+            session_id, ns, want=budget[0], keep=keep, checkpoint_id=checkpoint_id, pushed=pushed
         )
         for found in listed:
-            found.writes = writes[(found.record["checkpoint_ns"], found.record["checkpoint_id"])]
             yield Emit(self._tuple(thread_id, found))
             budget[0] -= 1
-
-    def _writes_of(
-        self, session_id: str, ns: str, checkpoint_id: str, *, from_seq: int | None = None
-    ) -> Plan[list[dict[str, Any]]]:
-        """A checkpoint's writes records, newest first; `from_seq`: the lowest seq they may hold (None: any)."""
-        found = yield from self._writes_of_many(session_id, [(ns, checkpoint_id)], from_seq=from_seq, ns=ns)
-        return found[(ns, checkpoint_id)]
-
-    def _writes_of_many(
-        self, session_id: str, checkpoints: Sequence[tuple[str, str]], *, from_seq: int | None, ns: str | None
-    ) -> Plan[dict[tuple[str, str], list[dict[str, Any]]]]:
-        """The writes records of each (namespace, id) in `checkpoints`, newest first, in one scan from `from_seq`.
-
-        `ns`: the namespace they all have (None: several); a single checkpoint's writes are asked for by its id.
-        """
-        wanted = {key: list[dict[str, Any]]() for key in checkpoints}
-        encoded = {(metadata_value(key[0]) or "", metadata_value(key[1]) or "") for key in checkpoints}
-        where = {KIND: "writes"}
-        if ns is not None:
-            where[NS] = metadata_value(ns) or ""
-        if len(checkpoints) == 1:
-            where[CHECKPOINT_ID] = metadata_value(checkpoints[0][1]) or ""
-
-        def visit(event: Event) -> Plan[bool]:
-            meta = event.metadata or {}
-            if (meta.get(NS, ""), meta.get(CHECKPOINT_ID, "")) not in encoded:
-                return True
-            record = yield from self._record(session_id, event)
-            key = (record["checkpoint_ns"], record["checkpoint_id"])
-            if key in wanted:
-                wanted[key].append(record)
-            return True
-
-        yield from self._scan(
-            session_id, where, visit, limit=FEW if len(checkpoints) == 1 else PAGE, seqs=(from_seq, None)
-        )
-        return wanted
 
     # --- removal and copies ---------------------------------------------------------------------
 
