@@ -22,6 +22,9 @@ How LangGraph's model maps onto the service (client/README.md has the whole stor
   `langgraph_source`, `langgraph_step`, `langgraph_run_id` (see `metadata_value` for the encoding).
 - `put_writes` is one event `langgraph.writes` per call; pending writes are resolved on read as
   LangGraph's own savers keep them (first write of a (task, index) wins, a special channel's last).
+  A checkpoint's event records `langgraph_writes_from`, the lowest seq its writes may hold (writes sent
+  before its put landed come first: `_Flights`), and reads read the history back from its end down to
+  it, a seq range, so they do not grow with the thread.
 - A record (checkpoint or writes) over 5,000,000 bytes is cut into `langgraph.part` events appended
   before it (the service keeps each in S3): channel values of any size, up to the session's limits.
 - `copy_thread` forks the session (O(1) on the service); `fork_thread` forks at a checkpoint.
