@@ -22,6 +22,10 @@ async def test_async_round_trip(async_sessions_client: AsyncSessionsClient) -> N
     assert [event.content async for event in client.iter_history(session.session_id, page_size=2)] == [
         f"m{i}" for i in range(5)
     ]
+    ranged = client.iter_history(session.session_id, page_size=1, order="desc", from_seq=2, to_seq=4)
+    assert [event.seq async for event in ranged] == [4, 3, 2]
+    page = await client.get_history(session.session_id, from_seq=5)
+    assert [event.seq for event in page.events] == [5] and page.total == 5
     assert [s.session_id async for s in client.iter_sessions(page_size=1)] == [session.session_id]
     assert (await client.get_stats()).events_total == 5
     with pytest.raises(sc.VersionMismatch) as stale:

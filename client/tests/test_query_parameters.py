@@ -69,9 +69,13 @@ def test_every_query_parameter_the_client_sends_is_declared(inprocess_api: InPro
         before="2100-01-01T00:00:00.000Z",
         include_payload=True,
         metadata={"run": "r-1", "note": "a,b:c"},
+        from_seq=1,
+        to_seq=2,
         user_id=user,
     )
     list(service.iter_history(sid, page_size=1, include_payload=True, metadata={"run": "r-1"}, user_id=user))
+    ranged = list(service.iter_history(sid, page_size=1, from_seq=2, to_seq=2, user_id=user))
+    assert [event.seq for event in ranged] == [2]
     service.get_event(sid, 1, user_id=user)
     service.update_event(sid, 1, {"content": "x"}, user_id=user)
     service.delete_events(sid, seqs=[1, 3], return_events=True, user_id=user)
@@ -92,7 +96,7 @@ def test_every_query_parameter_the_client_sends_is_declared(inprocess_api: InPro
     assert sent[("GET", "/v1/sessions")] >= {"order_by", "include_context"}
     assert sent[("GET", "/v1/apps/app-1/sessions")] == {"limit", "order_by", "metadata"}
     assert sent[("DELETE", f"/v1/sessions/{sid}/events")] == {"from_seq", "seq", "return_events", "user_id"}
-    assert sent[("GET", f"/v1/sessions/{sid}/history")] >= {"metadata", "type", "include_payload"}
+    assert sent[("GET", f"/v1/sessions/{sid}/history")] >= {"metadata", "type", "include_payload", "from_seq", "to_seq"}
 
 
 def test_a_parameter_the_api_does_not_declare_is_refused(inprocess_api: InProcessApi) -> None:

@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from sessions import conversation
 from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, repeated_query
-from sessions.models import DATE_TIME, EventType, History, Problem
-from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters
+from sessions.models import DATE_TIME, SEQ_MAX, EventType, History, Problem
+from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters, seq_range
 
 app = create_app()
 
@@ -61,6 +61,14 @@ def get_history(
         ),
     ] = False,
     metadata: MetadataFilters = None,
+    from_seq: Annotated[
+        int | None,
+        Query(ge=1, le=SEQ_MAX, description="events whose seq is at or after it (a key condition)"),
+    ] = None,
+    to_seq: Annotated[
+        int | None,
+        Query(ge=1, le=SEQ_MAX, description="events whose seq is at or before it (a key condition)"),
+    ] = None,
     user_id: ActingFor = None,
 ):
     history = conversation.get_history(
@@ -75,6 +83,7 @@ def get_history(
         include_payload=include_payload,
         include_compacted=include_compacted,
         metadata=metadata_filters(repeated_query(app, "metadata") if metadata is not None else None),
+        seq_range=seq_range(from_seq, to_seq),
     )
     return json_response(history)
 

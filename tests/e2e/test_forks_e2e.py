@@ -191,3 +191,21 @@ def test_forks_over_http_are_refused_as_the_contract_says(api: Client, caller: C
         pass
     capped = caller.post(path, {})
     assert capped.status == 429 and capped.json()["code"] == "session_limit_reached"
+
+
+def test_a_seq_range_over_http_reads_a_forks_range_across_its_fork_point(caller: Client) -> None:
+    """from_seq/to_seq as a client sends them: the range in both orders, page by page, and its refusals."""
+    parent = caller.post("/v1/sessions", {}).json()["session_id"]
+    append(caller, parent, *[event(i) for i in range(1, 13)])
+    fork = caller.post(f"/v1/sessions/{parent}/fork", {"at_seq": 8}).json()["session_id"]
+    append(caller, fork, *[event(i) for i in range(20, 24)])  # seqs 9-12, the fork's own
+    for order, expected in (("asc", [6, 7, 8, 9, 10]), ("desc", [10, 9, 8, 7, 6])):
+        for limit in (1, 2, 5):
+            read = pages(caller, fork, order=order, limit=limit, from_seq=6, to_seq=10)
+            assert [seq for page in read for seq, *_ in page] == expected, (order, limit)
+            assert all(read), "never an empty page: the range's end is the Query's end"
+    whole = caller.get(f"/v1/sessions/{fork}/history?from_seq=9&limit=1").json()
+    assert whole["total"] == 12 and [e["content"] for e in whole["events"]] == ["turn 20"]
+    for query in ("from_seq=0", "to_seq=-1", "from_seq=abc", "from_seq=7&to_seq=6"):
+        refused = caller.get(f"/v1/sessions/{fork}/history?{query}")
+        assert refused.status == 422 and refused.json()["code"] == "validation_error", query

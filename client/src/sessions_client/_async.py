@@ -409,12 +409,15 @@ class AsyncSessionsClient(ClientCore):
         include_payload: bool | None = None,
         include_compacted: bool | None = None,
         metadata: Mapping[str, str] | None = None,
+        from_seq: int | None = None,
+        to_seq: int | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> History:
         """One page of history; events too large to inline have their parts fetched (unless inline_parts=False).
 
         `metadata`: pairs an event's metadata must all hold (a filter: a page may be short, with a cursor).
+        `from_seq`, `to_seq`: an inclusive seq range, the Query's key condition: only its events are read.
         """
         query = {
             "limit": limit,
@@ -426,6 +429,8 @@ class AsyncSessionsClient(ClientCore):
             "include_payload": include_payload,
             "include_compacted": include_compacted,
             "metadata": metadata,
+            "from_seq": from_seq,
+            "to_seq": to_seq,
         }
         page = await self.send(self._get_history(session_id, query, user_id))
         if inline_parts and any(event.content_url or event.payload_url for event in page.events):
@@ -444,6 +449,8 @@ class AsyncSessionsClient(ClientCore):
         include_payload: bool | None = None,
         include_compacted: bool | None = None,
         metadata: Mapping[str, str] | None = None,
+        from_seq: int | None = None,
+        to_seq: int | None = None,
         user_id: str | None = None,
         inline_parts: bool = True,
     ) -> AsyncIterator[Event]:
@@ -461,6 +468,8 @@ class AsyncSessionsClient(ClientCore):
                 include_payload=include_payload,
                 include_compacted=include_compacted,
                 metadata=metadata,
+                from_seq=from_seq,
+                to_seq=to_seq,
                 user_id=user_id,
                 inline_parts=inline_parts,
             )

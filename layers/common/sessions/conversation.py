@@ -9,7 +9,7 @@ from sessions.clock import now_ms
 from sessions.cursors import decode_cursor, encode_cursor
 from sessions.errors import VersionMismatch
 from sessions.large_events import inline_parts
-from sessions.lineage import extents, is_fork_reader
+from sessions.lineage import LAST_SEQ, extents, is_fork_reader
 from sessions.queries import timestamp_param
 from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.settings import get_settings
@@ -105,11 +105,14 @@ def get_history(
     include_payload: bool,
     include_compacted: bool = False,
     metadata: tuple[tuple[str, str], ...] = (),
+    seq_range: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, Any]:
     """A page of the history from its latest base (a compaction), or from its first event with `include_compacted`.
 
     `total` counts the events the page reads from: those from the base on, or every stored event.
     `metadata`: (key, value) pairs an event's metadata must all hold (sessions.queries.metadata_filters).
+    `seq_range`: (from_seq, to_seq), inclusive, either None: bounds of the Query's key condition, never a
+    filter, so a page reads only the events in the range; the lower bound combines with the base (the later).
     """
     session = get_session(identity, session_id)
     after_ts, before_ts = timestamp_param("after", after), timestamp_param("before", before)
@@ -123,6 +126,10 @@ def get_history(
         binding["compacted"] = True  # a cursor continues the reading it was issued for
     if metadata:
         binding["metadata"] = [list(pair) for pair in metadata]  # added later: cursors without it stay valid
+    from_seq, to_seq = seq_range
+    if seq_range != (None, None):
+        binding["seq_range"] = [from_seq, to_seq]  # as metadata: added later
+    base = 0 if include_compacted else int(session.get("history_base_seq") or 0)
     query = EventQuery(
         tenant_id=identity.tenant_id,
         session_id=session_id,
@@ -133,7 +140,8 @@ def get_history(
         after=after_ts,
         before=before_ts,
         start=decode_cursor(cursor, binding) if cursor else None,
-        first_seq=0 if include_compacted else int(session.get("history_base_seq") or 0),
+        first_seq=max(base, from_seq or 0),
+        last_seq=LAST_SEQ if to_seq is None else to_seq,
         metadata=metadata,
         lineage=tuple(extents(session)),
     )

@@ -40,3 +40,10 @@ def metadata_filters(values: list[str] | None) -> tuple[tuple[str, str], ...]:
             raise InvalidField(("query", "metadata"), "a metadata filter is key:value, its key 1-64 characters")
         pairs.add((key, wanted))
     return tuple(sorted(pairs))
+
+
+def seq_range(from_seq: int | None, to_seq: int | None) -> tuple[int | None, int | None]:
+    """`from_seq`/`to_seq` (each 1 … 9999999999, checked by the handler) as an inclusive range; 422 when they cross."""
+    if from_seq is not None and to_seq is not None and from_seq > to_seq:
+        raise InvalidField(("query", "from_seq"), "from_seq must not be greater than to_seq")
+    return from_seq, to_seq

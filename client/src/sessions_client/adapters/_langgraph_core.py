@@ -58,6 +58,10 @@ TASK_ID = "langgraph_task_id"
 DELTA_PENDING = "langgraph_delta_pending"  # "1": a DeltaChannel of this checkpoint needs its ancestors
 PART_NS = "langgraph_part_ns"  # a part's checkpoint: what prune and delete_for_runs find it by
 PART_OF = "langgraph_part_of"
+# a checkpoint's: the lowest seq its writes may hold (a digit string; OWN_SEQ: its own seq). Absent (checkpoints
+# put before it existed, or after a writes append of unknown outcome): its writes may lie anywhere
+WRITES_FROM = "langgraph_writes_from"
+OWN_SEQ = "own"
 # the standard checkpoint metadata keys `list(filter=...)` pushes down to the server
 PUSHED_DOWN = {"source": "langgraph_source", "step": "langgraph_step", "run_id": "langgraph_run_id"}
 
@@ -66,6 +70,9 @@ HASHED = "sha256:"
 NON_STRING = "json:"
 PAYLOAD_FORMAT = 1
 PAGE = 100  # history events per request (the service's maximum)
+LAST_SEQ = 9_999_999_999  # the highest seq the service gives
+STEP_EVENTS = 2  # the events a graph step stores, at least: a checkpoint and its task's writes
+FIRST_WINDOW = 16  # a checkpoint by id: the events read back from the end first, then twice as many a request
 FEW = 20  # events per request where few are expected (a checkpoint by id, and its writes)
 REMOVE_BATCH = 90  # events one delete_events call removes (one DynamoDB transaction)
 # an event's content and payload are at most 5 MiB (5,242,880 bytes), an append body 6,000,000 bytes:
@@ -92,7 +99,14 @@ class Emit:
     value: CheckpointTuple
 
 
-Step = Request | Emit
+@dataclass(frozen=True)
+class Wait:
+    """Block until `signal` is set: a `threading.Event` (SessionsSaver) or an `asyncio.Event` (AsyncSessionsSaver)."""
+
+    signal: Any
+
+
+Step = Request | Emit | Wait
 Plan = Generator[Step, Any, T]
 
 
@@ -136,11 +150,110 @@ def _encoded_size(value: Any) -> int:
 
 @dataclass
 class _Listed:
-    """A checkpoint event met by a scan, with the writes events met for it."""
+    """A checkpoint event met by a scan, with the writes events met for it.
+
+    `writes_from`: the lowest seq its writes may hold (None: unknown, they may lie anywhere).
+    """
 
     seq: int
     record: dict[str, Any]
     writes: list[dict[str, Any]] = field(default_factory=list)
+    writes_from: int | None = None
+
+
+def writes_from(event: Event) -> int | None:
+    """The lowest seq a checkpoint event's writes may hold, as its put recorded it (None: not recorded)."""
+    recorded = (event.metadata or {}).get(WRITES_FROM)
+    if recorded is None:
+        return None
+    return event.seq if recorded == OWN_SEQ else min(int(recorded), event.seq)
+
+
+@dataclass
+class _WritesOfCheckpoint:
+    """This saver's put_writes appends of one checkpoint: how many are in flight, the lowest seq they got."""
+
+    in_flight: int = 0
+    lowest: int | None = None
+    unknown: bool = False  # an append failed: it may have landed at a seq never learned
+    settled: Any = None  # the signal set when in_flight drops to 0
+
+
+class _Flights:
+    """The puts and put_writes this saver instance has in flight, per (session, namespace, checkpoint id).
+
+    LangGraph calls put_writes(C) without waiting for put(C) (which waits for the previous put), so C's
+    writes may land before C's event. To let reads bound a checkpoint's writes by seq, every writes event
+    of C gets a seq at or after the bound C's event records: a put_writes arriving while put(C) is in
+    flight waits for it (it then lands after C's event); put(C) first waits for the put_writes of C already
+    in flight and records the lowest seq any of them got. Nothing else waits: a put_writes for a checkpoint
+    this instance never puts goes straight through, and a put waits only on appends that wait on nothing.
+    Writes from another process come after C's event (they need to read C first).
+    """
+
+    KEPT = 1024  # checkpoints whose writes are remembered (the least recently written forgotten first)
+
+    def __init__(self, signal: Callable[[], Any]) -> None:
+        self._signal = signal
+        self._lock = threading.Lock()  # the sync saver runs plans on LangGraph's worker threads
+        self._puts: dict[tuple[str, str, str], list[Any]] = {}  # [signal set when none is left, puts in flight]
+        self._writes: OrderedDict[tuple[str, str, str], _WritesOfCheckpoint] = OrderedDict()
+
+    def start_writes(self, key: tuple[str, str, str]) -> Any:
+        """Register a put_writes about to append; or, while put(C) is in flight, the signal to wait for first."""
+        with self._lock:
+            if key in self._puts:
+                return self._puts[key][0]
+            entry = self._writes.setdefault(key, _WritesOfCheckpoint())
+            self._writes.move_to_end(key)
+            if entry.in_flight == 0:
+                entry.settled = self._signal()
+            entry.in_flight += 1
+            self._forget_settled()
+            return None
+
+    def end_writes(self, key: tuple[str, str, str], seq: int | None) -> None:
+        """A put_writes is done: `seq` its event's seq, None when it failed (it may have landed anyway)."""
+        with self._lock:
+            entry = self._writes[key]
+            if seq is None:
+                entry.unknown = True
+            else:
+                entry.lowest = seq if entry.lowest is None else min(entry.lowest, seq)
+            entry.in_flight -= 1
+            if entry.in_flight == 0:
+                entry.settled.set()
+
+    def start_put(self, key: tuple[str, str, str]) -> Any:
+        """Register a put; answers the signal of the put_writes of C still in flight (None: none)."""
+        with self._lock:
+            put = self._puts.setdefault(key, [self._signal(), 0])  # one id put twice at once: both counted
+            put[1] += 1
+            entry = self._writes.get(key)
+            return entry.settled if entry is not None and entry.in_flight else None
+
+    def writes_bound(self, key: tuple[str, str, str]) -> str | None:
+        """What put(C) records as WRITES_FROM, once the writes it waited for settled (None: record nothing)."""
+        with self._lock:
+            entry = self._writes.get(key)
+            if entry is None or entry.lowest is None:
+                return None if entry is not None and entry.unknown else OWN_SEQ
+            return None if entry.unknown else str(entry.lowest)
+
+    def end_put(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            put = self._puts[key]
+            put[1] -= 1
+            if put[1] == 0:
+                del self._puts[key]
+                put[0].set()
+
+    def _forget_settled(self) -> None:
+        while len(self._writes) > self.KEPT:
+            oldest = next(iter(self._writes))
+            if self._writes[oldest].in_flight:
+                return
+            del self._writes[oldest]
 
 
 class CheckpointPlans(BaseCheckpointSaver[str]):
@@ -177,6 +290,7 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         self.user_id: str = user
         self._parents: OrderedDict[tuple[str, str, str], tuple[ChannelVersions, frozenset[str]]] = OrderedDict()
         self._parents_lock = threading.Lock()  # LangGraph's sync loop puts from worker threads
+        self._flights = _Flights(self._signal)
 
     # --- ids and encodings ----------------------------------------------------------------------
 
@@ -200,9 +314,26 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
     # --- I/O steps ------------------------------------------------------------------------------
 
     def _page(
-        self, session_id: str, where: Mapping[str, str], cursor: str | None, *, payload: bool, limit: int
+        self,
+        session_id: str,
+        where: Mapping[str, str],
+        cursor: str | None,
+        *,
+        payload: bool,
+        limit: int,
+        seqs: tuple[int | None, int | None] = (None, None),
     ) -> Plan[History]:
-        query = {"limit": limit, "cursor": cursor, "order": "desc", "include_payload": payload, "metadata": where}
+        """A page of the events holding every pair of `where`, newest first, within `seqs` (inclusive bounds)."""
+        query: dict[str, Any] = {
+            "limit": limit,
+            "cursor": cursor,
+            "order": "desc",
+            "include_payload": payload,
+            "metadata": where,
+        }
+        for name, bound in zip(("from_seq", "to_seq"), seqs, strict=True):
+            if bound is not None:
+                query[name] = bound  # the Query's key condition: nothing outside the range is read
         page: History = yield Request("get_history", (session_id,), query)
         return page
 
@@ -214,17 +345,51 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         *,
         payload: bool = True,
         limit: int = PAGE,
-    ) -> Plan[None]:
-        """Visit the events holding every pair of `where`, newest first, until `visit` answers False."""
+        seqs: tuple[int | None, int | None] = (None, None),
+    ) -> Plan[bool]:
+        """Visit the events holding every pair of `where`, newest first, until `visit` answers False.
+
+        Answers whether `visit` stopped it. `seqs`: the (from_seq, to_seq) range read (None: no bound).
+        """
         cursor: str | None = None
         while True:
-            page = yield from self._page(session_id, where, cursor, payload=payload, limit=limit)
+            page = yield from self._page(session_id, where, cursor, payload=payload, limit=limit, seqs=seqs)
+            for event in page.events:
+                if not (yield from visit(event)):
+                    return True
+            if not page.next_cursor:
+                return False
+            cursor = page.next_cursor
+
+    def _backwards(
+        self,
+        session_id: str,
+        visit: Callable[[Event], Plan[bool]],
+        *,
+        payload: bool,
+        first: int,
+        floor: Callable[[], int | None],
+    ) -> Plan[None]:
+        """Visit every event newest first until `visit` answers False or `floor()` (the lowest seq still needed,
+        None: no bound yet) is passed: `first` events, then twice as many a request (up to PAGE).
+
+        No filter: a filtered Query reads ahead (up to 4 items per one asked, service side), this one reads
+        the events it answers and one more; each request's range is the Query's key condition (to_seq: below
+        what was read; from_seq: the floor, once known).
+        """
+        high: int | None = None
+        limit = first
+        while True:
+            low = floor()
+            if low is not None and high is not None and low > high:
+                return
+            page = yield from self._page(session_id, {}, None, payload=payload, limit=limit, seqs=(low, high))
             for event in page.events:
                 if not (yield from visit(event)):
                     return
-            if not page.next_cursor:
+            if not page.events or not page.next_cursor:
                 return
-            cursor = page.next_cursor
+            high, limit = page.events[-1].seq - 1, min(PAGE, limit * 2)
 
     def _seqs(self, session_id: str, where: Mapping[str, str]) -> Plan[list[int]]:
         """The seqs of the events holding every pair of `where` (metadata only, no payload read)."""
@@ -284,15 +449,15 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
 
     def _store(
         self, session_id: str, thread_id: str, event_type: str, meta: dict[str, str], record: dict[str, Any]
-    ) -> Plan[None]:
-        """Append one record: one event, or parts appended first and the event naming them last.
+    ) -> Plan[int]:
+        """Append one record: one event, or parts appended first and the event naming them last; its event's seq.
 
         A failure after some parts were appended removes them (nothing refers to them yet).
         """
         body = {"type": event_type, "metadata": meta, "payload": record}
         if _encoded_size(record) <= INLINE_BYTES:
-            yield from self._append(session_id, thread_id, [body])
-            return
+            (event,) = yield from self._append(session_id, thread_id, [body])
+            return event.seq
         text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
         part_meta = {KIND: "part", PART_NS: meta[NS], PART_OF: meta[CHECKPOINT_ID]}
         parts = [
@@ -304,7 +469,8 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             for batch in _batches(parts):
                 seqs.extend(event.seq for event in (yield from self._append(session_id, thread_id, batch)))
             header = {key: record[key] for key in ("v", "checkpoint_ns", "checkpoint_id") if key in record}
-            yield from self._append(session_id, thread_id, [{**body, "payload": {**header, "parts": seqs}}])
+            (event,) = yield from self._append(session_id, thread_id, [{**body, "payload": {**header, "parts": seqs}}])
+            return event.seq
         except errors.SessionsError:
             # the first error is the one to report; parts nothing refers to are never read
             with contextlib.suppress(errors.SessionsError):
@@ -345,7 +511,17 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             "channel_values": stored,
         }
         meta = self._checkpoint_meta(ns, checkpoint["id"], parent_id, full_metadata)
-        yield from self._store(session_id, thread_id, CHECKPOINT_TYPE, meta, record)
+        key = (session_id, ns, checkpoint["id"])
+        writes_settled = self._flights.start_put(key)  # from now on, put_writes of this checkpoint wait for it
+        try:
+            if writes_settled is not None:
+                yield Wait(writes_settled)  # its writes already in flight land first: their seqs are recorded
+            bound = self._flights.writes_bound(key)
+            if bound is not None:
+                meta[WRITES_FROM] = bound
+            yield from self._store(session_id, thread_id, CHECKPOINT_TYPE, meta, record)
+        finally:
+            self._flights.end_put(key)
         self._remember(session_id, ns, checkpoint["id"], dict(versions), frozenset(stored))
         return self._config(thread_id, ns, checkpoint["id"])
 
@@ -432,7 +608,15 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             CHECKPOINT_ID: metadata_value(checkpoint_id) or "",
             TASK_ID: metadata_value(task_id) or "",
         }
-        yield from self._store(self.session_id(thread_id), thread_id, WRITES_TYPE, meta, record)
+        session_id = self.session_id(thread_id)
+        key = (session_id, ns, checkpoint_id)
+        while (put_in_flight := self._flights.start_writes(key)) is not None:
+            yield Wait(put_in_flight)  # put(C) is being stored by this instance: these writes land after it
+        seq: int | None = None
+        try:
+            seq = yield from self._store(session_id, thread_id, WRITES_TYPE, meta, record)
+        finally:
+            self._flights.end_writes(key, seq)
 
     def _pending_writes(self, records: Iterable[dict[str, Any]]) -> list[PendingWrite]:
         """The writes of a checkpoint as LangGraph's savers keep them, in `writes_sort_key` order.
@@ -472,61 +656,137 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
     ) -> Plan[_Listed | None]:
         """A checkpoint by id (in namespace `ns`, or in any when None) and, by default, its writes.
 
-        Its writes always follow it; the newest copy wins should one id have been put twice.
+        The newest copy wins should one id have been put twice. The thread's events are read back from its
+        end (metadata only, `_backwards`) down to the checkpoint and the lowest seq its writes may hold, then
+        it and its writes one by one: what it reads grows with its distance from the end of the thread, not
+        with what lies before it.
         """
-        where = {CHECKPOINT_ID: metadata_value(checkpoint_id) or ""}
-        if ns is not None:
-            where[NS] = metadata_value(ns) or ""
-        if not with_writes:
-            where[KIND] = "checkpoint"
-        found: list[_Listed] = []
-        writes: list[tuple[int, dict[str, Any]]] = []
+        wanted_id, wanted_ns = metadata_value(checkpoint_id) or "", None if ns is None else metadata_value(ns) or ""
+        checkpoints: list[Event] = []
+        writes: list[Event] = []
 
         def visit(event: Event) -> Plan[bool]:
-            kind = (event.metadata or {}).get(KIND)
-            if kind not in {"checkpoint", "writes"} or (kind == "checkpoint" and found):
+            meta = event.metadata or {}
+            if meta.get(CHECKPOINT_ID) != wanted_id or (wanted_ns is not None and meta.get(NS) != wanted_ns):
                 return True
-            record = yield from self._record(session_id, event)
-            if record["checkpoint_id"] != checkpoint_id or (ns is not None and record["checkpoint_ns"] != ns):
-                return True
-            if kind == "checkpoint":
-                found.append(_Listed(event.seq, record))
-            else:
-                writes.append((event.seq, record))
+            if meta.get(KIND) == "writes":
+                writes.append(event)
+            elif meta.get(KIND) == "checkpoint":
+                checkpoints.append(event)
+                return with_writes  # its writes: those met so far, and those down to its bound
             return True
+            yield  # a plan that asks nothing
 
-        yield from self._scan(session_id, where, visit, limit=FEW)
-        if not found:
+        def floor() -> int | None:
+            if not checkpoints:
+                return None
+            return writes_from(checkpoints[0]) or 1
+
+        yield from self._backwards(session_id, visit, payload=False, first=FIRST_WINDOW, floor=floor)
+        for event in checkpoints:
+            record = yield from self._record(session_id, (yield Request("get_event", (session_id, event.seq))))
+            if record["checkpoint_id"] == checkpoint_id and (ns is None or record["checkpoint_ns"] == ns):
+                found = _Listed(event.seq, record, writes_from=writes_from(event))
+                break
+        else:
             return None
-        # writes of another checkpoint of the same id in another namespace are not its writes
-        found[0].writes = [
-            record for _, record in writes if record["checkpoint_ns"] == found[0].record["checkpoint_ns"]
-        ]
-        return found[0]
+        if with_writes:
+            for event in writes:
+                record = yield from self._record(session_id, (yield Request("get_event", (session_id, event.seq))))
+                # writes of another checkpoint of the same id in another namespace are not its writes
+                if (
+                    record["checkpoint_id"] == checkpoint_id
+                    and record["checkpoint_ns"] == found.record["checkpoint_ns"]
+                ):
+                    found.writes.append(record)
+        return found
 
     def _latest(self, session_id: str, ns: str) -> Plan[_Listed | None]:
-        """The namespace's latest checkpoint (the first met newest first) and its writes.
+        """The namespace's latest checkpoint and its writes (`_walk`)."""
+        listed = yield from self._walk(session_id, ns, want=1, keep=lambda found: True)
+        return listed[0] if listed else None
 
-        Its writes are asked for by its id: LangGraph sends a checkpoint's writes without waiting for its
-        put to land, so a write may be stored before the checkpoint it belongs to.
+    def _walk(
+        self,
+        session_id: str,
+        ns: str | None,
+        *,
+        want: int,
+        keep: Callable[[_Listed], bool],
+        checkpoint_id: str | None = None,
+        pushed: Mapping[str, str] | None = None,
+    ) -> Plan[list[_Listed]]:
+        """The first `want` (-1: every) checkpoints that `keep` accepts, newest first, each with its writes.
+
+        `ns`: their namespace (None: any). The thread's events are read back from its end (`_backwards`: a
+        step's events or so per checkpoint wanted, then twice as many a request), down to the lowest seq the
+        listed checkpoints' writes may hold (their puts recorded it: LangGraph sends a checkpoint's writes
+        without waiting for its put, so one may precede it). What it reads grows with the distance of the
+        last one listed from the end of the thread, not with the thread. With `pushed` (checkpoint metadata
+        the server selects on, which writes lack): the checkpoints the server selects, then their writes
+        from that lowest seq on (two filtered scans).
         """
-        found: list[_Listed] = []
+        together = not pushed
+        where: dict[str, str] = {KIND: "checkpoint", **(pushed or {})}
+        if ns is not None:
+            where[NS] = metadata_value(ns) or ""
+        if checkpoint_id is not None:
+            where[CHECKPOINT_ID] = metadata_value(checkpoint_id) or ""
+        listed: list[_Listed] = []
+        writes: dict[tuple[str, str], list[Event]] = {}  # writes events met, newest first, by encoded (ns, id)
+        floor: list[int | None] = [LAST_SEQ]  # the lowest seq the listed checkpoints' writes may hold (None: any)
 
         def visit(event: Event) -> Plan[bool]:
-            if (event.metadata or {}).get(KIND) != "checkpoint":
-                return True
-            record = yield from self._record(session_id, event)
-            if record["checkpoint_ns"] != ns:
-                return True
-            found.append(_Listed(event.seq, record))
-            return False
+            if len(listed) == want and floor[0] is not None and event.seq < floor[0]:
+                return False
+            meta = event.metadata or {}
+            if meta.get(KIND) == "writes":
+                writes.setdefault((meta.get(NS, ""), meta.get(CHECKPOINT_ID, "")), []).append(event)
+            elif meta.get(KIND) == "checkpoint" and len(listed) != want:
+                record = yield from self._record(session_id, event)
+                if (ns is not None and record["checkpoint_ns"] != ns) or (
+                    checkpoint_id is not None and record["checkpoint_id"] != checkpoint_id
+                ):
+                    return True
+                found = _Listed(event.seq, record, writes_from=writes_from(event))
+                if keep(found):
+                    listed.append(found)
+                    lowest = floor[0]
+                    floor[0] = None if lowest is None or found.writes_from is None else min(lowest, found.writes_from)
+                    return together or len(listed) != want  # two passes: the checkpoints' ends at the last wanted
+            return True
 
-        where = {KIND: "checkpoint", NS: metadata_value(ns) or ""}
-        yield from self._scan(session_id, where, visit, limit=1)  # the newest
-        if not found:
-            return None
-        found[0].writes = yield from self._writes_of(session_id, ns, found[0].record["checkpoint_id"])
-        return found[0]
+        if together:  # one pass over every event, newest first, no filter (where is unused)
+            yield from self._backwards(
+                session_id,
+                visit,
+                payload=True,
+                first=min(PAGE, STEP_EVENTS * want) if want > 0 else PAGE,
+                floor=lambda: floor[0] if len(listed) == want else None,
+            )
+        else:  # the checkpoints the server selects, then their writes from the lowest seq any may hold
+            limit = PAGE if want < 0 else min(PAGE, want)
+            yield from self._scan(session_id, where, visit, limit=limit)
+            if listed:
+                where_writes = {KIND: "writes"}
+                if ns is not None:
+                    where_writes[NS] = metadata_value(ns) or ""
+                if len(listed) == 1:
+                    where_writes[CHECKPOINT_ID] = metadata_value(listed[0].record["checkpoint_id"]) or ""
+                yield from self._scan(session_id, where_writes, visit, limit=PAGE, seqs=(floor[0], None))
+        yield from self._attach_writes(session_id, listed, writes)
+        return listed
+
+    def _attach_writes(
+        self, session_id: str, listed: list[_Listed], writes: Mapping[tuple[str, str], list[Event]]
+    ) -> Plan[None]:
+        """Each listed checkpoint's writes records, from the writes events met (by encoded namespace and id)."""
+        for found in listed:
+            key = (found.record["checkpoint_ns"], found.record["checkpoint_id"])
+            for event in writes.get((metadata_value(key[0]) or "", metadata_value(key[1]) or ""), []):
+                record = yield from self._record(session_id, event)
+                if (record["checkpoint_ns"], record["checkpoint_id"]) == key:
+                    found.writes.append(record)
 
     def _get_tuple_plan(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
         configurable = config["configurable"]
@@ -617,47 +877,12 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
             if key in PUSHED_DOWN and (encoded := metadata_value(value)) is not None
         }
 
-        def emit(found: _Listed) -> Plan[bool]:
-            if not keep(found):
-                return True
+        listed = yield from self._walk(
+            session_id, ns, want=budget[0], keep=keep, checkpoint_id=checkpoint_id, pushed=pushed
+        )
+        for found in listed:
             yield Emit(self._tuple(thread_id, found))
             budget[0] -= 1
-            return budget[0] != 0
-
-        # the checkpoints the server selects, then each one's writes by its id (they may precede it)
-        where = {KIND: "checkpoint", **pushed}
-        if ns is not None:
-            where[NS] = metadata_value(ns) or ""
-        if checkpoint_id is not None:
-            where[CHECKPOINT_ID] = metadata_value(checkpoint_id) or ""
-
-        def visit_checkpoint(event: Event) -> Plan[bool]:
-            record = yield from self._record(session_id, event)
-            if (ns is not None and record["checkpoint_ns"] != ns) or (
-                checkpoint_id is not None and record["checkpoint_id"] != checkpoint_id
-            ):
-                return True
-            found = _Listed(event.seq, record)
-            if not keep(found):
-                return True
-            found.writes = yield from self._writes_of(session_id, record["checkpoint_ns"], record["checkpoint_id"])
-            return (yield from emit(found))
-
-        yield from self._scan(session_id, where, visit_checkpoint)
-
-    def _writes_of(self, session_id: str, ns: str, checkpoint_id: str) -> Plan[list[dict[str, Any]]]:
-        """A checkpoint's writes records, newest first."""
-        where = {KIND: "writes", NS: metadata_value(ns) or "", CHECKPOINT_ID: metadata_value(checkpoint_id) or ""}
-        records: list[dict[str, Any]] = []
-
-        def visit(event: Event) -> Plan[bool]:
-            record = yield from self._record(session_id, event)
-            if record["checkpoint_ns"] == ns and record["checkpoint_id"] == checkpoint_id:
-                records.append(record)
-            return True
-
-        yield from self._scan(session_id, where, visit, limit=FEW)
-        return records
 
     # --- removal and copies ---------------------------------------------------------------------
 
@@ -824,6 +1049,10 @@ class CheckpointPlans(BaseCheckpointSaver[str]):
         return f"{current_v + 1:032}.{random.random():016}"  # noqa: S311 - a tie-breaker, not a secret
 
     # --- the checkpointer interface: each operation's plan, run by the saver's driver ------------
+
+    def _signal(self) -> Any:
+        """A new signal its driver can wait on (`Wait`): set once, from the thread or loop the plans run on."""
+        raise NotImplementedError
 
     def _run(self, plan: Plan[T]) -> T:
         """Run a plan from synchronous code."""

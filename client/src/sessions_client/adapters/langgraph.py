@@ -22,6 +22,9 @@ How LangGraph's model maps onto the service (client/README.md has the whole stor
   `langgraph_source`, `langgraph_step`, `langgraph_run_id` (see `metadata_value` for the encoding).
 - `put_writes` is one event `langgraph.writes` per call; pending writes are resolved on read as
   LangGraph's own savers keep them (first write of a (task, index) wins, a special channel's last).
+  A checkpoint's event records `langgraph_writes_from`, the lowest seq its writes may hold (writes sent
+  before its put landed come first: `_Flights`), and reads read the history back from its end down to
+  it, a seq range, so they do not grow with the thread.
 - A record (checkpoint or writes) over 5,000,000 bytes is cut into `langgraph.part` events appended
   before it (the service keeps each in S3): channel values of any size, up to the session's limits.
 - `copy_thread` forks the session (O(1) on the service); `fork_thread` forks at a checkpoint.
@@ -31,6 +34,8 @@ How LangGraph's model maps onto the service (client/README.md has the whole stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any, TypeVar
 
@@ -49,6 +54,7 @@ from sessions_client.adapters._langgraph_core import (
     CheckpointPlans,
     Emit,
     Plan,
+    Wait,
     metadata_value,
     thread_session_id,
 )
@@ -64,22 +70,30 @@ def _advance(plan: Plan[T], reply: Any, failure: errors.SessionsError | None) ->
 
 
 def _drive(client: SessionsClient, plan: Plan[T]) -> Generator[CheckpointTuple, None, T]:
-    """Run a plan on the sync client: what it emits is yielded, what it returns returned."""
+    """Run a plan on the sync client: what it emits is yielded, what it returns returned.
+
+    However the run ends (an error of another kind, a caller that stops listing), the plan is closed, so
+    that what it registered as in flight (its `finally` blocks) is released.
+    """
     reply: Any = None
     failure: errors.SessionsError | None = None
-    while True:
-        try:
-            step = _advance(plan, reply, failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        reply, failure = None, None
-        if isinstance(step, Emit):
-            yield step.value
-            continue
-        try:
-            reply = getattr(client, step.method)(*step.args, **step.kwargs)
-        except errors.SessionsError as error:
-            failure = error
+    with contextlib.closing(plan):
+        while True:
+            try:
+                step = _advance(plan, reply, failure)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply, failure = None, None
+            if isinstance(step, Emit):
+                yield step.value
+                continue
+            if isinstance(step, Wait):
+                step.signal.wait()
+                continue
+            try:
+                reply = getattr(client, step.method)(*step.args, **step.kwargs)
+            except errors.SessionsError as error:
+                failure = error
 
 
 def _run(client: SessionsClient, plan: Plan[T]) -> T:
@@ -92,22 +106,26 @@ def _run(client: SessionsClient, plan: Plan[T]) -> T:
 
 
 async def _adrive(client: AsyncSessionsClient, plan: Plan[Any]) -> AsyncIterator[CheckpointTuple]:
-    """Run a plan on the async client, yielding what it emits."""
+    """Run a plan on the async client, yielding what it emits; closed however it ends (a cancellation too)."""
     reply: Any = None
     failure: errors.SessionsError | None = None
-    while True:
-        try:
-            step = _advance(plan, reply, failure)
-        except StopIteration:
-            return
-        reply, failure = None, None
-        if isinstance(step, Emit):
-            yield step.value
-            continue
-        try:
-            reply = await getattr(client, step.method)(*step.args, **step.kwargs)
-        except errors.SessionsError as error:
-            failure = error
+    with contextlib.closing(plan):
+        while True:
+            try:
+                step = _advance(plan, reply, failure)
+            except StopIteration:
+                return
+            reply, failure = None, None
+            if isinstance(step, Emit):
+                yield step.value
+                continue
+            if isinstance(step, Wait):
+                await step.signal.wait()
+                continue
+            try:
+                reply = await getattr(client, step.method)(*step.args, **step.kwargs)
+            except errors.SessionsError as error:
+                failure = error
 
 
 async def _arun(client: AsyncSessionsClient, plan: Plan[T]) -> T:
@@ -145,6 +163,9 @@ class SessionsSaver(CheckpointPlans):
     ) -> None:
         super().__init__(client, app_name=app_name, ttl_seconds=ttl_seconds, serde=serde)
 
+    def _signal(self) -> threading.Event:
+        return threading.Event()  # plans run on the caller's thread (LangGraph's worker threads)
+
     def _run(self, plan: Plan[T]) -> T:
         return _run(self.client, plan)
 
@@ -179,6 +200,9 @@ class AsyncSessionsSaver(CheckpointPlans):
     ) -> None:
         super().__init__(client, app_name=app_name, ttl_seconds=ttl_seconds, serde=serde)
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _signal(self) -> asyncio.Event:
+        return asyncio.Event()  # plans run on the saver's event loop, its sync methods' too
 
     async def _arun(self, plan: Plan[T]) -> T:
         self.loop = asyncio.get_running_loop()

@@ -48,7 +48,8 @@ class EventQuery:
     after: str | None = None
     before: str | None = None
     start: dict[str, Any] | None = None
-    first_seq: int = 0  # the history's base: events before it are left out
+    first_seq: int = 0  # the history's base, or a from_seq past it: events before it are left out
+    last_seq: int = LAST_SEQ  # a to_seq: events after it are left out (as first_seq, a key condition)
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs an event's metadata must all hold
     # a fork's extents (sessions.lineage): seq ranges read from other sessions' partitions, in seq order
     lineage: tuple[dict[str, Any], ...] = ()
@@ -106,12 +107,14 @@ class PageReads(TableAccess):
         return [r for r in whole if r is not None and "deleted_at" not in r and r["expires_at"] > now]
 
     def query_events(self, query: EventQuery) -> Page:
-        """A page of one incarnation's history, in seq order."""
+        """A page of one incarnation's history, in seq order, between first_seq and last_seq (the key condition)."""
+        if query.first_seq > query.last_seq:
+            return Page([], None)  # a to_seq before the base: DynamoDB refuses a BETWEEN whose bounds cross
         names = {"#sk": "SK"}
         values: dict[str, Any] = {
             ":pk": {"S": session_pk(query.tenant_id, query.session_id)},
             ":first": {"S": event_sk(query.incarnation, query.first_seq)},
-            ":last": {"S": event_sk(query.incarnation, LAST_SEQ)},
+            ":last": {"S": event_sk(query.incarnation, query.last_seq)},
         }
         filters = []
         if query.event_type is not None:
@@ -157,7 +160,7 @@ class PageReads(TableAccess):
         then the page ends early and its cursor resumes after the last seq read. Positions are the
         fork's own (event_position), whatever partition the event came from.
         """
-        low, high = query.first_seq, LAST_SEQ
+        low, high = query.first_seq, query.last_seq
         if query.start is not None:
             resumed = seq_of(query.start)
             if resumed < low and not query.ascending:
