@@ -22,9 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # longest first, from `pytest --durations` (a name that no longer exists is ignored)
 LONGEST_FIRST = (
     "tests/fuzz/test_fuzz.py",
+    "client/tests/adapters/test_langgraph_conformance.py",
+    "client/tests/adapters/test_readme_examples.py",
+    "tests/bench/test_sections.py",
+    "client/tests/adapters/test_langgraph.py",
     "tests/integration/test_cleanup.py",
     "tests/integration/test_fork_copies.py",
     "tests/integration/test_forks.py",
+    "tests/integration/test_fork_races.py",
     "client/tests/adapters/test_strands.py",
     "client/tests/adapters/test_openai_compaction_hooks.py",
     "client/tests/adapters/test_adk_contract.py",
