@@ -7,11 +7,10 @@ to it, on forks across their fork point; `total` does not change (as with filter
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pytest
 
 from sessions import service
+from tests.integration.test_history_metadata import _all, _page
 
 
 def _session(gateway, **fields):
@@ -24,24 +23,6 @@ def _append(gateway, sid, *bodies):
     for body in bodies:
         appended = gateway.request("POST", f"/v1/sessions/{sid}/events", body)
         assert appended.status == 201, appended.body
-
-
-def _page(gateway, sid, *pairs, **params):
-    query = urlencode([*(("metadata", pair) for pair in pairs), *params.items()])
-    return gateway.request("GET", f"/v1/sessions/{sid}/history", query=query)
-
-
-def _all(gateway, sid, *pairs, **params):
-    """Every page, following next_cursor: the seqs in the order answered, and how many pages."""
-    seqs, pages, cursor = [], 0, None
-    while True:
-        page = _page(gateway, sid, *pairs, **params, **({"cursor": cursor} if cursor else {}))
-        assert page.status == 200, page.body
-        seqs += [event["seq"] for event in page.body["events"]]
-        pages += 1
-        cursor = page.body["next_cursor"]
-        if cursor is None:
-            return seqs, pages
 
 
 def _event(seq):
