@@ -59,6 +59,7 @@ dev: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=layers/common $(BIN)/lint-imports --no-cache  # the layers of layers/common/sessions (pyproject.toml)
 
 typecheck: typecheck-service typecheck-client
 

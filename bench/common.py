@@ -37,7 +37,11 @@ def http_functions(names: Mapping[str, str] | None = None) -> list[FunctionSpec]
 
 def reset_sessions_caches() -> None:
     """Forget cached settings, client and store, so the next request reads the current environment."""
-    from sessions import cursors, idempotency, service, settings, store
+    from sessions import store
+    from sessions.core import settings
+    from sessions.http import idempotency
+    from sessions.usecases import cursors
+    from sessions.usecases.access import use_store
 
     for cached in (
         settings.get_settings,
@@ -47,7 +51,7 @@ def reset_sessions_caches() -> None:
         idempotency._persistence,
     ):
         cached.cache_clear()
-    service.use_store(None)
+    use_store(None)
 
 
 # --- statistics ---------------------------------------------------------------------------------

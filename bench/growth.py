@@ -88,8 +88,8 @@ def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int)
     """Sessions and their histories written straight into the emulator; how many items were written."""
     import boto3
 
-    from sessions.attribute_values import to_item
-    from sessions.clock import format_ms, now_ms
+    from sessions.core.attribute_values import to_item
+    from sessions.core.clock import format_ms, now_ms
     from sessions.store.keys import event_item, session_item
 
     point_boto3_at(moto_url)

@@ -143,7 +143,7 @@ class FakeDynamoDB:
 
 def canned_item() -> dict[str, Any]:
     """The canned session as DynamoDB stores it (keys and index attributes included, typed values)."""
-    from sessions.attribute_values import to_item
+    from sessions.core.attribute_values import to_item
     from sessions.store.keys import session_item
 
     return to_item(session_item(canned_record()))
@@ -225,7 +225,7 @@ class Variant:
     name: str
     handler: Handler
     make_event: Callable[[], dict[str, Any]]
-    store: SessionStore | None = None  # installed with service.use_store before each batch
+    store: SessionStore | None = None  # installed with use_store before each batch
     group: str = ""
     samples_us: list[float] = field(default_factory=list)
     failure: str = ""  # why it was left out: the canned request did not succeed
@@ -305,9 +305,9 @@ def variants() -> list[Variant]:
 
 
 def _call(variant: Variant, context: LambdaContext, count: int, *, record: bool) -> None:
-    from sessions import service
+    from sessions.usecases.access import use_store
 
-    service.use_store(variant.store)
+    use_store(variant.store)
     for _ in range(count):
         event = variant.make_event()
         started = time.perf_counter_ns()

@@ -280,7 +280,7 @@ def test_admin_reads_and_lists_another_users_sessions(sessions_backend: Sessions
 
 
 def test_history_full(inprocess_api: InProcessApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sessions import settings
+    from sessions.core import settings
 
     monkeypatch.setenv("MAX_HISTORY_EVENTS", "2")
     settings.get_settings.cache_clear()

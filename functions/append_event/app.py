@@ -4,15 +4,17 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
-# every append plans with these and applies its state_patch and state_set (sessions.conversation imports them on use)
-import sessions.appending
-import sessions.state  # noqa: F401
-from sessions import conversation
-from sessions.api import ActingFor, IdempotencyKey, caller, create_app, json_response, lambda_entry, parse_if_match
-from sessions.idempotency import idempotent
-from sessions.large_events import event_view, fit_echo, pack_append_response, unpack_append_response
-from sessions.limits import LARGE_BODY_MAX_BYTES
-from sessions.models import AppendEventBody, AppendEventRequest, AppendEventsRequest, Event, EventBatch, Problem
+# every append plans with these and applies its state_patch and state_set (sessions.usecases.events imports them on use)
+import sessions.domain.appending
+import sessions.usecases.state  # noqa: F401
+from sessions.domain.limits import LARGE_BODY_MAX_BYTES
+from sessions.domain.models import AppendEventBody, AppendEventRequest, AppendEventsRequest, Event, EventBatch, Problem
+from sessions.http.app import create_app, json_response, lambda_entry
+from sessions.http.idempotency import idempotent
+from sessions.http.identity import ActingFor, caller
+from sessions.http.parameters import IdempotencyKey, parse_if_match
+from sessions.usecases.events import append_events
+from sessions.usecases.large_events import event_view, fit_echo, pack_append_response, unpack_append_response
 
 app = create_app()
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
@@ -65,7 +67,7 @@ def append_event(
     replace_from_seq = request.replace_from_seq if isinstance(request, AppendEventsRequest) else None
 
     def append():
-        events, session = conversation.append_events(
+        events, session = append_events(
             identity, session_id, requests, if_match=expected, replace_from_seq=replace_from_seq
         )
         views = fit_echo([event_view(event) for event in events])  # within Lambda's response limit

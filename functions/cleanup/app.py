@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sessions.cleanup import run_cleanup
-from sessions.clock import now_ms
+from sessions.core.clock import now_ms
+from sessions.usecases.cleanup import run_cleanup
 
 logger = Logger()
 metrics = Metrics()

@@ -4,12 +4,14 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
-import sessions.appending  # noqa: F401 - plans every create (sessions.service imports it on use)
-from sessions import service
-from sessions.api import ActingFor, IdempotencyKey, caller, create_app, lambda_entry, session_response
-from sessions.errors import VersionMismatch
-from sessions.idempotency import idempotent
-from sessions.models import CreateSessionRequest, Problem, Session
+import sessions.domain.appending  # noqa: F401 - plans every create (sessions.usecases.session_writes imports it on use)
+from sessions.core.errors import VersionMismatch
+from sessions.domain.models import CreateSessionRequest, Problem, Session
+from sessions.http.app import create_app, lambda_entry, session_response
+from sessions.http.idempotency import idempotent
+from sessions.http.identity import ActingFor, caller
+from sessions.http.parameters import IdempotencyKey
+from sessions.usecases import session_writes
 
 app = create_app()
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
@@ -59,7 +61,7 @@ def create_session(
     only_new = if_none_match is not None  # the only value it takes is "*"
 
     def create():
-        session, created = service.create_session(identity, request)
+        session, created = session_writes.create_session(identity, request)
         if not created and only_new:
             # HTTP's conditional create (as S3's PutObject takes it): the id is held, nothing was written
             raise VersionMismatch(session["version"], f"session {session['session_id']!r} already exists")

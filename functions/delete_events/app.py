@@ -5,11 +5,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from pydantic import Field
 
-import sessions.appending  # noqa: F401 - every removal's last_seq (sessions.history_edits imports it on use)
-from sessions import history_edits
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
-from sessions.models import SEQ_MAX, EventsRemoved, Problem
+import sessions.domain.appending  # noqa: F401 - every removal's last_seq (sessions.usecases.event_edits imports it on use)
+from sessions.domain.models import SEQ_MAX, EventsRemoved, Problem
+from sessions.http.app import create_app, json_response, lambda_entry
+from sessions.http.identity import ActingFor, caller
+from sessions.http.parameters import parse_if_match
 from sessions.store import REWIND_MAX_EVENTS
+from sessions.usecases import event_edits
 
 app = create_app()
 
@@ -65,7 +67,7 @@ def delete_events(
     if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" of the session')] = None,
     user_id: ActingFor = None,
 ):
-    body, session = history_edits.delete_events(
+    body, session = event_edits.delete_events(
         caller(app),
         session_id,
         from_seq,

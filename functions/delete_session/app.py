@@ -2,9 +2,10 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from sessions import service
-from sessions.api import ActingFor, caller, create_app, lambda_entry
-from sessions.models import Problem
+from sessions.domain.models import Problem
+from sessions.http.app import create_app, lambda_entry
+from sessions.http.identity import ActingFor, caller
+from sessions.usecases import session_writes
 
 app = create_app()
 
@@ -21,7 +22,7 @@ app = create_app()
     },
 )
 def delete_session(session_id: str, user_id: ActingFor = None):
-    service.delete_session(caller(app), session_id)
+    session_writes.delete_session(caller(app), session_id)
     return Response(status_code=204)
 
 

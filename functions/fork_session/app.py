@@ -4,11 +4,13 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from sessions import forking
-from sessions.api import ActingFor, IdempotencyKey, caller, create_app, lambda_entry, session_response
-from sessions.idempotency import idempotent
-from sessions.lineage import SOURCES_MAX
-from sessions.models import ForkSessionRequest, Problem, Session
+from sessions.domain.lineage import SOURCES_MAX
+from sessions.domain.models import ForkSessionRequest, Problem, Session
+from sessions.http.app import create_app, lambda_entry, session_response
+from sessions.http.idempotency import idempotent
+from sessions.http.identity import ActingFor, caller
+from sessions.http.parameters import IdempotencyKey
+from sessions.usecases import forks
 
 app = create_app()
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
@@ -58,7 +60,7 @@ def fork_session(
         identity=identity,
         body=app.current_event.json_body,
         lambda_context=app.lambda_context,
-        operation=lambda: session_response(forking.fork_session(identity, session_id, request), 201, location=True),
+        operation=lambda: session_response(forks.fork_session(identity, session_id, request), 201, location=True),
     )
 
 

@@ -4,9 +4,10 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from sessions import history_edits
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
-from sessions.models import SEQ_MAX, Event, Problem
+from sessions.domain.models import SEQ_MAX, Event, Problem
+from sessions.http.app import create_app, json_response, lambda_entry
+from sessions.http.identity import ActingFor, caller
+from sessions.usecases import event_edits
 
 app = create_app()
 
@@ -29,7 +30,7 @@ app = create_app()
     },
 )
 def get_event(session_id: str, seq: Annotated[int, Path(ge=1, le=SEQ_MAX)], user_id: ActingFor = None):
-    event, session = history_edits.get_event(caller(app), session_id, seq)
+    event, session = event_edits.get_event(caller(app), session_id, seq)
     return json_response(event, headers={"ETag": f'"{session["version"]}"'})
 
 

@@ -4,10 +4,12 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from sessions import conversation
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, repeated_query
-from sessions.models import DATE_TIME, SEQ_MAX, EventType, History, Problem
-from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters, seq_range
+from sessions.domain.filters import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters, seq_range
+from sessions.domain.models import DATE_TIME, SEQ_MAX, EventType, History, Problem
+from sessions.http.app import create_app, json_response, lambda_entry
+from sessions.http.identity import ActingFor, caller
+from sessions.http.parameters import repeated_query
+from sessions.usecases.events import get_history as history_page
 
 app = create_app()
 
@@ -71,7 +73,7 @@ def get_history(
     ] = None,
     user_id: ActingFor = None,
 ):
-    history = conversation.get_history(
+    history = history_page(
         caller(app),
         session_id,
         limit=limit,

@@ -4,9 +4,11 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from sessions import service
-from sessions.api import ActingFor, caller, create_app, lambda_entry, session_response, versioned_response
-from sessions.models import Problem, SessionWithState
+from sessions.domain.models import Problem, SessionWithState
+from sessions.http.app import create_app, lambda_entry, session_response, versioned_response
+from sessions.http.identity import ActingFor, caller
+from sessions.usecases import access
+from sessions.usecases.access import public_view
 
 app = create_app()
 
@@ -40,12 +42,12 @@ def get_session(
 ):
     identity = caller(app)
     if include != "state":
-        return session_response(service.get_session(identity, session_id))
+        return session_response(access.get_session(identity, session_id))
     # imported here: a plain read (the common one) does not load the state documents' module at cold start
-    from sessions.state import session_with_state  # noqa: PLC0415
+    from sessions.usecases.state import session_with_state  # noqa: PLC0415
 
     record = session_with_state(identity, session_id)
-    return versioned_response({**service.public_view(record), "state": record["state"]})
+    return versioned_response({**public_view(record), "state": record["state"]})
 
 
 lambda_handler = lambda_entry(app)

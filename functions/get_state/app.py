@@ -1,8 +1,10 @@
 """GET /v1/apps/{app_name}/state and GET /v1/apps/{app_name}/users/{user_id}/state: read a state document."""
 
-from sessions import state
-from sessions.api import AppNamePath, UserIdPath, create_app, lambda_entry, token_caller, versioned_response
-from sessions.models import AppState, Problem, UserState
+from sessions.domain.models import AppState, Problem, UserState
+from sessions.http.app import create_app, lambda_entry, versioned_response
+from sessions.http.identity import token_caller
+from sessions.http.parameters import AppNamePath, UserIdPath
+from sessions.usecases import state
 
 app = create_app()
 

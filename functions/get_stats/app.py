@@ -4,9 +4,10 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from sessions import stats
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
-from sessions.models import Problem, Stats
+from sessions.domain.models import Problem, Stats
+from sessions.http.app import create_app, json_response, lambda_entry
+from sessions.http.identity import ActingFor, caller
+from sessions.usecases import stats
 
 app = create_app()
 

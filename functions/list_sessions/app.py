@@ -10,21 +10,14 @@ from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponseContentSchema,
 )
 
-from sessions import listing
-from sessions.api import (
-    ActingFor,
-    AppNamePath,
-    caller,
-    create_app,
-    json_response,
-    lambda_entry,
-    repeated_query,
-    token_caller,
-)
-from sessions.listing import STATUS_LIST_PATTERN
-from sessions.models import DATE_TIME, Identifier, Problem, SessionList, SessionType
-from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters
-from sessions.service import Identity
+from sessions.domain.filters import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters
+from sessions.domain.identity import Identity
+from sessions.domain.models import DATE_TIME, Identifier, Problem, SessionList, SessionType
+from sessions.http.app import create_app, json_response, lambda_entry
+from sessions.http.identity import ActingFor, caller, token_caller
+from sessions.http.parameters import AppNamePath, repeated_query
+from sessions.usecases import listing
+from sessions.usecases.listing import STATUS_LIST_PATTERN
 
 app = create_app()
 

@@ -6,9 +6,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from sessions.events import SessionStreamRecord, events_of
-from sessions.publishing import put_events, settle_removal
-from sessions.stream_replay import is_replay_request, replay
+from sessions.domain.lifecycle_events import SessionStreamRecord, events_of
+from sessions.usecases.publishing import put_events, settle_removal
+from sessions.usecases.stream_replay import is_replay_request, replay
 
 logger = Logger()
 # Records are parsed in publish(), not by the processor: whatever a record makes fail (a shape no

@@ -4,10 +4,12 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 
-from sessions import history_edits
-from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry, parse_if_match
-from sessions.limits import LARGE_BODY_MAX_BYTES
-from sessions.models import SEQ_MAX, Event, Problem, UpdateEventRequest
+from sessions.domain.limits import LARGE_BODY_MAX_BYTES
+from sessions.domain.models import SEQ_MAX, Event, Problem, UpdateEventRequest
+from sessions.http.app import create_app, json_response, lambda_entry
+from sessions.http.identity import ActingFor, caller
+from sessions.http.parameters import parse_if_match
+from sessions.usecases import event_edits
 
 app = create_app()
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
@@ -44,7 +46,7 @@ def update_event(
     if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" of the session')] = None,
     user_id: ActingFor = None,
 ):
-    event, session = history_edits.update_event(caller(app), session_id, seq, patch, parse_if_match(if_match))
+    event, session = event_edits.update_event(caller(app), session_id, seq, patch, parse_if_match(if_match))
     return json_response(event, headers={"ETag": f'"{session["version"]}"'})
 
 

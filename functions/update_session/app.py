@@ -4,10 +4,12 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
-import sessions.patching  # noqa: F401 - plans every patch (sessions.service imports it on use)
-from sessions import service
-from sessions.api import ActingFor, caller, create_app, lambda_entry, parse_if_match, session_response
-from sessions.models import Problem, Session, UpdateSessionRequest
+import sessions.domain.patching  # noqa: F401 - plans every patch (sessions.usecases.session_writes imports it on use)
+from sessions.domain.models import Problem, Session, UpdateSessionRequest
+from sessions.http.app import create_app, lambda_entry, session_response
+from sessions.http.identity import ActingFor, caller
+from sessions.http.parameters import parse_if_match
+from sessions.usecases import session_writes
 
 app = create_app()
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
@@ -40,7 +42,7 @@ def update_session(
     if_match: Annotated[str | None, Header(alias="if-match", description='"<version>" from the ETag')] = None,
     user_id: ActingFor = None,
 ):
-    updated = service.update_session(caller(app), session_id, patch, parse_if_match(if_match))
+    updated = session_writes.update_session(caller(app), session_id, patch, parse_if_match(if_match))
     return session_response(updated)
 
 

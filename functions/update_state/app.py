@@ -4,18 +4,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
-import sessions.patching  # noqa: F401 - checks every merged state (sessions.state imports it on use)
-from sessions import state
-from sessions.api import (
-    AppNamePath,
-    UserIdPath,
-    create_app,
-    lambda_entry,
-    parse_if_match,
-    token_caller,
-    versioned_response,
-)
-from sessions.models import AppState, JsonPatch, Problem, UserState
+import sessions.domain.patching  # noqa: F401 - checks every merged state (sessions.usecases.state imports it on use)
+from sessions.domain.models import AppState, JsonPatch, Problem, UserState
+from sessions.http.app import create_app, lambda_entry, versioned_response
+from sessions.http.identity import token_caller
+from sessions.http.parameters import AppNamePath, UserIdPath, parse_if_match
+from sessions.usecases import state
 
 app = create_app()
 

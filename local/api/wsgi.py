@@ -26,7 +26,7 @@ def json_response(body: Any, status: int = 200, content_type: str = "application
 
 
 def problem(status: int, code: str, title: str, detail: str) -> Response:
-    """An RFC 9457 problem in the same shape as the handlers' own (sessions.api.problem)."""
+    """An RFC 9457 problem in the same shape as the handlers' own (sessions.http.problems.problem)."""
     body = {"type": f"urn:sessions:problem:{code}", "title": title, "status": status, "detail": detail, "code": code}
     return json_response(body, status, PROBLEM_JSON)
 

@@ -19,7 +19,7 @@ SCHEMAS_DIR = ROOT / "schemas"
 def generate_schemas() -> dict[str, str]:
     """File name → schema text, one per detail-type."""
     add_layer_to_path()
-    from sessions.events import DETAIL_TYPES
+    from sessions.domain.lifecycle_events import DETAIL_TYPES
 
     schemas = {}
     for detail_type, model in DETAIL_TYPES.items():

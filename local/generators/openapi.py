@@ -92,7 +92,7 @@ def with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
     JSON object may hold (limits.STORABLE_JSON_SCHEMAS), no body for 204, and bodies that may be
     empty (an empty body is `{}`).
     """
-    from sessions.limits import STORABLE_JSON_SCHEMAS
+    from sessions.domain.limits import STORABLE_JSON_SCHEMAS
 
     components = document["components"]
     components["securitySchemes"] = SECURITY_SCHEMES

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-from sessions.clock import format_ms, now_ms
+from sessions.core.clock import format_ms, now_ms
 from sessions.store import expiry_bucket
 from tests.e2e.client import Client, Reply
 from tests.e2e.conftest import DevServer

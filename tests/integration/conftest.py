@@ -17,7 +17,9 @@ from local.api.gateway import LambdaContext, http_api_event, load_handler, match
 from local.aws.shared_models import ReusedClients
 from local.event_sources.stream_reader import StreamReader
 from local.stack.template import create_aws_resources, function_property, function_specs, load_template, local_resolver
-from sessions import service, settings, store
+from sessions import store
+from sessions.core import settings
+from sessions.usecases.access import use_store
 
 
 @dataclass
@@ -122,11 +124,12 @@ def gateway(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Ga
 
 def _forget_clients() -> None:
     """Clients and secrets are cached per container; each test is a fresh container."""
-    from sessions import cursors, idempotency
+    from sessions.http import idempotency
+    from sessions.usecases import cursors
 
     for cached in (store.dynamodb_client, store.aws_client, cursors._secret, idempotency._persistence):
         cached.cache_clear()
-    service.use_store(None)
+    use_store(None)
 
 
 @pytest.fixture
@@ -169,7 +172,7 @@ def publish(gateway, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def expire_in_place(table: Any, session_ids: list[str], tenant: str = "acme") -> None:
     """Move sessions' expiry two hours back, as if they had expired while open; the cleanup is due to remove them."""
-    from sessions.clock import format_ms, now_ms
+    from sessions.core.clock import format_ms, now_ms
 
     past = format_ms(now_ms() - 2 * 3_600_000)
     for sid in session_ids:
@@ -209,9 +212,9 @@ def concurrently(count: int, call: Any) -> list[tuple[int, Any]]:
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from sessions.api import PROBLEMS
-    from sessions.errors import SessionError
-    from sessions.retrying import time_budget
+    from sessions.core.errors import SessionError
+    from sessions.core.retrying import time_budget
+    from sessions.http.problems import PROBLEMS
 
     barrier = threading.Barrier(count)
 

@@ -218,7 +218,7 @@ def test_lifecycle_events_name_the_actor(gateway, stream, bus_queue, table):
 
 
 def test_responses_log_who_called_and_for_whom(gateway):
-    from sessions.api import logger
+    from sessions.http.app import logger
 
     gateway.create({"session_id": "s", "user_id": "bob"}, **SERVICE)
     keys = logger.get_current_keys()
@@ -231,10 +231,10 @@ def test_responses_log_who_called_and_for_whom(gateway):
 def test_a_write_that_names_no_principal_leaves_no_stale_one(gateway, table):
     """A session write that does not stamp updated_by (a new use case that forgot written_by) removes it:
     its lifecycle event then says actor null, never the previous writer's name."""
-    from sessions import service
+    from sessions.usecases import access
 
     gateway.create({"session_id": "s", "user_id": "bob"}, **SERVICE)
-    current = service.store().get_session("acme", "s")
-    service.store().update_session(current, {"title": "unstamped"})
+    current = access.store().get_session("acme", "s")
+    access.store().update_session(current, {"title": "unstamped"})
     item = table.get_item(Key={"PK": "T#acme#S#s", "SK": "#SESSION"})["Item"]
     assert "updated_by" not in item and item["created_by"] == "svc-orchestrator"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sessions import conversation
-from sessions.models import AppendEventRequest
-from sessions.service import Identity
+from sessions.domain.identity import Identity
+from sessions.domain.models import AppendEventRequest
+from sessions.usecases.events import append_event
 from tests.integration.conftest import concurrently, set_env
 
 OWNER = Identity("acme", "u-1")
@@ -63,7 +63,7 @@ def test_forty_concurrent_appends_get_seq_one_to_forty_and_exact_totals(gateway)
     sid = _session(gateway)
     results = concurrently(
         40,
-        lambda i: conversation.append_event(
+        lambda i: append_event(
             OWNER,
             sid,
             AppendEventRequest(type="message", content=f"turn {i}", usage={"tokens": 1, "cost_usd": 0.01}),

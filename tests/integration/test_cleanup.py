@@ -12,7 +12,7 @@ import pytest
 from local.api.gateway import LambdaContext
 from local.event_sources.stream_reader import StreamReader
 from sessions import store
-from sessions.clock import format_ms, now_ms
+from sessions.core.clock import format_ms, now_ms
 from tests.integration.conftest import publish, set_env
 
 HOUR = 3_600_000
@@ -166,7 +166,7 @@ def test_unprocessed_items_are_retried_until_done(gateway, table, monkeypatch):
         return real(RequestItems=RequestItems)
 
     monkeypatch.setattr(client, "batch_write_item", stingy)
-    monkeypatch.setattr("sessions.cleanup.time.sleep", lambda _: None)
+    monkeypatch.setattr("sessions.usecases.cleanup.time.sleep", lambda _: None)
     summary = run(gateway)
     assert summary["sessions_expired"] == 10 and summary["history_events_deleted"] == 20 and summary["complete"]
     assert not [key for key in all_items(table) if key[0].startswith("T#acme#S#retry")]
@@ -375,7 +375,7 @@ def test_two_runs_racing_one_does_the_work_the_other_skips_and_announces_nothing
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from sessions import cleanup
+    from sessions.usecases import cleanup
 
     sessions_with_history(gateway, "race", 6, events=2)
     for i in range(6):
@@ -440,7 +440,7 @@ def test_an_expired_lease_is_taken_over(gateway, table):
 
 
 def test_a_crashed_runs_lease_expires_and_the_next_run_carries_on(gateway, table, monkeypatch):
-    from sessions import cleanup
+    from sessions.usecases import cleanup
 
     sessions_with_history(gateway, "crash", 3, events=1)
     for i in range(3):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sessions import service
-from sessions.models import CreateSessionRequest, UpdateSessionRequest
-from sessions.service import Identity
+from sessions.domain.identity import Identity
+from sessions.domain.models import CreateSessionRequest, UpdateSessionRequest
+from sessions.usecases.session_writes import create_session, update_session
 from tests.integration.conftest import concurrently
 
 OWNER = Identity("acme", "u-1")
@@ -13,7 +13,7 @@ OWNER = Identity("acme", "u-1")
 def test_n_patches_with_the_same_if_match_exactly_one_wins(gateway):
     sid = gateway.create({}).body["session_id"]
     results = concurrently(
-        12, lambda i: service.update_session(OWNER, sid, UpdateSessionRequest(title=f"writer {i}"), if_match=1)
+        12, lambda i: update_session(OWNER, sid, UpdateSessionRequest(title=f"writer {i}"), if_match=1)
     )
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] + [412] * 11
@@ -27,7 +27,7 @@ def test_n_patches_merging_different_keys_lose_nothing(gateway):
     sid = gateway.create({"context": {"seed": True}}).body["session_id"]
     results = concurrently(
         16,
-        lambda i: service.update_session(
+        lambda i: update_session(
             OWNER, sid, UpdateSessionRequest(context={f"k{i}": i}, metadata={f"m{i}": str(i)}), if_match=None
         ),
     )
@@ -40,7 +40,7 @@ def test_n_patches_merging_different_keys_lose_nothing(gateway):
 
 def test_concurrent_creates_of_one_supplied_id_make_one_session(gateway):
     results = concurrently(
-        10, lambda i: service.create_session(OWNER, CreateSessionRequest(session_id="contested", title=f"t{i}"))
+        10, lambda i: create_session(OWNER, CreateSessionRequest(session_id="contested", title=f"t{i}"))
     )
     created = [record for status, (record, is_new) in results if is_new]
     assert len(created) == 1

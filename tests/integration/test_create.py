@@ -59,7 +59,7 @@ def test_defaults_headers_and_shape(gateway):
 
 
 def test_default_lifetime_is_thirty_days(gateway):
-    from sessions.clock import parse_timestamp
+    from sessions.core.clock import parse_timestamp
 
     body = gateway.create({}).body
     lifetime = parse_timestamp(body["expires_at"]) - parse_timestamp(body["created_at"])

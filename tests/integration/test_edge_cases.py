@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sessions import store
-from sessions.clock import format_ms, now_ms
+from sessions.core.clock import format_ms, now_ms
 from tests.integration.conftest import set_env
 from tests.integration.test_cleanup import backdate
 

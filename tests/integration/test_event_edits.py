@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from sessions.clock import format_ms, now_ms
+from sessions.core.clock import format_ms, now_ms
 from tests.integration.conftest import publish, set_env
 
 DAY_MS = 24 * 3600 * 1000

@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from sessions import conversation, history_edits
-from sessions.errors import VersionMismatch
-from sessions.models import AppendEventRequest, UpdateEventRequest
-from sessions.service import Identity
+from sessions.core.errors import VersionMismatch
+from sessions.domain.identity import Identity
+from sessions.domain.models import AppendEventRequest, UpdateEventRequest
+from sessions.usecases import event_edits
+from sessions.usecases.events import append_events
 from tests.integration.conftest import concurrently
 
 OWNER = Identity("acme", "u-1")
@@ -48,9 +49,9 @@ def test_rewinds_racing_appends_lose_no_event_and_never_reuse_a_seq(gateway, tab
 
     def work(index: int):
         if index < appends:
-            return "append", conversation.append_events(OWNER, sid, [_event(index)])[0]
+            return "append", append_events(OWNER, sid, [_event(index)])[0]
         from_seq = 3 + 4 * (index - appends)  # 3, 7, 11, …: some before the appends' seqs, some among them
-        return "rewind", history_edits.delete_events(OWNER, sid, from_seq, return_events=True, if_match=None)[0]
+        return "rewind", event_edits.delete_events(OWNER, sid, from_seq, return_events=True, if_match=None)[0]
 
     results = concurrently(appends + rewinds, work)
     assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200]
@@ -93,13 +94,13 @@ def test_redactions_and_rewinds_racing_appends_keep_history_usage_and_stats_exac
 
     def work(index: int):
         if index < appends:
-            return "append", conversation.append_events(OWNER, sid, [_event(50 + index), _event(80 + index)])[0]
+            return "append", append_events(OWNER, sid, [_event(50 + index), _event(80 + index)])[0]
         if index < appends + redactions:
             seq = index - appends + 1
             patch = UpdateEventRequest(content=f"[redacted {seq}]", payload={"note": "redacted"})
-            return "redact", history_edits.update_event(OWNER, sid, seq, patch, None)[0]
+            return "redact", event_edits.update_event(OWNER, sid, seq, patch, None)[0]
         from_seq = 6 if index == appends + redactions else 30
-        return "rewind", history_edits.delete_events(OWNER, sid, from_seq, return_events=True, if_match=None)[0]
+        return "rewind", event_edits.delete_events(OWNER, sid, from_seq, return_events=True, if_match=None)[0]
 
     results = concurrently(appends + redactions + rewinds, work)
     # a redaction may find its event removed by a rewind that won (404 event_not_found); nothing else fails
@@ -135,7 +136,7 @@ def test_concurrent_appends_with_the_same_if_match_let_exactly_one_win(gateway):
     sid = gateway.create({}).body["session_id"]
 
     def append(index: int):
-        return conversation.append_events(OWNER, sid, [_event(index), _event(index + 100)], if_match=1)
+        return append_events(OWNER, sid, [_event(index), _event(index + 100)], if_match=1)
 
     results = concurrently(12, append)
     won = [value for status, value in results if status == 200]
@@ -149,43 +150,43 @@ def test_concurrent_appends_with_the_same_if_match_let_exactly_one_win(gateway):
 def test_a_rewind_that_finds_its_events_taken_by_a_concurrent_rewind_never_answers_a_stale_version(
     gateway, monkeypatch
 ):
-    from sessions import service
+    from sessions.usecases import access
 
     sid = gateway.create({}).body["session_id"]
-    conversation.append_events(OWNER, sid, [_event(index) for index in range(3)])
+    append_events(OWNER, sid, [_event(index) for index in range(3)])
     version = gateway.request("GET", f"/v1/sessions/{sid}").body["version"]
-    store = service.store()
+    store = access.store()
     original = type(store).events_from
     raced: list[int] = []
 
     def events_from(self, session, from_seq, limit):
         if not raced:  # between this rewind's read of the session and its Query, another rewind commits
             raced.append(1)
-            history_edits.delete_events(OWNER, sid, 3, return_events=False, if_match=None)
+            event_edits.delete_events(OWNER, sid, 3, return_events=False, if_match=None)
         return original(self, session, from_seq, limit)
 
     monkeypatch.setattr(type(store), "events_from", events_from)
     with pytest.raises(VersionMismatch):  # the version it was asked to match is gone: 412, not "removed 0"
-        history_edits.delete_events(OWNER, sid, 3, return_events=False, if_match=version)
+        event_edits.delete_events(OWNER, sid, 3, return_events=False, if_match=version)
 
 
 def test_a_patch_that_finds_its_change_already_made_concurrently_never_answers_a_stale_version(gateway, monkeypatch):
-    from sessions import service
+    from sessions.usecases import access
 
     sid = gateway.create({}).body["session_id"]
-    conversation.append_events(OWNER, sid, [_event(0)])
+    append_events(OWNER, sid, [_event(0)])
     version = gateway.request("GET", f"/v1/sessions/{sid}").body["version"]
     same = UpdateEventRequest(metadata={"k": "v"})
-    store = service.store()
+    store = access.store()
     original = type(store).get_event
     raced: list[int] = []
 
     def get_event(self, session, seq):
         if not raced:  # between this patch's read of the session and of the event, the same change commits
             raced.append(1)
-            history_edits.update_event(OWNER, sid, 1, same, None)
+            event_edits.update_event(OWNER, sid, 1, same, None)
         return original(self, session, seq)
 
     monkeypatch.setattr(type(store), "get_event", get_event)
     with pytest.raises(VersionMismatch):  # the version it was asked to match is gone: 412, not a no-op 200
-        history_edits.update_event(OWNER, sid, 1, same, version)
+        event_edits.update_event(OWNER, sid, 1, same, version)

@@ -76,7 +76,7 @@ def _incarnation(records):
 
 
 def test_failed_put_events_entries_are_retried_then_reported(gateway, stream, bus_queue, monkeypatch):
-    from sessions import publishing
+    from sessions.usecases import publishing
 
     gateway.create({})
     gateway.create({})

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from sessions import conversation, forking, history_edits, retrying
-from sessions.models import AppendEventRequest, ForkSessionRequest, UpdateEventRequest
-from sessions.service import Identity
+from sessions.core import retrying
+from sessions.domain.identity import Identity
+from sessions.domain.models import AppendEventRequest, ForkSessionRequest, UpdateEventRequest
+from sessions.usecases import event_edits, forks
+from sessions.usecases.events import append_events, get_history
 from tests.integration.conftest import concurrently, set_env
 from tests.integration.test_forks import LARGE, append, body, fork, read_all
 
@@ -23,11 +25,11 @@ OWNER = Identity(tenant_id="acme", user_id="u-1")
 
 def _append(sid: str, content: str, tokens: int = 1) -> dict[str, Any]:
     request = AppendEventRequest.model_validate({"type": "message", "content": content, "usage": {"tokens": tokens}})
-    return conversation.append_events(OWNER, sid, [request])[0][0]
+    return append_events(OWNER, sid, [request])[0][0]
 
 
 def _history(sid: str) -> list[dict[str, Any]]:
-    page = conversation.get_history(
+    page = get_history(
         OWNER,
         sid,
         limit=100,
@@ -80,7 +82,7 @@ def test_forks_taken_while_the_parent_is_appended_to_each_read_one_prefix_with_i
 
     def work(index: int) -> Any:
         if index < 8:
-            return forking.fork_session(OWNER, "p", ForkSessionRequest(session_id=f"f{index}"))
+            return forks.fork_session(OWNER, "p", ForkSessionRequest(session_id=f"f{index}"))
         return _append("p", f"p-{index}", tokens=index)
 
     results = concurrently(20, work)
@@ -102,11 +104,11 @@ def test_forks_taken_while_the_parent_is_rewound_and_redacted_read_a_consistent_
 
     def work(index: int) -> Any:
         if index < 4:
-            return forking.fork_session(OWNER, "p", ForkSessionRequest(session_id=f"f{index}", at_seq=40))
+            return forks.fork_session(OWNER, "p", ForkSessionRequest(session_id=f"f{index}", at_seq=40))
         if index < 7:
-            return history_edits.delete_events(OWNER, "p", 41 - 4 * (index - 3), return_events=False, if_match=None)
+            return event_edits.delete_events(OWNER, "p", 41 - 4 * (index - 3), return_events=False, if_match=None)
         patch = UpdateEventRequest.model_validate({"content": f"[redacted {index}]"})
-        return history_edits.update_event(OWNER, "p", index - 6, patch, None)
+        return event_edits.update_event(OWNER, "p", index - 6, patch, None)
 
     results = concurrently(11, work)
     assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200]
@@ -142,8 +144,8 @@ def test_a_reader_of_a_fork_never_sees_what_the_parent_changes_meanwhile(gateway
     try:
         for seq in range(30, 0, -3):  # the parent redacts events and rewinds, copying into the fork each time
             patch = UpdateEventRequest.model_validate({"content": "[redacted]"})
-            history_edits.update_event(OWNER, "p", seq, patch, None)
-            history_edits.delete_events(OWNER, "p", seq, return_events=False, if_match=None)
+            event_edits.update_event(OWNER, "p", seq, patch, None)
+            event_edits.delete_events(OWNER, "p", seq, return_events=False, if_match=None)
     finally:
         done.set()
         for reader in readers:
@@ -159,9 +161,9 @@ def test_a_forks_own_rewind_racing_its_parents_redactions_leaves_each_its_own(ga
 
     def work(index: int) -> Any:
         if index == 0:
-            return history_edits.delete_events(OWNER, "f", 11, return_events=False, if_match=None)
+            return event_edits.delete_events(OWNER, "f", 11, return_events=False, if_match=None)
         patch = UpdateEventRequest.model_validate({"content": f"[p {index}]"})
-        return history_edits.update_event(OWNER, "p", index, patch, None)
+        return event_edits.update_event(OWNER, "p", index, patch, None)
 
     results = concurrently(20, work)
     assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200]
@@ -186,7 +188,7 @@ def test_a_page_read_across_a_copy_before_change_is_read_again(gateway, monkeypa
     def rewind_first(name: str, from_seq: int) -> None:
         if name not in raced:
             raced.append(name)
-            history_edits.delete_events(OWNER, "p", from_seq, return_events=False, if_match=None)
+            event_edits.delete_events(OWNER, "p", from_seq, return_events=False, if_match=None)
 
     def racing_page(self: Any, query: Any) -> Any:
         if query.session_id == "f":
@@ -218,11 +220,11 @@ def test_a_fork_registered_between_the_copy_and_the_change_gets_its_copy_too(gat
     def then_a_fork(self: Any, *args: Any, **kwargs: Any) -> bool:
         copied = detach(self, *args, **kwargs)
         if not late:  # a fork of the whole history registers after the copies, before the rewind commits
-            late.append(forking.fork_session(OWNER, "p", ForkSessionRequest(session_id="late")))
+            late.append(forks.fork_session(OWNER, "p", ForkSessionRequest(session_id="late")))
         return copied
 
     monkeypatch.setattr(SessionStore, "detach_readers", then_a_fork)
-    assert history_edits.delete_events(OWNER, "p", 4, return_events=False, if_match=None)[0]["removed"] == 7
+    assert event_edits.delete_events(OWNER, "p", 4, return_events=False, if_match=None)[0]["removed"] == 7
     # the rewind lost to the fork's registration, planned again and copied for it as well
     assert [event["event_id"] for event in _history("late")] == [event["event_id"] for event in original]
     assert gateway.request("GET", "/v1/sessions/late").body["usage"]["event_count"] == 10
@@ -251,7 +253,7 @@ def test_a_fork_of_a_fork_whose_grand_parent_is_being_purged_waits_for_its_copy(
             assert run(gateway)["complete"]  # the purge copies p's events into f
         waits.append(attempt)
 
-    monkeypatch.setattr(forking, "back_off", purge_meanwhile)
-    made = forking.fork_session(OWNER, "f", ForkSessionRequest(session_id="g"))
+    monkeypatch.setattr(forks, "back_off", purge_meanwhile)
+    made = forks.fork_session(OWNER, "f", ForkSessionRequest(session_id="g"))
     assert waits and made["forked_from"] == {"session_id": "f", "seq": 5}
     assert _history("g") == expected == _history("f")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from sessions import service
+from sessions.usecases import access
 from tests.integration.conftest import publish, set_env
 
 
@@ -65,7 +65,7 @@ def test_reading_a_compacted_history_is_one_query_whatever_lies_before_the_base(
         assert _append(gateway, sid, {"events": [{"type": "message"}] * 20}).status == 201
     _append(gateway, sid, {"events": [{"type": "message", "base": True}, *[{"type": "message"}] * 4]})
     calls: list[str] = []
-    store = service.store()
+    store = access.store()
     real = store._client
 
     class Counting:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessions import service
+from sessions.usecases import access
 from tests.integration.test_history_metadata import _all, _page
 
 
@@ -40,7 +40,7 @@ def twenty(gateway):
 def read_items(monkeypatch):
     """The event items every DynamoDB Query of the store reads (ScannedCount: what a Query is charged for)."""
     scanned: list[int] = []
-    store = service.store()
+    store = access.store()
     real = store._client
 
     class Counting:

@@ -105,13 +105,13 @@ def test_unknown_route_is_a_404_problem(gateway):
 
 
 def test_an_unexpected_failure_is_a_500_problem_without_internals(gateway, monkeypatch):
-    from sessions import service
+    from sessions.usecases.access import use_store
 
     class Broken:
         def get_session(self, *args, **kwargs):
             raise RuntimeError("DynamoDB said: secret table layout T#acme")
 
-    service.use_store(Broken())  # type: ignore[arg-type]
+    use_store(Broken())  # type: ignore[arg-type]
     response = gateway.request("GET", "/v1/sessions/any")
     assert response.status == 500
     assert response.body["code"] == "internal_error"

@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from local.api.gateway import LambdaContext
-from sessions.large_events import LAMBDA_RESPONSE_MAX_BYTES
 from sessions.store.blobs import blob_prefix, history_blob_prefix
+from sessions.usecases.large_events import LAMBDA_RESPONSE_MAX_BYTES
 from tests.integration.conftest import expire_in_place, set_env
 
 MIB = 1024 * 1024
@@ -338,7 +338,7 @@ def test_a_patch_that_leaves_a_large_part_as_it_was_keeps_its_object(gateway, aw
 
 
 def test_two_patches_planned_on_one_version_never_share_an_object():
-    from sessions.large_events import offload_large_parts
+    from sessions.usecases.large_events import offload_large_parts
 
     session = {"tenant_id": "acme", "session_id": "s", "incarnation": "i"}
     event = {"event_id": "e", "content": "x" * (64 * 1024)}

@@ -34,7 +34,7 @@ def _all_pages(gateway, query, **caller):
 @pytest.fixture
 def many(gateway, monkeypatch):
     monkeypatch.setenv("MAX_OPEN_SESSIONS_PER_USER", "0")
-    from sessions import settings
+    from sessions.core import settings
 
     settings.get_settings.cache_clear()
     ids = []

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sessions import clock, settings
+from sessions.core import clock, settings
 
 
 def _list(gateway, query="", **caller):

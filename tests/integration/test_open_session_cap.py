@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sessions import service
-from sessions.models import CreateSessionRequest
-from sessions.service import Identity
+from sessions.domain.identity import Identity
+from sessions.domain.models import CreateSessionRequest
+from sessions.usecases.session_writes import create_session
 from tests.integration.conftest import concurrently, set_env
 
 
 def test_twenty_five_concurrent_creates_against_a_cap_of_ten_yield_exactly_ten(gateway, table):
     racer = Identity("acme", "racer")
-    results = concurrently(25, lambda _: service.create_session(racer, CreateSessionRequest()))
+    results = concurrently(25, lambda _: create_session(racer, CreateSessionRequest()))
     statuses = sorted(status for status, _ in results)
     assert statuses.count(200) == 10
     assert statuses.count(429) == 15

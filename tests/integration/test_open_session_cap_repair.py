@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from local.api.gateway import LambdaContext
-from sessions import service
-from sessions.clock import format_ms, now_ms
-from sessions.models import CreateSessionRequest, UpdateSessionRequest
-from sessions.service import Identity
+from sessions.core.clock import format_ms, now_ms
+from sessions.domain.identity import Identity
+from sessions.domain.models import CreateSessionRequest, UpdateSessionRequest
+from sessions.usecases.session_writes import create_session, update_session
 from tests.integration.conftest import concurrently, expire_in_place, publish
 
 CAP = 10  # the template's default, which the gateway fixture runs
@@ -183,7 +183,7 @@ def test_creates_racing_while_slots_are_repaired_take_exactly_the_freed_slots(ga
     ids = fill(gateway, "racer", CAP)
     expire_by_ttl(table, ids[:4])
     racer = Identity("acme", "racer")
-    results = concurrently(25, lambda _: service.create_session(racer, CreateSessionRequest()))
+    results = concurrently(25, lambda _: create_session(racer, CreateSessionRequest()))
     statuses = sorted(status for status, _ in results)
     assert statuses.count(200) == 4, statuses
     assert statuses.count(429) == 21, statuses
@@ -205,8 +205,8 @@ def test_creates_resumes_and_the_late_settlement_racing_never_pass_the_cap(gatew
         if index == 0:
             return publish(gateway, late_records)  # the settlement, delivered while the repairs run
         if index <= 2:
-            return service.update_session(storm, ids[3 + index], resume, None)  # the two crashed ones
-        return service.create_session(storm, CreateSessionRequest())
+            return update_session(storm, ids[3 + index], resume, None)  # the two crashed ones
+        return create_session(storm, CreateSessionRequest())
 
     results = concurrently(24, act)
     assert results[0] == (200, {"batchItemFailures": []})

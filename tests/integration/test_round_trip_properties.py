@@ -1,7 +1,7 @@
 """Property: every stored JSON object reads back as it was sent, or is refused (422) with nothing written.
 
 Hypothesis draws any JSON (empty keys, integers past 38 digits, subnormal floats, deep lists …);
-the oracle below is the contract's rule, written out independently of sessions/limits.py.
+the oracle below is the contract's rule, written out independently of sessions/domain/limits.py.
 Through the handlers, against the emulator: JSON → API → DynamoDB → API → JSON.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessions.attribute_values import from_attribute, to_attribute
+from sessions.core.attribute_values import from_attribute, to_attribute
 from tests.integration.conftest import set_env
 from tests.json_values import same_json
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from sessions import service, store
-from sessions.models import UpdateSessionRequest
-from sessions.service import Identity
+from sessions import store
+from sessions.domain.identity import Identity
+from sessions.domain.models import UpdateSessionRequest
+from sessions.usecases.session_writes import update_session
 from tests.integration.conftest import concurrently
 
 
@@ -73,9 +74,7 @@ def test_contended_patches_all_land_and_read_at_most_once_per_retry(gateway, cal
     sid = gateway.create({}).body["session_id"]
     calls.clear()
     owner = Identity("acme", "u-1")
-    results = concurrently(
-        8, lambda i: service.update_session(owner, sid, UpdateSessionRequest(context={f"k{i}": i}), None)
-    )
+    results = concurrently(8, lambda i: update_session(owner, sid, UpdateSessionRequest(context={f"k{i}": i}), None))
     assert [status for status, _ in results] == [200] * 8
     assert gateway.request("GET", f"/v1/sessions/{sid}").body["context"] == {f"k{i}": i for i in range(8)}
     retries = calls["UpdateItem"] - 8

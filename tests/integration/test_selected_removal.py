@@ -12,9 +12,10 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from sessions import conversation, history_edits
-from sessions.models import AppendEventRequest
-from sessions.service import Identity
+from sessions.domain.identity import Identity
+from sessions.domain.models import AppendEventRequest
+from sessions.usecases import event_edits
+from sessions.usecases.events import append_events
 from tests.integration.conftest import concurrently, publish, set_env
 
 OWNER = Identity("acme", "u-1")
@@ -273,11 +274,11 @@ def test_removals_racing_appends_and_each_other_keep_history_usage_and_stats_exa
     def work(index: int):
         if index < appends:
             request = AppendEventRequest(type="message", content=f"a{index}", usage={"tokens": 100, "cost_usd": 0.01})
-            return "append", conversation.append_events(OWNER, sid, [request])[0]
+            return "append", append_events(OWNER, sid, [request])[0]
         # overlapping selections: seqs 1-20 each named by two removals, some seqs the appends will take
         first = 1 + 5 * (index - appends) % 20
         seqs = [first, first + 1, first + 2, first + 5, first + 21]
-        body = history_edits.delete_events(OWNER, sid, seqs=seqs, return_events=True, if_match=None)[0]
+        body = event_edits.delete_events(OWNER, sid, seqs=seqs, return_events=True, if_match=None)[0]
         return "remove", body
 
     results = concurrently(appends + removals, work)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sessions import state
-from sessions.service import Identity
+from sessions.domain.identity import Identity
+from sessions.usecases import state
 from tests.integration.conftest import concurrently
 
 SERVICE = {"user": "svc", "roles": ["service"]}
@@ -111,9 +111,9 @@ def test_if_match_is_compare_and_set_on_the_version(gateway):
 
 def test_if_match_loses_a_race_with_412_and_the_current_version(gateway, monkeypatch):
     """Between the read and the conditioned write another writer wins: no retry for a conditioned write."""
-    from sessions import service
+    from sessions.usecases import access
 
-    store = service.store()
+    store = access.store()
     original = store.get_state
 
     def read_then_someone_writes(key):
@@ -257,8 +257,8 @@ def test_state_patch_is_not_accepted_on_a_creates_initial_events(gateway, table)
 
 def test_appends_racing_state_patches_and_patches_lose_nothing(gateway):
     """Appends with state_patch and plain PATCHes of the same documents, at once: every change lands."""
-    from sessions import conversation
-    from sessions.models import AppendEventRequest
+    from sessions.domain.models import AppendEventRequest
+    from sessions.usecases.events import append_event
 
     owner = Identity("acme", "u-1")
     sid = session_in_app(gateway)
@@ -266,7 +266,7 @@ def test_appends_racing_state_patches_and_patches_lose_nothing(gateway):
     def write(i: int):
         if i % 2:
             request = AppendEventRequest.model_validate({"type": "m", "state_patch": {"user": {f"a{i}": i}}})
-            return conversation.append_event(owner, sid, request)
+            return append_event(owner, sid, request)
         return state.update_user_state(owner, "code-review", "u-1", {f"p{i}": i}, None)
 
     results = concurrently(10, write)
@@ -279,10 +279,10 @@ def test_appends_racing_state_patches_and_patches_lose_nothing(gateway):
 
 
 def test_a_state_document_changed_between_read_and_commit_replans_the_append(gateway, monkeypatch):
-    from sessions import service
+    from sessions.usecases import access
 
     sid = session_in_app(gateway)
-    store = service.store()
+    store = access.store()
     original = store.state_write
     raced: list[int] = []
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sessions import state
-from sessions.service import Identity
+from sessions.domain.identity import Identity
+from sessions.usecases import state
 from tests.integration.conftest import set_env
 
 SERVICE = {"user": "svc", "roles": ["service"]}
@@ -239,10 +239,10 @@ def test_if_match_holds_for_an_append_with_sets(gateway):
 
 
 def test_a_document_changed_between_read_and_commit_replans_the_sets(gateway, monkeypatch):
-    from sessions import service
+    from sessions.usecases import access
 
     sid = session_in_app(gateway)
-    store = service.store()
+    store = access.store()
     original = store.state_write
     raced: list[int] = []
 
@@ -314,9 +314,9 @@ def test_a_refused_create_writes_no_state(gateway, table, monkeypatch):
 
 
 def test_a_create_whose_document_changed_meanwhile_plans_it_again(gateway, monkeypatch):
-    from sessions import service
+    from sessions.usecases import access
 
-    store = service.store()
+    store = access.store()
     original = store.state_write
     raced: list[int] = []
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sessions import conversation, service, store
-from sessions.models import AppendEventRequest, CreateSessionRequest, UpdateSessionRequest
-from sessions.service import Identity
+from sessions import store
+from sessions.domain.identity import Identity
+from sessions.domain.models import AppendEventRequest, CreateSessionRequest, UpdateSessionRequest
+from sessions.usecases.events import append_event
+from sessions.usecases.session_writes import create_session, delete_session, update_session
 from tests.integration.conftest import concurrently
 
 ZERO = {"active": 0, "paused": 0, "completed": 0, "crashed": 0}
@@ -27,11 +29,11 @@ def test_stats_of_a_new_user_are_zero(gateway):
 
 def test_stats_stay_exact_after_a_mixed_workload_with_concurrent_writers(gateway):
     alice = Identity("acme", "alice")
-    created = concurrently(8, lambda i: service.create_session(alice, CreateSessionRequest(session_id=f"a{i}")))
+    created = concurrently(8, lambda i: create_session(alice, CreateSessionRequest(session_id=f"a{i}")))
     assert all(status == 200 for status, _ in created)
     appended = concurrently(
         12,
-        lambda i: conversation.append_event(
+        lambda i: append_event(
             alice,
             f"a{i % 4}",
             AppendEventRequest(type="task" if i % 2 else "message", usage={"tokens": 10, "cost_usd": 0.1}),
@@ -40,11 +42,11 @@ def test_stats_stay_exact_after_a_mixed_workload_with_concurrent_writers(gateway
     assert all(status == 200 for status, _ in appended)
     moves = {"a0": "paused", "a1": "completed", "a2": "crashed", "a3": "paused"}
     results = concurrently(
-        4, lambda i: service.update_session(alice, f"a{i}", UpdateSessionRequest(status=moves[f"a{i}"]), None)
+        4, lambda i: update_session(alice, f"a{i}", UpdateSessionRequest(status=moves[f"a{i}"]), None)
     )
     assert all(status == 200 for status, _ in results)
-    service.delete_session(alice, "a4")
-    service.delete_session(alice, "a1")  # a completed session deleted
+    delete_session(alice, "a4")
+    delete_session(alice, "a1")  # a completed session deleted
     gateway.create({"session_id": "b0"}, user="bob")
     stats = _stats(gateway, user="alice")
     assert stats["sessions"] == {"active": 3, "paused": 2, "completed": 0, "crashed": 1}

@@ -13,7 +13,7 @@ import pytest
 
 from local.event_sources.event_filters import accepted, filters_of
 from local.stack.template import load_template
-from sessions.events import SessionStreamRecord, events_of, is_session_item
+from sessions.domain.lifecycle_events import SessionStreamRecord, events_of, is_session_item
 from tests.integration.conftest import publish, set_env
 from tests.integration.test_cleanup import backdate, run
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from local.api.gateway import LambdaContext
-from sessions.stream_replay import NotAFailedBatch
+from sessions.usecases.stream_replay import NotAFailedBatch
 from tests.integration.conftest import publish
 
 
@@ -145,7 +145,7 @@ def test_a_batch_the_stream_no_longer_holds_is_reported_not_guessed_at(gateway, 
 def test_a_batch_older_than_a_day_is_refused_though_the_stream_still_holds_it(
     gateway, table, stream, bus_queue, lost_batch, monkeypatch
 ):
-    from sessions.clock import now_ms
+    from sessions.core.clock import now_ms
     from sessions.store import stream_batches
     from sessions.store.keys import MARKER_LIFETIME_SECONDS
 

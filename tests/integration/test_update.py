@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from sessions.lifecycle import ALLOWED_TRANSITIONS, Status
+from sessions.domain.status import ALLOWED_TRANSITIONS, Status
 
 
 def _session(gateway, **fields):
@@ -193,7 +193,7 @@ def test_a_completed_session_keeps_title_metadata_and_ttl_editable(gateway):
 
 
 def test_ttl_seconds_moves_expires_at_from_now(gateway):
-    from sessions.clock import now_ms, parse_timestamp
+    from sessions.core.clock import now_ms, parse_timestamp
 
     sid = _session(gateway)
     before = now_ms()

@@ -1,4 +1,4 @@
-"""Who a request acts as (sessions.service.acting_for), and every session endpoint stating `user_id`."""
+"""Who a request acts as (sessions.domain.identity.acting_for), and every session endpoint stating `user_id`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from local.generators.openapi import OPENAPI_PATH
-from sessions.errors import Forbidden
-from sessions.service import Identity, acting_for
+from sessions.core.errors import Forbidden
+from sessions.domain.identity import Identity, acting_for
 
 USER = Identity("acme", "alice")
 ADMIN = Identity("acme", "boss", frozenset({"admin"}))
@@ -46,7 +46,7 @@ def test_anyone_else_naming_another_user_is_forbidden(reading):
 
 
 def test_every_session_and_event_operation_states_user_id():
-    """Handlers declare `user_id: ActingFor = None` (sessions.api); create takes it in its body."""
+    """Handlers declare `user_id: ActingFor = None` (sessions.http.identity); create takes it in its body."""
     paths = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))["paths"]
     for path, item in paths.items():
         if not path.startswith("/v1/sessions"):

@@ -38,7 +38,7 @@ EVENT_FUNCTIONS = {
     "GetHistoryFunction",
     "UpdateEventFunction",
 }
-LARGE_EVENT_MODULES = ("sessions.large_events", "sessions.store.blobs")
+LARGE_EVENT_MODULES = ("sessions.usecases.large_events", "sessions.store.blobs")
 # planning appends and patches: not for the functions that only read
 READ_FUNCTIONS = {
     "GetEventFunction",
@@ -48,16 +48,16 @@ READ_FUNCTIONS = {
     "GetStatsFunction",
     "ListSessionsFunction",
 }
-WRITE_PLANNING_MODULES = ("sessions.appending", "sessions.patching")
+WRITE_PLANNING_MODULES = ("sessions.domain.appending", "sessions.domain.patching")
 # no function loads these at INIT: boto3 (botocore's session makes the clients), the clients
 # themselves (made on first use), the stream's and the cleanup's code, Powertools' parser
 NEVER_AT_INIT = (
     "boto3",
     "s3transfer",
     "botocore.client",
-    "sessions.events",
-    "sessions.publishing",
-    "sessions.cleanup",
+    "sessions.domain.lifecycle_events",
+    "sessions.usecases.publishing",
+    "sessions.usecases.cleanup",
     "aws_lambda_powertools.utilities.parser",
 )
 
@@ -67,7 +67,7 @@ code_dir, layer_dir, module_name = sys.argv[1:4]
 sys.path[:0] = [code_dir, layer_dir]
 __import__(module_name)
 from pydantic import BaseModel
-from sessions import models
+from sessions.domain import models
 built = sorted(
     name for name, value in vars(models).items()
     if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == models.__name__
@@ -121,6 +121,6 @@ def test_init_loads_only_what_the_function_needs(inits, logical_id):
     if logical_id in READ_FUNCTIONS:
         assert not modules & set(WRITE_PLANNING_MODULES), logical_id
     if logical_id not in {"GetHistoryFunction", "AppendEventFunction"}:
-        assert "sessions.conversation" not in modules, logical_id
+        assert "sessions.usecases.events" not in modules, logical_id
     if logical_id == "GetHistoryFunction":
-        assert "sessions.state" not in modules  # the append's state patches: not the history's
+        assert "sessions.usecases.state" not in modules  # the append's state patches: not the history's

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sessions import large_events
-from sessions.large_events import (
+from sessions.usecases import large_events
+from sessions.usecases.large_events import (
     LAMBDA_RESPONSE_MAX_BYTES,
     RESPONSE_FRAME_BYTES,
     LargeParts,

@@ -1,8 +1,8 @@
-"""Where a fork reads each seq from (sessions/lineage.py): extents, their cuts, a fork's lineage, its base."""
+"""Where a fork reads each seq from (sessions/domain/lineage.py): extents, their cuts, a fork's lineage, its base."""
 
 from __future__ import annotations
 
-from sessions.lineage import (
+from sessions.domain.lineage import (
     BASE_HISTORY_MAX,
     LAST_SEQ,
     Segment,

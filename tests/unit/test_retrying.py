@@ -1,4 +1,4 @@
-"""How an optimistic write retries a lost race (sessions.service.write_until_it_wins, sessions.retrying)."""
+"""How an optimistic write retries a lost race (usecases.access.write_until_it_wins, core.retrying)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from sessions import retrying, service
-from sessions.errors import SessionNotFound, VersionMismatch
+from sessions.core import retrying
+from sessions.core.errors import SessionNotFound, VersionMismatch
 from sessions.store import VersionChanged, WriteConflict
+from sessions.usecases import access
 
 SESSION = {"tenant_id": "t", "session_id": "s", "incarnation": "i1", "expires_at": "2999-01-01T00:00:00.000Z"}
 
@@ -28,9 +29,9 @@ class Reads:
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
     store = Reads(version=9)
-    monkeypatch.setattr(service, "store", lambda: store)
+    monkeypatch.setattr(access, "store", lambda: store)
     monkeypatch.setattr(retrying, "back_off", lambda attempt: None)
-    monkeypatch.setattr(service, "back_off", lambda attempt: None)
+    monkeypatch.setattr(access, "back_off", lambda attempt: None)
     return store
 
 
@@ -43,7 +44,7 @@ def test_the_first_lost_race_retries_at_once_on_the_item_handed_back(reads: Read
             raise VersionChanged({**SESSION, "version": 2})
         return "written"
 
-    assert service.write_until_it_wins({**SESSION, "version": 1}, write) == "written"
+    assert access.write_until_it_wins({**SESSION, "version": 1}, write) == "written"
     assert seen == [1, 2] and reads.calls == 0
 
 
@@ -56,7 +57,7 @@ def test_later_losses_back_off_then_read_the_session_afresh(reads: Reads) -> Non
             raise VersionChanged({**SESSION, "version": 5})  # an image that a sleep would make stale
         return "written"
 
-    assert service.write_until_it_wins({**SESSION, "version": 1}, write) == "written"
+    assert access.write_until_it_wins({**SESSION, "version": 1}, write) == "written"
     assert seen == [1, 5, 9] and reads.calls == 1
 
 
@@ -69,7 +70,7 @@ def test_a_transaction_conflict_carries_no_image_so_the_session_is_read(reads: R
             raise WriteConflict("busy")
         return "written"
 
-    assert service.write_until_it_wins({**SESSION, "version": 1}, write) == "written"
+    assert access.write_until_it_wins({**SESSION, "version": 1}, write) == "written"
     assert seen == [1, 9] and reads.calls == 1
 
 
@@ -78,7 +79,7 @@ def test_a_session_gone_meanwhile_is_not_found(reads: Reads) -> None:
         raise VersionChanged(None)
 
     with pytest.raises(SessionNotFound):
-        service.write_until_it_wins({**SESSION, "version": 1}, write)
+        access.write_until_it_wins({**SESSION, "version": 1}, write)
 
 
 def test_retries_stop_at_the_time_budget_with_version_mismatch(reads: Reads) -> None:
@@ -87,7 +88,7 @@ def test_retries_stop_at_the_time_budget_with_version_mismatch(reads: Reads) -> 
 
     started = time.monotonic()
     with retrying.time_budget(remaining_ms=1700), pytest.raises(VersionMismatch):  # 0.2 s after the margin
-        service.write_until_it_wins({**SESSION, "version": 1}, write)
+        access.write_until_it_wins({**SESSION, "version": 1}, write)
     assert 0.15 < time.monotonic() - started < 1.0
 
 

@@ -6,14 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from sessions import errors
-from sessions.api import identity_of, parse_if_match, parse_json_body
-from sessions.attribute_values import from_attribute, to_attribute
-from sessions.limits import MAX_NESTING, ObjectTooLarge, check_json_object
-from sessions.merge_patch import apply_merge_patch
-from sessions.settings import get_settings
+from sessions.core import errors
+from sessions.core.attribute_values import from_attribute, to_attribute
+from sessions.core.settings import get_settings
+from sessions.domain.limits import MAX_NESTING, ObjectTooLarge, check_json_object
+from sessions.domain.merge_patch import apply_merge_patch
+from sessions.domain.text import sanitize_title
+from sessions.http.identity import identity_of
+from sessions.http.parameters import parse_if_match, parse_json_body
 from sessions.store import key_part, session_pk, user_pk
-from sessions.text import sanitize_title
 
 # RFC 7396, Appendix A
 RFC_7396_EXAMPLES = [

@@ -8,10 +8,10 @@ import unicodedata
 
 import pytest
 
-from sessions.idempotency import KEY_PATTERN
-from sessions.limits import NotStorable, check_json_object
-from sessions.listing import STATUS_LIST_PATTERN, _statuses
-from sessions.text import INVISIBLE_CLASS, TITLE_PATTERN, sanitize_title
+from sessions.domain.limits import NotStorable, check_json_object
+from sessions.domain.text import INVISIBLE_CLASS, TITLE_PATTERN, sanitize_title
+from sessions.http.idempotency import KEY_PATTERN
+from sessions.usecases.listing import STATUS_LIST_PATTERN, _statuses
 
 
 def test_the_invisible_class_is_exactly_what_sanitizing_removes_or_collapses():

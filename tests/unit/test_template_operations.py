@@ -16,7 +16,7 @@ import pytest
 
 from local.event_sources.event_filters import filters_of
 from local.stack.template import Resolver, load_template, local_resolver, parameter_defaults, resources_of_type
-from sessions.models import SUMMARY_FIELDS
+from sessions.domain.models import SUMMARY_FIELDS
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]

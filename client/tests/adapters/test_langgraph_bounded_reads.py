@@ -161,10 +161,10 @@ def test_put_and_put_writes_racing_on_threads_never_lose_a_write(langgraph_backe
 @pytest.fixture
 def scanned(langgraph_backend: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """The items each DynamoDB Query of the in-process service reads (ScannedCount: what it is charged for)."""
-    from sessions import service
+    from sessions.usecases import access
 
     counts: list[int] = []
-    store = service.store()
+    store = access.store()
     real = store._client
 
     class Counting:

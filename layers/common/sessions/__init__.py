@@ -1,1 +1,4 @@
-"""The session service's domain package, shared by every function through the common layer."""
+"""The session service, shared by every function through the common layer; its folders are its layers.
+
+http -> usecases -> store -> domain -> core: each imports only from those after it (import-linter, pyproject.toml).
+"""

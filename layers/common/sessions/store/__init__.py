@@ -1,4 +1,6 @@
-"""The only package that talks to DynamoDB: keys, items, conditional writes (keys.py has the key design).
+"""Sessions in DynamoDB and S3: keys, items, conditional writes (keys.py has the key design).
+
+The idempotency records are the one other thing in DynamoDB (http/idempotency.py, Powertools' own).
 
 `SessionStore` is the one facade the service uses; each part lives in a module of its own:
 session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
@@ -13,7 +15,7 @@ so the cleanup finds it (and its history) through the ByExpiry index, and the st
 
 from __future__ import annotations
 
-from sessions.settings import get_settings
+from sessions.core.settings import get_settings
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
 from sessions.store.client import aws_client, dynamodb_client
 from sessions.store.event_edits import REWIND_MAX_EVENTS, EventEdits

@@ -6,7 +6,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from sessions.errors import SessionLimitReached
+from sessions.core.errors import SessionLimitReached
 from sessions.store.keys import record_of
 
 if TYPE_CHECKING:

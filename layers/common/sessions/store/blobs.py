@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sessions.settings import get_settings
+from sessions.core.settings import get_settings
 from sessions.store.client import aws_client
 from sessions.store.keys import key_part
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sessions import counters
-from sessions.attribute_values import to_item
-from sessions.lineage import Segment, covering, extents, segments
+from sessions.core.attribute_values import to_item
+from sessions.domain import counters
+from sessions.domain.lineage import Segment, covering, extents, segments
 from sessions.store.base import WriteConflict
 from sessions.store.keys import LAST_SEQ, event_item, event_sk, record_of, session_pk
 from sessions.store.sessions import SessionWrites, own_events

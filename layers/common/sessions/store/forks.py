@@ -1,6 +1,6 @@
 """Forks: a session that reads another's prefix instead of copying it, and what keeps that read unchanged.
 
-A fork's item carries its `lineage` (sessions/lineage.py): extents of other sessions' partitions it
+A fork's item carries its `lineage` (sessions/domain/lineage.py): extents of other sessions' partitions it
 reads. Every session it reads from (a source) keeps, per incarnation, in its own partition:
 
     #FORKS#{incarnation}                                    count (forks registered), closed (purge begun)
@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sessions.attribute_values import from_item, to_item
-from sessions.clock import format_ms, now_ms
-from sessions.errors import SessionLimitReached
-from sessions.lineage import LAST_SEQ, SeqRange, cut, extents, intersect, overlap
-from sessions.retrying import back_off, write_attempts
+from sessions.core.attribute_values import from_item, to_item
+from sessions.core.clock import format_ms, now_ms
+from sessions.core.errors import SessionLimitReached
+from sessions.core.retrying import back_off, write_attempts
+from sessions.domain.lineage import LAST_SEQ, SeqRange, cut, extents, intersect, overlap
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
 from sessions.store.event_edits import EventEdits
 from sessions.store.keys import (

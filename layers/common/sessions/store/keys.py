@@ -32,9 +32,9 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from sessions.attribute_values import from_item, to_attribute, to_item
-from sessions.clock import format_ms, parse_timestamp
-from sessions.settings import get_settings
+from sessions.core.attribute_values import from_item, to_attribute, to_item
+from sessions.core.clock import format_ms, parse_timestamp
+from sessions.core.settings import get_settings
 
 SESSION_SK = "#SESSION"
 COUNTERS_SK = "#COUNTERS"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sessions.attribute_values import from_item, to_item
-from sessions.lineage import segments
+from sessions.core.attribute_values import from_item, to_item
+from sessions.domain.lineage import segments
 from sessions.store.base import TableAccess
 from sessions.store.keys import LAST_SEQ, SESSION_SK, agent_pk, app_pk, event_sk, record_of, session_pk, user_pk
 
@@ -51,7 +51,7 @@ class EventQuery:
     first_seq: int = 0  # the history's base, or a from_seq past it: events before it are left out
     last_seq: int = LAST_SEQ  # a to_seq: events after it are left out (as first_seq, a key condition)
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs an event's metadata must all hold
-    # a fork's extents (sessions.lineage): seq ranges read from other sessions' partitions, in seq order
+    # a fork's extents (sessions.domain.lineage): seq ranges read from other sessions' partitions, in seq order
     lineage: tuple[dict[str, Any], ...] = ()
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from sessions import counters
-from sessions.attribute_values import from_item, to_item
-from sessions.clock import now_ms
-from sessions.counters import CounterDeltas
+from sessions.core.attribute_values import from_item, to_item
+from sessions.core.clock import now_ms
+from sessions.domain import counters
+from sessions.domain.counters import CounterDeltas
 from sessions.store.base import TableAccess
 from sessions.store.keys import MARKER_LIFETIME_SECONDS, SETTLED_SK_PREFIX, purge_marker, session_pk
 from sessions.store.slots import settle_slot

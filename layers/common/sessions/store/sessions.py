@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sessions import counters
-from sessions.attribute_values import to_item
-from sessions.clock import parse_timestamp
-from sessions.errors import SessionLimitReached
-from sessions.lineage import covering, extents
+from sessions.core.attribute_values import to_item
+from sessions.core.clock import parse_timestamp
+from sessions.core.errors import SessionLimitReached
+from sessions.domain import counters
+from sessions.domain.lineage import covering, extents
 from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
 from sessions.store.keys import (
     SESSION_SK,

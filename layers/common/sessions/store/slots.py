@@ -29,9 +29,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from sessions.attribute_values import from_item, to_item
-from sessions.clock import now_ms
-from sessions.retrying import back_off, write_attempts
+from sessions.core.attribute_values import from_item, to_item
+from sessions.core.clock import now_ms
+from sessions.core.retrying import back_off, write_attempts
 from sessions.store.base import TableAccess, WriteConflict
 from sessions.store.keys import (
     COUNTERS_SK,

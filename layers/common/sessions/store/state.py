@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sessions.attribute_values import to_item
+from sessions.core.attribute_values import to_item
 from sessions.store.base import TableAccess, VersionChanged, WriteConflict
 from sessions.store.keys import STATE_SK, record_of, state_pk
 

@@ -11,8 +11,8 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from sessions.attribute_values import from_item, to_attribute
-from sessions.counters import CounterDeltas
+from sessions.core.attribute_values import from_item, to_attribute
+from sessions.domain.counters import CounterDeltas
 from sessions.store.base import TableAccess
 from sessions.store.keys import COUNTERS_SK, tenant_pk, user_pk
 

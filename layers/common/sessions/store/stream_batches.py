@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sessions.clock import now_ms
+from sessions.core.clock import now_ms
 from sessions.store.client import aws_client
 from sessions.store.keys import STREAM_RECORD_MAX_AGE_SECONDS
 

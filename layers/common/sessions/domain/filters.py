@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sessions.clock import clamp_ms, format_ms, parse_timestamp
-from sessions.errors import InvalidField
+from sessions.core.clock import clamp_ms, format_ms, parse_timestamp
+from sessions.core.errors import InvalidField
 
 
 def timestamp_param(name: str, value: str | None) -> str | None:

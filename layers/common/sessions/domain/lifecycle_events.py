@@ -15,9 +15,9 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamChangedRecordModel, DynamoDBStreamRecordModel
 from pydantic import BaseModel, Field, field_validator
 
-from sessions.attribute_values import from_item
-from sessions.clock import format_ms
-from sessions.models import ForkPoint, Usage
+from sessions.core.attribute_values import from_item
+from sessions.core.clock import format_ms
+from sessions.domain.models import ForkPoint, Usage
 
 # Fields of a session item whose change is bookkeeping or storage, not news.
 _BOOKKEEPING = frozenset(

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from sessions.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidField
-from sessions.settings import get_settings
+from sessions.core.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidField
+from sessions.core.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-    from sessions.service import Identity
+    from sessions.domain.identity import Identity
 
 KEY_MAX_LENGTH = 255
 # Visible ASCII, inner spaces allowed: what an HTTP header carries unchanged (it trims outer spaces).

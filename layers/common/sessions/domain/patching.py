@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sessions.clock import format_ms
-from sessions.errors import InvalidField, PayloadTooLarge, SessionClosed
-from sessions.lifecycle import Status, check_transition, is_open
-from sessions.limits import ObjectTooLarge, check_json_object
-from sessions.merge_patch import apply_merge_patch
-from sessions.models import METADATA_MAX_PAIRS, RuntimeBackend
+from sessions.core.clock import format_ms
+from sessions.core.errors import InvalidField, PayloadTooLarge, SessionClosed
+from sessions.domain.limits import ObjectTooLarge, check_json_object
+from sessions.domain.merge_patch import apply_merge_patch
+from sessions.domain.models import METADATA_MAX_PAIRS, RuntimeBackend
+from sessions.domain.status import Status, check_transition, is_open
 
 if TYPE_CHECKING:
-    from sessions.models import UpdateSessionRequest
+    from sessions.domain.models import UpdateSessionRequest
 
 # What a completed session still lets a client change.
 EDITABLE_WHEN_COMPLETED = frozenset({"title", "metadata", "ttl_seconds"})

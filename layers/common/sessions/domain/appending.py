@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sessions.clock import format_ms
-from sessions.errors import HistoryFull, SessionClosed, TokenBudgetExceeded
-from sessions.lifecycle import Status
-from sessions.lineage import with_base
-from sessions.merge_patch import apply_merge_patch, set_keys
-from sessions.patching import checked_object
+from sessions.core.clock import format_ms
+from sessions.core.errors import HistoryFull, SessionClosed, TokenBudgetExceeded
+from sessions.domain.lineage import with_base
+from sessions.domain.merge_patch import apply_merge_patch, set_keys
+from sessions.domain.patching import checked_object
+from sessions.domain.status import Status
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sessions.models import AppendEventRequest
+    from sessions.domain.models import AppendEventRequest
 
 
 # what an event changes elsewhere (the session's context, state documents): applied, never part of the stored event

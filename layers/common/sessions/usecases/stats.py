@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Context, Decimal
 from typing import Any, Literal
 
-from sessions.clock import format_ms, now_ms
-from sessions.counters import COST_QUANTUM, STATUS_FIELDS, TOTAL_FIELDS
-from sessions.errors import Forbidden
-from sessions.service import Identity, store
+from sessions.core.clock import format_ms, now_ms
+from sessions.core.errors import Forbidden
+from sessions.domain.counters import COST_QUANTUM, STATUS_FIELDS, TOTAL_FIELDS
+from sessions.domain.identity import Identity
+from sessions.usecases.access import store
 
 
 def get_stats(identity: Identity, scope: Literal["user", "tenant"]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Forking a session in O(1), and the hooks that keep what forks read unchanged (docs/API.md, "Forks").
 
-A fork reads its parent's history up to its fork point from where it lives (sessions/lineage.py),
+A fork reads its parent's history up to its fork point from where it lives (sessions/domain/lineage.py),
 so creating one writes the same few items whatever the parent's length (store/forks.py). Reads are
 the parent's item and, only when the fork point is before the parent's latest seq, the events after
 it (their usage leaves the fork's) and the one event at or before it (its `last_event_at`).
@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sessions.clock import format_ms, now_ms
-from sessions.errors import ForkLineageTooLong, InvalidField, SessionIdTaken, SessionNotFound, VersionMismatch
-from sessions.lifecycle import Status
-from sessions.lineage import (
+from sessions.core.clock import format_ms, now_ms
+from sessions.core.errors import ForkLineageTooLong, InvalidField, SessionIdTaken, SessionNotFound, VersionMismatch
+from sessions.core.retrying import back_off, write_attempts
+from sessions.core.settings import get_settings
+from sessions.domain.identity import Identity
+from sessions.domain.lineage import (
     LAST_SEQ,
     SOURCES_MAX,
     SeqRange,
@@ -26,14 +28,13 @@ from sessions.lineage import (
     is_fork_reader,
     sources,
 )
-from sessions.retrying import back_off, write_attempts
-from sessions.service import Identity, is_live, owned_live_session, store, with_slot_repair
-from sessions.settings import get_settings
+from sessions.domain.status import Status
+from sessions.domain.usage import usage_without
 from sessions.store import ItemExists, ParentChanged, Source, SourceClosed, VersionChanged, WriteConflict, session_pk
-from sessions.usage import usage_without
+from sessions.usecases.access import is_live, owned_live_session, store, with_slot_repair
 
 if TYPE_CHECKING:
-    from sessions.models import ForkSessionRequest
+    from sessions.domain.models import ForkSessionRequest
 
 # copied from the parent as they are now (title, metadata and context unless the body gives them)
 COPIED_FIELDS = (
@@ -116,7 +117,7 @@ def _plan(
     identity: Identity, parent: dict[str, Any], request: ForkSessionRequest, fork_id: str, incarnation: str
 ) -> tuple[dict[str, Any], list[Source]]:
     """The fork's record and the sessions it registers with, from the parent as read."""
-    from sessions.appending import last_seq
+    from sessions.domain.appending import last_seq
 
     latest = last_seq(parent)
     at_seq = latest if request.at_seq is None else request.at_seq
@@ -214,7 +215,7 @@ def detach_readers(session: dict[str, Any], ranges: list[SeqRange]) -> None:
     """
     if not session.get("fork_count"):
         return
-    from sessions.large_events import blobs  # S3: the events' large parts are copied too
+    from sessions.usecases.large_events import blobs  # S3: the events' large parts are copied too
 
     pk = session_pk(session["tenant_id"], session["session_id"])
     store().detach_readers(pk, session["incarnation"], ranges, blobs=blobs())

@@ -1,4 +1,4 @@
-"""Domain errors. Each means one thing to a client; api.py maps them to problem+json once."""
+"""Domain errors. Each means one thing to a client; http/problems.py maps them to problem+json once."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from sessions.limits import INLINE_PART_MAX_BYTES
-from sessions.models import EVENT_FIELDS, REMOVED_EVENT_FIELDS
+from sessions.domain.limits import INLINE_PART_MAX_BYTES
+from sessions.domain.models import EVENT_FIELDS, REMOVED_EVENT_FIELDS
 from sessions.store.blobs import EventBlobs, blob_key, default_blobs
 
 logger = Logger(child=True)
@@ -58,7 +58,7 @@ def use_blobs(event_blobs: EventBlobs | None) -> None:
 
 
 def body_json(value: Any) -> str:
-    """How response bodies are serialized (sessions.api.json_response): compact, UTF-8 unescaped."""
+    """How response bodies are serialized (sessions.http.app.json_response): compact, UTF-8 unescaped."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

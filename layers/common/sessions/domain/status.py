@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sessions.errors import InvalidTransition
+from sessions.core.errors import InvalidTransition
 
 
 class Status(StrEnum):

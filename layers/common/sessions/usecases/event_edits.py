@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sessions.clock import format_ms, now_ms
-from sessions.errors import (
+from sessions.core.clock import format_ms, now_ms
+from sessions.core.errors import (
     EventNotFound,
     InvalidField,
     PayloadTooLarge,
@@ -21,29 +21,30 @@ from sessions.errors import (
     SessionClosed,
     VersionMismatch,
 )
-from sessions.forking import detach_readers, read_stable
-from sessions.large_events import (
+from sessions.domain.identity import Identity
+from sessions.domain.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
+from sessions.domain.lineage import LAST_SEQ, base_history, covering, cut, extents, with_base
+from sessions.domain.merge_patch import apply_merge_patch
+from sessions.domain.models import METADATA_MAX_PAIRS
+from sessions.domain.status import Status
+from sessions.domain.usage import usage_without
+from sessions.store import REWIND_MAX_EVENTS, VersionChanged
+from sessions.store.blobs import own_copies
+from sessions.store.sessions import own_events
+from sessions.usecases.access import get_session, owned_live_session, store, write_until_it_wins, written_by
+from sessions.usecases.forks import detach_readers, read_stable
+from sessions.usecases.large_events import (
     delete_event_blobs,
     inline_parts,
     offload_large_parts,
     removed_views,
     with_parts_inline,
 )
-from sessions.lifecycle import Status
-from sessions.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
-from sessions.lineage import LAST_SEQ, base_history, covering, cut, extents, with_base
-from sessions.merge_patch import apply_merge_patch
-from sessions.models import METADATA_MAX_PAIRS
-from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
-from sessions.store import REWIND_MAX_EVENTS, VersionChanged
-from sessions.store.blobs import own_copies
-from sessions.store.sessions import own_events
-from sessions.usage import usage_without
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sessions.models import UpdateEventRequest
+    from sessions.domain.models import UpdateEventRequest
 
 # What a PATCH of an event may change; everything else about an event (usage included) is fixed.
 EDITABLE_EVENT_FIELDS = ("content", "payload", "metadata")
@@ -194,7 +195,7 @@ def plan_removal(
     `room`: events appended in the same transaction (an append's replace_from_seq), which take their
     places among the REWIND_MAX_EVENTS a transaction holds; more is RewindTooLarge, nothing written.
     """
-    from sessions.appending import last_seq
+    from sessions.domain.appending import last_seq
 
     limit = REWIND_MAX_EVENTS - room
     removed = store().events_from(current, from_seq, limit + 1)
@@ -239,7 +240,7 @@ def plan_seq_removal(current: dict[str, Any], seqs: Sequence[int]) -> tuple[list
     A seq that holds no event is passed over. The history's base stays where it is, even when its own event
     goes: what it compacted stays compacted (as a rewind never reveals it), and the history starts after it.
     """
-    from sessions.appending import compacted_count, last_seq
+    from sessions.domain.appending import compacted_count, last_seq
 
     removed = store().events_at(current, list(seqs))
     if not removed:
@@ -300,7 +301,7 @@ def delete_events(
     `seqs`: 1 to REWIND_MAX_EVENTS distinct seqs (else 422); those holding no event are passed over.
     """
     # imported here: the event GET and PATCH functions import this module and need none of appending
-    from sessions.appending import last_seq
+    from sessions.domain.appending import last_seq
 
     selected = selected_seqs(from_seq, seqs)
     first = selected[0] if selected is not None else int(from_seq or 0)
@@ -346,6 +347,6 @@ def delete_events(
 
 def own_parts(session: dict[str, Any], event_id: str, pointers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Copies under the session's own keys of the large parts of an event it inherited (its own PATCH)."""
-    from sessions.large_events import blobs
+    from sessions.usecases.large_events import blobs
 
     return own_copies(blobs(), session, event_id, pointers)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from typing import Any
 
-from sessions.lifecycle import Status
+from sessions.domain.status import Status
 
 STATUS_FIELDS = tuple(status.value for status in Status)
 TOTAL_FIELDS = (

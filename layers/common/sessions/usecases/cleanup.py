@@ -48,8 +48,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sessions.clock import format_ms, now_ms, parse_timestamp
-from sessions.settings import get_settings
+from sessions.core.clock import format_ms, now_ms, parse_timestamp
+from sessions.core.settings import get_settings
 from sessions.store import SessionStore, default_store
 from sessions.store.blobs import EventBlobs, default_blobs, history_blob_prefix
 from sessions.store.keys import EXPIRY_SHARDS, LAST_SEQ, PURGE_SK_PREFIX, SESSION_SK

@@ -18,7 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from sessions.settings import get_settings
+from sessions.core.settings import get_settings
 from sessions.store.stream_batches import NoLongerInStream, StreamStretch, read_stretch
 
 logger = Logger(child=True)

@@ -25,9 +25,9 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from sessions.clock import MIN_MS, format_ms, now_ms, parse_timestamp
-from sessions.lifecycle import Status
-from sessions.limits import (
+from sessions.core.clock import MIN_MS, format_ms, now_ms, parse_timestamp
+from sessions.core.settings import get_settings
+from sessions.domain.limits import (
     EVENT_PARTS_MAX_BYTES,
     ObjectTooLarge,
     check_json_object,
@@ -35,8 +35,8 @@ from sessions.limits import (
     check_storable,
     serialized_size,
 )
-from sessions.settings import get_settings
-from sessions.text import TITLE_MAX_LENGTH, TITLE_PATTERN, sanitize_title
+from sessions.domain.status import Status
+from sessions.domain.text import TITLE_MAX_LENGTH, TITLE_PATTERN, sanitize_title
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 RESERVED_SESSION_IDS = frozenset({"stats"})

@@ -15,15 +15,16 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sessions.clock import format_ms, now_ms
-from sessions.errors import Forbidden, SessionHasNoApp, VersionMismatch
-from sessions.merge_patch import apply_merge_patch, set_keys
-from sessions.retrying import back_off, write_attempts
-from sessions.service import Identity, store
+from sessions.core.clock import format_ms, now_ms
+from sessions.core.errors import Forbidden, SessionHasNoApp, VersionMismatch
+from sessions.core.retrying import back_off, write_attempts
+from sessions.domain.identity import Identity
+from sessions.domain.merge_patch import apply_merge_patch, set_keys
 from sessions.store import StateKey, VersionChanged, WriteConflict
+from sessions.usecases.access import store
 
 if TYPE_CHECKING:
-    from sessions.models import StatePatch, StateSet
+    from sessions.domain.models import StatePatch, StateSet
 
 NEVER_WRITTEN: dict[str, Any] = {"state": {}, "version": 0, "updated_at": None, "updated_by": None}
 
@@ -81,7 +82,7 @@ def session_with_state(identity: Identity, session_id: str) -> dict[str, Any]:
     One read of the session, then one BatchGetItem of both documents. Whoever may read the session may read
     them: the app's state is the tenant's, and the user's is the session owner's (read by the owner or an admin).
     """
-    from sessions.service import get_session
+    from sessions.usecases.access import get_session
 
     record = get_session(identity, session_id)
     if not record.get("app_name"):
@@ -106,7 +107,7 @@ def _changed(
 ) -> dict[str, Any] | None:
     """The next document after `steps` (in order: a merge patch, or a set of top-level keys), or None when the
     state stays as it is."""
-    from sessions.patching import checked_object  # imported here: the GET function never merges
+    from sessions.domain.patching import checked_object  # imported here: the GET function never merges
 
     state = current["state"]
     for kind, change in steps:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sessions.clock import format_ms, now_ms
-from sessions.cursors import decode_cursor, encode_cursor
-from sessions.errors import Forbidden, InvalidField
-from sessions.lifecycle import Status
-from sessions.models import SUMMARY_FIELDS
-from sessions.queries import timestamp_param
-from sessions.service import Identity, store
+from sessions.core.clock import format_ms, now_ms
+from sessions.core.errors import Forbidden, InvalidField
+from sessions.domain.filters import timestamp_param
+from sessions.domain.identity import Identity
+from sessions.domain.models import SUMMARY_FIELDS
+from sessions.domain.status import Status
 from sessions.store import SessionQuery
+from sessions.usecases.access import store
+from sessions.usecases.cursors import decode_cursor, encode_cursor
 
 
 def summary_view(record: dict[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,8 @@ import hmac
 import json
 from typing import Any
 
-from sessions.errors import InvalidCursor
-from sessions.settings import get_settings
+from sessions.core.errors import InvalidCursor
+from sessions.core.settings import get_settings
 
 
 @functools.cache

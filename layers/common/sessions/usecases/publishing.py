@@ -14,7 +14,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from sessions.events import PendingEvent, is_session_item, removed_by_ttl
+from sessions.domain.lifecycle_events import PendingEvent, is_session_item, removed_by_ttl
 from sessions.store import aws_client, default_store
 
 if TYPE_CHECKING:

@@ -5,21 +5,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sessions.clock import now_ms
-from sessions.cursors import decode_cursor, encode_cursor
-from sessions.errors import VersionMismatch
-from sessions.large_events import inline_parts
-from sessions.lineage import LAST_SEQ, extents, is_fork_reader
-from sessions.queries import timestamp_param
-from sessions.service import Identity, get_session, owned_live_session, store, write_until_it_wins, written_by
-from sessions.settings import get_settings
+from sessions.core.clock import now_ms
+from sessions.core.errors import VersionMismatch
+from sessions.core.settings import get_settings
+from sessions.domain.filters import timestamp_param
+from sessions.domain.identity import Identity
+from sessions.domain.lineage import LAST_SEQ, extents, is_fork_reader
 from sessions.store import EventQuery, event_position
 from sessions.store.sessions import own_events
+from sessions.usecases.access import get_session, owned_live_session, store, write_until_it_wins, written_by
+from sessions.usecases.cursors import decode_cursor, encode_cursor
+from sessions.usecases.large_events import inline_parts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sessions.models import AppendEventRequest
+    from sessions.domain.models import AppendEventRequest
     from sessions.store.queries import Page
 
 
@@ -38,9 +39,9 @@ def append_events(
     With `replace_from_seq`, the events from that seq on are removed in the same step (a tail replaced).
     """
     # imported here, not by the history's function: what only appends need (plans, state documents, uploads)
-    from sessions import state
-    from sessions.appending import check_open, plan_appends
-    from sessions.large_events import LargeParts
+    from sessions.domain.appending import check_open, plan_appends
+    from sessions.usecases import state
+    from sessions.usecases.large_events import LargeParts
 
     max_events = get_settings().max_history_events
     # parts over 32 KiB: to S3 once per event, after the first plan passes, before any write
@@ -52,15 +53,15 @@ def append_events(
         removed: list[dict[str, Any]] = []
         start, removal = current, dict[str, Any]()
         if replace_from_seq is not None:
-            from sessions.history_edits import plan_removal
+            from sessions.usecases.event_edits import plan_removal
 
             check_open(current)  # a closed session refuses before its tail is read
 
             removed, removal = plan_removal(current, replace_from_seq, room=len(requests))
             start = {**current, **removal}
             if removed:
-                from sessions.forking import detach_readers
-                from sessions.lineage import LAST_SEQ
+                from sessions.domain.lineage import LAST_SEQ
+                from sessions.usecases.forks import detach_readers
 
                 detach_readers(current, [(replace_from_seq, LAST_SEQ)])  # the forks that read the tail keep it
         # on a lost race, another append or patch won: planned again, the events get the next seqs
@@ -78,7 +79,7 @@ def append_events(
     replaced: list[dict[str, Any]] = []
     written = write_until_it_wins(owned_live_session(identity, session_id), write)
     if replaced:
-        from sessions.large_events import delete_event_blobs
+        from sessions.usecases.large_events import delete_event_blobs
 
         delete_event_blobs(replaced)  # after the commit: the removed events' large parts
     return written
@@ -86,7 +87,7 @@ def append_events(
 
 def append_event(identity: Identity, session_id: str, request: AppendEventRequest) -> dict[str, Any]:
     """Store one event (see append_events); as its 201 answers it."""
-    from sessions.large_events import fit_echo
+    from sessions.usecases.large_events import fit_echo
 
     events, _ = append_events(identity, session_id, [request])
     return fit_echo(events)[0]
@@ -110,7 +111,7 @@ def get_history(
     """A page of the history from its latest base (a compaction), or from its first event with `include_compacted`.
 
     `total` counts the events the page reads from: those from the base on, or every stored event.
-    `metadata`: (key, value) pairs an event's metadata must all hold (sessions.queries.metadata_filters).
+    `metadata`: (key, value) pairs an event's metadata must all hold (sessions.domain.filters.metadata_filters).
     `seq_range`: (from_seq, to_seq), inclusive, either None: bounds of the Query's key condition, never a
     filter, so a page reads only the events in the range; the lower bound combines with the base (the later).
     """
@@ -152,7 +153,7 @@ def get_history(
         return page, inline_parts(page.records, include_payload=include_payload)
 
     if is_fork_reader(session):
-        from sessions.forking import read_stable
+        from sessions.usecases.forks import read_stable
 
         # a fork's page crosses into its sources, their S3 objects included: read it steadily, parts and all
         page, events = read_stable(session, read_page)

@@ -1,0 +1,1 @@
+"""The rules of sessions and events, without I/O: request models, limits, status, lineage, patches, usage."""

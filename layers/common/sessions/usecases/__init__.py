@@ -1,0 +1,1 @@
+"""The use cases behind the endpoints, one module per resource or job; they reach AWS only through store/."""
