@@ -6,11 +6,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from pydantic import Field
 
 import sessions.domain.appending  # noqa: F401 - every removal's last_seq (sessions.usecases.event_edits imports it on use)
+from sessions.domain.limits import REWIND_MAX_EVENTS
 from sessions.domain.models import SEQ_MAX, EventsRemoved, Problem
 from sessions.http.app import create_app, json_response, lambda_entry
 from sessions.http.identity import ActingFor, caller
 from sessions.http.parameters import parse_if_match
-from sessions.store import REWIND_MAX_EVENTS
 from sessions.usecases import event_edits
 
 app = create_app()

@@ -21,6 +21,9 @@ BODY_MAX_BYTES = 256 * 1024
 EVENT_PARTS_MAX_BYTES = 5 * 1024 * 1024
 INLINE_PART_MAX_BYTES = 32 * 1024
 LARGE_BODY_MAX_BYTES = 6_000_000
+# Events a rewind or selected removal takes in its one transaction, besides the session, the owner's
+# counters and one tenant stats shard. DynamoDB takes 100 items per transaction; 90 leave room to spare.
+REWIND_MAX_EVENTS = 90
 # DynamoDB nests documents at most 32 levels deep; the item itself is one of them.
 MAX_NESTING = 30
 # DynamoDB numbers hold 38 significant digits exactly, magnitudes 1E-130 .. 9.99E+125. A JSON

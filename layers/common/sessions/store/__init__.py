@@ -18,7 +18,7 @@ from __future__ import annotations
 from sessions.core.settings import get_settings
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
 from sessions.store.client import aws_client, dynamodb_client
-from sessions.store.event_edits import REWIND_MAX_EVENTS, EventEdits
+from sessions.store.event_edits import EventEdits
 from sessions.store.forks import Forks, ParentChanged, Source, SourceClosed
 from sessions.store.keys import expiry_bucket, key_part, session_pk, user_pk
 from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery, event_position
@@ -29,7 +29,6 @@ from sessions.store.state import StateDocuments, StateKey
 from sessions.store.stats_counters import StatsReads
 
 __all__ = [
-    "REWIND_MAX_EVENTS",
     "EventEdits",
     "EventQuery",
     "ItemExists",

@@ -18,10 +18,6 @@ from sessions.store.keys import LAST_SEQ, event_item, event_sk, record_of, sessi
 from sessions.store.sessions import SessionWrites, own_events
 from sessions.store.stats_counters import counter_updates
 
-# Items a rewind's transaction holds besides the events: the session, the owner's counters and
-# one tenant stats shard. DynamoDB takes 100 items per transaction; 90 events leave room to spare.
-REWIND_MAX_EVENTS = 90
-
 
 class EventEdits(SessionWrites):
     def get_event(self, session: dict[str, Any], seq: int) -> dict[str, Any] | None:

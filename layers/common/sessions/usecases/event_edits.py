@@ -22,13 +22,19 @@ from sessions.core.errors import (
     VersionMismatch,
 )
 from sessions.domain.identity import Identity
-from sessions.domain.limits import EVENT_PARTS_MAX_BYTES, ObjectTooLarge, check_json_object, serialized_size
+from sessions.domain.limits import (
+    EVENT_PARTS_MAX_BYTES,
+    REWIND_MAX_EVENTS,
+    ObjectTooLarge,
+    check_json_object,
+    serialized_size,
+)
 from sessions.domain.lineage import LAST_SEQ, base_history, covering, cut, extents, with_base
 from sessions.domain.merge_patch import apply_merge_patch
 from sessions.domain.models import METADATA_MAX_PAIRS
 from sessions.domain.status import Status
 from sessions.domain.usage import usage_without
-from sessions.store import REWIND_MAX_EVENTS, VersionChanged
+from sessions.store import VersionChanged
 from sessions.store.blobs import own_copies
 from sessions.store.sessions import own_events
 from sessions.usecases.access import get_session, owned_live_session, store, write_until_it_wins, written_by
