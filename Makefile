@@ -27,7 +27,7 @@ help:
 	@echo "              cfn-lint, checkov and sam build"
 	@echo "make fuzz     schemathesis against the dev server, longer than make test's run (FUZZ_MAX_EXAMPLES, FUZZ_SEED)"
 	@echo "make bench    cold-start, overhead, round-trip, growth, contention and cost benchmarks"
-	@echo "make openapi  regenerate openapi.json and schemas/ (event JSON Schemas) from the code"
+	@echo "make openapi  regenerate openapi.json, schemas/ (event JSON Schemas) and the sync client (from the async one)"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON313)" ]; then \
@@ -98,6 +98,7 @@ checkov: $(CHECKOV_VENV)/.installed
 openapi: install
 	$(BIN)/python -m local.generators.openapi --write
 	$(BIN)/python -m local.generators.event_schemas --write
+	$(BIN)/python -m local.generators.sync_client --write
 
 # The checks run side by side first: they share nothing but the virtualenvs (three installs, also
 # side by side), which make builds once; each prints its output whole when it ends. Then the tests,

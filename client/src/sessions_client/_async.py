@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
@@ -25,6 +24,7 @@ from sessions_client._core import (
     IfMatch,
     JsonObject,
     Token,
+    async_bearer_token,
     create_body,
     event_body,
     finish,
@@ -128,12 +128,7 @@ class AsyncSessionsClient(ClientCore):
     async def _auth(self) -> dict[str, str]:
         if self.token is None:
             return {}
-        token = self.token() if callable(self.token) else self.token
-        if inspect.isawaitable(token):
-            token = await token
-        if not isinstance(token, str):
-            raise TypeError("the token provider must return a str (or an awaitable of one)")
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {await async_bearer_token(self.token)}"}
 
     async def send(self, call: Call[T]) -> T:
         """Send one logical call, retrying what is safe to retry; its answer as a model, or an exception."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 import uuid
@@ -72,6 +73,28 @@ def as_identity(value: DevIdentity | Mapping[str, Any] | None) -> DevIdentity | 
         tenant_id=value.get("tenant_id"),
         roles=tuple(roles.split(",")) if isinstance(roles, str) else tuple(roles),
     )
+
+
+def bearer_token(token: Token) -> str:
+    """The sync client's bearer token: `token` itself, or what the callable returns (a str)."""
+    value = token() if callable(token) else token
+    if not isinstance(value, str):
+        raise TypeError("the token provider must return a str (use AsyncSessionsClient for async providers)")
+    return value
+
+
+async def async_bearer_token(token: Token) -> str:
+    """The async client's: the same, and an async callable's answer awaited.
+
+    The one step of the clients written twice: the sync client, generated from the async one
+    (local/generators/sync_client.py), calls its twin above, which cannot await and refuses an awaitable.
+    """
+    value = token() if callable(token) else token
+    if inspect.isawaitable(value):
+        value = await value
+    if not isinstance(value, str):
+        raise TypeError("the token provider must return a str (or an awaitable of one)")
+    return value
 
 
 DEFAULT_URL = "http://127.0.0.1:3000"

@@ -1,4 +1,6 @@
-"""The synchronous client."""
+# GENERATED from _async.py by local/generators/sync_client.py: do not edit, edit _async.py.
+# Regenerate: make openapi (or: python -m local.generators.sync_client --write)
+"""The synchronous client: the methods of the asynchronous one, not awaited."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from sessions_client._core import (
     IfMatch,
     JsonObject,
     Token,
+    bearer_token,
     create_body,
     event_body,
     finish,
@@ -125,10 +128,7 @@ class SessionsClient(ClientCore):
     def _auth(self) -> dict[str, str]:
         if self.token is None:
             return {}
-        token = self.token() if callable(self.token) else self.token
-        if not isinstance(token, str):
-            raise TypeError("the token provider must return a str (use AsyncSessionsClient for async providers)")
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {bearer_token(self.token)}"}
 
     def send(self, call: Call[T]) -> T:
         """Send one logical call, retrying what is safe to retry; its answer as a model, or an exception."""
