@@ -14,7 +14,7 @@ from sessions.large_events import event_view, fit_echo, pack_append_response, un
 from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import AppendEventBody, AppendEventRequest, AppendEventsRequest, Event, EventBatch, Problem
 
-app = create_app()
+app = create_app(resources=("idempotency_table_name", "event_blobs_bucket"))
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
 AppendEventRequest.model_rebuild()
 AppendEventsRequest.model_rebuild()

@@ -5,9 +5,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sessions.cleanup import run_cleanup
+from sessions.cleanup import check_settings, run_cleanup
 from sessions.clock import now_ms
 
+check_settings()
 logger = Logger()
 metrics = Metrics()
 

@@ -11,7 +11,7 @@ from sessions.errors import VersionMismatch
 from sessions.idempotency import idempotent
 from sessions.models import CreateSessionRequest, Problem, Session
 
-app = create_app()
+app = create_app(resources=("idempotency_table_name",))
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
 CreateSessionRequest.model_rebuild()
 

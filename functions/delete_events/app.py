@@ -11,7 +11,7 @@ from sessions.api import ActingFor, caller, create_app, json_response, lambda_en
 from sessions.models import SEQ_MAX, EventsRemoved, Problem
 from sessions.store import REWIND_MAX_EVENTS
 
-app = create_app()
+app = create_app(resources=("event_blobs_bucket",))
 
 Seq = Annotated[int, Field(ge=1, le=SEQ_MAX)]
 

@@ -10,7 +10,7 @@ from sessions.idempotency import idempotent
 from sessions.lineage import SOURCES_MAX
 from sessions.models import ForkSessionRequest, Problem, Session
 
-app = create_app()
+app = create_app(resources=("idempotency_table_name",))
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
 ForkSessionRequest.model_rebuild()
 

@@ -8,7 +8,7 @@ from sessions import history_edits
 from sessions.api import ActingFor, caller, create_app, json_response, lambda_entry
 from sessions.models import SEQ_MAX, Event, Problem
 
-app = create_app()
+app = create_app(resources=("event_blobs_bucket",))
 
 
 @app.get(

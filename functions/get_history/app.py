@@ -9,7 +9,7 @@ from sessions.api import ActingFor, caller, create_app, json_response, lambda_en
 from sessions.models import DATE_TIME, SEQ_MAX, EventType, History, Problem
 from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters, seq_range
 
-app = create_app()
+app = create_app(resources=("cursor_secret_arn", "event_blobs_bucket"))
 
 MetadataFilters = Annotated[
     list[str] | None,

@@ -26,7 +26,7 @@ from sessions.models import DATE_TIME, Identifier, Problem, SessionList, Session
 from sessions.queries import METADATA_FILTER_PATTERN, METADATA_FILTERS_MAX, metadata_filters
 from sessions.service import Identity
 
-app = create_app()
+app = create_app(resources=("cursor_secret_arn",))
 
 # the query parameters both lists take
 Limit = Annotated[int, Query(ge=1, le=100)]

@@ -9,7 +9,7 @@ from sessions.api import ActingFor, caller, create_app, json_response, lambda_en
 from sessions.limits import LARGE_BODY_MAX_BYTES
 from sessions.models import SEQ_MAX, Event, Problem, UpdateEventRequest
 
-app = create_app()
+app = create_app(resources=("event_blobs_bucket",))
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
 UpdateEventRequest.model_rebuild()
 

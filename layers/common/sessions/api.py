@@ -1,7 +1,7 @@
 """The HTTP side shared by every endpoint: the resolver factory, identity, problem+json errors.
 
 Every function builds its resolver with create_app() and exports lambda_entry(app), so all
-endpoints parse, authenticate, log and fail the same way.
+endpoints parse, authenticate, log and fail the same way, and all read their settings at INIT.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sessions.limits import BODY_MAX_BYTES, INTEGER_DIGITS_MAX
 from sessions.models import ID_PATTERN
 from sessions.retrying import time_budget
 from sessions.service import Identity, acting_for, public_view
-from sessions.settings import get_settings
+from sessions.settings import ResourceName, get_settings
 
 logger = Logger()
 metrics = Metrics()  # EMF; the cold-start metric, dimensioned by function
@@ -392,7 +392,12 @@ def _unexpected(exc: Exception) -> Response:
     return problem(500, "internal_error", "Internal error", "the request failed")
 
 
-def create_app() -> APIGatewayHttpResolver:
+def create_app(*, resources: tuple[ResourceName, ...] = ()) -> APIGatewayHttpResolver:
+    """The function's resolver, built at INIT with its settings: a missing or bad variable fails the cold start.
+
+    `resources`: what the function uses beyond the sessions table (its template.yaml Environment gives them).
+    """
+    get_settings().require(*resources)
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.exception_handler(errors.SessionError)(_domain_problem)
 
