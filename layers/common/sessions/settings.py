@@ -1,12 +1,12 @@
 """The functions' configuration: one validated model of the environment variables template.yaml sets.
 
-Built once per container, at INIT: every handler module constructs it on import (sessions.api.create_app,
-the stream and cleanup handlers), so a stack that misses a variable or sets a bad one fails its cold start
-with a message naming the variable, never a request later. Resource names have no default: TABLE_NAME is
-required by every function; the idempotency table, the cursor secret, the event-parts bucket and the bus
-only by the functions that use them, which name them at INIT (`Settings.require`) and read them with
-`Settings.resource`. Limits and claims keep the defaults of the template's parameters (docs/API.md).
-A variable set to blanks counts as unset.
+Built once per container, at INIT: every handler module constructs it on import (create_app for the HTTP
+functions, check_settings for the publisher and the cleanup), so a stack that misses a variable or sets a
+bad one fails its cold start with a message naming the variable, never a request later. Resource names
+have no default: TABLE_NAME is required by every function; the idempotency table, the cursor secret, the
+event-parts bucket and the bus only by the functions that use them, which name them at INIT
+(`Settings.require`) and read them with `Settings.resource`. Limits and claims keep the defaults of the
+template's parameters (docs/API.md, "Configuration"). A variable set to blanks counts as unset.
 """
 
 from __future__ import annotations
