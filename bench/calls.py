@@ -25,7 +25,7 @@ from local.api.gateway import (
     match_route,
     routes_of,
 )
-from local.stack.template import create_aws_resources
+from local.stack.template import create_aws_resources, functions_environment
 
 USER, TENANT = "u-calls", "acme"
 
@@ -217,8 +217,9 @@ def in_process_stack(environment: Mapping[str, str] | None = None) -> Iterator[S
     with mock_aws():
         names = create_aws_resources(boto3.Session())
         specs = {spec.logical_id: spec for spec in http_functions(names)}
-        merged = {key: value for spec in specs.values() for key, value in spec.environment.items()}
-        use_fake_aws_env({**merged, "POWERTOOLS_LOG_LEVEL": "WARNING", **(environment or {})})
+        use_fake_aws_env(
+            {**functions_environment(specs.values()), "POWERTOOLS_LOG_LEVEL": "WARNING", **(environment or {})}
+        )
         reset_sessions_caches()
         try:
             yield Stack(names, specs, routes_of(specs))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import FAKE_AWS_ENV, http_functions, median, ratio, table, verdict
+from bench.common import FAKE_AWS_ENV, http_functions, median, ratio, table, use_functions_environment, verdict
 from local.api.gateway import LAYER_PATH, add_layer_to_path
 from local.stack.template import ROOT
 
@@ -235,6 +235,7 @@ def _canned_responses() -> dict[str, Any]:
     """What DynamoDB answers in the first requests: the canned session for reads, success for writes."""
     from bench.overhead import canned_item
 
+    use_functions_environment()  # the item is made here, with the settings the functions read
     item = canned_item()
     return {"GetItem": {"Item": item}, "Query": {"Items": [item], "Count": 1, "ScannedCount": 1}}
 

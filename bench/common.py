@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
 from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV
-from local.stack.template import FunctionSpec, function_specs, load_template, local_resolver
+from local.stack.template import FunctionSpec, function_specs, functions_environment, load_template, local_resolver
 
 
 def use_fake_aws_env(extra: Mapping[str, str] | None = None) -> None:
@@ -17,6 +17,15 @@ def use_fake_aws_env(extra: Mapping[str, str] | None = None) -> None:
         os.environ.pop(variable, None)
     os.environ.update(FAKE_AWS_ENV)
     os.environ.update(extra or {})
+
+
+def use_functions_environment(names: Mapping[str, str] | None = None) -> None:
+    """The variables the template gives the HTTP functions (with these resource names), in this process.
+
+    For layer code a benchmark runs itself (a canned item, seeding): it reads its settings as the functions do.
+    """
+    os.environ.update(functions_environment(http_functions(names)))
+    reset_sessions_caches()
 
 
 # `python -m bench --smoke` sets it for cold and overhead, which go through every HTTP function: two do

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import median, percentile, ratio, table, verdict
+from bench.common import median, percentile, ratio, table, use_functions_environment, verdict
 from local.aws.emulator import point_boto3_at
 from local.launcher import launch_dev_server
 from local.stack.template import Resolver
@@ -93,6 +93,7 @@ def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int)
     from sessions.store.keys import event_item, session_item
 
     point_boto3_at(moto_url)
+    use_functions_environment({"SessionsTable": table_name})  # the items are made here, as the functions make them
     client = boto3.client("dynamodb")
     now = now_ms()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.cold_start import NOT_DEPLOYED
 from bench.common import FAKE_AWS_ENV
 from local.api.gateway import LAYER_PATH
-from local.stack.template import ROOT
+from local.stack.template import ROOT, function_specs, load_template, local_resolver
 
 CHILD = """\
 import sys, time
@@ -70,11 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     repeat = parser.parse_args().repeat
+    template = load_template()
     environment = {
         "PATH": os.environ.get("PATH", ""),
         **FAKE_AWS_ENV,
-        "POWERTOOLS_SERVICE_NAME": "sessions",
-        "POWERTOOLS_METRICS_NAMESPACE": "SessionService",
+        # its variables (TABLE_NAME …): the function reads its settings at INIT
+        **function_specs(template, local_resolver({}, template))["GetSessionFunction"].environment,
         "AWS_LAMBDA_FUNCTION_NAME": "GetSessionFunction",
     }
     with tempfile.TemporaryDirectory(prefix="bench-layer-") as scratch:

@@ -30,7 +30,7 @@ from bench.common import (
     verdict,
 )
 from local.api.gateway import LambdaContext, Route, add_layer_to_path, http_api_event, load_handler
-from local.stack.template import ROOT, FunctionSpec
+from local.stack.template import ROOT, FunctionSpec, functions_environment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -323,7 +323,8 @@ def _call(variant: Variant, context: LambdaContext, count: int, *, record: bool)
 def run(iterations: int, *, warmup: int = 100, seed: int = 2) -> dict[str, Any]:
     """Call every variant `iterations` times in interleaved batches; print the table; return the figures."""
     specs = http_functions()
-    use_fake_aws_env({**(specs[0].environment if specs else {}), "POWERTOOLS_LOG_LEVEL": "WARNING"})
+    # every handler is loaded in this process: each builds its settings from its variables at import
+    use_fake_aws_env({**functions_environment(specs), "POWERTOOLS_LOG_LEVEL": "WARNING"})
     add_layer_to_path()
     reset_sessions_caches()
     everyone = variants()

@@ -13,14 +13,19 @@ for path in (ROOT, ROOT / "layers" / "common"):
 
 from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV  # noqa: E402 - needs the path above
 from local.aws.shared_models import share_service_models  # noqa: E402
+from local.stack.template import function_specs, functions_environment, load_template, local_resolver  # noqa: E402
 
 pytest_plugins = ["tests.dev_server", "tests.scheduling"]  # the shared `dev_server` fixture; longest test files first
 
 # every test builds a moto account, and so boto3 sessions and clients: parse the service models once
 share_service_models()
 
+TEMPLATE = load_template()
 os.environ.update(
     {
+        # the functions' variables (settings are read from them): resources by their logical ids, until a
+        # test's moto account (tests/integration: the `gateway` fixture) sets its own names
+        **functions_environment(function_specs(TEMPLATE, local_resolver({}, TEMPLATE)).values()),
         **FAKE_AWS_ENV,
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_SERVICE_NAME": "sessions",

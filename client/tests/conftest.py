@@ -47,7 +47,13 @@ from moto import mock_aws  # noqa: E402
 from local.aws.moto_fixes import adapt_moto  # noqa: E402
 from local.aws.shared_models import ReusedClients, share_service_models  # noqa: E402
 from local.launcher import DevServerProcess  # noqa: E402
-from local.stack.template import create_aws_resources, function_specs, load_template, local_resolver  # noqa: E402
+from local.stack.template import (  # noqa: E402
+    create_aws_resources,
+    function_specs,
+    functions_environment,
+    load_template,
+    local_resolver,
+)
 from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
 from tests.dev_server import DevServer, launch  # noqa: E402
 
@@ -68,10 +74,9 @@ def inprocess_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
         names = create_aws_resources(RESOURCE_CLIENTS)
         template = load_template()
         specs = function_specs(template, local_resolver(names, template))
-        # every function's variables (they agree where they overlap), as the dev server sets them
-        for spec in specs.values():
-            for key, value in spec.environment.items():
-                monkeypatch.setenv(key, value)
+        # every function's variables, with this account's names, as the dev server sets them
+        for key, value in functions_environment(specs.values()).items():
+            monkeypatch.setenv(key, value)
         reset_sessions_caches()
         yield InProcessApi(specs)
         reset_sessions_caches()

@@ -16,7 +16,7 @@ from sessions.http.parameters import IdempotencyKey, parse_if_match
 from sessions.usecases.events import append_events
 from sessions.usecases.large_events import event_view, fit_echo, pack_append_response, unpack_append_response
 
-app = create_app()
+app = create_app(resources=("idempotency_table_name", "event_blobs_bucket"))
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
 AppendEventRequest.model_rebuild()
 AppendEventsRequest.model_rebuild()

@@ -6,8 +6,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sessions.core.clock import now_ms
-from sessions.usecases.cleanup import run_cleanup
+from sessions.usecases.cleanup import check_settings, run_cleanup
 
+check_settings()
 logger = Logger()
 metrics = Metrics()
 

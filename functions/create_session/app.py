@@ -13,7 +13,7 @@ from sessions.http.identity import ActingFor, caller
 from sessions.http.parameters import IdempotencyKey
 from sessions.usecases import session_writes
 
-app = create_app()
+app = create_app(resources=("idempotency_table_name",))
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
 CreateSessionRequest.model_rebuild()
 

@@ -13,7 +13,7 @@ from sessions.http.identity import ActingFor, caller
 from sessions.http.parameters import parse_if_match
 from sessions.usecases import event_edits
 
-app = create_app()
+app = create_app(resources=("event_blobs_bucket",))
 
 Seq = Annotated[int, Field(ge=1, le=SEQ_MAX)]
 

@@ -9,7 +9,7 @@ from sessions.http.app import create_app, json_response, lambda_entry
 from sessions.http.identity import ActingFor, caller
 from sessions.usecases import event_edits
 
-app = create_app()
+app = create_app(resources=("event_blobs_bucket",))
 
 
 @app.get(

@@ -11,7 +11,7 @@ from sessions.http.identity import ActingFor, caller
 from sessions.http.parameters import repeated_query
 from sessions.usecases.events import get_history as history_page
 
-app = create_app()
+app = create_app(resources=("cursor_secret_arn", "event_blobs_bucket"))
 
 MetadataFilters = Annotated[
     list[str] | None,

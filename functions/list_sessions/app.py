@@ -19,7 +19,7 @@ from sessions.http.parameters import AppNamePath, repeated_query
 from sessions.usecases import listing
 from sessions.usecases.listing import STATUS_LIST_PATTERN
 
-app = create_app()
+app = create_app(resources=("cursor_secret_arn",))
 
 # the query parameters both lists take
 Limit = Annotated[int, Query(ge=1, le=100)]

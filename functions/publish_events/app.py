@@ -7,9 +7,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from sessions.domain.lifecycle_events import SessionStreamRecord, events_of
-from sessions.usecases.publishing import put_events, settle_removal
+from sessions.usecases.publishing import check_settings, put_events, settle_removal
 from sessions.usecases.stream_replay import is_replay_request, replay
 
+check_settings()
 logger = Logger()
 # Records are parsed in publish(), not by the processor: whatever a record makes fail (a shape no
 # release writes included) is that record's failure, reported by its sequence number, and the

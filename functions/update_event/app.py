@@ -11,7 +11,7 @@ from sessions.http.identity import ActingFor, caller
 from sessions.http.parameters import parse_if_match
 from sessions.usecases import event_edits
 
-app = create_app()
+app = create_app(resources=("event_blobs_bucket",))
 # every request validates this body: its model is built at INIT (request models build on first use otherwise)
 UpdateEventRequest.model_rebuild()
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from enum import Enum
 from typing import Any
 
 from local.api.gateway import add_layer_to_path
-from local.stack.template import ROOT, function_specs, load_template, local_resolver
+from local.stack.template import ROOT, function_specs, functions_environment, load_template, local_resolver
 
 OPENAPI_PATH = ROOT / "openapi.json"
 DESCRIPTION = (
@@ -77,7 +78,11 @@ def generate_openapi() -> dict[str, Any]:
         on_conflict="error",
     )
     merge._root = ROOT  # handlers import the layer's package, resolved from the repo root
-    for spec in sorted(function_specs(template, local_resolver({}, template)).values(), key=lambda s: s.logical_id):
+    specs = sorted(function_specs(template, local_resolver({}, template)).values(), key=lambda s: s.logical_id)
+    # each handler reads its settings on import; only the variables' presence matters to the document
+    for key, value in functions_environment(specs).items():
+        os.environ.setdefault(key, value)
+    for spec in specs:
         if spec.routes:
             merge.add_file(spec.code_uri / "app.py")
     # the merged document still holds Powertools' models: make it plain JSON

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import secrets as _secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,11 @@ def function_specs(template: dict[str, Any], resolver: Resolver) -> dict[str, Fu
             routes=routes,
         )
     return specs
+
+
+def functions_environment(specs: Iterable[FunctionSpec]) -> dict[str, str]:
+    """Every function's variables in one mapping (they agree where they overlap), for handlers run in one process."""
+    return {key: value for spec in specs for key, value in spec.environment.items()}
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local.functions.runtime import FunctionNotFound, LambdaRuntime, Limits
-from local.stack.template import FunctionSpec
+from local.stack.template import FunctionSpec, function_specs, load_template, local_resolver
 
 ECHO = """
 import os, time
@@ -55,10 +55,23 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaRuntime]
     specs = {
         "EchoFunction": spec(root / "echo", "EchoFunction", ECHO),
         "BrokenFunction": spec(root / "broken", "BrokenFunction", "import no_such_module_anywhere\n"),
+        "UnconfiguredFunction": unconfigured_get_session(),
     }
     runtime = LambdaRuntime(specs, {"EchoFunction": Limits(timeout_seconds=1)}, max_environments=8)
     yield runtime
     runtime.close()
+
+
+def unconfigured_get_session() -> FunctionSpec:
+    """The template's GetSessionFunction with TABLE_NAME blank (blank counts as unset; this process has it set)."""
+    get_session = function_specs(load_template(), local_resolver({}))["GetSessionFunction"]
+    return FunctionSpec(
+        "UnconfiguredFunction",
+        get_session.code_uri,
+        get_session.handler,
+        {**get_session.environment, "TABLE_NAME": " "},
+        [],
+    )
 
 
 def error_of(payload: str) -> dict[str, Any]:
@@ -123,6 +136,15 @@ def test_a_function_that_cannot_import_fails_each_invocation(runtime: LambdaRunt
     body = error_of(invocation.payload)
     assert body["errorType"] == "Runtime.ImportModuleError"
     assert "no_such_module_anywhere" in body["errorMessage"]
+
+
+def test_a_function_without_its_table_fails_its_init_naming_the_variable(runtime: LambdaRuntime) -> None:
+    for _ in range(2):  # every invocation, not only the first: no environment ever starts
+        invocation = runtime.invoke("UnconfiguredFunction", {})
+        assert invocation.function_error
+        body = error_of(invocation.payload)
+        assert body["errorType"] == "Runtime.ImportModuleError"
+        assert "is misconfigured: TABLE_NAME is not set (the DynamoDB table of sessions" in body["errorMessage"]
 
 
 def test_an_unknown_function_is_not_found(runtime: LambdaRuntime) -> None:

@@ -16,7 +16,14 @@ from moto import mock_aws
 from local.api.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
 from local.aws.shared_models import ReusedClients
 from local.event_sources.stream_reader import StreamReader
-from local.stack.template import create_aws_resources, function_property, function_specs, load_template, local_resolver
+from local.stack.template import (
+    create_aws_resources,
+    function_property,
+    function_specs,
+    functions_environment,
+    load_template,
+    local_resolver,
+)
 from sessions import store
 from sessions.core import settings
 from sessions.usecases.access import use_store
@@ -111,9 +118,8 @@ def aws() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def gateway(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     gateway = Gateway(aws, {})
-    # every function's variables (they agree where they overlap), as the dev server sets them
-    environment = {key: value for spec in gateway.specs.values() for key, value in spec.environment.items()}
-    for key, value in environment.items():
+    # every function's variables, with this account's names, as the dev server sets them
+    for key, value in functions_environment(gateway.specs.values()).items():
         monkeypatch.setenv(key, value)
     settings.get_settings.cache_clear()
     _forget_clients()

@@ -26,7 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from sessions.core.clock import MIN_MS, format_ms, now_ms, parse_timestamp
-from sessions.core.settings import get_settings
+from sessions.core.settings import DEFAULT_MAX_TTL_SECONDS, TTL_MIN_SECONDS, get_settings
 from sessions.domain.limits import (
     EVENT_PARTS_MAX_BYTES,
     ObjectTooLarge,
@@ -42,7 +42,6 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 RESERVED_SESSION_IDS = frozenset({"stats"})
 METADATA_MAX_PAIRS = 16
 CONTENT_MAX_BYTES = 32 * 1024
-DEFAULT_MAX_TTL_SECONDS = 365 * 24 * 3600
 
 
 class RuntimeBackend(StrEnum):
@@ -196,7 +195,7 @@ EventTimestamp = Annotated[
 DATE_TIME: dict[str, Any] = {"format": "date-time"}
 TtlSeconds = Annotated[
     StrictInt,
-    Field(ge=60, json_schema_extra={"maximum": DEFAULT_MAX_TTL_SECONDS}),
+    Field(ge=TTL_MIN_SECONDS, json_schema_extra={"maximum": DEFAULT_MAX_TTL_SECONDS}),
     _INTEGRAL,
     AfterValidator(_within_max_ttl),
 ]

@@ -1,7 +1,7 @@
 """The HTTP side shared by every endpoint: the resolver factory, the Lambda entry and JSON responses.
 
 Every function builds its resolver with create_app() and exports lambda_entry(app), so all
-endpoints parse, authenticate, log and fail the same way.
+endpoints parse, authenticate, log and fail the same way, and all read their settings at INIT.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from sessions.core import errors
 from sessions.core.retrying import time_budget
+from sessions.core.settings import ResourceName, get_settings
 from sessions.domain.limits import BODY_MAX_BYTES
 from sessions.http.identity import identity_of
 from sessions.http.parameters import parse_json_body, refuse_unknown_query, unknown_query
@@ -91,7 +92,12 @@ def _prepare_body(event: dict[str, Any], max_bytes: int = BODY_MAX_BYTES) -> Res
 # --- the resolver factory ----------------------------------------------------------------------
 
 
-def create_app() -> APIGatewayHttpResolver:
+def create_app(*, resources: tuple[ResourceName, ...] = ()) -> APIGatewayHttpResolver:
+    """The function's resolver, built at INIT with its settings: a missing or bad variable fails the cold start.
+
+    `resources`: what the function uses beyond the sessions table (its template.yaml Environment gives them).
+    """
+    get_settings().require(*resources)
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.exception_handler(errors.SessionError)(domain_problem)
 

@@ -39,7 +39,9 @@ def _persistence() -> DynamoDBPersistenceLayer:
 
     from sessions.store import dynamodb_client
 
-    return DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table_name, boto3_client=dynamodb_client())
+    return DynamoDBPersistenceLayer(
+        table_name=get_settings().resource("idempotency_table_name"), boto3_client=dynamodb_client()
+    )
 
 
 @functools.cache

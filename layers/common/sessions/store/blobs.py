@@ -133,4 +133,4 @@ def own_copies(
 
 
 def default_blobs() -> EventBlobs:
-    return EventBlobs(aws_client("s3"), get_settings().event_blobs_bucket)
+    return EventBlobs(aws_client("s3"), get_settings().resource("event_blobs_bucket"))

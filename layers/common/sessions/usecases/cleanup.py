@@ -207,6 +207,11 @@ def _hours(first: str, last: str) -> list[str]:
     return [format_ms(moment)[:13] for moment in range(start, end + 1, HOUR_MS)]
 
 
+def check_settings() -> None:
+    """At INIT (the cleanup's handler): a stack without the event-parts bucket fails its cold start, not a run."""
+    get_settings().require("event_blobs_bucket")
+
+
 def run_cleanup(
     *,
     dry_run: bool,

@@ -23,7 +23,7 @@ from sessions.core.settings import get_settings
 def _secret() -> bytes:
     from sessions.store import aws_client
 
-    arn = get_settings().cursor_secret_arn
+    arn = get_settings().resource("cursor_secret_arn")
     response = aws_client("secretsmanager").get_secret_value(SecretId=arn)
     return str(response["SecretString"]).encode()
 

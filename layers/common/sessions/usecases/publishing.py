@@ -7,13 +7,12 @@ all be delivered raises, so the batch reports it as a failure and Lambda deliver
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from sessions.core.settings import get_settings
 from sessions.domain.lifecycle_events import PendingEvent, is_session_item, removed_by_ttl
 from sessions.store import aws_client, default_store
 
@@ -28,18 +27,19 @@ class EventsNotDelivered(Exception):
     """Some events of a record were refused by EventBridge after every retry."""
 
 
-@functools.cache
-def _bus() -> tuple[str, str]:
-    return os.environ["EVENT_BUS_NAME"], os.environ.get("EVENT_SOURCE", "sessions")
+def check_settings() -> None:
+    """At INIT (the publisher's handler): a stack without the bus fails its cold start, not its first record."""
+    get_settings().require("event_bus_name")
 
 
 def put_events(events: Sequence[PendingEvent]) -> None:
     """Put events in calls of at most 10 entries, retrying the entries EventBridge refused."""
-    bus, source = _bus()
+    settings = get_settings()
+    bus = settings.resource("event_bus_name")
     entries = [
         {
             "EventBusName": bus,
-            "Source": source,
+            "Source": settings.event_source,
             "DetailType": event.detail_type,
             "Detail": json.dumps(event.detail),
             "Time": event.time,
