@@ -17,7 +17,8 @@ from local.api.gateway import LambdaContext, http_api_event, load_handler, match
 from local.aws.shared_models import ReusedClients
 from local.event_sources.stream_reader import StreamReader
 from local.stack.template import create_aws_resources, function_property, function_specs, load_template, local_resolver
-from sessions import service, settings, store
+from local.testing import reset_sessions_caches
+from sessions import settings, store
 
 
 @dataclass
@@ -113,20 +114,9 @@ def gateway(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Ga
     environment = {key: value for spec in gateway.specs.values() for key, value in spec.environment.items()}
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    settings.get_settings.cache_clear()
-    _forget_clients()
+    reset_sessions_caches()  # settings, clients and secrets are cached per container; each test is a fresh one
     yield gateway
-    settings.get_settings.cache_clear()
-    _forget_clients()
-
-
-def _forget_clients() -> None:
-    """Clients and secrets are cached per container; each test is a fresh container."""
-    from sessions import cursors, idempotency
-
-    for cached in (store.dynamodb_client, store.aws_client, cursors._secret, idempotency._persistence):
-        cached.cache_clear()
-    service.use_store(None)
+    reset_sessions_caches()
 
 
 @pytest.fixture
@@ -191,8 +181,9 @@ __all__ = ["Gateway", "HttpResult", "os", "set_env"]
 
 
 from local.aws.moto_fixes import adapt_moto  # noqa: E402
+from local.testing import TESTS_TTL_SWEEP_SECONDS  # noqa: E402
 
-adapt_moto()
+adapt_moto(TESTS_TTL_SWEEP_SECONDS)
 
 
 # the template's function timeout, from which a handler sets its writes' retry budget
