@@ -46,9 +46,7 @@ def test_the_moto_the_patches_were_written_for_is_the_one_requirements_pin() -> 
 
 def test_another_moto_is_refused_naming_the_version_found_and_the_one_expected(monkeypatch: pytest.MonkeyPatch) -> None:
     real_version = moto_fixes.metadata.version
-    monkeypatch.setattr(
-        moto_fixes.metadata, "version", lambda name: "5.3.0" if name == "moto" else real_version(name)
-    )
+    monkeypatch.setattr(moto_fixes.metadata, "version", lambda name: "5.3.0" if name == "moto" else real_version(name))
     with pytest.raises(moto_fixes.UnsupportedMotoVersion) as refused:
         moto_fixes.adapt_moto()
     assert "moto 5.3.0 is installed" in str(refused.value)
