@@ -33,4 +33,4 @@ def test_no_test_but_the_benchmarks_own_imports_bench() -> None:
     )
     assert importing == []
     # the check sees imports: the benchmarks' tests are found importing it
-    assert "bench.client" in imported_modules(BENCH_TESTS / "test_client.py")
+    assert "bench" in imported_modules(BENCH_TESTS / "test_client.py")
