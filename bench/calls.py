@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import http_functions, reset_sessions_caches, table, use_fake_aws_env, verdict
+from bench.common import http_functions, table, verdict
 from local.api.gateway import (
     LambdaContext,
     Route,
@@ -26,6 +26,7 @@ from local.api.gateway import (
     routes_of,
 )
 from local.stack.template import create_aws_resources, functions_environment
+from local.testing import reset_sessions_caches, use_fake_aws_env
 
 USER, TENANT = "u-calls", "acme"
 

@@ -31,6 +31,7 @@ import httpx
 from sessions_client import DevIdentity, SessionsClient
 
 from bench.common import median, percentile, table, verdict
+from local.api.inprocess import CountingTransport
 from local.launcher import launch_dev_server
 
 TARGET_US = 500.0
@@ -130,19 +131,6 @@ class StubTransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, content=body)
 
 
-class CountingTransport(httpx.BaseTransport):
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self.inner = inner
-        self.calls = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 Operation = Callable[[SessionsClient], Any]
 OPERATIONS: dict[str, Operation] = {
     "create": lambda c: c.create_session(title="Code review", app_name="code-assistant", context={"step": 1}),
@@ -160,6 +148,13 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+def bare_client(transport: httpx.BaseTransport) -> httpx.Client:
+    """An httpx client adding no header of its own (accept-encoding, connection): the raw call sends the client's."""
+    http = httpx.Client(transport=transport)
+    http.headers.clear()
+    return http
+
+
 def _raw_call(http: httpx.Client, request: httpx.Request) -> Callable[[], Any]:
     """The client's request sent bare, its JSON parsed: the baseline."""
     method, url, body, headers = request.method, str(request.url), request.content, dict(request.headers)
@@ -174,7 +169,7 @@ def _raw_call(http: httpx.Client, request: httpx.Request) -> Callable[[], Any]:
 def overhead(iterations: int) -> dict[str, Any]:
     transport = StubTransport()
     client = SessionsClient("http://bench.invalid", transport=transport, identity=DevIdentity("u-bench", "acme"))
-    http = httpx.Client(transport=transport)
+    http = bare_client(transport)
     per_round, rounds = BATCH, max(10, iterations // BATCH)
     figures: dict[str, Any] = {}
     rows: list[list[object]] = []
@@ -196,12 +191,18 @@ def overhead(iterations: int) -> dict[str, Any]:
                 samples[variant].append((time.perf_counter() - started) / per_round * 1e6)
         client_us, raw_us = median(samples["client"]), median(samples["raw"])
         added = client_us - raw_us
-        figures[name] = {"client_us": client_us, "raw_us": raw_us, "overhead_us": added}
+        figures[name] = {
+            "client_us": client_us,
+            "raw_us": raw_us,
+            "overhead_us": added,
+            "samples": {variant: len(timed) for variant, timed in samples.items()},  # each a median's
+        }
         rows.append([name, raw_us, client_us, added, percentile(samples["client"], 0.95), verdict(added <= TARGET_US)])
     headers = ["operation (µs per call)", "raw httpx + json", "client", "overhead", "client p95", "≤ 500 µs"]
     print(table(headers, rows, title="Client overhead over the raw HTTP call (stub transport answering at once)"))
     figures["max_overhead_us"] = max(item["overhead_us"] for item in figures.values())
     figures["target_us"] = TARGET_US
+    figures["rounds"] = rounds
     return figures
 
 
@@ -270,11 +271,11 @@ def _measure_dev_server(url: str, samples: int) -> dict[str, Any]:
     measured: dict[str, Measured] = {name: Measured([], [], []) for name in [*operations, "create", "delete", "rewind"]}
     for _ in range(samples):
         for name, (operation, raw) in random.sample(list(operations.items()), k=len(operations)):
-            before = counting.calls
+            before = len(counting.requests)
             started = time.perf_counter()
             operation(client)
             measured[name].client_ms.append((time.perf_counter() - started) * 1000)
-            measured[name].calls.append(counting.calls - before)
+            measured[name].calls.append(len(counting.requests) - before)
             started = time.perf_counter()
             raw().raise_for_status()
             measured[name].raw_ms.append((time.perf_counter() - started) * 1000)
@@ -290,6 +291,7 @@ def _measure_dev_server(url: str, samples: int) -> dict[str, Any]:
             "http_calls": calls,
             "client_ms_median": median(values.client_ms),
             "raw_ms_median": median(values.raw_ms),
+            "samples": {"client": len(values.client_ms), "raw": len(values.raw_ms), "counted": len(values.calls)},
         }
         rows.append([name, median(values.raw_ms), median(values.client_ms), calls, verdict(calls == 1)])
     headers = ["operation", "raw ms (median)", "client ms (median)", "HTTP calls", "1 call"]
@@ -305,26 +307,26 @@ def _sample_rewind_create_delete(
     # rewind: the last event appended just before (untimed), removed again
     for variant in ("client", "raw"):
         seq = client.append_event(sid, type="message", content="to be removed").seq
-        before = counting.calls
+        before = len(counting.requests)
         started = time.perf_counter()
         if variant == "client":
             client.delete_events(sid, seq)
-            measured["rewind"].calls.append(counting.calls - before)
+            measured["rewind"].calls.append(len(counting.requests) - before)
         else:
             http.delete(f"/v1/sessions/{sid}/events", params={"from_seq": seq}).raise_for_status()
         elapsed = (time.perf_counter() - started) * 1000
         (measured["rewind"].client_ms if variant == "client" else measured["rewind"].raw_ms).append(elapsed)
     # create and delete (a fresh session each time: the open-session cap stays far)
-    before = counting.calls
+    before = len(counting.requests)
     started = time.perf_counter()
     created = client.create_session(title="bench create")
     measured["create"].client_ms.append((time.perf_counter() - started) * 1000)
-    measured["create"].calls.append(counting.calls - before)
-    before = counting.calls
+    measured["create"].calls.append(len(counting.requests) - before)
+    before = len(counting.requests)
     started = time.perf_counter()
     client.delete_session(created.session_id)
     measured["delete"].client_ms.append((time.perf_counter() - started) * 1000)
-    measured["delete"].calls.append(counting.calls - before)
+    measured["delete"].calls.append(len(counting.requests) - before)
     started = time.perf_counter()
     raw_created = http.post(
         "/v1/sessions", json={"title": "bench create"}, headers={"Idempotency-Key": str(uuid.uuid4())}

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import FAKE_AWS_ENV, http_functions, median, ratio, table, use_functions_environment, verdict
+from bench.common import http_functions, median, ratio, table, use_functions_environment, verdict
 from local.api.gateway import LAYER_PATH, add_layer_to_path
+from local.aws.fake_env import FAKE_AWS_ENV
 from local.stack.template import ROOT
 
 TARGET_RATIO = 1.25  # issue 16: every HTTP function within 1.25× the bare boto3 floor

@@ -1,4 +1,4 @@
-"""What every benchmark shares: AWS-free environment, the template's HTTP functions, statistics, tables."""
+"""What every benchmark shares: the template's HTTP functions, statistics, tables (fake AWS: local.testing)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
-from local.aws.fake_env import FAKE_AWS_ENV, UNSAFE_AWS_ENV
 from local.stack.template import FunctionSpec, function_specs, functions_environment, load_template, local_resolver
-
-
-def use_fake_aws_env(extra: Mapping[str, str] | None = None) -> None:
-    """Point this process at fake credentials (plus `extra`), never at a real account."""
-    for variable in UNSAFE_AWS_ENV:
-        os.environ.pop(variable, None)
-    os.environ.update(FAKE_AWS_ENV)
-    os.environ.update(extra or {})
+from local.testing import reset_sessions_caches
 
 
 def use_functions_environment(names: Mapping[str, str] | None = None) -> None:
@@ -42,25 +34,6 @@ def http_functions(names: Mapping[str, str] | None = None) -> list[FunctionSpec]
         (spec for spec in specs.values() if spec.routes and (not smoke or spec.logical_id in SMOKE_FUNCTIONS)),
         key=lambda spec: spec.logical_id,
     )
-
-
-def reset_sessions_caches() -> None:
-    """Forget cached settings, client and store, so the next request reads the current environment."""
-    from sessions import store
-    from sessions.core import settings
-    from sessions.http import idempotency
-    from sessions.usecases import cursors
-    from sessions.usecases.access import use_store
-
-    for cached in (
-        settings.get_settings,
-        store.dynamodb_client,
-        store.aws_client,
-        cursors._secret,
-        idempotency._persistence,
-    ):
-        cached.cache_clear()
-    use_store(None)
 
 
 # --- statistics ---------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from bench.cold_start import NOT_DEPLOYED
-from bench.common import FAKE_AWS_ENV
 from local.api.gateway import LAYER_PATH
+from local.aws.fake_env import FAKE_AWS_ENV
 from local.stack.template import ROOT, function_specs, load_template, local_resolver
 
 CHILD = """\

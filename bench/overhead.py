@@ -19,18 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from bench.common import (
-    http_functions,
-    median,
-    percentile,
-    ratio,
-    reset_sessions_caches,
-    table,
-    use_fake_aws_env,
-    verdict,
-)
+from bench.common import http_functions, median, percentile, ratio, table, verdict
 from local.api.gateway import LambdaContext, Route, add_layer_to_path, http_api_event, load_handler
 from local.stack.template import ROOT, FunctionSpec, functions_environment
+from local.testing import reset_sessions_caches, use_fake_aws_env
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -25,9 +25,8 @@ from typing import Any, Protocol
 from local.api.docs import Docs
 from local.api.http_api import HttpApi
 from local.api.wsgi import HttpServer, LoggedApp, port_is_free
-from local.aws.emulator import HOST, REGION, AwsEmulator
+from local.aws.emulator import HOST, AwsEmulator
 from local.aws.moto_streams import NEW_RECORDS
-from local.aws.moto_ttl import TtlSweeper, sweep_interval
 from local.event_sources.scheduler import Scheduler, schedule_override, scheduled_functions
 from local.event_sources.stream_feeder import StreamFeeder, queue_sink, stream_sources, table_stream
 from local.functions.invoke_api import LambdaApi
@@ -86,7 +85,6 @@ def background_workers(stack: LocalStack) -> list[EventSource]:
         )
         for source in stream_sources(stack.template, resolver)
     ]
-    workers.append(TtlSweeper(REGION, sweep_interval(os.environ)))  # DynamoDB's TTL, which moto does not run
     schedules = scheduled_functions(stack.template, resolver, schedule_override(os.environ))
     if schedules:
         workers.append(Scheduler(schedules, stack.runtime.invoke))

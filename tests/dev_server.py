@@ -17,6 +17,7 @@ import pytest
 
 from local.launcher import DevServerFailed, DevServerProcess, launch_dev_server
 from local.stack.template import function_specs, load_template, local_resolver
+from local.testing import TESTS_TTL_SWEEP_SECONDS
 
 STOP_TIMEOUT_SECONDS = 15
 
@@ -58,7 +59,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     # no TTL sweep while the tests run: a sweep landing between a session's expiry and a cleanup run
     # would race the tests that have the cleanup expire sessions (tests/e2e/test_background_workers.py
     # runs the sweeper itself)
-    server = launch(tmp_path_factory.mktemp("dev-server"), LOCAL_TTL_SWEEP_SECONDS="86400")
+    server = launch(tmp_path_factory.mktemp("dev-server"), LOCAL_TTL_SWEEP_SECONDS=str(TESTS_TTL_SWEEP_SECONDS))
     try:
         yield server
     finally:

@@ -36,7 +36,7 @@ LONGEST_FIRST = (
     "client/tests/adapters/test_openai_compaction.py",
     "tests/e2e/test_server_process.py",
     "tests/e2e/test_poison_isolation.py",
-    "client/tests/test_bench_client.py",
+    "tests/bench/test_client.py",
     "client/tests/adapters/test_adk.py",
     "client/tests/adapters/test_openai_agents.py",
 )

@@ -30,7 +30,7 @@ for path in (ROOT, ROOT / "layers" / "common", Path(__file__).resolve().parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench.common import reset_sessions_caches, use_fake_aws_env  # noqa: E402 - needs the path above
+from local.testing import TESTS_TTL_SWEEP_SECONDS, reset_sessions_caches, use_fake_aws_env  # noqa: E402 - needs the path
 
 use_fake_aws_env(
     {
@@ -57,7 +57,7 @@ from local.stack.template import (  # noqa: E402
 from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
 from tests.dev_server import DevServer, launch  # noqa: E402
 
-adapt_moto()
+adapt_moto(TESTS_TTL_SWEEP_SECONDS)
 # every in-process test builds a moto account, and so boto3 sessions and clients: parse the service models once
 share_service_models()
 RESOURCE_CLIENTS = ReusedClients()  # creating the resources of each test's moto account
@@ -165,7 +165,9 @@ NO_OPEN_SESSION_CAP = {"MAX_OPEN_SESSIONS_PER_USER": "0"}
 def uncapped_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     """A dev server of its own whose users may hold any number of open sessions (threads)."""
     server = launch(
-        tmp_path_factory.mktemp("dev-server-uncapped"), LOCAL_TTL_SWEEP_SECONDS="86400", **NO_OPEN_SESSION_CAP
+        tmp_path_factory.mktemp("dev-server-uncapped"),
+        LOCAL_TTL_SWEEP_SECONDS=str(TESTS_TTL_SWEEP_SECONDS),
+        **NO_OPEN_SESSION_CAP,
     )
     try:
         yield server

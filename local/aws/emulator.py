@@ -11,19 +11,17 @@ import os
 import boto3
 from moto.server import ThreadedMotoServer
 
+from local.aws.fake_env import remove_unsafe_aws_env
 from local.aws.moto_fixes import adapt_moto
 from local.stack.template import create_aws_resources
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-# variables that could lead boto3 to a real account or another endpoint
-_UNSAFE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 def point_boto3_at(endpoint_url: str) -> None:
     """Dummy credentials, no shared config files, every service at the emulator."""
-    for variable in [*_UNSAFE, *(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_"))]:
-        os.environ.pop(variable, None)
+    remove_unsafe_aws_env(os.environ)
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": endpoint_url,

@@ -45,12 +45,19 @@ def _expired(table: Table, attribute: str, now: float) -> list[tuple[DynamoType,
     return keys
 
 
-def sweep(region: str, now: float | None = None) -> int:
-    """Delete the expired items of every TTL-enabled table of the region; how many were deleted."""
+def _tables(region: str | None) -> list[Table]:
+    account = dynamodb_backends[DEFAULT_ACCOUNT_ID]
+    backends = [account[region]] if region is not None else list(account.values())  # the regions in use
+    return [table for backend in backends for table in list(backend.tables.values())]
+
+
+def sweep(region: str | None = None, now: float | None = None) -> int:
+    """Delete the expired items of every TTL-enabled table of the region (of every region in use when None);
+    how many were deleted."""
     moment = time.time() if now is None else now
     deleted = 0
     with serialized():
-        for table in dynamodb_backends[DEFAULT_ACCOUNT_ID][region].tables.values():
+        for table in _tables(region):
             if table.ttl.get("TimeToLiveStatus") != "ENABLED":
                 continue
             for hash_key, range_key in _expired(table, table.ttl["AttributeName"], moment):
@@ -68,20 +75,24 @@ def sweep_interval(environ: Mapping[str, str]) -> float:
 
 
 class TtlSweeper(BackgroundLoop):
-    """A background worker of the dev server: sweeps the emulator's tables every SWEEP_SECONDS."""
+    """Sweeps the emulator's tables (a region's, or every region's) every SWEEP_SECONDS, in a daemon thread.
+
+    `local.aws.moto_fixes.adapt_moto` starts one per process, wherever moto runs: the dev server's
+    emulator, the tests, the benchmarks.
+    """
 
     join_seconds = 5.0
 
-    def __init__(self, region: str, interval: float = SWEEP_SECONDS) -> None:
+    def __init__(self, region: str | None = None, interval: float = SWEEP_SECONDS) -> None:
         super().__init__("ttl-sweeper")
-        self._region, self._interval = region, interval
+        self.region, self.interval = region, interval
 
     def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
+        while not self._stopping.wait(self.interval):
             try:
-                deleted = sweep(self._region)
+                deleted = sweep(self.region)
             except Exception:  # a sweep that fails is tried again next time, as DynamoDB's TTL would
-                LOG.exception("TTL sweep failed; retrying in %.0f s", self._interval)
+                LOG.exception("TTL sweep failed; retrying in %.0f s", self.interval)
                 continue
             if deleted:
                 LOG.info("ttl    %d expired item(s) deleted", deleted)

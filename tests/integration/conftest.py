@@ -24,9 +24,9 @@ from local.stack.template import (
     load_template,
     local_resolver,
 )
+from local.testing import reset_sessions_caches
 from sessions import store
 from sessions.core import settings
-from sessions.usecases.access import use_store
 
 
 @dataclass
@@ -121,21 +121,9 @@ def gateway(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Ga
     # every function's variables, with this account's names, as the dev server sets them
     for key, value in functions_environment(gateway.specs.values()).items():
         monkeypatch.setenv(key, value)
-    settings.get_settings.cache_clear()
-    _forget_clients()
+    reset_sessions_caches()  # settings, clients and secrets are cached per container; each test is a fresh one
     yield gateway
-    settings.get_settings.cache_clear()
-    _forget_clients()
-
-
-def _forget_clients() -> None:
-    """Clients and secrets are cached per container; each test is a fresh container."""
-    from sessions.http import idempotency
-    from sessions.usecases import cursors
-
-    for cached in (store.dynamodb_client, store.aws_client, cursors._secret, idempotency._persistence):
-        cached.cache_clear()
-    use_store(None)
+    reset_sessions_caches()
 
 
 @pytest.fixture
@@ -200,8 +188,9 @@ __all__ = ["Gateway", "HttpResult", "os", "set_env"]
 
 
 from local.aws.moto_fixes import adapt_moto  # noqa: E402
+from local.testing import TESTS_TTL_SWEEP_SECONDS  # noqa: E402
 
-adapt_moto()
+adapt_moto(TESTS_TTL_SWEEP_SECONDS)
 
 
 # the template's function timeout, from which a handler sets its writes' retry budget

@@ -5,14 +5,32 @@ GET/PATCH one event, and rewind (DELETE …/events?from_seq=N), as clients and a
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
-from sessions.core.clock import format_ms, now_ms
+from sessions.core import clock
+from sessions.core.clock import format_ms, now_ms, parse_timestamp
 from tests.integration.conftest import publish, set_env
 
 DAY_MS = 24 * 3600 * 1000
+LATE_EVENING = "2026-03-04T23:30:00.000Z"  # an hour's offset east of UTC puts its wall time on the next day
+
+
+@pytest.fixture
+def late_evening(monkeypatch):
+    """The service's clock from LATE_EVENING on, a millisecond per reading: the test runs alike at any hour."""
+    ticks = itertools.count(parse_timestamp(LATE_EVENING) * 1_000_000, 1_000_000)
+    monkeypatch.setattr(clock, "time", SimpleNamespace(time_ns=lambda: next(ticks)))
+
+
+def _at_offset(stamp: str, hours: int) -> str:
+    """The same instant written at UTC+hours, as a query parameter (its + encoded)."""
+    moment = datetime.fromisoformat(stamp).astimezone(timezone(timedelta(hours=hours)))
+    return moment.isoformat(timespec="milliseconds").replace("+", "%2B")
 
 
 def _session(gateway, **fields):
@@ -70,21 +88,17 @@ def test_a_session_stored_before_last_seq_existed_continues_from_its_event_count
 # --- timestamps ----------------------------------------------------------------------------------
 
 
-def test_an_event_timestamp_is_normalized_to_utc_and_defaults_to_created_at(gateway):
+def test_an_event_timestamp_is_normalized_to_utc_and_defaults_to_created_at(gateway, late_evening):
     sid = _session(gateway)
-    an_hour_ago = now_ms() - 3_600_000
-    local = format_ms(an_hour_ago).replace("Z", "")  # as UTC, then written at +02:00
-    hours = int(local[11:13])
-    shifted = f"{local[:11]}{(hours + 2) % 24:02d}{local[13:19]}.123456+02:00"
-    if (hours + 2) >= 24:
-        pytest.skip("the shifted wall time crosses midnight")
-    given = _append(gateway, sid, {"type": "message", "timestamp": shifted})
+    # an hour ago, written at +02:00: a wall time past midnight, on the next day
+    given = _append(gateway, sid, {"type": "message", "timestamp": "2026-03-05T00:30:00.123456+02:00"})
     assert given.status == 201, given.body
-    assert given.body["timestamp"] == f"{local[:19]}.123Z"
+    assert given.body["timestamp"] == "2026-03-04T22:30:00.123Z"
     plain = _append(gateway, sid, {"type": "message"}).body
+    assert plain["created_at"].startswith("2026-03-04T23:30:00.")  # now, by the service's clock
     assert plain["timestamp"] == plain["created_at"]
     stored = gateway.request("GET", f"/v1/sessions/{sid}/events/1").body
-    assert stored["timestamp"] == f"{local[:19]}.123Z"
+    assert stored["timestamp"] == "2026-03-04T22:30:00.123Z"
 
 
 @pytest.mark.parametrize(
@@ -185,7 +199,7 @@ def test_a_stack_may_bound_how_far_back_a_timestamp_lies(gateway, monkeypatch):
     assert _session_of(gateway, sid)["usage"]["event_count"] == 1
 
 
-def test_history_after_is_inclusive_and_before_exclusive_on_timestamp(gateway):
+def test_history_after_is_inclusive_and_before_exclusive_on_timestamp(gateway, late_evening):
     sid = _session(gateway)
     base = now_ms() - 10 * DAY_MS
     stamps = [format_ms(base + day * DAY_MS) for day in (3, 1, 2)]  # given out of order
@@ -195,12 +209,11 @@ def test_history_after_is_inclusive_and_before_exclusive_on_timestamp(gateway):
     assert [event["timestamp"] for event in selected] == [stamps[1], stamps[2]]  # seq order: 2, 3
     assert [event["seq"] for event in _history(gateway, sid, f"after={stamps[0]}")] == [1]
     assert _history(gateway, sid, f"before={stamps[1]}") == []
-    # any offset names the same instant
-    plus_one = stamps[1].replace("Z", "")
-    hour = int(plus_one[11:13])
-    if hour < 23:
-        shifted = f"{plus_one[:11]}{hour + 1:02d}{plus_one[13:]}%2B01:00"
-        assert [event["seq"] for event in _history(gateway, sid, f"after={shifted}")] == [1, 2, 3]
+    # any offset names the same instant, its wall time on the next day included (23:30 UTC is 00:30 at +01:00)
+    shifted = _at_offset(stamps[1], 1)
+    assert shifted[8:16] == f"{int(stamps[1][8:10]) + 1:02d}T00:30"  # the next day's date, past midnight
+    assert [event["seq"] for event in _history(gateway, sid, f"after={shifted}")] == [1, 2, 3]
+    assert [event["seq"] for event in _history(gateway, sid, f"before={_at_offset(stamps[2], -1)}")] == [2]
 
 
 def test_events_stored_before_timestamps_existed_read_and_filter_by_created_at(gateway, table):

@@ -14,8 +14,9 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from local.aws.moto_fixes import adapt_moto
+from local.testing import TESTS_TTL_SWEEP_SECONDS
 
-adapt_moto()
+adapt_moto(TESTS_TTL_SWEEP_SECONDS)
 
 
 @pytest.fixture

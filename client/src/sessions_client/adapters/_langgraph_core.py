@@ -73,7 +73,6 @@ PAGE = 100  # history events per request (the service's maximum)
 LAST_SEQ = 9_999_999_999  # the highest seq the service gives
 STEP_EVENTS = 2  # the events a graph step stores, at least: a checkpoint and its task's writes
 FIRST_WINDOW = 16  # a checkpoint by id: the events read back from the end first, then twice as many a request
-FEW = 20  # events per request where few are expected (a checkpoint by id, and its writes)
 REMOVE_BATCH = 90  # events one delete_events call removes (one DynamoDB transaction)
 # an event's content and payload are at most 5 MiB (5,242,880 bytes), an append body 6,000,000 bytes:
 # a record up to INLINE_BYTES is one event; a larger one is cut into parts of PART_CHARS characters of

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-FIRST_SEQ = 0
 LAST_SEQ = 9_999_999_999  # as store/keys.py: the highest seq an event key holds
 SOURCES_MAX = 16  # distinct sessions one lineage reads from (a fork's transaction registers with each)
 BASE_HISTORY_MAX = 64

@@ -52,9 +52,6 @@ if TYPE_CHECKING:
 
     from sessions.domain.models import UpdateEventRequest
 
-# What a PATCH of an event may change; everything else about an event (usage included) is fixed.
-EDITABLE_EVENT_FIELDS = ("content", "payload", "metadata")
-
 
 def _stored_event(session: dict[str, Any], seq: int) -> dict[str, Any]:
     event = store().get_event(session, seq)

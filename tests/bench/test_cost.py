@@ -11,7 +11,11 @@ import pytest
 
 from bench import cost
 from bench.calls import in_process_stack
+from local.aws.moto_fixes import adapt_moto
+from local.testing import TESTS_TTL_SWEEP_SECONDS
 from sessions.store import session_pk
+
+adapt_moto(TESTS_TTL_SWEEP_SECONDS)  # moto as the tests and the benchmark run it: behaving like DynamoDB
 
 
 @pytest.fixture
