@@ -105,7 +105,7 @@ openapi: install
 # handed to the workers one at a time, the longest files first (tests/scheduling.py).
 test:
 	$(MAKE) --no-print-directory -j 4 --output-sync=target checks
-	$(BIN)/python -m pytest -q -n 2 --dist load --maxschedchunk 1 tests client/tests
+	$(BIN)/python -m pytest -q -n 2 --dist load --maxschedchunk 1 tests client/tests --durations=15  # the slowest, so the suite stays short
 
 checks: lint typecheck template checkov
 
