@@ -5,6 +5,7 @@
 - `reset_sessions_caches`: forget what the layer caches per execution environment (settings,
   clients, secrets, the store), as a fresh Lambda container would, so the next request reads the
   current environment and moto account.
+- `record_store_calls`: the DynamoDB calls the in-process store makes, and what each Query read.
 
 The emulator's own helpers live beside it: `local.aws.moto_fixes.adapt_moto` (moto behaving like
 DynamoDB, the TTL sweeper included), `local.aws.shared_models` (botocore's models parsed once).
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from local.aws.fake_env import FAKE_AWS_ENV, remove_unsafe_aws_env
 
@@ -46,3 +49,35 @@ def reset_sessions_caches() -> None:
     ):
         cached.cache_clear()
     use_store(None)
+
+
+@dataclass
+class StoreCalls:
+    names: list[str] = field(default_factory=list)  # every DynamoDB operation, in order ("get_item", "query", ...)
+    scanned: list[int] = field(default_factory=list)  # the items each Query read: ScannedCount, what it is charged
+
+
+def record_store_calls(monkeypatch: Any) -> StoreCalls:
+    """From now until the test ends (pytest's `monkeypatch` undoes it), record the in-process store's calls."""
+    from sessions.usecases import access
+
+    calls = StoreCalls()
+    store = access.store()
+    real = store._client
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            calls.names.append(name)
+            method = getattr(real, name)
+            if name != "query":
+                return method
+
+            def query(**request: Any) -> Any:
+                response = method(**request)
+                calls.scanned.append(response["ScannedCount"])
+                return response
+
+            return query
+
+    monkeypatch.setattr(store, "_client", Recording())
+    return calls

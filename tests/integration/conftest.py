@@ -224,3 +224,24 @@ def concurrently(count: int, call: Any) -> list[tuple[int, Any]]:
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(run, range(count)))
+
+
+def before_the_first_state_write(monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> list[int]:
+    """Run `meanwhile()` once, between a write's read of a state document and its commit: a lost race.
+
+    Returns the versions the raced writes had read (one entry once the race happened).
+    """
+    from sessions.usecases import access
+
+    session_store = access.store()
+    original = session_store.state_write
+    raced: list[int] = []
+
+    def someone_writes_first(key: Any, document: Any, *, read_version: int) -> Any:
+        if not raced:
+            raced.append(read_version)
+            meanwhile()
+        return original(key, document, read_version=read_version)
+
+    monkeypatch.setattr(session_store, "state_write", someone_writes_first)
+    return raced

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from sessions.usecases import access
+from local.testing import record_store_calls
 from tests.integration.conftest import publish, set_env
 
 
@@ -64,16 +64,7 @@ def test_reading_a_compacted_history_is_one_query_whatever_lies_before_the_base(
     for _ in range(10):
         assert _append(gateway, sid, {"events": [{"type": "message"}] * 20}).status == 201
     _append(gateway, sid, {"events": [{"type": "message", "base": True}, *[{"type": "message"}] * 4]})
-    calls: list[str] = []
-    store = access.store()
-    real = store._client
-
-    class Counting:
-        def __getattr__(self, name):
-            calls.append(name)
-            return getattr(real, name)
-
-    monkeypatch.setattr(store, "_client", Counting())
+    calls = record_store_calls(monkeypatch).names
     page = gateway.request("GET", f"/v1/sessions/{sid}/history", query="limit=100")
     assert [event["seq"] for event in page.body["events"]] == [201, 202, 203, 204, 205]
     assert page.body["total"] == 5 and page.body["next_cursor"] is None

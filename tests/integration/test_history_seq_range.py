@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessions.usecases import access
+from local.testing import record_store_calls
 from tests.integration.test_history_metadata import _all, _page
 
 
@@ -39,25 +39,7 @@ def twenty(gateway):
 @pytest.fixture
 def read_items(monkeypatch):
     """The event items every DynamoDB Query of the store reads (ScannedCount: what a Query is charged for)."""
-    scanned: list[int] = []
-    store = access.store()
-    real = store._client
-
-    class Counting:
-        def __getattr__(self, name):
-            method = getattr(real, name)
-            if name != "query":
-                return method
-
-            def query(**request):
-                response = method(**request)
-                scanned.append(response["ScannedCount"])
-                return response
-
-            return query
-
-    monkeypatch.setattr(store, "_client", Counting())
-    return scanned
+    return record_store_calls(monkeypatch).scanned
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])

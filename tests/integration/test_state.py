@@ -7,7 +7,7 @@ import pytest
 
 from sessions.domain.identity import Identity
 from sessions.usecases import state
-from tests.integration.conftest import concurrently
+from tests.integration.conftest import before_the_first_state_write, concurrently
 
 SERVICE = {"user": "svc", "roles": ["service"]}
 ADMIN = {"user": "boss", "roles": ["admin"]}
@@ -279,26 +279,17 @@ def test_appends_racing_state_patches_and_patches_lose_nothing(gateway):
 
 
 def test_a_state_document_changed_between_read_and_commit_replans_the_append(gateway, monkeypatch):
-    from sessions.usecases import access
-
     sid = session_in_app(gateway)
-    store = access.store()
-    original = store.state_write
-    raced: list[int] = []
-
-    def someone_writes_first(key, document, *, read_version):
-        if not raced:
-            raced.append(read_version)
-            state.update_user_state(Identity("acme", "u-1"), "code-review", "u-1", {"theirs": 1}, None)
-        return original(key, document, read_version=read_version)
-
-    monkeypatch.setattr(store, "state_write", someone_writes_first)
+    raced = before_the_first_state_write(
+        monkeypatch, lambda: state.update_user_state(Identity("acme", "u-1"), "code-review", "u-1", {"theirs": 1}, None)
+    )
     appended = gateway.request(
         "POST", f"/v1/sessions/{sid}/events", {"type": "m", "state_patch": {"user": {"mine": 1}}}
     )
     assert appended.status == 201 and appended.body["seq"] == 1
     document = gateway.request("GET", user_state("u-1")).body
     assert document["state"] == {"theirs": 1, "mine": 1} and document["version"] == 2
+    assert raced == [0]  # the race did happen, on the document as first read
     assert gateway.request("GET", f"/v1/sessions/{sid}").body["usage"]["event_count"] == 1
 
 

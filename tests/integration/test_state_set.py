@@ -9,7 +9,7 @@ import pytest
 
 from sessions.domain.identity import Identity
 from sessions.usecases import state
-from tests.integration.conftest import set_env
+from tests.integration.conftest import before_the_first_state_write, set_env
 
 SERVICE = {"user": "svc", "roles": ["service"]}
 ADMIN = {"user": "boss", "roles": ["admin"]}
@@ -239,24 +239,16 @@ def test_if_match_holds_for_an_append_with_sets(gateway):
 
 
 def test_a_document_changed_between_read_and_commit_replans_the_sets(gateway, monkeypatch):
-    from sessions.usecases import access
-
     sid = session_in_app(gateway)
-    store = access.store()
-    original = store.state_write
-    raced: list[int] = []
-
-    def someone_writes_first(key, document, *, read_version):
-        if not raced:
-            raced.append(read_version)
-            state.update_user_state(Identity("acme", "u-1"), "code-review", "u-1", {"theirs": 1, "mine": 1}, None)
-        return original(key, document, read_version=read_version)
-
-    monkeypatch.setattr(store, "state_write", someone_writes_first)
+    raced = before_the_first_state_write(
+        monkeypatch,
+        lambda: state.update_user_state(Identity("acme", "u-1"), "code-review", "u-1", {"theirs": 1, "mine": 1}, None),
+    )
     appended = append(gateway, sid, {"type": "m", "state_set": {"user": {"mine": None}}})
     assert appended.status == 201 and appended.body["seq"] == 1
     document = documents(gateway)[1]
     assert document["state"] == {"theirs": 1, "mine": None} and document["version"] == 2
+    assert raced == [0]  # the race did happen, on the document as first read
 
 
 # --- on create ------------------------------------------------------------------------------------
@@ -314,19 +306,9 @@ def test_a_refused_create_writes_no_state(gateway, table, monkeypatch):
 
 
 def test_a_create_whose_document_changed_meanwhile_plans_it_again(gateway, monkeypatch):
-    from sessions.usecases import access
-
-    store = access.store()
-    original = store.state_write
-    raced: list[int] = []
-
-    def someone_writes_first(key, document, *, read_version):
-        if not raced:
-            raced.append(read_version)
-            state.update_user_state(Identity("acme", "u-1"), "code-review", "u-1", {"theirs": 1}, None)
-        return original(key, document, read_version=read_version)
-
-    monkeypatch.setattr(store, "state_write", someone_writes_first)
+    raced = before_the_first_state_write(
+        monkeypatch, lambda: state.update_user_state(Identity("acme", "u-1"), "code-review", "u-1", {"theirs": 1}, None)
+    )
     created = gateway.create({"app_name": "code-review", "state_set": {"user": {"mine": None}}})
     assert created.status == 201, created.body
     document = documents(gateway)[1]

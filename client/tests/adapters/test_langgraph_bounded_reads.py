@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 
+from local.testing import record_store_calls
 from sessions_client.adapters._langgraph_core import WRITES_FROM
 from sessions_client.adapters.langgraph import AsyncSessionsSaver, SessionsSaver, thread_session_id
 
@@ -159,29 +159,9 @@ def test_put_and_put_writes_racing_on_threads_never_lose_a_write(langgraph_backe
 
 
 @pytest.fixture
-def scanned(langgraph_backend: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def scanned(langgraph_backend: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The items each DynamoDB Query of the in-process service reads (ScannedCount: what it is charged for)."""
-    from sessions.usecases import access
-
-    counts: list[int] = []
-    store = access.store()
-    real = store._client
-
-    class Counting:
-        def __getattr__(self, name: str) -> Any:
-            method = getattr(real, name)
-            if name != "query":
-                return method
-
-            def query(**request: Any) -> Any:
-                response = method(**request)
-                counts.append(response["ScannedCount"])
-                return response
-
-            return query
-
-    monkeypatch.setattr(store, "_client", Counting())
-    yield counts
+    return record_store_calls(monkeypatch).scanned
 
 
 @pytest.mark.parametrize("langgraph_backend", ["inprocess"], indirect=True)

@@ -82,7 +82,7 @@ from google.adk.sessions._rewind_utils import compute_state_delta_for_rewind
 from google.adk.sessions._session_util import make_json_safe_state
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig, ListSessionsResponse
 from google.adk.sessions.session import Session as AdkSession
-from google.adk.sessions.usecases.state import State
+from google.adk.sessions.state import State
 from typing_extensions import override
 
 from sessions_client import errors
