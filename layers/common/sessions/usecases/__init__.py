@@ -1,1 +1,1 @@
-"""The use cases behind the endpoints, one module per resource or job; they reach AWS only through store/."""
+"""The use cases behind the endpoints, one module per resource or job; every AWS client comes from store/."""
