@@ -26,7 +26,7 @@ help:
 	@echo "make test     lint, type-check, unit, integration, end-to-end and fuzz tests, sam validate --lint,"
 	@echo "              cfn-lint, checkov and sam build"
 	@echo "make fuzz     schemathesis against the dev server, longer than make test's run (FUZZ_MAX_EXAMPLES, FUZZ_SEED)"
-	@echo "make bench    cold-start, overhead, round-trip, growth, contention and cost benchmarks"
+	@echo "make bench    every benchmark (python -m bench), its figures written into docs/benchmarks.md"
 	@echo "make openapi  regenerate openapi.json, schemas/ (event JSON Schemas) and the sync client (from the async one)"
 
 $(BIN)/python:
@@ -109,8 +109,9 @@ test:
 
 checks: lint typecheck template checkov
 
+# every section, then docs/benchmarks.md's figures rewritten from what the run printed
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --write-docs
 
 lock: $(CHECKOV_VENV)/.installed $(SAM_VENV)/.installed
 	{ echo "# Development and test dependencies, fully pinned (pip freeze of a working .venv, the client's extras included)."; \

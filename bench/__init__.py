@@ -1,7 +1,7 @@
 """Benchmarks of the session service: cold-start imports, warm per-request overhead, DynamoDB round trips.
 
-Run from the repository root: ``python -m bench [SECTION|all] [--quick] [--smoke] [--json PATH]``
-(sections: bench/__main__.py SECTIONS).
+Run from the repository root: ``python -m bench [SECTION|all] [--quick] [--smoke] [--json PATH]
+[--write-docs [PATH]]`` (sections: bench/__main__.py SECTIONS; --write-docs: docs/benchmarks.md's figures).
 Every figure is read against a baseline measured side by side in the same run, because the
 machine is noisy: compare ratios, not absolute numbers, across runs.
 """

@@ -1,5 +1,5 @@
 """python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|all] [--repeat N]
-[--iterations N] [--quick] [--smoke] [--json]"""
+[--iterations N] [--quick] [--smoke] [--json PATH] [--write-docs [PATH]]"""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import docs_page
 from bench.common import SMOKE_ENV
 
 SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "fork", "langgraph")
@@ -41,7 +42,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "its figures mean nothing",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--write-docs",
+        type=Path,
+        nargs="?",
+        const=docs_page.DOCS_PAGE,
+        metavar="PATH",
+        help="also rewrite each section's block of docs/benchmarks.md (or PATH) with what it printed",
+    )
+    args = parser.parse_args(argv)
+    if args.smoke and args.write_docs and args.write_docs.resolve() == docs_page.DOCS_PAGE:
+        parser.error("a --smoke run's figures mean nothing: it writes docs only to a PATH of its own")
+    return args
+
+
+def section_command(section: str, args: argparse.Namespace) -> str:
+    """The command line that runs this section alone with the run's settings, as the docs show it."""
+    words = ["python -m bench", section]
+    for flag, value in (
+        ("--repeat", args.repeat),
+        ("--iterations", args.iterations),
+        ("--profile-runs", args.profile_runs),
+    ):
+        if value is not None:
+            words.append(f"{flag} {value}")
+    words += [flag for flag, on in (("--keep-undeployed", args.keep_undeployed), ("--smoke", args.smoke)) if on]
+    if args.quick and not args.smoke:
+        words.append("--quick")
+    return " ".join(words)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     iterations = args.iterations or (20 if smoke else QUICK_ITERATIONS if args.quick else 2000)
     profile_runs = args.profile_runs or (QUICK_PROFILE_RUNS if args.quick else 3)
     chosen = SECTIONS if args.section == "all" else (args.section,)
+    if args.write_docs:
+        try:
+            docs_page.check_blocks(args.write_docs, chosen)
+        except (OSError, docs_page.MissingMarkers) as error:  # before a long run, not after it
+            raise SystemExit(f"python -m bench: --write-docs {args.write_docs}: {error}") from None
     report: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -63,14 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {', '.join(chosen)} (python {report['python']}, {platform.machine()}){quick}")
     for section in chosen:
         print()
-        started = time.perf_counter()
+        started, when, machine = time.perf_counter(), docs_page.utc_now(), docs_page.machine_description()
         # cold and overhead go through every HTTP function; a smoke run, through two (bench.common.http_functions)
         if smoke and section in ("cold", "overhead"):
             os.environ[SMOKE_ENV] = "1"
         else:
             os.environ.pop(SMOKE_ENV, None)
-        report[section] = _run(section, args, smoke=smoke, repeat=repeat, iterations=iterations, profile=profile_runs)
-        print(f"  ({section}: {time.perf_counter() - started:.1f} s)")
+        with docs_page.captured_stdout() as printed:
+            report[section] = _run(
+                section, args, smoke=smoke, repeat=repeat, iterations=iterations, profile=profile_runs
+            )
+        seconds = time.perf_counter() - started
+        print(f"  ({section}: {seconds:.1f} s)")
+        if args.write_docs:  # each section as it ends: a later one that fails loses nothing already run
+            run = docs_page.SectionRun(
+                section, section_command(section, args), when, machine, seconds, printed.getvalue()
+            )
+            docs_page.write_runs(args.write_docs, [run])
+            print(f"  ({section}: figures written to {args.write_docs})")
     if args.json:
         args.json.write_text(json.dumps(_finite(report), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         print(f"\nfigures written to {args.json}")

@@ -1,6 +1,6 @@
 """Writers racing on one session, on the dev server: how many attempts each write takes.
 
-Appends to one session serialize on its version (see the README's append design): each write that
+Appends to one session serialize on its version (see docs/architecture.md, Concurrency): each write that
 loses a race plans again on the session its failure handed back. This runs bursts of concurrent
 appends to one session, checks the contract (every append 201, seq 1..N, exact usage), and reads
 from the functions' own logs how many attempts each write took (`write_attempts`, logged when a

@@ -43,7 +43,7 @@ LOGS_PER_GB = 0.50  # CloudWatch Logs standard ingestion
 GB = 2**30
 
 # --- assumptions ---------------------------------------------------------------------------------
-HANDLER_MS = 1.0  # the handler's own time per request: bench overhead measures 0.1-0.5 ms (README), rounded up
+HANDLER_MS = 1.0  # the handler's own time per request: bench overhead measures 0.1-0.5 ms, rounded up
 DYNAMODB_CALL_MS = 5.0  # assumed latency of one DynamoDB call from Lambda
 PUT_EVENTS_CALL_MS = 20.0  # assumed latency of one EventBridge PutEvents call
 PUBLISHER_BATCH = 10  # average stream records per publisher invocation

@@ -30,7 +30,7 @@ def publish(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> Any:
-    if is_replay_request(event):  # an operator hands back what the on-failure destination kept (README)
+    if is_replay_request(event):  # an operator hands back what the on-failure destination kept (docs/operations.md)
         return replay(
             event,
             lambda records: process_partial_response(

@@ -1,7 +1,7 @@
 """bench langgraph: what its figures must hold, and how it groups a graph run's calls into steps.
 
-`figures_hold` checks the figures of a whole run (tests/bench/test_sections.py runs the section as the
-README shows, at its smallest size, and hands its JSON here). Each figure is checked against what it
+`figures_hold` checks the figures of a whole run (tests/bench/test_sections.py runs the section as
+docs/benchmarks.md shows, at its smallest size, and hands its JSON here). Each figure is checked against what it
 must be, not against zero: theirs' calls against what DynamoDBSaver 1.2.6 does per operation (two
 items per checkpoint and per write, then one read per item and one writes Query per checkpoint read),
 their write units against the table they left behind, ours against the service's requests (an append:

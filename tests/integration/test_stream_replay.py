@@ -1,4 +1,4 @@
-"""Replaying a failed stream batch from the on-failure record, as README's "How to replay" tells operators."""
+"""Replaying a failed stream batch from the on-failure record, as docs/operations.md tells operators."""
 
 from __future__ import annotations
 

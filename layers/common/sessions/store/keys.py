@@ -1,4 +1,4 @@
-"""Keys and item shapes of the one table: every key starts with the tenant.
+"""Keys and item shapes of the sessions table (the idempotency table is Powertools'): every key starts with the tenant.
 
     session       PK T#{tenant}#S#{session_id}   SK #SESSION
     event         PK T#{tenant}#S#{session_id}   SK E#{incarnation}#{seq:010d}
