@@ -61,6 +61,22 @@ class MissingParameter(ValueError):
     """The template refers to a parameter that has neither a Default nor a local value."""
 
 
+# The pseudo parameters' values for a local stack: those of a stack in us-east-1 of an example account.
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+class _NoValue:
+    """What `Ref: AWS::NoValue` stands for: the property or list item is left out."""
+
+
+NO_VALUE = _NoValue()
+
+
 @dataclass
 class Resolver:
     """Evaluates the intrinsics the template uses, against local names and parameter values."""
@@ -72,8 +88,22 @@ class Resolver:
     unset_parameters: frozenset[str] = frozenset()  # declared, with no value here: resolving one is an error
 
     def resolve(self, value: Any) -> Any:
+        """The value as CloudFormation would deploy it (None for a bare AWS::NoValue)."""
+        resolved = self._resolve(value)
+        return None if resolved is NO_VALUE else resolved
+
+    def decide(self, value: Any) -> Any:
+        """The value with each Fn::If decided and AWS::NoValue left out; every other intrinsic as written.
+
+        What a test compares with the template's own text (`{"Fn::GetAtt": [...]}`) once the
+        parameters have chosen the branches.
+        """
+        decided = self._decide(value)
+        return None if decided is NO_VALUE else decided
+
+    def _resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return _present(self._resolve(item) for item in value)
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -86,34 +116,63 @@ class Resolver:
                 return f"{self.physical_names.get(arg[0], arg[0])}.{arg[1]}"
             if key == "Fn::If":
                 name, if_true, if_false = arg
-                return self.resolve(if_true if self.condition(name) else if_false)
+                return self._resolve(if_true if self.condition(name) else if_false)
             if key in _CONDITION_FUNCTIONS:
                 return _CONDITION_FUNCTIONS[key](self, arg)
             if key == "Fn::Split":
-                return str(self.resolve(arg[1])).split(arg[0])
+                return str(self._resolve(arg[1])).split(arg[0])
             if key == "Fn::Join":
-                return str(arg[0]).join(str(item) for item in self.resolve(arg[1]))
-        return {key: self.resolve(item) for key, item in value.items()}
+                return str(arg[0]).join(str(item) for item in self._resolve(arg[1]))
+        return _present_items((key, self._resolve(item)) for key, item in value.items())
+
+    def _decide(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return _present(self._decide(item) for item in value)
+        if not isinstance(value, dict):
+            return value
+        if value == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        if len(value) == 1 and "Fn::If" in value:
+            name, if_true, if_false = value["Fn::If"]
+            return self._decide(if_true if self.condition(name) else if_false)
+        return _present_items((key, self._decide(item)) for key, item in value.items())
 
     def condition(self, name: str) -> bool:
         """A condition of the template on the local parameter values (an unknown one is false)."""
         return name in self.conditions and bool(self.resolve(self.conditions[name]))
 
-    def _ref(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.parameters:
             return self.parameters[name]
         if name in self.unset_parameters:
             raise MissingParameter(f"template parameter {name} has no Default: give it a value in LOCAL_PARAMETERS")
         if name == "AWS::StackName":
             return self.stack_name
-        if name == "AWS::Region":
-            return "us-east-1"
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
         return self.physical_names.get(name, name)
 
     def _sub(self, text: str) -> str:
         import re
 
-        return re.sub(r"\$\{([^}]+)\}", lambda match: str(self._ref(match.group(1))), text)
+        return re.sub(r"\$\{([^}]+)\}", lambda match: str(self._sub_variable(match.group(1))), text)
+
+    def _sub_variable(self, name: str) -> Any:
+        """${Name} is a Ref; ${Resource.Attribute} a GetAtt."""
+        resource, dot, attribute = name.partition(".")
+        if dot and not name.startswith("AWS::"):
+            return f"{self.physical_names.get(resource, resource)}.{attribute}"
+        return self._ref(name)
+
+
+def _present(items: Iterable[Any]) -> list[Any]:
+    return [item for item in items if item is not NO_VALUE]
+
+
+def _present_items(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    return {key: item for key, item in items if item is not NO_VALUE}
 
 
 _CONDITION_FUNCTIONS: dict[str, Any] = {

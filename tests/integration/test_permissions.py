@@ -8,6 +8,10 @@ publisher settling removals and replaying a batch, the cleanup), records each fu
 sessions table as IAM actions (a transaction needs the action of each of its items), and holds them to
 the role's statements. The same for the bucket of large event parts (a
 presigned URL acts as its signer: it needs GetObject).
+
+With a customer-managed key (KmsKeyArn), each function's KMS grants are held to the same calls: the tables
+it touched, the bucket it read or wrote, the secret it read (tests/key_grants.py says what each needs), and
+the queue Lambda sends its failed batches to as its role; without the key, no function has any.
 """
 
 from __future__ import annotations
@@ -20,7 +24,19 @@ import pytest
 from local.api.gateway import LambdaContext
 from local.stack.template import load_template
 from sessions import store
+from sessions.usecases import cursors
 from tests.integration.conftest import expire_in_place, publish, set_env
+from tests.key_grants import (
+    KEY_ARN,
+    bucket_grant,
+    deployed,
+    failure_queues,
+    kms_grants,
+    queue_grant,
+    secret_grant,
+    stack,
+    table_grant,
+)
 
 TRANSACTION_ACTIONS = {
     "Put": "PutItem",
@@ -58,6 +74,15 @@ def allowed_on_blobs_bucket(function: str) -> set[str]:
     return actions
 
 
+def tables_of(operation: str, params: dict[str, Any]) -> set[str]:
+    """Every table a call reads or writes."""
+    if operation == "TransactWriteItems":
+        return {body["TableName"] for item in params["TransactItems"] for body in item.values()}
+    if operation in ("BatchGetItem", "BatchWriteItem"):
+        return set(params["RequestItems"])
+    return {params["TableName"]} if "TableName" in params else set()
+
+
 def actions_of(operation: str, params: dict[str, Any], table: str) -> set[str]:
     """The IAM actions a call needs on `table`."""
     if operation == "TransactWriteItems":
@@ -74,13 +99,18 @@ def actions_of(operation: str, params: dict[str, Any], table: str) -> set[str]:
 
 @pytest.fixture
 def calls(gateway, aws, monkeypatch) -> dict[str, set[str]]:
-    """Function → the IAM actions its calls needed on the sessions table (and "s3:…" on the bucket)."""
+    """Function → the IAM actions its calls needed on the sessions table (and "s3:…" on the bucket), and the
+    tables ("table:…") and secrets ("secret:…") they touched."""
     table, bucket = aws["SessionsTable"], aws["EventBlobsBucket"]
     made: dict[str, set[str]] = defaultdict(set)
     running: list[str] = []
 
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         made[running[-1] if running else "test"].update(actions_of(model.name, params, table))
+        made[running[-1] if running else "test"].update(f"table:{name}" for name in tables_of(model.name, params))
+
+    def record_secret(params: dict[str, Any], **_: Any) -> None:
+        made[running[-1] if running else "test"].add(f"secret:{params['SecretId']}")
 
     def record_s3(model: Any, params: dict[str, Any], **_: Any) -> None:
         if params.get("Bucket") == bucket:
@@ -88,12 +118,14 @@ def calls(gateway, aws, monkeypatch) -> dict[str, set[str]]:
 
     store.dynamodb_client().meta.events.register("before-parameter-build.dynamodb", record)
     store.aws_client("s3").meta.events.register("before-parameter-build.s3", record_s3)
+    store.aws_client("secretsmanager").meta.events.register("before-parameter-build.secrets-manager", record_secret)
     original = gateway.handler
 
     def handler(function: str) -> Any:
         inner = original(function)
 
         def invoke(event: Any, context: Any) -> Any:
+            cursors._secret.cache_clear()  # each function its own container: each reads the secret itself
             running.append(function)
             try:
                 return inner(event, context)
@@ -106,7 +138,7 @@ def calls(gateway, aws, monkeypatch) -> dict[str, set[str]]:
     return made
 
 
-def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stream, calls, monkeypatch):
+def test_every_function_may_make_exactly_the_calls_it_makes(gateway, aws, table, stream, calls, monkeypatch):
     def ok(response: Any, status: int = 200) -> None:
         assert response.status == status, response.body
 
@@ -121,6 +153,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     ok(gateway.request("POST", "/v1/sessions/s2/events", large), 201)  # both parts to S3 (seq 3)
     ok(gateway.request("POST", "/v1/sessions/s4/events", large), 201)  # purged by the cleanup below
     ok(gateway.request("GET", "/v1/sessions/s2/history", query="include_payload=true"))
+    ok(gateway.request("GET", "/v1/sessions/s2/history", query="limit=1"))  # a next page: its cursor signed
     ok(gateway.request("POST", "/v1/sessions/s2/events", {"events": [{"type": "task"}, {"type": "message"}]}), 201)
     ok(gateway.request("GET", "/v1/sessions/s2/events/3"))  # its parts read back from S3
     # redacted: the parts read, the changed payload written as a new object, the replaced objects deleted
@@ -179,6 +212,13 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     compaction = {"events": [{"type": "summary", "base": True}], "replace_from_seq": tail.body["seq"]}
     ok(gateway.request("POST", "/v1/sessions/s2/events", compaction), 201)
     fork_workload(gateway, table, ok)
+    # with an Idempotency-Key, each of the three functions that take one reads and writes its record's table
+    for method, path, body in (
+        ("POST", "/v1/sessions", {"session_id": "keyed"}),
+        ("POST", "/v1/sessions/keyed/events", {"type": "message"}),
+        ("POST", "/v1/sessions/keyed/fork", {"session_id": "keyed-fork"}),
+    ):
+        ok(gateway.request(method, path, body, user="u-keyed", headers={"Idempotency-Key": f"k-{path}"}), 201)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
 
@@ -187,7 +227,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     assert {"GetStateFunction", "UpdateStateFunction"} <= functions
     assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction", "ForkSessionFunction"} <= functions
     for function in sorted(functions):
-        needed = {action for action in calls[function] if not action.startswith("s3:")}
+        needed = {action for action in calls[function] if ":" not in action}
         allowed = allowed_on_sessions_table(function)
         assert needed <= allowed, f"{function} calls {sorted(needed - allowed)} without the permission"
         assert allowed <= needed, f"{function} may call {sorted(allowed - needed)} and never does"
@@ -197,6 +237,28 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, table, stre
     assert {"AppendEventFunction", "GetHistoryFunction", "CleanupFunction"} <= {
         function for function in functions if allowed_on_blobs_bucket(function)
     }
+    assert_key_grants_are_what_the_calls_need(calls, functions, aws)
+
+
+def assert_key_grants_are_what_the_calls_need(calls: dict[str, set[str]], functions: set[str], aws: Any) -> None:
+    with_key = stack(aws, KmsKeyArn=KEY_ARN)
+    bucket_arn = with_key.resolve({"Fn::GetAtt": ["EventBlobsBucket", "Arn"]})
+    assert {"ListSessionsFunction", "GetHistoryFunction"} <= {f for f in functions if any_of(calls[f], "secret:")}
+    for function in sorted(functions):
+        made = calls[function]
+        needed = {table_grant(any_of(made, "table:"))} if any_of(made, "table:") else set()
+        reads, writes = "s3:GetObject" in made, "s3:PutObject" in made  # a copy is both
+        needed |= {bucket_grant(bucket_arn, reads=reads, writes=writes)} if reads or writes else set()
+        needed |= {secret_grant(any_of(made, "secret:"))} if any_of(made, "secret:") else set()
+        # Lambda sends the function's failed stream batches as its role: no call here makes it
+        queues = failure_queues(function, with_key)
+        needed |= {queue_grant(queues)} if queues else set()
+        assert kms_grants(deployed(with_key), function) == needed, function
+        assert kms_grants(deployed(stack(aws)), function) == set(), function
+
+
+def any_of(made: set[str], prefix: str) -> set[str]:
+    return {entry.removeprefix(prefix) for entry in made if entry.startswith(prefix)}
 
 
 def fork_workload(gateway: Any, table: Any, ok: Any) -> None:
