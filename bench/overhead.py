@@ -33,6 +33,10 @@ TARGET_US = 1000.0
 BATCH = 50  # calls of one variant in a row, before the next variant's turn
 SESSION_ID = "3f0c8d7e-5a1b-4c2d-9e8f-7a6b5c4d3e2f"
 USER, TENANT = "u-bench", "acme"
+# what a route's path parameters name: the canned session, its first event, the caller's own state
+PATH_VALUES = {"session_id": SESSION_ID, "seq": "1", "user_id": USER}
+# the query a route needs to be a valid request (a removal names what it removes)
+QUERIES = {("DELETE", "/v1/sessions/{session_id}/events"): "seq=1"}
 CREATE_BODY: dict[str, Any] = {
     "title": "Code review of the billing service",
     "agent_id": "reviewer-7",
@@ -105,18 +109,20 @@ class _Exceptions:
 
 
 class FakeDynamoDB:
-    """Answers the store's DynamoDB calls instantly: reads find the canned session, every other call succeeds."""
+    """Answers the store's DynamoDB calls instantly: reads find the canned session (its first event, where an
+    event is asked for), every other call succeeds."""
 
     exceptions = _Exceptions
 
     def __init__(self, item: dict[str, Any]) -> None:
         self._get = {"Item": item}
+        self._get_event = {"Item": canned_event_item()}
         self._query = {"Items": [item], "Count": 1, "ScannedCount": 1}
         self.calls = 0
 
-    def get_item(self, **_: Any) -> dict[str, Any]:
+    def get_item(self, **request: Any) -> dict[str, Any]:
         self.calls += 1
-        return self._get
+        return self._get_event if request.get("Key", {}).get("SK", {}).get("S", "").startswith("E#") else self._get
 
     def query(self, **_: Any) -> dict[str, Any]:
         self.calls += 1
@@ -139,6 +145,15 @@ def canned_item() -> dict[str, Any]:
     from sessions.store.keys import session_item
 
     return to_item(session_item(canned_record()))
+
+
+def canned_event_item() -> dict[str, Any]:
+    """The canned session's first event (the one the event routes name) as DynamoDB stores it."""
+    from sessions.core.attribute_values import to_item
+    from sessions.store.keys import event_item
+
+    event = {**APPEND_BODY, "seq": 1, "timestamp": "2026-01-05T10:00:00.000Z", "created_by": USER}
+    return to_item(event_item(canned_record(), event))
 
 
 def fake_client_store(table_name: str) -> SessionStore:
@@ -227,14 +242,17 @@ def request_for(spec: FunctionSpec) -> Callable[[], dict[str, Any]]:
     """A realistic request for the function's first route (the canned session's id in the path)."""
     method, template_path = spec.routes[0]
     route = Route.of(method, template_path, spec.logical_id)
-    path = re.sub(r"\{([A-Za-z0-9_]+)\}", lambda m: SESSION_ID if m[1] == "session_id" else "bench-1", template_path)
+    path = re.sub(r"\{([A-Za-z0-9_]+)\}", lambda m: PATH_VALUES.get(m[1], "bench-1"), template_path)
     found = route.pattern.match(path)
     params = found.groupdict() if found else {}
     headers = {"content-type": "application/json", "user-agent": "bench/1.0", "accept": "application/json"}
     body = _body_for(spec, method, template_path)
+    query = QUERIES.get((method, template_path), "")
     if method == "PATCH":
         headers |= {"content-type": "application/merge-patch+json", "if-match": f'"{CANNED_VERSION}"'}
     claims = {"sub": USER, "tenant_id": TENANT}
+    if "{user_id}" not in template_path and "/state" in template_path and method != "GET":
+        claims["cognito:groups"] = "service"  # an app's state is written by roles service or admin
 
     def make_event() -> dict[str, Any]:
         return http_api_event(
@@ -242,6 +260,7 @@ def request_for(spec: FunctionSpec) -> Callable[[], dict[str, Any]]:
             path=path,
             route=route,
             path_parameters=params,
+            query=query,
             headers=headers,
             body=body,
             claims=claims,
