@@ -35,6 +35,7 @@ from local.stack.template import ROOT, FunctionSpec, functions_environment
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from sessions.domain.records import SessionChanges, SessionRecord
     from sessions.store import SessionStore
 
 TARGET_US = 1000.0
@@ -68,7 +69,7 @@ CANNED_VERSION = 4
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def canned_record() -> dict[str, Any]:
+def canned_record() -> SessionRecord:
     """A live, active session owned by the benchmark's caller, as the store returns it."""
     return {
         "session_id": SESSION_ID,
@@ -166,19 +167,22 @@ def fake_store() -> SessionStore:
             super().__init__(cast("DynamoDBClient", FakeDynamoDB(canned_item())), "sessions")
             self._record = canned_record()
 
-        def get_session(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
-            return dict(self._record)
+        def get_session(self, tenant_id: str, session_id: str) -> SessionRecord | None:
+            return self._record.copy()
 
         def create_session(
-            self, record: dict[str, Any], *, cap: int, replacing: dict[str, Any] | None = None, **_: Any
+            self, record: SessionRecord, *, cap: int, replacing: SessionRecord | None = None, **_: Any
         ) -> None:
             return None
 
         def update_session(
-            self, current: dict[str, Any], changes: dict[str, Any], *, slot_delta: int = 0, cap: int = 0, **_: Any
-        ) -> dict[str, Any]:
-            updated = {**current, **changes, "version": current["version"] + 1}
-            return {key: value for key, value in updated.items() if value is not None}
+            self, current: SessionRecord, changes: SessionChanges, *, slot_delta: int = 0, cap: int = 0, **_: Any
+        ) -> SessionRecord:
+            from sessions.domain.records import applied
+
+            updated = applied(current, changes)
+            updated["version"] = current["version"] + 1
+            return updated
 
     return FakeStore()
 

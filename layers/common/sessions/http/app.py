@@ -21,6 +21,7 @@ from sessions.core import errors
 from sessions.core.retrying import time_budget
 from sessions.core.settings import ResourceName, get_settings
 from sessions.domain.limits import BODY_MAX_BYTES
+from sessions.domain.records import SessionRecord, StateView
 from sessions.http.identity import identity_of
 from sessions.http.parameters import parse_json_body, refuse_unknown_query, unknown_query
 from sessions.http.problems import (
@@ -46,15 +47,15 @@ def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | N
     return Response(status_code=status_code, content_type="application/json", body=text, headers=headers)
 
 
-def session_response(record: dict[str, Any], status_code: int = 200, *, location: bool = False) -> Response:
+def session_response(record: SessionRecord, status_code: int = 200, *, location: bool = False) -> Response:
     headers = {"ETag": f'"{record["version"]}"'}
     if location:
         headers["Location"] = f"/v1/sessions/{record['session_id']}"
     return json_response(public_view(record), status_code, headers)
 
 
-def versioned_response(body: dict[str, Any]) -> Response:
-    """A versioned document (a state document) with its ETag."""
+def versioned_response(body: StateView | dict[str, Any]) -> Response:
+    """A versioned document (a state document, a session with its state documents) with its ETag."""
     return json_response(body, headers={"ETag": f'"{body["version"]}"'})
 
 

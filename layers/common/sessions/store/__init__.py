@@ -25,7 +25,7 @@ from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery, ev
 from sessions.store.removals import Removals
 from sessions.store.sessions import SessionWrites
 from sessions.store.slots import SlotRepair, Slots
-from sessions.store.state import StateDocuments, StateKey
+from sessions.store.state import StateChanged, StateDocuments, StateKey
 from sessions.store.stats_counters import StatsReads
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "SlotRepair",
     "Source",
     "SourceClosed",
+    "StateChanged",
     "StateKey",
     "VersionChanged",
     "WriteConflict",
