@@ -226,7 +226,7 @@ Position = dict[str, str]
 
 
 class ExpiryEntry(TypedDict):
-    """An entry of the ByExpiry index (template.yaml), keys included: a due session, or a purge marker (store/keys.py)."""
+    """A ByExpiry index entry (template.yaml), keys included: a due session, or a purge marker (store/keys.py)."""
 
     PK: str
     SK: str  # "#SESSION", or "#PURGE#{incarnation}"
