@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,7 @@ class EventQuery:
 class Page[R]:
     """A page of records: sessions (SessionSummaryRecord, whole SessionRecords with context) or events."""
 
-    records: list[R]
+    records: Sequence[R]
     next_position: Position | None  # where the next page starts (an exclusive start key)
 
 
@@ -111,10 +111,9 @@ class PageReads(TableAccess):
         page = self._filled_page(request, query.limit, query.start, filtered, position, summary_record)
         if not query.include_context:
             return page
-        whole: list[SessionSummaryRecord] = [*self._whole_sessions(page.records, query.now)]
-        return Page(whole, page.next_position)
+        return Page(self._whole_sessions(page.records, query.now), page.next_position)
 
-    def _whole_sessions(self, records: list[SessionSummaryRecord], now: str) -> list[SessionRecord]:
+    def _whole_sessions(self, records: Sequence[SessionSummaryRecord], now: str) -> list[SessionRecord]:
         """The table's items of a page's sessions (one BatchGetItem), in the page's order; gone ones left out.
 
         The list indexes leave context out (lean projection); the items read here are as fresh as
