@@ -10,8 +10,8 @@ runtime (a list index projecting ALL), and code never relies on their absence.
 The request and response models are pydantic (models.py); these are what is stored.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: evaluated annotations let TypedDict tell NotRequired attributes
+# at runtime (__optional_keys__), which tests/unit/test_records.py holds against the template and the models.
 from decimal import Decimal
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
