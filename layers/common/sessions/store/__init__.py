@@ -2,7 +2,8 @@
 
 The idempotency records are the one other thing in DynamoDB (http/idempotency.py, Powertools' own).
 
-`SessionStore` is the one facade the service uses; each part lives in a module of its own:
+`SessionStore` is the one facade the service uses (the use cases see it through usecases/ports.py), and
+what it returns are the records of sessions/domain/records.py; each part lives in a module of its own:
 session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
 (`stats_counters`), open-session slots and their repair (`slots`), what removal needs (`removals`),
 and app- and user-scoped state documents (`state`), reading, redacting and rewinding single
