@@ -21,13 +21,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from bench.common import median, percentile, ratio, table, use_functions_environment, verdict
 from local.aws.emulator import point_boto3_at
 from local.launcher import launch_dev_server
 from local.stack.template import Resolver
+
+if TYPE_CHECKING:
+    from sessions.domain.records import EventRecord, SessionRecord
 
 TARGET_RATIO = 1.5
 SEED_TENANT = "seeded"
@@ -99,27 +102,33 @@ def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int)
 
     def items_of(index: int) -> list[dict[str, Any]]:
         stamp = format_ms(now - index * 1000)
-        record = {
-            "session_id": f"seed-{index}",
-            "tenant_id": SEED_TENANT,
-            "user_id": f"user-{index % 100}",
-            "agent_id": f"agent-{index % 7}",
-            "session_type": "conversation",
-            "title": f"seeded {index}",
-            "status": "active",
-            "context": {"topic": "seed", "n": index},
-            "metadata": {"source": "bench"},
-            "usage": {"tokens_used": 0, "cost_usd": 0, "event_count": events_per_session, "task_count": 0},
-            "created_at": stamp,
-            "updated_at": stamp,
-            "last_active_at": stamp,
-            "expires_at": format_ms(now + 30 * 24 * 3600 * 1000),
-            "version": 1 + events_per_session,
-            "incarnation": uuid.uuid4().hex[:12],
-            "holds_slot": False,
-        }
+        record = cast(
+            "SessionRecord",
+            {
+                "session_id": f"seed-{index}",
+                "tenant_id": SEED_TENANT,
+                "user_id": f"user-{index % 100}",
+                "agent_id": f"agent-{index % 7}",
+                "session_type": "conversation",
+                "title": f"seeded {index}",
+                "status": "active",
+                "context": {"topic": "seed", "n": index},
+                "metadata": {"source": "bench"},
+                "usage": {"tokens_used": 0, "cost_usd": 0, "event_count": events_per_session, "task_count": 0},
+                "created_at": stamp,
+                "updated_at": stamp,
+                "last_active_at": stamp,
+                "expires_at": format_ms(now + 30 * 24 * 3600 * 1000),
+                "version": 1 + events_per_session,
+                "incarnation": uuid.uuid4().hex[:12],
+                "holds_slot": False,
+            },
+        )
         events = [
-            event_item(record, {"event_id": str(uuid.uuid4()), "seq": seq, "created_at": stamp, **_event(seq)})
+            event_item(
+                record,
+                cast("EventRecord", {"event_id": str(uuid.uuid4()), "seq": seq, "created_at": stamp, **_event(seq)}),
+            )
             for seq in range(1, events_per_session + 1)
         ]
         return [session_item(record), *events]

@@ -27,6 +27,7 @@ from local.testing import reset_sessions_caches, use_fake_aws_env
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from sessions.domain.records import EventRecord, SessionChanges, SessionRecord
     from sessions.store import SessionStore
 
 TARGET_US = 1000.0
@@ -64,7 +65,7 @@ CANNED_VERSION = 4
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def canned_record() -> dict[str, Any]:
+def canned_record() -> SessionRecord:
     """A live, active session owned by the benchmark's caller, as the store returns it."""
     return {
         "session_id": SESSION_ID,
@@ -109,20 +110,24 @@ class _Exceptions:
 
 
 class FakeDynamoDB:
-    """Answers the store's DynamoDB calls instantly: reads find the canned session (its first event, where an
-    event is asked for), every other call succeeds."""
+    """Answers the store's DynamoDB calls instantly: reads find the canned session (its first event, or a state
+    document, where one is asked for), every other call succeeds."""
 
     exceptions = _Exceptions
 
     def __init__(self, item: dict[str, Any]) -> None:
         self._get = {"Item": item}
         self._get_event = {"Item": canned_event_item()}
+        self._get_state = {"Item": canned_state_item()}
         self._query = {"Items": [item], "Count": 1, "ScannedCount": 1}
         self.calls = 0
 
     def get_item(self, **request: Any) -> dict[str, Any]:
         self.calls += 1
-        return self._get_event if request.get("Key", {}).get("SK", {}).get("S", "").startswith("E#") else self._get
+        sort_key = request.get("Key", {}).get("SK", {}).get("S", "")
+        if sort_key.startswith("E#"):
+            return self._get_event
+        return self._get_state if sort_key == "#STATE" else self._get
 
     def query(self, **_: Any) -> dict[str, Any]:
         self.calls += 1
@@ -153,7 +158,17 @@ def canned_event_item() -> dict[str, Any]:
     from sessions.store.keys import event_item
 
     event = {**APPEND_BODY, "seq": 1, "timestamp": "2026-01-05T10:00:00.000Z", "created_by": USER}
-    return to_item(event_item(canned_record(), event))
+    return to_item(event_item(canned_record(), cast("EventRecord", event)))
+
+
+def canned_state_item() -> dict[str, Any]:
+    """A state document (app or user) as DynamoDB stores it."""
+    from sessions.core.attribute_values import to_item
+
+    document = {"state": {"preferences": {"language": "en"}}, "version": CANNED_VERSION, "updated_by": USER}
+    return to_item(
+        {**document, "PK": f"T#{TENANT}#APP#bench-1", "SK": "#STATE", "updated_at": "2026-01-05T10:00:00.000Z"}
+    )
 
 
 def fake_client_store(table_name: str) -> SessionStore:
@@ -173,19 +188,22 @@ def fake_store() -> SessionStore:
             super().__init__(cast("DynamoDBClient", FakeDynamoDB(canned_item())), "sessions")
             self._record = canned_record()
 
-        def get_session(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
-            return dict(self._record)
+        def get_session(self, tenant_id: str, session_id: str) -> SessionRecord | None:
+            return self._record.copy()
 
         def create_session(
-            self, record: dict[str, Any], *, cap: int, replacing: dict[str, Any] | None = None, **_: Any
+            self, record: SessionRecord, *, cap: int, replacing: SessionRecord | None = None, **_: Any
         ) -> None:
             return None
 
         def update_session(
-            self, current: dict[str, Any], changes: dict[str, Any], *, slot_delta: int = 0, cap: int = 0, **_: Any
-        ) -> dict[str, Any]:
-            updated = {**current, **changes, "version": current["version"] + 1}
-            return {key: value for key, value in updated.items() if value is not None}
+            self, current: SessionRecord, changes: SessionChanges, *, slot_delta: int = 0, cap: int = 0, **_: Any
+        ) -> SessionRecord:
+            from sessions.domain.records import applied
+
+            updated = applied(current, changes)
+            updated["version"] = current["version"] + 1
+            return updated
 
     return FakeStore()
 

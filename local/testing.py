@@ -59,10 +59,13 @@ class StoreCalls:
 
 def record_store_calls(monkeypatch: Any) -> StoreCalls:
     """From now until the test ends (pytest's `monkeypatch` undoes it), record the in-process store's calls."""
+    from sessions.store import SessionStore
     from sessions.usecases import access
 
     calls = StoreCalls()
     store = access.store()
+    if not isinstance(store, SessionStore):
+        raise TypeError("record_store_calls records the real store's DynamoDB client, not a stand-in's")
     real = store._client
 
     class Recording:

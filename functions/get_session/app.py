@@ -46,8 +46,8 @@ def get_session(
     # imported here: a plain read (the common one) does not load the state documents' module at cold start
     from sessions.usecases.state import session_with_state  # noqa: PLC0415
 
-    record = session_with_state(identity, session_id)
-    return versioned_response({**public_view(record), "state": record["state"]})
+    record, states = session_with_state(identity, session_id)
+    return versioned_response({**public_view(record), "state": states})
 
 
 lambda_handler = lambda_entry(app)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from sessions.core.clock import format_ms
 from sessions.core.errors import HistoryFull, SessionClosed, TokenBudgetExceeded
 from sessions.domain.lineage import with_base
 from sessions.domain.merge_patch import apply_merge_patch, set_keys
 from sessions.domain.patching import checked_object
+from sessions.domain.records import EventRecord, SessionChanges, SessionRecord, applied
 from sessions.domain.status import Status
 
 if TYPE_CHECKING:
@@ -22,41 +23,41 @@ if TYPE_CHECKING:
 APPLIED_NOT_STORED = {"context_patch", "state_patch", "context_set", "state_set", "base"}
 
 
-def last_seq(session: dict[str, Any]) -> int:
+def last_seq(session: SessionRecord) -> int:
     """The highest seq the session ever gave; items from before `last_seq` existed had no holes."""
     return int(session.get("last_seq", session["usage"]["event_count"]))
 
 
-def compacted_count(session: dict[str, Any]) -> int:
+def compacted_count(session: SessionRecord) -> int:
     """How many stored events lie before the history's base (0 without a base): compacted, not counted as history."""
     return int(session.get("compacted_count", 0))
 
 
 def plan_appends(
-    session: dict[str, Any], requests: Sequence[AppendEventRequest], now: int, *, max_events: int
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    session: SessionRecord, requests: Sequence[AppendEventRequest], now: int, *, max_events: int
+) -> tuple[list[EventRecord], SessionChanges]:
     """Events appended in order as one change: the events to store and the session changes of them all."""
-    record, changes, events = dict(session), dict[str, Any](), list[dict[str, Any]]()
+    record, changes, events = session.copy(), SessionChanges(), list[EventRecord]()
     for request in requests:
         event, step = plan_append(record, request, now, max_events=max_events)
-        record |= step
+        record = applied(record, step)
         changes |= step
         events.append(event)
     return events, changes
 
 
-def check_open(session: dict[str, Any]) -> None:
+def check_open(session: SessionRecord) -> None:
     """A completed session takes no more events (409 session_closed)."""
     if session["status"] == Status.COMPLETED:
         raise SessionClosed("session is completed; no more events can be appended")
 
 
 def plan_append(
-    session: dict[str, Any], request: AppendEventRequest, now: int, *, max_events: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    session: SessionRecord, request: AppendEventRequest, now: int, *, max_events: int
+) -> tuple[EventRecord, SessionChanges]:
     """The event to store and the session changes that go with it, or the error that refuses it."""
     check_open(session)
-    usage = dict(session["usage"])
+    usage = session["usage"].copy()
     if usage["event_count"] - compacted_count(session) >= max_events:
         raise HistoryFull(f"the history holds its maximum of {max_events} events")
     tokens = request.usage.tokens if request.usage else 0
@@ -71,14 +72,19 @@ def plan_append(
     usage["cost_usd"] = _exact_sum(usage["cost_usd"], request.usage.cost_usd if request.usage else 0)
     usage["event_count"] += 1
     usage["task_count"] += int(request.type == "task")
-    event = {
-        "event_id": str(uuid.uuid4()),
-        "seq": seq,
-        "created_at": timestamp,
-        **request.model_dump(mode="json", exclude_none=True, exclude=APPLIED_NOT_STORED),
-        "timestamp": request.timestamp or timestamp,  # already in the stored form (models.EventTimestamp)
-    }
-    changes: dict[str, Any] = {
+    given = request.model_dump(mode="json", exclude_none=True, exclude=APPLIED_NOT_STORED)
+    # the request's fields as validated (models.AppendEventRequest): the record's own where it names them
+    event = cast(
+        "EventRecord",
+        {
+            "event_id": str(uuid.uuid4()),
+            "seq": seq,
+            "created_at": timestamp,
+            **given,
+            "timestamp": request.timestamp or timestamp,  # already in the stored form (models.EventTimestamp)
+        },
+    )
+    changes: SessionChanges = {
         "usage": usage,
         "last_seq": seq,
         "last_active_at": timestamp,

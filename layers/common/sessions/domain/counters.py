@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
-from typing import Any
 
+from sessions.domain.records import SessionRecord
 from sessions.domain.status import Status
 
 STATUS_FIELDS = tuple(status.value for status in Status)
@@ -44,12 +44,12 @@ class CounterDeltas:
         return CounterDeltas({name: value for name, value in fields.items() if value}, self.slots + other.slots)
 
 
-def _counted(record: dict[str, Any] | None) -> bool:
+def _counted(record: SessionRecord | None) -> bool:
     """A stored session counts under its status until it is deleted (expired ones leave the table)."""
     return record is not None and "deleted_at" not in record
 
 
-def change(before: dict[str, Any] | None, after: dict[str, Any]) -> CounterDeltas:
+def change(before: SessionRecord | None, after: SessionRecord) -> CounterDeltas:
     """The deltas of one write: `before` is None for a new session."""
     fields: dict[str, int | Decimal] = defaultdict(int)
     if _counted(before):
@@ -70,7 +70,7 @@ def change(before: dict[str, Any] | None, after: dict[str, Any]) -> CounterDelta
     return CounterDeltas({name: value for name, value in fields.items() if value}, slots)
 
 
-def expiry(record: dict[str, Any]) -> CounterDeltas:
+def expiry(record: SessionRecord) -> CounterDeltas:
     """The deltas of a session leaving the table by expiry (time, inactivity or DynamoDB's TTL)."""
     if not _counted(record):
         return CounterDeltas()  # a deleted session was counted out when it was deleted

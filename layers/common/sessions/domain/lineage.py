@@ -21,13 +21,13 @@ point without reading the prefix. At most BASE_HISTORY_MAX are kept (the oldest 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from sessions.domain.records import Extent, SessionRecord
 
 LAST_SEQ = 9_999_999_999  # as store/keys.py: the highest seq an event key holds
 SOURCES_MAX = 16  # distinct sessions one lineage reads from (a fork's transaction registers with each)
 BASE_HISTORY_MAX = 64
 
-Extent = dict[str, Any]
 SeqRange = tuple[int, int]  # inclusive
 
 
@@ -40,11 +40,11 @@ class Segment:
     source: Extent | None = None
 
 
-def extents(record: dict[str, Any]) -> list[Extent]:
+def extents(record: SessionRecord) -> list[Extent]:
     return sorted(record.get("lineage") or [], key=lambda extent: int(extent["from_seq"]))
 
 
-def is_fork_reader(record: dict[str, Any]) -> bool:
+def is_fork_reader(record: SessionRecord) -> bool:
     """Whether reads of this session may cross into other sessions' partitions."""
     return bool(record.get("lineage"))
 
@@ -93,7 +93,7 @@ def overlap(lineage: list[Extent], session_id: str, incarnation: str, ranges: li
 
 def cut(lineage: list[Extent], ranges: list[SeqRange]) -> list[Extent]:
     """The lineage with `ranges` taken out of its extents (split or shrunk): those seqs become the session's own."""
-    result = []
+    result: list[Extent] = []
     for extent in lineage:
         pieces = [(int(extent["from_seq"]), int(extent["to_seq"]))]
         for low, high in ranges:
@@ -102,16 +102,16 @@ def cut(lineage: list[Extent], ranges: list[SeqRange]) -> list[Extent]:
     return sorted(result, key=lambda item: int(item["from_seq"]))
 
 
-def fork_lineage(parent: dict[str, Any], at_seq: int) -> list[Extent]:
+def fork_lineage(parent: SessionRecord, at_seq: int) -> list[Extent]:
     """The lineage of a fork of `parent` at `at_seq`: what the parent reads up to it, each range from where it lives."""
     if at_seq < 1:
         return []
-    carried = [
+    carried: list[Extent] = [
         {**extent, "to_seq": min(int(extent["to_seq"]), at_seq)}
         for extent in extents(parent)
         if int(extent["from_seq"]) <= at_seq
     ]
-    own = [
+    own: list[Extent] = [
         {
             "session_id": parent["session_id"],
             "incarnation": parent["incarnation"],
@@ -136,7 +136,7 @@ def intersect(ranges: list[SeqRange], low: int, high: int) -> list[SeqRange]:
 # --- bases ------------------------------------------------------------------------------------------
 
 
-def base_history(record: dict[str, Any]) -> list[list[int]]:
+def base_history(record: SessionRecord) -> list[list[int]]:
     """The bases the session's history had, oldest first; a base set before forks existed is its only entry."""
     if "base_history" in record:
         return [[int(seq), int(count)] for seq, count in record["base_history"]]
@@ -144,13 +144,13 @@ def base_history(record: dict[str, Any]) -> list[list[int]]:
     return [] if base is None else [[int(base), int(record.get("compacted_count", 0))]]
 
 
-def with_base(record: dict[str, Any], seq: int, compacted_count: int) -> list[list[int]]:
+def with_base(record: SessionRecord, seq: int, compacted_count: int) -> list[list[int]]:
     """base_history once `seq` becomes the base (a base appended, or a rewind at or before it moving it back)."""
     kept = [entry for entry in base_history(record) if entry[0] < seq]
     return [*kept, [seq, compacted_count]][-BASE_HISTORY_MAX:]
 
 
-def base_at(record: dict[str, Any], at_seq: int) -> tuple[int | None, int]:
+def base_at(record: SessionRecord, at_seq: int) -> tuple[int | None, int]:
     """(history_base_seq, compacted_count) of the history as it was up to `at_seq`: the latest base at or before it."""
     entries = [entry for entry in base_history(record) if entry[0] <= at_seq]
     if not entries:
@@ -191,5 +191,5 @@ def _joined(lineage: list[Extent]) -> list[Extent]:
         ):
             joined[-1] = {**last, "to_seq": extent["to_seq"]}
         else:
-            joined.append(dict(extent))
+            joined.append(extent.copy())
     return joined

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sessions.core.clock import format_ms
 from sessions.core.errors import InvalidField, PayloadTooLarge, SessionClosed
 from sessions.domain.limits import ObjectTooLarge, check_json_object
 from sessions.domain.merge_patch import apply_merge_patch
 from sessions.domain.models import METADATA_MAX_PAIRS, RuntimeBackend
+from sessions.domain.records import SessionChanges, SessionRecord
 from sessions.domain.status import Status, check_transition, is_open
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ EDITABLE_WHEN_COMPLETED = frozenset({"title", "metadata", "ttl_seconds"})
 OBJECT_FIELDS: dict[str, dict[str, Any] | None] = {"context": {}, "runtime_metadata": {}, "checkpoint": None}
 
 
-def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> dict[str, Any]:
+def plan_patch(current: SessionRecord, patch: UpdateSessionRequest, now: int) -> SessionChanges:
     """The attributes a merge patch changes; none when it changes nothing."""
     status = Status(current["status"])
     new_status = _check_allowed(status, patch)
@@ -36,7 +37,7 @@ def plan_patch(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -
     changes["updated_at"] = changes["last_active_at"] = timestamp
     if bool(current.get("holds_slot")) != is_open(new_status):
         changes["holds_slot"] = is_open(new_status)  # the open-session slot follows the status
-    return changes
+    return cast("SessionChanges", changes)  # the fields of UpdateSessionRequest, as stored
 
 
 def _check_allowed(status: Status, patch: UpdateSessionRequest) -> Status:
@@ -53,7 +54,7 @@ def _check_allowed(status: Status, patch: UpdateSessionRequest) -> Status:
     return new_status
 
 
-def _patched_values(current: dict[str, Any], patch: UpdateSessionRequest, now: int) -> dict[str, Any]:
+def _patched_values(current: SessionRecord, patch: UpdateSessionRequest, now: int) -> dict[str, Any]:
     given = patch.model_fields_set
     values: dict[str, Any] = {name: getattr(patch, name) for name in ("title", "token_budget") if name in given}
     for name, removed in OBJECT_FIELDS.items():

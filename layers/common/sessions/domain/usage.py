@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+
+from sessions.domain.records import EventRecord, UsageRecord
 
 
-def usage_without(usage: dict[str, Any], removed: list[dict[str, Any]]) -> dict[str, Any]:
+def usage_without(usage: UsageRecord, removed: Sequence[EventRecord]) -> UsageRecord:
     """The session usage once `removed` events leave the history (their tokens, cost, count and tasks)."""
     remaining = len(removed)
     tokens = sum(int((event.get("usage") or {}).get("tokens", 0)) for event in removed)

@@ -21,6 +21,7 @@ from sessions.core import errors
 from sessions.core.retrying import time_budget
 from sessions.core.settings import ResourceName, get_settings
 from sessions.domain.limits import BODY_MAX_BYTES
+from sessions.domain.records import SessionRecord, StateView
 from sessions.http.identity import identity_of
 from sessions.http.parameters import parse_json_body, refuse_unknown_query, unknown_query
 from sessions.http.problems import (
@@ -40,25 +41,25 @@ MERGE_PATCH_JSON = "application/merge-patch+json"
 JSON_MEDIA_TYPES = frozenset({"", "application/json", MERGE_PATCH_JSON})
 
 
-def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
     # compact and UTF-8 unescaped: what large_events sizes a response by (Lambda's 6 MB counts these bytes)
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(status_code=status_code, content_type="application/json", body=text, headers=headers)
 
 
-def session_response(record: dict[str, Any], status_code: int = 200, *, location: bool = False) -> Response:
+def session_response(record: SessionRecord, status_code: int = 200, *, location: bool = False) -> Response[str]:
     headers = {"ETag": f'"{record["version"]}"'}
     if location:
         headers["Location"] = f"/v1/sessions/{record['session_id']}"
     return json_response(public_view(record), status_code, headers)
 
 
-def versioned_response(body: dict[str, Any]) -> Response:
-    """A versioned document (a state document) with its ETag."""
+def versioned_response(body: StateView | dict[str, Any]) -> Response[str]:
+    """A versioned document (a state document, a session with its state documents) with its ETag."""
     return json_response(body, headers={"ETag": f'"{body["version"]}"'})
 
 
-def _prepare_body(event: dict[str, Any], max_bytes: int = BODY_MAX_BYTES) -> Response | None:
+def _prepare_body(event: dict[str, Any], max_bytes: int = BODY_MAX_BYTES) -> Response[str] | None:
     """Check size and encoding before routing; the resolver then only sees a UTF-8 JSON body."""
     body = event.get("body")
     if not body and event.get("requestContext", {}).get("http", {}).get("method") in ("POST", "PATCH", "PUT"):
@@ -102,7 +103,7 @@ def create_app(*, resources: tuple[ResourceName, ...] = ()) -> APIGatewayHttpRes
     app.exception_handler(errors.SessionError)(domain_problem)
 
     @app.exception_handler(RequestValidationError)
-    def _invalid(exc: RequestValidationError) -> Response:
+    def _invalid(exc: RequestValidationError) -> Response[str]:
         # a request refused for its declared parameters or body names its unknown query parameters too
         return validation_problem(exc, *unknown_query(app))
 
@@ -129,10 +130,11 @@ def lambda_entry(
         with time_budget(context.get_remaining_time_in_millis()):
             return app.resolve(event, context)
 
-    return lambda_handler
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = lambda_handler  # as decorated: Powertools' are untyped
+    return handler
 
 
-def _refuse_anonymous(event: dict[str, Any]) -> Response | None:
+def _refuse_anonymous(event: dict[str, Any]) -> Response[str] | None:
     # no caller is refused before the body is looked at, as API Gateway's authorizer does deployed
     if not (event.get("requestContext") or {}).get("http"):
         return None  # not an HTTP API request at all: the resolver refuses it
@@ -143,7 +145,7 @@ def _refuse_anonymous(event: dict[str, Any]) -> Response | None:
     return None
 
 
-def _as_proxy(response: Response) -> dict[str, Any]:
+def _as_proxy(response: Response[str]) -> dict[str, Any]:
     return {
         "statusCode": response.status_code,
         "headers": {"Content-Type": response.headers.get("Content-Type", PROBLEM_JSON)},

@@ -70,9 +70,9 @@ def idempotent(
     identity: Identity,
     body: Any,
     lambda_context: Any,
-    operation: Callable[[], Response],
+    operation: Callable[[], Response[str]],
     stored_form: tuple[Callable[[str], str], Callable[[str, Any], str]] | None = None,
-) -> Response:
+) -> Response[str]:
     """Run operation once per (scope, caller, key, body); replay its response for retries.
 
     `stored_form`: (pack, unpack) when the record keeps a response body other than the one answered
@@ -100,7 +100,7 @@ def idempotent(
         kept = stored_form[0](response.body) if stored_form and isinstance(response.body, str) else response.body
         return {"status": response.status_code, "headers": dict(response.headers), "body": kept}
 
-    answered: dict[str, Response] = {}
+    answered: dict[str, Response[str]] = {}
 
     # the caller's own key: a service acting for a user never replays (nor is blocked by) the user's requests;
     # a user's own request keeps the scope it had before acting for users existed (retries across a deploy)

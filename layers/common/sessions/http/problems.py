@@ -42,13 +42,13 @@ PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
 }
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[str]:
     body = {"type": f"urn:sessions:problem:{code}", "title": title, "status": status, "detail": detail, "code": code}
     body.update({key: value for key, value in extra.items() if value is not None})
     return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
 
 
-def domain_problem(exc: errors.SessionError) -> Response:
+def domain_problem(exc: errors.SessionError) -> Response[str]:
     status, code, title = next(PROBLEMS[cls] for cls in type(exc).__mro__ if cls in PROBLEMS)
     return problem(status, code, title, exc.detail, **exc.extra)
 
@@ -66,7 +66,7 @@ def _location(loc: tuple[Any, ...]) -> list[Any]:
 
 def validation_problem(
     exc: RequestValidationError, unknown: list[str] | None = None, declared: list[str] | None = None
-) -> Response:
+) -> Response[str]:
     issues = [
         {"loc": _location(tuple(error.get("loc", ()))), "msg": error.get("msg", "invalid")} for error in exc.errors()
     ]
@@ -87,7 +87,7 @@ def unknown_query_detail(unknown: list[str], declared: list[str] | None = None) 
     return text
 
 
-def route_not_found(_: NotFoundError) -> Response:
+def route_not_found(_: NotFoundError) -> Response[str]:
     return problem(404, "route_not_found", "Not found", "no such route")
 
 
@@ -106,7 +106,7 @@ TRANSIENT_AWS_ERRORS = frozenset(
 RETRY_AFTER_SECONDS = "1"
 
 
-def unexpected(exc: Exception) -> Response:
+def unexpected(exc: Exception) -> Response[str]:
     aws_code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
     if aws_code in TRANSIENT_AWS_ERRORS:
         logger.warning("AWS is throttling or briefly unavailable", extra={"aws_error": aws_code})

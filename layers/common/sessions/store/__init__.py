@@ -2,7 +2,8 @@
 
 The idempotency records are the one other thing in DynamoDB (http/idempotency.py, Powertools' own).
 
-`SessionStore` is the one facade the service uses; each part lives in a module of its own:
+`SessionStore` is the one facade the service uses (the use cases see it through usecases/ports.py), and
+what it returns are the records of sessions/domain/records.py; each part lives in a module of its own:
 session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
 (`stats_counters`), open-session slots and their repair (`slots`), what removal needs (`removals`),
 and app- and user-scoped state documents (`state`), reading, redacting and rewinding single
@@ -25,7 +26,7 @@ from sessions.store.queries import EventQuery, Page, PageReads, SessionQuery, ev
 from sessions.store.removals import Removals
 from sessions.store.sessions import SessionWrites
 from sessions.store.slots import SlotRepair, Slots
-from sessions.store.state import StateDocuments, StateKey
+from sessions.store.state import StateChanged, StateDocuments, StateKey
 from sessions.store.stats_counters import StatsReads
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "SlotRepair",
     "Source",
     "SourceClosed",
+    "StateChanged",
     "StateKey",
     "VersionChanged",
     "WriteConflict",

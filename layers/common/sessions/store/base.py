@@ -7,7 +7,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sessions.core.errors import SessionLimitReached
-from sessions.store.keys import record_of
+from sessions.domain.records import SessionRecord
+from sessions.store.keys import session_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 class ItemExists(Exception):
     """A create found an item under the same key; `record` is what is stored there."""
 
-    def __init__(self, record: dict[str, Any]) -> None:
+    def __init__(self, record: SessionRecord) -> None:
         super().__init__("an item already exists under this key")
         self.record = record
 
@@ -26,9 +27,9 @@ class WriteConflict(Exception):
 
 
 class VersionChanged(Exception):
-    """A conditional write lost a race; `record` is the current item (None when it is gone)."""
+    """A conditional write of a session lost a race; `record` is the current item (None when it is gone)."""
 
-    def __init__(self, record: dict[str, Any] | None) -> None:
+    def __init__(self, record: SessionRecord | None) -> None:
         super().__init__("the item changed since it was read")
         self.record = record
 
@@ -76,5 +77,5 @@ class TableAccess:
             return
         if reasons[0].get("Code") == "ConditionalCheckFailed":
             stored = reasons[0].get("Item")
-            raise VersionChanged(record_of(stored) if stored else None)
+            raise VersionChanged(session_record(stored) if stored else None)
         raise SessionLimitReached("the maximum number of open sessions is reached")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sessions.core.settings import get_settings
+from sessions.domain.records import BlobPointer, SessionRecord
 from sessions.store.client import aws_client
 from sessions.store.keys import key_part
 
@@ -114,17 +115,17 @@ class EventBlobs:
 
 
 def own_copies(
-    blobs: EventBlobs, session: dict[str, Any], event_id: str, pointers: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+    blobs: EventBlobs, session: SessionRecord, event_id: str, pointers: dict[str, BlobPointer]
+) -> dict[str, BlobPointer]:
     """Pointers to copies, under the session's own prefix, of objects another session's event points at.
 
     A fork that takes an inherited event as its own (a copy before its source changes it, or its own
     PATCH) copies its large parts too: the source's objects are deleted with the source. A source
     object already gone stays gone (reading the event logs it, as for any lost part).
     """
-    own = {}
+    own: dict[str, BlobPointer] = {}
     for part, pointer in pointers.items():
-        name = str(pointer["key"]).rsplit("/", 1)[-1]  # "content", or a PATCH's "content.<revision>"
+        name = pointer["key"].rsplit("/", 1)[-1]  # "content", or a PATCH's "content.<revision>"
         key = blob_key(session["tenant_id"], session["session_id"], session["incarnation"], event_id, name)
         if key != pointer["key"]:
             blobs.copy(pointer["key"], key)

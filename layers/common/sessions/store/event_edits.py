@@ -8,19 +8,21 @@ history: an event read after the session, at the same version, is the event as i
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from sessions.core.attribute_values import to_item
 from sessions.domain import counters
 from sessions.domain.lineage import Segment, covering, extents, segments
+from sessions.domain.records import EventRecord, EventTimes, Extent, SessionChanges, SessionRecord
 from sessions.store.base import WriteConflict
-from sessions.store.keys import LAST_SEQ, event_item, event_sk, record_of, session_pk
+from sessions.store.keys import LAST_SEQ, event_item, event_record, event_sk, record_of, session_pk
 from sessions.store.sessions import SessionWrites, own_events
 from sessions.store.stats_counters import counter_updates
 
 
 class EventEdits(SessionWrites):
-    def get_event(self, session: dict[str, Any], seq: int) -> dict[str, Any] | None:
+    def get_event(self, session: SessionRecord, seq: int) -> EventRecord | None:
         """The stored event `seq` of the session's history (a fork's inherited one from its source), or None."""
         response = self._client.get_item(
             TableName=self._table,
@@ -28,16 +30,17 @@ class EventEdits(SessionWrites):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return record_of(item) if item else None
+        return event_record(item) if item else None
 
     def events_from(
-        self, session: dict[str, Any], from_seq: int, limit: int, *, projection: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, session: SessionRecord, from_seq: int, limit: int, *, projection: str | None = None
+    ) -> list[EventRecord]:
         """The events with seq >= from_seq, in seq order, at most `limit` of them (a fork's read where they live).
 
-        `projection`: the attributes to read (a ProjectionExpression of plain names), else whole events.
+        `projection`: the attributes to read (a ProjectionExpression of plain names), else whole events;
+        the records then hold only those.
         """
-        events: list[dict[str, Any]] = []
+        events: list[EventRecord] = []
         for segment in segments(extents(session), from_seq, LAST_SEQ):
             request = self._segment_query(session, segment)
             if projection:
@@ -46,7 +49,7 @@ class EventEdits(SessionWrites):
                 request["ExpressionAttributeNames"] = names
             while len(events) < limit:
                 response = self._client.query(**request, Limit=limit - len(events))
-                events += [record_of(item) for item in response.get("Items", [])]
+                events += [event_record(item) for item in response.get("Items", [])]
                 if "LastEvaluatedKey" not in response:
                     break
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -54,7 +57,7 @@ class EventEdits(SessionWrites):
                 break
         return events
 
-    def events_at(self, session: dict[str, Any], seqs: list[int]) -> list[dict[str, Any]]:
+    def events_at(self, session: SessionRecord, seqs: list[int]) -> list[EventRecord]:
         """The stored events among `seqs` (at most 100, each once), in seq order: one BatchGetItem, strongly consistent.
 
         A seq that holds no event (never given, or removed) is simply not among them.
@@ -63,10 +66,10 @@ class EventEdits(SessionWrites):
             return []
         lineage = extents(session)  # a fork's inherited events are read from their source
         keys = [_event_key(session, seq, covering(lineage, seq)) for seq in seqs]
-        events = [record_of(item) for item in self._batch_get(keys, what="event", ConsistentRead=True)]
+        events = [event_record(item) for item in self._batch_get(keys, what="event", ConsistentRead=True)]
         return sorted(events, key=lambda event: int(event["seq"]))
 
-    def count_events_from(self, session: dict[str, Any], from_seq: int) -> int:
+    def count_events_from(self, session: SessionRecord, from_seq: int) -> int:
         """How many events have seq >= from_seq (keys only; for telling a client how many)."""
         count = 0
         for segment in segments(extents(session), from_seq, LAST_SEQ):
@@ -79,7 +82,7 @@ class EventEdits(SessionWrites):
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return count
 
-    def latest_event_at_or_before(self, session: dict[str, Any], seq: int) -> dict[str, Any] | None:
+    def latest_event_at_or_before(self, session: SessionRecord, seq: int) -> EventTimes | None:
         """The event with the highest seq <= `seq` (timestamps only), or None: one Query per range until found."""
         for segment in reversed(segments(extents(session), 1, seq)):
             request = self._segment_query(session, segment)
@@ -91,10 +94,10 @@ class EventEdits(SessionWrites):
             )
             items = self._client.query(**request).get("Items", [])
             if items:
-                return record_of(items[0])
+                return cast("EventTimes", record_of(items[0]))
         return None
 
-    def _segment_query(self, session: dict[str, Any], segment: Segment) -> dict[str, Any]:
+    def _segment_query(self, session: SessionRecord, segment: Segment) -> dict[str, Any]:
         """A Query of one range of a history, from the partition that holds it."""
         source = segment.source
         session_id = source["session_id"] if source else session["session_id"]
@@ -110,7 +113,7 @@ class EventEdits(SessionWrites):
             "ConsistentRead": True,
         }
 
-    def replace_event(self, current: dict[str, Any], event: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def replace_event(self, current: SessionRecord, event: EventRecord, changes: SessionChanges) -> SessionRecord:
         """Store `event` over the stored one and apply `changes` to the session, in one transaction.
 
         Conditioned on the session version (and on the event still being there). A fork's inherited
@@ -135,8 +138,8 @@ class EventEdits(SessionWrites):
         return new_record
 
     def remove_events(
-        self, current: dict[str, Any], events: list[dict[str, Any]], changes: dict[str, Any]
-    ) -> dict[str, Any]:
+        self, current: SessionRecord, events: Sequence[EventRecord], changes: SessionChanges
+    ) -> SessionRecord:
         """Delete `events` and apply `changes` to the session (usage corrected), counters with them, in one transaction.
 
         Every removal of stored events by request goes through here: a rewind's tail and a selection of seqs.
@@ -155,7 +158,7 @@ class EventEdits(SessionWrites):
         return new_record
 
 
-def _event_key(session: dict[str, Any], seq: int, source: dict[str, Any] | None = None) -> dict[str, Any]:
+def _event_key(session: SessionRecord, seq: int, source: Extent | None = None) -> dict[str, Any]:
     """The key of an event of the session's own partition, or (`source`, an extent) of the session it is read from."""
     session_id = source["session_id"] if source else session["session_id"]
     incarnation = source["incarnation"] if source else session["incarnation"]

@@ -26,13 +26,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sessions.core.attribute_values import from_item, to_item
 from sessions.core.clock import format_ms, now_ms
 from sessions.core.errors import SessionLimitReached
 from sessions.core.retrying import back_off, write_attempts
 from sessions.domain.lineage import LAST_SEQ, SeqRange, cut, extents, intersect, overlap
+from sessions.domain.records import EventRecord, Extent, ForkCounter, SessionRecord
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
 from sessions.store.event_edits import EventEdits
 from sessions.store.keys import (
@@ -40,11 +41,12 @@ from sessions.store.keys import (
     READER_SK_PREFIX,
     SESSION_SK,
     event_item,
+    event_record,
     event_sk,
     fork_counter_key,
     reader_sk,
-    record_of,
     session_pk,
+    session_record,
 )
 from sessions.store.slots import Slots
 
@@ -60,7 +62,7 @@ CHUNK_BYTES = 3_500_000
 class ParentChanged(Exception):
     """The parent changed (or left) since it was read; `record` is its item now, when the write saw it."""
 
-    def __init__(self, record: dict[str, Any] | None) -> None:
+    def __init__(self, record: SessionRecord | None) -> None:
         super().__init__("the parent changed since it was read")
         self.record = record
 
@@ -95,12 +97,12 @@ class Forks(EventEdits, Slots):
 
     def create_fork(
         self,
-        record: dict[str, Any],
+        record: SessionRecord,
         *,
-        parent: dict[str, Any],
+        parent: SessionRecord,
         sources: list[Source],
         cap: int,
-        replacing: dict[str, Any] | None,
+        replacing: SessionRecord | None,
     ) -> None:
         """Put the fork (as a create does) and register it with every source it reads, in one transaction.
 
@@ -151,11 +153,11 @@ class Forks(EventEdits, Slots):
         if 0 in failed:
             stored = reasons[0].get("Item")
             if replacing is None and stored:
-                raise ItemExists(record_of(stored))
-            raise VersionChanged(record_of(stored) if stored else None)
+                raise ItemExists(session_record(stored))
+            raise VersionChanged(session_record(stored) if stored else None)
         if created in failed:
             stored = reasons[created].get("Item")
-            raise ParentChanged(record_of(stored) if stored else None)
+            raise ParentChanged(session_record(stored) if stored else None)
         for index in failed:
             role = roles[index - created - 1] if index > created else None
             if role and role[0] == "closed":
@@ -164,7 +166,7 @@ class Forks(EventEdits, Slots):
                 raise WriteConflict(f"session {role[1]!r} changed while the fork registered with it")
         raise SessionLimitReached("the maximum number of open sessions is reached")
 
-    def _parent_guard(self, parent: dict[str, Any], *, count: bool) -> dict[str, Any]:
+    def _parent_guard(self, parent: SessionRecord, *, count: bool) -> dict[str, Any]:
         """The parent as read: same version and incarnation, live, its own lineage unchanged; counting the fork."""
         names = {
             "#version": "version",
@@ -203,12 +205,12 @@ class Forks(EventEdits, Slots):
 
     # --- a source's forks ---------------------------------------------------------------------------
 
-    def fork_counter(self, pk: str, incarnation: str) -> dict[str, Any] | None:
+    def fork_counter(self, pk: str, incarnation: str) -> ForkCounter | None:
         """The incarnation's fork counter; None when it was never forked (then no fork reads it, nor ever will)."""
         response = self._client.get_item(
             TableName=self._table, Key=fork_counter_key(pk, incarnation), ConsistentRead=True
         )
-        return from_item(response["Item"]) if "Item" in response else None
+        return cast("ForkCounter", from_item(response["Item"])) if "Item" in response else None
 
     def close_forks(self, pk: str, incarnation: str) -> None:
         """No fork registers with this incarnation from now on (its history is about to be purged)."""
@@ -297,7 +299,7 @@ class Forks(EventEdits, Slots):
 
     def _copy_into(
         self,
-        reader: dict[str, Any],
+        reader: SessionRecord,
         source_id: str,
         incarnation: str,
         wanted: list[SeqRange],
@@ -306,8 +308,8 @@ class Forks(EventEdits, Slots):
     ) -> bool:
         """Copy the source's events of `wanted` into the reader and cut them from its extents, chunk by chunk."""
         source = {"tenant_id": reader["tenant_id"], "session_id": source_id, "incarnation": incarnation}
-        state = {"lineage": extents(reader), "rev": int(reader.get("lineage_rev", 0))}
-        chunk: list[dict[str, Any]] = []
+        state = _ReaderLineage(extents(reader), int(reader.get("lineage_rev", 0)))
+        chunk: list[EventRecord] = []
         size, low = 0, wanted[0][0]
         for start, end in wanted:
             request: dict[str, Any] = {
@@ -322,7 +324,7 @@ class Forks(EventEdits, Slots):
             }
             while True:
                 response = self._client.query(**request)
-                for event in map(record_of, response.get("Items", [])):
+                for event in map(event_record, response.get("Items", [])):
                     event_size = len(json.dumps(event, default=str))
                     if chunk and (len(chunk) == CHUNK_EVENTS or size + event_size > CHUNK_BYTES):
                         self._commit_copies(reader, state, chunk, intersect(wanted, low, chunk[-1]["seq"]), blobs)
@@ -339,14 +341,14 @@ class Forks(EventEdits, Slots):
 
     def _commit_copies(
         self,
-        reader: dict[str, Any],
-        state: dict[str, Any],
-        events: list[dict[str, Any]],
+        reader: SessionRecord,
+        state: _ReaderLineage,
+        events: list[EventRecord],
         taken: list[SeqRange],
         blobs: EventBlobs,
     ) -> None:
         """One transaction: the events into the reader's partition, `taken` out of its extents (if unchanged)."""
-        lineage = cut(state["lineage"], taken)
+        lineage = cut(state.lineage, taken)
         update = {
             "TableName": self._table,
             "Key": {"PK": {"S": session_pk(reader["tenant_id"], reader["session_id"])}, "SK": {"S": SESSION_SK}},
@@ -355,8 +357,8 @@ class Forks(EventEdits, Slots):
             "ExpressionAttributeNames": {"#lineage": "lineage", "#rev": "lineage_rev", "#incarnation": "incarnation"},
             "ExpressionAttributeValues": {
                 ":lineage": to_item({"l": lineage})["l"],
-                ":next": {"N": str(state["rev"] + 1)},
-                ":rev": {"N": str(state["rev"])},
+                ":next": {"N": str(state.rev + 1)},
+                ":rev": {"N": str(state.rev)},
                 ":incarnation": {"S": reader["incarnation"]},
             },
         }
@@ -372,7 +374,7 @@ class Forks(EventEdits, Slots):
         ]
         if self._transact([{"Update": update}, *puts]) is not None:
             raise ReaderChanged
-        state["lineage"], state["rev"] = lineage, state["rev"] + 1
+        state.lineage, state.rev = lineage, state.rev + 1
 
 
 def _count_fork(table: str, pk: str, incarnation: str) -> dict[str, Any]:
@@ -387,14 +389,22 @@ def _count_fork(table: str, pk: str, incarnation: str) -> dict[str, Any]:
     }
 
 
-def _gone(reader: dict[str, Any] | None, incarnation: str) -> bool:
+@dataclass
+class _ReaderLineage:
+    """A fork's extents and their revision, as the copies into it move them."""
+
+    lineage: list[Extent]
+    rev: int
+
+
+def _gone(reader: SessionRecord | None, incarnation: str) -> bool:
     """A fork no one reads any more: removed, deleted, expired, or its id taken by another session."""
     if reader is None or reader["incarnation"] != incarnation or "deleted_at" in reader:
         return True
     return bool(reader["expires_at"] <= format_ms(now_ms()))
 
 
-def _with_own_parts(reader: dict[str, Any], event: dict[str, Any], blobs: EventBlobs) -> dict[str, Any]:
+def _with_own_parts(reader: SessionRecord, event: EventRecord, blobs: EventBlobs) -> EventRecord:
     """The event with its large parts copied to the reader's own keys: the source's go with the source."""
     if not event.get("blobs"):
         return event

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, cast
 
 from sessions.core.attribute_values import from_item, to_attribute, to_item
 from sessions.core.clock import format_ms, parse_timestamp
 from sessions.core.settings import get_settings
+from sessions.domain.records import EventRecord, SessionRecord, SessionSummaryRecord
 
 SESSION_SK = "#SESSION"
 COUNTERS_SK = "#COUNTERS"
@@ -90,7 +91,7 @@ def app_pk(tenant_id: str, app_name: str) -> str:
     return f"{tenant_pk(tenant_id)}#APP#{key_part(app_name)}"
 
 
-def active_key(record: dict[str, Any]) -> str:
+def active_key(record: SessionRecord) -> str:
     """The activity sort key: last activity, then the id (ids never hold "~", as created_key)."""
     return f"{record['last_active_at']}#{record['session_id']}"
 
@@ -100,7 +101,7 @@ def agent_pk(tenant_id: str, user_id: str, agent_id: str) -> str:
     return f"{user_pk(tenant_id, user_id)}#A#{agent_id}"
 
 
-def slot_key(record: dict[str, Any]) -> dict[str, Any]:
+def slot_key(record: SessionRecord) -> dict[str, Any]:
     """The key of the slot a session holds: in its owner's partition, beside the counter it is counted in."""
     sk = f"{SLOT_SK_PREFIX}{record['session_id']}#{record['incarnation']}"
     return {"PK": {"S": user_pk(record["tenant_id"], record["user_id"])}, "SK": {"S": sk}}
@@ -124,7 +125,7 @@ def expiry_bucket(session_key: str, purge_at: str) -> str:
     return f"{purge_at[:13]}#{zlib.crc32(session_key.encode()) % EXPIRY_SHARDS}"
 
 
-def purge_at(record: dict[str, Any]) -> str:
+def purge_at(record: SessionRecord) -> str:
     """When the cleanup may remove a session: its expiry, or its idle deadline if that comes first."""
     idle_seconds = get_settings().inactivity_timeout_seconds
     if not idle_seconds or "deleted_at" in record:
@@ -133,7 +134,7 @@ def purge_at(record: dict[str, Any]) -> str:
     return min(record["expires_at"], idle_deadline)
 
 
-def expiry_attributes(record: dict[str, Any]) -> dict[str, Any]:
+def expiry_attributes(record: SessionRecord) -> dict[str, Any]:
     """The TTL and the ByExpiry index attributes of a session."""
     expires_ms = parse_timestamp(record["expires_at"])
     due = purge_at(record)
@@ -143,7 +144,7 @@ def expiry_attributes(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def purge_marker(
-    table: str, key: str, incarnation: str, at_ms: int, *, uncounted: dict[str, Any] | None = None
+    table: str, key: str, incarnation: str, at_ms: int, *, uncounted: SessionRecord | None = None
 ) -> dict[str, Any]:
     """Put "purge this incarnation's history" in the expiry index, for the cleanup to find.
 
@@ -152,7 +153,7 @@ def purge_marker(
     `expires_at`, attributes the index projects), and the run that works the marker off counts it.
     """
     now = format_ms(at_ms)
-    item = {
+    item: dict[str, Any] = {
         "PK": key,
         "SK": f"{PURGE_SK_PREFIX}{incarnation}",
         "incarnation": incarnation,
@@ -160,12 +161,12 @@ def purge_marker(
         "expiry_bucket": expiry_bucket(key, now),
     }
     if uncounted is not None:
-        ended = "deleted_at" if "deleted_at" in uncounted else "expires_at"
+        ended: Literal["deleted_at", "expires_at"] = "deleted_at" if "deleted_at" in uncounted else "expires_at"
         item[ended] = uncounted[ended]
     return {"Put": {"TableName": table, "Item": to_item(item)}}
 
 
-def session_item(record: dict[str, Any]) -> dict[str, Any]:
+def session_item(record: SessionRecord) -> dict[str, Any]:
     """A session record as its item: the record plus its keys and index attributes."""
     tenant_id, session_id = record["tenant_id"], record["session_id"]
     item = {key: value for key, value in record.items() if value is not None}
@@ -176,14 +177,15 @@ def session_item(record: dict[str, Any]) -> dict[str, Any]:
         "created_key": f"{record['created_at']}#{session_id}",
         "active_key": active_key(record),
     }
-    if record.get("app_name"):
-        item["by_app_pk"] = app_pk(tenant_id, record["app_name"])
-    if record.get("agent_id"):
-        item["by_agent_pk"] = agent_pk(tenant_id, record["user_id"], record["agent_id"])
+    app_name, agent_id = record.get("app_name"), record.get("agent_id")
+    if app_name:
+        item["by_app_pk"] = app_pk(tenant_id, app_name)
+    if agent_id:
+        item["by_agent_pk"] = agent_pk(tenant_id, record["user_id"], agent_id)
     return item | expiry_attributes(record)
 
 
-def event_item(session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+def event_item(session: SessionRecord, event: EventRecord) -> dict[str, Any]:
     return {
         **{key: value for key, value in event.items() if value is not None},
         "PK": session_pk(session["tenant_id"], session["session_id"]),
@@ -197,6 +199,21 @@ def record_of(item: Mapping[str, Any]) -> dict[str, Any]:
     for key in _KEY_ATTRIBUTES:
         record.pop(key, None)
     return record
+
+
+def session_record(item: Mapping[str, Any]) -> SessionRecord:
+    """A session item as its record."""
+    return cast("SessionRecord", record_of(item))
+
+
+def summary_record(item: Mapping[str, Any]) -> SessionSummaryRecord:
+    """A session as a list index projects it (all of it, on a stack whose indexes project ALL)."""
+    return cast("SessionSummaryRecord", record_of(item))
+
+
+def event_record(item: Mapping[str, Any]) -> EventRecord:
+    """An event item (or the attributes a projection read of it) as its record."""
+    return cast("EventRecord", record_of(item))
 
 
 def names_and_values(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:

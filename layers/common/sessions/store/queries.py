@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sessions.core.attribute_values import from_item, to_item
 from sessions.domain.lineage import segments
+from sessions.domain.records import EventRecord, Extent, Position, SessionRecord, SessionSummaryRecord
 from sessions.store.base import TableAccess
-from sessions.store.keys import LAST_SEQ, SESSION_SK, agent_pk, app_pk, event_sk, record_of, session_pk, user_pk
+from sessions.store.keys import (
+    LAST_SEQ,
+    SESSION_SK,
+    agent_pk,
+    app_pk,
+    event_record,
+    event_sk,
+    session_pk,
+    session_record,
+    summary_record,
+    user_pk,
+)
 
 # A page may take a few Queries when filters discard items; never more than this many.
 MAX_QUERIES_PER_PAGE = 8
@@ -30,7 +43,7 @@ class SessionQuery:
     app_name: str | None = None
     created_after: str | None = None
     created_before: str | None = None
-    start: dict[str, Any] | None = None
+    start: Position | None = None
     all_users: bool = False  # every user's sessions of app_name (ByApp, ByAppActivity)
     by_activity: bool = False  # ordered by last_active_at rather than created_at
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs a session's metadata must all hold
@@ -47,22 +60,28 @@ class EventQuery:
     event_type: str | None = None
     after: str | None = None
     before: str | None = None
-    start: dict[str, Any] | None = None
+    start: Position | None = None
     first_seq: int = 0  # the history's base, or a from_seq past it: events before it are left out
     last_seq: int = LAST_SEQ  # a to_seq: events after it are left out (as first_seq, a key condition)
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs an event's metadata must all hold
     # a fork's extents (sessions.domain.lineage): seq ranges read from other sessions' partitions, in seq order
-    lineage: tuple[dict[str, Any], ...] = ()
+    lineage: tuple[Extent, ...] = ()
 
 
 @dataclass(frozen=True)
-class Page:
-    records: list[dict[str, Any]]
-    next_position: dict[str, Any] | None  # where the next page starts (an exclusive start key)
+class Page[R]:
+    """A page of records: sessions (SessionSummaryRecord, whole SessionRecords with context) or events."""
+
+    records: Sequence[R]
+    next_position: Position | None  # where the next page starts (an exclusive start key)
+
+
+# An item's position: its key, and the list index's key when it comes from one.
+PositionOf = Callable[[dict[str, Any]], Position]
 
 
 class PageReads(TableAccess):
-    def list_sessions(self, query: SessionQuery) -> Page:
+    def list_sessions(self, query: SessionQuery) -> Page[SessionSummaryRecord]:
         """A page of sessions from the index the query needs: one Query unless filters discard items.
 
         One user's (ByUser, ByAgent, ByUserActivity) or, with `all_users`, every user's sessions of
@@ -88,12 +107,13 @@ class PageReads(TableAccess):
             "ScanIndexForward": query.ascending,
         }
         filtered = len(filters) > 2
-        page = self._filled_page(request, query.limit, query.start, filtered, _list_position(key_name, sort_key))
+        position = _list_position(key_name, sort_key)
+        page = self._filled_page(request, query.limit, query.start, filtered, position, summary_record)
         if not query.include_context:
             return page
         return Page(self._whole_sessions(page.records, query.now), page.next_position)
 
-    def _whole_sessions(self, records: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+    def _whole_sessions(self, records: Sequence[SessionSummaryRecord], now: str) -> list[SessionRecord]:
         """The table's items of a page's sessions (one BatchGetItem), in the page's order; gone ones left out.
 
         The list indexes leave context out (lean projection); the items read here are as fresh as
@@ -102,11 +122,11 @@ class PageReads(TableAccess):
         if not records:
             return []
         keys = [{"PK": {"S": session_pk(r["tenant_id"], r["session_id"])}, "SK": {"S": SESSION_SK}} for r in records]
-        found = {record["session_id"]: record for record in map(record_of, self._batch_get(keys, what="session"))}
+        found = {record["session_id"]: record for record in map(session_record, self._batch_get(keys, what="session"))}
         whole = [found.get(record["session_id"]) for record in records]
         return [r for r in whole if r is not None and "deleted_at" not in r and r["expires_at"] > now]
 
-    def query_events(self, query: EventQuery) -> Page:
+    def query_events(self, query: EventQuery) -> Page[EventRecord]:
         """A page of one incarnation's history, in seq order, between first_seq and last_seq (the key condition)."""
         if query.first_seq > query.last_seq:
             return Page([], None)  # a to_seq before the base: DynamoDB refuses a BETWEEN whose bounds cross
@@ -151,9 +171,9 @@ class PageReads(TableAccess):
             if not query.ascending:
                 return Page([], None)
             start = None
-        return self._filled_page(request, query.limit, start, bool(filters), _event_position)
+        return self._filled_page(request, query.limit, start, bool(filters), _event_position, event_record)
 
-    def _lineage_page(self, query: EventQuery, request: dict[str, Any]) -> Page:
+    def _lineage_page(self, query: EventQuery, request: dict[str, Any]) -> Page[EventRecord]:
         """A page of a fork's history: each range it touches read from where it lives, in seq order.
 
         One Query per range (more when filters discard items), at most MAX_LINEAGE_QUERIES_PER_PAGE:
@@ -189,7 +209,7 @@ class PageReads(TableAccess):
             while len(items) <= query.limit:
                 if queries == MAX_LINEAGE_QUERIES_PER_PAGE:
                     position = event_position(query, reached) if reached is not None else query.start
-                    return Page([record_of(item) for item in items], position)
+                    return Page([event_record(item) for item in items], position)
                 wanted = query.limit + 1 - len(items)
                 page_request = {
                     **request,
@@ -211,12 +231,18 @@ class PageReads(TableAccess):
                 break
         if len(items) > query.limit:
             kept = items[: query.limit]
-            return Page([record_of(item) for item in kept], event_position(query, int(from_item(kept[-1])["seq"])))
-        return Page([record_of(item) for item in items], None)
+            return Page([event_record(item) for item in kept], event_position(query, int(from_item(kept[-1])["seq"])))
+        return Page([event_record(item) for item in items], None)
 
-    def _filled_page(
-        self, request: dict[str, Any], limit: int, start: dict[str, Any] | None, filtered: bool, position: Any
-    ) -> Page:
+    def _filled_page[R](
+        self,
+        request: dict[str, Any],
+        limit: int,
+        start: Position | None,
+        filtered: bool,
+        position: PositionOf,
+        record: Callable[[dict[str, Any]], R],
+    ) -> Page[R]:
         """Read until the page is full or the items run out, so that a page with a cursor is never short.
 
         One extra matching item tells whether another page exists. The cursor is the position of
@@ -238,10 +264,10 @@ class PageReads(TableAccess):
                 break
         if len(items) > limit:
             kept = items[:limit]
-            return Page([record_of(item) for item in kept], position(from_item(kept[-1])))
+            return Page([record(item) for item in kept], position(from_item(kept[-1])))
         # out of items (no cursor), or out of reads: resume after the last item read, all of which were discarded
         resume = position(from_item(exclusive_start)) if exclusive_start else None
-        return Page([record_of(item) for item in items], resume)
+        return Page([record(item) for item in items], resume)
 
 
 def _created_bounds(
@@ -323,22 +349,22 @@ def _list_index(query: SessionQuery) -> tuple[str, str, str, str]:
     return index, "by_user_pk", user_pk(query.tenant_id, query.user_id), sort_key
 
 
-def _list_position(index_key: str, sort_key: str) -> Any:
-    def position(item: dict[str, Any]) -> dict[str, Any]:
+def _list_position(index_key: str, sort_key: str) -> PositionOf:
+    def position(item: dict[str, Any]) -> Position:
         return {name: item[name] for name in ("PK", "SK", index_key, sort_key)}
 
     return position
 
 
-def event_position(query: EventQuery, seq: int) -> dict[str, Any]:
+def event_position(query: EventQuery, seq: int) -> Position:
     """Where a page of `query` resumes after the event `seq` (a page cut short of its limit)."""
     return {"PK": session_pk(query.tenant_id, query.session_id), "SK": event_sk(query.incarnation, seq)}
 
 
-def seq_of(position: dict[str, Any]) -> int:
+def seq_of(position: Position) -> int:
     """The seq an event position (an event's key) stands at: its sort key ends with it, 10 digits."""
     return int(str(position["SK"])[-10:])
 
 
-def _event_position(item: dict[str, Any]) -> dict[str, Any]:
+def _event_position(item: dict[str, Any]) -> Position:
     return {"PK": item["PK"], "SK": item["SK"]}

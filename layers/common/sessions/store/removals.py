@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 from sessions.core.attribute_values import from_item, to_item
 from sessions.core.clock import now_ms
 from sessions.domain import counters
 from sessions.domain.counters import CounterDeltas
+from sessions.domain.records import ExpiryEntry, SessionRecord
 from sessions.store.base import TableAccess
 from sessions.store.keys import MARKER_LIFETIME_SECONDS, SETTLED_SK_PREFIX, purge_marker, session_pk
 from sessions.store.slots import settle_slot
@@ -23,7 +24,7 @@ CLEANUP_PAGE_SIZE = 100
 class Removals(TableAccess):
     def due_for_removal(
         self, bucket: str, now: str, start: dict[str, Any] | None = None
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    ) -> tuple[list[ExpiryEntry], dict[str, Any] | None]:
         """A page of one expiry bucket's index entries that are due (purge_at <= now), with their keys."""
         request: dict[str, Any] = {
             "TableName": self._table,
@@ -35,7 +36,8 @@ class Removals(TableAccess):
         if start:
             request["ExclusiveStartKey"] = start
         response = self._client.query(**request)
-        return [from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+        entries = [cast("ExpiryEntry", from_item(item)) for item in response.get("Items", [])]
+        return entries, response.get("LastEvaluatedKey")
 
     def history_keys(self, pk: str, incarnation: str) -> list[dict[str, Any]]:
         """The keys of one incarnation's events (keys only: the cleanup reads no content)."""
@@ -103,7 +105,7 @@ class Removals(TableAccess):
         item = {"PK": CLEANUP_PK, "SK": f"{CLEANUP_RUN_SK_PREFIX}{run_id}", **summary, "ttl": at_ms // 1000 + 86400}
         self._client.put_item(TableName=self._table, Item=to_item(item))
 
-    def settle_removed_session(self, old: dict[str, Any], *, by_ttl: bool) -> None:
+    def settle_removed_session(self, old: SessionRecord, *, by_ttl: bool) -> None:
         """Count a removed session out, once per incarnation however often its stream record comes.
 
         A settled marker (kept MARKER_LIFETIME_SECONDS, past the last moment its stream record can
@@ -150,10 +152,10 @@ class Removals(TableAccess):
             return False
         return True
 
-    def _counted_out(self, old: dict[str, Any], deltas: CounterDeltas) -> list[dict[str, Any]]:
+    def _counted_out(self, old: SessionRecord, deltas: CounterDeltas) -> list[dict[str, Any]]:
         return counter_updates(self._table, old["tenant_id"], [(old["user_id"], deltas)], cap=0)
 
-    def delete_due_session(self, entry: dict[str, Any], now: str) -> bool:
+    def delete_due_session(self, entry: ExpiryEntry, now: str) -> bool:
         """Delete a session if it is still the same incarnation and still due; whether it was.
 
         The condition keeps a session that was re-created under the same id, or became active again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sessions.core.attribute_values import to_item
@@ -9,6 +10,7 @@ from sessions.core.clock import parse_timestamp
 from sessions.core.errors import SessionLimitReached
 from sessions.domain import counters
 from sessions.domain.lineage import covering, extents
+from sessions.domain.records import EventRecord, SessionChanges, SessionRecord, applied
 from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
 from sessions.store.keys import (
     SESSION_SK,
@@ -19,16 +21,16 @@ from sessions.store.keys import (
     expiry_attributes,
     names_and_values,
     purge_marker,
-    record_of,
     session_item,
     session_pk,
+    session_record,
 )
 from sessions.store.slots import slot_moves
 from sessions.store.stats_counters import counter_updates
 
 
 class SessionWrites(TableAccess):
-    def get_session(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
+    def get_session(self, tenant_id: str, session_id: str) -> SessionRecord | None:
         """The stored session, live or not (callers decide what is visible)."""
         response = self._client.get_item(
             TableName=self._table,
@@ -36,16 +38,16 @@ class SessionWrites(TableAccess):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return record_of(item) if item else None
+        return session_record(item) if item else None
 
     def create_session(
         self,
-        record: dict[str, Any],
+        record: SessionRecord,
         *,
         cap: int,
-        replacing: dict[str, Any] | None = None,
-        events: list[dict[str, Any]] = (),  # type: ignore[assignment]
-        also: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        replacing: SessionRecord | None = None,
+        events: Sequence[EventRecord] = (),
+        also: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Put a new session, its initial events, and take its open slot, in one transaction.
 
@@ -62,19 +64,19 @@ class SessionWrites(TableAccess):
         if reasons[0].get("Code") == "ConditionalCheckFailed":
             stored = reasons[0].get("Item")
             if replacing is None and stored:
-                raise ItemExists(record_of(stored))
-            raise VersionChanged(record_of(stored) if stored else None)
+                raise ItemExists(session_record(stored))
+            raise VersionChanged(session_record(stored) if stored else None)
         if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons[len(operations) :]):
             raise WriteConflict("a state document changed since it was read")
         raise SessionLimitReached("the maximum number of open sessions is reached")
 
     def _creation(
         self,
-        record: dict[str, Any],
+        record: SessionRecord,
         *,
         cap: int,
-        replacing: dict[str, Any] | None,
-        events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        replacing: SessionRecord | None,
+        events: Sequence[EventRecord] = (),
     ) -> list[dict[str, Any]]:
         """What a new session writes: its item (first), its initial events, its slot, and the counters it moves."""
         item = session_item(record)
@@ -115,7 +117,7 @@ class SessionWrites(TableAccess):
             )
         return operations + counter_updates(self._table, record["tenant_id"], owners, cap)
 
-    def update_session(self, current: dict[str, Any], changes: dict[str, Any], *, cap: int = 0) -> dict[str, Any]:
+    def update_session(self, current: SessionRecord, changes: SessionChanges, *, cap: int = 0) -> SessionRecord:
         """Write `changes` (top-level attributes; None removes one) if `current` is still the stored version.
 
         The version grows by one. When the change moves the owner's counters (a status, a slot,
@@ -129,7 +131,7 @@ class SessionWrites(TableAccess):
                 self._client.update_item(**update)
             except self._client.exceptions.ConditionalCheckFailedException as exc:
                 stored: Any = exc.response.get("Item")
-                raise VersionChanged(record_of(stored) if stored else None) from None
+                raise VersionChanged(session_record(stored) if stored else None) from None
             except self._client.exceptions.TransactionConflictException:
                 raise WriteConflict("a transaction was writing the session") from None
             return new_record
@@ -140,13 +142,13 @@ class SessionWrites(TableAccess):
 
     def append_events(
         self,
-        current: dict[str, Any],
-        events: list[dict[str, Any]],
-        changes: dict[str, Any],
+        current: SessionRecord,
+        events: Sequence[EventRecord],
+        changes: SessionChanges,
         *,
-        also: list[dict[str, Any]] = (),  # type: ignore[assignment]
-        removing: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+        also: Sequence[dict[str, Any]] = (),
+        removing: Sequence[EventRecord] = (),
+    ) -> SessionRecord:
         """Put the events and apply `changes` to their session in one transaction, if the session is unchanged.
 
         `removing`: stored events deleted in the same transaction (a tail replaced by the events).
@@ -168,8 +170,8 @@ class SessionWrites(TableAccess):
         return new_record
 
     def _versioned_update(
-        self, current: dict[str, Any], changes: dict[str, Any], *, history: bool = False
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        self, current: SessionRecord, changes: SessionChanges, *, history: bool = False
+    ) -> tuple[dict[str, Any], SessionRecord]:
         """An UpdateItem of `changes` conditioned on the current version, and the record it leads to.
 
         `history`: the write changes or removes stored events, so it is conditioned on the forks
@@ -180,7 +182,9 @@ class SessionWrites(TableAccess):
         """
         # a write that does not say who made it leaves no one's name on the item (never the last writer's)
         changes = {"updated_by": None, **changes}
-        guards, guard_names, guard_values = [], {}, {}
+        guards: list[str] = []
+        guard_names: dict[str, str] = {}
+        guard_values: dict[str, Any] = {}
         if "lineage" in changes:
             revision = int(current.get("lineage_rev", 0))
             changes["lineage_rev"] = revision + 1
@@ -194,16 +198,16 @@ class SessionWrites(TableAccess):
                 guards.append("#fork_count = :current_fork_count")
             else:
                 guards.append("attribute_not_exists(#fork_count)")
-        new_record = {**current, **changes, "version": current["version"] + 1}
-        for key in [key for key, value in changes.items() if value is None]:
-            del new_record[key]
-        attribute_changes = {**changes, "version": new_record["version"]}
+        new_record = applied(current, changes)
+        new_record["version"] = current["version"] + 1
+        attribute_changes: dict[str, Any] = {**changes, "version": new_record["version"]}
         if {"expires_at", "last_active_at"} & changes.keys():
             attribute_changes.update(expiry_attributes(new_record))
         if "last_active_at" in changes:  # the ByUserActivity and ByAppActivity sort key moves with it
             attribute_changes["active_key"] = active_key(new_record)
-            if new_record.get("app_name"):  # unchanged, but a session made before ByApp existed enters it
-                attribute_changes["by_app_pk"] = app_pk(new_record["tenant_id"], new_record["app_name"])
+            app_name = new_record.get("app_name")
+            if app_name:  # unchanged, but a session made before ByApp existed enters it
+                attribute_changes["by_app_pk"] = app_pk(new_record["tenant_id"], app_name)
         to_set = {key: value for key, value in attribute_changes.items() if value is not None}
         to_remove = [key for key, value in attribute_changes.items() if value is None]
         names, values = names_and_values(to_set)
@@ -226,12 +230,12 @@ class SessionWrites(TableAccess):
         }
         return update, new_record
 
-    def _event_delete(self, session: dict[str, Any], seq: int) -> dict[str, Any]:
+    def _event_delete(self, session: SessionRecord, seq: int) -> dict[str, Any]:
         pk = session_pk(session["tenant_id"], session["session_id"])
         key = {"PK": pk, "SK": event_sk(session["incarnation"], seq)}
         return {"Delete": {"TableName": self._table, "Key": to_item(key)}}
 
-    def _event_put(self, session: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    def _event_put(self, session: SessionRecord, event: EventRecord) -> dict[str, Any]:
         return {
             "Put": {
                 "TableName": self._table,
@@ -241,7 +245,7 @@ class SessionWrites(TableAccess):
         }
 
 
-def own_events(session: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def own_events(session: SessionRecord, events: Sequence[EventRecord]) -> list[EventRecord]:
     """Those of `events` stored in the session's own partition: a fork's inherited events live in their source's."""
     lineage = extents(session)
     if not lineage:

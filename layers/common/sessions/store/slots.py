@@ -32,6 +32,7 @@ from aws_lambda_powertools import Logger
 from sessions.core.attribute_values import from_item, to_item
 from sessions.core.clock import now_ms
 from sessions.core.retrying import back_off, write_attempts
+from sessions.domain.records import SessionRecord
 from sessions.store.base import TableAccess, WriteConflict
 from sessions.store.keys import (
     COUNTERS_SK,
@@ -48,11 +49,11 @@ BATCH_GET_MAX_KEYS = 100
 logger = Logger(child=True)
 
 
-def _holds_slot(record: dict[str, Any] | None) -> bool:
+def _holds_slot(record: SessionRecord | None) -> bool:
     return bool(record and record.get("holds_slot"))
 
 
-def slot_moves(table: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
+def slot_moves(table: str, before: SessionRecord | None, after: SessionRecord | None) -> list[dict[str, Any]]:
     """The slot item's part of a write that takes a slot (put) or gives one back (delete).
 
     The delete has no condition: a session opened before slots had items has none to delete, and
@@ -66,7 +67,7 @@ def slot_moves(table: str, before: dict[str, Any] | None, after: dict[str, Any] 
     return []
 
 
-def settle_slot(table: str, removed: dict[str, Any]) -> dict[str, Any]:
+def settle_slot(table: str, removed: SessionRecord) -> dict[str, Any]:
     """The settlement's part: delete the slot item unless a repair already gave the slot back."""
     return {
         "Delete": {

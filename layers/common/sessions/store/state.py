@@ -10,11 +10,13 @@ filter passes session items only), no index holds them, and they have no TTL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sessions.core.attribute_values import to_item
-from sessions.store.base import TableAccess, VersionChanged, WriteConflict
+from sessions.domain.records import StateDocument
+from sessions.store.base import TableAccess, WriteConflict
 from sessions.store.keys import STATE_SK, record_of, state_pk
 
 
@@ -30,7 +32,15 @@ class StateKey:
         return {"PK": {"S": state_pk(self.tenant_id, self.app_name, self.user_id)}, "SK": {"S": STATE_SK}}
 
 
-def state_put(table: str, key: StateKey, document: dict[str, Any], *, read_version: int) -> dict[str, Any]:
+class StateChanged(Exception):
+    """A conditional write of a state document lost a race; `document` is what is stored now (None: never written)."""
+
+    def __init__(self, document: StateDocument | None) -> None:
+        super().__init__("the state document changed since it was read")
+        self.document = document
+
+
+def state_put(table: str, key: StateKey, document: StateDocument, *, read_version: int) -> dict[str, Any]:
     """A Put of the whole document (its `version` already the next one), if it is still at `read_version`.
 
     A transaction item (the append's); StateDocuments.put_state sends the same Put alone.
@@ -38,7 +48,10 @@ def state_put(table: str, key: StateKey, document: dict[str, Any], *, read_versi
     item = {
         "PK": state_pk(key.tenant_id, key.app_name, key.user_id),
         "SK": STATE_SK,
-        **{name: document[name] for name in ("state", "version", "updated_at", "updated_by")},
+        "state": document["state"],
+        "version": document["version"],
+        "updated_at": document["updated_at"],
+        "updated_by": document["updated_by"],
     }
     if read_version == 0:
         condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
@@ -52,7 +65,7 @@ def state_put(table: str, key: StateKey, document: dict[str, Any], *, read_versi
 
 
 class StateDocuments(TableAccess):
-    def get_state(self, key: StateKey) -> dict[str, Any] | None:
+    def get_state(self, key: StateKey) -> StateDocument | None:
         """The stored document (`state`, `version`, `updated_at`, `updated_by`), or None if never written."""
         response = self._client.get_item(TableName=self._table, Key=key.item_key(), ConsistentRead=True)
         item = response.get("Item")
@@ -60,7 +73,7 @@ class StateDocuments(TableAccess):
             return None
         return _document(record_of(item))
 
-    def get_states(self, keys: list[StateKey]) -> list[dict[str, Any] | None]:
+    def get_states(self, keys: list[StateKey]) -> list[StateDocument | None]:
         """The stored documents of `keys` (None for one never written), in one BatchGetItem (strongly consistent)."""
         wanted = [key.item_key() for key in keys]
         found = {
@@ -69,21 +82,26 @@ class StateDocuments(TableAccess):
         }
         return [found.get((key["PK"]["S"], key["SK"]["S"])) for key in wanted]
 
-    def state_write(self, key: StateKey, document: dict[str, Any], *, read_version: int) -> dict[str, Any]:
+    def state_write(self, key: StateKey, document: StateDocument, *, read_version: int) -> dict[str, Any]:
         """The conditioned Put of a document, as an item of another write's transaction (an append's)."""
         return state_put(self._table, key, document, read_version=read_version)
 
-    def put_state(self, key: StateKey, document: dict[str, Any], *, read_version: int) -> None:
-        """Write the document if it is still at `read_version`; VersionChanged carries what is stored now."""
+    def put_state(self, key: StateKey, document: StateDocument, *, read_version: int) -> None:
+        """Write the document if it is still at `read_version`; StateChanged carries what is stored now."""
         put = state_put(self._table, key, document, read_version=read_version)["Put"]
         try:
             self._client.put_item(**put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             stored: Any = exc.response.get("Item")
-            raise VersionChanged(_document(record_of(stored)) if stored else None) from None
+            raise StateChanged(_document(record_of(stored)) if stored else None) from None
         except self._client.exceptions.TransactionConflictException:
             raise WriteConflict("a transaction was writing the state document") from None
 
 
-def _document(record: dict[str, Any]) -> dict[str, Any]:
-    return {name: record.get(name) for name in ("state", "version", "updated_at", "updated_by")}
+def _document(record: Mapping[str, Any]) -> StateDocument:
+    return {
+        "state": record["state"],  # every write puts the whole document (state_put)
+        "version": record["version"],
+        "updated_at": record.get("updated_at"),
+        "updated_by": record.get("updated_by"),
+    }

@@ -13,6 +13,7 @@ from typing import Any
 
 from sessions.core.attribute_values import from_item, to_attribute
 from sessions.domain.counters import CounterDeltas
+from sessions.domain.records import Counters
 from sessions.store.base import TableAccess
 from sessions.store.keys import COUNTERS_SK, tenant_pk, user_pk
 
@@ -77,16 +78,16 @@ def counter_updates(
     return updates
 
 
-def _counters(item: dict[str, Any]) -> dict[str, Any]:
-    """A counters item; its money exactly (a Decimal), as a float would round a total of 17 digits or more."""
-    counters = from_item(item)
+def _counters(item: dict[str, Any]) -> Counters:
+    """A counters item's counts, keys left out; money exactly (a Decimal: a float would round 17 digits or more)."""
+    counters: Counters = {name: value for name, value in from_item(item).items() if name not in ("PK", "SK")}
     if "cost_usd_total" in item:
         counters["cost_usd_total"] = Decimal(item["cost_usd_total"]["N"])
     return counters
 
 
 class StatsReads(TableAccess):
-    def get_user_counters(self, tenant_id: str, user_id: str) -> dict[str, Any]:
+    def get_user_counters(self, tenant_id: str, user_id: str) -> Counters:
         response = self._client.get_item(
             TableName=self._table,
             Key={"PK": {"S": user_pk(tenant_id, user_id)}, "SK": {"S": COUNTERS_SK}},
@@ -94,7 +95,7 @@ class StatsReads(TableAccess):
         )
         return _counters(response.get("Item", {}))
 
-    def get_tenant_counters(self, tenant_id: str) -> list[dict[str, Any]]:
+    def get_tenant_counters(self, tenant_id: str) -> list[Counters]:
         """Every stats shard of the tenant: one BatchGetItem, whatever the number of sessions.
 
         DynamoDB may leave keys unprocessed under load; they are read again (with back-off), so the

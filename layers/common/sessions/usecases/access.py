@@ -19,64 +19,67 @@ from sessions.core.retrying import back_off, write_attempts
 from sessions.core.settings import get_settings
 from sessions.domain.identity import Identity
 from sessions.domain.models import ID_PATTERN, PUBLIC_FIELDS, RESERVED_SESSION_IDS
-from sessions.store import SessionStore, VersionChanged, WriteConflict, default_store
+from sessions.domain.records import SessionChanges, SessionRecord
+from sessions.store import VersionChanged, WriteConflict, default_store
+from sessions.usecases.ports import SessionStorePort
 
 SESSION_ID = re.compile(ID_PATTERN)
 logger = Logger(child=True)
 metrics = Metrics()  # the same EMF buffer the handler flushes (sessions.http.app)
 
-_store: SessionStore | None = None
+_store: SessionStorePort | None = None
 
 
-def store() -> SessionStore:
+def store() -> SessionStorePort:
     global _store
     if _store is None:
         _store = default_store()
     return _store
 
 
-def use_store(session_store: SessionStore | None) -> None:
+def use_store(session_store: SessionStorePort | None) -> None:
     """Swap the store (tests, benchmarks); None goes back to the default on next use."""
     global _store
     _store = session_store
 
 
-def written_by(identity: Identity, changes: dict[str, Any]) -> dict[str, Any]:
+def written_by(identity: Identity, changes: SessionChanges) -> SessionChanges:
     """`changes` to a session, stamped with who made them (the principal, not the user acted for)."""
     return {**changes, "updated_by": identity.principal}
 
 
-def public_view(record: dict[str, Any]) -> dict[str, Any]:
+def public_view(record: SessionRecord) -> dict[str, Any]:
+    """A session as the API answers it (models.Session): every public field, null where the record has none."""
     return {field: record.get(field) for field in PUBLIC_FIELDS}
 
 
-def is_live(record: dict[str, Any], at_ms: int) -> bool:
+def is_live(record: SessionRecord, at_ms: int) -> bool:
     # DynamoDB's TTL can lag by days: expiry is decided here, not by the item's presence
     return "deleted_at" not in record and record["expires_at"] > format_ms(at_ms)
 
 
-def _may_read(identity: Identity, record: dict[str, Any]) -> bool:
+def _may_read(identity: Identity, record: SessionRecord) -> bool:
     return record["user_id"] == identity.user_id or identity.is_admin
 
 
 # --- read ---------------------------------------------------------------------------------------
 
 
-def _stored(identity: Identity, session_id: str) -> dict[str, Any] | None:
+def _stored(identity: Identity, session_id: str) -> SessionRecord | None:
     # an id we could never have issued is simply not found (and never reaches DynamoDB's key limits)
     if not SESSION_ID.fullmatch(session_id) or session_id in RESERVED_SESSION_IDS:
         return None
     return store().get_session(identity.tenant_id, session_id)
 
 
-def get_session(identity: Identity, session_id: str) -> dict[str, Any]:
+def get_session(identity: Identity, session_id: str) -> SessionRecord:
     record = _stored(identity, session_id)
     if record is None or not is_live(record, now_ms()) or not _may_read(identity, record):
         raise SessionNotFound(f"session {session_id!r} not found")
     return record
 
 
-def owned_live_session(identity: Identity, session_id: str) -> dict[str, Any]:
+def owned_live_session(identity: Identity, session_id: str) -> SessionRecord:
     """Writes are for the owner only: an admin may read another user's session, not change it."""
     record = _stored(identity, session_id)
     if record is None or not is_live(record, now_ms()) or record["user_id"] != identity.user_id:
@@ -105,7 +108,7 @@ def with_slot_repair[T](identity: Identity, write: Callable[[], T]) -> T:
     return write()
 
 
-def write_until_it_wins[T](current: dict[str, Any], write: Callable[[dict[str, Any]], T]) -> T:
+def write_until_it_wins[T](current: SessionRecord, write: Callable[[SessionRecord], T]) -> T:
     """Plan and write on `current`; a lost race plans again on the session as it is now.
 
     Optimistic concurrency on the version: no lost updates. The first loss retries at once on the

@@ -50,9 +50,11 @@ from typing import Any
 
 from sessions.core.clock import format_ms, now_ms, parse_timestamp
 from sessions.core.settings import get_settings
-from sessions.store import SessionStore, default_store
+from sessions.domain.records import ExpiryEntry
+from sessions.store import default_store
 from sessions.store.blobs import EventBlobs, default_blobs, history_blob_prefix
 from sessions.store.keys import EXPIRY_SHARDS, LAST_SEQ, PURGE_SK_PREFIX, SESSION_SK
+from sessions.usecases.ports import RemovalStorePort
 
 SAFETY_MARGIN_MS = 10_000
 FIRST_RUN_LOOKBACK_HOURS = 24
@@ -78,7 +80,7 @@ class Summary:
 class _Deleter:
     """Buffers write requests into BatchWriteItem calls of 25; counts each one once DynamoDB took it."""
 
-    def __init__(self, store: SessionStore, summary: Summary, out_of_time: Callable[[], bool]) -> None:
+    def __init__(self, store: RemovalStorePort, summary: Summary, out_of_time: Callable[[], bool]) -> None:
         self._store, self._summary, self._out_of_time = store, summary, out_of_time
         self._pending: list[tuple[dict[str, Any], str | None]] = []  # (request, what it counts as)
         self.gave_up = False  # time ran out with requests unconfirmed: nothing after them is sent
@@ -123,13 +125,13 @@ class _Sweep:
     """What one run removes: due sessions (each on its own condition), their history, worked-off markers."""
 
     def __init__(
-        self, store: SessionStore, blobs: EventBlobs, summary: Summary, now: str, out_of_time: Callable[[], bool]
+        self, store: RemovalStorePort, blobs: EventBlobs, summary: Summary, now: str, out_of_time: Callable[[], bool]
     ) -> None:
         self._store, self._blobs, self._summary, self._now, self.out_of_time = store, blobs, summary, now, out_of_time
         self._history = _Deleter(store, summary, out_of_time)
-        self._markers: list[dict[str, Any]] = []  # deleted once the history they stand for is gone
+        self._markers: list[ExpiryEntry] = []  # deleted once the history they stand for is gone
 
-    def take(self, entry: dict[str, Any]) -> None:
+    def take(self, entry: ExpiryEntry) -> None:
         if self.out_of_time() or self._history.gave_up:
             self._summary.complete = False  # left in the index for the next run
             return
@@ -216,7 +218,7 @@ def run_cleanup(
     *,
     dry_run: bool,
     remaining_ms: Callable[[], int],
-    store: SessionStore | None = None,
+    store: RemovalStorePort | None = None,
     blobs: EventBlobs | None = None,
 ) -> dict[str, Any]:
     store = store or default_store()
@@ -234,7 +236,7 @@ def run_cleanup(
 
 
 def _run(
-    store: SessionStore, blobs: EventBlobs, run_id: str, *, dry_run: bool, remaining_ms: Callable[[], int]
+    store: RemovalStorePort, blobs: EventBlobs, run_id: str, *, dry_run: bool, remaining_ms: Callable[[], int]
 ) -> dict[str, Any]:
     started = now_ms()
     now = format_ms(started)
@@ -262,7 +264,7 @@ def _run(
     return asdict(summary)
 
 
-def _sweep_bucket(store: SessionStore, sweep: _Sweep, bucket: str, now: str) -> bool:
+def _sweep_bucket(store: RemovalStorePort, sweep: _Sweep, bucket: str, now: str) -> bool:
     """Take everything due in one bucket; False when time ran out first."""
     start = None
     while True:
@@ -275,14 +277,14 @@ def _sweep_bucket(store: SessionStore, sweep: _Sweep, bucket: str, now: str) -> 
             return True
 
 
-def _why_ended(marker: dict[str, Any]) -> str | None:
+def _why_ended(marker: ExpiryEntry) -> str | None:
     """What a purge marker counts as when worked off: None when a run counted its session already."""
     if "deleted_at" in marker:
         return "sessions_purged"
     return "sessions_expired" if "expires_at" in marker else None
 
 
-def _why_due(entry: dict[str, Any], now: str) -> str | None:
+def _why_due(entry: ExpiryEntry, now: str) -> str | None:
     if "deleted_at" in entry:
         return "sessions_purged"
     if entry["expires_at"] <= now:

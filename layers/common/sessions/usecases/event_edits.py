@@ -10,7 +10,7 @@ given again: `last_seq` stays where it was, so a rewound history has a hole unti
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sessions.core.clock import format_ms, now_ms
 from sessions.core.errors import (
@@ -32,6 +32,7 @@ from sessions.domain.limits import (
 from sessions.domain.lineage import LAST_SEQ, base_history, covering, cut, extents, with_base
 from sessions.domain.merge_patch import apply_merge_patch
 from sessions.domain.models import METADATA_MAX_PAIRS
+from sessions.domain.records import BlobPointer, EventRecord, HistoryChange, SessionChanges, SessionRecord
 from sessions.domain.status import Status
 from sessions.domain.usage import usage_without
 from sessions.store import VersionChanged
@@ -40,6 +41,7 @@ from sessions.store.sessions import own_events
 from sessions.usecases.access import get_session, owned_live_session, store, write_until_it_wins, written_by
 from sessions.usecases.forks import detach_readers, read_stable
 from sessions.usecases.large_events import (
+    delete_blobs,
     delete_event_blobs,
     inline_parts,
     offload_large_parts,
@@ -53,19 +55,19 @@ if TYPE_CHECKING:
     from sessions.domain.models import UpdateEventRequest
 
 
-def _stored_event(session: dict[str, Any], seq: int) -> dict[str, Any]:
+def _stored_event(session: SessionRecord, seq: int) -> EventRecord:
     event = store().get_event(session, seq)
     if event is None:
         raise EventNotFound(f"session {session['session_id']!r} has no event {seq}")
     return event
 
 
-def _history_change(current: dict[str, Any], **change: Any) -> dict[str, Any]:
+def _history_change(current: SessionRecord, **change: Any) -> HistoryChange:
     # tagged with the version it comes with, so the publisher tells this write from a later one that keeps it
-    return {**change, "version": current["version"] + 1}
+    return cast("HistoryChange", {**change, "version": current["version"] + 1})
 
 
-def _still_current(current: dict[str, Any]) -> None:
+def _still_current(current: SessionRecord) -> None:
     """Raise VersionChanged unless the session is still at `current`'s version.
 
     An answer that writes nothing rests on a session read and an event read made one after the
@@ -76,7 +78,7 @@ def _still_current(current: dict[str, Any]) -> None:
         raise VersionChanged(latest)
 
 
-def _check_if_match(current: dict[str, Any], if_match: int | None) -> None:
+def _check_if_match(current: SessionRecord, if_match: int | None) -> None:
     if if_match is not None and current["version"] != if_match:
         raise VersionMismatch(current["version"])
 
@@ -84,7 +86,7 @@ def _check_if_match(current: dict[str, Any], if_match: int | None) -> None:
 # --- read ---------------------------------------------------------------------------------------
 
 
-def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, Any], SessionRecord]:
     """The event (payload included, large parts inline or presigned) and the session it was read with.
 
     The session's version is the answer's ETag.
@@ -99,10 +101,10 @@ def get_event(identity: Identity, session_id: str, seq: int) -> tuple[dict[str, 
 # --- redact -------------------------------------------------------------------------------------
 
 
-def plan_event_patch(event: dict[str, Any], patch: UpdateEventRequest) -> dict[str, Any]:
+def plan_event_patch(event: EventRecord, patch: UpdateEventRequest) -> EventRecord:
     """The event a merge patch leads to (the same event when the patch changes nothing)."""
     given = patch.model_fields_set
-    patched = dict(event)
+    patched: dict[str, Any] = dict(event)
     if "content" in given:
         patched["content"] = patch.content
     if "payload" in given:
@@ -118,7 +120,7 @@ def plan_event_patch(event: dict[str, Any], patch: UpdateEventRequest) -> dict[s
         size = len(patched["content"].encode("utf-8", errors="surrogatepass")) + serialized_size(patched["payload"])
         if size > EVENT_PARTS_MAX_BYTES:
             raise PayloadTooLarge(f"content and payload would be {size} bytes; the limit is {EVENT_PARTS_MAX_BYTES}")
-    return patched
+    return cast("EventRecord", patched)  # the event with the fields of UpdateEventRequest, as stored
 
 
 def _checked_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -132,15 +134,15 @@ def _checked_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 def update_event(
     identity: Identity, session_id: str, seq: int, patch: UpdateEventRequest, if_match: int | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], SessionRecord]:
     """Redact or amend one event; returns the event and the session as written.
 
     Allowed on completed sessions too: redaction must always be possible.
     """
 
-    replaced: list[dict[str, Any]] = []
+    replaced: list[BlobPointer] = []  # the objects of parts the committed change replaced
 
-    def write(current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def write(current: SessionRecord) -> tuple[EventRecord, SessionRecord]:
         _check_if_match(current, if_match)
         stored = _stored_event(current, seq)
         event = with_parts_inline(stored)  # large parts read back from S3: a patch merges into the whole event
@@ -149,7 +151,7 @@ def update_event(
             # nothing differs: no write, no new version, if the event read is still the session's version's
             _still_current(current)
             return _with_pointers(event, stored), current
-        changes: dict[str, Any] = {
+        changes: SessionChanges = {
             "updated_at": format_ms(now_ms()),
             "history_change": _history_change(current, kind="changed", seq=seq),
         }
@@ -167,18 +169,16 @@ def update_event(
         item = offload_large_parts(current, patched, revision=True, kept=kept)
         session = store().replace_event(current, item, written_by(identity, changes))
         # the replaced objects are deleted after the commit: never a source's, which it still reads
-        replaced[:] = (
-            [] if inherited else [{"blobs": {part: pointer for part, pointer in old.items() if part not in kept}}]
-        )
+        replaced[:] = [] if inherited else [pointer for part, pointer in old.items() if part not in kept]
         return _with_pointers(patched, item), session
 
     event, session = write_until_it_wins(owned_live_session(identity, session_id), write)
-    delete_event_blobs(replaced)  # after the commit: the replaced objects
+    delete_blobs(replaced)  # after the commit: the replaced objects
     # answered as GET answers it: a part too large for Lambda's response limit as a URL
     return inline_parts([event], include_payload=True)[0], session
 
 
-def _with_pointers(event: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+def _with_pointers(event: EventRecord, item: EventRecord) -> EventRecord:
     # the whole event (nothing to read back) plus where its large parts are stored (for URLs if need be)
     return {**event, "blobs": item["blobs"]} if "blobs" in item else event
 
@@ -190,9 +190,7 @@ def _as_json(value: Any) -> str:
 # --- rewind -------------------------------------------------------------------------------------
 
 
-def plan_removal(
-    current: dict[str, Any], from_seq: int, *, room: int = 0
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def plan_removal(current: SessionRecord, from_seq: int, *, room: int = 0) -> tuple[list[EventRecord], SessionChanges]:
     """The events a removal from `from_seq` on takes, and the session changes it makes (none when nothing is there).
 
     `room`: events appended in the same transaction (an append's replace_from_seq), which take their
@@ -212,7 +210,7 @@ def plan_removal(
     if not removed:
         return [], {}
     lineage = extents(current)
-    changes: dict[str, Any] = {
+    changes: SessionChanges = {
         "usage": usage_without(current["usage"], removed),
         "last_seq": last_seq(current),  # seqs are never given again, even on an item from before last_seq
         "history_change": _history_change(
@@ -237,7 +235,7 @@ def plan_removal(
     return removed, changes
 
 
-def plan_seq_removal(current: dict[str, Any], seqs: Sequence[int]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def plan_seq_removal(current: SessionRecord, seqs: Sequence[int]) -> tuple[list[EventRecord], SessionChanges]:
     """The events among `seqs` that are stored, and the session changes their removal makes (none when none are).
 
     A seq that holds no event is passed over. The history's base stays where it is, even when its own event
@@ -249,7 +247,7 @@ def plan_seq_removal(current: dict[str, Any], seqs: Sequence[int]) -> tuple[list
     if not removed:
         return [], {}
     removed_seqs = [event["seq"] for event in removed]
-    changes: dict[str, Any] = {
+    changes: SessionChanges = {
         "usage": usage_without(current["usage"], removed),
         "last_seq": last_seq(current),  # seqs are never given again
         "history_change": _history_change(current, kind="selected", count=len(removed), seqs=removed_seqs),
@@ -271,7 +269,7 @@ def plan_seq_removal(current: dict[str, Any], seqs: Sequence[int]) -> tuple[list
     return removed, changes
 
 
-def _single_ranges(events: list[dict[str, Any]]) -> list[tuple[int, int]]:
+def _single_ranges(events: Sequence[EventRecord]) -> list[tuple[int, int]]:
     return [(int(event["seq"]), int(event["seq"])) for event in events]
 
 
@@ -296,7 +294,7 @@ def delete_events(
     seqs: Sequence[int] | None = None,
     return_events: bool,
     if_match: int | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], SessionRecord]:
     """Remove every event with seq >= from_seq, or the events among `seqs`, in one transaction with the session.
 
     Returns the answer's body and the session as written (unchanged when nothing was removed).
@@ -308,9 +306,9 @@ def delete_events(
 
     selected = selected_seqs(from_seq, seqs)
     first = selected[0] if selected is not None else int(from_seq or 0)
-    owned: list[dict[str, Any]] = []  # the removed events stored in the session's own partition
+    owned: list[EventRecord] = []  # the removed events stored in the session's own partition
 
-    def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def write(current: SessionRecord) -> tuple[list[EventRecord], SessionRecord]:
         _check_if_match(current, if_match)
         if current["status"] == Status.COMPLETED:
             what = "rewound" if selected is None else "have events removed"
@@ -328,7 +326,7 @@ def delete_events(
             return [], current
         # the forks that read what goes keep it
         detach_readers(current, [(first, LAST_SEQ)] if selected is None else _single_ranges(removed))
-        changes = {**removal, "updated_at": format_ms(now_ms())}
+        changes: SessionChanges = {**removal, "updated_at": format_ms(now_ms())}
         session = store().remove_events(current, removed, written_by(identity, changes))
         owned[:] = own_events(current, removed)
         return removed, session
@@ -348,7 +346,7 @@ def delete_events(
     return body, session
 
 
-def own_parts(session: dict[str, Any], event_id: str, pointers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def own_parts(session: SessionRecord, event_id: str, pointers: dict[str, BlobPointer]) -> dict[str, BlobPointer]:
     """Copies under the session's own keys of the large parts of an event it inherited (its own PATCH)."""
     from sessions.usecases.large_events import blobs
 

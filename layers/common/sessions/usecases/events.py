@@ -11,6 +11,7 @@ from sessions.core.settings import get_settings
 from sessions.domain.filters import timestamp_param
 from sessions.domain.identity import Identity
 from sessions.domain.lineage import LAST_SEQ, extents, is_fork_reader
+from sessions.domain.records import EventRecord, SessionChanges, SessionRecord, applied
 from sessions.store import EventQuery, event_position
 from sessions.store.sessions import own_events
 from sessions.usecases.access import get_session, owned_live_session, store, write_until_it_wins, written_by
@@ -31,7 +32,7 @@ def append_events(
     *,
     if_match: int | None = None,
     replace_from_seq: int | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[EventRecord], SessionRecord]:
     """Store events in order, all or nothing; seq, usage, counts, context_patch and version change in one atomic step.
 
     Returns the stored events and the session as written. With `if_match`, the write is a
@@ -47,18 +48,18 @@ def append_events(
     # parts over 32 KiB: to S3 once per event, after the first plan passes, before any write
     large_parts = [LargeParts() for _ in requests]
 
-    def write(current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def write(current: SessionRecord) -> tuple[list[EventRecord], SessionRecord]:
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
-        removed: list[dict[str, Any]] = []
-        start, removal = current, dict[str, Any]()
+        removed: list[EventRecord] = []
+        start, removal = current, SessionChanges()
         if replace_from_seq is not None:
             from sessions.usecases.event_edits import plan_removal
 
             check_open(current)  # a closed session refuses before its tail is read
 
             removed, removal = plan_removal(current, replace_from_seq, room=len(requests))
-            start = {**current, **removal}
+            start = applied(current, removal)
             if removed:
                 from sessions.domain.lineage import LAST_SEQ
                 from sessions.usecases.forks import detach_readers
@@ -66,7 +67,7 @@ def append_events(
                 detach_readers(current, [(replace_from_seq, LAST_SEQ)])  # the forks that read the tail keep it
         # on a lost race, another append or patch won: planned again, the events get the next seqs
         events, changes = plan_appends(start, requests, now_ms(), max_events=max_events)
-        changes = {**removal, **changes}
+        changes = removal | changes
         # state_patch, state_set: the app's and user's state documents, in this transaction, in event order (state.py)
         also = state.state_writes(identity, current, requests)
         # last: a refused append uploads nothing
@@ -76,7 +77,7 @@ def append_events(
         replaced[:] = own_events(current, removed)  # a fork's inherited events keep their source's objects
         return [event for event, _ in offloaded], session
 
-    replaced: list[dict[str, Any]] = []
+    replaced: list[EventRecord] = []
     written = write_until_it_wins(owned_live_session(identity, session_id), write)
     if replaced:
         from sessions.usecases.large_events import delete_event_blobs
@@ -147,7 +148,7 @@ def get_history(
         lineage=tuple(extents(session)),
     )
 
-    def read_page(reading: dict[str, Any]) -> tuple[Page, list[dict[str, Any]]]:
+    def read_page(reading: SessionRecord) -> tuple[Page[EventRecord], list[dict[str, Any]]]:
         page = store().query_events(replace(query, lineage=tuple(extents(reading))))
         # large parts read back inline; a page that would pass 5 MiB ends early, after its last event
         return page, inline_parts(page.records, include_payload=include_payload)

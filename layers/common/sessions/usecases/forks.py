@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from sessions.core.clock import format_ms, now_ms
 from sessions.core.errors import ForkLineageTooLong, InvalidField, SessionIdTaken, SessionNotFound, VersionMismatch
@@ -28,6 +28,7 @@ from sessions.domain.lineage import (
     is_fork_reader,
     sources,
 )
+from sessions.domain.records import SessionRecord, UsageRecord
 from sessions.domain.status import Status
 from sessions.domain.usage import usage_without
 from sessions.store import ItemExists, ParentChanged, Source, SourceClosed, VersionChanged, WriteConflict, session_pk
@@ -36,22 +37,8 @@ from sessions.usecases.access import is_live, owned_live_session, store, with_sl
 if TYPE_CHECKING:
     from sessions.domain.models import ForkSessionRequest
 
-# copied from the parent as they are now (title, metadata and context unless the body gives them)
-COPIED_FIELDS = (
-    "app_name",
-    "agent_id",
-    "session_type",
-    "title",
-    "context",
-    "checkpoint",
-    "metadata",
-    "runtime_backend",
-    "runtime_metadata",
-    "token_budget",
-)
 
-
-def fork_session(identity: Identity, session_id: str, request: ForkSessionRequest) -> dict[str, Any]:
+def fork_session(identity: Identity, session_id: str, request: ForkSessionRequest) -> SessionRecord:
     """A new session whose history is the parent's up to `at_seq`, then its own; as a create, it takes a slot."""
     parent = owned_live_session(identity, session_id)  # who may append to the parent may fork it
     if request.session_id == session_id:
@@ -62,10 +49,10 @@ def fork_session(identity: Identity, session_id: str, request: ForkSessionReques
 
 
 def _insert(
-    identity: Identity, parent: dict[str, Any], request: ForkSessionRequest, fork_id: str, incarnation: str
-) -> dict[str, Any]:
+    identity: Identity, parent: SessionRecord, request: ForkSessionRequest, fork_id: str, incarnation: str
+) -> SessionRecord:
     cap = get_settings().max_open_sessions_per_user
-    replacing: dict[str, Any] | None = None
+    replacing: SessionRecord | None = None
     for attempt in write_attempts():
         record, forked_sources = _plan(identity, parent, request, fork_id, incarnation)
         try:
@@ -97,8 +84,8 @@ def _insert(
 
 
 def _same_parent(
-    identity: Identity, parent: dict[str, Any], latest: dict[str, Any] | None, attempt: int
-) -> dict[str, Any]:
+    identity: Identity, parent: SessionRecord, latest: SessionRecord | None, attempt: int
+) -> SessionRecord:
     """The parent as it is now (read again after a back-off unless the failed write handed it back)."""
     if latest is None:
         back_off(attempt)
@@ -114,8 +101,8 @@ def _same_parent(
 
 
 def _plan(
-    identity: Identity, parent: dict[str, Any], request: ForkSessionRequest, fork_id: str, incarnation: str
-) -> tuple[dict[str, Any], list[Source]]:
+    identity: Identity, parent: SessionRecord, request: ForkSessionRequest, fork_id: str, incarnation: str
+) -> tuple[SessionRecord, list[Source]]:
     """The fork's record and the sessions it registers with, from the parent as read."""
     from sessions.domain.appending import last_seq
 
@@ -135,9 +122,18 @@ def _plan(
     timestamp = format_ms(now)
     ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
     given = request.model_dump(include={"title", "metadata", "context"}, exclude_none=True, mode="json")
-    record: dict[str, Any] = {
-        **{field: parent.get(field) for field in COPIED_FIELDS},
-        **given,
+    record: SessionRecord = {
+        # copied from the parent as they are now (title, metadata and context unless the body gives them)
+        "app_name": parent.get("app_name"),
+        "agent_id": parent.get("agent_id"),
+        "session_type": parent["session_type"],
+        "title": given.get("title", parent.get("title")),
+        "context": given.get("context", parent["context"]),
+        "checkpoint": parent.get("checkpoint"),
+        "metadata": given.get("metadata", parent["metadata"]),
+        "runtime_backend": parent["runtime_backend"],
+        "runtime_metadata": parent["runtime_metadata"],
+        "token_budget": parent.get("token_budget"),
         "session_id": fork_id,
         "tenant_id": parent["tenant_id"],
         "user_id": parent["user_id"],
@@ -159,7 +155,18 @@ def _plan(
     return record, _sources(parent, read_from, fork_id)
 
 
-def _history_at(parent: dict[str, Any], at_seq: int, latest: int) -> dict[str, Any]:
+class _HistoryAt(TypedDict):
+    """What a fork's record takes from its parent's history up to the fork point."""
+
+    usage: UsageRecord
+    last_seq: int
+    last_event_at: str | None
+    history_base_seq: int | None
+    compacted_count: int
+    base_history: list[list[int]]
+
+
+def _history_at(parent: SessionRecord, at_seq: int, latest: int) -> _HistoryAt:
     """Usage, last seq, base and last event time of the parent's history up to `at_seq`.
 
     At the latest seq: the parent's own figures. Before it: the events after `at_seq` are read
@@ -168,7 +175,7 @@ def _history_at(parent: dict[str, Any], at_seq: int, latest: int) -> dict[str, A
     """
     if at_seq == latest:
         return {
-            "usage": dict(parent["usage"]),
+            "usage": parent["usage"].copy(),
             "last_seq": at_seq,
             "last_event_at": parent.get("last_event_at"),
             "history_base_seq": parent.get("history_base_seq"),
@@ -176,7 +183,7 @@ def _history_at(parent: dict[str, Any], at_seq: int, latest: int) -> dict[str, A
             "base_history": base_history(parent),
         }
     after = store().events_from(parent, at_seq + 1, LAST_SEQ, projection="seq,usage,type")
-    usage = usage_without(dict(parent["usage"]), after)
+    usage = usage_without(parent["usage"].copy(), after)
     base, compacted = base_at(parent, at_seq)
     last = store().latest_event_at_or_before(parent, at_seq) if at_seq else None
     return {
@@ -189,7 +196,7 @@ def _history_at(parent: dict[str, Any], at_seq: int, latest: int) -> dict[str, A
     }
 
 
-def _sources(parent: dict[str, Any], read_from: list[tuple[str, str]], fork_id: str) -> list[Source]:
+def _sources(parent: SessionRecord, read_from: list[tuple[str, str]], fork_id: str) -> list[Source]:
     """The sessions the fork reads from, each with whether its item is stored (then it counts the fork too).
 
     An ancestor gone under the fork's own id (the fork takes its place) counts the fork on its fork
@@ -206,7 +213,7 @@ def _sources(parent: dict[str, Any], read_from: list[tuple[str, str]], fork_id: 
 # --- the hooks of every path that changes a history -------------------------------------------------
 
 
-def detach_readers(session: dict[str, Any], ranges: list[SeqRange]) -> None:
+def detach_readers(session: SessionRecord, ranges: list[SeqRange]) -> None:
     """Before the events of `ranges` of `session` change or go: the forks that read them get their own copies.
 
     Free for a session never forked (`fork_count` absent: nothing is read). The write that follows
@@ -221,7 +228,7 @@ def detach_readers(session: dict[str, Any], ranges: list[SeqRange]) -> None:
     store().detach_readers(pk, session["incarnation"], ranges, blobs=blobs())
 
 
-def read_stable[T](session: dict[str, Any], read: Callable[[dict[str, Any]], T]) -> T:
+def read_stable[T](session: SessionRecord, read: Callable[[SessionRecord], T]) -> T:
     """`read(session)`, for a fork made again until its lineage held still while it read.
 
     A fork's source copies events into the fork (moving its lineage) before it changes them: a
@@ -237,6 +244,9 @@ def read_stable[T](session: dict[str, Any], read: Callable[[dict[str, Any]], T])
             return result  # gone since it was read: the answer stands as of then
         if latest.get("lineage_rev") == session.get("lineage_rev"):
             return result
-        session = {**session, "lineage": extents(latest), "lineage_rev": latest.get("lineage_rev")}
+        session = {**session, "lineage": extents(latest)}
+        session.pop("lineage_rev", None)  # as read: absent when the latest has none
+        if "lineage_rev" in latest:
+            session["lineage_rev"] = latest["lineage_rev"]
         back_off(attempt)
     raise VersionMismatch(session["version"], "the history kept changing while it was read; retry")

@@ -21,19 +21,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from sessions.domain.limits import INLINE_PART_MAX_BYTES
 from sessions.domain.models import EVENT_FIELDS, REMOVED_EVENT_FIELDS
+from sessions.domain.records import BlobPointer, EventRecord, SessionRecord
 from sessions.store.blobs import EventBlobs, blob_key, default_blobs
 
 logger = Logger(child=True)
 
-PARTS = ("content", "payload")
+Part = Literal["content", "payload"]
+PARTS: tuple[Part, ...] = ("content", "payload")
 CONTENT_TYPES = {"content": "text/plain; charset=utf-8", "payload": "application/json"}
 LAMBDA_RESPONSE_MAX_BYTES = 6 * 1024 * 1024  # a synchronous invocation's response, as Lambda counts it
 PAGE_BUDGET_BYTES = 5 * 1024 * 1024
@@ -90,12 +93,12 @@ def _as_stored(value: Any) -> Any:
 
 
 def offload_large_parts(
-    session: dict[str, Any],
-    event: dict[str, Any],
+    session: SessionRecord,
+    event: EventRecord,
     *,
     revision: bool = False,
-    kept: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+    kept: dict[str, BlobPointer] | None = None,
+) -> EventRecord:
     """Upload each part of `event` over 32 KiB under the event's id; the event as its item stores it.
 
     The item form leaves those parts out and keeps `blobs` pointers instead; with no large part
@@ -105,7 +108,7 @@ def offload_large_parts(
     PATCH planned on the same session version (else one could overwrite the other's redaction).
     `kept` are pointers of parts a PATCH left unchanged: their objects are kept, not uploaded again.
     """
-    pointers: dict[str, dict[str, Any]] = dict(kept or {})
+    pointers: dict[str, BlobPointer] = dict(kept or {})
     for part in PARTS:
         if event.get(part) is None or part in pointers:
             continue
@@ -118,7 +121,17 @@ def offload_large_parts(
         pointers[part] = {"key": key, "bytes": len(data)}
     if not pointers:
         return event
-    return {**{name: value for name, value in event.items() if name not in pointers}, "blobs": pointers}
+    return _with_blobs(event, pointers)
+
+
+def _with_blobs(event: EventRecord, pointers: dict[str, BlobPointer]) -> EventRecord:
+    """The item form of an event: the parts stored in S3 left out, their pointers in `blobs`."""
+    item = event.copy()
+    for part in PARTS:
+        if part in pointers:
+            item.pop(part, None)
+    item["blobs"] = pointers
+    return item
 
 
 class LargeParts:
@@ -130,27 +143,33 @@ class LargeParts:
 
     def __init__(self) -> None:
         self._event_id: str | None = None
-        self._item_parts: dict[str, Any] = {}
+        self._pointers: dict[str, BlobPointer] = {}
 
-    def offload(self, session: dict[str, Any], event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def offload(self, session: SessionRecord, event: EventRecord) -> tuple[EventRecord, EventRecord]:
         """(the event as the client sees it, the event as its item stores it)."""
         if self._event_id is None:
             self._event_id = event["event_id"]
-            item = offload_large_parts(session, event)
-            self._item_parts = {"blobs": item["blobs"]} if "blobs" in item else {}
+            self._pointers = offload_large_parts(session, event).get("blobs", {})
         event = {**event, "event_id": self._event_id}
-        if not self._item_parts:
+        if not self._pointers:
             return event, event
-        stored = {name: value for name, value in event.items() if name not in self._item_parts["blobs"]}
-        return event, {**stored, **self._item_parts}
+        return event, _with_blobs(event, self._pointers)
 
 
-def delete_event_blobs(events: list[dict[str, Any]]) -> list[str]:
-    """Delete the objects these stored events point at, once a commit removed or replaced them (rewind, PATCH).
+def delete_event_blobs(events: Iterable[EventRecord]) -> list[str]:
+    """Delete the objects these stored events point at, once a commit removed them (rewind, replaced tail).
 
     Returns the keys S3 kept: they lie under the session's prefix, so the cleanup's purge takes them.
     """
-    keys = [pointer["key"] for event in events for pointer in (event.get("blobs") or {}).values()]
+    return delete_blobs(pointer for event in events for pointer in (event.get("blobs") or {}).values())
+
+
+def delete_blobs(pointers: Iterable[BlobPointer]) -> list[str]:
+    """Delete these objects once a commit no longer points at them (delete_event_blobs, a PATCH's old parts).
+
+    Returns the keys S3 kept (see delete_event_blobs).
+    """
+    keys = [pointer["key"] for pointer in pointers]
     if not keys:
         return []
     try:
@@ -166,33 +185,35 @@ def delete_event_blobs(events: list[dict[str, Any]]) -> list[str]:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def with_parts_inline(event: dict[str, Any]) -> dict[str, Any]:
+def with_parts_inline(event: EventRecord) -> EventRecord:
     """A stored event with its parts read back from S3 and no pointers: to patch, not to answer (no size rule)."""
     stored = _stored_parts(event, include_payload=True)
-    whole = {name: value for name, value in event.items() if name != "blobs"}
-    for part, pointer in stored.items():
-        value = _read_part(part, pointer)
+    whole = event.copy()
+    whole.pop("blobs", None)
+    for part in PARTS:
+        value = _read_part(part, stored[part]) if part in stored else None
         if value is not None:
             whole[part] = value
     return whole
 
 
-def event_view(event: dict[str, Any], include_payload: bool = True) -> dict[str, Any]:
+def event_view(event: EventRecord, include_payload: bool = True) -> dict[str, Any]:
     """An event as clients see it: its public fields (no pointers), `payload` only when asked for."""
-    event = {"timestamp": event.get("created_at"), **event}  # events stored before `timestamp` existed
+    # events stored before `timestamp` existed happened when they were created
+    fields: dict[str, Any] = {"timestamp": event.get("created_at"), **event}
     return {
-        name: event[name]
+        name: fields[name]
         for name in EVENT_FIELDS
-        if event.get(name) is not None and (include_payload or name != "payload")
+        if fields.get(name) is not None and (include_payload or name != "payload")
     }
 
 
-def _stored_parts(event: dict[str, Any], include_payload: bool) -> dict[str, dict[str, Any]]:
-    pointers: dict[str, dict[str, Any]] = event.get("blobs") or {}
+def _stored_parts(event: EventRecord, include_payload: bool) -> dict[str, BlobPointer]:
+    pointers = event.get("blobs") or {}
     return {part: pointer for part, pointer in pointers.items() if include_payload or part != "payload"}
 
 
-def _read_part(part: str, pointer: dict[str, Any], *, committed: bool = False) -> Any:
+def _read_part(part: str, pointer: BlobPointer, *, committed: bool = False) -> Any:
     """A part's value from S3; None when the object is gone (or, after a commit, cannot be read)."""
     try:
         data = blobs().get(pointer["key"])
@@ -210,7 +231,7 @@ def _read_part(part: str, pointer: dict[str, Any], *, committed: bool = False) -
 
 
 def inline_parts(
-    events: list[dict[str, Any]], *, include_payload: bool = True, budget: int = PAGE_BUDGET_BYTES
+    events: Sequence[EventRecord], *, include_payload: bool = True, budget: int = PAGE_BUDGET_BYTES
 ) -> list[dict[str, Any]]:
     """Client views of the leading events that fit in one response, large parts read back inline.
 
@@ -241,7 +262,7 @@ def inline_parts(
     return views
 
 
-def _with_urls(view: dict[str, Any], stored: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _with_urls(view: dict[str, Any], stored: dict[str, BlobPointer]) -> dict[str, Any]:
     """The view with stored parts, largest first, replaced by presigned URLs until it fits Lambda's limit."""
     view = dict(view)
     for part in sorted(stored, key=lambda name: stored[name]["bytes"], reverse=True):
@@ -256,7 +277,7 @@ def _with_urls(view: dict[str, Any], stored: dict[str, dict[str, Any]]) -> dict[
 _OMITTED_MARKER_BYTES = 64
 
 
-def removed_views(events: list[dict[str, Any]], *, limit: int = LAMBDA_RESPONSE_MAX_BYTES) -> list[dict[str, Any]]:
+def removed_views(events: Sequence[EventRecord], *, limit: int = LAMBDA_RESPONSE_MAX_BYTES) -> list[dict[str, Any]]:
     """Removed events as a rewind answers them (return_events=true): parts inline, never as URLs.
 
     A rewind deletes the removed events' objects right after its commit, so a presigned URL would
@@ -295,7 +316,7 @@ def removed_views(events: list[dict[str, Any]], *, limit: int = LAMBDA_RESPONSE_
     return answered
 
 
-def fit_echo(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def fit_echo(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Appended events as their 201 answers them: every part, unless that would pass Lambda's response limit.
 
     The request reached the function within Lambda's 6 MB invocation limit, and the answer is

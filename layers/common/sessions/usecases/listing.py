@@ -9,17 +9,18 @@ from sessions.core.errors import Forbidden, InvalidField
 from sessions.domain.filters import timestamp_param
 from sessions.domain.identity import Identity
 from sessions.domain.models import SUMMARY_FIELDS
+from sessions.domain.records import SessionSummaryRecord
 from sessions.domain.status import Status
 from sessions.store import SessionQuery
 from sessions.usecases.access import store
 from sessions.usecases.cursors import decode_cursor, encode_cursor
 
 
-def summary_view(record: dict[str, Any]) -> dict[str, Any]:
+def summary_view(record: SessionSummaryRecord) -> dict[str, Any]:
     return {field: record.get(field) for field in SUMMARY_FIELDS}
 
 
-def list_view(record: dict[str, Any], include_context: bool) -> dict[str, Any]:
+def list_view(record: SessionSummaryRecord, include_context: bool) -> dict[str, Any]:
     view = summary_view(record)
     if include_context:
         view["context"] = record.get("context") or {}

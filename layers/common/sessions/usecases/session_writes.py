@@ -11,6 +11,7 @@ from sessions.core.errors import SessionIdTaken, SessionNotFound, VersionMismatc
 from sessions.core.retrying import back_off, write_attempts
 from sessions.core.settings import get_settings
 from sessions.domain.identity import Identity
+from sessions.domain.records import EventRecord, SessionChanges, SessionRecord, applied
 from sessions.domain.status import Status
 from sessions.store import ItemExists, VersionChanged, WriteConflict
 from sessions.usecases.access import (
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 # --- create -------------------------------------------------------------------------------------
 
 
-def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[dict[str, Any], bool]:
+def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[SessionRecord, bool]:
     """Returns (session record, created). An id the caller already holds is returned unchanged."""
     # imported here: only create and update plan changes, and every function imports this module
     from sessions.domain.appending import plan_append
@@ -38,8 +39,18 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
     now = now_ms()
     ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
     timestamp = format_ms(now)
-    record: dict[str, Any] = {
-        **request.model_dump(exclude={"ttl_seconds", "events", "user_id", "state_patch", "state_set"}, mode="json"),
+    given = request.model_dump(exclude={"ttl_seconds", "events", "user_id", "state_patch", "state_set"}, mode="json")
+    record: SessionRecord = {
+        "app_name": given["app_name"],
+        "agent_id": given["agent_id"],
+        "session_type": given["session_type"],
+        "title": given["title"],
+        "context": given["context"],
+        "checkpoint": given["checkpoint"],
+        "metadata": given["metadata"],
+        "runtime_backend": given["runtime_backend"],
+        "runtime_metadata": given["runtime_metadata"],
+        "token_budget": given["token_budget"],
         "session_id": request.session_id or str(uuid.uuid4()),
         "tenant_id": identity.tenant_id,
         "user_id": identity.user_id,
@@ -56,17 +67,18 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[d
         "created_by": identity.principal,
         "updated_by": identity.principal,
     }
-    events = []
+    events: list[EventRecord] = []
     for event_request in request.events:  # appended as if posted in order, in the same transaction
         event, changes = plan_append(record, event_request, now, max_events=settings.max_history_events)
-        record |= {**changes, "version": record["version"] + 1}
+        record = applied(record, changes)
+        record["version"] += 1
         events.append(event)
     state_writes = _state_writes(identity, record, request)
     return with_slot_repair(identity, lambda: _insert(identity, record, events, state_writes))
 
 
 def _state_writes(
-    identity: Identity, record: dict[str, Any], request: CreateSessionRequest
+    identity: Identity, record: SessionRecord, request: CreateSessionRequest
 ) -> Callable[[], list[dict[str, Any]]] | None:
     """The state documents a create's state_patch and state_set write in its transaction, planned anew per attempt.
 
@@ -82,12 +94,12 @@ def _state_writes(
 
 def _insert(
     identity: Identity,
-    record: dict[str, Any],
-    events: list[dict[str, Any]],
+    record: SessionRecord,
+    events: list[EventRecord],
     state_writes: Callable[[], list[dict[str, Any]]] | None = None,
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[SessionRecord, bool]:
     cap = get_settings().max_open_sessions_per_user
-    replacing: dict[str, Any] | None = None
+    replacing: SessionRecord | None = None
     for attempt in write_attempts():
         try:
             # state documents are read again on every attempt: one that changed meanwhile is planned anew
@@ -117,12 +129,12 @@ def _insert(
 
 def update_session(
     identity: Identity, session_id: str, patch: UpdateSessionRequest, if_match: int | None
-) -> dict[str, Any]:
+) -> SessionRecord:
     from sessions.domain.patching import plan_patch  # see create_session
 
     cap = get_settings().max_open_sessions_per_user
 
-    def write(current: dict[str, Any]) -> dict[str, Any]:
+    def write(current: SessionRecord) -> SessionRecord:
         if if_match is not None and current["version"] != if_match:
             raise VersionMismatch(current["version"])
         changes = plan_patch(current, patch, now_ms())
@@ -144,9 +156,9 @@ def delete_session(identity: Identity, session_id: str) -> None:
     except SessionNotFound:
         return
 
-    def write(current: dict[str, Any]) -> None:
+    def write(current: SessionRecord) -> None:
         timestamp = format_ms(now_ms())
-        changes: dict[str, Any] = {
+        changes: SessionChanges = {
             "deleted_at": timestamp,
             "updated_at": timestamp,
             # expiring now puts the session in the cleanup's index, which purges its remains

@@ -20,13 +20,14 @@ from sessions.core.errors import Forbidden, SessionHasNoApp, VersionMismatch
 from sessions.core.retrying import back_off, write_attempts
 from sessions.domain.identity import Identity
 from sessions.domain.merge_patch import apply_merge_patch, set_keys
-from sessions.store import StateKey, VersionChanged, WriteConflict
+from sessions.domain.records import SessionRecord, SessionStates, StateDocument, StateView
+from sessions.store import StateChanged, StateKey, WriteConflict
 from sessions.usecases.access import store
 
 if TYPE_CHECKING:
     from sessions.domain.models import StatePatch, StateSet
 
-NEVER_WRITTEN: dict[str, Any] = {"state": {}, "version": 0, "updated_at": None, "updated_by": None}
+NEVER_WRITTEN: StateDocument = {"state": {}, "version": 0, "updated_at": None, "updated_by": None}
 
 
 # --- who ----------------------------------------------------------------------------------------
@@ -54,30 +55,37 @@ def _check_user_access(identity: Identity, user_id: str, *, writing: bool) -> No
 # --- read ---------------------------------------------------------------------------------------
 
 
-def _stored(key: StateKey) -> dict[str, Any]:
-    return store().get_state(key) or dict(NEVER_WRITTEN)
+def _stored(key: StateKey) -> StateDocument:
+    return store().get_state(key) or NEVER_WRITTEN.copy()
 
 
-def view(key: StateKey, document: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {"app_name": key.app_name}
-    if key.user_id is not None:
-        body["user_id"] = key.user_id
-    return body | {name: document[name] for name in ("state", "version", "updated_at")}
+def view(key: StateKey, document: StateDocument) -> StateView:
+    state, version, updated_at = document["state"], document["version"], document["updated_at"]
+    if key.user_id is None:
+        return {"app_name": key.app_name, "state": state, "version": version, "updated_at": updated_at}
+    return {
+        "app_name": key.app_name,
+        "user_id": key.user_id,
+        "state": state,
+        "version": version,
+        "updated_at": updated_at,
+    }
 
 
-def get_app_state(identity: Identity, app_name: str) -> dict[str, Any]:
+def get_app_state(identity: Identity, app_name: str) -> StateView:
     key = StateKey(identity.tenant_id, app_name)
     return view(key, _stored(key))
 
 
-def get_user_state(identity: Identity, app_name: str, user_id: str) -> dict[str, Any]:
+def get_user_state(identity: Identity, app_name: str, user_id: str) -> StateView:
     _check_user_access(identity, user_id, writing=False)
     key = StateKey(identity.tenant_id, app_name, user_id)
     return view(key, _stored(key))
 
 
-def session_with_state(identity: Identity, session_id: str) -> dict[str, Any]:
-    """GET /v1/sessions/{id}?include=state: the session, and the state documents of its app and of its user there.
+def session_with_state(identity: Identity, session_id: str) -> tuple[SessionRecord, SessionStates | None]:
+    """GET /v1/sessions/{id}?include=state: the session, and the state documents of its app and of its user there
+    (None when it has no app_name, so no state documents).
 
     One read of the session, then one BatchGetItem of both documents. Whoever may read the session may read
     them: the app's state is the tenant's, and the user's is the session owner's (read by the owner or an admin).
@@ -85,14 +93,12 @@ def session_with_state(identity: Identity, session_id: str) -> dict[str, Any]:
     from sessions.usecases.access import get_session
 
     record = get_session(identity, session_id)
-    if not record.get("app_name"):
-        return {**record, "state": None}
-    keys = [
-        StateKey(identity.tenant_id, record["app_name"]),
-        StateKey(identity.tenant_id, record["app_name"], record["user_id"]),
-    ]
-    app, user = (doc or dict(NEVER_WRITTEN) for doc in store().get_states(keys))
-    return {**record, "state": {"app": view(keys[0], app), "user": view(keys[1], user)}}
+    app_name = record.get("app_name")
+    if not app_name:
+        return record, None
+    keys = [StateKey(identity.tenant_id, app_name), StateKey(identity.tenant_id, app_name, record["user_id"])]
+    app, user = (doc or NEVER_WRITTEN.copy() for doc in store().get_states(keys))
+    return record, {"app": view(keys[0], app), "user": view(keys[1], user)}
 
 
 # --- change -------------------------------------------------------------------------------------
@@ -100,11 +106,11 @@ def session_with_state(identity: Identity, session_id: str) -> dict[str, Any]:
 
 def _changed(
     identity: Identity,
-    current: dict[str, Any],
+    current: StateDocument,
     steps: Iterable[tuple[str, dict[str, Any]]],
     at: int,
     where: str | tuple[str, ...],
-) -> dict[str, Any] | None:
+) -> StateDocument | None:
     """The next document after `steps` (in order: a merge patch, or a set of top-level keys), or None when the
     state stays as it is."""
     from sessions.domain.patching import checked_object  # imported here: the GET function never merges
@@ -126,7 +132,7 @@ def _same_json(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # True == 1 in Python, not in JSON
 
 
-def _update(identity: Identity, key: StateKey, patch: dict[str, Any], if_match: int | None) -> dict[str, Any]:
+def _update(identity: Identity, key: StateKey, patch: dict[str, Any], if_match: int | None) -> StateView:
     current = _stored(key)
     for attempt in write_attempts():
         if if_match is not None and current["version"] != if_match:
@@ -137,9 +143,9 @@ def _update(identity: Identity, key: StateKey, patch: dict[str, Any], if_match: 
         try:
             store().put_state(key, document, read_version=current["version"])
             return view(key, document)
-        except VersionChanged as changed:
+        except StateChanged as changed:
             # the first loss plans again at once on what the store handed back; later ones back off and read
-            latest = changed.record if attempt == 0 else None
+            latest = changed.document if attempt == 0 else None
         except WriteConflict:
             latest = None
         if latest is None:
@@ -149,14 +155,14 @@ def _update(identity: Identity, key: StateKey, patch: dict[str, Any], if_match: 
     raise VersionMismatch(current["version"], f"the state kept changing (now version {current['version']}); retry")
 
 
-def update_app_state(identity: Identity, app_name: str, patch: dict[str, Any], if_match: int | None) -> dict[str, Any]:
+def update_app_state(identity: Identity, app_name: str, patch: dict[str, Any], if_match: int | None) -> StateView:
     _check_app_write(identity)
     return _update(identity, StateKey(identity.tenant_id, app_name), patch, if_match)
 
 
 def update_user_state(
     identity: Identity, app_name: str, user_id: str, patch: dict[str, Any], if_match: int | None
-) -> dict[str, Any]:
+) -> StateView:
     _check_user_access(identity, user_id, writing=True)
     return _update(identity, StateKey(identity.tenant_id, app_name, user_id), patch, if_match)
 
@@ -184,7 +190,7 @@ def _steps(request: StateChanges, part: str) -> list[tuple[str, dict[str, Any]]]
     return steps
 
 
-def check_state_changes(identity: Identity, session: dict[str, Any], requests: Iterable[StateChanges]) -> None:
+def check_state_changes(identity: Identity, session: SessionRecord, requests: Iterable[StateChanges]) -> None:
     """Refuse state changes (state_patch, state_set) that the caller may not apply or the session cannot take."""
     requests = list(requests)
     named = {kind for request in requests for part in ("app", "user") for kind, _ in _steps(request, part)}
@@ -198,7 +204,7 @@ def check_state_changes(identity: Identity, session: dict[str, Any], requests: I
         _check_app_write(identity)
 
 
-def state_writes(identity: Identity, session: dict[str, Any], requests: Iterable[StateChanges]) -> list[dict[str, Any]]:
+def state_writes(identity: Identity, session: SessionRecord, requests: Iterable[StateChanges]) -> list[dict[str, Any]]:
     """The conditioned Puts that state changes (each request's state_patch then state_set, in order) add to a write.
 
     Each document is read now and written only if still at that version: a lost race cancels the
@@ -206,14 +212,15 @@ def state_writes(identity: Identity, session: dict[str, Any], requests: Iterable
     changes leave as it is gets no write.
     """
     requests = list(requests)
-    check_state_changes(identity, session, requests)
-    if not any(_steps(request, part) for request in requests for part in ("app", "user")):
+    check_state_changes(identity, session, requests)  # changes to a session without an app_name are refused
+    app_name = session.get("app_name")
+    if not app_name or not any(_steps(request, part) for request in requests for part in ("app", "user")):
         return []
     at = now_ms()
     writes = []
     for part, key in (
-        ("app", StateKey(session["tenant_id"], session["app_name"])),
-        ("user", StateKey(session["tenant_id"], session["app_name"], session["user_id"])),
+        ("app", StateKey(session["tenant_id"], app_name)),
+        ("user", StateKey(session["tenant_id"], app_name, session["user_id"])),
     ):
         steps = [step for request in requests for step in _steps(request, part)]
         if not steps:
