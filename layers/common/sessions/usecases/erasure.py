@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -38,10 +38,12 @@ from sessions.core.errors import ErasureNotFound, Forbidden
 from sessions.core.settings import get_settings
 from sessions.domain.identity import Identity
 from sessions.store import SessionStore, VersionChanged, WriteConflict
-from sessions.store.blobs import EventBlobs, default_blobs, history_blob_prefix
 from sessions.store.erasure import ErasureJobs
 from sessions.store.keys import SESSION_SK, session_pk, user_pk
 from sessions.usecases.access import store
+
+if TYPE_CHECKING:
+    from sessions.store.blobs import EventBlobs
 
 logger = Logger(child=True)
 
@@ -143,6 +145,8 @@ def run_erasure(
     blobs: EventBlobs | None = None,
 ) -> str:
     """One run of a job: what it did ("busy": another run holds the lease or the job ended; "paused"; "completed")."""
+    from sessions.store.blobs import default_blobs  # the worker's alone: the API's functions never touch S3
+
     jobs = jobs or _store()
     owner = str(uuid.uuid4())
     now = now_ms()
@@ -241,6 +245,8 @@ class _Run:
         counts["events_deleted"] = sum(key["SK"]["S"].startswith("E#") for key in keys)
         counts["markers_deleted"] = len(keys) - counts["events_deleted"]
         # every incarnation's objects (and those of appends that failed after their upload)
+        from sessions.store.blobs import history_blob_prefix
+
         session_prefix = history_blob_prefix(pk, record["incarnation"]).removesuffix(f"{record['incarnation']}/")
         deletion = self._blobs.delete_prefix(session_prefix)
         if not deletion.complete:
