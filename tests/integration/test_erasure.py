@@ -300,3 +300,28 @@ def test_a_run_out_of_time_hands_over_to_the_next(gateway, aws, streams, monkeyp
         short.drain(rounds=5)
     streams.drain()
     assert [item["SK"] for item in naming(aws, "alice")] == ["#ERASURE"]
+
+
+def test_a_creates_idempotency_record_keeps_neither_content_nor_the_user_and_replays_exactly(gateway, aws):
+    body = {
+        "session_id": "kept",
+        "title": "alice's secret",
+        "context": {"note": "alice's words", "n": 1.5},
+        "metadata": {"who": "alice"},
+        "runtime_metadata": {"host": "alice-laptop"},
+        "checkpoint": {"step": "alice"},
+    }
+    headers = {"Idempotency-Key": "k-1"}
+    first = gateway.create(body, user="alice", headers=headers)
+    assert first.status == 201
+    replayed = gateway.create(body, user="alice", headers=headers)
+    assert replayed.status == 201 and replayed.body == first.body
+    (record,) = boto3.resource("dynamodb").Table(aws["IdempotencyTable"]).scan()["Items"]
+    assert "alice" not in json.dumps(record, default=str)
+    for_bob = gateway.create(
+        {"session_id": "plain"}, user="svc", roles=["service"], query="user_id=bob", headers={"Idempotency-Key": "k-2"}
+    )
+    again = gateway.create(
+        {"session_id": "plain"}, user="svc", roles=["service"], query="user_id=bob", headers={"Idempotency-Key": "k-2"}
+    )
+    assert for_bob.status == 201 and again.body == for_bob.body and again.body["user_id"] == "bob"
