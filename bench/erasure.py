@@ -41,6 +41,7 @@ def _seed(sessions: int, events: int) -> None:
 
 
 def run(sessions: int = 200, events: int = 50) -> dict[str, Any]:
+    print(f"Erasure of a user: {sessions} sessions x {events} events, in-process on moto")
     with in_process_stack({"MAX_OPEN_SESSIONS_PER_USER": "0"}):
         from sessions import store
         from sessions.domain.identity import Identity
