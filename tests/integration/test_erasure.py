@@ -202,13 +202,15 @@ def test_a_second_request_while_it_runs_answers_the_same_erasure(gateway, stream
 
 
 def test_creates_and_state_writes_are_refused_while_it_runs_and_allowed_after(gateway, streams):
-    populate(gateway, "alice", sessions=1)
+    populate(gateway, "alice", sessions=2)
     streams.drain()
     assert start(gateway, "alice", user="alice").status == 202
     refused = gateway.create({"session_id": "late"}, user="alice")
     assert refused.status == 409 and refused.body["code"] == "user_erasure_in_progress"
     refused = gateway.request("PATCH", "/v1/apps/news/users/alice/state", {"a": 1}, user="alice")
     assert refused.status == 409 and refused.body["code"] == "user_erasure_in_progress"
+    forked = gateway.request("POST", "/v1/sessions/alice-s0/fork", {"session_id": "alice-fork"}, user="alice")
+    assert forked.status == 409 and forked.body["code"] == "user_erasure_in_progress"
     assert gateway.create({"session_id": "bobs"}, user="bob").status == 201  # another user is not held up
     streams.drain()
     assert gateway.create({"session_id": "fresh"}, user="alice").status == 201
