@@ -45,7 +45,7 @@ def _seed(sessions: int, events: int) -> None:
         ]
         for start in range(0, len(items), 25):
             batch = [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
-            client.batch_write_item(RequestItems={table_name: batch})
+            client.batch_write_item(RequestItems={table_name: batch})  # type: ignore[dict-item]
         key = blob_key(TENANT, f"s{index}", record["incarnation"], f"e{events}", "content")
         blobs.put(key, BIG.encode(), "text/plain; charset=utf-8")
 
