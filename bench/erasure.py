@@ -1,7 +1,8 @@
 """Erasing a user with 200 sessions x 50 events (and a large part per session): time and DynamoDB calls per item.
 
-In-process on moto: each session is created with 20 initial events, the rest of its history and a
-large part in S3 are put directly, then one erasure runs to completion as the worker runs it. Printed: the
+In-process on moto: one session is created through the API's use case, the others are put as copies
+of its item with their histories and a large part each in S3, then one erasure runs to completion as
+the worker runs it. Printed: the
 wall time, what was removed, every DynamoDB and S3 call by operation, and DynamoDB calls per removed
 item (target: well under 1, since events go 25 to a BatchWriteItem; never a Scan).
 """
@@ -20,34 +21,37 @@ BIG = "x" * (40 * 1024)  # over the inline limit: one S3 object per session
 
 
 def _seed(sessions: int, events: int) -> None:
-    """Each session created with 20 events (a create's transaction); the rest of its history put directly in
-    batches of 25 (what appends would have stored), and one large part in S3: seeding stays fast on moto."""
+    """One session created as the API creates it; the others put as copies of its item, each with its history
+    and one large part in S3, in batches of 25 (moto's transactions slow down as the table grows)."""
+    import uuid
+
     from sessions import store
     from sessions.core.attribute_values import to_item
     from sessions.domain.identity import Identity
     from sessions.domain.models import CreateSessionRequest
     from sessions.store.blobs import blob_key, default_blobs
-    from sessions.store.keys import event_item
+    from sessions.store.keys import event_item, session_item
     from sessions.usecases import session_writes
 
     identity = Identity(TENANT, USER)
     client, table_name = store.dynamodb_client(), store.default_store()._table
     blobs = default_blobs()
+    request = CreateSessionRequest.model_validate({"session_id": "s0", "app_name": "bench"})
+    first, _ = session_writes.create_session(identity, request)
+    items: list[dict[str, Any]] = []
     for index in range(sessions):
-        first = min(20, events)
-        request = CreateSessionRequest.model_validate(
-            {"session_id": f"s{index}", "app_name": "bench", "events": [{"type": "message"}] * first}
-        )
-        record, _ = session_writes.create_session(identity, request)
-        items = [
+        record = first if index == 0 else {**first, "session_id": f"s{index}", "incarnation": uuid.uuid4().hex[:12]}
+        if index:
+            items.append(session_item(record | {"holds_slot": False}))
+        items += [
             event_item(record, {"seq": seq, "event_id": f"e{seq}", "type": "message", "content": "words"})
-            for seq in range(first + 1, events + 1)
+            for seq in range(1, events + 1)
         ]
-        for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
-            client.batch_write_item(RequestItems={table_name: batch})  # type: ignore[dict-item]
-        key = blob_key(TENANT, f"s{index}", record["incarnation"], f"e{events}", "content")
+        key = blob_key(TENANT, record["session_id"], record["incarnation"], f"e{events}", "content")
         blobs.put(key, BIG.encode(), "text/plain; charset=utf-8")
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
+        client.batch_write_item(RequestItems={table_name: batch})  # type: ignore[dict-item]
 
 
 def run(sessions: int = 200, events: int = 50) -> dict[str, Any]:
