@@ -120,7 +120,7 @@ def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, it
     if section == "erasure":
         from bench import erasure
 
-        return erasure.run(**({"sessions": 3, "events": 25} if smoke else {"sessions": 50} if args.quick else {}))
+        return erasure.run(**({"sessions": 3, "events": 25} if smoke else {"sessions": 20} if args.quick else {}))
     if section == "contention":
         from bench import contention
 
