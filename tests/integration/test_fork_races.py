@@ -49,9 +49,13 @@ def _history(sid: str) -> list[dict[str, Any]]:
 def roomy(gateway, monkeypatch):
     set_env(monkeypatch, MAX_OPEN_SESSIONS_PER_USER="0")
     # these threads call the service layer outside a handler, where the retry budget is 5 s; a deployed
-    # function retries until MARGIN_SECONDS before its timeout (template.yaml: 10 s), and the races here
-    # (19 redactions copying into a fork while it rewinds, readers during 20 copies) need that on a busy machine
-    monkeypatch.setattr(retrying, "DEFAULT_BUDGET_SECONDS", 10 - retrying.MARGIN_SECONDS)
+    # function retries until MARGIN_SECONDS before its timeout (template.yaml: 10 s). The races here (19
+    # redactions of one parent copying into a fork while it rewinds, readers during 20 copies) are
+    # serialized by the version: on the emulator, each write costs tens of milliseconds, and far more on a
+    # loaded machine, so the 19 writes need more than the deployed bound here. What they assert (every
+    # write lands, none is lost or crosses into the other session) does not depend on it; how long
+    # contended writes take is `python -m bench contention`'s.
+    monkeypatch.setattr(retrying, "DEFAULT_BUDGET_SECONDS", 30.0)
 
 
 def test_appends_to_a_parent_and_its_fork_at_once_each_keep_their_own_seqs(gateway):
