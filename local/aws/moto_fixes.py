@@ -40,9 +40,9 @@ def check_moto_version() -> None:
 
 def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
     """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, items
-    written into responses without moto's per-member lookups, every operation serialized, and a TTL sweeper deleting expired items every `sweep_seconds` (by default
-    LOCAL_TTL_SWEEP_SECONDS, else a minute). Once per process: a later call changes nothing and returns
-    the same running sweeper."""
+    written into responses without moto's per-member lookups, every operation serialized, and a TTL sweeper
+    deleting expired items every `sweep_seconds` (by default LOCAL_TTL_SWEEP_SECONDS, else a minute).
+    Once per process: a later call changes nothing and returns the same running sweeper."""
     global _sweeper
     check_moto_version()
     with _adapting:
