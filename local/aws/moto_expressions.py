@@ -1,4 +1,4 @@
-"""moto's walk over an update expression's syntax tree, with its node-type table built once per walk.
+"""moto's update expressions parsed once per text, and walked with each node-type table built once per walk.
 
 moto 5.2.5 validates and executes every UpdateExpression by walking its syntax tree once per
 processor (about ten of them). At every node of every walk it rebuilds the processor's table of
@@ -10,16 +10,28 @@ Here each walk builds the table once and visits the nodes exactly as moto's
 `DepthFirstTraverser.traverse_node_recursively` does: children first, in order, each after the
 processor's `pre_processing_of_child` hook; a node of a listed type replaced by what the first
 matching entry (in the table's order) returns, and linked back into its parent.
-tests/unit/test_moto_expressions.py holds update expressions to moto's own walk's results.
 
-Drop this module once moto's traverser keeps its table.
+The service writes a handful of update expressions over and over, and moto parses each one two or
+three times per write (to check the request, then to apply it). A parsed expression is read, never
+changed: the validator that rewrites it works on its own deep copy. So each text is parsed once
+(a text that does not parse is not kept, and is refused again as moto refuses it).
+
+tests/unit/test_moto_expressions.py holds update expressions, written twice, to the outcomes of
+moto's own parse and walk.
+
+Drop this module once moto keeps its parses and its traverser its table.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+# moto's parsing modules start with `# type: ignore`: mypy sees no names in them
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+_PARSED_TEXTS = 1024  # far more than the service's distinct update expressions
 
 
 def _traverse(self: DepthFirstTraverser, node: Any) -> Any:
@@ -47,6 +59,17 @@ def _traverse(self: DepthFirstTraverser, node: Any) -> Any:
 def install() -> None:
     if getattr(DepthFirstTraverser.traverse, "_table_once", False):
         return
+    parse = UpdateExpressionParser.make.__func__
+
+    @functools.lru_cache(maxsize=_PARSED_TEXTS)
+    def parsed_once(text: str) -> Any:
+        return parse(UpdateExpressionParser, text)
+
+    def make(_cls: Any, text: str) -> Any:
+        return parsed_once(text)
+
+    make.generic = parse  # type: ignore[attr-defined]  # moto's, for the test comparing the two
+    UpdateExpressionParser.make = classmethod(make)
     _traverse._table_once = True  # type: ignore[attr-defined]
-    _traverse.generic = DepthFirstTraverser.traverse  # type: ignore[attr-defined]  # for the test comparing the two
-    DepthFirstTraverser.traverse = _traverse  # type: ignore[method-assign]
+    _traverse.generic = DepthFirstTraverser.traverse  # type: ignore[attr-defined]  # moto's, for the test
+    DepthFirstTraverser.traverse = _traverse

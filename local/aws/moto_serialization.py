@@ -25,7 +25,11 @@ from typing import Any
 from moto.core.serialize import BaseJSONSerializer
 
 _ATTRIBUTE_VALUE = "AttributeValue"
-_EMPTY = (None, {}, [])  # moto's string serializer writes these as they are, anything else through str()
+_EMPTY: tuple[Any, ...] = (
+    None,
+    {},
+    [],
+)  # moto's string serializer writes these as they are, anything else through str()
 
 
 def _string(value: Any) -> Any:

@@ -1,7 +1,8 @@
-"""local/aws/moto_expressions.py: update expressions change items, and are refused, as moto 5.2.5's own walk does.
+"""local/aws/moto_expressions.py: update expressions change items, and are refused, as moto 5.2.5's own code does.
 
-The same writes run against two fresh moto accounts, one with the module's walk and one with moto's
-(`DepthFirstTraverser.traverse` as moto has it), and every outcome, item or error, is compared.
+The same writes, every one twice (the second time from the kept parse), run against two fresh moto accounts, one
+with the module's parse and walk and one with moto's (`UpdateExpressionParser.make` and
+`DepthFirstTraverser.traverse` as moto has them), and every outcome, item or error, is compared.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
 from local.aws.moto_fixes import adapt_moto
 from local.testing import TESTS_TTL_SWEEP_SECONDS
@@ -55,7 +57,7 @@ def outcomes() -> list[Any]:
             BillingMode="PAY_PER_REQUEST",
         )
         seen: list[Any] = []
-        for expression, names, values, condition in WRITES:
+        for expression, names, values, condition in WRITES + WRITES:
             kwargs: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
             try:
                 written = dynamodb.update_item(
@@ -79,7 +81,8 @@ def test_every_update_expression_has_the_outcome_of_motos_own_walk(monkeypatch: 
     assert getattr(direct, "_table_once", False)
     with_direct = outcomes()
     monkeypatch.setattr(DepthFirstTraverser, "traverse", direct.generic)
+    monkeypatch.setattr(UpdateExpressionParser, "make", classmethod(UpdateExpressionParser.make.__func__.generic))
     with_moto = outcomes()
     assert with_direct == with_moto
     refused = [outcome for outcome in with_direct if isinstance(outcome, tuple)]
-    assert len(refused) == 5  # the failing condition and the four refused expressions did fail
+    assert len(refused) == 10  # the failing condition and the four refused expressions did fail, both times
