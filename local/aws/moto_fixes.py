@@ -11,7 +11,14 @@ import os
 import threading
 from importlib import metadata
 
-from local.aws import moto_numbers, moto_queries, moto_streams, moto_transactions
+from local.aws import (
+    moto_expressions,
+    moto_numbers,
+    moto_queries,
+    moto_serialization,
+    moto_streams,
+    moto_transactions,
+)
 from local.aws.moto_atomicity import make_dynamodb_atomic
 from local.aws.moto_ttl import TtlSweeper, sweep_interval
 
@@ -39,10 +46,11 @@ def check_moto_version() -> None:
 
 
 def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
-    """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, every
-    operation serialized, and a TTL sweeper deleting expired items every `sweep_seconds` (by default
-    LOCAL_TTL_SWEEP_SECONDS, else a minute). Once per process: a later call changes nothing and returns
-    the same running sweeper."""
+    """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, items
+    written into responses and update expressions walked without moto's repeated lookups, every operation
+    serialized, and a TTL sweeper deleting expired items every `sweep_seconds` (by default
+    LOCAL_TTL_SWEEP_SECONDS, else a minute).
+    Once per process: a later call changes nothing and returns the same running sweeper."""
     global _sweeper
     check_moto_version()
     with _adapting:
@@ -51,6 +59,8 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
             moto_transactions.install()
             moto_queries.install()
             moto_streams.install()
+            moto_serialization.install()
+            moto_expressions.install()
             make_dynamodb_atomic()  # last: it wraps the implementations installed above
             sweeper = TtlSweeper(interval=sweep_seconds or sweep_interval(os.environ))
             sweeper.start()
