@@ -195,12 +195,11 @@ def test_a_smoke_run_never_writes_the_page(page: str | None, monkeypatch: pytest
         parse_args(["calls", "--smoke", "--write-docs", *([page] if page else [])])
 
 
-def test_write_docs_rewrites_the_block_of_the_section_that_ran_and_nothing_else(tmp_path: Path) -> None:
-    page = tmp_path / "benchmarks.md"
-    page.write_text(PAGE, encoding="utf-8")
+def _smoke_run_writing_docs(section: str, page: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m bench SECTION --smoke --write-docs PAGE`, as a user runs it from the repository root."""
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "BENCH_SMOKE")}
-    run = subprocess.run(  # noqa: S603 - our own command line
-        [sys.executable, "-m", "bench", "calls", "--smoke", "--write-docs", str(page)],
+    return subprocess.run(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "bench", section, "--smoke", "--write-docs", str(page)],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -208,6 +207,12 @@ def test_write_docs_rewrites_the_block_of_the_section_that_ran_and_nothing_else(
         timeout=TIMEOUT_SECONDS,
         check=False,
     )
+
+
+def test_write_docs_rewrites_the_block_of_the_section_that_ran_and_nothing_else(tmp_path: Path) -> None:
+    page = tmp_path / "benchmarks.md"
+    page.write_text(PAGE, encoding="utf-8")
+    run = _smoke_run_writing_docs("calls", page)
     assert run.returncode == 0, run.stderr[-3000:]
     written = page.read_text(encoding="utf-8")
     block = _block(written, "calls")
@@ -221,16 +226,7 @@ def test_write_docs_rewrites_the_block_of_the_section_that_ran_and_nothing_else(
 def test_write_docs_fails_before_running_when_the_page_lacks_the_block(tmp_path: Path) -> None:
     page = tmp_path / "benchmarks.md"
     page.write_text(PAGE.replace(docs_page.begin_marker("cost"), ""), encoding="utf-8")
-    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "BENCH_SMOKE")}
-    run = subprocess.run(  # noqa: S603 - our own command line
-        [sys.executable, "-m", "bench", "cost", "--smoke", "--write-docs", str(page)],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
+    run = _smoke_run_writing_docs("cost", page)
     assert run.returncode != 0
     assert "bench:cost:begin" in run.stderr and "Traceback" not in run.stderr
     assert "Per request" not in run.stdout  # it stopped before measuring anything

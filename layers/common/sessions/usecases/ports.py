@@ -30,7 +30,21 @@ if TYPE_CHECKING:
     from sessions.store.blobs import EventBlobs
 
 
-class SessionStorePort(Protocol):
+class ForkCopyPort(Protocol):
+    """Copy before change: what a history change and a purge both ask of the store (store/forks.py)."""
+
+    def detach_readers(
+        self,
+        pk: str,
+        incarnation: str,
+        ranges: list[SeqRange],
+        *,
+        blobs: EventBlobs,
+        out_of_time: Callable[[], bool] | None = ...,
+    ) -> bool: ...
+
+
+class SessionStorePort(ForkCopyPort, Protocol):
     """The store as the endpoints' use cases use it (usecases/access.py store())."""
 
     # --- sessions (store/sessions.py, slots.py, queries.py) ---
@@ -96,16 +110,6 @@ class SessionStorePort(Protocol):
         replacing: SessionRecord | None,
     ) -> None: ...
 
-    def detach_readers(
-        self,
-        pk: str,
-        incarnation: str,
-        ranges: list[SeqRange],
-        *,
-        blobs: EventBlobs,
-        out_of_time: Callable[[], bool] | None = ...,
-    ) -> bool: ...
-
     # --- stats (store/stats_counters.py) ---
     def get_user_counters(self, tenant_id: str, user_id: str) -> Counters: ...
 
@@ -121,7 +125,7 @@ class SessionStorePort(Protocol):
     def put_state(self, key: StateKey, document: StateDocument, *, read_version: int) -> None: ...
 
 
-class RemovalStorePort(Protocol):
+class RemovalStorePort(ForkCopyPort, Protocol):
     """The store as removal uses it: the cleanup's run (usecases/cleanup.py) and the publisher's settlement."""
 
     def acquire_cleanup_lease(self, owner: str, now: int, duration_ms: int) -> bool: ...
@@ -149,16 +153,6 @@ class RemovalStorePort(Protocol):
     def fork_counter(self, pk: str, incarnation: str) -> ForkCounter | None: ...
 
     def close_forks(self, pk: str, incarnation: str) -> None: ...
-
-    def detach_readers(
-        self,
-        pk: str,
-        incarnation: str,
-        ranges: list[SeqRange],
-        *,
-        blobs: EventBlobs,
-        out_of_time: Callable[[], bool] | None = ...,
-    ) -> bool: ...
 
     def fork_keys(self, pk: str, incarnation: str) -> list[dict[str, Any]]: ...
 
