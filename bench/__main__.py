@@ -1,5 +1,5 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|all] [--repeat N]
-[--iterations N] [--quick] [--smoke] [--json PATH] [--write-docs [PATH]]"""
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|erasure|all]
+[--repeat N] [--iterations N] [--quick] [--smoke] [--json PATH] [--write-docs [PATH]]"""
 
 from __future__ import annotations
 
@@ -16,7 +16,19 @@ from typing import Any
 from bench import docs_page
 from bench.common import SMOKE_ENV
 
-SECTIONS = ("cold", "overhead", "calls", "cost", "growth", "contention", "client", "compaction", "fork", "langgraph")
+SECTIONS = (
+    "cold",
+    "overhead",
+    "calls",
+    "cost",
+    "growth",
+    "contention",
+    "client",
+    "compaction",
+    "fork",
+    "langgraph",
+    "erasure",
+)
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
 
@@ -148,6 +160,10 @@ def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, it
         from bench import langgraph
 
         return langgraph.run(**({"invokes": 3} if smoke else {}))
+    if section == "erasure":
+        from bench import erasure
+
+        return erasure.run(**({"sessions": 3, "events": 25} if smoke else {"sessions": 20} if args.quick else {}))
     if section == "contention":
         from bench import contention
 

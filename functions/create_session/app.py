@@ -8,6 +8,7 @@ import sessions.domain.appending  # noqa: F401 - plans every create (sessions.us
 from sessions.core.errors import VersionMismatch
 from sessions.domain.models import CreateSessionRequest, Problem, Session
 from sessions.http.app import create_app, lambda_entry, session_response
+from sessions.http.content_free_records import pack_create_response, unpack_create_response
 from sessions.http.idempotency import idempotent
 from sessions.http.identity import ActingFor, caller
 from sessions.http.parameters import IdempotencyKey
@@ -67,13 +68,19 @@ def create_session(
             raise VersionMismatch(session["version"], f"session {session['session_id']!r} already exists")
         return session_response(session, 201 if created else 200, location=created)
 
+    body = app.current_event.json_body
     return idempotent(
         idempotency_key,
         scope=("create",),
         identity=identity,
-        body=app.current_event.json_body,
+        body=body,
         lambda_context=app.lambda_context,
         operation=create,
+        # the record keeps no content and no user id: an erasure cannot find it by the user (its TTL is 1 h)
+        stored_form=(
+            lambda answer: pack_create_response(answer, body),
+            lambda stored, request_body: unpack_create_response(stored, request_body, identity.user_id),
+        ),
     )
 
 

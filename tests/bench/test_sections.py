@@ -103,6 +103,16 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
         ),
     ),
     "langgraph": ("LangGraph checkpointers", langgraph_figures_hold),
+    "erasure": (
+        "Erasure of a user",
+        lambda figures: (
+            figures["status"] == "completed"
+            and figures["counts"]["sessions_erased"] == figures["sessions"]
+            and figures["counts"]["events_deleted"] == figures["sessions"] * figures["events_per_session"]
+            and 0 < figures["dynamodb_calls_per_removed_item"] < 1
+            and "Scan" not in figures["dynamodb_calls"]
+        ),
+    ),
 }
 
 

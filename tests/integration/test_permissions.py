@@ -4,7 +4,7 @@ The emulator does not enforce IAM, so a missing action would only show deployed,
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
 resumes, deletes, appends and batches, one event read, redacted and rewound, selected events removed,
 history, lists, stats, state documents, forks and the copies their parents' changes make for them, the
-publisher settling removals and replaying a batch, the cleanup), records each function's calls on the
+publisher settling removals and replaying a batch, the cleanup, a user's erasure), records each function's calls on the
 sessions table as IAM actions (a transaction needs the action of each of its items), and holds them to
 the role's statements. The same for the bucket of large event parts (a
 presigned URL acts as its signer: it needs GetObject).
@@ -219,6 +219,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, aws, table,
         ("POST", "/v1/sessions/keyed/fork", {"session_id": "keyed-fork"}),
     ):
         ok(gateway.request(method, path, body, user="u-keyed", headers={"Idempotency-Key": f"k-{path}"}), 201)
+    erasure_workload(gateway, ok)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
 
@@ -226,6 +227,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, aws, table,
     assert {"CreateSessionFunction", "PublishEventsFunction", "CleanupFunction"} <= functions
     assert {"GetStateFunction", "UpdateStateFunction"} <= functions
     assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction", "ForkSessionFunction"} <= functions
+    assert {"StartErasureFunction", "GetErasureFunction", "ErasureWorkerFunction"} <= functions
     for function in sorted(functions):
         needed = {action for action in calls[function] if ":" not in action}
         allowed = allowed_on_sessions_table(function)
@@ -259,6 +261,22 @@ def assert_key_grants_are_what_the_calls_need(calls: dict[str, set[str]], functi
 
 def any_of(made: set[str], prefix: str) -> set[str]:
     return {entry.removeprefix(prefix) for entry in made if entry.startswith(prefix)}
+
+
+def erasure_workload(gateway: Any, ok: Any) -> None:
+    """Bob erased: his sessions (a large part in S3), his state document; the job started twice and read."""
+    service = {"user": "svc", "roles": ["service"]}
+    large = {"type": "message", "content": "x" * 40_000}
+    ok(gateway.request("POST", "/v1/sessions/in-app/events", large, query="user_id=bob", **service), 201)
+    started = gateway.request("POST", "/v1/users/bob/erasure", **service)
+    ok(started, 202)
+    ok(gateway.request("POST", "/v1/users/bob/erasure", **service), 202)  # the running one answers
+    job = {"tenant_id": {"S": "acme"}, "erasure_id": {"S": started.body["erasure_id"]}}
+    worker = gateway.handler("ErasureWorkerFunction")
+    worker({"Records": [{"dynamodb": {"NewImage": job}}]}, LambdaContext("ErasureWorkerFunction", timeout_seconds=300))
+    erased = gateway.request("GET", f"/v1/erasures/{started.body['erasure_id']}", **service)
+    ok(erased)
+    assert erased.body["status"] == "completed"
 
 
 def fork_workload(gateway: Any, table: Any, ok: Any) -> None:

@@ -27,6 +27,8 @@ EXPECTED = {
     "GetStateFunction": 200,
     "DeleteEventsFunction": 200,
     "DeleteSessionFunction": 204,
+    "GetErasureFunction": 404,  # an erasure id the sample cannot know (each start draws a new one)
+    "StartErasureFunction": 202,  # last: creates of the user are refused while it runs
 }
 HTTP_FUNCTIONS = [name for name, spec in function_specs(load_template(), local_resolver({})).items() if spec.routes]
 
@@ -53,6 +55,14 @@ def test_the_schedule_sample_runs_a_complete_cleanup(gateway):
         "history_events_deleted": 0,
         "complete": True,
         "skipped": False,
+    }
+
+
+def test_the_worker_sample_finds_no_such_job_and_does_nothing(gateway):
+    event = json.loads((EVENTS / "ErasureWorkerFunction.json").read_text())
+    context = LambdaContext("ErasureWorkerFunction", timeout_seconds=300)
+    assert gateway.handler("ErasureWorkerFunction")(event, context) == {
+        "runs": {"5b1e2c3d-0000-4000-8000-000000000001": "busy"}
     }
 
 

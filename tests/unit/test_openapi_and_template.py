@@ -67,6 +67,7 @@ def test_every_detail_type_of_the_contract_has_a_schema():
         "session.events_removed",
         "session.event_changed",
         "sessions.cleanup_completed",
+        "user.erased",
     }
     assert {path.stem for path in SCHEMAS_DIR.glob("*.json")} == contract
     for path in SCHEMAS_DIR.glob("session.*.json"):

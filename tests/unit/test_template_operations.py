@@ -241,9 +241,14 @@ def test_the_publisher_is_invoked_only_for_session_items_and_cleanup_runs():
             "eventName": ["INSERT"],
             "dynamodb": {"Keys": {"PK": {"S": ["#CLEANUP"]}, "SK": {"S": [{"prefix": "#RUN#"}]}}},
         },
+        {  # an erasure job that completed: user.erased
+            "eventName": ["MODIFY"],
+            "dynamodb": {"Keys": {"SK": {"S": ["#ERASURE"]}}, "NewImage": {"status": {"S": ["completed"]}}},
+        },
     ]
-    assert len(filters_of(stream["FilterCriteria"])) == 2  # the dev server honours them
-    (mapping,) = of_type(translated(), "AWS::Lambda::EventSourceMapping").values()
+    assert len(filters_of(stream["FilterCriteria"])) == 3  # the dev server honours them
+    mappings = of_type(translated(), "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [m for m in mappings if "PublishEventsFunction" in json.dumps(m["Properties"]["FunctionName"])]
     assert mapping["Properties"]["FilterCriteria"] == stream["FilterCriteria"]
 
 

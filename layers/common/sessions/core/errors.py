@@ -101,3 +101,11 @@ class IdempotencyKeyReused(SessionError):
 
 class IdempotencyKeyInProgress(SessionError):
     """A request with this Idempotency-Key is still being processed."""
+
+
+class UserErasureInProgress(SessionError):
+    """The user is being erased: nothing new of theirs (a session, a state document) is created until it ends."""
+
+
+class ErasureNotFound(SessionError):
+    """No erasure with this id in the caller's tenant, or not the caller's to see."""

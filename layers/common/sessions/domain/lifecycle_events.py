@@ -126,6 +126,24 @@ class CleanupCompleted(BaseModel):
     complete: bool
 
 
+class UserErased(BaseModel):
+    """An erasure of a user's data completed (POST /v1/users/{user_id}/erasure): ids and counts only.
+
+    The erased sessions get no session.* event of their own: this one stands for all of them.
+    """
+
+    event_id: str
+    occurred_at: str
+    tenant_id: str
+    user_id: str = Field(description="The user whose data is gone: erase what you keep of theirs too")
+    erasure_id: str
+    sessions_erased: int
+    events_deleted: int
+    markers_deleted: int
+    objects_deleted: int
+    state_documents_deleted: int
+
+
 DETAIL_TYPES: dict[str, type[BaseModel]] = {
     "session.created": SessionCreated,
     "session.updated": SessionUpdated,
@@ -139,6 +157,7 @@ DETAIL_TYPES: dict[str, type[BaseModel]] = {
     "session.events_removed": SessionEventsRemoved,
     "session.event_changed": SessionEventChanged,
     "sessions.cleanup_completed": CleanupCompleted,
+    "user.erased": UserErased,
 }
 
 
@@ -172,6 +191,27 @@ def is_cleanup_run(image: dict[str, Any]) -> bool:
     return image.get("PK") == "#CLEANUP" and str(image.get("SK", "")).startswith("#RUN#")
 
 
+def is_erasure_job(image: dict[str, Any]) -> bool:
+    return image.get("SK") == "#ERASURE"
+
+
+def is_erased(image: dict[str, Any] | None) -> bool:
+    """A session item an erasure marked (usecases/erasure.py): its changes and its removal are no news of their own."""
+    return bool(image) and "erased_at" in image  # type: ignore[operator]
+
+
+def _job_events(record: Any, old: dict[str, Any], new: dict[str, Any]) -> list[PendingEvent]:
+    """A cleanup run's record when written; an erasure job's when it completes."""
+    if is_cleanup_run(new):
+        return [_cleanup_completed(record, new)] if record.eventName == "INSERT" else []
+    if new.get("status") != "completed" or old.get("status") == "completed":
+        return []
+    detail = {name: new[name] for name in UserErased.model_fields if name in new}
+    detail["event_id"] = str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{record.eventID}:user.erased"))
+    detail["occurred_at"] = new["completed_at"]
+    return [PendingEvent(detail_type="user.erased", detail=detail, time=datetime.now(UTC))]
+
+
 def _cleanup_completed(record: Any, run: dict[str, Any]) -> PendingEvent:
     detail = {
         "event_id": str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{record.eventID}:sessions.cleanup_completed")),
@@ -193,10 +233,10 @@ def events_of(record: Any) -> list[PendingEvent]:
     change = record.dynamodb
     old: dict[str, Any] = change.OldImage or {}
     new: dict[str, Any] = change.NewImage or {}
-    if record.eventName == "INSERT" and is_cleanup_run(new):
-        return [_cleanup_completed(record, new)]
-    if not is_session_item(new or old):
-        return []
+    if is_cleanup_run(new) or is_erasure_job(new):
+        return _job_events(record, old, new)
+    if not is_session_item(new or old) or is_erased(new or old):
+        return []  # an erased session's marking and removal: user.erased stands for them
     at = change.ApproximateCreationDateTime or datetime.now(UTC)
     if record.eventName == "INSERT":
         return [_event(record, "session.created", new, None, [])]

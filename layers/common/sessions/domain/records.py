@@ -102,6 +102,7 @@ class SessionRecord(SessionSummaryRecord):
     lineage: NotRequired[list[Extent]]  # a fork's: where its inherited events are read
     lineage_rev: NotRequired[int]  # grows with every change of `lineage`
     fork_count: NotRequired[int]  # forks registered with this incarnation
+    erased_at: NotRequired[str]  # an erasure of its user took it (usecases/erasure.py); deleted too
 
 
 class SessionChanges(TypedDict, total=False):
@@ -125,6 +126,7 @@ class SessionChanges(TypedDict, total=False):
     last_event_at: str | None
     expires_at: str
     deleted_at: str
+    erased_at: str
     holds_slot: bool
     updated_by: str | None  # the store removes it from a write that does not say who made it
     last_seq: int

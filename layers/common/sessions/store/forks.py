@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sessions.core.attribute_values import from_item, to_item
 from sessions.core.clock import format_ms, now_ms
-from sessions.core.errors import SessionLimitReached
+from sessions.core.errors import SessionLimitReached, UserErasureInProgress
 from sessions.core.retrying import back_off, write_attempts
 from sessions.domain.lineage import LAST_SEQ, SeqRange, cut, extents, intersect, overlap
 from sessions.domain.records import EventRecord, Extent, ForkCounter, SessionRecord
 from sessions.store.base import ItemExists, VersionChanged, WriteConflict
+from sessions.store.erasure import refused_by_erasure
 from sessions.store.event_edits import EventEdits
 from sessions.store.keys import (
     FORKS_SK_PREFIX,
@@ -149,6 +150,8 @@ class Forks(EventEdits, Slots):
         reasons = self._transact(operations)
         if reasons is None:
             return
+        if refused_by_erasure(reasons):
+            raise UserErasureInProgress("the user is being erased: no session of theirs is created until that ends")
         failed = [index for index, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"]
         if 0 in failed:
             stored = reasons[0].get("Item")

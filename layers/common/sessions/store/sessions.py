@@ -7,11 +7,12 @@ from typing import Any
 
 from sessions.core.attribute_values import to_item
 from sessions.core.clock import parse_timestamp
-from sessions.core.errors import SessionLimitReached
+from sessions.core.errors import SessionLimitReached, UserErasureInProgress
 from sessions.domain import counters
 from sessions.domain.lineage import covering, extents
 from sessions.domain.records import EventRecord, SessionChanges, SessionRecord, applied
 from sessions.store.base import ItemExists, TableAccess, VersionChanged, WriteConflict
+from sessions.store.erasure import refuse_while_erasing, refused_by_erasure
 from sessions.store.keys import (
     SESSION_SK,
     active_key,
@@ -61,6 +62,8 @@ class SessionWrites(TableAccess):
         reasons = self._transact([*operations, *also])
         if reasons is None:
             return
+        if refused_by_erasure(reasons):
+            raise UserErasureInProgress("the user is being erased: no session of theirs is created until that ends")
         if reasons[0].get("Code") == "ConditionalCheckFailed":
             stored = reasons[0].get("Item")
             if replacing is None and stored:
@@ -115,7 +118,9 @@ class SessionWrites(TableAccess):
                     uncounted=replacing,
                 )
             )
-        return operations + counter_updates(self._table, record["tenant_id"], owners, cap)
+        operations += counter_updates(self._table, record["tenant_id"], owners, cap)
+        refuse_while_erasing(operations, record["tenant_id"], record["user_id"])  # store/erasure.py
+        return operations
 
     def update_session(self, current: SessionRecord, changes: SessionChanges, *, cap: int = 0) -> SessionRecord:
         """Write `changes` (top-level attributes; None removes one) if `current` is still the stored version.

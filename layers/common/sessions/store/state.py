@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sessions.core.attribute_values import to_item
+from sessions.core.errors import UserErasureInProgress
 from sessions.domain.records import StateDocument
 from sessions.store.base import TableAccess, WriteConflict
+from sessions.store.erasure import not_being_erased, refused_by_erasure, user_state_registration
 from sessions.store.keys import STATE_SK, record_of, state_pk
 
 
@@ -86,8 +88,19 @@ class StateDocuments(TableAccess):
         """The conditioned Put of a document, as an item of another write's transaction (an append's)."""
         return state_put(self._table, key, document, read_version=read_version)
 
+    def user_state_registration(self, key: StateKey) -> dict[str, Any]:
+        """A user document's first write registers it in the user's partition, where an erasure finds it."""
+        return user_state_registration(self._table, key)
+
     def put_state(self, key: StateKey, document: StateDocument, *, read_version: int) -> None:
-        """Write the document if it is still at `read_version`; StateChanged carries what is stored now."""
+        """Write the document if it is still at `read_version`; StateChanged carries what is stored now.
+
+        A user's document written for the first time is registered in the same transaction, which
+        is refused while the user is being erased (UserErasureInProgress).
+        """
+        if read_version == 0 and key.user_id is not None:
+            self._create_user_state(key, document)
+            return
         put = state_put(self._table, key, document, read_version=read_version)["Put"]
         try:
             self._client.put_item(**put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -96,6 +109,21 @@ class StateDocuments(TableAccess):
             raise StateChanged(_document(record_of(stored)) if stored else None) from None
         except self._client.exceptions.TransactionConflictException:
             raise WriteConflict("a transaction was writing the state document") from None
+
+    def _create_user_state(self, key: StateKey, document: StateDocument) -> None:
+        assert key.user_id is not None  # noqa: S101 - put_state's caller checked
+        put = state_put(self._table, key, document, read_version=0)
+        put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        check = not_being_erased(self._table, key.tenant_id, key.user_id)
+        reasons = self._transact([put, user_state_registration(self._table, key), check])
+        if reasons is None:
+            return
+        if refused_by_erasure(reasons):
+            raise UserErasureInProgress(
+                "the user is being erased: no state document of theirs is created until it ends"
+            )
+        stored = reasons[0].get("Item")
+        raise StateChanged(_document(record_of(stored)) if stored else None)
 
 
 def _document(record: Mapping[str, Any]) -> StateDocument:

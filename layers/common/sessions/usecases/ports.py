@@ -124,6 +124,8 @@ class SessionStorePort(ForkCopyPort, Protocol):
 
     def put_state(self, key: StateKey, document: StateDocument, *, read_version: int) -> None: ...
 
+    def user_state_registration(self, key: StateKey) -> dict[str, Any]: ...
+
 
 class RemovalStorePort(ForkCopyPort, Protocol):
     """The store as removal uses it: the cleanup's run (usecases/cleanup.py) and the publisher's settlement."""

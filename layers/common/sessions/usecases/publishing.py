@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sessions.core.settings import get_settings
-from sessions.domain.lifecycle_events import PendingEvent, is_session_item, removed_by_ttl
+from sessions.domain.lifecycle_events import PendingEvent, is_erased, is_session_item, removed_by_ttl
 from sessions.store import aws_client, default_store
 
 if TYPE_CHECKING:
@@ -69,6 +69,6 @@ def settle_removal(record: Any) -> None:
     per incarnation under redelivery, and with a purge marker so no history is left behind.
     """
     old = record.dynamodb.OldImage
-    if record.eventName != "REMOVE" or not is_session_item(old):
-        return
+    if record.eventName != "REMOVE" or not is_session_item(old) or is_erased(old):
+        return  # an erased session was counted out when it was marked, and left nothing behind
     default_store().settle_removed_session(old, by_ttl=removed_by_ttl(record))

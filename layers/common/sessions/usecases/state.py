@@ -229,4 +229,6 @@ def state_writes(identity: Identity, session: SessionRecord, requests: Iterable[
         document = _changed(identity, current, steps, at, (steps[-1][0], part))
         if document is not None:
             writes.append(store().state_write(key, document, read_version=current["version"]))
+            if current["version"] == 0 and key.user_id is not None:  # its first write: registered for erasures
+                writes.append(store().user_state_registration(key))
     return writes
