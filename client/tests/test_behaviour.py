@@ -242,6 +242,7 @@ def test_every_code_has_its_exception() -> None:
         "internal_error": sc.InternalError,
         "session_has_no_app": sc.SessionHasNoApp,
         "erasure_not_found": sc.ErasureNotFound,
+        "export_not_found": sc.ExportNotFound,
         "user_erasure_in_progress": sc.UserErasureInProgress,
     }
     assert {code: BY_CODE[code] for code in expected} == expected

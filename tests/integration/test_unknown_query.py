@@ -39,6 +39,9 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any, str, dict[str, Any]]] = {
     ("POST", "/v1/users/{user_id}/erasure"): ("/v1/users/u-2/erasure", None, "", SERVICE),
     # {erasure_id}: the erasure the `seeded` fixture started
     ("GET", "/v1/erasures/{erasure_id}"): ("/v1/erasures/{erasure_id}", None, "", SERVICE),
+    ("POST", "/v1/users/{user_id}/export"): ("/v1/users/u-1/export", None, "", {}),
+    # {export_id}: the export the `seeded` fixture started
+    ("GET", "/v1/exports/{export_id}"): ("/v1/exports/{export_id}", None, "", SERVICE),
 }
 
 _TEMPLATE = load_template()
@@ -52,7 +55,7 @@ def test_every_route_of_the_template_is_covered():
 
 @pytest.fixture
 def seeded(gateway):
-    """A session s-1 with three events, app-1's app and user state documents, and an erasure of u-9."""
+    """A session s-1 with three events, app-1's app and user state documents, an erasure of u-9, an export of u-8."""
     assert gateway.create({"session_id": "s-1", "app_name": "app-1"}).status == 201
     for content in ("a", "b"):
         assert gateway.request("POST", "/v1/sessions/s-1/events", {"type": "message", "content": content}).status == 201
@@ -60,7 +63,9 @@ def seeded(gateway):
     assert gateway.request("PATCH", "/v1/apps/app-1/users/u-1/state", {"seen": 0}).status == 200
     erasure = gateway.request("POST", "/v1/users/u-9/erasure", **SERVICE)
     assert erasure.status == 202
-    gateway.ids = {"erasure_id": erasure.body["erasure_id"]}
+    export = gateway.request("POST", "/v1/users/u-8/export", **SERVICE)
+    assert export.status == 202
+    gateway.ids = {"erasure_id": erasure.body["erasure_id"], "export_id": export.body["export_id"]}
     return gateway
 
 

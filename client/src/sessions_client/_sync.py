@@ -39,6 +39,7 @@ from sessions_client.models import (
     AppState,
     Erasure,
     Event,
+    Export,
     History,
     RemovedEvents,
     Session,
@@ -547,3 +548,17 @@ class SessionsClient(ClientCore):
     def get_erasure(self, erasure_id: str) -> Erasure:
         """An erasure's status and counts (ErasureNotFound when there is none the caller may see)."""
         return self.send(self._get_erasure(erasure_id))
+
+    # --- export ---------------------------------------------------------------------------------
+
+    def export_user(self, user_id: str | None = None) -> Export:
+        """Start exporting a user's data in the tenant as JSON Lines (default: the client's `user_id`, else its
+        identity's user); answers the export already running, if one is. The user themselves, or a caller
+        with role service or admin (UserErasureInProgress while the user is being erased). Follow it with
+        `get_export(export.export_id)` until its `download_url` is there."""
+        return self.send(self._export_user(user_id))
+
+    def get_export(self, export_id: str) -> Export:
+        """An export's status and counts, and once completed its download URL (ExportNotFound when there is
+        none the caller may see)."""
+        return self.send(self._get_export(export_id))

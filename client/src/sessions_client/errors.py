@@ -87,6 +87,12 @@ class ErasureNotFound(NotFound):
     default_code = "erasure_not_found"
 
 
+class ExportNotFound(NotFound):
+    """No export with that id in the tenant, or not one the caller may see."""
+
+    default_code = "export_not_found"
+
+
 class RouteNotFound(NotFound):
     """The server has no such route (an older server without this endpoint)."""
 
@@ -205,6 +211,7 @@ BY_CODE: dict[str, type[SessionsError]] = {
         SessionNotFound,
         EventNotFound,
         ErasureNotFound,
+        ExportNotFound,
         RouteNotFound,
         SessionIdTaken,
         InvalidTransition,
@@ -258,6 +265,7 @@ __all__ = [
     "Conflict",
     "ErasureNotFound",
     "EventNotFound",
+    "ExportNotFound",
     "Forbidden",
     "ForkLineageTooLong",
     "HistoryFull",
