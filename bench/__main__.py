@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|erasure|all]
+"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|erasure|export|all]
 [--repeat N] [--iterations N] [--quick] [--smoke] [--json PATH] [--write-docs [PATH]]"""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ SECTIONS = (
     "fork",
     "langgraph",
     "erasure",
+    "export",
 )
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
@@ -164,6 +165,10 @@ def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, it
         from bench import erasure
 
         return erasure.run(**({"sessions": 3, "events": 25} if smoke else {"sessions": 20} if args.quick else {}))
+    if section == "export":
+        from bench import export
+
+        return export.run(**({"sessions": 3, "events": 25} if smoke else {"sessions": 50} if args.quick else {}))
     if section == "contention":
         from bench import contention
 

@@ -28,7 +28,7 @@ USER = "bench-user"
 BIG = "x" * (40 * 1024)  # over the inline limit: one S3 object per session
 
 
-def _seed(sessions: int, events: int) -> None:
+def seed(sessions: int, events: int) -> None:
     """One session created as the API creates it; the others put as copies of its item, each with its history
     and one large part in S3, in batches of 25 (moto's transactions slow down as the table grows)."""
     import uuid
@@ -72,7 +72,7 @@ def run(sessions: int = 50, events: int = 50) -> dict[str, Any]:
         from sessions.usecases import erasure
 
         seeding = time.perf_counter()
-        _seed(sessions, events)
+        seed(sessions, events)
         print(f"  seeded {sessions} sessions x {events} events in {time.perf_counter() - seeding:.1f} s")
         counter = CallCounter()
         counter.attach(store.dynamodb_client(), store.aws_client("s3"))
