@@ -4,9 +4,9 @@ The emulator does not enforce IAM, so a missing action would only show deployed,
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
 resumes, deletes, appends and batches, one event read, redacted and rewound, selected events removed,
 history, lists, stats, state documents, forks and the copies their parents' changes make for them, the
-publisher settling removals and replaying a batch, the cleanup, a user's export and erasure), records each function's calls on the
-sessions table as IAM actions (a transaction needs the action of each of its items), and holds them to
-the role's statements. The same for the bucket of large event parts (a
+publisher settling removals and replaying a batch, the cleanup, a user's export and erasure), records
+each function's calls on the sessions table as IAM actions (a transaction needs the action of each of
+its items), and holds them to the role's statements. The same for the bucket of large event parts (a
 presigned URL acts as its signer: it needs GetObject).
 
 With a customer-managed key (KmsKeyArn), each function's KMS grants are held to the same calls: the tables
@@ -50,7 +50,7 @@ S3_ACTIONS = {"PutObject": {"PutObject"}, "GetObject": {"GetObject"}, "ListObjec
 S3_ACTIONS |= {"DeleteObjects": {"DeleteObject"}}  # DeleteObjects is authorized as DeleteObject of each key
 S3_ACTIONS |= {"CopyObject": {"GetObject", "PutObject"}}  # reads the source object, writes the copy
 # a multipart upload's calls are authorized as PutObject of its object; its abort has its own action
-S3_ACTIONS |= dict.fromkeys(("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"), {"PutObject"})
+S3_ACTIONS |= {name: {"PutObject"} for name in ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")}
 S3_ACTIONS |= {"AbortMultipartUpload": {"AbortMultipartUpload"}}
 OPEN_SESSION_CAP = 10  # the workload reaches it twice: set here, whatever the template's default
 
