@@ -30,7 +30,8 @@ BIG = "x" * (40 * 1024)  # over the inline limit: one S3 object per session
 
 def seed(sessions: int, events: int) -> None:
     """One session created as the API creates it; the others put as copies of its item, each with its history
-    and one large part in S3, in batches of 25 (moto's transactions slow down as the table grows)."""
+    (its last event's content in S3, as an append of a large part stores it), in batches of 25 (moto's
+    transactions slow down as the table grows)."""
     import uuid
 
     from sessions import store
@@ -51,14 +52,20 @@ def seed(sessions: int, events: int) -> None:
         record = first if index == 0 else {**first, "session_id": f"s{index}", "incarnation": uuid.uuid4().hex[:12]}
         if index:
             items.append(session_item(record | {"holds_slot": False}))
+        key = blob_key(TENANT, record["session_id"], record["incarnation"], f"e{events}", "content")
+        blobs.put(key, BIG.encode(), "text/plain; charset=utf-8")
+        large = {"blobs": {"content": {"key": key, "bytes": len(BIG)}}}  # the last event's content: in S3
         items += [
             event_item(
-                record, cast("EventRecord", {"seq": seq, "event_id": f"e{seq}", "type": "message", "content": "words"})
+                record,
+                cast(
+                    "EventRecord",
+                    {"seq": seq, "event_id": f"e{seq}", "type": "message"}
+                    | (large if seq == events else {"content": "words"}),
+                ),
             )
             for seq in range(1, events + 1)
         ]
-        key = blob_key(TENANT, record["session_id"], record["incarnation"], f"e{events}", "content")
-        blobs.put(key, BIG.encode(), "text/plain; charset=utf-8")
     for start in range(0, len(items), 25):
         batch = [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
         client.batch_write_item(RequestItems={table_name: batch})  # type: ignore[dict-item]

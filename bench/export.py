@@ -23,10 +23,11 @@ def run(sessions: int = 200, events: int = 50) -> dict[str, Any]:
     with in_process_stack({"MAX_OPEN_SESSIONS_PER_USER": "0"}):
         from sessions import store
         from sessions.domain.identity import Identity
-        from sessions.usecases import export
+        from sessions.usecases import export, state
 
         seeding = time.perf_counter()
         seed(sessions, events)
+        state.update_user_state(Identity(TENANT, USER), "bench", USER, {"likes": "benches"}, None)
         print(f"  seeded {sessions} sessions x {events} events in {time.perf_counter() - seeding:.1f} s")
         counter = CallCounter()
         counter.attach(store.dynamodb_client(), store.aws_client("s3"))

@@ -113,6 +113,18 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and "Scan" not in figures["dynamodb_calls"]
         ),
     ),
+    "export": (
+        "Export of a user",
+        lambda figures: (
+            figures["status"] == "completed"
+            and figures["counts"]["sessions"] == figures["sessions"]
+            and figures["counts"]["events"] == figures["sessions"] * figures["events_per_session"]
+            and figures["counts"]["state_documents"] == 1
+            and figures["s3_calls"]["GetObject"] == figures["sessions"]  # each session's large part, inline
+            and 0 < figures["dynamodb_calls_per_exported_item"] < 1
+            and "Scan" not in figures["dynamodb_calls"]
+        ),
+    ),
 }
 
 
