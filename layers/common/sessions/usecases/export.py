@@ -24,6 +24,7 @@ An erasure of the user deletes every export of theirs; an export is refused whil
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -42,7 +43,6 @@ from sessions.store.export import ExportJobs, UserBeingErased
 from sessions.store.queries import EventQuery, event_position
 from sessions.store.state import StateKey
 from sessions.usecases.access import is_live, public_view, store
-from sessions.usecases.large_events import body_json, event_view, with_parts_inline
 
 if TYPE_CHECKING:
     from sessions.domain.records import EventRecord, SessionRecord
@@ -199,8 +199,8 @@ def _first_cursor() -> dict[str, Any]:
 
 
 def line(record: dict[str, Any]) -> bytes:
-    """One JSON Lines line: the API's serialization (compact, UTF-8 unescaped)."""
-    return body_json(record).encode("utf-8") + b"\n"
+    """One JSON Lines line: the API's serialization (sessions.http.app.json_response: compact, UTF-8 unescaped)."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 class _Run:
@@ -344,6 +344,9 @@ class _Lines:
             lineage=tuple(extents(record)),
         )
         start = event_position(query, at["seq"]) if at["seq"] else None
+        # the worker's alone: the API's export functions never read S3 at INIT
+        from sessions.usecases.large_events import event_view, with_parts_inline
+
         while True:
             page = self._page(record, replace(query, start=start))
             for event in page.records:
