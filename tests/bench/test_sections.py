@@ -111,6 +111,10 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and figures["counts"]["events_deleted"] == figures["sessions"] * figures["events_per_session"]
             and 0 < figures["dynamodb_calls_per_removed_item"] < 1
             and "Scan" not in figures["dynamodb_calls"]
+            # the same user made through the dev server's API, erased there by its worker
+            and figures["dev_server"]["counts"]["sessions_erased"] == figures["sessions"]
+            and figures["dev_server"]["counts"]["events_deleted"] == figures["sessions"] * figures["events_per_session"]
+            and figures["dev_server"]["seconds"] > 0
         ),
     ),
     "export": (
