@@ -19,7 +19,7 @@ from local.api.gateway import LambdaContext
 from local.event_sources.event_filters import accepted, filters_of
 from local.stack.template import load_template
 from sessions.core.clock import now_ms
-from sessions.usecases import erasure
+from sessions.usecases import erasure, jobs
 from tests.integration.conftest import publish, set_env
 
 BIG = "x" * (40 * 1024)  # over the inline limit (32 KiB): stored in S3
@@ -279,7 +279,7 @@ def test_a_worker_that_dies_mid_erasure_is_resumed_by_the_cleanup(gateway, aws, 
     streams.drain()  # what the dead run left on the stream: its lease is still held, nothing runs
     assert gateway.request("GET", job_path, user="alice").body["counts"]["sessions_erased"] == 25
 
-    monkeypatch.setattr(erasure, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
+    monkeypatch.setattr(jobs, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
     cleanup = gateway.handler("CleanupFunction")
     cleanup({}, LambdaContext("CleanupFunction", timeout_seconds=300))
     streams.drain()

@@ -19,7 +19,7 @@ from local.api.gateway import LambdaContext
 from local.event_sources.event_filters import accepted, filters_of
 from local.stack.template import load_template
 from sessions.core.clock import now_ms
-from sessions.usecases import export
+from sessions.usecases import export, jobs
 from tests.integration.conftest import publish, set_env
 
 BIG = "x" * (40 * 1024)  # over the inline limit (32 KiB): stored in S3
@@ -259,7 +259,7 @@ def test_ten_thousand_events_exported_by_a_worker_that_dies_mid_export_and_is_re
     streams.drain()  # the dead run's lease is still held: nothing runs
     assert gateway.request("GET", path, user="alice").body["counts"] == job["counts"]
 
-    monkeypatch.setattr(export, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
+    monkeypatch.setattr(jobs, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
     streams.drain()
     monkeypatch.undo()
