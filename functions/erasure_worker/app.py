@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from sessions.usecases.erasure import run_woken_erasures
+from sessions.usecases import erasure
 from sessions.usecases.jobs import check_settings
 
 check_settings()
@@ -13,4 +13,5 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"runs": run_woken_erasures(event.get("Records", []), remaining_ms=context.get_remaining_time_in_millis)}
+    runs = erasure.WORKER.run_woken(event.get("Records", []), remaining_ms=context.get_remaining_time_in_millis)
+    return {"runs": runs}

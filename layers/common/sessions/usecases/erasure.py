@@ -38,11 +38,9 @@ from sessions.store.erasure import ERASURE, ErasureJobs
 from sessions.store.keys import SESSION_SK, session_pk, user_pk
 from sessions.usecases.jobs import (
     JobRun,
+    JobWorker,
     job_store,
     may_act_for,
-    resume_lapsed,
-    run_job,
-    run_woken,
     start_or_answer,
     visible_job,
 )
@@ -115,37 +113,6 @@ def get_erasure(identity: Identity, erasure_id: str) -> dict[str, Any]:
 
 
 # --- the worker ---------------------------------------------------------------------------------
-
-
-def run_erasure(
-    tenant_id: str,
-    erasure_id: str,
-    *,
-    remaining_ms: Callable[[], int],
-    jobs: ErasureStore | None = None,
-    blobs: EventBlobs | None = None,
-) -> str:
-    """One run of a job: what it did (sessions.usecases.jobs.run_job)."""
-    from sessions.store.blobs import default_blobs  # the worker's alone: the API's functions never touch S3
-
-    erasures = jobs or _store()
-
-    def start_run(job: dict[str, Any], owner: str, out_of_time: Callable[[], bool]) -> _Run:
-        return _Run(erasures, blobs or default_blobs(), job, owner, out_of_time)
-
-    return run_job(erasures, ERASURE, tenant_id, erasure_id, remaining_ms, start_run)
-
-
-def run_woken_erasures(records: list[dict[str, Any]], *, remaining_ms: Callable[[], int]) -> dict[str, str]:
-    """The worker's batch: each erasure its stream records name, run once; {erasure_id: what its run did}."""
-    return run_woken(
-        records, ERASURE, lambda tenant_id, erasure_id: run_erasure(tenant_id, erasure_id, remaining_ms=remaining_ms)
-    )
-
-
-def resume_lapsed_erasures(jobs: ErasureStore | None = None) -> int:
-    """The cleanup's part: wake every running erasure whose lease lapsed (its worker died); how many were woken."""
-    return resume_lapsed(jobs or _store(), ERASURE)
 
 
 class _Run(JobRun):
@@ -284,3 +251,8 @@ class _Run(JobRun):
 
 class ObjectsKept(Exception):
     """S3 refused to delete some objects: the run fails, and the next one deletes them again."""
+
+
+WORKER = JobWorker(ERASURE, _store, _Run)
+run_erasure = WORKER.run  # one run of a job (the worker's, or a test's)
+resume_lapsed_erasures = WORKER.resume_lapsed  # the cleanup's part

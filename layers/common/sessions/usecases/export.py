@@ -43,11 +43,9 @@ from sessions.store.state import StateKey
 from sessions.usecases.access import is_live, public_view
 from sessions.usecases.jobs import (
     JobRun,
+    JobWorker,
     job_store,
     may_act_for,
-    resume_lapsed,
-    run_job,
-    run_woken,
     start_or_answer,
     visible_job,
 )
@@ -135,35 +133,6 @@ def get_export(identity: Identity, export_id: str) -> dict[str, Any]:
 
 
 # --- the worker ---------------------------------------------------------------------------------
-
-
-def run_export(
-    tenant_id: str,
-    export_id: str,
-    *,
-    remaining_ms: Callable[[], int],
-    jobs: ExportStore | None = None,
-    blobs: EventBlobs | None = None,
-) -> str:
-    """One run of a job: what it did (sessions.usecases.jobs.run_job)."""
-    exports = jobs or _store()
-
-    def start_run(job: dict[str, Any], owner: str, out_of_time: Callable[[], bool]) -> _Run:
-        return _Run(exports, blobs or _blobs(), job, owner, out_of_time)
-
-    return run_job(exports, EXPORT, tenant_id, export_id, remaining_ms, start_run)
-
-
-def run_woken_exports(records: list[dict[str, Any]], *, remaining_ms: Callable[[], int]) -> dict[str, str]:
-    """The worker's batch: each export its stream records name, run once; {export_id: what its run did}."""
-    return run_woken(
-        records, EXPORT, lambda tenant_id, export_id: run_export(tenant_id, export_id, remaining_ms=remaining_ms)
-    )
-
-
-def resume_lapsed_exports(jobs: ExportStore | None = None) -> int:
-    """The cleanup's part: wake every running export whose lease lapsed (its worker died); how many were woken."""
-    return resume_lapsed(jobs or _store(), EXPORT)
 
 
 def _first_cursor() -> dict[str, Any]:
@@ -313,3 +282,8 @@ class _Lines:
 
             return read_stable(record, read)  # a fork's page crosses into its sources: read it steadily
         return read(record)
+
+
+WORKER = JobWorker(EXPORT, _store, _Run)
+run_export = WORKER.run  # one run of a job (the worker's, or a test's)
+resume_lapsed_exports = WORKER.resume_lapsed  # the cleanup's part

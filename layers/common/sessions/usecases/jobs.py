@@ -30,6 +30,7 @@ from sessions.usecases.access import store
 if TYPE_CHECKING:
     from sessions.core.errors import SessionError
     from sessions.domain.identity import Identity
+    from sessions.store.blobs import EventBlobs
     from sessions.store.jobs import JobKind, JobTable
 
 logger = Logger(child=True)
@@ -162,50 +163,69 @@ class JobRun(ABC):
             raise LeaseLost("another run took the job over")
 
 
-def run_job(
-    jobs: JobTable,
-    kind: JobKind,
-    tenant_id: str,
-    job_id: str,
-    remaining_ms: Callable[[], int],
-    start_run: Callable[[dict[str, Any], str, Callable[[], bool]], JobRun],
-) -> str:
-    """One run of a job: what it did ("busy": another run holds the lease or the job ended; "paused";
-    "completed"; "failed": this run failed, the next one retries until MAX_FAILURES)."""
-    owner = str(uuid.uuid4())
-    now = now_ms()
-    job = jobs.take_lease(kind, tenant_id, job_id, owner, now, now + remaining_ms() + LEASE_MARGIN_MS)
-    if job is None:
-        return "busy"
-    run = start_run(job, owner, lambda: remaining_ms() < SAFETY_MARGIN_MS)
-    try:
-        return run.work()
-    except LeaseLost:
-        return "busy"  # it outlived its lease: the run that took the job over carries on
-    except Exception as exc:
-        # the type only: a message may quote what it failed on
-        error = type(exc).__name__
-        logger.exception(f"{kind.name.lower()} run failed", extra={kind.id_attribute: job_id, "error": error})
-        run.failed(error)
-        return "failed"
+class JobWorker[Store: "JobTable"]:
+    """A kind's runs, as its worker (woken by the stream) and the cleanup (resuming lapsed jobs) start them."""
 
+    def __init__(
+        self,
+        kind: JobKind,
+        store: Callable[[], Store],
+        start_run: Callable[[Store, EventBlobs, dict[str, Any], str, Callable[[], bool]], JobRun],
+    ) -> None:
+        self._kind, self._store, self._start_run = kind, store, start_run
 
-def run_woken(records: list[dict[str, Any]], kind: JobKind, run: Callable[[str, str], str]) -> dict[str, str]:
-    """A worker's batch of stream records: each job they name run once; {job id: what its run did}."""
-    # a batch may hold many writes of one job: each job is run once (a run works it as long as time allows)
-    woken = {}
-    for record in records:
-        image = from_item(record["dynamodb"].get("NewImage") or {})
-        if image.get("tenant_id") and image.get(kind.id_attribute):
-            woken[(image["tenant_id"], image[kind.id_attribute])] = True
-    outcomes = {}
-    for tenant_id, job_id in woken:
-        outcomes[job_id] = run(tenant_id, job_id)
-        logger.info(f"{kind.name.lower()} run", extra={kind.id_attribute: job_id, "outcome": outcomes[job_id]})
-    return outcomes
+    def run(
+        self,
+        tenant_id: str,
+        job_id: str,
+        *,
+        remaining_ms: Callable[[], int],
+        jobs: Store | None = None,
+        blobs: EventBlobs | None = None,
+    ) -> str:
+        """One run of a job: what it did ("busy": another run holds the lease or the job ended; "paused";
+        "completed"; "failed": this run failed, the next one retries until MAX_FAILURES)."""
+        table = jobs or self._store()
+        owner = str(uuid.uuid4())
+        now = now_ms()
+        job = table.take_lease(self._kind, tenant_id, job_id, owner, now, now + remaining_ms() + LEASE_MARGIN_MS)
+        if job is None:
+            return "busy"
+        from sessions.store.blobs import default_blobs  # the workers' alone: the API's functions never touch S3
 
+        run = self._start_run(table, blobs or default_blobs(), job, owner, lambda: remaining_ms() < SAFETY_MARGIN_MS)
+        try:
+            return run.work()
+        except LeaseLost:
+            return "busy"  # it outlived its lease: the run that took the job over carries on
+        except Exception as exc:
+            # the type only: a message may quote what it failed on
+            error = type(exc).__name__
+            label = self._kind.name.lower()
+            logger.exception(f"{label} run failed", extra={self._kind.id_attribute: job_id, "error": error})
+            run.failed(error)
+            return "failed"
 
-def resume_lapsed(jobs: JobTable, kind: JobKind) -> int:
-    """The cleanup's part: wake every running job whose lease lapsed (its worker died); how many were woken."""
-    now = now_ms()
-    return sum(jobs.nudge(kind, entry["tenant_id"], entry[kind.id_attribute], now) for entry in jobs.running_jobs(kind))
+    def run_woken(self, records: list[dict[str, Any]], *, remaining_ms: Callable[[], int]) -> dict[str, str]:
+        """A worker's batch of stream records: each job they name run once; {job id: what its run did}."""
+        # a batch may hold many writes of one job: each job is run once (a run works it as long as time allows)
+        woken = {}
+        for record in records:
+            image = from_item(record["dynamodb"].get("NewImage") or {})
+            if image.get("tenant_id") and image.get(self._kind.id_attribute):
+                woken[(image["tenant_id"], image[self._kind.id_attribute])] = True
+        outcomes = {}
+        for tenant_id, job_id in woken:
+            outcomes[job_id] = self.run(tenant_id, job_id, remaining_ms=remaining_ms)
+            label = self._kind.name.lower()
+            logger.info(f"{label} run", extra={self._kind.id_attribute: job_id, "outcome": outcomes[job_id]})
+        return outcomes
+
+    def resume_lapsed(self, jobs: Store | None = None) -> int:
+        """The cleanup's part: wake every running job whose lease lapsed (its worker died); how many were woken."""
+        table = jobs or self._store()
+        now = now_ms()
+        kind = self._kind
+        return sum(
+            table.nudge(kind, entry["tenant_id"], entry[kind.id_attribute], now) for entry in table.running_jobs(kind)
+        )
