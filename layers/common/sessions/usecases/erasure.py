@@ -26,7 +26,6 @@ Costs what it removes: Queries and GetItems by key, BatchWriteItem in 25s, Delet
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +35,7 @@ from sessions.domain.identity import Identity
 from sessions.store import SessionStore, VersionChanged, WriteConflict
 from sessions.store.erasure import ERASURE, ErasureJobs
 from sessions.store.keys import SESSION_SK, session_pk, user_pk
-from sessions.usecases.jobs import (
-    JobRun,
-    JobWorker,
-    job_store,
-    may_act_for,
-    start_or_answer,
-    visible_job,
-)
+from sessions.usecases.jobs import JobRun, JobWorker, job_store, may_act_for, new_job, start_or_answer, visible_job
 
 if TYPE_CHECKING:
     from sessions.domain.records import SessionChanges, SessionRecord
@@ -96,15 +88,7 @@ def start_erasure(identity: Identity, user_id: str) -> tuple[dict[str, Any], boo
     """
     check_erasure_access(identity, user_id)
     jobs = _store()
-    job = {
-        "tenant_id": identity.tenant_id,
-        "erasure_id": str(uuid.uuid4()),
-        "user_id": user_id,
-        "status": "running",
-        "phase": "sessions",
-        "started_at": format_ms(now_ms()),
-        **dict.fromkeys(COUNTS, 0),
-    }
+    job = new_job(ERASURE, identity.tenant_id, user_id, now_ms()) | {"phase": "sessions", **dict.fromkeys(COUNTS, 0)}
     return start_or_answer(jobs, ERASURE, job, jobs.start_erasure, view, rerun_failed=True)
 
 

@@ -26,7 +26,6 @@ An erasure of the user deletes every export of theirs; an export is refused whil
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -41,14 +40,7 @@ from sessions.store.export import EXPORT, ExportJobs, UserBeingErased
 from sessions.store.queries import EventQuery, event_position
 from sessions.store.state import StateKey
 from sessions.usecases.access import is_live, public_view
-from sessions.usecases.jobs import (
-    JobRun,
-    JobWorker,
-    job_store,
-    may_act_for,
-    start_or_answer,
-    visible_job,
-)
+from sessions.usecases.jobs import JobRun, JobWorker, job_store, may_act_for, new_job, start_or_answer, visible_job
 
 if TYPE_CHECKING:
     from sessions.domain.records import EventRecord, SessionRecord
@@ -113,12 +105,7 @@ def start_export(identity: Identity, user_id: str) -> tuple[dict[str, Any], bool
         raise Forbidden("exporting another user's data needs the service or admin role")
     jobs = _store()
     at = now_ms()
-    job = {
-        "tenant_id": identity.tenant_id,
-        "export_id": str(uuid.uuid4()),
-        "user_id": user_id,
-        "status": "running",
-        "started_at": format_ms(at),
+    job = new_job(EXPORT, identity.tenant_id, user_id, at) | {
         "cursor": _first_cursor(),
         "ttl": at // 1000 + JOB_LIFETIME_SECONDS,
     }

@@ -65,6 +65,17 @@ def may_act_for(identity: Identity, user_id: str) -> bool:
     return user_id == identity.principal or identity.is_service or identity.is_admin
 
 
+def new_job(kind: JobKind, tenant_id: str, user_id: str, at: int) -> dict[str, Any]:
+    """A job of the user's data, running from `at` (ms) under a new id; the kind adds what it records."""
+    return {
+        "tenant_id": tenant_id,
+        kind.id_attribute: str(uuid.uuid4()),
+        "user_id": user_id,
+        "status": "running",
+        "started_at": format_ms(at),
+    }
+
+
 def start_or_answer(
     jobs: JobTable,
     kind: JobKind,
