@@ -17,8 +17,9 @@
 from __future__ import annotations
 
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ from local.stack.template import (  # noqa: E402
     load_template,
     local_resolver,
 )
-from sessions_client import AsyncSessionsClient, DevIdentity, SessionsClient  # noqa: E402
+from sessions_client import AsyncSessionsClient, DevIdentity, Forbidden, SessionsClient  # noqa: E402
 from tests.dev_server import DevServer, launch  # noqa: E402
 
 adapt_moto(TESTS_TTL_SWEEP_SECONDS)
@@ -127,6 +128,32 @@ class SessionsBackend:
         for client in self._clients:
             if isinstance(client, SessionsClient):
                 client.close()
+
+
+def check_who_sees_a_job(
+    backend: SessionsBackend,
+    job_id: str,
+    get: Callable[[SessionsClient, str], Any],
+    start: Callable[[SessionsClient, str], Any],
+    not_found: type[Exception],
+) -> None:
+    """A job of the backend's user's data (an erasure, an export): a stranger neither sees it (`not_found`) nor
+    starts one for that user (Forbidden); a service of the tenant sees it."""
+    stranger = backend.client(identity=backend.identity(user="u-stranger"))
+    with pytest.raises(not_found):
+        get(stranger, job_id)
+    with pytest.raises(Forbidden):
+        start(stranger, backend.user)
+    service = backend.client(identity=backend.identity(user="svc", roles=("service",)))
+    assert get(service, job_id).user_id == backend.user
+
+
+def when_done(poll: Callable[[], Any], seconds: float = 30) -> Any:
+    """What `poll` answers (a job) once it no longer runs, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (job := poll()).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return job
 
 
 @pytest.fixture(params=["inprocess", pytest.param("dev_server", marks=pytest.mark.e2e)])

@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from sessions.core.attribute_values import from_item
-from sessions.usecases.erasure import check_settings, run_erasure
+from sessions.usecases import erasure
+from sessions.usecases.jobs import check_settings
 
 check_settings()
 logger = Logger()
@@ -13,14 +13,5 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # a batch may hold many writes of one job: each job is run once (a run works it as long as time allows)
-    jobs = {}
-    for record in event.get("Records", []):
-        image = from_item(record["dynamodb"].get("NewImage") or {})
-        if image.get("tenant_id") and image.get("erasure_id"):
-            jobs[(image["tenant_id"], image["erasure_id"])] = True
-    outcomes = {}
-    for tenant_id, erasure_id in jobs:
-        outcomes[erasure_id] = run_erasure(tenant_id, erasure_id, remaining_ms=context.get_remaining_time_in_millis)
-        logger.info("erasure run", extra={"erasure_id": erasure_id, "outcome": outcomes[erasure_id]})
-    return {"runs": outcomes}
+    runs = erasure.WORKER.run_woken(event.get("Records", []), remaining_ms=context.get_remaining_time_in_millis)
+    return {"runs": runs}

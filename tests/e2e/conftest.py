@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +42,12 @@ def tenant() -> str:
 @pytest.fixture
 def user() -> str:
     return f"u-{uuid.uuid4().hex[:12]}"
+
+
+def job_once_done(caller: Client, job_path: str, deadline: float) -> dict[str, Any]:
+    """A job of a user's data (an erasure, an export), polled until it no longer runs or the deadline passed."""
+    job: dict[str, Any] = caller.get(job_path).json()
+    while job["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job = caller.get(job_path).json()
+    return job

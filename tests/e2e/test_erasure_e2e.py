@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 
 from tests.e2e.client import Client
-from tests.e2e.conftest import DevServer
+from tests.e2e.conftest import DevServer, job_once_done
 from tests.e2e.test_events_e2e import consumer_on
 
 BIG = "x" * (100 * 1024)  # its content goes to S3
@@ -59,10 +59,7 @@ def test_an_erasure_over_http_leaves_nothing_of_the_user(
         refused = owner.post("/v1/sessions", {})
         assert refused.status == 409 and refused.json()["code"] == "user_erasure_in_progress"
         deadline = time.monotonic() + DONE_WITHIN_SECONDS
-        job = owner.get(job_path).json()
-        while job["status"] == "running" and time.monotonic() < deadline:
-            time.sleep(0.5)
-            job = owner.get(job_path).json()
+        job = job_once_done(owner, job_path, deadline)
         assert job["status"] == "completed", job
         assert job["counts"]["sessions_erased"] == 3 and job["counts"]["events_deleted"] == 10
         assert job["counts"]["objects_deleted"] == 1 and job["counts"]["state_documents_deleted"] == 1

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.e2e.client import Client
+from tests.e2e.conftest import job_once_done
 
 BIG = "x" * (100 * 1024)  # its content goes to S3
 SESSIONS, EVENTS = 10, 1000
@@ -71,11 +72,7 @@ def test_an_export_of_ten_thousand_events_over_http_reads_back_what_the_api_answ
     assert started.status == 202, started.body
     job_path = started.headers["location"]
     assert other.get(job_path).status == 404
-    deadline = time.monotonic() + DONE_WITHIN_SECONDS
-    job = owner.get(job_path).json()
-    while job["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
-        job = owner.get(job_path).json()
+    job = job_once_done(owner, job_path, time.monotonic() + DONE_WITHIN_SECONDS)
     assert job["status"] == "completed", job
     assert job["counts"]["sessions"] == SESSIONS and job["counts"]["events"] == SESSIONS * EVENTS
 

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from local.api.gateway import LambdaContext, http_api_event, load_handler, match_route, routes_of
 from local.aws.shared_models import ReusedClients
+from local.event_sources.event_filters import accepted, filters_of
 from local.event_sources.stream_reader import StreamReader
 from local.stack.template import (
     create_aws_resources,
@@ -162,6 +163,45 @@ def bus_queue(aws) -> Any:
 def publish(gateway, records: list[dict[str, Any]]) -> dict[str, Any]:
     handler = gateway.handler("PublishEventsFunction")
     return handler({"Records": records}, LambdaContext("PublishEventsFunction"))
+
+
+def stream_filters(function: str, event: str) -> Any:
+    """The FilterCriteria of one of the template's functions' stream event sources."""
+    properties = load_template()["Resources"][function]["Properties"]["Events"][event]["Properties"]
+    return filters_of(properties["FilterCriteria"])
+
+
+JOB_WORKERS = ("ErasureWorkerFunction", "ExportWorkerFunction")
+
+
+class JobStreams:
+    """The table's stream, fed to the publisher and the job workers as their event-source mappings would."""
+
+    def __init__(self, gateway: Gateway, stream: StreamReader, *, worker_timeout_seconds: int = 300) -> None:
+        self.gateway, self.stream, self.timeout = gateway, stream, worker_timeout_seconds
+        self.publisher_filters = stream_filters("PublishEventsFunction", "Stream")
+        self.workers = {function: stream_filters(function, "Jobs") for function in JOB_WORKERS}
+
+    def drain(self, *, rounds: int = 50) -> None:
+        for _ in range(rounds):
+            records = self.stream.read()
+            if not records:
+                return
+            for_publisher = [r for r in records if accepted(self.publisher_filters, r)]
+            if for_publisher:
+                assert publish(self.gateway, for_publisher) == {"batchItemFailures": []}
+            for function, filters in self.workers.items():
+                batch = [r for r in records if accepted(filters, r)]
+                if batch:
+                    self.gateway.handler(function)(
+                        {"Records": batch}, LambdaContext(function, timeout_seconds=self.timeout)
+                    )
+        raise AssertionError("the stream never went quiet")
+
+
+@pytest.fixture
+def streams(gateway: Gateway, stream: StreamReader) -> JobStreams:
+    return JobStreams(gateway, stream)
 
 
 def expire_in_place(table: Any, session_ids: list[str], tenant: str = "acme") -> None:

@@ -1,8 +1,8 @@
 """Erasure of a user's data (POST /v1/users/{user_id}/erasure), in-process against moto.
 
 The worker is driven as Lambda's event-source mapping drives it: the table's stream, through the
-template's own FilterCriteria, into its handler; the publisher gets its own filtered records, so
-the user.erased event and the settlement of erased sessions are exercised too.
+template's own FilterCriteria, into its handler (conftest's `streams`); the publisher gets its own
+filtered records, so the user.erased event and the settlement of erased sessions are exercised too.
 """
 
 from __future__ import annotations
@@ -16,49 +16,11 @@ import boto3
 import pytest
 
 from local.api.gateway import LambdaContext
-from local.event_sources.event_filters import accepted, filters_of
-from local.stack.template import load_template
 from sessions.core.clock import now_ms
-from sessions.usecases import erasure
-from tests.integration.conftest import publish, set_env
+from sessions.usecases import erasure, jobs
+from tests.integration.conftest import JobStreams, set_env
 
 BIG = "x" * (40 * 1024)  # over the inline limit (32 KiB): stored in S3
-
-
-def _filters(function: str, event: str) -> Any:
-    properties = load_template()["Resources"][function]["Properties"]["Events"][event]["Properties"]
-    return filters_of(properties["FilterCriteria"])
-
-
-WORKER_FILTERS = _filters("ErasureWorkerFunction", "Jobs")
-PUBLISHER_FILTERS = _filters("PublishEventsFunction", "Stream")
-
-
-class Streams:
-    """The stream, fed to the publisher and the worker as their event-source mappings would."""
-
-    def __init__(self, gateway: Any, stream: Any, *, worker_timeout_seconds: int = 300) -> None:
-        self.gateway, self.stream, self.timeout = gateway, stream, worker_timeout_seconds
-        self.published: list[dict[str, Any]] = []
-
-    def drain(self, *, rounds: int = 50, worker: bool = True) -> None:
-        for _ in range(rounds):
-            records = self.stream.read()
-            if not records:
-                return
-            for_publisher = [r for r in records if accepted(PUBLISHER_FILTERS, r)]
-            if for_publisher:
-                assert publish(self.gateway, for_publisher) == {"batchItemFailures": []}
-            for_worker = [r for r in records if accepted(WORKER_FILTERS, r)]
-            if worker and for_worker:
-                handler = self.gateway.handler("ErasureWorkerFunction")
-                handler({"Records": for_worker}, LambdaContext("ErasureWorkerFunction", timeout_seconds=self.timeout))
-        raise AssertionError("the stream never went quiet")
-
-
-@pytest.fixture
-def streams(gateway, stream) -> Streams:
-    return Streams(gateway, stream)
 
 
 def post_event(gateway, session_id: str, content: str = "hello", **kwargs: Any) -> Any:
@@ -279,7 +241,7 @@ def test_a_worker_that_dies_mid_erasure_is_resumed_by_the_cleanup(gateway, aws, 
     streams.drain()  # what the dead run left on the stream: its lease is still held, nothing runs
     assert gateway.request("GET", job_path, user="alice").body["counts"]["sessions_erased"] == 25
 
-    monkeypatch.setattr(erasure, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
+    monkeypatch.setattr(jobs, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
     cleanup = gateway.handler("CleanupFunction")
     cleanup({}, LambdaContext("CleanupFunction", timeout_seconds=300))
     streams.drain()
@@ -296,7 +258,7 @@ def test_a_run_out_of_time_hands_over_to_the_next(gateway, aws, streams, monkeyp
     set_env(monkeypatch, MAX_OPEN_SESSIONS_PER_USER="0")  # no cap
     populate(gateway, "alice", sessions=30, events=1)
     streams.drain()
-    short = Streams(gateway, streams.stream, worker_timeout_seconds=0)  # every run stops before its first page
+    short = JobStreams(gateway, streams.stream, worker_timeout_seconds=0)  # every run stops before its first page
     start(gateway, "alice", user="alice")
     with pytest.raises(AssertionError, match="never went quiet"):
         short.drain(rounds=5)

@@ -1,8 +1,9 @@
 """Export of a user's data (POST /v1/users/{user_id}/export), in-process against moto.
 
 The worker is driven as Lambda's event-source mapping drives it: the table's stream, through the
-template's own FilterCriteria, into its handler. What the export holds is read back through its
-presigned URL and compared with what the API answers for the same sessions, histories and state.
+template's own FilterCriteria, into its handler (conftest's `streams`). What the export holds is read
+back through its presigned URL and compared with what the API answers for the same sessions,
+histories and state.
 """
 
 from __future__ import annotations
@@ -16,53 +17,11 @@ import pytest
 import requests
 
 from local.api.gateway import LambdaContext
-from local.event_sources.event_filters import accepted, filters_of
-from local.stack.template import load_template
 from sessions.core.clock import now_ms
-from sessions.usecases import export
-from tests.integration.conftest import publish, set_env
+from sessions.usecases import export, jobs
+from tests.integration.conftest import JobStreams, set_env
 
 BIG = "x" * (40 * 1024)  # over the inline limit (32 KiB): stored in S3
-
-
-def _filters(function: str, event: str) -> Any:
-    properties = load_template()["Resources"][function]["Properties"]["Events"][event]["Properties"]
-    return filters_of(properties["FilterCriteria"])
-
-
-WORKERS = {
-    "ExportWorkerFunction": _filters("ExportWorkerFunction", "Jobs"),
-    "ErasureWorkerFunction": _filters("ErasureWorkerFunction", "Jobs"),
-}
-PUBLISHER_FILTERS = _filters("PublishEventsFunction", "Stream")
-
-
-class Streams:
-    """The stream, fed to the publisher and the workers as their event-source mappings would."""
-
-    def __init__(self, gateway: Any, stream: Any, *, worker_timeout_seconds: int = 300) -> None:
-        self.gateway, self.stream, self.timeout = gateway, stream, worker_timeout_seconds
-
-    def drain(self, *, rounds: int = 50) -> None:
-        for _ in range(rounds):
-            records = self.stream.read()
-            if not records:
-                return
-            for_publisher = [r for r in records if accepted(PUBLISHER_FILTERS, r)]
-            if for_publisher:
-                assert publish(self.gateway, for_publisher) == {"batchItemFailures": []}
-            for function, filters in WORKERS.items():
-                batch = [r for r in records if accepted(filters, r)]
-                if batch:
-                    self.gateway.handler(function)(
-                        {"Records": batch}, LambdaContext(function, timeout_seconds=self.timeout)
-                    )
-        raise AssertionError("the stream never went quiet")
-
-
-@pytest.fixture
-def streams(gateway, stream) -> Streams:
-    return Streams(gateway, stream)
 
 
 def append(gateway, session_id: str, contents: list[str], **kwargs: Any) -> None:
@@ -259,7 +218,7 @@ def test_ten_thousand_events_exported_by_a_worker_that_dies_mid_export_and_is_re
     streams.drain()  # the dead run's lease is still held: nothing runs
     assert gateway.request("GET", path, user="alice").body["counts"] == job["counts"]
 
-    monkeypatch.setattr(export, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
+    monkeypatch.setattr(jobs, "now_ms", lambda: now_ms() + 400_000)  # the dead run's lease has lapsed
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
     streams.drain()
     monkeypatch.undo()
@@ -274,7 +233,7 @@ def test_ten_thousand_events_exported_by_a_worker_that_dies_mid_export_and_is_re
 def test_a_run_out_of_time_hands_over_to_the_next(gateway, streams):
     populate(gateway, "alice", sessions=2)
     streams.drain()
-    short = Streams(gateway, streams.stream, worker_timeout_seconds=0)  # every run stops before its first line
+    short = JobStreams(gateway, streams.stream, worker_timeout_seconds=0)  # every run stops before its first line
     export_id = start(gateway, "alice", user="alice").body["export_id"]
     with pytest.raises(AssertionError, match="never went quiet"):
         short.drain(rounds=5)

@@ -271,7 +271,7 @@ def any_of(made: set[str], prefix: str) -> set[str]:
 def export_workload(gateway: Any, ok: Any, monkeypatch: Any) -> None:
     """Bob's data exported twice: a run that fails after uploading a part (its upload aborted), then one that
     completes (its large part read back), its download URL signed; the erasure below deletes the export."""
-    from sessions.usecases import export
+    from sessions.usecases import export, jobs
 
     service = {"user": "svc", "roles": ["service"]}
     large = {"type": "message", "content": "x" * 40_000}
@@ -289,7 +289,7 @@ def export_workload(gateway: Any, ok: Any, monkeypatch: Any) -> None:
 
     with monkeypatch.context() as patched:  # every line a part of its own, and the last run's failure final
         patched.setattr(export, "PART_BYTES", 1)
-        patched.setattr(export, "MAX_FAILURES", 1)
+        patched.setattr(jobs, "MAX_FAILURES", 1)
         patched.setattr(export._Run, "_complete", fails)
         failing = gateway.request("POST", "/v1/users/bob/export", **service)
         ok(failing, 202)

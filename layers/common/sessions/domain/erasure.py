@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from sessions.domain.jobs import JobStatus, StartJobRequest, timestamp
 
-class StartErasureRequest(BaseModel):
+
+class StartErasureRequest(StartJobRequest):
     """The body is optional and takes no field today: an unknown one is refused (422)."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ErasureCounts(BaseModel):
@@ -30,9 +28,9 @@ class Erasure(BaseModel):
 
     erasure_id: str
     user_id: str
-    status: Literal["running", "completed", "failed"]
-    started_at: str = Field(json_schema_extra={"format": "date-time"})
-    completed_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    status: JobStatus
+    started_at: str = timestamp()
+    completed_at: str | None = timestamp()
     counts: ErasureCounts = Field(description="What is removed so far (final once completed)")
     remaining: dict[str, int] | None = Field(
         None, description="failed only: what is left (sessions still listed); POST again to run the job again"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from sessions.domain.jobs import JobStatus, StartJobRequest, timestamp
 
-class StartExportRequest(BaseModel):
+
+class StartExportRequest(StartJobRequest):
     """The body is optional and takes no field today: an unknown one is refused (422)."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ExportCounts(BaseModel):
@@ -29,9 +27,9 @@ class Export(BaseModel):
 
     export_id: str
     user_id: str
-    status: Literal["running", "completed", "failed"]
-    started_at: str = Field(json_schema_extra={"format": "date-time"})
-    completed_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    status: JobStatus
+    started_at: str = timestamp()
+    completed_at: str | None = timestamp()
     counts: ExportCounts = Field(description="What is written so far (final once completed)")
     download_url: str | None = Field(
         None,

@@ -1,9 +1,9 @@
-"""What erasing a user needs of the table: the job item, its lease, and finding the user's items by key.
+"""What erasing a user needs of the table: the job's start and end, and finding the user's items by key.
 
     erasure job     PK T#{tenant}#ERASURE#{erasure_id}   SK #ERASURE
                     (status, phase, cursor, counts, the user erased; a TTL once it ends)
     running jobs    PK #ERASURES                          SK {tenant pk}#{erasure_id}
-                    (ids only, while the job runs: how the cleanup finds a job whose worker died)
+                    (the job's item and running entry, its lease and checkpoints: sessions.store.jobs)
     the user's flag `erasure_id` on the user counters item (T#{tenant}#U#{user} #COUNTERS): every
                     create of a session and of a user state document is conditioned on its absence
     registration    PK T#{tenant}#U#{user}   SK #APPSTATE#{app_name}   (a user state document exists in
@@ -19,28 +19,20 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from sessions.core.attribute_values import from_item, to_item
-from sessions.store.base import TableAccess
-from sessions.store.keys import COUNTERS_SK, SESSION_SK, STATE_SK, key_part, state_pk, tenant_pk, user_pk
+from sessions.store.jobs import JobKind, JobTable
+from sessions.store.keys import COUNTERS_SK, SESSION_SK, STATE_SK, key_part, state_pk, user_pk
 
 if TYPE_CHECKING:
     from sessions.store.state import StateKey
 
-ERASURE_SK = "#ERASURE"
-RUNNING_ERASURES_PK = "#ERASURES"
+ERASURE = JobKind("ERASURE", "erasure_id")
+ERASURE_SK = ERASURE.sk
 USER_STATE_SK_PREFIX = "#APPSTATE#"
 SESSIONS_PAGE = 25
 
 
 def erasure_pk(tenant_id: str, erasure_id: str) -> str:
-    return f"{tenant_pk(tenant_id)}#ERASURE#{erasure_id}"
-
-
-def _job_key(tenant_id: str, erasure_id: str) -> dict[str, Any]:
-    return {"PK": {"S": erasure_pk(tenant_id, erasure_id)}, "SK": {"S": ERASURE_SK}}
-
-
-def _running_key(tenant_id: str, erasure_id: str) -> dict[str, Any]:
-    return {"PK": {"S": RUNNING_ERASURES_PK}, "SK": {"S": f"{tenant_pk(tenant_id)}#{erasure_id}"}}
+    return ERASURE.pk(tenant_id, erasure_id)
 
 
 def _counters_key(tenant_id: str, user_id: str) -> dict[str, Any]:
@@ -101,196 +93,39 @@ def refused_by_erasure(reasons: list[dict[str, Any]] | None) -> bool:
     return False
 
 
-class ErasureJobs(TableAccess):
-    # --- the job -------------------------------------------------------------------------------
+class ErasureJobs(JobTable):
+    # --- the job (its lease, checkpoints and end: sessions.store.jobs) ----------------------------
 
     def start_erasure(self, job: dict[str, Any]) -> str:
         """Flag the user and put the job in one transaction; the id of the erasure that runs (this or an earlier)."""
-        tenant_id, user_id, erasure_id = job["tenant_id"], job["user_id"], job["erasure_id"]
         flag = {
             "Update": {
                 "TableName": self._table,
-                "Key": _counters_key(tenant_id, user_id),
+                "Key": _counters_key(job["tenant_id"], job["user_id"]),
                 "UpdateExpression": "SET erasure_id = :id",
                 "ConditionExpression": "attribute_not_exists(erasure_id)",
-                "ExpressionAttributeValues": {":id": {"S": erasure_id}},
+                "ExpressionAttributeValues": {":id": {"S": job["erasure_id"]}},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        item = {"PK": erasure_pk(tenant_id, erasure_id), "SK": ERASURE_SK, **job}
-        running = {**_running_key(tenant_id, erasure_id), **to_item({"tenant_id": tenant_id, "erasure_id": erasure_id})}
-        operations = [
-            flag,
-            {"Put": {"TableName": self._table, "Item": to_item(item)}},  # a new uuid: no condition needed
-            {"Put": {"TableName": self._table, "Item": running}},
-        ]
-        reasons = self._transact(operations)
+        reasons = self.begin_job(ERASURE, job, [flag])
         if reasons is None:
-            return str(erasure_id)
+            return str(job["erasure_id"])
         stored = reasons[0].get("Item")
         if reasons[0].get("Code") == "ConditionalCheckFailed" and stored:
             return str(from_item(stored)["erasure_id"])  # one runs already: that one answers
         raise RuntimeError("the erasure could not start")  # a new uuid never collides
 
-    def get_erasure(self, tenant_id: str, erasure_id: str) -> dict[str, Any] | None:
-        response = self._client.get_item(
-            TableName=self._table, Key=_job_key(tenant_id, erasure_id), ConsistentRead=True
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
-
-    def take_erasure_lease(
-        self, tenant_id: str, erasure_id: str, owner: str, now: int, until: int
-    ) -> dict[str, Any] | None:
-        """Take a running job's lease unless a live worker holds it; the job, or None when not taken."""
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=_job_key(tenant_id, erasure_id),
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until ADD runs :one",
-                ConditionExpression="#status = :running AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": str(until)},
-                    ":now": {"N": str(now)},
-                    ":running": {"S": "running"},
-                    ":one": {"N": "1"},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return None
-        return from_item(response["Attributes"])
-
-    def checkpoint_erasure(
-        self, job: dict[str, Any], owner: str, changes: dict[str, Any], added: dict[str, int]
-    ) -> bool:
-        """SET `changes` (None removes) and ADD `added` to the job if `owner` still holds its lease; whether it did."""
-        names = {"#owner": "lease_owner"}
-        values: dict[str, Any] = {":owner": {"S": owner}}
-        sets, removes, adds = [], [], []
-        for index, (name, value) in enumerate(changes.items()):
-            names[f"#c{index}"] = name
-            if value is None:
-                removes.append(f"#c{index}")
-            else:
-                sets.append(f"#c{index} = :c{index}")
-                values[f":c{index}"] = to_item({"v": value})["v"]
-        for index, (name, value) in enumerate(added.items()):
-            if value:
-                names[f"#a{index}"] = name
-                values[f":a{index}"] = {"N": str(value)}
-                adds.append(f"#a{index} :a{index}")
-        expression = " ".join(
-            part
-            for part in (
-                "SET " + ", ".join(sets) if sets else "",
-                "REMOVE " + ", ".join(removes) if removes else "",
-                "ADD " + ", ".join(adds) if adds else "",
-            )
-            if part
-        )
-        if not expression:
-            return True
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_job_key(job["tenant_id"], job["erasure_id"]),
-                UpdateExpression=expression,
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def finish_erasure(self, job: dict[str, Any], owner: str, changes: dict[str, Any]) -> bool:
-        """End the job (`changes`: status, counts, ttl), drop its running entry and lift the user's flag, at once."""
-        names = {f"#c{i}": name for i, name in enumerate(changes)} | {"#owner": "lease_owner", "#until": "lease_until"}
-        values = {f":c{i}": to_item({"v": value})["v"] for i, value in enumerate(changes.values())}
-        values[":owner"] = {"S": owner}
-        update = {
-            "TableName": self._table,
-            "Key": _job_key(job["tenant_id"], job["erasure_id"]),
-            "UpdateExpression": "SET "
-            + ", ".join(f"#c{i} = :c{i}" for i in range(len(changes)))
-            + " REMOVE #owner, #until",
-            "ConditionExpression": "#owner = :owner",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
+    def lift_flag(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The Delete of the user's counters item, its flag with it (a completed erasure's last write)."""
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": _counters_key(job["tenant_id"], job["user_id"]),
+                "ConditionExpression": "attribute_not_exists(erasure_id) OR erasure_id = :id",
+                "ExpressionAttributeValues": {":id": {"S": job["erasure_id"]}},
+            }
         }
-        operations: list[dict[str, Any]] = [
-            {"Update": update},
-            {"Delete": {"TableName": self._table, "Key": _running_key(job["tenant_id"], job["erasure_id"])}},
-        ]
-        if changes.get("status") == "completed":
-            # the counters item goes last, its flag with it: from now on the user may start anew
-            operations.append(
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": _counters_key(job["tenant_id"], job["user_id"]),
-                        "ConditionExpression": "attribute_not_exists(erasure_id) OR erasure_id = :id",
-                        "ExpressionAttributeValues": {":id": {"S": job["erasure_id"]}},
-                    }
-                }
-            )
-        return self._transact(operations) is None
-
-    def reopen_erasure(self, tenant_id: str, erasure_id: str) -> None:
-        """Run a failed job again (a new request for the same user): running, its failures forgotten."""
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
-                TableName=self._table,
-                Key=_job_key(tenant_id, erasure_id),
-                UpdateExpression="SET #status = :running, failures = :zero REMOVE lease_owner, lease_until, #ttl",
-                ConditionExpression="#status = :failed",
-                ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":running": {"S": "running"},
-                    ":failed": {"S": "failed"},
-                    ":zero": {"N": "0"},
-                },
-            )
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **_running_key(tenant_id, erasure_id),
-                    **to_item({"tenant_id": tenant_id, "erasure_id": erasure_id}),
-                },
-            )
-
-    def running_erasures(self) -> list[dict[str, Any]]:
-        """The jobs still running, every tenant's (a small partition: a job leaves it when it ends)."""
-        found: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": RUNNING_ERASURES_PK}},
-        }
-        while True:
-            response = self._client.query(**request)
-            found += [from_item(item) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def nudge_erasure(self, tenant_id: str, erasure_id: str, now: int) -> bool:
-        """Wake a running job whose lease lapsed: the write reaches the worker through the stream."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_job_key(tenant_id, erasure_id),
-                UpdateExpression="SET nudged_at = :now",
-                ConditionExpression="#status = :running AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":running": {"S": "running"}},
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
 
     # --- what the user has -----------------------------------------------------------------------
 

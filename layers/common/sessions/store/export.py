@@ -1,9 +1,9 @@
-"""What exporting a user needs of the table: the job item, its lease, and the user's sessions by key.
+"""What exporting a user needs of the table: the job's start and end, and the user's sessions by key.
 
     export job      PK T#{tenant}#EXPORT#{export_id}    SK #EXPORT
                     (status, cursor, counts, the upload's id and parts' ETags, the user; a TTL from its start)
     running jobs    PK #EXPORTS                          SK {tenant pk}#{export_id}
-                    (ids only, while the job runs: how the cleanup finds a job whose worker died)
+                    (the job's item and running entry, its lease and checkpoints: sessions.store.jobs)
     the user's one  PK T#{tenant}#U#{user}               SK #EXPORT
                     (export_id, while it runs: a second request answers that job; an erasure removes it)
 
@@ -15,27 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 from sessions.core.attribute_values import from_item, to_item
-from sessions.store.base import TableAccess
 from sessions.store.erasure import not_being_erased
-from sessions.store.keys import tenant_pk, user_pk
+from sessions.store.jobs import JobKind, JobTable
+from sessions.store.keys import user_pk
 
-EXPORT_SK = "#EXPORT"
-RUNNING_EXPORTS_PK = "#EXPORTS"
+EXPORT = JobKind("EXPORT", "export_id")
+EXPORT_SK = EXPORT.sk
 SESSIONS_PAGE = 25
 # what the ByUser index gives of a session: its keys (the index's and the table's), id and app
 _INDEX_KEY = ("PK", "SK", "by_user_pk", "created_key")
 
 
 def export_pk(tenant_id: str, export_id: str) -> str:
-    return f"{tenant_pk(tenant_id)}#EXPORT#{export_id}"
-
-
-def _job_key(tenant_id: str, export_id: str) -> dict[str, Any]:
-    return {"PK": {"S": export_pk(tenant_id, export_id)}, "SK": {"S": EXPORT_SK}}
-
-
-def _running_key(tenant_id: str, export_id: str) -> dict[str, Any]:
-    return {"PK": {"S": RUNNING_EXPORTS_PK}, "SK": {"S": f"{tenant_pk(tenant_id)}#{export_id}"}}
+    return EXPORT.pk(tenant_id, export_id)
 
 
 def _user_marker_key(tenant_id: str, user_id: str) -> dict[str, Any]:
@@ -46,8 +38,8 @@ class UserBeingErased(Exception):
     """An erasure of the user runs: nothing of theirs is exported meanwhile."""
 
 
-class ExportJobs(TableAccess):
-    # --- the job -------------------------------------------------------------------------------
+class ExportJobs(JobTable):
+    # --- the job (its lease, checkpoints and end: sessions.store.jobs) ----------------------------
 
     def start_export(self, job: dict[str, Any]) -> str:
         """Put the job, its running entry and the user's marker at once; the id of the export that runs.
@@ -56,7 +48,7 @@ class ExportJobs(TableAccess):
         """
         tenant_id, user_id, export_id = job["tenant_id"], job["user_id"], job["export_id"]
         marker = {**_user_marker_key(tenant_id, user_id), **to_item({"export_id": export_id})}
-        operations = [
+        guards = [
             not_being_erased(self._table, tenant_id, user_id),
             {
                 "Put": {
@@ -66,23 +58,8 @@ class ExportJobs(TableAccess):
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_item({"PK": export_pk(tenant_id, export_id)} | {"SK": EXPORT_SK} | job),
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        **_running_key(tenant_id, export_id),
-                        **to_item({"tenant_id": tenant_id, "export_id": export_id}),
-                    },
-                }
-            },
         ]
-        reasons = self._transact(operations)
+        reasons = self.begin_job(EXPORT, job, guards)
         if reasons is None:
             return str(export_id)
         if reasons[0].get("Code") == "ConditionalCheckFailed":
@@ -92,123 +69,16 @@ class ExportJobs(TableAccess):
             return str(from_item(stored)["export_id"])
         raise RuntimeError("the export could not start")  # pragma: no cover - a new uuid never collides
 
-    def get_export(self, tenant_id: str, export_id: str) -> dict[str, Any] | None:
-        response = self._client.get_item(TableName=self._table, Key=_job_key(tenant_id, export_id), ConsistentRead=True)
-        item = response.get("Item")
-        return from_item(item) if item else None
-
-    def take_export_lease(
-        self, tenant_id: str, export_id: str, owner: str, now: int, until: int
-    ) -> dict[str, Any] | None:
-        """Take a running job's lease unless a live worker holds it; the job, or None when not taken."""
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=_job_key(tenant_id, export_id),
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until ADD runs :one",
-                ConditionExpression="#status = :running AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": str(until)},
-                    ":now": {"N": str(now)},
-                    ":running": {"S": "running"},
-                    ":one": {"N": "1"},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return None
-        return from_item(response["Attributes"])
-
-    def checkpoint_export(self, job: dict[str, Any], owner: str, changes: dict[str, Any]) -> bool:
-        """SET `changes` (None removes) if `owner` still holds the job's lease; whether it did."""
-        names = {"#owner": "lease_owner"} | {f"#c{i}": name for i, name in enumerate(changes)}
-        values: dict[str, Any] = {":owner": {"S": owner}}
-        sets, removes = [], []
-        for index, value in enumerate(changes.values()):
-            if value is None:
-                removes.append(f"#c{index}")
-            else:
-                sets.append(f"#c{index} = :c{index}")
-                values[f":c{index}"] = to_item({"v": value})["v"]
-        expression = " ".join(
-            part
-            for part in ("SET " + ", ".join(sets) if sets else "", "REMOVE " + ", ".join(removes) if removes else "")
-            if part
-        )
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_job_key(job["tenant_id"], job["export_id"]),
-                UpdateExpression=expression,
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def finish_export(self, job: dict[str, Any], owner: str, changes: dict[str, Any]) -> bool:
-        """End the job (`changes`: status, counts, times), drop its running entry and the user's marker, at once."""
-        names = {f"#c{i}": name for i, name in enumerate(changes)} | {"#owner": "lease_owner", "#until": "lease_until"}
-        values = {f":c{i}": to_item({"v": value})["v"] for i, value in enumerate(changes.values())}
-        values[":owner"] = {"S": owner}
-        operations: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _job_key(job["tenant_id"], job["export_id"]),
-                    "UpdateExpression": "SET "
-                    + ", ".join(f"#c{i} = :c{i}" for i in range(len(changes)))
-                    + " REMOVE #owner, #until",
-                    "ConditionExpression": "#owner = :owner",
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            },
-            {"Delete": {"TableName": self._table, "Key": _running_key(job["tenant_id"], job["export_id"])}},
-            {
-                "Delete": {  # unless an erasure took it already, or it names a later export
-                    "TableName": self._table,
-                    "Key": _user_marker_key(job["tenant_id"], job["user_id"]),
-                    "ConditionExpression": "attribute_not_exists(export_id) OR export_id = :id",
-                    "ExpressionAttributeValues": {":id": {"S": job["export_id"]}},
-                }
-            },
-        ]
-        return self._transact(operations) is None
-
-    def running_exports(self) -> list[dict[str, Any]]:
-        """The jobs still running, every tenant's (a small partition: a job leaves it when it ends)."""
-        found: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": RUNNING_EXPORTS_PK}},
+    def drop_marker(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The Delete of the user's marker that names this export (an ended export's last write)."""
+        return {
+            "Delete": {  # unless an erasure took it already, or it names a later export
+                "TableName": self._table,
+                "Key": _user_marker_key(job["tenant_id"], job["user_id"]),
+                "ConditionExpression": "attribute_not_exists(export_id) OR export_id = :id",
+                "ExpressionAttributeValues": {":id": {"S": job["export_id"]}},
+            }
         }
-        while True:
-            response = self._client.query(**request)
-            found += [from_item(item) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def nudge_export(self, tenant_id: str, export_id: str, now: int) -> bool:
-        """Wake a running job whose lease lapsed: the write reaches the worker through the stream."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_job_key(tenant_id, export_id),
-                UpdateExpression="SET nudged_at = :now",
-                ConditionExpression="#status = :running AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":running": {"S": "running"}},
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
 
     def user_being_erased(self, tenant_id: str, user_id: str) -> bool:
         response = self._client.get_item(

@@ -5,12 +5,10 @@ on every create of a session or of a user state document of that user is refused
 user_erasure_in_progress), at no extra cost for creates (they update that item anyway). A second
 request while one runs answers the running job.
 
-The worker (functions/erasure_worker) is woken by the job item's own stream records: the job's
-creation, and every later write to it while it runs. A run takes the job's lease (a conditional
-UpdateItem), works page by page, records its cursor and counts after each page (conditioned on
-the lease, so two workers never both work a job), and stops before its time runs out, giving the
-lease back: that write wakes the next run. A run that dies keeps the lease until it lapses; the
-scheduled cleanup then writes to the job (`nudge`), which wakes a new run.
+The worker (functions/erasure_worker) runs it as every job runs (sessions.usecases.jobs): woken by
+the job item's stream records, under the job's lease, its cursor and counts recorded after each page,
+handing over before its function's time runs out; the cleanup wakes a job whose run died. A failed
+erasure keeps the user's flag: a new request runs it again, from where it stopped.
 
 Phases, each resumable at any point:
   sessions  the ByUser index, a page at a time. Each session is first marked erased and deleted
@@ -28,32 +26,23 @@ Costs what it removes: Queries and GetItems by key, BatchWriteItem in 25s, Delet
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
-
 from sessions.core.clock import format_ms, now_ms, parse_timestamp
 from sessions.core.errors import ErasureNotFound, Forbidden
-from sessions.core.settings import get_settings
 from sessions.domain.identity import Identity
 from sessions.store import SessionStore, VersionChanged, WriteConflict
-from sessions.store.erasure import ErasureJobs
+from sessions.store.erasure import ERASURE, ErasureJobs
 from sessions.store.keys import SESSION_SK, session_pk, user_pk
-from sessions.usecases.access import store
+from sessions.usecases.jobs import JobRun, JobWorker, job_store, may_act_for, new_job, start_or_answer, visible_job
 
 if TYPE_CHECKING:
     from sessions.domain.records import SessionChanges, SessionRecord
     from sessions.store.blobs import EventBlobs
 
-logger = Logger(child=True)
-
 JOB_LIFETIME_SECONDS = 30 * 24 * 3600  # an ended job (ids and counts) is kept this long, then DynamoDB's TTL removes it
-SAFETY_MARGIN_MS = 10_000  # a run stops this long before its function's timeout
-LEASE_MARGIN_MS = 30_000  # a lease outlives the run that took it by this much
 INDEX_SETTLE_MS = 3_000  # the ByUser index shows a session this long after it was written, at the latest (typically)
-MAX_FAILURES = 5  # runs in a row that failed before the job is reported failed
 BATCH_WRITE_MAX = 25
 COUNTS = ("sessions_erased", "events_deleted", "markers_deleted", "objects_deleted", "state_documents_deleted")
 
@@ -63,26 +52,14 @@ class ErasureStore(ErasureJobs, SessionStore):
 
 
 def _store() -> ErasureStore:
-    current = store()
-    if not isinstance(current, SessionStore):
-        raise TypeError("an erasure runs on the DynamoDB store, not a stand-in")
-    return ErasureStore(current._client, current._table)  # the same client and table
-
-
-def check_settings() -> None:
-    """At INIT (the worker's handler): a stack without the event-parts bucket fails its cold start, not a job."""
-    get_settings().require("event_blobs_bucket")
+    return job_store(ErasureStore)
 
 
 # --- who ----------------------------------------------------------------------------------------
 
 
-def _may_erase(identity: Identity, user_id: str) -> bool:
-    return user_id == identity.principal or identity.is_service or identity.is_admin
-
-
 def check_erasure_access(identity: Identity, user_id: str) -> None:
-    if not _may_erase(identity, user_id):
+    if not may_act_for(identity, user_id):
         raise Forbidden("erasing another user needs the service or admin role")
 
 
@@ -105,122 +82,46 @@ def view(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_erasure(identity: Identity, user_id: str) -> tuple[dict[str, Any], bool]:
-    """Start erasing the user (or answer the erasure that runs); (the job's view, whether this request started it)."""
+    """Start erasing the user (or answer the erasure that runs); (the job's view, whether this request started it).
+
+    A failed erasure answered runs again, from where it stopped.
+    """
     check_erasure_access(identity, user_id)
     jobs = _store()
-    at = format_ms(now_ms())
-    job = {
-        "tenant_id": identity.tenant_id,
-        "erasure_id": str(uuid.uuid4()),
-        "user_id": user_id,
-        "status": "running",
-        "phase": "sessions",
-        "started_at": at,
-        **dict.fromkeys(COUNTS, 0),
-    }
-    running_id = jobs.start_erasure(job)
-    if running_id == job["erasure_id"]:
-        return view(job), True
-    stored = jobs.get_erasure(identity.tenant_id, running_id)
-    if stored is None:  # pragma: no cover - the flag and the job are written together
-        raise RuntimeError("an erasure's flag names no job")
-    if stored["status"] == "failed":
-        jobs.reopen_erasure(identity.tenant_id, running_id)  # asked again: it runs again, from where it stopped
-        stored = jobs.get_erasure(identity.tenant_id, running_id) or stored
-    return view(stored), False
+    job = new_job(ERASURE, identity.tenant_id, user_id, now_ms()) | {"phase": "sessions", **dict.fromkeys(COUNTS, 0)}
+    return start_or_answer(jobs, ERASURE, job, jobs.start_erasure, view, rerun_failed=True)
 
 
 def get_erasure(identity: Identity, erasure_id: str) -> dict[str, Any]:
-    job = _store().get_erasure(identity.tenant_id, erasure_id)
-    if job is None or not _may_erase(identity, job["user_id"]):
-        raise ErasureNotFound(f"erasure {erasure_id!r} not found")
-    return view(job)
+    return view(visible_job(_store(), ERASURE, identity, erasure_id, ErasureNotFound))
 
 
 # --- the worker ---------------------------------------------------------------------------------
 
 
-def run_erasure(
-    tenant_id: str,
-    erasure_id: str,
-    *,
-    remaining_ms: Callable[[], int],
-    jobs: ErasureStore | None = None,
-    blobs: EventBlobs | None = None,
-) -> str:
-    """One run of a job: what it did ("busy": another run holds the lease or the job ended; "paused"; "completed")."""
-    from sessions.store.blobs import default_blobs  # the worker's alone: the API's functions never touch S3
-
-    jobs = jobs or _store()
-    owner = str(uuid.uuid4())
-    now = now_ms()
-    job = jobs.take_erasure_lease(tenant_id, erasure_id, owner, now, now + remaining_ms() + LEASE_MARGIN_MS)
-    if job is None:
-        return "busy"
-    run = _Run(jobs, blobs or default_blobs(), job, owner, lambda: remaining_ms() < SAFETY_MARGIN_MS)
-    try:
-        outcome = run.work()
-    except LeaseLost:
-        return "busy"  # it outlived its lease: the run that took the job over carries on
-    except Exception as exc:
-        # the type only: a message may quote what it failed on
-        logger.exception("erasure run failed", extra={"erasure_id": erasure_id, "error": type(exc).__name__})
-        run.failed(type(exc).__name__)
-        return "failed"
-    return outcome
-
-
-def resume_lapsed_erasures(jobs: ErasureStore | None = None) -> int:
-    """The cleanup's part: wake every running job whose lease lapsed (its worker died); how many were woken."""
-    jobs = jobs or _store()
-    now = now_ms()
-    return sum(jobs.nudge_erasure(entry["tenant_id"], entry["erasure_id"], now) for entry in jobs.running_erasures())
-
-
-class _Run:
+class _Run(JobRun):
     def __init__(
         self, jobs: ErasureStore, blobs: EventBlobs, job: dict[str, Any], owner: str, out_of_time: Callable[[], bool]
     ) -> None:
-        self._jobs, self._blobs, self._job, self._owner, self._out_of_time = jobs, blobs, job, owner, out_of_time
-        self._tenant, self._user = job["tenant_id"], job["user_id"]
+        super().__init__(jobs, ERASURE, job, owner, out_of_time)
+        self._jobs, self._blobs = jobs, blobs
 
     def work(self) -> str:
         while True:
             if self._out_of_time():
-                self._checkpoint({"lease_owner": None, "lease_until": None}, {})
-                return "paused"
+                return self._pause()
             if self._job["phase"] == "sessions":
                 self._sessions_page()
             elif self._user_data():
                 return "completed"
 
-    def failed(self, error: str) -> None:
-        failures = int(self._job.get("failures", 0)) + 1
-        if failures < MAX_FAILURES:
-            # giving the lease back wakes the next run at once (the job item's stream record)
-            self._checkpoint({"failures": failures, "last_error": error, "lease_owner": None, "lease_until": None}, {})
-            return
+    def _give_up(self, changes: dict[str, Any]) -> None:
         remaining = {"sessions": len(self._jobs.user_sessions_page(self._tenant, self._user, None)[0])}
-        self._jobs.finish_erasure(
-            self._job,
-            self._owner,
-            {"status": "failed", "failures": failures, "last_error": error, "remaining": remaining} | self._ended(),
-        )
+        self._end(changes | {"remaining": remaining}, [])  # the flag stays: the user's data is not all gone
 
     def _ended(self) -> dict[str, Any]:
         at = now_ms()
         return {"completed_at": format_ms(at), "ttl": at // 1000 + JOB_LIFETIME_SECONDS}
-
-    def _checkpoint(self, changes: dict[str, Any], added: dict[str, int]) -> None:
-        if not self._jobs.checkpoint_erasure(self._job, self._owner, changes, added):
-            raise LeaseLost("another run took the job over")
-        for name, value in changes.items():
-            if value is None:
-                self._job.pop(name, None)
-            else:
-                self._job[name] = value
-        for name, value in added.items():
-            self._job[name] = int(self._job.get(name, 0)) + value
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -315,8 +216,8 @@ class _Run:
         counts["state_documents_deleted"] += documents
         counts["markers_deleted"] += len(keys)
         counts["objects_deleted"] += exports
-        if not self._jobs.finish_erasure(self._job, self._owner, {"status": "completed", **counts} | self._ended()):
-            raise LeaseLost("another run took the job over")
+        # the counters item goes last, its flag with it: from now on the user may start anew
+        self._end_holding({"status": "completed", **counts}, [self._jobs.lift_flag(self._job)])
         return True
 
     def _delete_exports(self) -> int:
@@ -332,9 +233,10 @@ class _Run:
         return parse_timestamp(self._job["started_at"]) + INDEX_SETTLE_MS
 
 
-class LeaseLost(Exception):
-    """A run outlived its lease and another run took the job: this one stops."""
-
-
 class ObjectsKept(Exception):
     """S3 refused to delete some objects: the run fails, and the next one deletes them again."""
+
+
+WORKER = JobWorker(ERASURE, _store, _Run)
+run_erasure = WORKER.run  # one run of a job (the worker's, or a test's)
+resume_lapsed_erasures = WORKER.resume_lapsed  # the cleanup's part

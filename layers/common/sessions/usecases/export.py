@@ -11,54 +11,47 @@ The copy is one JSON Lines object in the event-parts bucket, `#exports/{tenant}/
 Sessions are those GET /v1/sessions/{id} answers: live ones (a deleted or expired session is not
 readable through the API, and is not exported).
 
-The worker (functions/export_worker) is woken, like the erasure's, by the job item's stream records,
-and takes the job's lease. It reads the user's data in a fixed order and keeps what it read in a
-buffer; once the buffer holds PART_BYTES it uploads it as the next part of an S3 multipart upload
-and records, with the part's ETag, the cursor after the buffer's last line (conditioned on the
-lease). A run that stops (out of time, or dead) loses only its buffer: the next run starts from the
-recorded cursor, so no part is written twice. The last run uploads the rest and completes the upload
-(or, with a single part, puts the object). The object is SSE-encrypted by the bucket's default (the
-stack's key when one is set); the bucket's lifecycle expires it after EXPORT_OBJECT_DAYS.
+The worker (functions/export_worker) runs it as every job runs (sessions.usecases.jobs: woken by the
+job item's stream records, under the job's lease, the cleanup waking a job whose run died). It reads
+the user's data in a fixed order and keeps what it read in a buffer; once the buffer holds
+PART_BYTES it uploads it as the next part of an S3 multipart upload and records, with the part's
+ETag, the cursor after the buffer's last line (conditioned on the lease). A run that stops (out of
+time, or dead) loses only its buffer: the next run starts from the recorded cursor, so no part is
+written twice. The last run uploads the rest and completes the upload (or, with a single part, puts
+the object). The object is SSE-encrypted by the bucket's default (the stack's key when one is set);
+the bucket's lifecycle expires it after EXPORT_OBJECT_DAYS.
 An erasure of the user deletes every export of theirs; an export is refused while an erasure runs.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
-
 from sessions.core.clock import format_ms, now_ms, parse_timestamp
 from sessions.core.errors import ExportNotFound, Forbidden, UserErasureInProgress
-from sessions.core.settings import get_settings
 from sessions.domain.identity import Identity
 from sessions.domain.lineage import extents, is_fork_reader
 from sessions.store import SessionStore
 from sessions.store.erasure import ErasureJobs
-from sessions.store.export import ExportJobs, UserBeingErased
+from sessions.store.export import EXPORT, ExportJobs, UserBeingErased
 from sessions.store.queries import EventQuery, event_position
 from sessions.store.state import StateKey
-from sessions.usecases.access import is_live, public_view, store
+from sessions.usecases.access import is_live, public_view
+from sessions.usecases.jobs import JobRun, JobWorker, job_store, may_act_for, new_job, start_or_answer, visible_job
 
 if TYPE_CHECKING:
     from sessions.domain.records import EventRecord, SessionRecord
     from sessions.store.blobs import EventBlobs
     from sessions.store.queries import Page
 
-logger = Logger(child=True)
-
 JOB_LIFETIME_SECONDS = 30 * 24 * 3600  # the job item (ids and counts) is kept this long from its start (TTL)
 EXPORT_OBJECT_DAYS = 7  # template.yaml's lifecycle rule on the export prefix: the object's life
 URL_SECONDS = 3600  # a download URL's validity, from the GET that signed it
 PART_BYTES = 8 * 1024 * 1024  # an upload part (S3: at least 5 MiB, but for the last)
 EVENTS_PAGE = 100
-SAFETY_MARGIN_MS = 10_000  # a run stops this long before its function's timeout
-LEASE_MARGIN_MS = 30_000  # a lease outlives the run that took it by this much
-MAX_FAILURES = 5  # runs in a row that failed before the job is reported failed
 COUNTS = ("sessions", "events", "state_documents", "bytes")
 CONTENT_TYPE = "application/x-ndjson"
 
@@ -68,28 +61,13 @@ class ExportStore(ExportJobs, ErasureJobs, SessionStore):
 
 
 def _store() -> ExportStore:
-    current = store()
-    if not isinstance(current, SessionStore):
-        raise TypeError("an export runs on the DynamoDB store, not a stand-in")
-    return ExportStore(current._client, current._table)  # the same client and table
+    return job_store(ExportStore)
 
 
 def _blobs() -> EventBlobs:
     from sessions.store.blobs import default_blobs  # the worker's and GET's: creating a job touches no S3
 
     return default_blobs()
-
-
-def check_settings() -> None:
-    """At INIT (the worker's handler): a stack without the bucket fails its cold start, not a job."""
-    get_settings().require("event_blobs_bucket")
-
-
-# --- who ----------------------------------------------------------------------------------------
-
-
-def _may_export(identity: Identity, user_id: str) -> bool:
-    return user_id == identity.principal or identity.is_service or identity.is_admin
 
 
 # --- the API ------------------------------------------------------------------------------------
@@ -123,74 +101,25 @@ def view(job: dict[str, Any], blobs: EventBlobs | None = None) -> dict[str, Any]
 
 def start_export(identity: Identity, user_id: str) -> tuple[dict[str, Any], bool]:
     """Start exporting the user (or answer the export that runs); (the job's view, whether this request started it)."""
-    if not _may_export(identity, user_id):
+    if not may_act_for(identity, user_id):
         raise Forbidden("exporting another user's data needs the service or admin role")
     jobs = _store()
     at = now_ms()
-    job = {
-        "tenant_id": identity.tenant_id,
-        "export_id": str(uuid.uuid4()),
-        "user_id": user_id,
-        "status": "running",
-        "started_at": format_ms(at),
+    job = new_job(EXPORT, identity.tenant_id, user_id, at) | {
         "cursor": _first_cursor(),
         "ttl": at // 1000 + JOB_LIFETIME_SECONDS,
     }
     try:
-        running_id = jobs.start_export(job)
+        return start_or_answer(jobs, EXPORT, job, jobs.start_export, view)
     except UserBeingErased:
         raise UserErasureInProgress("the user is being erased: nothing of theirs is exported") from None
-    if running_id == job["export_id"]:
-        return view(job), True
-    stored = jobs.get_export(identity.tenant_id, running_id)
-    if stored is None:  # pragma: no cover - the marker and the job are written together
-        raise RuntimeError("an export's marker names no job")
-    return view(stored), False
 
 
 def get_export(identity: Identity, export_id: str) -> dict[str, Any]:
-    job = _store().get_export(identity.tenant_id, export_id)
-    if job is None or not _may_export(identity, job["user_id"]):
-        raise ExportNotFound(f"export {export_id!r} not found")
-    return view(job)
+    return view(visible_job(_store(), EXPORT, identity, export_id, ExportNotFound))
 
 
 # --- the worker ---------------------------------------------------------------------------------
-
-
-def run_export(
-    tenant_id: str,
-    export_id: str,
-    *,
-    remaining_ms: Callable[[], int],
-    jobs: ExportStore | None = None,
-    blobs: EventBlobs | None = None,
-) -> str:
-    """One run of a job: what it did ("busy": another run holds the lease or the job ended; "paused"; "completed";
-    "failed": this run failed, the next one retries until MAX_FAILURES)."""
-    jobs = jobs or _store()
-    owner = str(uuid.uuid4())
-    now = now_ms()
-    job = jobs.take_export_lease(tenant_id, export_id, owner, now, now + remaining_ms() + LEASE_MARGIN_MS)
-    if job is None:
-        return "busy"
-    run = _Run(jobs, blobs or _blobs(), job, owner, lambda: remaining_ms() < SAFETY_MARGIN_MS)
-    try:
-        return run.work()
-    except LeaseLost:
-        return "busy"  # it outlived its lease: the run that took the job over carries on
-    except Exception as exc:
-        # the type only: a message may quote what it failed on
-        logger.exception("export run failed", extra={"export_id": export_id, "error": type(exc).__name__})
-        run.failed(type(exc).__name__)
-        return "failed"
-
-
-def resume_lapsed_exports(jobs: ExportStore | None = None) -> int:
-    """The cleanup's part: wake every running job whose lease lapsed (its worker died); how many were woken."""
-    jobs = jobs or _store()
-    now = now_ms()
-    return sum(jobs.nudge_export(entry["tenant_id"], entry["export_id"], now) for entry in jobs.running_exports())
 
 
 def _first_cursor() -> dict[str, Any]:
@@ -203,12 +132,12 @@ def line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-class _Run:
+class _Run(JobRun):
     def __init__(
         self, jobs: ExportStore, blobs: EventBlobs, job: dict[str, Any], owner: str, out_of_time: Callable[[], bool]
     ) -> None:
-        self._jobs, self._blobs, self._job, self._owner, self._out_of_time = jobs, blobs, job, owner, out_of_time
-        self._tenant, self._user = job["tenant_id"], job["user_id"]
+        super().__init__(jobs, EXPORT, job, owner, out_of_time)
+        self._jobs, self._blobs = jobs, blobs
         from sessions.store.blobs import export_key
 
         self._key = export_key(self._tenant, self._user, job["export_id"])
@@ -220,9 +149,7 @@ class _Run:
         cursor = dict(self._job["cursor"])
         for text, after in _Lines(self._jobs, self._tenant, self._user).after(cursor):
             if self._out_of_time():
-                # what the buffer holds is read again by the next run, from the recorded cursor
-                self._checkpoint({"lease_owner": None, "lease_until": None})
-                return "paused"
+                return self._pause()  # what the buffer holds is read again by the next run, from the recorded cursor
             buffer += text
             cursor = after
             if len(buffer) >= PART_BYTES:
@@ -233,41 +160,19 @@ class _Run:
         self._complete(bytes(buffer), cursor)
         return "completed"
 
-    def failed(self, error: str) -> None:
-        failures = int(self._job.get("failures", 0)) + 1
-        if failures < MAX_FAILURES:
-            # giving the lease back wakes the next run at once (the job item's stream record)
-            self._checkpoint({"failures": failures, "last_error": error, "lease_owner": None, "lease_until": None})
-            return
+    def _give_up(self, changes: dict[str, Any]) -> None:
         self._abort_upload()
-        self._jobs.finish_export(
-            self._job, self._owner, {"status": "failed", "failures": failures, "last_error": error} | self._ended()
-        )
-
-    def _ended(self) -> dict[str, Any]:
-        return {"completed_at": format_ms(now_ms())}
+        self._end(changes, [self._jobs.drop_marker(self._job)])
 
     def _end_erased(self) -> str:
         """An erasure of the user runs: what is uploaded goes, and the job fails (nothing of theirs is exported)."""
         self._abort_upload()
-        if not self._jobs.finish_export(
-            self._job, self._owner, {"status": "failed", "last_error": "UserErased"} | self._ended()
-        ):
-            raise LeaseLost("another run took the job over")
+        self._end_holding({"status": "failed", "last_error": "UserErased"}, [self._jobs.drop_marker(self._job)])
         return "failed"
 
     def _abort_upload(self) -> None:
         if self._job.get("upload_id"):
             self._blobs.abort_upload(self._key, self._job["upload_id"])
-
-    def _checkpoint(self, changes: dict[str, Any]) -> None:
-        if not self._jobs.checkpoint_export(self._job, self._owner, changes):
-            raise LeaseLost("another run took the job over")
-        for name, value in changes.items():
-            if value is None:
-                self._job.pop(name, None)
-            else:
-                self._job[name] = value
 
     def _upload_part(self, data: bytes, cursor: dict[str, Any]) -> None:
         upload_id = self._job.get("upload_id")
@@ -288,10 +193,7 @@ class _Run:
             self._blobs.complete_upload(self._key, upload_id, etags)
         else:
             self._blobs.put(self._key, rest, CONTENT_TYPE)  # it all fit one part: no multipart upload needed
-        if not self._jobs.finish_export(
-            self._job, self._owner, {"status": "completed", "cursor": cursor} | self._ended()
-        ):
-            raise LeaseLost("another run took the job over")
+        self._end_holding({"status": "completed", "cursor": cursor}, [self._jobs.drop_marker(self._job)])
 
 
 class _Lines:
@@ -369,5 +271,6 @@ class _Lines:
         return read(record)
 
 
-class LeaseLost(Exception):
-    """A run outlived its lease and another run took the job: this one stops."""
+WORKER = JobWorker(EXPORT, _store, _Run)
+run_export = WORKER.run  # one run of a job (the worker's, or a test's)
+resume_lapsed_exports = WORKER.resume_lapsed  # the cleanup's part
