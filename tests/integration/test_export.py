@@ -182,6 +182,26 @@ def test_an_erasure_removes_the_users_exports_and_refuses_new_ones_while_it_runs
     assert [entry["Key"].split("/")[2] for entry in listed] == ["bob"]
 
 
+def test_an_erasure_that_begins_as_the_export_completes_leaves_no_export_behind(gateway, aws, streams, monkeypatch):
+    """The erasure may list the user's exports before the export's object exists: the export sees the erasure
+    once its object is complete, removes it itself and fails."""
+    populate(gateway, "alice", sessions=1)
+    streams.drain()
+    completing = export._Run._complete
+
+    def an_erasure_begins_meanwhile(self, rest: bytes) -> None:
+        completing(self, rest)
+        assert gateway.request("POST", "/v1/users/alice/erasure", user="alice").status == 202
+
+    monkeypatch.setattr(export._Run, "_complete", an_erasure_begins_meanwhile)
+    started = start(gateway, "alice", user="alice")
+    streams.drain()
+    job = gateway.request("GET", f"/v1/exports/{started.body['export_id']}", user="alice").body
+    assert job["status"] == "failed" and job["download_url"] is None
+    listed = boto3.client("s3").list_objects_v2(Bucket=aws["EventBlobsBucket"], Prefix="#exports/").get("Contents", [])
+    assert listed == []
+
+
 def test_ten_thousand_events_exported_by_a_worker_that_dies_mid_export_and_is_resumed(gateway, streams, monkeypatch):
     """10,000 events of 1 KiB: more than one 8 MiB part. The first run dies after its first part; the cleanup
     wakes the job once the lease lapsed, and the next run goes on from the recorded cursor."""
@@ -201,7 +221,7 @@ def test_ten_thousand_events_exported_by_a_worker_that_dies_mid_export_and_is_re
         original(self, data, cursor)
         uploads.append(len(data))
 
-    def dies_before_the_last(self, rest: bytes, cursor: dict[str, Any]) -> None:
+    def dies_before_the_last(self, rest: bytes) -> None:
         raise SystemExit("the function timed out")
 
     monkeypatch.setattr(export._Run, "_upload_part", dies_after_one_part)

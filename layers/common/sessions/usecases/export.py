@@ -157,7 +157,13 @@ class _Run(JobRun):
                 buffer.clear()
         if self._jobs.user_being_erased(self._tenant, self._user):
             return self._end_erased()
-        self._complete(bytes(buffer), cursor)
+        self._complete(bytes(buffer))
+        if self._jobs.user_being_erased(self._tenant, self._user):
+            # an erasure began while the object was completed: it may have listed the user's exports before
+            # the object existed, so the export removes its own object (checked after it exists, no gap)
+            self._blobs.delete_keys([self._key])
+            return self._end_erased()
+        self._end_holding({"status": "completed", "cursor": cursor}, [self._jobs.drop_marker(self._job)])
         return "completed"
 
     def _give_up(self, changes: dict[str, Any]) -> None:
@@ -184,7 +190,7 @@ class _Run(JobRun):
         etags.append(self._blobs.upload_part(self._key, upload_id, len(etags) + 1, data))
         self._checkpoint({"cursor": cursor, "etags": etags})
 
-    def _complete(self, rest: bytes, cursor: dict[str, Any]) -> None:
+    def _complete(self, rest: bytes) -> None:
         upload_id = self._job.get("upload_id")
         if upload_id:
             etags = list(self._job.get("etags", []))
@@ -193,7 +199,6 @@ class _Run(JobRun):
             self._blobs.complete_upload(self._key, upload_id, etags)
         else:
             self._blobs.put(self._key, rest, CONTENT_TYPE)  # it all fit one part: no multipart upload needed
-        self._end_holding({"status": "completed", "cursor": cursor}, [self._jobs.drop_marker(self._job)])
 
 
 class _Lines:
