@@ -228,6 +228,21 @@ def in_process_stack(environment: Mapping[str, str] | None = None) -> Iterator[S
             reset_sessions_caches()
 
 
+def report_job(verb: str, outcome: str, job: dict[str, Any], seconds: float, items: int, counter: CallCounter) -> float:
+    """Print what a job run in-process did (its counts, every DynamoDB and S3 call) and return the DynamoDB
+    calls per item it `verb` (removed, exported). A job reads by key: a Scan fails the benchmark."""
+    print(f"  outcome: {outcome}, status {job['status']}, {seconds:.1f} s (moto, in-process)")
+    print(table([verb, "count"], [[name, value] for name, value in job["counts"].items()]))
+    rows = [[f"dynamodb {name}", count] for name, count in counter.calls.most_common()]
+    rows += [[f"s3 {name}", count] for name, count in counter.s3_calls.most_common()]
+    print(table(["call", "count"], rows))
+    calls = sum(counter.calls.values())
+    per_item = calls / items if items else float("nan")
+    print(f"  {calls} DynamoDB calls for {items} items: {per_item:.3f} calls per {verb} item")
+    assert "Scan" not in counter.calls
+    return per_item
+
+
 def run() -> dict[str, Any]:
     """Create, read, change and delete a session on moto; print calls per request; return the figures."""
     add_layer_to_path()

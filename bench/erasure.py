@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from bench.calls import CallCounter, in_process_stack
-from bench.common import table
+from bench.calls import CallCounter, in_process_stack, report_job
 from local.aws.moto_fixes import adapt_moto
 from local.launcher import launch_dev_server
 
@@ -105,15 +104,7 @@ def count_calls(sessions: int, events: int) -> dict[str, Any]:
         done = erasure.get_erasure(Identity(TENANT, USER), job["erasure_id"])
     counts = done["counts"]
     removed = sessions + counts["events_deleted"] + counts["markers_deleted"] + counts["state_documents_deleted"]
-    dynamodb_calls = sum(counter.calls.values())
-    print(f"  outcome: {outcome}, status {done['status']}, {elapsed:.1f} s (moto, in-process)")
-    print(table(["removed", "count"], [[name, value] for name, value in counts.items()]))
-    rows = [[f"dynamodb {name}", count] for name, count in counter.calls.most_common()]
-    rows += [[f"s3 {name}", count] for name, count in counter.s3_calls.most_common()]
-    print(table(["call", "count"], rows))
-    per_item = dynamodb_calls / removed if removed else float("nan")
-    print(f"  {dynamodb_calls} DynamoDB calls for {removed} items: {per_item:.3f} calls per removed item")
-    assert "Scan" not in counter.calls  # the erasure's promise
+    per_item = report_job("removed", outcome, done, elapsed, removed, counter)
     return {
         "sessions": sessions,
         "events_per_session": events,

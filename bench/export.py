@@ -13,8 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.calls import CallCounter, in_process_stack
-from bench.common import table
+from bench.calls import CallCounter, in_process_stack, report_job
 from bench.erasure import TENANT, USER, seed
 
 
@@ -38,15 +37,7 @@ def run(sessions: int = 200, events: int = 50) -> dict[str, Any]:
         done = export.get_export(Identity(TENANT, USER), job["export_id"])
     counts = done["counts"]
     exported = counts["sessions"] + counts["events"] + counts["state_documents"]
-    dynamodb_calls = sum(counter.calls.values())
-    print(f"  outcome: {outcome}, status {done['status']}, {elapsed:.1f} s (moto, in-process)")
-    print(table(["exported", "count"], [[name, value] for name, value in counts.items()]))
-    rows = [[f"dynamodb {name}", count] for name, count in counter.calls.most_common()]
-    rows += [[f"s3 {name}", count] for name, count in counter.s3_calls.most_common()]
-    print(table(["call", "count"], rows))
-    per_item = dynamodb_calls / exported if exported else float("nan")
-    print(f"  {dynamodb_calls} DynamoDB calls for {exported} items: {per_item:.3f} calls per exported item")
-    assert "Scan" not in counter.calls  # reads by key only
+    per_item = report_job("exported", outcome, done, elapsed, exported, counter)
     return {
         "sessions": sessions,
         "events_per_session": events,
