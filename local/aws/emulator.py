@@ -148,6 +148,13 @@ def _announce_records(channel: IO[bytes], stopped: threading.Event) -> None:
                 stopped.set()
 
 
+def _until_closed(fd: int, stopped: threading.Event) -> None:
+    # the raw descriptor: a daemon thread blocked in a buffered reader would stop the interpreter's exit
+    while os.read(fd, 4096):
+        pass
+    stopped.set()
+
+
 def serve(port: int, channel_fd: int) -> int:
     """moto's server on `port`, adapted (moto_fixes) and holding the template's resources, until told to stop."""
     from moto.server import ThreadedMotoServer
@@ -170,7 +177,7 @@ def serve(port: int, channel_fd: int) -> int:
         channel.write(json.dumps(names).encode() + b"\n")
         threading.Thread(target=_announce_records, args=(channel, stopped), daemon=True).start()
         # the dev server gone (killed, even) closes this process's stdin
-        threading.Thread(target=lambda: (sys.stdin.buffer.read(), stopped.set()), daemon=True).start()
+        threading.Thread(target=_until_closed, args=(sys.stdin.fileno(), stopped), daemon=True).start()
         while not stopped.wait(timeout=0.5):
             pass
     finally:
