@@ -158,16 +158,28 @@ class User:
         event = {"type": "message", "role": "user", "content": "turn " + "x" * 200, "usage": {"tokens": tokens}}
         reply = self._timed("append", 201, "POST", f"/v1/sessions/{session.session_id}/events", event)
         self._check(f"append seq {reply['seq']} != {session.events + 1}", reply["seq"] == session.events + 1)
-        session.events, session.tokens, session.version = session.events + 1, session.tokens + tokens, session.version + 1
+        session.events, session.tokens, session.version = (
+            session.events + 1,
+            session.tokens + tokens,
+            session.version + 1,
+        )
         self._expect_event(session, "session.event_appended", session.version)
 
     def _append_batch_of_5(self, session: SessionModel) -> None:
         tokens = [self._random.randint(1, 50) for _ in range(5)]
-        body = {"events": [{"type": "message", "role": "assistant", "content": "x" * 100, "usage": {"tokens": n}} for n in tokens]}
+        body = {
+            "events": [
+                {"type": "message", "role": "assistant", "content": "x" * 100, "usage": {"tokens": n}} for n in tokens
+            ]
+        }
         reply = self._timed("append batch of 5", 201, "POST", f"/v1/sessions/{session.session_id}/events", body)
         seqs = [event["seq"] for event in reply["events"]]
         self._check(f"batch seqs {seqs}", seqs == list(range(session.events + 1, session.events + 6)))
-        session.events, session.tokens, session.version = session.events + 5, session.tokens + sum(tokens), session.version + 1
+        session.events, session.tokens, session.version = (
+            session.events + 5,
+            session.tokens + sum(tokens),
+            session.version + 1,
+        )
         self._expect_event(session, "session.event_appended", session.version)
 
     def _get(self, session: SessionModel) -> None:
@@ -175,15 +187,22 @@ class User:
         self._check_session(reply, session)
 
     def _history_page(self, session: SessionModel) -> None:
-        reply = self._timed("history page", 200, "GET", f"/v1/sessions/{session.session_id}/history?limit=20&order=desc")
+        reply = self._timed(
+            "history page", 200, "GET", f"/v1/sessions/{session.session_id}/history?limit=20&order=desc"
+        )
         seqs = [event["seq"] for event in reply["events"]]
         newest = list(range(session.events, max(0, session.events - 20), -1))
-        self._check(f"history of {session.session_id}: total {reply['total']}, seqs {seqs[:3]}…", reply["total"] == session.events and seqs == newest)
+        self._check(
+            f"history of {session.session_id}: total {reply['total']}, seqs {seqs[:3]}…",
+            reply["total"] == session.events and seqs == newest,
+        )
 
     def _context_patch(self, session: SessionModel) -> None:
         key = f"k{self._random.randint(0, 9)}"
         value = self._random.randint(0, 1_000_000)
-        reply = self._timed("context patch", 200, "PATCH", f"/v1/sessions/{session.session_id}", {"context": {key: value}})
+        reply = self._timed(
+            "context patch", 200, "PATCH", f"/v1/sessions/{session.session_id}", {"context": {key: value}}
+        )
         changed = session.context.get(key) != value
         session.context[key] = value
         if changed:
@@ -245,12 +264,15 @@ class BusConsumer:
     def __init__(self, moto_url: str) -> None:
         import boto3
 
-        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+        local = "local"  # the emulator's dummy credentials (local/aws/emulator.py)
+        session = boto3.Session(aws_access_key_id=local, aws_secret_access_key=local, region_name="us-east-1")
         self._sqs = session.client("sqs", endpoint_url=moto_url)
         events = session.client("events", endpoint_url=moto_url)
         bus = next(b["Name"] for b in events.list_event_buses()["EventBuses"] if b["Name"] != "default")
         self._queue_url = self._sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         events.put_rule(Name=QUEUE_NAME, EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
         events.put_targets(Rule=QUEUE_NAME, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
         self.arrived: dict[tuple[str, str, int | None], float] = {}
@@ -313,7 +335,9 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
             load_average_after = os.getloadavg()[0]
         finally:
             server.stop(signal.SIGINT)
-    return _figures(people, consumer.arrived, expected, elapsed, on_time_at_end, drained_after, (load_average, load_average_after))
+    return _figures(
+        people, consumer.arrived, expected, elapsed, on_time_at_end, drained_after, (load_average, load_average_after)
+    )
 
 
 def _figures(
@@ -373,7 +397,8 @@ def report(label: str, figures: dict[str, Any]) -> str:
         [op, f["count"], f["p50_ms"], f["p95_ms"], f["p99_ms"], f["max_ms"]] for op, f in figures["operations"].items()
     ]
     title = (
-        f"  {label}: {figures['users']} users, {figures['requests_per_s']:.1f} requests/s over {figures['seconds']:.0f} s"
+        f"  {label}: {figures['users']} users, {figures['requests_per_s']:.1f} requests/s"
+        f" over {figures['seconds']:.0f} s"
         f" (load average {figures['load_average'][0]:.2f} → {figures['load_average'][1]:.2f})"
     )
     lines = [

@@ -84,7 +84,9 @@ def launch_dev_server(
     env = {**(environment if environment is not None else os.environ)}
     env.update(PORT=str(api), LAMBDA_PORT=str(lambda_api), MOTO_PORT=str(moto))
     with (log_dir / "stdout.log").open("wb") as stdout, (log_dir / "stderr.log").open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "local"], cwd=root or ROOT, env=env, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local"], cwd=root or ROOT, env=env, stdout=stdout, stderr=stderr
+        )
     server = DevServerProcess(
         process, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{lambda_api}", f"http://127.0.0.1:{moto}", log_dir
     )

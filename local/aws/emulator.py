@@ -90,7 +90,9 @@ class AwsEmulator:
             os.close(writing)
         channel = os.fdopen(reading, "rb", buffering=0)
         self.names = self._handshake(channel)
-        self._relay = threading.Thread(target=self._relay_announcements, args=(channel,), name="emulator-records", daemon=True)
+        self._relay = threading.Thread(
+            target=self._relay_announcements, args=(channel,), name="emulator-records", daemon=True
+        )
         self._relay.start()
 
     def _handshake(self, channel: IO[bytes]) -> dict[str, str]:

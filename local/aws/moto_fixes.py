@@ -50,8 +50,8 @@ def check_moto_version() -> None:
 def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
     """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, items
     written into responses and update expressions walked without moto's repeated lookups, requests dispatched
-    and EventBridge input paths parsed without moto's repeated work, every operation serialized, and a TTL sweeper deleting expired items every `sweep_seconds` (by default
-    LOCAL_TTL_SWEEP_SECONDS, else a minute).
+    and EventBridge input paths parsed without moto's repeated work, every operation serialized, and a TTL
+    sweeper deleting expired items every `sweep_seconds` (by default LOCAL_TTL_SWEEP_SECONDS, else a minute).
     Once per process: a later call changes nothing and returns the same running sweeper."""
     global _sweeper
     check_moto_version()
