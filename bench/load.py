@@ -261,7 +261,7 @@ class User:
 class BusConsumer:
     """An SQS target on the dev server's bus; notes when each lifecycle event arrives."""
 
-    def __init__(self, moto_url: str) -> None:
+    def __init__(self, moto_url: str, queue_name: str = QUEUE_NAME) -> None:
         import boto3
 
         local = "local"  # the emulator's dummy credentials (local/aws/emulator.py)
@@ -269,12 +269,13 @@ class BusConsumer:
         self._sqs = session.client("sqs", endpoint_url=moto_url)
         events = session.client("events", endpoint_url=moto_url)
         bus = next(b["Name"] for b in events.list_event_buses()["EventBuses"] if b["Name"] != "default")
-        self._queue_url = self._sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+        self._queue_url = self._sqs.create_queue(QueueName=queue_name)["QueueUrl"]
         arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        events.put_rule(Name=QUEUE_NAME, EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
-        events.put_targets(Rule=QUEUE_NAME, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+        self._events, self._bus, self._rule = events, bus, queue_name
+        events.put_rule(Name=queue_name, EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+        events.put_targets(Rule=queue_name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
         self.arrived: dict[tuple[str, str, int | None], float] = {}
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="bus-consumer", daemon=True)
@@ -283,8 +284,11 @@ class BusConsumer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop receiving, and take the rule off the bus (it would cost every later event a delivery)."""
         self._stopping.set()
         self._thread.join()
+        self._events.remove_targets(Rule=self._rule, EventBusName=self._bus, Ids=["q"])
+        self._events.delete_rule(Name=self._rule, EventBusName=self._bus)
 
     def _receive(self) -> None:
         while not self._stopping.is_set():
