@@ -1,4 +1,4 @@
-"""python -m bench [cold|overhead|calls|cost|growth|load|contention|client|compaction|fork|langgraph|erasure|all]
+"""python -m bench [cold|overhead|calls|cost|growth|load|contention|client|compaction|fork|langgraph|erasure|export|all]
 [--baseline CHECKOUT] [--repeat N] [--iterations N] [--quick] [--smoke] [--json PATH] [--write-docs [PATH]]"""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ SECTIONS = (
     "fork",
     "langgraph",
     "erasure",
+    "export",
 )
 QUICK_REPEAT, QUICK_ITERATIONS, QUICK_PROFILE_RUNS = 3, 200, 1
 
@@ -179,6 +180,10 @@ def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, it
             **({"seconds": 5.0, "users": (4,)} if smoke else {"seconds": 20.0} if args.quick else {}),
             baseline=args.baseline,
         )
+    if section == "export":
+        from bench import export
+
+        return export.run(**({"sessions": 3, "events": 25} if smoke else {"sessions": 50} if args.quick else {}))
     if section == "contention":
         from bench import contention
 

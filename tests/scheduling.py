@@ -27,6 +27,9 @@ LONGEST_FIRST = (
     "tests/fuzz/test_fuzz.py",
     "client/tests/adapters/test_langgraph_conformance.py",
     "tests/bench/test_sections.py",
+    # 10,000 events written and exported: about a minute each (measured alone, 2026-12-06, load average 13)
+    "tests/e2e/test_export_e2e.py",
+    "tests/integration/test_export.py",
     "client/tests/adapters/test_langgraph.py",
     "client/tests/adapters/test_readme_examples.py",
     "tests/integration/test_cleanup.py",

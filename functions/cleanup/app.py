@@ -8,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from sessions.core.clock import now_ms
 from sessions.usecases.cleanup import check_settings, run_cleanup
 from sessions.usecases.erasure import resume_lapsed_erasures
+from sessions.usecases.export import resume_lapsed_exports
 
 check_settings()
 logger = Logger()
@@ -26,6 +27,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return summary  # it removed nothing: its counts are no metric
     # an erasure whose worker died (its lease lapsed) is woken: its job item's write reaches a new worker
     logger.info("erasures resumed", extra={"erasures_resumed": resume_lapsed_erasures()})
+    logger.info("exports resumed", extra={"exports_resumed": resume_lapsed_exports()})
     # per function, so that two stacks in one account never satisfy each other's alarm
     metrics.add_dimension(name="function_name", value=context.function_name)
     for name in ("sessions_expired", "sessions_purged", "history_events_deleted"):

@@ -111,6 +111,22 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and figures["counts"]["events_deleted"] == figures["sessions"] * figures["events_per_session"]
             and 0 < figures["dynamodb_calls_per_removed_item"] < 1
             and "Scan" not in figures["dynamodb_calls"]
+            # the same user made through the dev server's API, erased there by its worker
+            and figures["dev_server"]["counts"]["sessions_erased"] == figures["sessions"]
+            and figures["dev_server"]["counts"]["events_deleted"] == figures["sessions"] * figures["events_per_session"]
+            and figures["dev_server"]["seconds"] > 0
+        ),
+    ),
+    "export": (
+        "Export of a user",
+        lambda figures: (
+            figures["status"] == "completed"
+            and figures["counts"]["sessions"] == figures["sessions"]
+            and figures["counts"]["events"] == figures["sessions"] * figures["events_per_session"]
+            and figures["counts"]["state_documents"] == 1
+            and figures["s3_calls"]["GetObject"] == figures["sessions"]  # each session's large part, inline
+            and 0 < figures["dynamodb_calls_per_exported_item"] < 1
+            and "Scan" not in figures["dynamodb_calls"]
         ),
     ),
 }

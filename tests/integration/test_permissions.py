@@ -4,9 +4,9 @@ The emulator does not enforce IAM, so a missing action would only show deployed,
 This runs a workload that takes every path (creates with events, the cap and its repair, patches,
 resumes, deletes, appends and batches, one event read, redacted and rewound, selected events removed,
 history, lists, stats, state documents, forks and the copies their parents' changes make for them, the
-publisher settling removals and replaying a batch, the cleanup, a user's erasure), records each function's calls on the
-sessions table as IAM actions (a transaction needs the action of each of its items), and holds them to
-the role's statements. The same for the bucket of large event parts (a
+publisher settling removals and replaying a batch, the cleanup, a user's export and erasure), records
+each function's calls on the sessions table as IAM actions (a transaction needs the action of each of
+its items), and holds them to the role's statements. The same for the bucket of large event parts (a
 presigned URL acts as its signer: it needs GetObject).
 
 With a customer-managed key (KmsKeyArn), each function's KMS grants are held to the same calls: the tables
@@ -49,6 +49,9 @@ STREAM_ACTIONS = {"DescribeStream", "GetRecords", "GetShardIterator", "ListStrea
 S3_ACTIONS = {"PutObject": {"PutObject"}, "GetObject": {"GetObject"}, "ListObjectsV2": {"ListBucket"}}
 S3_ACTIONS |= {"DeleteObjects": {"DeleteObject"}}  # DeleteObjects is authorized as DeleteObject of each key
 S3_ACTIONS |= {"CopyObject": {"GetObject", "PutObject"}}  # reads the source object, writes the copy
+# a multipart upload's calls are authorized as PutObject of its object; its abort has its own action
+S3_ACTIONS |= {name: {"PutObject"} for name in ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")}
+S3_ACTIONS |= {"AbortMultipartUpload": {"AbortMultipartUpload"}}
 OPEN_SESSION_CAP = 10  # the workload reaches it twice: set here, whatever the template's default
 
 
@@ -219,6 +222,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, aws, table,
         ("POST", "/v1/sessions/keyed/fork", {"session_id": "keyed-fork"}),
     ):
         ok(gateway.request(method, path, body, user="u-keyed", headers={"Idempotency-Key": f"k-{path}"}), 201)
+    export_workload(gateway, ok, monkeypatch)
     erasure_workload(gateway, ok)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
@@ -228,6 +232,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, aws, table,
     assert {"GetStateFunction", "UpdateStateFunction"} <= functions
     assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction", "ForkSessionFunction"} <= functions
     assert {"StartErasureFunction", "GetErasureFunction", "ErasureWorkerFunction"} <= functions
+    assert {"StartExportFunction", "GetExportFunction", "ExportWorkerFunction"} <= functions
     for function in sorted(functions):
         needed = {action for action in calls[function] if ":" not in action}
         allowed = allowed_on_sessions_table(function)
@@ -261,6 +266,42 @@ def assert_key_grants_are_what_the_calls_need(calls: dict[str, set[str]], functi
 
 def any_of(made: set[str], prefix: str) -> set[str]:
     return {entry.removeprefix(prefix) for entry in made if entry.startswith(prefix)}
+
+
+def export_workload(gateway: Any, ok: Any, monkeypatch: Any) -> None:
+    """Bob's data exported twice: a run that fails after uploading a part (its upload aborted), then one that
+    completes (its large part read back), its download URL signed; the erasure below deletes the export."""
+    from sessions.usecases import export
+
+    service = {"user": "svc", "roles": ["service"]}
+    large = {"type": "message", "content": "x" * 40_000}
+    ok(gateway.request("POST", "/v1/sessions/in-app/events", large, query="user_id=bob", **service), 201)
+    worker = gateway.handler("ExportWorkerFunction")
+
+    def run(export_id: str) -> None:
+        job = {"tenant_id": {"S": "acme"}, "export_id": {"S": export_id}}
+        worker(
+            {"Records": [{"dynamodb": {"NewImage": job}}]}, LambdaContext("ExportWorkerFunction", timeout_seconds=300)
+        )
+
+    def fails(*_: Any) -> None:
+        raise RuntimeError("the last part failed")
+
+    with monkeypatch.context() as patched:  # every line a part of its own, and the last run's failure final
+        patched.setattr(export, "PART_BYTES", 1)
+        patched.setattr(export, "MAX_FAILURES", 1)
+        patched.setattr(export._Run, "_complete", fails)
+        failing = gateway.request("POST", "/v1/users/bob/export", **service)
+        ok(failing, 202)
+        run(failing.body["export_id"])
+    assert gateway.request("GET", f"/v1/exports/{failing.body['export_id']}", **service).body["status"] == "failed"
+    started = gateway.request("POST", "/v1/users/bob/export", **service)
+    ok(started, 202)
+    ok(gateway.request("POST", "/v1/users/bob/export", **service), 202)  # the running one answers
+    run(started.body["export_id"])
+    exported = gateway.request("GET", f"/v1/exports/{started.body['export_id']}", **service)
+    ok(exported)
+    assert exported.body["status"] == "completed" and exported.body["download_url"]
 
 
 def erasure_workload(gateway: Any, ok: Any) -> None:

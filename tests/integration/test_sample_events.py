@@ -27,6 +27,8 @@ EXPECTED = {
     "GetStateFunction": 200,
     "DeleteEventsFunction": 200,
     "DeleteSessionFunction": 204,
+    "GetExportFunction": 404,  # an export id the sample cannot know (each start draws a new one)
+    "StartExportFunction": 202,  # before the erasure: an export is refused while one runs
     "GetErasureFunction": 404,  # an erasure id the sample cannot know (each start draws a new one)
     "StartErasureFunction": 202,  # last: creates of the user are refused while it runs
 }
@@ -63,6 +65,14 @@ def test_the_worker_sample_finds_no_such_job_and_does_nothing(gateway):
     context = LambdaContext("ErasureWorkerFunction", timeout_seconds=300)
     assert gateway.handler("ErasureWorkerFunction")(event, context) == {
         "runs": {"5b1e2c3d-0000-4000-8000-000000000001": "busy"}
+    }
+
+
+def test_the_export_worker_sample_finds_no_such_job_and_does_nothing(gateway):
+    event = json.loads((EVENTS / "ExportWorkerFunction.json").read_text())
+    context = LambdaContext("ExportWorkerFunction", timeout_seconds=300)
+    assert gateway.handler("ExportWorkerFunction")(event, context) == {
+        "runs": {"6c2f3d4e-0000-4000-8000-000000000001": "busy"}
     }
 
 

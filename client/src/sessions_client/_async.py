@@ -35,7 +35,9 @@ from sessions_client._core import (
 )
 from sessions_client.models import (
     AppState,
+    Erasure,
     Event,
+    Export,
     History,
     RemovedEvents,
     Session,
@@ -542,3 +544,29 @@ class AsyncSessionsClient(ClientCore):
         **fields: Any,
     ) -> UserState:
         return await self.send(self._update_user_state(app_name, patch_body(patch, fields), user_id, if_match))
+
+    # --- erasure --------------------------------------------------------------------------------
+
+    async def erase_user(self, user_id: str | None = None) -> Erasure:
+        """Start erasing everything of a user in the tenant (default: the client's `user_id`, else its
+        identity's user); answers the erasure already running, if one is. The user themselves, or a caller
+        with role service or admin. Follow it with `get_erasure(erasure.erasure_id)`."""
+        return await self.send(self._erase_user(user_id))
+
+    async def get_erasure(self, erasure_id: str) -> Erasure:
+        """An erasure's status and counts (ErasureNotFound when there is none the caller may see)."""
+        return await self.send(self._get_erasure(erasure_id))
+
+    # --- export ---------------------------------------------------------------------------------
+
+    async def export_user(self, user_id: str | None = None) -> Export:
+        """Start exporting a user's data in the tenant as JSON Lines (default: the client's `user_id`, else its
+        identity's user); answers the export already running, if one is. The user themselves, or a caller
+        with role service or admin (UserErasureInProgress while the user is being erased). Follow it with
+        `get_export(export.export_id)` until its `download_url` is there."""
+        return await self.send(self._export_user(user_id))
+
+    async def get_export(self, export_id: str) -> Export:
+        """An export's status and counts, and once completed its download URL (ExportNotFound when there is
+        none the caller may see)."""
+        return await self.send(self._get_export(export_id))

@@ -18,7 +18,9 @@ from pydantic import BaseModel
 from sessions_client import errors
 from sessions_client.models import (
     AppState,
+    Erasure,
     Event,
+    Export,
     History,
     RemovedEvents,
     Session,
@@ -566,6 +568,24 @@ class ClientCore:
             body=dump(patch),
             headers=self._headers(if_match_header(if_match), body=True),
         )
+
+    # --- erasure ------------------------------------------------------------------------------
+
+    def _erase_user(self, user_id: str | None) -> Call[Erasure]:
+        path = f"/v1/users/{segment(self._state_user(user_id))}/erasure"
+        return Call("POST", path, parse_model(Erasure))
+
+    def _get_erasure(self, erasure_id: str) -> Call[Erasure]:
+        return Call("GET", f"/v1/erasures/{segment(erasure_id)}", parse_model(Erasure))
+
+    # --- export -------------------------------------------------------------------------------
+
+    def _export_user(self, user_id: str | None) -> Call[Export]:
+        path = f"/v1/users/{segment(self._state_user(user_id))}/export"
+        return Call("POST", path, parse_model(Export))
+
+    def _get_export(self, export_id: str) -> Call[Export]:
+        return Call("GET", f"/v1/exports/{segment(export_id)}", parse_model(Export))
 
 
 def create_body(**fields: Any) -> dict[str, Any]:

@@ -190,6 +190,57 @@ class RemovedEvents(_Model):
     events: list[RemovedEvent] | None = None
 
 
+class ErasureCounts(_Model):
+    """What an erasure removed so far (final once it completed)."""
+
+    sessions_erased: int = 0
+    events_deleted: int = 0
+    markers_deleted: int = 0
+    objects_deleted: int = 0
+    state_documents_deleted: int = 0
+
+
+class Erasure(_Model):
+    """A job erasing everything of one user in the tenant (`erase_user`, `get_erasure`): ids and counts only.
+
+    `status`: "running", "completed" or "failed" (then `remaining` says what is left; erasing the user
+    again runs the job again from where it stopped)."""
+
+    erasure_id: str
+    user_id: str
+    status: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    counts: ErasureCounts = Field(default_factory=ErasureCounts)
+    remaining: dict[str, int] | None = None
+
+
+class ExportCounts(_Model):
+    """What an export wrote so far (final once it completed)."""
+
+    sessions: int = 0
+    events: int = 0
+    state_documents: int = 0
+    bytes: int = 0
+
+
+class Export(_Model):
+    """A job writing a copy of one user's data in the tenant as JSON Lines (`export_user`, `get_export`).
+
+    `status`: "running", "completed" (then `download_url`, a presigned GET valid `url_expires_in` seconds
+    from the answer, until the object expires at `expires_at`) or "failed"."""
+
+    export_id: str
+    user_id: str
+    status: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    counts: ExportCounts = Field(default_factory=ExportCounts)
+    download_url: str | None = None
+    url_expires_in: int | None = None
+    expires_at: datetime | None = None
+
+
 class ValidationIssue(_Model):
     loc: list[str | int] = Field(default_factory=list)
     msg: str = ""

@@ -109,3 +109,7 @@ class UserErasureInProgress(SessionError):
 
 class ErasureNotFound(SessionError):
     """No erasure with this id in the caller's tenant, or not the caller's to see."""
+
+
+class ExportNotFound(SessionError):
+    """No export with this id in the caller's tenant, or not the caller's to see."""

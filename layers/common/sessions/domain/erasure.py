@@ -19,7 +19,7 @@ class ErasureCounts(BaseModel):
     sessions_erased: int
     events_deleted: int
     markers_deleted: int = Field(description="Slots, registrations, purge/settled/fork/reader markers")
-    objects_deleted: int = Field(description="Large event parts in S3")
+    objects_deleted: int = Field(description="Large event parts and the user's exports in S3")
     state_documents_deleted: int
 
 

@@ -26,6 +26,7 @@ PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
     errors.SessionNotFound: (404, "session_not_found", "Session not found"),
     errors.EventNotFound: (404, "event_not_found", "Event not found"),
     errors.ErasureNotFound: (404, "erasure_not_found", "Erasure not found"),
+    errors.ExportNotFound: (404, "export_not_found", "Export not found"),
     errors.SessionIdTaken: (409, "session_id_taken", "Session id taken"),
     errors.InvalidTransition: (409, "invalid_transition", "Invalid status transition"),
     errors.SessionClosed: (409, "session_closed", "Session closed"),

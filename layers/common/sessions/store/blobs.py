@@ -1,12 +1,14 @@
 """The only module that talks to S3: event parts too large for their DynamoDB item.
 
     object  {tenant}/{session_id}/{incarnation}/{event_id}/{part}
+    export  #exports/{tenant}/{user}/{export_id}.jsonl   (a user's export: JSON Lines, one object)
 
 `tenant` is key_part(tenant_id) with '/' escaped as well, so that no tenant's prefix is a prefix
 of another's; session ids hold no '/'. All objects of one incarnation of a session share the
 prefix `{tenant}/{session_id}/{incarnation}/`, which the cleanup deletes when it purges that
 history (an object whose append failed after its upload lies there too). The bucket's lifecycle
-rule expires whatever is left after the longest session lifetime plus two days.
+rule expires whatever is left after the longest session lifetime plus two days. Exports lie under
+`#exports/`, a prefix no escaped tenant can start with ('#' is escaped), with a shorter rule of their own.
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ def history_blob_prefix(session_pk: str, incarnation: str) -> str:
     """blob_prefix from a session's table key (T#{tenant}#S#{session_id}), as the cleanup's index gives it."""
     escaped_tenant, _, session_id = session_pk.removeprefix("T#").partition("#S#")
     return f"{_tenant_part(escaped_tenant)}/{session_id}/{incarnation}/"
+
+
+EXPORTS_PREFIX = "#exports/"  # template.yaml's lifecycle rule and the export worker's grants name it
+
+
+def export_prefix(tenant_id: str, user_id: str) -> str:
+    """Where every export of one user lies (an erasure of the user deletes it)."""
+    return f"{EXPORTS_PREFIX}{_tenant_part(key_part(tenant_id))}/{_tenant_part(key_part(user_id))}/"
+
+
+def export_key(tenant_id: str, user_id: str, export_id: str) -> str:
+    return f"{export_prefix(tenant_id, user_id)}{export_id}.jsonl"
 
 
 @dataclass(frozen=True)
@@ -80,12 +94,39 @@ class EventBlobs:
             return False
         return True
 
-    def presigned_get(self, key: str) -> str:
-        """A URL that reads the object without credentials for PRESIGN_SECONDS (signed locally: no call)."""
+    def presigned_get(self, key: str, expires_in: int = PRESIGN_SECONDS) -> str:
+        """A URL that reads the object without credentials for `expires_in` seconds (signed locally: no call)."""
         url: str = self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
         )
         return url
+
+    # --- multipart uploads (exports: each part uploaded once, whatever the runs) ---------------------------
+
+    def start_upload(self, key: str, content_type: str) -> str:
+        """Begin a multipart upload of `key`; its upload id."""
+        response = self._client.create_multipart_upload(Bucket=self._bucket, Key=key, ContentType=content_type)
+        return str(response["UploadId"])
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """Upload part `number` (1-based; every part but the last at least 5 MiB); its ETag."""
+        response = self._client.upload_part(
+            Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+        )
+        return str(response["ETag"])
+
+    def complete_upload(self, key: str, upload_id: str, etags: list[str]) -> None:
+        parts = [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, start=1)]
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop an upload's parts (a missing upload is no error: it was completed or aborted already)."""
+        try:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+        except self._client.exceptions.NoSuchUpload:
+            return
 
     def delete_keys(self, keys: list[str]) -> list[str]:
         """Delete these objects (a missing one counts as deleted); the keys S3 could not delete."""

@@ -19,7 +19,8 @@ Phases, each resumable at any point:
             settled, fork and reader markers), then its large parts in S3 (every object under the
             session's prefix), and last its item, so a run that dies half-way finds it again.
   user      the user's state documents (registered in the user's partition, and in the apps of the
-            sessions erased), then the user's partition (slots, registrations); then, once the
+            sessions erased), then the user's partition (slots, registrations, a running export's
+            marker) and the user's exports in S3 (sessions.usecases.export); then, once the
             index shows no session, the job completes and the counters item goes with the flag.
 Costs what it removes: Queries and GetItems by key, BatchWriteItem in 25s, DeleteObjects in 1000s.
 """
@@ -301,20 +302,31 @@ class _Run:
             key for key in self._jobs.partition_keys(user_pk(self._tenant, self._user)) if key["SK"]["S"] != "#COUNTERS"
         ]
         self._delete_all(keys)
+        exports = self._delete_exports()
         # a session created just before the flag may reach the index a moment late
         settle = self._settled_at() - now_ms()
         if settle > 0:
             time.sleep(settle / 1000)
         if self._jobs.has_sessions(self._tenant, self._user):
-            added = {"state_documents_deleted": documents, "markers_deleted": len(keys)}
+            added = {"state_documents_deleted": documents, "markers_deleted": len(keys), "objects_deleted": exports}
             self._checkpoint({"phase": "sessions", "cursor": None}, added)
             return False
         counts = {name: int(self._job.get(name, 0)) for name in COUNTS}
         counts["state_documents_deleted"] += documents
         counts["markers_deleted"] += len(keys)
+        counts["objects_deleted"] += exports
         if not self._jobs.finish_erasure(self._job, self._owner, {"status": "completed", **counts} | self._ended()):
             raise LeaseLost("another run took the job over")
         return True
+
+    def _delete_exports(self) -> int:
+        """Every export of the user (JSON Lines objects: copies of what was erased); how many objects went."""
+        from sessions.store.blobs import export_prefix
+
+        deletion = self._blobs.delete_prefix(export_prefix(self._tenant, self._user))
+        if not deletion.complete:
+            raise ObjectsKept("S3 kept some of the user's exports")
+        return deletion.deleted
 
     def _settled_at(self) -> int:
         return parse_timestamp(self._job["started_at"]) + INDEX_SETTLE_MS
