@@ -49,9 +49,9 @@ def test_records_are_kept_only_until_the_slowest_subscriber_took_them() -> None:
     for _ in range(5):
         stream.write(100)
         fast.read()
-    assert len(shared._records) == 500  # noqa: SLF001 - what memory holds is the point
+    assert len(shared._records) == 500
     assert len(slow.read()) == 500
-    assert shared._records == []  # noqa: SLF001
+    assert shared._records == []
 
 
 def test_concurrent_subscribers_lose_and_repeat_nothing() -> None:
