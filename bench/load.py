@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import tempfile
 import threading
@@ -338,10 +339,24 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
                 person.final_checks()
             load_average_after = os.getloadavg()[0]
         finally:
+            log = server.stderr()
             server.stop(signal.SIGINT)
-    return _figures(
+    figures = _figures(
         people, consumer.arrived, expected, elapsed, on_time_at_end, drained_after, (load_average, load_average_after)
     )
+    figures["function_errors"] = function_errors(log)
+    return figures
+
+
+def function_errors(log: str) -> dict[str, int]:
+    """What made the API answer 500, by Lambda error type, from the dev server's log (e.g. Sandbox.Timedout)."""
+    errors: Counter[str] = Counter()
+    for payload in re.findall(r"Function failed: (\{.*\})$", log, re.MULTILINE):
+        try:
+            errors[str(json.loads(payload).get("errorType", "unknown"))] += 1
+        except ValueError:
+            errors["unknown"] += 1
+    return dict(errors)
 
 
 def _figures(
@@ -410,7 +425,9 @@ def report(label: str, figures: dict[str, Any]) -> str:
         f"  lifecycle events: {figures['events_expected']} expected, {figures['events_on_bus_at_end']} on the bus when "
         f"the run ended, {figures['events_lost']} lost; lag from the write p50 {figures['event_lag_p50_ms']:.0f} ms, "
         f"p95 {figures['event_lag_p95_ms']:.0f} ms, max {figures['event_lag_max_ms']:.0f} ms",
-        f"  no-loss checks: {figures['status_5xx']} x 5xx, {figures['failure_count']} wrong answers"
+        f"  no-loss checks: {figures['status_5xx']} x 5xx"
+        + (f" (function errors: {figures['function_errors']})" if figures.get("function_errors") else "")
+        + f", {figures['failure_count']} wrong answers"
         + (f" (first: {figures['failures'][0]})" if figures["failures"] else "")
         + f": {'OK' if no_loss(figures) else 'FAILED'}",
     ]
