@@ -1,5 +1,5 @@
-"""python -m bench [cold|overhead|calls|cost|growth|contention|client|compaction|fork|langgraph|erasure|export|all]
-[--repeat N] [--iterations N] [--quick] [--smoke] [--json PATH] [--write-docs [PATH]]"""
+"""python -m bench [cold|overhead|calls|cost|growth|load|contention|client|compaction|fork|langgraph|erasure|export|all]
+[--baseline CHECKOUT] [--repeat N] [--iterations N] [--quick] [--smoke] [--json PATH] [--write-docs [PATH]]"""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ SECTIONS = (
     "calls",
     "cost",
     "growth",
+    "load",
     "contention",
     "client",
     "compaction",
@@ -46,6 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-undeployed",
         action="store_true",
         help="let cold-start children import awscrt, pyOpenSSL, cryptography (hidden by default: not deployed)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="load: also run another checkout's dev server (e.g. main's), alternately with this one's",
     )
     parser.add_argument("--quick", action="store_true", help="a fast, rough run (3 repeats, 200 iterations)")
     parser.add_argument(
@@ -76,6 +83,7 @@ def section_command(section: str, args: argparse.Namespace) -> str:
         ("--repeat", args.repeat),
         ("--iterations", args.iterations),
         ("--profile-runs", args.profile_runs),
+        ("--baseline", args.baseline),
     ):
         if value is not None:
             words.append(f"{flag} {value}")
@@ -165,6 +173,13 @@ def _run(section: str, args: argparse.Namespace, *, smoke: bool, repeat: int, it
         from bench import erasure
 
         return erasure.run(**({"sessions": 3, "events": 25} if smoke else {"sessions": 20} if args.quick else {}))
+    if section == "load":
+        from bench import load
+
+        return load.run(
+            **({"seconds": 5.0, "users": (4,)} if smoke else {"seconds": 20.0} if args.quick else {}),
+            baseline=args.baseline,
+        )
     if section == "export":
         from bench import export
 

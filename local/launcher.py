@@ -74,13 +74,19 @@ def answers(url: str) -> bool:
         connection.close()
 
 
-def launch_dev_server(log_dir: Path, environment: Mapping[str, str] | None = None) -> DevServerProcess:
-    """`python -m local` on free ports, its output in `log_dir`; returns once both HTTP endpoints answer."""
+def launch_dev_server(
+    log_dir: Path, environment: Mapping[str, str] | None = None, root: Path | None = None
+) -> DevServerProcess:
+    """`python -m local` on free ports, its output in `log_dir`; returns once both HTTP endpoints answer.
+
+    `root`: another checkout whose dev server to start (a benchmark's before/after), else this one."""
     api, lambda_api, moto = free_ports(3)
     env = {**(environment if environment is not None else os.environ)}
     env.update(PORT=str(api), LAMBDA_PORT=str(lambda_api), MOTO_PORT=str(moto))
     with (log_dir / "stdout.log").open("wb") as stdout, (log_dir / "stderr.log").open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local"], cwd=root or ROOT, env=env, stdout=stdout, stderr=stderr
+        )
     server = DevServerProcess(
         process, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{lambda_api}", f"http://127.0.0.1:{moto}", log_dir
     )

@@ -28,7 +28,7 @@ from local.api.wsgi import HttpServer, LoggedApp, port_is_free
 from local.aws.emulator import HOST, AwsEmulator
 from local.aws.moto_streams import NEW_RECORDS
 from local.event_sources.scheduler import Scheduler, schedule_override, scheduled_functions
-from local.event_sources.stream_feeder import StreamFeeder, queue_sink, stream_sources, table_stream
+from local.event_sources.stream_feeder import StreamFeeder, queue_sink, shared_table_streams, stream_sources
 from local.functions.invoke_api import LambdaApi
 from local.functions.runtime import LambdaRuntime, stop_process_servers
 from local.stack.config import Ports, function_limits, with_shell_overrides
@@ -70,20 +70,22 @@ def background_workers(stack: LocalStack) -> list[EventSource]:
 
     A feeder per `Type: DynamoDB` event reads the table's stream as soon as the emulator announces a
     write and invokes the function as Lambda's event-source mapping would (so lifecycle events reach
-    the local bus within a second),
+    the local bus within a second); the feeders of one table read it once between them (SharedStream),
     and one scheduler runs every `Type: Schedule` event on its rate (LOCAL_SCHEDULE_SECONDS
     overrides every rate, for trying a schedule out).
     """
     resolver = local_resolver(stack.names, stack.template)
+    sources = stream_sources(stack.template, resolver)
+    streams = shared_table_streams(sources, stack.names)  # the feeders of one table share its reads
     workers: list[EventSource] = [
         StreamFeeder(
             source,
-            table_stream(stack.names[source.table]),
+            streams[source.table].subscriber(),
             stack.runtime.invoke,
             on_failure=queue_sink(stack.names[source.on_failure]) if source.on_failure in stack.names else None,
             new_records=NEW_RECORDS,  # the emulator runs in this process: a write wakes the feeder
         )
-        for source in stream_sources(stack.template, resolver)
+        for source in sources
     ]
     schedules = scheduled_functions(stack.template, resolver, schedule_override(os.environ))
     if schedules:

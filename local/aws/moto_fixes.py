@@ -12,6 +12,8 @@ import threading
 from importlib import metadata
 
 from local.aws import (
+    moto_dispatch,
+    moto_events,
     moto_expressions,
     moto_numbers,
     moto_queries,
@@ -47,9 +49,9 @@ def check_moto_version() -> None:
 
 def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
     """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, items
-    written into responses and update expressions walked without moto's repeated lookups, every operation
-    serialized, and a TTL sweeper deleting expired items every `sweep_seconds` (by default
-    LOCAL_TTL_SWEEP_SECONDS, else a minute).
+    written into responses and update expressions walked without moto's repeated lookups, requests dispatched
+    and EventBridge input paths parsed without moto's repeated work, every operation serialized, and a TTL
+    sweeper deleting expired items every `sweep_seconds` (by default LOCAL_TTL_SWEEP_SECONDS, else a minute).
     Once per process: a later call changes nothing and returns the same running sweeper."""
     global _sweeper
     check_moto_version()
@@ -61,6 +63,8 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
             moto_streams.install()
             moto_serialization.install()
             moto_expressions.install()
+            moto_dispatch.install()
+            moto_events.install()
             make_dynamodb_atomic()  # last: it wraps the implementations installed above
             sweeper = TtlSweeper(interval=sweep_seconds or sweep_interval(os.environ))
             sweeper.start()

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
-from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 
 from local.aws.moto_atomicity import serialized
@@ -28,21 +28,26 @@ from local.background import BackgroundLoop, seconds_setting
 LOG = logging.getLogger("local")
 SWEEP_SECONDS = 60.0
 SWEEP_VARIABLE = "LOCAL_TTL_SWEEP_SECONDS"  # another interval, e.g. for a test server that expires sessions itself
+DELETIONS_PER_LOCK = 100  # how many deletions a sweep makes per hold of the emulator's lock
 TTL_IDENTITY = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}  # as GetRecords names them
 
 
-def _expired(table: Table, attribute: str, now: float) -> list[tuple[DynamoType, DynamoType | None]]:
-    keys = []
-    for item in table.all_items():
-        value = item.attrs.get(attribute)
-        if value is None or value.type != "N":
-            continue  # DynamoDB's TTL ignores items whose attribute is missing or not a number
-        try:
-            if Decimal(value.value) < Decimal(repr(now)):
-                keys.append((item.hash_key, item.range_key))
-        except InvalidOperation:
-            continue
-    return keys
+def _is_expired(item: Item, attribute: str, now: Decimal) -> bool:
+    value = item.attrs.get(attribute)
+    if value is None or value.type != "N":
+        return False  # DynamoDB's TTL ignores items whose attribute is missing or not a number
+    try:
+        return Decimal(value.value) < now
+    except InvalidOperation:
+        return False
+
+
+def _snapshot(table: Table) -> list[Item]:
+    """The table's items as they are, unsorted (moto's `all_items` sorts them: seconds at 100,000 items)."""
+    with serialized():
+        if table.range_key_attr:
+            return [item for partition in table.items.values() for item in partition.values()]
+        return list(table.items.values())
 
 
 def _tables(region: str | None) -> list[Table]:
@@ -53,19 +58,29 @@ def _tables(region: str | None) -> list[Table]:
 
 def sweep(region: str | None = None, now: float | None = None) -> int:
     """Delete the expired items of every TTL-enabled table of the region (of every region in use when None);
-    how many were deleted."""
-    moment = time.time() if now is None else now
+    how many were deleted.
+
+    It holds the emulator's lock only to copy the table's item references and then for each chunk of
+    deletions, never for the walk over the whole table: requests running beside a sweep of a large
+    table wait at most for a chunk (python -m bench growth). An item changed since the walk found it
+    expired is checked again before it is deleted."""
+    moment = Decimal(repr(time.time() if now is None else now))
     deleted = 0
-    with serialized():
-        for table in _tables(region):
-            if table.ttl.get("TimeToLiveStatus") != "ENABLED":
-                continue
-            for hash_key, range_key in _expired(table, table.ttl["AttributeName"], moment):
-                if table.delete_item(hash_key, range_key) is None:
-                    continue
-                deleted += 1
-                if table.stream_shard is not None and table.stream_shard.items:
-                    table.stream_shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
+    for table in _tables(region):
+        if table.ttl.get("TimeToLiveStatus") != "ENABLED":
+            continue
+        attribute = table.ttl["AttributeName"]
+        expired = [(item.hash_key, item.range_key) for item in _snapshot(table) if _is_expired(item, attribute, moment)]
+        for start in range(0, len(expired), DELETIONS_PER_LOCK):
+            with serialized():
+                for hash_key, range_key in expired[start : start + DELETIONS_PER_LOCK]:
+                    current = table.get_item(hash_key, range_key)
+                    if current is None or not _is_expired(current, attribute, moment):
+                        continue
+                    table.delete_item(hash_key, range_key)
+                    deleted += 1
+                    if table.stream_shard is not None and table.stream_shard.items:
+                        table.stream_shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
     return deleted
 
 

@@ -25,7 +25,7 @@ import boto3
 
 from local.background import BackgroundLoop
 from local.event_sources.event_filters import EventFilter, accepted, filters_of
-from local.event_sources.stream_reader import StreamReader
+from local.event_sources.stream_reader import RecordSource, SharedStream, StreamReader
 from local.functions.invoke_api import Invoke
 from local.functions.runtime import Invocation
 from local.stack.template import Resolver
@@ -40,10 +40,6 @@ FIRST_BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 5.0
 DEFAULT_BATCH_SIZE = 100  # Lambda's defaults for a DynamoDB stream
 UNLIMITED_RETRIES = -1
-
-
-class RecordSource(Protocol):
-    def read(self) -> list[Record]: ...
 
 
 class NewRecords(Protocol):
@@ -132,6 +128,11 @@ def queue_sink(queue_name: str) -> FailureSink:
 def table_stream(table_name: str) -> Callable[[], RecordSource]:
     """Opens the table's stream in the feeder's own thread, through the endpoint the emulator set."""
     return lambda: StreamReader(boto3.Session(), table_name)
+
+
+def shared_table_streams(sources: list[StreamSource], names: dict[str, str]) -> dict[str, SharedStream]:
+    """One reader per table that feeders read (by logical id), whatever the number of its feeders."""
+    return {table: SharedStream(table_stream(names[table])) for table in sorted({source.table for source in sources})}
 
 
 def sequence_number(record: Record) -> str:

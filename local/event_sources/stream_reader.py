@@ -9,9 +9,15 @@ record.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+
+class RecordSource(Protocol):
+    def read(self) -> list[dict[str, Any]]: ...
 
 
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -85,3 +91,55 @@ class StreamReader:
                 self._positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
                 iterator = response.get("NextShardIterator")
         return records
+
+
+class SharedStream:
+    """One reader of a table's stream for all the feeders of that table, each reading at its own pace.
+
+    Lambda's event-source mappings each read the stream; locally, every feeder reading it through the
+    emulator paid the whole read (a GetRecords page of up to 1,000 records, parsed by moto's serializer
+    and botocore) again, in the emulator's process, beside the requests: with the publisher and the
+    erasure worker on one table, twice, and after a burst of writes (100,000 seeded items) for as long
+    as both took to catch up. Here the first feeder to run out of records reads the next ones from the
+    emulator, and the others take them from memory. Every subscriber gets every record, in order, from
+    the stream's start; records are kept until the slowest subscriber has taken them.
+    """
+
+    def __init__(self, open_stream: Callable[[], RecordSource]) -> None:
+        self._open_stream = open_stream
+        self._reader: RecordSource | None = None
+        self._lock = threading.Lock()
+        self._records: list[dict[str, Any]] = []
+        self._first = 0  # the position in the stream of _records[0]
+        self._positions: list[int] = []  # each subscriber's next position
+
+    def subscriber(self) -> Callable[[], RecordSource]:
+        """Opens a subscriber's stream (as `table_stream` does); subscribe every feeder before any reads."""
+        with self._lock:
+            index = len(self._positions)
+            self._positions.append(self._first)
+        return lambda: _Subscription(self, index)
+
+    def read_for(self, index: int) -> list[dict[str, Any]]:
+        with self._lock:
+            end = self._first + len(self._records)
+            if self._positions[index] == end:  # nothing buffered for this one: read the emulator
+                if self._reader is None:
+                    self._reader = self._open_stream()
+                self._records += self._reader.read()
+                end = self._first + len(self._records)
+            records = self._records[self._positions[index] - self._first :]
+            self._positions[index] = end
+            taken_by_all = min(self._positions) - self._first
+            del self._records[:taken_by_all]
+            self._first += taken_by_all
+            return records
+
+
+@dataclass
+class _Subscription:
+    stream: SharedStream
+    index: int
+
+    def read(self) -> list[dict[str, Any]]:
+        return self.stream.read_for(self.index)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS_PAGE = ROOT / "docs" / "benchmarks.md"
 PAGE = BENCHMARKS_PAGE.read_text(encoding="utf-8")
 TIMEOUT_SECONDS = 300  # a smoke run takes seconds; this only stops a hung one
-DEV_SERVER_SECTIONS = {"growth", "contention", "client", "compaction", "fork"}
+DEV_SERVER_SECTIONS = {"growth", "load", "contention", "client", "compaction", "fork"}
 
 
 def documented_sections() -> set[str]:
@@ -115,6 +115,22 @@ CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
             and figures["dev_server"]["counts"]["sessions_erased"] == figures["sessions"]
             and figures["dev_server"]["counts"]["events_deleted"] == figures["sessions"] * figures["events_per_session"]
             and figures["dev_server"]["seconds"] > 0
+        ),
+    ),
+    "load": (
+        "the dev server under load",
+        # the no-loss checks: every answer as written, no 5xx, every lifecycle event on the bus
+        lambda figures: (
+            all(
+                run["failure_count"] == 0
+                and run["status_5xx"] == 0
+                and run["events_lost"] == 0
+                and run["events_expected"] > 0
+                and run["operations"]["append"]["count"] > 0
+                and _finite_positive(run["requests_per_s"])
+                for run in figures["runs"].values()
+            )
+            and bool(figures["runs"])
         ),
     ),
     "export": (
