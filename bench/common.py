@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import math
 import os
 import statistics
+import threading
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 from local.stack.template import FunctionSpec, function_specs, functions_environment, load_template, local_resolver
 from local.testing import reset_sessions_caches
@@ -85,3 +90,43 @@ def _cell(value: object) -> str:
 
 def verdict(ok: bool) -> str:
     return "OK" if ok else "OVER"
+
+
+class DevServerApi:
+    """The dev server's API as one user of a tenant calls it (its identity headers): one HTTP/1.1 connection
+    per thread, reopened when the server closes it."""
+
+    def __init__(self, base_url: str, tenant: str, user: str) -> None:
+        url = urlsplit(base_url)
+        self._host, self._port = url.hostname or "127.0.0.1", url.port
+        self._headers = {"X-Tenant-Id": tenant, "X-User-Id": user, "Content-Type": "application/json"}
+        self._local = threading.local()  # each thread its own connection: requests on one are sequential
+
+    def call(self, method: str, path: str, body: Any = None, user: str | None = None) -> tuple[int, Any]:
+        """(status, JSON answer); `user` calls as another user of the tenant."""
+        payload = json.dumps(body) if body is not None else None
+        headers = self._headers if user is None else {**self._headers, "X-User-Id": user}
+        for attempt in (1, 2):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._local.connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
+            try:
+                connection.request(method, path, body=payload, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()  # the server closed a kept-alive connection before reading the request
+                if attempt == 2:
+                    raise
+                continue
+            if response.getheader("Connection", "").lower() == "close" or response.version == 10:
+                self.close()
+            return response.status, json.loads(data) if data else None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None

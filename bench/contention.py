@@ -20,12 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import percentile, table, verdict
-from bench.growth import Api
+from bench.common import DevServerApi, percentile, table, verdict
 from local.launcher import launch_dev_server
 
 
-def burst(api: Api, writers: int) -> dict[str, Any]:
+def burst(api: DevServerApi, writers: int) -> dict[str, Any]:
     """`writers` appends to one new session, released together; the contract checked; timings."""
     _, session = api.call("POST", "/v1/sessions", {})
     sid = session["session_id"]
@@ -68,7 +67,7 @@ def run(writers: tuple[int, ...] = (10, 20, 40), rounds: int = 2) -> dict[str, A
     with tempfile.TemporaryDirectory() as log_dir:
         server = launch_dev_server(Path(log_dir), {**os.environ, "POWERTOOLS_LOG_LEVEL": "INFO"})
         try:
-            api = Api(server.api_url)
+            api = DevServerApi(server.api_url, "growth", "u-growth")
             burst(api, 16)  # start the execution environments first, as a warm service has them
             results = []
             for count in writers:

@@ -13,19 +13,16 @@ Two runs of the same erasure:
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
 
 from bench.calls import CallCounter, in_process_stack, report_job
+from bench.common import DevServerApi
 from local.aws.moto_fixes import adapt_moto
 from local.launcher import launch_dev_server
 
@@ -126,7 +123,7 @@ def time_on_dev_server(sessions: int, events: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as log_dir:
         server = launch_dev_server(Path(log_dir), environment)
         try:
-            api = Api(server.api_url)
+            api = DevServerApi(server.api_url, TENANT, USER)
             seeding = time.perf_counter()
             with ThreadPoolExecutor(max_workers=4) as pool:
                 list(pool.map(lambda index: _make_session(api, index, events), range(sessions)))
@@ -149,25 +146,7 @@ def time_on_dev_server(sessions: int, events: int) -> dict[str, Any]:
     return {"seconds": elapsed, "counts": counts, "ms_per_removed_item": 1000 * elapsed / removed}
 
 
-@dataclass(frozen=True)
-class Api:
-    """The dev server's API as the benchmark's user calls it (a tenant of its own)."""
-
-    base_url: str
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        url = urlsplit(self.base_url)
-        connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=60)
-        headers = {"X-Tenant-Id": TENANT, "X-User-Id": USER, "Content-Type": "application/json"}
-        try:
-            connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-            response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            connection.close()
-
-
-def _make_session(api: Api, index: int, events: int) -> None:
+def _make_session(api: DevServerApi, index: int, events: int) -> None:
     """A session with `events` events in batches of 20, the last one's content large (stored in S3)."""
     status, session = api.call("POST", "/v1/sessions", {"session_id": f"s{index}", "app_name": "bench"})
     assert status == 201, session

@@ -11,20 +11,16 @@ the same requests again. Medians are compared as ratios inside the one run; appe
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
 
-from bench.common import median, percentile, ratio, table, use_functions_environment, verdict
+from bench.common import DevServerApi, median, percentile, ratio, table, use_functions_environment, verdict
 from local.aws.emulator import point_boto3_at
 from local.launcher import launch_dev_server
 from local.stack.template import Resolver
@@ -37,27 +33,11 @@ SEED_TENANT = "seeded"
 GATED = ("append", "create with 20 events")
 
 
-@dataclass(frozen=True)
-class Api:
-    base_url: str
-
-    def call(self, method: str, path: str, body: Any = None, user: str = "u-growth") -> tuple[int, Any]:
-        url = urlsplit(self.base_url)
-        connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-        headers = {"X-Tenant-Id": "growth", "X-User-Id": user, "Content-Type": "application/json"}
-        try:
-            connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-            response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            connection.close()
-
-
 def _event(i: int) -> dict[str, Any]:
     return {"type": "message", "role": "user" if i % 2 else "assistant", "content": f"turn {i} " + "x" * 200}
 
 
-def time_requests(api: Api, phase: str, samples: int) -> dict[str, list[float]]:
+def time_requests(api: DevServerApi, phase: str, samples: int) -> dict[str, list[float]]:
     """Milliseconds per request, by kind; every request must succeed."""
     timings: dict[str, list[float]] = {}
 
@@ -146,7 +126,7 @@ def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int)
         return sum(pool.map(write, range(sessions)))
 
 
-def wait_until_published(api: Api, moto_url: str, timeout: float = 600) -> float:
+def wait_until_published(api: DevServerApi, moto_url: str, timeout: float = 600) -> float:
     """Seconds until the stream feeders have caught up with the seeding: a session created after it has
     its `session.created` on the bus (records are fed in order), read from a queue the bus targets.
 
@@ -176,7 +156,7 @@ def run(sessions: int = 2000, events_per_session: int = 50, samples: int = 30) -
     with tempfile.TemporaryDirectory() as log_dir:
         server = launch_dev_server(Path(log_dir))
         try:
-            api = Api(server.api_url)
+            api = DevServerApi(server.api_url, "growth", "u-growth")
             time_requests(api, "warm-up", 3)  # execution environments start on first use, as in Lambda
             empty = time_requests(api, "empty", samples)
             table_name = f"{Resolver.stack_name}-SessionsTable"  # as the emulator names it

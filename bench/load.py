@@ -12,7 +12,6 @@ arrival on the queue. `--root` runs another checkout's dev server (e.g. main's) 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
@@ -27,9 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from bench.common import median, percentile, table
+from bench.common import DevServerApi, median, percentile, table
 from local.launcher import launch_dev_server
 
 TENANTS = 4
@@ -76,46 +74,12 @@ class UserRun:
     failures: list[str] = field(default_factory=list)
 
 
-class Api:
-    """One HTTP/1.1 connection per user, reopened when the server closes it."""
-
-    def __init__(self, base_url: str, tenant: str, user: str) -> None:
-        url = urlsplit(base_url)
-        self._host, self._port = url.hostname or "127.0.0.1", url.port
-        self._headers = {"X-Tenant-Id": tenant, "X-User-Id": user, "Content-Type": "application/json"}
-        self._connection: http.client.HTTPConnection | None = None
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        payload = json.dumps(body) if body is not None else None
-        for attempt in (1, 2):
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
-            try:
-                self._connection.request(method, path, body=payload, headers=self._headers)
-                response = self._connection.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.close()
-                if attempt == 2:
-                    raise
-                continue
-            if response.getheader("Connection", "").lower() == "close" or response.version == 10:
-                self.close()
-            return response.status, json.loads(data) if data else None
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
 class User:
     """Runs the mix on its own sessions and checks every answer against what it wrote."""
 
     def __init__(self, base_url: str, tenant: str, user: str, seed: int) -> None:
         self.run = UserRun(tenant, user)
-        self._api = Api(base_url, tenant, user)
+        self._api = DevServerApi(base_url, tenant, user)
         self._random = random.Random(seed)
         self._operations = list(MIX)
         self._weights = list(MIX.values())

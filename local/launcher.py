@@ -19,7 +19,7 @@ from pathlib import Path
 
 from local.stack.template import ROOT
 
-READY_TIMEOUT_SECONDS = 30
+READY_TIMEOUT_SECONDS = 60  # 22+ functions warmed in parallel: ~12 s on a quiet 2-core machine, more under load
 
 
 class DevServerFailed(RuntimeError):

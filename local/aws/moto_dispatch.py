@@ -34,4 +34,4 @@ def list_of_moto_modules() -> Iterable[str]:
 def install() -> None:
     if backends.list_of_moto_modules is list_of_moto_modules:
         return
-    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+    backends.list_of_moto_modules = list_of_moto_modules
