@@ -109,3 +109,7 @@ class UserErasureInProgress(SessionError):
 
 class ErasureNotFound(SessionError):
     """No erasure with this id in the caller's tenant, or not the caller's to see."""
+
+
+class TtlAboveTenantMax(SessionError):
+    """ttl_seconds is above the tenant's max_session_ttl_seconds (GET /v1/tenant/settings)."""
