@@ -53,6 +53,7 @@ def test_the_schedule_sample_runs_a_complete_cleanup(gateway):
         "sessions_expired": 0,
         "sessions_purged": 0,
         "history_events_deleted": 0,
+        "retention_events_deleted": 0,
         "complete": True,
         "skipped": False,
     }
