@@ -23,7 +23,10 @@ UpdateTenantSettingsRequest.model_rebuild()  # every request validates it: built
             "description": "The settings in effect after the change",
             "content": {"application/json": {"model": TenantSettings}},
         },
-        403: {"description": "forbidden (without role admin)", "content": {"application/problem+json": {"model": Problem}}},
+        403: {
+            "description": "forbidden (without role admin)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
         422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
     },

@@ -7,6 +7,7 @@ Events are aged by moving their append time back in the table (the emulator's cl
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -104,7 +105,8 @@ def test_stats_and_the_session_read_as_after_the_same_removal_by_request(gateway
     assert stats(gateway, "acme") == stats(gateway, "twin")
     views = [gateway.request("GET", "/v1/sessions/s", tenant=tenant).body for tenant in ("acme", "twin")]
     same = ("usage", "version", "last_seq", "status", "history_base_seq", "compacted_count")
-    assert [{key: view.get(key) for key in same} for view in views][0] == {key: views[1].get(key) for key in same}
+    retained, removed_by_request = ({key: view.get(key) for key in same} for view in views)
+    assert retained == removed_by_request
     assert history(gateway, "s") == history(gateway, "s", tenant="twin") == [4, 5]
 
 
@@ -181,12 +183,6 @@ def test_the_cleanup_reads_only_what_retention_removes(gateway, table, monkeypat
     assert run(gateway)["retention_events_deleted"] == 2
     # every item a Query read: the retention list's entry, and the two events; never one of the 118 kept
     assert sum(calls.scanned) == 1 + 2
-    retention_calls = Counter_of(calls.names)
+    retention_calls = Counter(calls.names)
     assert retention_calls["get_item"] <= 3  # the checkpoint, the session (and its counters' nothing more)
     assert retention_calls["batch_get_item"] == 1 and retention_calls["transact_write_items"] == 1
-
-
-def Counter_of(names: list[str]) -> dict[str, int]:  # noqa: N802 - reads as the Counter it is
-    from collections import Counter
-
-    return Counter(names)

@@ -23,6 +23,8 @@ EXPECTED = {
     "ForkSessionFunction": 201,
     "ListSessionsFunction": 200,
     "GetStatsFunction": 200,
+    "UpdateTenantSettingsFunction": 200,  # an admin's first change (If-Match "0")
+    "GetTenantSettingsFunction": 200,
     "UpdateStateFunction": 200,
     "GetStateFunction": 200,
     "DeleteEventsFunction": 200,

@@ -30,9 +30,7 @@ class StoredTenantSettings(TypedDict):
     history_retention_days: NotRequired[int]
 
 
-TtlSetting = Annotated[
-    StrictInt, Field(ge=TTL_MIN_SECONDS, json_schema_extra={"maximum": DEFAULT_MAX_TTL_SECONDS})
-]
+TtlSetting = Annotated[StrictInt, Field(ge=TTL_MIN_SECONDS, json_schema_extra={"maximum": DEFAULT_MAX_TTL_SECONDS})]
 
 
 class UpdateTenantSettingsRequest(BaseModel):

@@ -58,9 +58,7 @@ __all__ = [
 ]
 
 
-class SessionStore(
-    Forks, SessionWrites, PageReads, StatsReads, Slots, Removals, StateDocuments, TenantSettingsItems
-):
+class SessionStore(Forks, SessionWrites, PageReads, StatsReads, Slots, Removals, StateDocuments, TenantSettingsItems):
     """Everything the service asks of the table, one client and table name shared by every part."""
 
 

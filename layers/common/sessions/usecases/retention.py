@@ -17,6 +17,7 @@ id) is passed over: its purge removes its whole history.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def remove_from_session(tenant_id: str, session_id: str, incarnation: str, seqs:
     for first in range(0, len(ordered), REWIND_MAX_EVENTS):
         chunk = ordered[first : first + REWIND_MAX_EVENTS]
         try:
-            removed, owned, session = write_until_it_wins(session, lambda current, chunk=chunk: _remove(current, chunk))
+            removed, owned, session = write_until_it_wins(session, functools.partial(_remove, seqs=chunk))
         except SessionNotFound:
             return removed_count  # expired or deleted meanwhile: its purge takes the rest
         delete_event_blobs(owned)  # after the commit; a fork's source keeps its own
