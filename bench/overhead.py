@@ -35,7 +35,8 @@ BATCH = 50  # calls of one variant in a row, before the next variant's turn
 SESSION_ID = "3f0c8d7e-5a1b-4c2d-9e8f-7a6b5c4d3e2f"
 USER, TENANT = "u-bench", "acme"
 # what a route's path parameters name: the canned session, its first event, the caller's own state
-PATH_VALUES = {"session_id": SESSION_ID, "seq": "1", "user_id": USER}
+ERASURE_ID = "5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
+PATH_VALUES = {"session_id": SESSION_ID, "seq": "1", "user_id": USER, "erasure_id": ERASURE_ID}
 # the query a route needs to be a valid request (a removal names what it removes)
 QUERIES = {("DELETE", "/v1/sessions/{session_id}/events"): "seq=1"}
 CREATE_BODY: dict[str, Any] = {
@@ -110,8 +111,8 @@ class _Exceptions:
 
 
 class FakeDynamoDB:
-    """Answers the store's DynamoDB calls instantly: reads find the canned session (its first event, or a state
-    document, where one is asked for), every other call succeeds."""
+    """Answers the store's DynamoDB calls instantly: reads find the canned session (its first event, a state
+    document or the caller's erasure, where one is asked for), every other call succeeds."""
 
     exceptions = _Exceptions
 
@@ -119,6 +120,8 @@ class FakeDynamoDB:
         self._get = {"Item": item}
         self._get_event = {"Item": canned_event_item()}
         self._get_state = {"Item": canned_state_item()}
+        self._get_erasure = {"Item": canned_erasure_item()}
+        self._erasure_sk = canned_erasure_item()["SK"]["S"]
         self._query = {"Items": [item], "Count": 1, "ScannedCount": 1}
         self.calls = 0
 
@@ -127,6 +130,8 @@ class FakeDynamoDB:
         sort_key = request.get("Key", {}).get("SK", {}).get("S", "")
         if sort_key.startswith("E#"):
             return self._get_event
+        if sort_key == self._erasure_sk:
+            return self._get_erasure
         return self._get_state if sort_key == "#STATE" else self._get
 
     def query(self, **_: Any) -> dict[str, Any]:
@@ -169,6 +174,15 @@ def canned_state_item() -> dict[str, Any]:
     return to_item(
         {**document, "PK": f"T#{TENANT}#APP#bench-1", "SK": "#STATE", "updated_at": "2026-01-05T10:00:00.000Z"}
     )
+
+
+def canned_erasure_item() -> dict[str, Any]:
+    """A running erasure of the caller's data, as DynamoDB stores the job."""
+    from sessions.core.attribute_values import to_item
+    from sessions.store.erasure import ERASURE_SK, erasure_pk
+
+    job = {"erasure_id": ERASURE_ID, "user_id": USER, "status": "running", "started_at": "2026-01-05T10:00:00.000Z"}
+    return to_item({**job, "PK": erasure_pk(TENANT, ERASURE_ID), "SK": ERASURE_SK})
 
 
 def fake_client_store(table_name: str) -> SessionStore:

@@ -241,6 +241,8 @@ def test_every_code_has_its_exception() -> None:
         "unsupported_media_type": sc.UnsupportedMediaType,
         "internal_error": sc.InternalError,
         "session_has_no_app": sc.SessionHasNoApp,
+        "erasure_not_found": sc.ErasureNotFound,
+        "user_erasure_in_progress": sc.UserErasureInProgress,
     }
     assert {code: BY_CODE[code] for code in expected} == expected
 

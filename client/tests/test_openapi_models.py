@@ -42,6 +42,8 @@ MODELS_BY_OPERATION: dict[tuple[str, str], list[type[BaseModel]]] = {
     ("PATCH", "/v1/apps/{}/state"): [sc.AppState],
     ("GET", "/v1/apps/{}/users/{}/state"): [sc.UserState],
     ("PATCH", "/v1/apps/{}/users/{}/state"): [sc.UserState],
+    ("POST", "/v1/users/{}/erasure"): [sc.Erasure],
+    ("GET", "/v1/erasures/{}"): [sc.Erasure],
 }
 # named schemas that answers hold, and the client's model of each
 MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
@@ -66,6 +68,8 @@ MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "RemovedEvent": sc.RemovedEvent,
     "EventBatch": _EventBatch,
     "ForkPoint": sc.ForkPoint,
+    "Erasure": sc.Erasure,
+    "ErasureCounts": sc.ErasureCounts,
 }
 NOT_MODELLED = {"StorableJsonObject", "StorableJsonValue", "StorableNumber"}  # free-form JSON: dict[str, Any]
 

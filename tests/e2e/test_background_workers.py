@@ -253,9 +253,14 @@ def test_an_idle_feeder_told_of_writes_reads_only_when_one_is_announced_and_stop
     assert not worker._thread.is_alive()
 
 
-def test_the_template_feeds_the_sessions_stream_to_the_publisher() -> None:
+def test_the_template_feeds_the_sessions_stream_to_the_publisher_and_the_erasure_worker() -> None:
     template = load_template()
-    criteria = template["Resources"]["PublishEventsFunction"]["Properties"]["Events"]["Stream"]["Properties"]
+
+    def filters(function: str) -> tuple[EventFilter, ...]:
+        (source,) = template["Resources"][function]["Properties"]["Events"].values()
+        criteria = source["Properties"]["FilterCriteria"]
+        return tuple(EventFilter(entry["Pattern"]) for entry in criteria["Filters"])
+
     assert stream_sources(template, local_resolver({}, template)) == [
         StreamSource(
             "PublishEventsFunction",
@@ -264,9 +269,20 @@ def test_the_template_feeds_the_sessions_stream_to_the_publisher() -> None:
             max_retries=10,
             bisect=True,
             report_item_failures=True,
-            filters=tuple(EventFilter(entry["Pattern"]) for entry in criteria["FilterCriteria"]["Filters"]),
+            filters=filters("PublishEventsFunction"),
             on_failure="PublishDeadLetterQueue",
-        )
+        ),
+        # woken by a running erasure job's records only; a run that fails is resumed by the cleanup
+        StreamSource(
+            "ErasureWorkerFunction",
+            "SessionsTable",
+            batch_size=10,
+            max_retries=3,
+            bisect=False,
+            report_item_failures=False,
+            filters=filters("ErasureWorkerFunction"),
+            on_failure=None,
+        ),
     ]
 
 
@@ -464,7 +480,7 @@ def test_the_dev_server_runs_a_feeder_for_the_template_and_no_scheduler_without_
     stack = LocalStack(template, {"SessionsTable": "sessions-local-SessionsTable"}, {}, FakeRuntime(), "")  # type: ignore[arg-type]
     workers = background_workers(stack)
     feeders = [worker for worker in workers if isinstance(worker, StreamFeeder)]
-    assert [feeder.source.function for feeder in feeders] == ["PublishEventsFunction"]
+    assert [feeder.source.function for feeder in feeders] == ["PublishEventsFunction", "ErasureWorkerFunction"]
     has_schedules = any(
         event.get("Type") == "Schedule"
         for resource in template["Resources"].values()

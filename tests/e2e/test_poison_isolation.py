@@ -35,7 +35,9 @@ POISON = 1
 
 
 def template_policy() -> StreamSource:
-    (source,) = stream_sources(load_template(), local_resolver({}))
+    (source,) = [
+        s for s in stream_sources(load_template(), local_resolver({})) if s.function == "PublishEventsFunction"
+    ]
     assert (source.max_retries, source.bisect, source.report_item_failures) == (10, True, True)
     return source
 
@@ -125,7 +127,11 @@ def aws_emulator() -> Iterator[dict[str, str]]:
 def test_the_dev_server_sends_given_up_batches_to_the_templates_dead_letter_queue(aws_emulator: Any) -> None:
     runtime = FakeRuntime()
     stack = LocalStack(load_template(), aws_emulator, {}, runtime, "")  # type: ignore[arg-type]
-    (feeder,) = [worker for worker in background_workers(stack) if isinstance(worker, StreamFeeder)]
+    (feeder,) = [
+        worker
+        for worker in background_workers(stack)
+        if isinstance(worker, StreamFeeder) and worker.source.function == "PublishEventsFunction"
+    ]
     assert feeder._on_failure is not None
     feeder._on_failure({"DDBStreamBatchInfo": {"startSequenceNumber": "7"}})
     sqs = boto3.client("sqs")

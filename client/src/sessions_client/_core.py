@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sessions_client import errors
 from sessions_client.models import (
     AppState,
+    Erasure,
     Event,
     History,
     RemovedEvents,
@@ -566,6 +567,15 @@ class ClientCore:
             body=dump(patch),
             headers=self._headers(if_match_header(if_match), body=True),
         )
+
+    # --- erasure ------------------------------------------------------------------------------
+
+    def _erase_user(self, user_id: str | None) -> Call[Erasure]:
+        path = f"/v1/users/{segment(self._state_user(user_id))}/erasure"
+        return Call("POST", path, parse_model(Erasure))
+
+    def _get_erasure(self, erasure_id: str) -> Call[Erasure]:
+        return Call("GET", f"/v1/erasures/{segment(erasure_id)}", parse_model(Erasure))
 
 
 def create_body(**fields: Any) -> dict[str, Any]:

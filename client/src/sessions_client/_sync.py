@@ -37,6 +37,7 @@ from sessions_client._core import (
 )
 from sessions_client.models import (
     AppState,
+    Erasure,
     Event,
     History,
     RemovedEvents,
@@ -534,3 +535,15 @@ class SessionsClient(ClientCore):
         **fields: Any,
     ) -> UserState:
         return self.send(self._update_user_state(app_name, patch_body(patch, fields), user_id, if_match))
+
+    # --- erasure --------------------------------------------------------------------------------
+
+    def erase_user(self, user_id: str | None = None) -> Erasure:
+        """Start erasing everything of a user in the tenant (default: the client's `user_id`, else its
+        identity's user); answers the erasure already running, if one is. The user themselves, or a caller
+        with role service or admin. Follow it with `get_erasure(erasure.erasure_id)`."""
+        return self.send(self._erase_user(user_id))
+
+    def get_erasure(self, erasure_id: str) -> Erasure:
+        """An erasure's status and counts (ErasureNotFound when there is none the caller may see)."""
+        return self.send(self._get_erasure(erasure_id))

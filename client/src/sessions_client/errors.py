@@ -81,6 +81,12 @@ class EventNotFound(NotFound):
     default_code = "event_not_found"
 
 
+class ErasureNotFound(NotFound):
+    """No erasure with that id in the tenant, or not one the caller may see."""
+
+    default_code = "erasure_not_found"
+
+
 class RouteNotFound(NotFound):
     """The server has no such route (an older server without this endpoint)."""
 
@@ -183,6 +189,12 @@ class InternalError(ServerError):
     default_code = "internal_error"
 
 
+class UserErasureInProgress(Conflict):
+    """409: the user's data is being erased: creates, forks and state writes for that user wait until it is done."""
+
+    default_code = "user_erasure_in_progress"
+
+
 BY_CODE: dict[str, type[SessionsError]] = {
     cls.default_code: cls
     for cls in (
@@ -192,6 +204,7 @@ BY_CODE: dict[str, type[SessionsError]] = {
         Forbidden,
         SessionNotFound,
         EventNotFound,
+        ErasureNotFound,
         RouteNotFound,
         SessionIdTaken,
         InvalidTransition,
@@ -202,6 +215,7 @@ BY_CODE: dict[str, type[SessionsError]] = {
         RewindTooLarge,
         ForkLineageTooLong,
         SessionHasNoApp,
+        UserErasureInProgress,
         VersionMismatch,
         PayloadTooLarge,
         UnsupportedMediaType,
@@ -242,6 +256,7 @@ __all__ = [
     "BY_CODE",
     "BadRequest",
     "Conflict",
+    "ErasureNotFound",
     "EventNotFound",
     "Forbidden",
     "ForkLineageTooLong",
@@ -267,6 +282,7 @@ __all__ = [
     "TransportError",
     "Unauthenticated",
     "UnsupportedMediaType",
+    "UserErasureInProgress",
     "ValidationError",
     "VersionMismatch",
     "error_for",

@@ -190,6 +190,31 @@ class RemovedEvents(_Model):
     events: list[RemovedEvent] | None = None
 
 
+class ErasureCounts(_Model):
+    """What an erasure removed so far (final once it completed)."""
+
+    sessions_erased: int = 0
+    events_deleted: int = 0
+    markers_deleted: int = 0
+    objects_deleted: int = 0
+    state_documents_deleted: int = 0
+
+
+class Erasure(_Model):
+    """A job erasing everything of one user in the tenant (`erase_user`, `get_erasure`): ids and counts only.
+
+    `status`: "running", "completed" or "failed" (then `remaining` says what is left; erasing the user
+    again runs the job again from where it stopped)."""
+
+    erasure_id: str
+    user_id: str
+    status: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    counts: ErasureCounts = Field(default_factory=ErasureCounts)
+    remaining: dict[str, int] | None = None
+
+
 class ValidationIssue(_Model):
     loc: list[str | int] = Field(default_factory=list)
     msg: str = ""
