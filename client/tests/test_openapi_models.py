@@ -44,6 +44,8 @@ MODELS_BY_OPERATION: dict[tuple[str, str], list[type[BaseModel]]] = {
     ("PATCH", "/v1/apps/{}/users/{}/state"): [sc.UserState],
     ("POST", "/v1/users/{}/erasure"): [sc.Erasure],
     ("GET", "/v1/erasures/{}"): [sc.Erasure],
+    ("GET", "/v1/tenant/settings"): [sc.TenantSettings],
+    ("PATCH", "/v1/tenant/settings"): [sc.TenantSettings],
 }
 # named schemas that answers hold, and the client's model of each
 MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
@@ -70,6 +72,7 @@ MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "ForkPoint": sc.ForkPoint,
     "Erasure": sc.Erasure,
     "ErasureCounts": sc.ErasureCounts,
+    "TenantSettings": sc.TenantSettings,
 }
 NOT_MODELLED = {"StorableJsonObject", "StorableJsonValue", "StorableNumber"}  # free-form JSON: dict[str, Any]
 
