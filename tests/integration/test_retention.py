@@ -35,7 +35,7 @@ def retain(gateway, days: int | None, tenant: str = "acme") -> None:
 def session_with_events(gateway, sid: str, count: int, tenant: str = "acme", *, large: bool = False) -> None:
     assert gateway.create({"session_id": sid}, tenant=tenant).status == 201
     for i in range(count):
-        content = ("x" * 40_000) if large and i == 0 else f"e{i}"
+        content = ("x" * 40_000) if large and i == 0 else f"said privately {i}"
         body = {"type": "message", "content": content, "usage": {"tokens": 10}}
         assert gateway.request("POST", f"/v1/sessions/{sid}/events", body, tenant=tenant).status == 201
 
@@ -122,7 +122,7 @@ def test_the_stream_announces_the_removal_without_content(gateway, table, stream
     detail = removals[0]["detail"]
     assert detail["session_id"] == "s" and detail["seqs"] == [1, 2] and detail["from_seq"] is None
     assert detail["actor"] is None  # no caller removed them: the cleanup did
-    assert "e0" not in json.dumps(removals)
+    assert "privately" not in json.dumps(removals)
 
 
 def test_large_parts_of_removed_events_leave_the_bucket(gateway, table, aws):
@@ -186,3 +186,58 @@ def test_the_cleanup_reads_only_what_retention_removes(gateway, table, monkeypat
     retention_calls = Counter(calls.names)
     assert retention_calls["get_item"] <= 3  # the checkpoint, the session (and its counters' nothing more)
     assert retention_calls["batch_get_item"] == 1 and retention_calls["transact_write_items"] == 1
+
+
+def test_retention_racing_appends_and_a_removal_by_request_keeps_the_session_consistent(gateway, table):
+    """The cleanup's removal, appends and a DELETE of seqs on one session at once: every write wins once."""
+    from sessions.domain.identity import Identity
+    from sessions.domain.models import AppendEventRequest
+    from sessions.usecases.event_edits import delete_events
+    from sessions.usecases.events import append_event
+    from sessions.usecases.retention import enforce_retention
+    from tests.integration.conftest import concurrently
+
+    retain(gateway, 1)
+    session_with_events(gateway, "busy", 6)
+    age(table, "busy", [1, 2, 3, 4], days=2)
+    me = Identity("acme", "u-1")
+
+    def act(i: int) -> Any:
+        if i == 0:
+            return enforce_retention(lambda: False).events_removed
+        if i == 1:
+            return delete_events(me, "busy", seqs=[4, 5], return_events=False, if_match=None)[0]["removed"]
+        return append_event(me, "busy", AppendEventRequest(type="message", usage={"tokens": 10}))
+
+    results = concurrently(6, act)
+    assert all(status == 200 for status, _ in results), results
+    retained, by_request = results[0][1], results[1][1]
+    assert retained + by_request == 5  # seq 4 went once, by whichever won; 1-3 by retention, 5 by request
+    kept = history(gateway, "busy")
+    assert kept[:1] == [6] and len(kept) == 1 + 4  # seq 6 and the four appended (7 … 10)
+    session = gateway.request("GET", "/v1/sessions/busy").body
+    assert session["usage"]["event_count"] == len(kept) and session["usage"]["tokens_used"] == 10 * len(kept)
+    assert stats(gateway, "acme")["events_total"] == len(kept)
+
+
+def test_a_run_out_of_time_leaves_the_rest_to_the_next(gateway, table):
+    from sessions.store.keys import age_bucket
+    from sessions.usecases.retention import enforce_retention
+
+    retain(gateway, 1)
+    session_with_events(gateway, "long", 130)
+    age(table, "long", list(range(1, 121)), days=2)
+    shard = int(age_bucket("acme", "T#acme#S#long").rsplit("#", 1)[1])
+    asked = []
+
+    def out_of_time() -> bool:  # time for the (empty) shards before the session's, and one page of it
+        asked.append(1)
+        return len(asked) > shard + 1
+
+    stopped = enforce_retention(out_of_time)
+    assert stopped.complete is False and stopped.events_removed == 100  # one page: two transactions (90 + 10)
+    assert history(gateway, "long")[0] == 101
+    summary = run(gateway)
+    assert summary["retention_events_deleted"] == 20 and summary["complete"] is True
+    assert history(gateway, "long") == list(range(121, 131))
+    assert gateway.request("GET", "/v1/sessions/long").body["usage"]["event_count"] == 10

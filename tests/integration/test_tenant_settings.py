@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from sessions.core.clock import parse_timestamp
 from sessions.core.settings import get_settings
+from sessions.domain.identity import Identity
+from sessions.domain.tenant_settings import UpdateTenantSettingsRequest
+from sessions.usecases.tenant_settings import update_tenant_settings
+from tests.integration.conftest import concurrently
 
 ADMIN = {"user": "boss", "roles": ["admin"]}
 
@@ -115,3 +119,29 @@ def test_a_lowered_maximum_leaves_existing_sessions_as_they_are_until_patched(ga
     titled = gateway.request("PATCH", "/v1/sessions/old", {"title": "kept"})
     assert titled.status == 200 and titled.body["expires_at"] == long_lived["expires_at"]
     assert gateway.request("PATCH", "/v1/sessions/old", {"ttl_seconds": 7200}).status == 422
+
+
+def test_of_two_admins_racing_on_one_version_exactly_one_wins(gateway):
+    boss = Identity("acme", "boss", roles=frozenset({"admin"}))
+    results = concurrently(
+        6,
+        lambda i: update_tenant_settings(boss, UpdateTenantSettingsRequest(history_retention_days=i + 1), if_match=0),
+    )
+    assert sorted(status for status, _ in results) == [200] + [412] * 5
+    (winner,) = [result for status, result in results if status == 200]
+    assert gateway.request("GET", "/v1/tenant/settings").body == winner
+    assert winner["version"] == 1
+
+
+def test_unconditional_patches_racing_all_apply(gateway):
+    boss = Identity("acme", "boss", roles=frozenset({"admin"}))
+    patches = [
+        UpdateTenantSettingsRequest(max_session_ttl_seconds=7200),
+        UpdateTenantSettingsRequest(default_session_ttl_seconds=600),
+        UpdateTenantSettingsRequest(history_retention_days=9),
+    ]
+    results = concurrently(3, lambda i: update_tenant_settings(boss, patches[i], if_match=None))
+    assert [status for status, _ in results] == [200, 200, 200]
+    settings = gateway.request("GET", "/v1/tenant/settings").body
+    assert (settings["max_session_ttl_seconds"], settings["default_session_ttl_seconds"]) == (7200, 600)
+    assert settings["history_retention_days"] == 9 and settings["version"] == 3
