@@ -7,7 +7,7 @@ from sessions.core.settings import get_settings
 from sessions.domain.identity import Identity
 from sessions.domain.tenant_settings import UpdateTenantSettingsRequest
 from sessions.usecases.tenant_settings import update_tenant_settings
-from tests.integration.conftest import concurrently
+from tests.integration.conftest import concurrently, set_env
 
 ADMIN = {"user": "boss", "roles": ["admin"]}
 
@@ -145,3 +145,16 @@ def test_unconditional_patches_racing_all_apply(gateway):
     settings = gateway.request("GET", "/v1/tenant/settings").body
     assert (settings["max_session_ttl_seconds"], settings["default_session_ttl_seconds"]) == (7200, 600)
     assert settings["history_retention_days"] == 9 and settings["version"] == 3
+
+
+def test_a_stack_redeployed_with_a_lower_maximum_bounds_every_tenant(gateway, monkeypatch):
+    _patch(gateway, {"max_session_ttl_seconds": 7200, "default_session_ttl_seconds": 7200})
+    set_env(monkeypatch, MAX_TTL_SECONDS="3600", DEFAULT_TTL_SECONDS="600")
+    settings = gateway.request("GET", "/v1/tenant/settings").body
+    assert (settings["max_session_ttl_seconds"], settings["default_session_ttl_seconds"]) == (3600, 3600)
+    assert gateway.request("POST", "/v1/sessions", {"ttl_seconds": 3601}).status == 422
+
+
+def test_a_patch_that_unsets_what_was_never_set_writes_nothing(gateway):
+    unchanged = _patch(gateway, {"history_retention_days": None})
+    assert unchanged.status == 200 and unchanged.body["version"] == 0

@@ -1,8 +1,9 @@
 """A tenant's settings: its sessions' TTL bounds and its history retention, within the stack's (pure rules).
 
 What is stored is what an admin set; every field unset (or set to null) falls back to the stack's:
-the maximum TTL to MAX_TTL_SECONDS, the default TTL to DEFAULT_TTL_SECONDS (lowered to the tenant's
-maximum when that is lower), the retention to none (events live as long as their session).
+the maximum TTL to MAX_TTL_SECONDS, the default TTL to DEFAULT_TTL_SECONDS, the retention to none
+(events live as long as their session). The TTLs in effect never exceed the stack's maximum, nor the
+default the tenant's maximum (a stack redeployed with a lower MaxTtlSeconds lowers them).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def effective(tenant_id: str, stored: StoredTenantSettings | None) -> dict[str, 
     """The settings in effect for a tenant, as GET answers them."""
     stack = get_settings()
     given: dict[str, Any] = dict(stored or {})
-    maximum = given.get("max_session_ttl_seconds") or stack.max_ttl_seconds
-    default = given.get("default_session_ttl_seconds") or min(stack.default_ttl_seconds, maximum)
+    # never above the stack's: a stack whose MaxTtlSeconds was lowered since bounds every tenant
+    maximum = min(given.get("max_session_ttl_seconds") or stack.max_ttl_seconds, stack.max_ttl_seconds)
+    default = min(given.get("default_session_ttl_seconds") or stack.default_ttl_seconds, maximum)
     return {
         "tenant_id": tenant_id,
         "max_session_ttl_seconds": maximum,
@@ -82,10 +84,15 @@ def effective(tenant_id: str, stored: StoredTenantSettings | None) -> dict[str, 
     }
 
 
+def set_fields(stored: StoredTenantSettings | None) -> dict[str, int]:
+    """The settings an admin set (the others are the stack's)."""
+    current: dict[str, Any] = dict(stored or {})
+    return {name: current[name] for name in SETTING_FIELDS if name in current}
+
+
 def patched(stored: StoredTenantSettings | None, patch: UpdateTenantSettingsRequest) -> dict[str, int]:
     """The fields set once the merge patch is applied (null unsets); InvalidField when they contradict."""
-    current: dict[str, Any] = dict(stored or {})
-    values: dict[str, int] = {name: current[name] for name in SETTING_FIELDS if name in current}
+    values = set_fields(stored)
     for name in patch.model_fields_set:
         value = getattr(patch, name)
         if value is None:

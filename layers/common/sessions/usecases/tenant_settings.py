@@ -14,7 +14,13 @@ from sessions.core.clock import format_ms, now_ms
 from sessions.core.errors import Forbidden, VersionMismatch
 from sessions.core.retrying import back_off, write_attempts
 from sessions.domain.identity import Identity
-from sessions.domain.tenant_settings import StoredTenantSettings, UpdateTenantSettingsRequest, effective, patched
+from sessions.domain.tenant_settings import (
+    StoredTenantSettings,
+    UpdateTenantSettingsRequest,
+    effective,
+    patched,
+    set_fields,
+)
 from sessions.store import TenantSettingsChanged
 from sessions.usecases.access import store
 
@@ -40,7 +46,7 @@ def update_tenant_settings(
         if if_match is not None and if_match != version:
             raise VersionMismatch(version)
         values = patched(stored, patch)
-        if stored is not None and all(stored.get(name) == values.get(name) for name in patch.model_fields_set):
+        if values == set_fields(stored):
             return effective(identity.tenant_id, stored)  # nothing differs: no write, no new version
         written: StoredTenantSettings = {
             "tenant_id": identity.tenant_id,
