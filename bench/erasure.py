@@ -51,9 +51,14 @@ def _seed(sessions: int, events: int) -> None:
         record = first if index == 0 else {**first, "session_id": f"s{index}", "incarnation": uuid.uuid4().hex[:12]}
         if index:
             items.append(session_item(record | {"holds_slot": False}))
+        appended = record["created_at"]  # as an append stores it (its age indexes it for history retention)
         items += [
             event_item(
-                record, cast("EventRecord", {"seq": seq, "event_id": f"e{seq}", "type": "message", "content": "words"})
+                record,
+                cast(
+                    "EventRecord",
+                    {"seq": seq, "event_id": f"e{seq}", "type": "message", "content": "words", "created_at": appended},
+                ),
             )
             for seq in range(1, events + 1)
         ]
