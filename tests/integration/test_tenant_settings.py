@@ -153,6 +153,10 @@ def test_a_stack_redeployed_with_a_lower_maximum_bounds_every_tenant(gateway, mo
     settings = gateway.request("GET", "/v1/tenant/settings").body
     assert (settings["max_session_ttl_seconds"], settings["default_session_ttl_seconds"]) == (3600, 3600)
     assert gateway.request("POST", "/v1/sessions", {"ttl_seconds": 3601}).status == 422
+    # a patch of another setting is not refused for the stored maximum the stack outgrew
+    retained = _patch(gateway, {"history_retention_days": 30})
+    assert retained.status == 200 and retained.body["max_session_ttl_seconds"] == 3600
+    assert _patch(gateway, {"max_session_ttl_seconds": 3601}).status == 422
 
 
 def test_a_patch_that_unsets_what_was_never_set_writes_nothing(gateway):

@@ -100,13 +100,15 @@ def patched(stored: StoredTenantSettings | None, patch: UpdateTenantSettingsRequ
         else:
             values[name] = value
     stack = get_settings()
-    maximum = values.get("max_session_ttl_seconds", stack.max_ttl_seconds)
-    if maximum > stack.max_ttl_seconds:
+    given = patch.model_fields_set
+    if "max_session_ttl_seconds" in given and values.get("max_session_ttl_seconds", 0) > stack.max_ttl_seconds:
         raise InvalidField(
             ("body", "max_session_ttl_seconds"), f"at most the stack's MaxTtlSeconds ({stack.max_ttl_seconds})"
         )
+    # a maximum stored above a since lowered MaxTtlSeconds counts as the stack's (as `effective` reads it)
+    maximum = min(values.get("max_session_ttl_seconds", stack.max_ttl_seconds), stack.max_ttl_seconds)
     default = values.get("default_session_ttl_seconds")
-    if default is not None and default > maximum:
+    if default is not None and default > maximum and given & {"max_session_ttl_seconds", "default_session_ttl_seconds"}:
         raise InvalidField(
             ("body", "default_session_ttl_seconds"), f"at most the tenant's max_session_ttl_seconds ({maximum})"
         )
