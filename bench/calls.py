@@ -52,16 +52,18 @@ LARGE_EVENT = {"type": "message", "content": "x" * (1024 * 1024), "payload": {"b
 
 
 CASES = (
+    # the tenant's settings (its TTL bounds: an eventually consistent GetItem), then one transaction
     Case(
         "create",
         "POST",
         {"title": "Counting calls", "app_name": "bench", "context": {"a": 1}},
         201,
-        1,
+        2,
         path="/v1/sessions",
     ),
     Case("get", "GET", None, 200, 1),
     Case("patch", "PATCH", {"title": "Counted", "context": {"b": 2}}, 200, 2),
+    Case("patch ttl_seconds", "PATCH", {"ttl_seconds": 3600}, 200, 3),  # the tenant's settings bound it: +1 GetItem
     Case("append", "POST", {"type": "message", "usage": {"tokens": 3}}, 201, 2, path="/v1/sessions/{sid}/events"),
     Case("history", "GET", None, 200, 2, path="/v1/sessions/{sid}/history"),
     Case(
@@ -151,17 +153,28 @@ CASES = (
         3,
         path="/v1/sessions/{sid}/events",
     ),
-    # the user's state document, then one transaction (session, counters, slot, document)
+    # the tenant's settings, the user's state document, then one transaction (session, counters, slot, document)
     Case(
         "create + state_set",
         "POST",
         {"app_name": "bench", "state_set": {"user": {"plan": None}}},
         201,
-        2,
+        3,
         path="/v1/sessions",
     ),
-    # Powertools' idempotency record: a conditional put, then the stored response
-    Case("create + Idempotency-Key", "POST", {}, 201, 3, {"idempotency-key": "k-1"}, path="/v1/sessions"),
+    # Powertools' idempotency record: a conditional put, then the stored response (and the tenant's settings)
+    Case("create + Idempotency-Key", "POST", {}, 201, 4, {"idempotency-key": "k-1"}, path="/v1/sessions"),
+    Case("tenant settings get", "GET", None, 200, 1, path="/v1/tenant/settings"),
+    # the settings read, then one transaction: the settings item and the cleanup's retention entry
+    Case(
+        "tenant settings patch",
+        "PATCH",
+        {"history_retention_days": 30},
+        200,
+        2,
+        path="/v1/tenant/settings",
+        roles=("admin",),
+    ),
     Case("patch status→completed", "PATCH", {"status": "completed"}, 200, 2),
     Case("delete", "DELETE", None, 204, 2),
     Case("delete again (gone)", "DELETE", None, 204, 1),

@@ -61,12 +61,13 @@ def seed(sessions: int, events: int) -> None:
         key = blob_key(TENANT, record["session_id"], record["incarnation"], f"e{events}", "content")
         blobs.put(key, BIG.encode(), "text/plain; charset=utf-8")
         large = {"blobs": {"content": {"key": key, "bytes": len(BIG)}}}  # the last event's content: in S3
+        appended = record["created_at"]  # as an append stores it (its age indexes it for history retention)
         items += [
             event_item(
                 record,
                 cast(
                     "EventRecord",
-                    {"seq": seq, "event_id": f"e{seq}", "type": "message"}
+                    {"seq": seq, "event_id": f"e{seq}", "type": "message", "created_at": appended}
                     | (large if seq == events else {"content": "words"}),
                 ),
             )

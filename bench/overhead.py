@@ -125,6 +125,8 @@ class FakeDynamoDB:
         self._erasure_sk = canned_erasure_item()["SK"]["S"]
         self._get_export = {"Item": canned_export_item()}
         self._export_sk = canned_export_item()["SK"]["S"]
+        self._get_settings = {"Item": canned_tenant_settings_item()}
+        self._settings_sk = canned_tenant_settings_item()["SK"]["S"]
         self._query = {"Items": [item], "Count": 1, "ScannedCount": 1}
         self.calls = 0
 
@@ -137,6 +139,8 @@ class FakeDynamoDB:
             return self._get_erasure
         if sort_key == self._export_sk:
             return self._get_export
+        if sort_key == self._settings_sk:
+            return self._get_settings
         return self._get_state if sort_key == "#STATE" else self._get
 
     def query(self, **_: Any) -> dict[str, Any]:
@@ -167,7 +171,8 @@ def canned_event_item() -> dict[str, Any]:
     from sessions.core.attribute_values import to_item
     from sessions.store.keys import event_item
 
-    event = {**APPEND_BODY, "seq": 1, "timestamp": "2026-01-05T10:00:00.000Z", "created_by": USER}
+    appended = "2026-01-05T10:00:00.000Z"
+    event = {**APPEND_BODY, "seq": 1, "timestamp": appended, "created_at": appended, "created_by": USER}
     return to_item(event_item(canned_record(), cast("EventRecord", event)))
 
 
@@ -197,6 +202,16 @@ def canned_export_item() -> dict[str, Any]:
 
     job = {"export_id": EXPORT_ID, "user_id": USER, "status": "running", "started_at": "2026-01-05T10:00:00.000Z"}
     return to_item({**job, "PK": export_pk(TENANT, EXPORT_ID), "SK": EXPORT_SK})
+
+
+def canned_tenant_settings_item() -> dict[str, Any]:
+    """The tenant's settings as an admin last set them (every request that bounds a TTL reads them)."""
+    from sessions.core.attribute_values import to_item
+    from sessions.store.keys import tenant_settings_key
+
+    key = tenant_settings_key(TENANT)
+    settings = {"tenant_id": TENANT, "version": CANNED_VERSION, "history_retention_days": 365, "updated_by": USER}
+    return to_item({**settings, "updated_at": "2026-01-05T10:00:00.000Z", "PK": key["PK"]["S"], "SK": key["SK"]["S"]})
 
 
 def fake_client_store(table_name: str) -> SessionStore:
@@ -299,6 +314,8 @@ def request_for(spec: FunctionSpec) -> Callable[[], dict[str, Any]]:
     claims = {"sub": USER, "tenant_id": TENANT}
     if "{user_id}" not in template_path and "/state" in template_path and method != "GET":
         claims["cognito:groups"] = "service"  # an app's state is written by roles service or admin
+    if template_path == "/v1/tenant/settings" and method != "GET":
+        claims["cognito:groups"] = "admin"  # the tenant's settings are changed by role admin only
 
     def make_event() -> dict[str, Any]:
         return http_api_event(

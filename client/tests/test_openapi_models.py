@@ -46,6 +46,8 @@ MODELS_BY_OPERATION: dict[tuple[str, str], list[type[BaseModel]]] = {
     ("GET", "/v1/erasures/{}"): [sc.Erasure],
     ("POST", "/v1/users/{}/export"): [sc.Export],
     ("GET", "/v1/exports/{}"): [sc.Export],
+    ("GET", "/v1/tenant/settings"): [sc.TenantSettings],
+    ("PATCH", "/v1/tenant/settings"): [sc.TenantSettings],
 }
 # named schemas that answers hold, and the client's model of each
 MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
@@ -74,6 +76,7 @@ MODELS_BY_SCHEMA: dict[str, type[BaseModel]] = {
     "ErasureCounts": sc.ErasureCounts,
     "Export": sc.Export,
     "ExportCounts": sc.ExportCounts,
+    "TenantSettings": sc.TenantSettings,
 }
 NOT_MODELLED = {"StorableJsonObject", "StorableJsonValue", "StorableNumber"}  # free-form JSON: dict[str, Any]
 

@@ -43,7 +43,11 @@ ForkSessionRequest.model_rebuild()
             "description": "version_mismatch: the parent kept changing past the retries",
             "content": {"application/problem+json": {"model": Problem}},
         },
-        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
+        422: {
+            "description": "validation_error, or ttl_above_tenant_max (ttl_seconds above the tenant's "
+            "max_session_ttl_seconds)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         429: {"description": "session_limit_reached", "content": {"application/problem+json": {"model": Problem}}},
     },
 )

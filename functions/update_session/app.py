@@ -32,7 +32,11 @@ UpdateSessionRequest.model_rebuild()
         },
         412: {"description": "version_mismatch", "content": {"application/problem+json": {"model": Problem}}},
         413: {"description": "payload_too_large", "content": {"application/problem+json": {"model": Problem}}},
-        422: {"description": "validation_error", "content": {"application/problem+json": {"model": Problem}}},
+        422: {
+            "description": "validation_error, or ttl_above_tenant_max (ttl_seconds above the tenant's "
+            "max_session_ttl_seconds)",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
         429: {"description": "session_limit_reached", "content": {"application/problem+json": {"model": Problem}}},
     },
 )

@@ -73,6 +73,7 @@ def test_expired_sessions_and_their_history_go_and_live_ones_are_untouched(gatew
         "sessions_expired": 3,
         "sessions_purged": 0,
         "history_events_deleted": 9,
+        "retention_events_deleted": 0,
         "complete": True,
         "skipped": False,
     }
@@ -124,6 +125,7 @@ def test_a_dry_run_deletes_nothing_and_reports_what_the_real_run_then_does(gatew
         "sessions_expired": 3,
         "sessions_purged": 1,
         "history_events_deleted": 7,
+        "retention_events_deleted": 0,
         "complete": True,
         "skipped": False,
     }
@@ -319,12 +321,13 @@ def test_a_session_is_counted_once_by_the_run_that_removed_its_remains(
     second = run(gateway)
     publish_twice()
     counted = "sessions_purged" if ended == "deleted" else "sessions_expired"
-    nothing = {"sessions_expired": 0, "sessions_purged": 0, "history_events_deleted": 0}
+    nothing = {"sessions_expired": 0, "sessions_purged": 0, "history_events_deleted": 0, "retention_events_deleted": 0}
     assert first == {
         "dry_run": False,
         **nothing,
         counted: 1,
         "history_events_deleted": 1,
+        "retention_events_deleted": 0,
         "complete": True,
         "skipped": False,
     }
@@ -408,6 +411,7 @@ def test_two_runs_racing_one_does_the_work_the_other_skips_and_announces_nothing
         "sessions_expired": 0,
         "sessions_purged": 0,
         "history_events_deleted": 0,
+        "retention_events_deleted": 0,
         "complete": False,
         "skipped": True,
     }

@@ -24,6 +24,7 @@ import pytest
 from local.api.gateway import LambdaContext
 from local.stack.template import load_template
 from sessions import store
+from sessions.core.clock import format_ms, now_ms
 from sessions.usecases import cursors
 from tests.integration.conftest import expire_in_place, publish, set_env
 from tests.key_grants import (
@@ -224,6 +225,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, aws, table,
         ok(gateway.request(method, path, body, user="u-keyed", headers={"Idempotency-Key": f"k-{path}"}), 201)
     export_workload(gateway, ok, monkeypatch)
     erasure_workload(gateway, ok)
+    retention_workload(gateway, table, ok)
     publish(gateway, stream.read())  # every record so far, the late settlements included
     gateway.handler("CleanupFunction")({}, LambdaContext("CleanupFunction", timeout_seconds=300))
 
@@ -233,6 +235,7 @@ def test_every_function_may_make_exactly_the_calls_it_makes(gateway, aws, table,
     assert {"GetEventFunction", "UpdateEventFunction", "DeleteEventsFunction", "ForkSessionFunction"} <= functions
     assert {"StartErasureFunction", "GetErasureFunction", "ErasureWorkerFunction"} <= functions
     assert {"StartExportFunction", "GetExportFunction", "ExportWorkerFunction"} <= functions
+    assert {"GetTenantSettingsFunction", "UpdateTenantSettingsFunction"} <= functions
     for function in sorted(functions):
         needed = {action for action in calls[function] if ":" not in action}
         allowed = allowed_on_sessions_table(function)
@@ -318,6 +321,31 @@ def erasure_workload(gateway: Any, ok: Any) -> None:
     erased = gateway.request("GET", f"/v1/erasures/{started.body['erasure_id']}", **service)
     ok(erased)
     assert erased.body["status"] == "completed"
+
+
+def retention_workload(gateway: Any, table: Any, ok: Any) -> None:
+    """The tenant's settings read and changed (its retention entry put, deleted, put); a session's first event
+    aged past the retention, for the cleanup that follows to remove it with its session's update."""
+    admin = {"user": "boss", "roles": ["admin"]}
+    ok(gateway.request("GET", "/v1/tenant/settings"))
+    for days in (1, None, 1):
+        ok(gateway.request("PATCH", "/v1/tenant/settings", {"history_retention_days": days}, **admin))
+    ok(gateway.create({"session_id": "aging"}, user="u-aging"), 201)
+    for _ in range(2):
+        ok(gateway.request("POST", "/v1/sessions/aging/events", {"type": "message"}, user="u-aging"), 201)
+    long_ago = format_ms(now_ms() - 2 * 86_400_000)
+    table.update_item(
+        Key={"PK": "T#acme#S#aging", "SK": table.query(**_events_of("aging"))["Items"][0]["SK"]},
+        UpdateExpression="SET created_at = :at, purge_at = :at",
+        ExpressionAttributeValues={":at": long_ago},
+    )
+
+
+def _events_of(session_id: str) -> dict[str, Any]:
+    return {
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :e)",
+        "ExpressionAttributeValues": {":pk": f"T#acme#S#{session_id}", ":e": "E#"},
+    }
 
 
 def fork_workload(gateway: Any, table: Any, ok: Any) -> None:

@@ -23,6 +23,8 @@ EXPECTED = {
     "ForkSessionFunction": 201,
     "ListSessionsFunction": 200,
     "GetStatsFunction": 200,
+    "UpdateTenantSettingsFunction": 200,  # an admin's first change (If-Match "0")
+    "GetTenantSettingsFunction": 200,
     "UpdateStateFunction": 200,
     "GetStateFunction": 200,
     "DeleteEventsFunction": 200,
@@ -55,6 +57,7 @@ def test_the_schedule_sample_runs_a_complete_cleanup(gateway):
         "sessions_expired": 0,
         "sessions_purged": 0,
         "history_events_deleted": 0,
+        "retention_events_deleted": 0,
         "complete": True,
         "skipped": False,
     }

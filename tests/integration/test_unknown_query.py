@@ -16,6 +16,7 @@ from local.api.gateway import routes_of
 from local.stack.template import function_specs, load_template, local_resolver
 
 SERVICE = {"user": "svc", "roles": ["service"]}
+ADMIN = {"user": "boss", "roles": ["admin"]}
 
 # (method, template path) -> (concrete path, body, the route's own query, caller) of a valid request
 REQUESTS: dict[tuple[str, str], tuple[str, Any, str, dict[str, Any]]] = {
@@ -37,6 +38,8 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any, str, dict[str, Any]]] = {
     ("GET", "/v1/sessions/{session_id}/events/{seq}"): ("/v1/sessions/s-1/events/1", None, "", {}),
     ("PATCH", "/v1/sessions/{session_id}/events/{seq}"): ("/v1/sessions/s-1/events/1", {"content": "y"}, "", {}),
     ("POST", "/v1/users/{user_id}/erasure"): ("/v1/users/u-2/erasure", None, "", SERVICE),
+    ("GET", "/v1/tenant/settings"): ("/v1/tenant/settings", None, "", {}),
+    ("PATCH", "/v1/tenant/settings"): ("/v1/tenant/settings", {"history_retention_days": 30}, "", ADMIN),
     # {erasure_id}: the erasure the `seeded` fixture started
     ("GET", "/v1/erasures/{erasure_id}"): ("/v1/erasures/{erasure_id}", None, "", SERVICE),
     ("POST", "/v1/users/{user_id}/export"): ("/v1/users/u-1/export", None, "", {}),

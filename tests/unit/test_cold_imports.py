@@ -46,6 +46,7 @@ READ_FUNCTIONS = {
     "GetSessionFunction",
     "GetStateFunction",
     "GetStatsFunction",
+    "GetTenantSettingsFunction",
     "ListSessionsFunction",
 }
 WRITE_PLANNING_MODULES = ("sessions.domain.appending", "sessions.domain.patching")

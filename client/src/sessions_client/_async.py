@@ -44,6 +44,7 @@ from sessions_client.models import (
     SessionList,
     SessionSummary,
     Stats,
+    TenantSettings,
     UserState,
 )
 
@@ -544,6 +545,19 @@ class AsyncSessionsClient(ClientCore):
         **fields: Any,
     ) -> UserState:
         return await self.send(self._update_user_state(app_name, patch_body(patch, fields), user_id, if_match))
+
+    # --- tenant settings ------------------------------------------------------------------------
+
+    async def get_tenant_settings(self) -> TenantSettings:
+        """The tenant's session TTL bounds and history retention, as every member may read them."""
+        return await self.send(self._get_tenant_settings())
+
+    async def update_tenant_settings(
+        self, patch: JsonObject | None = None, /, *, if_match: IfMatch | None = None, **fields: Any
+    ) -> TenantSettings:
+        """Change them with a JSON merge patch (role admin): `max_session_ttl_seconds`,
+        `default_session_ttl_seconds`, `history_retention_days`; None puts a field back to the stack's."""
+        return await self.send(self._update_tenant_settings(patch_body(patch, fields), if_match))
 
     # --- erasure --------------------------------------------------------------------------------
 

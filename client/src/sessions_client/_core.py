@@ -26,6 +26,7 @@ from sessions_client.models import (
     Session,
     SessionList,
     Stats,
+    TenantSettings,
     UserState,
 )
 
@@ -565,6 +566,20 @@ class ClientCore:
             "PATCH",
             path,
             parse_model(UserState),
+            body=dump(patch),
+            headers=self._headers(if_match_header(if_match), body=True),
+        )
+
+    # --- tenant settings ------------------------------------------------------------------------
+
+    def _get_tenant_settings(self) -> Call[TenantSettings]:
+        return Call("GET", "/v1/tenant/settings", parse_model(TenantSettings))
+
+    def _update_tenant_settings(self, patch: dict[str, Any], if_match: IfMatch | None) -> Call[TenantSettings]:
+        return Call(
+            "PATCH",
+            "/v1/tenant/settings",
+            parse_model(TenantSettings),
             body=dump(patch),
             headers=self._headers(if_match_header(if_match), body=True),
         )

@@ -46,6 +46,7 @@ from sessions_client.models import (
     SessionList,
     SessionSummary,
     Stats,
+    TenantSettings,
     UserState,
 )
 
@@ -536,6 +537,19 @@ class SessionsClient(ClientCore):
         **fields: Any,
     ) -> UserState:
         return self.send(self._update_user_state(app_name, patch_body(patch, fields), user_id, if_match))
+
+    # --- tenant settings ------------------------------------------------------------------------
+
+    def get_tenant_settings(self) -> TenantSettings:
+        """The tenant's session TTL bounds and history retention, as every member may read them."""
+        return self.send(self._get_tenant_settings())
+
+    def update_tenant_settings(
+        self, patch: JsonObject | None = None, /, *, if_match: IfMatch | None = None, **fields: Any
+    ) -> TenantSettings:
+        """Change them with a JSON merge patch (role admin): `max_session_ttl_seconds`,
+        `default_session_ttl_seconds`, `history_retention_days`; None puts a field back to the stack's."""
+        return self.send(self._update_tenant_settings(patch_body(patch, fields), if_match))
 
     # --- erasure --------------------------------------------------------------------------------
 

@@ -201,6 +201,17 @@ class UserErasureInProgress(Conflict):
     default_code = "user_erasure_in_progress"
 
 
+class TtlAboveTenantMax(ValidationError):
+    """422: `ttl_seconds` is above the tenant's `max_session_ttl_seconds` (in the body, and `get_tenant_settings`)."""
+
+    default_code = "ttl_above_tenant_max"
+
+    @property
+    def max_session_ttl_seconds(self) -> int | None:
+        value = self.body.get("max_session_ttl_seconds") if isinstance(self.body, dict) else None
+        return value if isinstance(value, int) else None
+
+
 BY_CODE: dict[str, type[SessionsError]] = {
     cls.default_code: cls
     for cls in (
@@ -227,6 +238,7 @@ BY_CODE: dict[str, type[SessionsError]] = {
         PayloadTooLarge,
         UnsupportedMediaType,
         ValidationError,
+        TtlAboveTenantMax,
         SessionLimitReached,
         InternalError,
     )

@@ -241,6 +241,20 @@ class Export(_Model):
     expires_at: datetime | None = None
 
 
+class TenantSettings(_Model):
+    """The tenant's session TTL bounds and history retention in effect (the stack's where it set none).
+
+    `history_retention_days` None: events live as long as their session. `version` 0: never changed."""
+
+    tenant_id: str
+    max_session_ttl_seconds: int
+    default_session_ttl_seconds: int
+    history_retention_days: int | None = None
+    version: int = 0
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
 class ValidationIssue(_Model):
     loc: list[str | int] = Field(default_factory=list)
     msg: str = ""

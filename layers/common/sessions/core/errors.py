@@ -113,3 +113,7 @@ class ErasureNotFound(SessionError):
 
 class ExportNotFound(SessionError):
     """No export with this id in the caller's tenant, or not the caller's to see."""
+
+
+class TtlAboveTenantMax(SessionError):
+    """ttl_seconds is above the tenant's max_session_ttl_seconds (GET /v1/tenant/settings)."""

@@ -123,6 +123,9 @@ class CleanupCompleted(BaseModel):
     sessions_expired: int
     sessions_purged: int
     history_events_deleted: int
+    retention_events_deleted: int = Field(
+        0, description="Events of live sessions removed past their tenant's history_retention_days"
+    )
     complete: bool
 
 

@@ -41,6 +41,7 @@ PROBLEMS: dict[type[errors.SessionError], tuple[int, str, str]] = {
     errors.VersionMismatch: (412, "version_mismatch", "Version mismatch"),
     errors.PayloadTooLarge: (413, "payload_too_large", "Payload too large"),
     errors.InvalidField: (422, "validation_error", "Validation error"),
+    errors.TtlAboveTenantMax: (422, "ttl_above_tenant_max", "TTL above the tenant's maximum"),
     errors.SessionLimitReached: (429, "session_limit_reached", "Session limit reached"),
 }
 

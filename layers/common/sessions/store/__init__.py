@@ -6,7 +6,8 @@ The idempotency records are the one other thing in DynamoDB (http/idempotency.py
 what it returns are the records of sessions/domain/records.py; each part lives in a module of its own:
 session writes (`sessions`), pages of sessions and history (`queries`), counters and stats
 (`stats_counters`), open-session slots and their repair (`slots`), what removal needs (`removals`),
-and app- and user-scoped state documents (`state`), reading, redacting and rewinding single
+app- and user-scoped state documents (`state`), a tenant's settings and the events past its history
+retention (`tenant_settings`), reading, redacting and rewinding single
 events (`event_edits`), and forks: creating one, and copying before change for the forks that read a
 session (`forks`).
 
@@ -28,6 +29,7 @@ from sessions.store.sessions import SessionWrites
 from sessions.store.slots import SlotRepair, Slots
 from sessions.store.state import StateChanged, StateDocuments, StateKey
 from sessions.store.stats_counters import StatsReads
+from sessions.store.tenant_settings import TenantSettingsChanged, TenantSettingsItems
 
 __all__ = [
     "EventEdits",
@@ -42,6 +44,7 @@ __all__ = [
     "SourceClosed",
     "StateChanged",
     "StateKey",
+    "TenantSettingsChanged",
     "VersionChanged",
     "WriteConflict",
     "aws_client",
@@ -55,7 +58,7 @@ __all__ = [
 ]
 
 
-class SessionStore(Forks, SessionWrites, PageReads, StatsReads, Slots, Removals, StateDocuments):
+class SessionStore(Forks, SessionWrites, PageReads, StatsReads, Slots, Removals, StateDocuments, TenantSettingsItems):
     """Everything the service asks of the table, one client and table name shared by every part."""
 
 

@@ -12,6 +12,9 @@
                   (a fork that reads this incarnation's events: store/forks.py)
     app state     PK T#{tenant}#APP#{app_name}           SK #STATE
     user state    PK T#{tenant}#APP#{app_name}#U#{user}  SK #STATE
+    tenant settings PK T#{tenant}#SETTINGS               SK #SETTINGS  (usecases/tenant_settings.py)
+    retention     PK #CLEANUP  SK #RETENTION#{tenant_pk}  (the cleanup's list of tenants whose history is
+                  removed after N days; written with the tenant's settings, in one transaction)
 
 Index keys of a session item (list):
     ByUser          by_user_pk  T#{tenant}#U#{user_id}              created_key {created_at}#{session_id}
@@ -20,6 +23,13 @@ Index keys of a session item (list):
     ByApp           by_app_pk   T#{tenant}#APP#{app_name}           created_key  (sessions with an app_name)
     ByAppActivity   by_app_pk                                       active_key   (sessions with an app_name)
 every write that changes last_active_at rewrites active_key (store/sessions.py).
+
+Index keys of an event item (history retention, usecases/retention.py):
+    ByExpiry        expiry_bucket T#{tenant}#AGE#{0..7}  purge_at {created_at}
+every event is in its tenant's age partitions (a shard per session, so no partition is hot), sorted
+by when it was appended: the cleanup asks for the events appended before a tenant's cutoff and gets
+exactly those, whatever the retention was when they were appended. The index projects no event
+attribute (its INCLUDE list names session attributes only): one small index write per append.
 
 A session's incarnation is fixed at its creation, so the history of an earlier session under
 the same id (deleted or expired, not yet purged) never mixes with the new one's. '#' in tenant
@@ -46,6 +56,9 @@ FORKS_SK_PREFIX = "#FORKS#"
 READER_SK_PREFIX = "#READER#"
 STATE_SK = "#STATE"
 EXPIRY_SHARDS = 8
+AGE_SHARDS = 8  # a tenant's events in 8 index partitions: 8,000 appends/s before one throttles
+TENANT_SETTINGS_SK = "#SETTINGS"
+RETENTION_SK_PREFIX = "#RETENTION#"
 LAST_SEQ = 9_999_999_999  # the highest seq an event key holds (10 digits)
 # A stream record comes back for at most a day after it was written: DynamoDB Streams keeps it 24 h,
 # Lambda gives up on it at MaximumRecordAgeInSeconds (86400, template.yaml), and a replay of what
@@ -186,11 +199,34 @@ def session_item(record: SessionRecord) -> dict[str, Any]:
 
 
 def event_item(session: SessionRecord, event: EventRecord) -> dict[str, Any]:
+    pk = session_pk(session["tenant_id"], session["session_id"])
     return {
         **{key: value for key, value in event.items() if value is not None},
-        "PK": session_pk(session["tenant_id"], session["session_id"]),
+        "PK": pk,
         "SK": event_sk(session["incarnation"], event["seq"]),
+        # in its tenant's age partitions of ByExpiry, for history retention (a copy keeps its age)
+        "expiry_bucket": age_bucket(session["tenant_id"], pk),
+        "purge_at": event["created_at"],
     }
+
+
+def age_bucket(tenant_id: str, session_key: str) -> str:
+    """The ByExpiry partition of a session's events: its tenant's, one shard of AGE_SHARDS."""
+    return f"{tenant_pk(tenant_id)}#AGE#{zlib.crc32(session_key.encode()) % AGE_SHARDS}"
+
+
+def age_buckets(tenant_id: str) -> list[str]:
+    return [f"{tenant_pk(tenant_id)}#AGE#{shard}" for shard in range(AGE_SHARDS)]
+
+
+def event_key_parts(sk: str) -> tuple[str, int]:
+    """An event's incarnation and seq, from its sort key E#{incarnation}#{seq:010d}."""
+    _, incarnation, seq = sk.split("#")
+    return incarnation, int(seq)
+
+
+def tenant_settings_key(tenant_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"{tenant_pk(tenant_id)}#SETTINGS"}, "SK": {"S": TENANT_SETTINGS_SK}}
 
 
 def record_of(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,9 @@ the session item; or, when no run did (DynamoDB's TTL or a new session under the
 the run whose delete removed its purge marker, i.e. that finished its history (such a marker says
 why the session ended; one the settlement of a run's own removal leaves, or a slot repair that
 cannot tell who removed the session, is worked off uncounted).
-`history_events_deleted` counts event items. The lease, the checkpoint and the markers that settle a
+`history_events_deleted` counts event items; `retention_events_deleted` the events of live sessions
+removed past their tenant's history retention (usecases/retention.py), once the due sessions are
+done and if time is left (a dry run leaves retention out). The lease, the checkpoint and the markers that settle a
 removal already counted are bookkeeping, never counted: a run that finds only those reports zeros.
 
 Runs are single-flight: a real run first takes a lease item in the table (a conditional PutItem
@@ -55,6 +57,7 @@ from sessions.store import default_store
 from sessions.store.blobs import EventBlobs, default_blobs, history_blob_prefix
 from sessions.store.keys import EXPIRY_SHARDS, LAST_SEQ, PURGE_SK_PREFIX, SESSION_SK
 from sessions.usecases.ports import RemovalStorePort
+from sessions.usecases.retention import enforce_retention
 
 SAFETY_MARGIN_MS = 10_000
 FIRST_RUN_LOOKBACK_HOURS = 24
@@ -69,6 +72,7 @@ class Summary:
     sessions_expired: int = 0
     sessions_purged: int = 0
     history_events_deleted: int = 0
+    retention_events_deleted: int = 0  # events past their tenant's history retention (usecases/retention.py)
     complete: bool = True
     skipped: bool = False  # another run held the lease: this one did nothing
 
@@ -259,6 +263,10 @@ def _run(
     sweep.finish()
     if not dry_run and summary.complete and checkpoint != first_hour:
         store.put_cleanup_checkpoint(checkpoint)
+    if not dry_run and summary.complete:
+        retention = enforce_retention(sweep.out_of_time)
+        summary.retention_events_deleted = retention.events_removed
+        summary.complete = retention.complete
     # a dry run is announced too (its summary says dry_run): the run's record is all it writes
     store.put_cleanup_run(run_id, asdict(summary), now_ms())
     return asdict(summary)

@@ -45,16 +45,26 @@ def fork_session(identity: Identity, session_id: str, request: ForkSessionReques
         raise SessionIdTaken(f"session id {session_id!r} is taken")  # by the parent itself
     fork_id = request.session_id or str(uuid.uuid4())
     incarnation = uuid.uuid4().hex[:12]
-    return with_slot_repair(identity, lambda: _insert(identity, parent, request, fork_id, incarnation))
+    from sessions.domain.tenant_settings import session_ttl
+    from sessions.usecases.tenant_settings import tenant_settings
+
+    # within the tenant's maximum (422 ttl_above_tenant_max), else the tenant's default
+    ttl_seconds = session_ttl(tenant_settings(identity.tenant_id), request.ttl_seconds)
+    return with_slot_repair(identity, lambda: _insert(identity, parent, request, fork_id, incarnation, ttl_seconds))
 
 
 def _insert(
-    identity: Identity, parent: SessionRecord, request: ForkSessionRequest, fork_id: str, incarnation: str
+    identity: Identity,
+    parent: SessionRecord,
+    request: ForkSessionRequest,
+    fork_id: str,
+    incarnation: str,
+    ttl_seconds: int,
 ) -> SessionRecord:
     cap = get_settings().max_open_sessions_per_user
     replacing: SessionRecord | None = None
     for attempt in write_attempts():
-        record, forked_sources = _plan(identity, parent, request, fork_id, incarnation)
+        record, forked_sources = _plan(identity, parent, request, fork_id, incarnation, ttl_seconds)
         try:
             store().create_fork(record, parent=parent, sources=forked_sources, cap=cap, replacing=replacing)
             return record
@@ -101,7 +111,12 @@ def _same_parent(
 
 
 def _plan(
-    identity: Identity, parent: SessionRecord, request: ForkSessionRequest, fork_id: str, incarnation: str
+    identity: Identity,
+    parent: SessionRecord,
+    request: ForkSessionRequest,
+    fork_id: str,
+    incarnation: str,
+    ttl_seconds: int,
 ) -> tuple[SessionRecord, list[Source]]:
     """The fork's record and the sessions it registers with, from the parent as read."""
     from sessions.domain.appending import last_seq
@@ -117,10 +132,8 @@ def _plan(
             f"the fork would read from {len(read_from)} sessions; at most {SOURCES_MAX} (fork an earlier point, "
             "or a session with fewer forks behind it)"
         )
-    settings = get_settings()
     now = now_ms()
     timestamp = format_ms(now)
-    ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
     given = request.model_dump(include={"title", "metadata", "context"}, exclude_none=True, mode="json")
     record: SessionRecord = {
         # copied from the parent as they are now (title, metadata and context unless the body gives them)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         SessionSummaryRecord,
         StateDocument,
     )
+    from sessions.domain.tenant_settings import StoredTenantSettings
     from sessions.store import EventQuery, Page, SessionQuery, SessionStore, SlotRepair, Source, StateKey
     from sessions.store.blobs import EventBlobs
 
@@ -125,6 +126,17 @@ class SessionStorePort(ForkCopyPort, Protocol):
     def put_state(self, key: StateKey, document: StateDocument, *, read_version: int) -> None: ...
 
     def user_state_registration(self, key: StateKey) -> dict[str, Any]: ...
+
+    # --- tenant settings and history retention (store/tenant_settings.py) ---
+    def get_tenant_settings(self, tenant_id: str, *, consistent: bool = ...) -> StoredTenantSettings | None: ...
+
+    def put_tenant_settings(self, settings: StoredTenantSettings, *, read_version: int) -> None: ...
+
+    def retention_tenants(self) -> list[tuple[str, int]]: ...
+
+    def events_appended_before(
+        self, bucket: str, cutoff: str, start: dict[str, Any] | None = ..., *, limit: int = ...
+    ) -> tuple[list[tuple[str, str]], dict[str, Any] | None]: ...
 
 
 class RemovalStorePort(ForkCopyPort, Protocol):

@@ -34,10 +34,13 @@ def create_session(identity: Identity, request: CreateSessionRequest) -> tuple[S
     """Returns (session record, created). An id the caller already holds is returned unchanged."""
     # imported here: only create and update plan changes, and every function imports this module
     from sessions.domain.appending import plan_append
+    from sessions.domain.tenant_settings import session_ttl
+    from sessions.usecases.tenant_settings import tenant_settings
 
     settings = get_settings()
+    # within the tenant's maximum (422 ttl_above_tenant_max), else the tenant's default
+    ttl_seconds = session_ttl(tenant_settings(identity.tenant_id), request.ttl_seconds)
     now = now_ms()
-    ttl_seconds = request.ttl_seconds or settings.default_ttl_seconds
     timestamp = format_ms(now)
     given = request.model_dump(exclude={"ttl_seconds", "events", "user_id", "state_patch", "state_set"}, mode="json")
     record: SessionRecord = {
@@ -132,6 +135,11 @@ def update_session(
 ) -> SessionRecord:
     from sessions.domain.patching import plan_patch  # see create_session
 
+    if patch.ttl_seconds is not None:  # within the tenant's maximum, else 422 ttl_above_tenant_max
+        from sessions.domain.tenant_settings import check_ttl
+        from sessions.usecases.tenant_settings import tenant_settings
+
+        check_ttl(tenant_settings(identity.tenant_id), patch.ttl_seconds)
     cap = get_settings().max_open_sessions_per_user
 
     def write(current: SessionRecord) -> SessionRecord:
