@@ -40,7 +40,7 @@ def check_settings() -> None:
     get_settings().require("event_bus_name")
 
 
-def put_events(events_by_owner: Sequence[tuple[Hashable, Sequence[PendingEvent]]]) -> dict[Hashable, str]:
+def put_events[Owner: Hashable](events_by_owner: Sequence[tuple[Owner, Sequence[PendingEvent]]]) -> dict[Owner, str]:
     """Put every owner's events in as few calls as possible; the owners some of whose events were refused, and why.
 
     Refused entries (and those of a call that failed outright) are retried, with jitter, up to
@@ -62,7 +62,7 @@ def put_events(events_by_owner: Sequence[tuple[Hashable, Sequence[PendingEvent]]
         for owner, events in events_by_owner
         for event in events
     ]
-    refused: list[tuple[Hashable, dict[str, Any], str]] = []
+    refused: list[tuple[Owner, dict[str, Any], str]] = []
     for attempt in range(PUT_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.1 * 2**attempt))  # noqa: S311 - jitter, not a secret
@@ -72,13 +72,13 @@ def put_events(events_by_owner: Sequence[tuple[Hashable, Sequence[PendingEvent]]
         if not refused:
             return {}
         pending = [(owner, entry) for owner, entry, _ in refused]
-    reasons: dict[Hashable, set[str]] = {}
+    reasons: dict[Owner, set[str]] = {}
     for owner, _, code in refused:
         reasons.setdefault(owner, set()).add(code)
     return {owner: ", ".join(sorted(codes)) for owner, codes in reasons.items()}
 
 
-def _put_chunk(chunk: list[tuple[Hashable, dict[str, Any]]]) -> list[tuple[Hashable, dict[str, Any], str]]:
+def _put_chunk[Owner](chunk: list[tuple[Owner, dict[str, Any]]]) -> list[tuple[Owner, dict[str, Any], str]]:
     """One PutEvents call: the entries it refused, with their error codes (all of them if the call failed)."""
     try:
         response = aws_client("events").put_events(Entries=[entry for _, entry in chunk])
