@@ -48,6 +48,9 @@ DYNAMODB_CALL_MS = 5.0  # assumed latency of one DynamoDB call from Lambda
 PUT_EVENTS_CALL_MS = 20.0  # assumed latency of one EventBridge PutEvents call
 PUBLISHER_BATCH = 10  # average stream records per publisher invocation
 PUBLISHER_RECORD_MS = 1.0  # the publisher's own time per record
+# the publisher puts an invocation's events together, 10 entries to a PutEvents call (usecases/publishing.py):
+# with PUBLISHER_BATCH records of about an event each, a request's event takes a tenth of a call
+EVENTS_PER_PUT_EVENTS_CALL = 10
 ACCESS_LOG_BYTES = 400  # one API access log line (template.yaml, HttpApi AccessLogSettings)
 PLATFORM_LOG_BYTES = 600  # Lambda's platform.start + platform.report JSON lines per invocation
 AUDIT_LOG_ENVELOPE_BYTES = 350  # the audit rule's log line per event: the event's envelope beside its detail
@@ -513,7 +516,7 @@ def cost_per_request(measured: Measured) -> dict[str, float]:
     invocations = measured.publisher_records / PUBLISHER_BATCH
     publisher_ms = (
         measured.publisher_records * PUBLISHER_RECORD_MS
-        + measured.put_events_calls * PUT_EVENTS_CALL_MS
+        + measured.events / EVENTS_PER_PUT_EVENTS_CALL * PUT_EVENTS_CALL_MS
         + sum(measured.publisher_usage.calls.values()) * DYNAMODB_CALL_MS
     )
     gb_seconds = api_memory * billed_ms(measured) / 1000 + publisher_memory * publisher_ms / 1000
@@ -548,6 +551,7 @@ def figures_of(results: dict[str, Measured], mix: dict[str, float] = MIX) -> dic
             "rru": measured.usage.rru,
             "events": measured.events,
             "publisher_records": measured.publisher_records,
+            "put_events_calls": measured.put_events_calls,
             "publisher_wru": measured.publisher_usage.wru,
             "billed_ms": billed_ms(measured),
             "function_log_bytes": measured.log_bytes,
@@ -566,6 +570,7 @@ def figures_of(results: dict[str, Measured], mix: dict[str, float] = MIX) -> dic
             "dynamodb_call_ms": DYNAMODB_CALL_MS,
             "put_events_call_ms": PUT_EVENTS_CALL_MS,
             "publisher_batch": PUBLISHER_BATCH,
+            "events_per_put_events_call": EVENTS_PER_PUT_EVENTS_CALL,
             "access_log_bytes": ACCESS_LOG_BYTES,
             "platform_log_bytes": PLATFORM_LOG_BYTES,
             "memory_mb": memory_gb("CreateSessionFunction") * 1024,

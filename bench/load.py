@@ -242,6 +242,8 @@ class BusConsumer:
         events.put_rule(Name=queue_name, EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
         events.put_targets(Rule=queue_name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
         self.arrived: dict[tuple[str, str, int | None], float] = {}
+        # when the bus put each event on the queue (SQS's SentTimestamp): the lag without the consumer's own
+        self.queued: dict[tuple[str, str, int | None], float] = {}
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="bus-consumer", daemon=True)
 
@@ -257,13 +259,17 @@ class BusConsumer:
 
     def _receive(self) -> None:
         while not self._stopping.is_set():
-            messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"]
+            ).get("Messages", [])
             now = time.time()
             for message in messages:
                 event = json.loads(message["Body"])
                 detail = event.get("detail", {})
                 version = None if event["detail-type"] == "session.deleted" else detail.get("version")
-                self.arrived.setdefault((detail.get("session_id", ""), event["detail-type"], version), now)
+                key = (detail.get("session_id", ""), event["detail-type"], version)
+                self.arrived.setdefault(key, now)
+                self.queued.setdefault(key, int(message["Attributes"]["SentTimestamp"]) / 1000)
             if messages:
                 self._sqs.delete_message_batch(
                     QueueUrl=self._queue_url,
@@ -308,6 +314,8 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
     figures = _figures(
         people, consumer.arrived, expected, elapsed, on_time_at_end, drained_after, (load_average, load_average_after)
     )
+    queue_lags = [(consumer.queued[key] - at) * 1000 for key, at in expected.items() if key in consumer.queued]
+    figures |= {"event_queued_lag_p50_ms": median(queue_lags), "event_queued_lag_p95_ms": percentile(queue_lags, 0.95)}
     figures["function_errors"] = function_errors(log)
     return figures
 
@@ -388,7 +396,13 @@ def report(label: str, figures: dict[str, Any]) -> str:
         table(["operation (ms)", "count", "p50", "p95", "p99", "max"], rows, title=title),
         f"  lifecycle events: {figures['events_expected']} expected, {figures['events_on_bus_at_end']} on the bus when "
         f"the run ended, {figures['events_lost']} lost; lag from the write p50 {figures['event_lag_p50_ms']:.0f} ms, "
-        f"p95 {figures['event_lag_p95_ms']:.0f} ms, max {figures['event_lag_max_ms']:.0f} ms",
+        f"p95 {figures['event_lag_p95_ms']:.0f} ms, max {figures['event_lag_max_ms']:.0f} ms"
+        + (
+            f" (put on the queue by the bus: p50 {figures['event_queued_lag_p50_ms']:.0f} ms, "
+            f"p95 {figures['event_queued_lag_p95_ms']:.0f} ms; the rest is the consumer's receiving)"
+            if "event_queued_lag_p50_ms" in figures
+            else ""
+        ),
         f"  no-loss checks: {figures['status_5xx']} x 5xx"
         + (f" (function errors: {figures['function_errors']})" if figures.get("function_errors") else "")
         + f", {figures['failure_count']} wrong answers"

@@ -3,29 +3,28 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from sessions.domain.lifecycle_events import SessionStreamRecord, events_of
-from sessions.usecases.publishing import check_settings, put_events, settle_removal
+from sessions.domain.lifecycle_events import PendingEvent, SessionStreamRecord, events_of
+from sessions.usecases.publishing import PublishingProcessor, check_settings, settle_removal
 from sessions.usecases.stream_replay import is_replay_request, replay
 
 check_settings()
 logger = Logger()
-# Records are parsed in publish(), not by the processor: whatever a record makes fail (a shape no
-# release writes included) is that record's failure, reported by its sequence number, and the
-# records behind it are still published. (A parse error outside a handler fails the whole batch.)
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# Records are parsed in events_to_publish(), not by the processor: whatever a record makes fail (a
+# shape no release writes included) is that record's failure, reported by its sequence number, and
+# the records behind it are still published. (A parse error outside a handler fails the whole batch.)
+# The processor puts the whole batch's events after its records were handled, 10 to a PutEvents call.
+processor = PublishingProcessor()
 # a replay reports every failure back to the operator, even when no record of the batch got through
-replay_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+replay_processor = PublishingProcessor(raise_on_entire_batch_failure=False)
 
 
-def publish(record: DynamoDBRecord) -> None:
+def events_to_publish(record: DynamoDBRecord) -> list[PendingEvent]:
     parsed = SessionStreamRecord.model_validate(record.raw_event)
     settle_removal(parsed)
-    events = events_of(parsed)
-    if events:
-        put_events(events)
+    return events_of(parsed)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -34,7 +33,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         return replay(
             event,
             lambda records: process_partial_response(
-                event={"Records": records}, record_handler=publish, processor=replay_processor, context=context
+                event={"Records": records},
+                record_handler=events_to_publish,
+                processor=replay_processor,
+                context=context,
             ),
         )
-    return process_partial_response(event=event, record_handler=publish, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=events_to_publish, processor=processor, context=context)

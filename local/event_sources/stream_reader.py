@@ -20,6 +20,9 @@ class RecordSource(Protocol):
     def read(self) -> list[dict[str, Any]]: ...
 
 
+GET_RECORDS_LIMIT = 1000  # records per GetRecords page (DynamoDB Streams' most)
+
+
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     change = dict(record["dynamodb"])
     created = change.get("ApproximateCreationDateTime")
@@ -83,12 +86,16 @@ class StreamReader:
                 "ShardIterator"
             ]
             while iterator:
-                response = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                response = self._streams.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
                 batch = response.get("Records", [])
-                if not batch:
-                    break
                 records += [lambda_record(record, self.stream_arn) for record in batch]
-                self._positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
+                if batch:
+                    self._positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
+                # a page short of the limit: the shard is read up to now. Reading on until a page came
+                # back empty never returned while writes kept coming (each page held the newest few),
+                # so under load the feeders delivered nothing until the writes stopped.
+                if len(batch) < GET_RECORDS_LIMIT:
+                    break
                 iterator = response.get("NextShardIterator")
         return records
 

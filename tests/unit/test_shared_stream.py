@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from local.event_sources.stream_reader import SharedStream
+from local.event_sources.stream_reader import SharedStream, StreamReader
 
 
 class CountingStream:
@@ -74,3 +74,38 @@ def test_concurrent_subscribers_lose_and_repeat_nothing() -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert all(received == list(range(1400)) for received in seen)
+
+
+class BusyShard:
+    """A stream client whose shard gets a new record between any two GetRecords: writes that keep coming."""
+
+    def __init__(self) -> None:
+        self.meta = type("Meta", (), {"events": type("Events", (), {"register": lambda *_: None})()})()
+        self.pages = 0
+
+    def client(self, service: str) -> Any:
+        return self
+
+    def describe_table(self, **_: Any) -> dict[str, Any]:
+        return {"Table": {"LatestStreamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/1"}}
+
+    def describe_stream(self, **_: Any) -> dict[str, Any]:
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1"}]}}
+
+    def get_shard_iterator(self, **_: Any) -> dict[str, Any]:
+        return {"ShardIterator": "iterator"}
+
+    def get_records(self, **_: Any) -> dict[str, Any]:
+        self.pages += 1
+        if self.pages > 50:
+            raise AssertionError("the read never returned while writes kept coming")
+        record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(self.pages)}}
+        return {"Records": [record], "NextShardIterator": "iterator"}
+
+
+def test_a_read_returns_while_writes_keep_coming() -> None:
+    """Under load the feeders must deliver as records arrive, not once the writes stop."""
+    shard = BusyShard()
+    reader = StreamReader(shard, "t")
+    assert [r["dynamodb"]["SequenceNumber"] for r in reader.read()] == ["1"]
+    assert [r["dynamodb"]["SequenceNumber"] for r in reader.read()] == ["2"]  # from where the last read ended
