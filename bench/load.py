@@ -259,8 +259,9 @@ class BusConsumer:
 
     def _receive(self) -> None:
         while not self._stopping.is_set():
+            # long polling, as a consumer would: an empty queue costs a wait, not a receive every few ms
             messages = self._sqs.receive_message(
-                QueueUrl=self._queue_url, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"]
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"], WaitTimeSeconds=1
             ).get("Messages", [])
             now = time.time()
             for message in messages:
@@ -275,8 +276,6 @@ class BusConsumer:
                     QueueUrl=self._queue_url,
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
                 )
-            else:
-                self._stopping.wait(0.05)
 
 
 def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, Any]:

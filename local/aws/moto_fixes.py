@@ -18,6 +18,7 @@ from local.aws import (
     moto_numbers,
     moto_queries,
     moto_serialization,
+    moto_sqs,
     moto_streams,
     moto_transactions,
 )
@@ -50,8 +51,9 @@ def check_moto_version() -> None:
 def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
     """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, items
     written into responses and update expressions walked without moto's repeated lookups, requests dispatched
-    and EventBridge input paths parsed without moto's repeated work, every operation serialized, and a TTL
-    sweeper deleting expired items every `sweep_seconds` (by default LOCAL_TTL_SWEEP_SECONDS, else a minute).
+    (backend and action), EventBridge input paths parsed and SQS retention checked without moto's repeated
+    work, every operation serialized, and a TTL sweeper deleting expired items every `sweep_seconds` (by
+    default LOCAL_TTL_SWEEP_SECONDS, else a minute).
     Once per process: a later call changes nothing and returns the same running sweeper."""
     global _sweeper
     check_moto_version()
@@ -65,6 +67,7 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
             moto_expressions.install()
             moto_dispatch.install()
             moto_events.install()
+            moto_sqs.install()
             make_dynamodb_atomic()  # last: it wraps the implementations installed above
             sweeper = TtlSweeper(interval=sweep_seconds or sweep_interval(os.environ))
             sweeper.start()
