@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
 
 
 class RecordSource(Protocol):
@@ -21,6 +24,8 @@ class RecordSource(Protocol):
 
 
 GET_RECORDS_LIMIT = 1000  # records per GetRecords page (DynamoDB Streams' most)
+ITERATOR_REUSE_SECONDS = 600.0  # a kept shard iterator is used for 10 minutes; they expire after 15
+SHARD_LIST_SECONDS = 10.0  # how often the shards are listed again (a stream adds shards as it rolls over)
 
 
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -53,16 +58,23 @@ def keep_wire_records(response_dict: dict[str, Any], customized_response_dict: d
 
 @dataclass
 class StreamReader:
-    """Reads every shard of a table's stream from its start, remembering the last record read in each shard.
+    """Reads every shard of a table's stream from its start, remembering where each shard's last read ended.
 
-    Each read starts from a fresh iterator after that record rather than from one kept since the
-    last read: a shard iterator expires 15 minutes after it is issued (on AWS, and in the emulator,
-    see local/aws/moto_streams.py), and a reader may sit idle longer than that.
+    As Lambda's event-source mapping does, a read goes on with the iterator the last GetRecords
+    returned, and lists the shards only every SHARD_LIST_SECONDS: a read of new records is one call,
+    not three (DescribeStream and GetShardIterator each time were two of an append's six calls to the
+    emulator). A shard iterator expires 15 minutes after it is issued (on AWS, and in the emulator,
+    see local/aws/moto_streams.py) and a reader may sit idle longer than that, so an iterator older
+    than ITERATOR_REUSE_SECONDS, or one refused as expired, is replaced by a fresh one after the last
+    record read.
     """
 
     session: Any
     table_name: str
     _positions: dict[str, str] = field(default_factory=dict)  # shard id → last sequence number read
+    _iterators: dict[str, tuple[str, float]] = field(default_factory=dict)  # shard id → (next iterator, issued)
+    _shards: list[str] = field(default_factory=list)
+    _listed_at: float | None = None
 
     def __post_init__(self) -> None:
         self._streams = self.session.client("dynamodbstreams")
@@ -72,32 +84,54 @@ class StreamReader:
 
     def read(self) -> list[dict[str, Any]]:
         """The records written since the last read, in shard order, shaped as Lambda delivers them."""
-        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         records: list[dict[str, Any]] = []
-        for shard in description["Shards"]:
-            shard_id = shard["ShardId"]
-            last = self._positions.get(shard_id)
-            position = (
-                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last}
-                if last
-                else {"ShardIteratorType": "TRIM_HORIZON"}
-            )
-            iterator = self._streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **position)[
-                "ShardIterator"
-            ]
+        for shard_id in self._shard_ids():
+            iterator: str | None = self._iterator(shard_id)
             while iterator:
-                response = self._streams.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+                try:
+                    response = self._streams.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                        raise
+                    self._iterators.pop(shard_id, None)  # a fresh one after the last record read
+                    iterator = self._iterator(shard_id)
+                    continue
                 batch = response.get("Records", [])
                 records += [lambda_record(record, self.stream_arn) for record in batch]
                 if batch:
                     self._positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
+                iterator = response.get("NextShardIterator")
+                if iterator:
+                    self._iterators[shard_id] = (iterator, time.monotonic())
+                else:  # the shard is closed and read to its end
+                    self._iterators.pop(shard_id, None)
                 # a page short of the limit: the shard is read up to now. Reading on until a page came
                 # back empty never returned while writes kept coming (each page held the newest few),
                 # so under load the feeders delivered nothing until the writes stopped.
                 if len(batch) < GET_RECORDS_LIMIT:
                     break
-                iterator = response.get("NextShardIterator")
         return records
+
+    def _shard_ids(self) -> list[str]:
+        now = time.monotonic()
+        if self._listed_at is None or now - self._listed_at >= SHARD_LIST_SECONDS:
+            description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+            self._shards = [shard["ShardId"] for shard in description["Shards"]]
+            self._listed_at = now
+        return self._shards
+
+    def _iterator(self, shard_id: str) -> str:
+        kept = self._iterators.get(shard_id)
+        if kept is not None and time.monotonic() - kept[1] < ITERATOR_REUSE_SECONDS:
+            return kept[0]
+        last = self._positions.get(shard_id)
+        position = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last}
+            if last
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        response = self._streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **position)
+        return str(response["ShardIterator"])
 
 
 class SharedStream:

@@ -306,3 +306,57 @@ def test_a_number_is_sized_by_its_digits_as_dynamodb_sizes_it(client, table_name
     client.put_item(TableName=table_name, Item=item)
     stored = _item(client, table_name, "T#a#N")
     assert stored is not None and len(stored["tiny"]["L"]) == 3200
+
+
+class _Calls:
+    """The stream API calls a reader makes, by operation."""
+
+    def __init__(self, reader: StreamReader) -> None:
+        self.made: list[str] = []
+        reader._streams.meta.events.register("before-call.dynamodb-streams", self._note)
+
+    def _note(self, model: Any, **_: Any) -> None:
+        self.made.append(model.name)
+
+
+def _pks(records: list[dict[str, Any]]) -> list[str]:
+    return [record["dynamodb"]["Keys"]["PK"]["S"] for record in records]
+
+
+def test_a_read_of_new_records_is_one_getrecords_call_on_the_iterator_the_last_read_returned(client, table_name):
+    stream = StreamReader(boto3.Session(), table_name)
+    calls = _Calls(stream)
+    stream.read()
+    assert calls.made == ["DescribeStream", "GetShardIterator", "GetRecords"]
+    for round_ in range(3):
+        calls.made.clear()
+        client.put_item(TableName=table_name, Item=_key(f"T#a#S#r{round_}"))
+        assert _pks(stream.read()) == [f"T#a#S#r{round_}"]  # exactly what is new: nothing missed, nothing again
+        assert calls.made == ["GetRecords"]
+
+
+def test_an_expired_iterator_is_replaced_after_the_last_record_read(client, table_name, monkeypatch):
+    stream = StreamReader(boto3.Session(), table_name)
+    client.put_item(TableName=table_name, Item=_key("T#a#S#before"))
+    assert _pks(stream.read())[-1] == "T#a#S#before"
+    monkeypatch.setattr(moto_streams, "ITERATOR_LIFETIME_SECONDS", 0.2)
+    time.sleep(0.3)
+    client.put_item(TableName=table_name, Item=_key("T#a#S#after"))  # forgets the expired iterators
+    calls = _Calls(stream)
+    assert _pks(stream.read()) == ["T#a#S#after"]
+    assert calls.made == ["GetRecords", "GetShardIterator", "GetRecords"]  # refused as expired, then a fresh one
+
+
+def test_an_iterator_kept_past_its_reuse_age_and_the_shard_list_past_its_own_are_renewed(
+    client, table_name, monkeypatch
+):
+    from local.event_sources import stream_reader
+
+    stream = StreamReader(boto3.Session(), table_name)
+    stream.read()
+    monkeypatch.setattr(stream_reader, "ITERATOR_REUSE_SECONDS", 0.0)
+    monkeypatch.setattr(stream_reader, "SHARD_LIST_SECONDS", 0.0)
+    calls = _Calls(stream)
+    client.put_item(TableName=table_name, Item=_key("T#a#S#renewed"))
+    assert _pks(stream.read()) == ["T#a#S#renewed"]
+    assert calls.made == ["DescribeStream", "GetShardIterator", "GetRecords"]
