@@ -20,6 +20,7 @@ from local.aws import (
     moto_serialization,
     moto_streams,
     moto_transactions,
+    moto_updates,
 )
 from local.aws.moto_atomicity import make_dynamodb_atomic
 from local.aws.moto_ttl import TtlSweeper, sweep_interval
@@ -63,6 +64,7 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
             moto_streams.install()
             moto_serialization.install()
             moto_expressions.install()
+            moto_updates.install()
             moto_dispatch.install()
             moto_events.install()
             make_dynamodb_atomic()  # last: it wraps the implementations installed above
