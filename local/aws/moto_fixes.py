@@ -12,6 +12,7 @@ import threading
 from importlib import metadata
 
 from local.aws import (
+    moto_conditions,
     moto_dispatch,
     moto_events,
     moto_expressions,
@@ -65,6 +66,7 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
             moto_serialization.install()
             moto_expressions.install()
             moto_updates.install()
+            moto_conditions.install()
             moto_dispatch.install()
             moto_events.install()
             make_dynamodb_atomic()  # last: it wraps the implementations installed above

@@ -189,7 +189,7 @@ def outcomes() -> list[Any]:
                 seen.append(written.get("Attributes"))
             except ClientError as error:
                 seen.append(_error(error))
-            except Exception as error:  # moto's own crash (a name not given): the same crash  # noqa: BLE001
+            except Exception as error:  # moto's own crash (a name not given): the same crash
                 seen.append((type(error).__name__, str(error)))
         for update in WRITES:  # the same writes again, each the Update of a transaction, beside a Put
             put = {"TableName": TABLE, "Item": {"PK": {"S": "q"}, "SK": {"S": str(len(seen))}}}
