@@ -5,8 +5,8 @@ python -m bench.emulator_writes [--appends N] [--sessions N]
 The service's own writes are recorded first: sessions created and events appended through the create and
 append functions, in-process on moto (bench/calls.py's stack), every write call the store makes kept with
 its parameters. Those writes are then replayed, in order, against fresh moto accounts with the template's
-resources, alternately with the adaptations of local/aws/moto_updates.py (and moto_conditions.py) and
-with moto's own code in their place (the rest of `adapt_moto` in place both times), and every replayed
+resources, alternately with the adaptations of local/aws/moto_updates.py, moto_conditions.py and
+moto_item_sizes.py and with moto's own code in their place (the rest of `adapt_moto` in place both times), and every replayed
 call must succeed as it did when recorded. Measured: the thread CPU time inside moto's TransactWriteItems
 (its checks of the request and its backend: parsing, conditions, updates, puts), per append transaction,
 the median of `--rounds` replays of each kind.
@@ -77,12 +77,19 @@ def record_writes(sessions: int, appends: int) -> tuple[dict[str, str], list[tup
 
 @contextmanager
 def moto_own_code() -> Iterator[None]:
-    """moto's UpdateItem and condition parsing in place of the adaptations (single-threaded use only)."""
+    """moto's UpdateItem, condition parsing and item construction in place of the adaptations (single-threaded
+    use only: moto_atomicity's lock is not around moto's UpdateItem meanwhile)."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
 
-    from local.aws import moto_updates
+    from local.aws import moto_conditions, moto_item_sizes, moto_updates
 
-    with mock.patch.object(DynamoDBBackend, "update_item", moto_updates.update_item.generic):  # type: ignore[attr-defined]
+    with (
+        mock.patch.object(DynamoDBBackend, "update_item", moto_updates.update_item.generic),  # type: ignore[attr-defined]
+        mock.patch.object(ConditionExpressionParser, "parse", moto_conditions.parse.generic),  # type: ignore[attr-defined]
+        mock.patch.object(Item, "__init__", moto_item_sizes._init.generic),  # type: ignore[attr-defined]
+    ):
         yield
 
 
@@ -131,8 +138,8 @@ def run(*, sessions: int = 20, appends: int = 2000, rounds: int = 3) -> dict[str
         table(
             ["moto's TransactWriteItems", "CPU ms per transaction (median)", "rounds"],
             [
-                ["moto's own update pipeline", f"{moto_ms:.3f}", ", ".join(f"{v:.3f}" for v in per_kind["moto"])],
-                ["adapted (moto_updates)", f"{adapted_ms:.3f}", ", ".join(f"{v:.3f}" for v in per_kind["adapted"])],
+                ["moto's own (updates, conditions, item sizes)", f"{moto_ms:.3f}", ", ".join(f"{v:.3f}" for v in per_kind["moto"])],
+                ["adapted (moto_updates, moto_conditions, moto_item_sizes)", f"{adapted_ms:.3f}", ", ".join(f"{v:.3f}" for v in per_kind["adapted"])],
             ],
             title=f"{transactions} transactions ({sessions} creates, {appends} appends), {len(recorded)} writes",
         )

@@ -16,6 +16,7 @@ from local.aws import (
     moto_dispatch,
     moto_events,
     moto_expressions,
+    moto_item_sizes,
     moto_numbers,
     moto_queries,
     moto_serialization,
@@ -67,6 +68,7 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
             moto_expressions.install()
             moto_updates.install()
             moto_conditions.install()
+            moto_item_sizes.install()
             moto_dispatch.install()
             moto_events.install()
             make_dynamodb_atomic()  # last: it wraps the implementations installed above

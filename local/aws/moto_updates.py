@@ -43,7 +43,7 @@ from moto.dynamodb.exceptions import (
     UpdateHashRangeKeyException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DDBType, DDBTypeConversion, DynamoType, Item
+from moto.dynamodb.models.dynamo_type import DDBType, DDBTypeConversion, DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
 
@@ -116,6 +116,7 @@ class UpdatePlan:
     groups: tuple[tuple[int, int], ...]
     names: tuple[str, ...]  # every name placeholder
     values: tuple[str, ...]  # every value placeholder
+    changes_values: bool  # ADD or DELETE: a set may be changed where it is (moto's executors append and remove)
 
 
 def _action(node: Any) -> Action | None:
@@ -184,6 +185,7 @@ def make_plan(tree: Any) -> UpdatePlan | None:
         groups=tuple(dict.fromkeys(group for group in groups if group[1] > group[0])),
         names=tuple(action.token for action in checked if action.placeholder),
         values=tuple(action.value for action in checked if action.value is not None),
+        changes_values=any(action.kind in ("ADD", "DELETE") for action in checked),
     )
 
 
@@ -266,35 +268,42 @@ def _checked_values(
 
 class _SizedAttributes:
     """An item's attributes, changed as moto's executor changes them, the size limit checked on every set as
-    moto's LimitedSizeDict checks it; the size summed once, then kept up to date."""
+    moto's LimitedSizeDict checks it (the whole item, the value replaced included, plus the new one); each
+    attribute sized once per write, when a set first needs the total."""
 
     def __init__(self, attrs: dict[str, Any]) -> None:
         self.attrs = attrs
-        self._size: int | None = None  # unknown until a set needs it; None again after a change in place
+        self._sizes: dict[str, int] | None = None
 
     @staticmethod
     def _entry(key: Any, value: Any) -> int:
         return bytesize(key) + (value.size() if type(value) is DynamoType else bytesize(str(value)))
 
     def set(self, name: str, value: DynamoType) -> None:
-        attrs = self.attrs
-        if self._size is None:
-            self._size = sum(self._entry(key, held) for key, held in attrs.items())
+        if self._sizes is None:
+            self._sizes = {key: self._entry(key, held) for key, held in self.attrs.items()}
+            self._total = sum(self._sizes.values())
         added = self._entry(name, value)
-        if self._size + added > _MAX_ITEM_BYTES:
+        if self._total + added > _MAX_ITEM_BYTES:
             raise ItemSizeTooLarge
-        replaced = self._entry(name, attrs[name]) if name in attrs else 0
-        dict.__setitem__(attrs, name, value)
-        self._size += added - replaced
+        dict.__setitem__(self.attrs, name, value)
+        self._total += added - self._sizes.get(name, 0)
+        self._sizes[name] = added
 
     def remove(self, name: str) -> None:
         if name in self.attrs:
-            if self._size is not None:
-                self._size -= self._entry(name, self.attrs[name])
             dict.pop(self.attrs, name)
+            if self._sizes is not None:
+                self._total -= self._sizes.pop(name)
 
-    def changed_in_place(self) -> None:
-        self._size = None
+    def changed_in_place(self, name: str) -> None:
+        """The attribute's value was changed where it is (a set's elements), or deleted with its last element."""
+        if self._sizes is None:
+            return
+        self._total -= self._sizes.pop(name)
+        if name in self.attrs:
+            self._sizes[name] = self._entry(name, self.attrs[name])
+            self._total += self._sizes[name]
 
 
 def _add(attributes: _SizedAttributes, name: str, value: DynamoType) -> None:
@@ -313,7 +322,7 @@ def _add(attributes: _SizedAttributes, name: str, value: DynamoType) -> None:
         for element in value.value:
             if element not in current.value:
                 current.value.append(element)
-        attributes.changed_in_place()
+        attributes.changed_in_place(name)
     elif value.type == DDBType.NUMBER:
         existing = attrs[name] if name in attrs else DynamoType({DDBType.NUMBER: "0"})
         if not existing.type == DDBType.NUMBER:
@@ -336,9 +345,9 @@ def _delete(attributes: _SizedAttributes, name: str, value: DynamoType) -> None:
     for element in value.value:
         with contextlib.suppress(KeyError, ValueError):  # DynamoDB does not mind an element not in the set
             current.value.remove(element)
-    attributes.changed_in_place()
     if not current.value:  # DynamoDB has no empty sets
         dict.__delitem__(attrs, name)
+    attributes.changed_in_place(name)
 
 
 _EXECUTORS: dict[str, Callable[[_SizedAttributes, str, Any], None]] = {
@@ -357,6 +366,19 @@ def _execute(plan: UpdatePlan, names: dict[str, str], item: Item, operands: list
         action = plan.checked[position]
         name = names[action.token] if action.placeholder else action.token
         _EXECUTORS[action.kind](attributes, name, operands[position])
+
+
+def _as_it_was(item: Item | None, plan: UpdatePlan) -> Item | None:
+    """The item before the update, for its stream record (nothing else reads it). moto deep-copies it; SET and
+    REMOVE only replace and drop attributes, never change a value where it is, so for them a copy of the
+    attribute map holding the same values is the same item as it was."""
+    if item is None or plan.changes_values:
+        return copy.deepcopy(item)
+    as_it_was = cast(Item, Item.__new__(Item))
+    as_it_was.hash_key, as_it_was.range_key = item.hash_key, item.range_key
+    as_it_was.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(as_it_was.attrs, item.attrs)  # LimitedSizeDict's checks passed already: the same attributes
+    return as_it_was
 
 
 _generic_update_item = DynamoDBBackend.update_item
@@ -407,8 +429,7 @@ def update_item(
         range_value = None
 
     item = table.get_item(hash_value, range_value)
-    # moto changes the item in place: the stream record needs it as it was (nothing else does)
-    orig_item = copy.deepcopy(item) if table.stream_shard is not None else None
+    orig_item = _as_it_was(item, plan) if table.stream_shard is not None else None
     condition = create_condition_expression_parser(condition_expression, names, values).parse()
     if not condition.expr(item):
         if return_values_on_condition_check_failure == "ALL_OLD" and item is not None:
