@@ -32,7 +32,7 @@ WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWri
 TENANT = "acme"
 
 
-def _request(stack: Any, method: str, path: str, body: Any) -> tuple[int, Any]:
+def _request(stack: Any, method: str, path: str, body: Any, user: str) -> tuple[int, Any]:
     found = match_route(stack.routes, method, path)
     assert found is not None, f"no route for {method} {path}"
     route, params = found
@@ -44,7 +44,7 @@ def _request(stack: Any, method: str, path: str, body: Any) -> tuple[int, Any]:
         query="",
         headers={"content-type": "application/json"},
         body=json.dumps(body).encode(),
-        claims={"sub": USER, "tenant_id": TENANT},
+        claims={"sub": user, "tenant_id": TENANT},
     )
     response = load_handler(stack.specs[route.function])(event, LambdaContext(route.function))
     return response["statusCode"], json.loads(response.get("body") or "{}")
@@ -65,28 +65,29 @@ def record_writes(sessions: int, appends: int) -> tuple[dict[str, str], list[tup
         store.dynamodb_client().meta.events.register("provide-client-params.dynamodb", keep)
         ids = []
         for number in range(sessions):
-            status, body = _request(stack, "POST", "/v1/sessions", {"title": f"bench {number}", "app_name": "bench"})
+            # a user per session: the open-session cap never refuses one
+            user = f"{USER}-{number}"
+            status, body = _request(stack, "POST", "/v1/sessions", {"title": f"bench {number}", "app_name": "b"}, user)
             assert status == 201, body
             ids.append(body["session_id"])
         for number in range(appends):
             event = {"type": "message", "role": "user", "content": f"turn {number} " + "x" * 200}
-            status, body = _request(stack, "POST", f"/v1/sessions/{ids[number % sessions]}/events", event)
+            owner = number % sessions
+            status, body = _request(stack, "POST", f"/v1/sessions/{ids[owner]}/events", event, f"{USER}-{owner}")
             assert status == 201, body
         return stack.names, recorded
 
 
 @contextmanager
 def moto_own_code() -> Iterator[None]:
-    """moto's UpdateItem, condition parsing and item construction in place of the adaptations (single-threaded
-    use only: moto_atomicity's lock is not around moto's UpdateItem meanwhile)."""
+    """moto's UpdateItem, condition parsing and item construction in place of the adaptations."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
 
     from local.aws import moto_conditions, moto_item_sizes, moto_updates
 
     with (
-        mock.patch.object(DynamoDBBackend, "update_item", moto_updates.update_item.generic),  # type: ignore[attr-defined]
+        mock.patch.object(moto_updates, "plan_for", lambda text: None),  # every update to moto's pipeline
         mock.patch.object(ConditionExpressionParser, "parse", moto_conditions.parse.generic),  # type: ignore[attr-defined]
         mock.patch.object(Item, "__init__", moto_item_sizes._init.generic),  # type: ignore[attr-defined]
     ):

@@ -52,7 +52,8 @@ def check_moto_version() -> None:
 
 def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
     """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, items
-    written into responses and update expressions walked without moto's repeated lookups, requests dispatched
+    written into responses and update expressions walked without moto's repeated lookups, plain updates applied
+    from a plan made once per expression, conditions parsed once per text, items sized once, requests dispatched
     and EventBridge input paths parsed without moto's repeated work, every operation serialized, and a TTL
     sweeper deleting expired items every `sweep_seconds` (by default LOCAL_TTL_SWEEP_SECONDS, else a minute).
     Once per process: a later call changes nothing and returns the same running sweeper."""
@@ -62,11 +63,11 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
         if _sweeper is None:
             moto_numbers.install()
             moto_transactions.install()
+            moto_updates.install()  # before moto_queries, which wraps it
             moto_queries.install()
             moto_streams.install()
             moto_serialization.install()
             moto_expressions.install()
-            moto_updates.install()
             moto_conditions.install()
             moto_item_sizes.install()
             moto_dispatch.install()
