@@ -12,15 +12,18 @@ import threading
 from importlib import metadata
 
 from local.aws import (
+    moto_conditions,
     moto_dispatch,
     moto_events,
     moto_expressions,
+    moto_item_sizes,
     moto_numbers,
     moto_queries,
     moto_serialization,
     moto_sqs,
     moto_streams,
     moto_transactions,
+    moto_updates,
 )
 from local.aws.moto_atomicity import make_dynamodb_atomic
 from local.aws.moto_ttl import TtlSweeper, sweep_interval
@@ -50,7 +53,8 @@ def check_moto_version() -> None:
 
 def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
     """Exact number arithmetic, transactions and queries that cost what they touch, bounded streams, items
-    written into responses and update expressions walked without moto's repeated lookups, requests dispatched
+    written into responses and update expressions walked without moto's repeated lookups, plain updates applied
+    from a plan made once per expression, conditions parsed once per text, items sized once, requests dispatched
     (backend and action), EventBridge input paths parsed and SQS retention checked without moto's repeated
     work, every operation serialized, and a TTL sweeper deleting expired items every `sweep_seconds` (by
     default LOCAL_TTL_SWEEP_SECONDS, else a minute).
@@ -61,10 +65,13 @@ def adapt_moto(sweep_seconds: float | None = None) -> TtlSweeper:
         if _sweeper is None:
             moto_numbers.install()
             moto_transactions.install()
+            moto_updates.install()  # before moto_queries, which wraps it
             moto_queries.install()
             moto_streams.install()
             moto_serialization.install()
             moto_expressions.install()
+            moto_conditions.install()
+            moto_item_sizes.install()
             moto_dispatch.install()
             moto_events.install()
             moto_sqs.install()
