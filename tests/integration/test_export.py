@@ -17,20 +17,25 @@ import pytest
 import requests
 
 from local.api.gateway import LambdaContext
+from local.seeding import Seeder
 from sessions.core.clock import now_ms
+from sessions.domain.identity import Identity
 from sessions.usecases import export, jobs
 from tests.integration.conftest import JobStreams, set_env
 
 BIG = "x" * (40 * 1024)  # over the inline limit (32 KiB): stored in S3
 
 
-def append(gateway, session_id: str, contents: list[str], **kwargs: Any) -> None:
-    for start in range(0, len(contents), 20):  # a batch takes 20 events
-        events = [
-            {"type": "message", "content": text, "payload": {"n": start + i}}
-            for i, text in enumerate(contents[start : start + 20])
-        ]
-        response = gateway.request("POST", f"/v1/sessions/{session_id}/events", {"events": events}, **kwargs)
+def messages(contents: list[str], first: int = 0) -> list[dict[str, Any]]:
+    """Bodies of POST …/events, numbered in their payload from `first`."""
+    return [{"type": "message", "content": text, "payload": {"n": first + i}} for i, text in enumerate(contents)]
+
+
+def append(gateway, session_id: str, contents: list[str], *, first: int = 0, **kwargs: Any) -> None:
+    events = messages(contents, first)
+    for start in range(0, len(events), 20):  # a batch takes 20 events
+        batch = {"events": events[start : start + 20]}
+        response = gateway.request("POST", f"/v1/sessions/{session_id}/events", batch, **kwargs)
         assert response.status == 201, response.body
 
 
@@ -204,11 +209,21 @@ def test_an_erasure_that_begins_as_the_export_completes_leaves_no_export_behind(
 
 def test_ten_thousand_events_exported_by_a_worker_that_dies_mid_export_and_is_resumed(gateway, streams, monkeypatch):
     """10,000 events of 1 KiB: more than one 8 MiB part. The first run dies after its first part; the cleanup
-    wakes the job once the lease lapsed, and the next run goes on from the recorded cursor."""
+    wakes the job once the lease lapsed, and the next run goes on from the recorded cursor.
+
+    The sessions are created through the API; their events are seeded into the table as appends store them
+    (local/seeding.py: 500 requests would be most of the test's time), but big-0's first and last 20, which
+    go through the API around the seeded ones."""
     set_env(monkeypatch, MAX_OPEN_SESSIONS_PER_USER="0")
+    seeder, alice = Seeder.in_process(), Identity("acme", "alice")
     for index in range(10):
-        assert gateway.create({"session_id": f"big-{index}", "app_name": "shop"}, user="alice").status == 201
-        append(gateway, f"big-{index}", [f"{index}:{seq}:" + "y" * 1024 for seq in range(1000)], user="alice")
+        sid = f"big-{index}"
+        assert gateway.create({"session_id": sid, "app_name": "shop"}, user="alice").status == 201
+        contents = [f"{index}:{seq}:" + "y" * 1024 for seq in range(1000)]
+        head = tail = 20 if index == 0 else 0
+        append(gateway, sid, contents[:head], user="alice")
+        seeder.append(alice, sid, messages(contents[head : 1000 - tail], first=head))
+        append(gateway, sid, contents[1000 - tail :], first=1000 - tail, user="alice")
     populate(gateway, "bob", sessions=1)
     streams.drain()
 
