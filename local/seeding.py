@@ -26,6 +26,7 @@ from sessions.core.attribute_values import to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
     from sessions.domain.identity import Identity
     from sessions.domain.records import SessionRecord
     from sessions.store import SessionStore

@@ -22,7 +22,7 @@ DONE_WITHIN_SECONDS = 180
 
 
 def messages(index: int, first: int, end: int) -> list[dict[str, Any]]:
-    """Bodies of POST …/events of session `index`, numbered `first` to `end` - 1 (their seqs, once appended, are 1 more)."""
+    """Bodies of POST …/events of session `index`, numbered `first` to `end` - 1 (one less than their seqs)."""
     return [{"type": "m", "content": f"{index}:{seq}", "payload": {"seq": seq}} for seq in range(first, end)]
 
 
@@ -73,7 +73,8 @@ def test_an_export_of_ten_thousand_events_over_http_reads_back_what_the_api_answ
         small = EVENTS - 1 if index == 0 else EVENTS  # the first session's last event is the large one
         through_api = THROUGH_API if index == 0 else 0
         for start in range(0, through_api, 20):  # a batch takes 20 events
-            assert owner.post(f"/v1/sessions/{sid}/events", {"events": messages(index, start, start + 20)}).status == 201
+            batch = {"events": messages(index, start, start + 20)}
+            assert owner.post(f"/v1/sessions/{sid}/events", batch).status == 201
         seeder.append(identity, sid, messages(index, through_api, small))
         if index == 0:
             assert owner.post(f"/v1/sessions/{sid}/events", {"type": "m", "content": BIG}).status == 201

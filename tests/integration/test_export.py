@@ -211,19 +211,22 @@ def test_ten_thousand_events_exported_by_a_worker_that_dies_mid_export_and_is_re
     """10,000 events of 1 KiB: more than one 8 MiB part. The first run dies after its first part; the cleanup
     wakes the job once the lease lapsed, and the next run goes on from the recorded cursor.
 
-    The sessions are created through the API; their events are seeded into the table as appends store them
-    (local/seeding.py: 500 requests would be most of the test's time), but big-0's first and last 20, which
-    go through the API around the seeded ones."""
+    Made through the API: the sessions, big-0's first and last 20 events, and big-9, a fork of big-8 at seq 980
+    with 20 events of its own. The other events are seeded into the table as appends store them
+    (local/seeding.py: 500 requests were most of the test's time)."""
     set_env(monkeypatch, MAX_OPEN_SESSIONS_PER_USER="0")
     seeder, alice = Seeder.in_process(), Identity("acme", "alice")
-    for index in range(10):
+    contents = [[f"{index}:{seq}:" + "y" * 1024 for seq in range(1000)] for index in range(10)]
+    for index in range(9):
         sid = f"big-{index}"
         assert gateway.create({"session_id": sid, "app_name": "shop"}, user="alice").status == 201
-        contents = [f"{index}:{seq}:" + "y" * 1024 for seq in range(1000)]
         head = tail = 20 if index == 0 else 0
-        append(gateway, sid, contents[:head], user="alice")
-        seeder.append(alice, sid, messages(contents[head : 1000 - tail], first=head))
-        append(gateway, sid, contents[1000 - tail :], first=1000 - tail, user="alice")
+        append(gateway, sid, contents[index][:head], user="alice")
+        seeder.append(alice, sid, messages(contents[index][head : 1000 - tail], first=head))
+        append(gateway, sid, contents[index][1000 - tail :], first=1000 - tail, user="alice")
+    forked = gateway.request("POST", "/v1/sessions/big-8/fork", {"session_id": "big-9", "at_seq": 980}, user="alice")
+    assert forked.status == 201, forked.body
+    append(gateway, "big-9", contents[9][980:], first=980, user="alice")
     populate(gateway, "bob", sessions=1)
     streams.drain()
 
