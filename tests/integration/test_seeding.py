@@ -94,5 +94,9 @@ def test_the_apis_rules_refuse_before_anything_is_written(gateway):
     with pytest.raises(SessionClosed):
         Seeder.in_process().append(ALICE, "done", [{"type": "message", "content": "late"}])
     assert history(gateway, "done") == []
+    for whose, session_id in ((ALICE, "nobody"), (Identity("acme", "bob"), "done")):
+        with pytest.raises(LookupError):
+            Seeder.in_process().append(whose, session_id, [{"type": "message"}])
+    assert gateway.request("DELETE", "/v1/sessions/done", user="alice").status == 204
     with pytest.raises(LookupError):
-        Seeder.in_process().append(ALICE, "nobody", [{"type": "message"}])
+        Seeder.in_process().append(ALICE, "done", [{"type": "message"}])
