@@ -54,7 +54,11 @@ class Seeder:
 
     @classmethod
     def on_emulator(cls, moto_url: str) -> Seeder:
-        """The sessions table of a dev server's emulator (its moto_url), with the emulator's dummy credentials."""
+        """The sessions table of a dev server's emulator (its moto_url), with the emulator's dummy credentials.
+
+        Items are made with this process's settings (the history's maximum, the inactivity timeout): the
+        template's defaults under the tests, as a dev server started without overrides has them too.
+        """
         import boto3
 
         from local.aws.emulator import REGION
