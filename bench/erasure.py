@@ -25,6 +25,7 @@ from bench.calls import CallCounter, in_process_stack, report_job
 from bench.common import DevServerApi
 from local.aws.moto_fixes import adapt_moto
 from local.launcher import launch_dev_server
+from local.seeding import Seeder
 
 if TYPE_CHECKING:
     from sessions.domain.records import EventRecord
@@ -40,8 +41,6 @@ def seed(sessions: int, events: int) -> None:
     transactions slow down as the table grows)."""
     import uuid
 
-    from sessions import store
-    from sessions.core.attribute_values import to_item
     from sessions.domain.identity import Identity
     from sessions.domain.models import CreateSessionRequest
     from sessions.store.blobs import blob_key, default_blobs
@@ -49,7 +48,7 @@ def seed(sessions: int, events: int) -> None:
     from sessions.usecases import session_writes
 
     identity = Identity(TENANT, USER)
-    client, table_name = store.dynamodb_client(), store.default_store()._table
+    seeder = Seeder.in_process()
     blobs = default_blobs()
     request = CreateSessionRequest.model_validate({"session_id": "s0", "app_name": "bench"})
     first, _ = session_writes.create_session(identity, request)
@@ -73,9 +72,7 @@ def seed(sessions: int, events: int) -> None:
             )
             for seq in range(1, events + 1)
         ]
-    for start in range(0, len(items), 25):
-        batch = [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
-        client.batch_write_item(RequestItems={table_name: batch})  # type: ignore[dict-item]
+    seeder.put_items(items)
 
 
 def run(sessions: int = 200, events: int = 50) -> dict[str, Any]:

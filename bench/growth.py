@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from bench.common import DevServerApi, median, percentile, ratio, table, use_functions_environment, verdict
 from local.aws.emulator import point_boto3_at
 from local.launcher import launch_dev_server
+from local.seeding import Seeder
 from local.stack.template import Resolver
 
 if TYPE_CHECKING:
@@ -70,7 +71,6 @@ def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int)
     """Sessions and their histories written straight into the emulator; how many items were written."""
     import boto3
 
-    from sessions.core.attribute_values import to_item
     from sessions.core.clock import format_ms, now_ms
     from sessions.store.keys import event_item, session_item
 
@@ -112,14 +112,11 @@ def seed(moto_url: str, table_name: str, sessions: int, events_per_session: int)
         ]
         return [session_item(record), *events]
 
+    seeder = Seeder(client, table_name)
+
     def write(index: int) -> int:
         items = items_of(index)
-        for start in range(0, len(items), 25):
-            pending: dict[str, Any] = {
-                table_name: [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
-            }
-            while pending:
-                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        seeder.put_items(items)
         return len(items)
 
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -7,6 +7,7 @@
   current environment and moto account.
 - `record_store_calls`: the DynamoDB calls the in-process store makes, and what each Query read.
 
+Thousands of events without a request per 20 (histories seeded as appends store them): `local.seeding`.
 The emulator's own helpers live beside it: `local.aws.moto_fixes.adapt_moto` (moto behaving like
 DynamoDB, the TTL sweeper included), `local.aws.shared_models` (botocore's models parsed once).
 """

@@ -27,7 +27,8 @@ LONGEST_FIRST = (
     "tests/fuzz/test_fuzz.py",
     "client/tests/adapters/test_langgraph_conformance.py",
     "tests/bench/test_sections.py",
-    # 10,000 events written and exported: about a minute each (measured alone, 2026-12-06, load average 13)
+    # 10,000 events (most seeded, local/seeding.py) exported and read back: about 20 s each (measured alone,
+    # 2026-12-06, load average 3 to 5; about 35 s when they were appended through the API)
     "tests/e2e/test_export_e2e.py",
     "tests/integration/test_export.py",
     "client/tests/adapters/test_langgraph.py",

@@ -1,4 +1,5 @@
-"""Only the benchmarks' own tests (tests/bench/) import bench/: what other tests share lives in local/testing.py.
+"""Only the benchmarks' own tests (tests/bench/) import bench/: what other tests share lives in local/
+(testing.py, seeding.py).
 
 A test that imports a benchmark's helper breaks when the benchmark changes for reasons of its own, and
 hides the helper from whoever looks for it where tests are.
