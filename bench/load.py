@@ -278,6 +278,44 @@ class BusConsumer:
                 )
 
 
+def _process_tree_cpu(root: int) -> dict[str, float]:
+    """CPU seconds so far of the dev server's processes by role, read from /proc (Linux); {} elsewhere.
+
+    Where a request's CPU goes, whatever else runs on the machine: the throughput of a 2-core
+    machine is bounded by the sum, and the emulator by its own share of one core (one interpreter).
+    """
+    children: dict[int, list[int]] = {}
+    stats: dict[int, tuple[int, float, bytes]] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        pid, parent = int(entry.name), int(fields[1])
+        stats[pid] = (parent, (int(fields[11]) + int(fields[12])) / tick, command)
+        children.setdefault(parent, []).append(pid)
+    cpu: dict[str, float] = {}
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        pending += children.get(pid, [])
+        if pid not in stats:
+            continue
+        _, seconds, command = stats[pid]
+        role = "dev server" if pid == root else "emulator" if b"local.aws.emulator" in command else "functions"
+        cpu[role] = cpu.get(role, 0.0) + seconds
+    if cpu:
+        cpu["load client"] = time.process_time()  # the users' threads and the bus consumer
+    return cpu
+
+
+def _cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    per = {role: (after[role] - before.get(role, 0.0)) * 1000 / max(requests, 1) for role in after}
+    return per | {"total": sum(per.values())} if per else {}
+
+
 def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, Any]:
     """One dev server, `users` users for `seconds`, then the no-loss checks; the figures."""
     environment = {**os.environ, "DEFAULT_TENANT": "", "POWERTOOLS_LOG_LEVEL": "WARNING"}
@@ -289,6 +327,7 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
             tag = uuid.uuid4().hex[:6]
             people = [User(server.api_url, f"t{n % TENANTS}-{tag}", f"u{n}", seed=n) for n in range(users)]
             load_average = os.getloadavg()[0]
+            cpu_before = _process_tree_cpu(server.process.pid)
             started = time.monotonic()
             threads = [threading.Thread(target=p.work_until, args=(started + seconds,)) for p in people]
             for thread in threads:
@@ -303,6 +342,7 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
             while time.monotonic() < drain_deadline and any(key not in consumer.arrived for key in expected):
                 time.sleep(0.2)
             drained_after = max((consumer.arrived.get(key, ended) for key in expected), default=ended) - ended
+            cpu_after = _process_tree_cpu(server.process.pid)  # the events' publishing included
             consumer.stop()
             for person in people:
                 person.final_checks()
@@ -316,6 +356,7 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
     queue_lags = [(consumer.queued[key] - at) * 1000 for key, at in expected.items() if key in consumer.queued]
     figures |= {"event_queued_lag_p50_ms": median(queue_lags), "event_queued_lag_p95_ms": percentile(queue_lags, 0.95)}
     figures["function_errors"] = function_errors(log)
+    figures["cpu_ms_per_request"] = _cpu_per_request(cpu_before, cpu_after, figures["requests"])
     return figures
 
 
@@ -401,6 +442,14 @@ def report(label: str, figures: dict[str, Any]) -> str:
             f"p95 {figures['event_queued_lag_p95_ms']:.0f} ms; the rest is the consumer's receiving)"
             if "event_queued_lag_p50_ms" in figures
             else ""
+        ),
+        *(
+            [
+                "  CPU per request (ms, each process's over the run and the events' publishing): "
+                + ", ".join(f"{role} {ms:.1f}" for role, ms in figures["cpu_ms_per_request"].items())
+            ]
+            if figures.get("cpu_ms_per_request")
+            else []
         ),
         f"  no-loss checks: {figures['status_5xx']} x 5xx"
         + (f" (function errors: {figures['function_errors']})" if figures.get("function_errors") else "")

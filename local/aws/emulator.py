@@ -9,6 +9,15 @@ interpreter lock with them, and under load the whole dev server ran on about one
 (`python -m bench load`, docs/architecture.md). Here moto has its own process (its own core), and the
 dev server keeps what starts invocations.
 
+moto's app is served by cheroot rather than moto's own werkzeug server, which closes the connection
+after every response (and waits up to 10 ms for the client to close its end first): each boto3
+call of a function, the stream feeders and the publisher was a new TCP connection and a new thread
+in the emulator, a sixth of its CPU and a connect() in every call. cheroot keeps connections alive
+between requests and serves them from a pool of SERVER_THREADS threads (a long-polling
+ReceiveMessage holds one for its wait; requests beyond the pool wait for a free thread). Unlike
+moto's request handler, it does not keep an S3 metadata key's underscores (`x-amz-meta-a_b` comes
+back as `a-b`); the service sets no S3 metadata.
+
 The emulator announces every stream record it adds (local/aws/moto_streams.py) over a pipe, one
 byte per wake at most, and `AwsEmulator` announces them again in the dev server's process, so a
 stream feeder still reads when something is written rather than polling. The emulator exits when
@@ -35,6 +44,8 @@ from local.stack.template import ROOT
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 READY_TIMEOUT_SECONDS = 60
+SERVER_THREADS = 64  # requests served at once; moto runs one DynamoDB operation at a time anyway
+IDLE_CONNECTION_SECONDS = 60  # a kept-alive connection idle this long is closed (boto3 opens a new one)
 LOG = logging.getLogger("local")
 
 
@@ -158,8 +169,9 @@ def _until_closed(fd: int, stopped: threading.Event) -> None:
 
 
 def serve(port: int, channel_fd: int) -> int:
-    """moto's server on `port`, adapted (moto_fixes) and holding the template's resources, until told to stop."""
-    from moto.server import ThreadedMotoServer
+    """moto's app served on `port`, adapted (moto_fixes) and holding the template's resources, until told to stop."""
+    from cheroot.wsgi import Server
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from local.aws.moto_fixes import adapt_moto
     from local.server import configure_logging
@@ -172,8 +184,10 @@ def serve(port: int, channel_fd: int) -> int:
     channel = os.fdopen(channel_fd, "wb", buffering=0)
     point_boto3_at(f"http://{HOST}:{port}")
     sweeper = adapt_moto()  # moto runs in this process: make it behave like DynamoDB (moto_fixes)
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    server.start()
+    app = DomainDispatcherApplication(create_backend_app)  # what moto's own server serves
+    server = Server((HOST, port), app, numthreads=SERVER_THREADS, timeout=IDLE_CONNECTION_SECONDS, shutdown_timeout=1)
+    server.prepare()  # listening once this returns
+    threading.Thread(target=server.serve, name="moto-server", daemon=True).start()
     try:
         names = create_aws_resources(boto3.Session())
         channel.write(json.dumps(names).encode() + b"\n")
@@ -189,4 +203,7 @@ def serve(port: int, channel_fd: int) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(serve(int(sys.argv[1]), int(sys.argv[2])))
+    code = serve(int(sys.argv[1]), int(sys.argv[2]))
+    sys.stdout.flush()
+    # without waiting for a request in flight (a long poll holds its thread up to 20 s): the dev server is stopping
+    os._exit(code)
