@@ -42,6 +42,7 @@ MIX = {
     "delete": 1,
 }
 SESSIONS_PER_USER = 2  # live at any time: well under the open-session cap
+IDLE_REPEAT = 20  # each operation's idle latency: the median of this many, one user alone, before the load
 EVENTS_DRAIN_SECONDS = 30.0  # after the run, how long the events may take to reach the queue
 QUEUE_NAME = "bench-load"
 
@@ -117,6 +118,18 @@ class User:
             self.run.failures.append(str(error))
         finally:
             self._api.close()
+
+    def idle_round(self, repeat: int) -> None:
+        """Each operation of the mix but delete, `repeat` times in turn on one session, alone on the server."""
+        self.create()
+        for _ in range(repeat):
+            for operation in MIX:
+                if operation != "delete":
+                    getattr(self, "_" + operation.replace(" ", "_"))(self.run.live[0])
+        timings = {operation: list(values) for operation, values in self.run.timings.items()}
+        self.final_checks()  # what it wrote reads back exactly, as for the users under load
+        self.run.timings = timings
+        self._api.close()
 
     def _append(self, session: SessionModel) -> None:
         tokens = self._random.randint(1, 50)
@@ -325,6 +338,8 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
             consumer = BusConsumer(server.moto_url)
             consumer.start()
             tag = uuid.uuid4().hex[:6]
+            alone = User(server.api_url, f"idle-{tag}", "u-idle", seed=-1)
+            alone.idle_round(IDLE_REPEAT)
             people = [User(server.api_url, f"t{n % TENANTS}-{tag}", f"u{n}", seed=n) for n in range(users)]
             load_average = os.getloadavg()[0]
             cpu_before = _process_tree_cpu(server.process.pid)
@@ -357,6 +372,10 @@ def run_load(users: int, seconds: float, root: Path | None = None) -> dict[str, 
     figures |= {"event_queued_lag_p50_ms": median(queue_lags), "event_queued_lag_p95_ms": percentile(queue_lags, 0.95)}
     figures["function_errors"] = function_errors(log)
     figures["cpu_ms_per_request"] = _cpu_per_request(cpu_before, cpu_after, figures["requests"])
+    if alone.run.failures:
+        figures["failures"] = [*alone.run.failures, *figures["failures"]][:20]
+        figures["failure_count"] += len(alone.run.failures)
+    figures["idle_p50_ms"] = {operation: median(values) for operation, values in alone.run.timings.items()}
     return figures
 
 
@@ -442,6 +461,14 @@ def report(label: str, figures: dict[str, Any]) -> str:
             f"p95 {figures['event_queued_lag_p95_ms']:.0f} ms; the rest is the consumer's receiving)"
             if "event_queued_lag_p50_ms" in figures
             else ""
+        ),
+        *(
+            [
+                f"  idle (one user alone, before the load; median of {IDLE_REPEAT}, ms): "
+                + ", ".join(f"{operation} {ms:.1f}" for operation, ms in figures["idle_p50_ms"].items())
+            ]
+            if figures.get("idle_p50_ms")
+            else []
         ),
         *(
             [
