@@ -45,6 +45,7 @@ SESSIONS_PER_USER = 2  # live at any time: well under the open-session cap
 IDLE_REPEAT = 20  # each operation's idle latency: the median of this many, one user alone, before the load
 EVENTS_DRAIN_SECONDS = 30.0  # after the run, how long the events may take to reach the queue
 QUEUE_NAME = "bench-load"
+RECEIVERS = 4  # threads receiving from the queue
 
 
 class LoadFailure(AssertionError):
@@ -258,15 +259,21 @@ class BusConsumer:
         # when the bus put each event on the queue (SQS's SentTimestamp): the lag without the consumer's own
         self.queued: dict[tuple[str, str, int | None], float] = {}
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._receive, name="bus-consumer", daemon=True)
+        # several receivers, as a consumer keeping up with a busy queue would run: one receive (10 messages at
+        # most) and one delete per 10 events, each a round trip to the loaded emulator, fell behind ~60 events/s
+        self._threads = [
+            threading.Thread(target=self._receive, name=f"bus-consumer-{n}", daemon=True) for n in range(RECEIVERS)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         """Stop receiving, and take the rule off the bus (it would cost every later event a delivery)."""
         self._stopping.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         self._events.remove_targets(Rule=self._rule, EventBusName=self._bus, Ids=["q"])
         self._events.delete_rule(Name=self._rule, EventBusName=self._bus)
 

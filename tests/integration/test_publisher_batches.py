@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -25,16 +26,20 @@ class EventBridgeRecorder:
         self.refuse: set[str] = set()  # event_ids refused on every attempt
         self.refuse_all = False
         self.throttle_calls = 0  # this many calls fail outright first, as a throttled SDK call does
+        self._lock = threading.Lock()
         self._real = publishing.aws_client("events").put_events
         monkeypatch.setattr(publishing.aws_client("events"), "put_events", self.put_events)
         monkeypatch.setattr(publishing.time, "sleep", lambda _: None)
 
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.calls.append([json.loads(entry["Detail"])["event_id"] for entry in Entries])
-        if self.refuse_all:
-            self.refuse.update(self.calls[-1])
-        if self.throttle_calls:
-            self.throttle_calls -= 1
+        ids = [json.loads(entry["Detail"])["event_id"] for entry in Entries]
+        with self._lock:  # a batch's calls run in threads of their own
+            self.calls.append(ids)
+            if self.refuse_all:
+                self.refuse.update(ids)
+            throttled = self.throttle_calls > 0
+            self.throttle_calls -= throttled
+        if throttled:
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "PutEvents")
         accepted = [entry for entry in Entries if json.loads(entry["Detail"])["event_id"] not in self.refuse]
         delivered = iter(self._real(Entries=accepted)["Entries"] if accepted else [])
@@ -74,6 +79,30 @@ def appends(gateway, stream) -> list[dict[str, Any]]:
     records = for_publisher(stream.read())
     assert len(records) == 100
     return records
+
+
+def test_a_batchs_put_events_calls_are_in_flight_together(gateway, appends, eventbridge, bus_queue, monkeypatch):
+    """Not one after another: a batch's events do not wait for each other's round trips."""
+    from sessions.usecases import publishing
+
+    lock, in_flight, most = threading.Lock(), [0], [0]
+    recorded = eventbridge.put_events
+
+    def slow(Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        threading.Event().wait(0.05)  # a round trip (time.sleep is stubbed out by the recorder)
+        try:
+            return recorded(Entries=Entries)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(publishing.aws_client("events"), "put_events", slow)
+    assert publish(gateway, appends) == {"batchItemFailures": []}
+    assert most[0] == publishing.PUT_CONCURRENCY
+    assert len({m["detail"]["event_id"] for m in bus_queue()}) == 100
 
 
 def test_a_batch_of_100_appends_takes_10_put_events_calls(gateway, appends, eventbridge, bus_queue):
@@ -122,7 +151,8 @@ def test_a_record_failing_to_parse_among_good_ones_fails_alone(
     (poison,) = [r for r in records if r["dynamodb"]["Keys"]["PK"]["S"] == "T#acme#S#poison"]
 
     assert publish(gateway, records) == {"batchItemFailures": [{"itemIdentifier": sequence(poison)}]}
-    assert [len(call) for call in eventbridge.calls] == [10, 10, 4]  # the good records' events, together
+    # the good records' events, together (the calls run concurrently: in any order)
+    assert sorted(len(call) for call in eventbridge.calls) == [4, 10, 10]
     created = {m["detail"]["session_id"] for m in bus_queue() if m["detail-type"] == "session.created"}
     assert created == set(before + after)
 
