@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,6 +140,29 @@ def sequence_number(record: Record) -> str:
     return str(record.get("dynamodb", {}).get("SequenceNumber", ""))
 
 
+class _ReadAhead:
+    """One read of a stream in a thread of its own; `records` waits for it (and raises what it raised)."""
+
+    def __init__(self, stream: RecordSource) -> None:
+        self._stream = stream
+        self._records: list[Record] = []
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._read, name="stream-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            self._records = self._stream.read()
+        except Exception as error:  # handed to the feeder's loop, which logs it and backs off
+            self._error = error
+
+    def records(self) -> list[Record]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._records
+
+
 class StreamFeeder(BackgroundLoop):
     """Reads a table's stream and invokes a function with its records, in order, until stopped."""
 
@@ -167,6 +191,7 @@ class StreamFeeder(BackgroundLoop):
         self._window = source.batch_size  # shrinks while bisecting a batch that crashes the function
         self._failures = 0  # failed deliveries of the batch starting at pending[0]
         self._backoff = first_backoff_seconds
+        self._read_ahead: _ReadAhead | None = None  # the next records, read while the function runs
 
     def request_stop(self) -> None:
         super().request_stop()
@@ -194,17 +219,23 @@ class StreamFeeder(BackgroundLoop):
         """Read what is new, deliver at most one batch; the seconds to wait before the next round."""
         if self._stream is None:
             self._stream = self._open_stream()
+        if self._read_ahead is not None:
+            read_ahead, self._read_ahead = self._read_ahead, None
+            self._pending += self._accepted(read_ahead.records())  # a failed read raises here: nothing was taken
         if len(self._pending) < self.source.batch_size:
-            # Lambda filters before it batches: a record no filter matches is dropped as processed
-            self._pending += [record for record in self._stream.read() if self.source.accepts(record)]
+            self._pending += self._accepted(self._stream.read())
         if not self._pending or self._stopping.is_set():  # stopping: no invocation starts
             return self._poll_seconds
         batch = self._pending[: self._window]
+        if len(self._pending) - len(batch) < self.source.batch_size:
+            # as Lambda's mapping polls the shard while a batch runs: under load a read was a round trip to
+            # the busy emulator between any two batches, and the publisher sat idle for half of a run
+            self._read_ahead = _ReadAhead(self._stream)
         processed, crashed = self._deliver(batch)
         if processed == len(batch):
             del self._pending[:processed]
             self._reset()
-            return 0 if self._pending else self._poll_seconds
+            return 0 if self._pending or self._read_ahead else self._poll_seconds
         if processed:  # the checkpoint moves to the first failed record: a new batch starts there
             del self._pending[:processed]
             self._reset()
@@ -216,6 +247,10 @@ class StreamFeeder(BackgroundLoop):
             self._give_up(batch[processed:])
             return 0
         return self._next_backoff()
+
+    def _accepted(self, records: list[Record]) -> list[Record]:
+        # Lambda filters before it batches: a record no filter matches is dropped as processed
+        return [record for record in records if self.source.accepts(record)]
 
     def _deliver(self, batch: list[Record]) -> tuple[int, bool]:
         """(how many leading records were processed, whether the function failed as a whole)."""

@@ -504,3 +504,53 @@ def test_the_dev_server_runs_a_feeder_for_the_template_and_no_scheduler_without_
     assert any(isinstance(worker, Scheduler) for worker in workers) == has_schedules
     # DynamoDB's TTL, which moto lacks, is the emulator's own: adapt_moto runs one sweeper per process
     assert not any(isinstance(worker, TtlSweeper) for worker in workers)
+
+
+def test_the_next_records_are_read_while_the_function_runs() -> None:
+    """As Lambda's mapping polls the shard during a batch: between two batches the function waits for no read."""
+    in_function = threading.Event()
+    reads_during_a_batch: list[bool] = []
+
+    class TenAtATime(FakeStream):
+        def read(self) -> list[dict[str, Any]]:
+            time.sleep(0.05)  # a round trip to the emulator
+            reads_during_a_batch.append(in_function.is_set())
+            new, self.new = self.new[:10], self.new[10:]
+            return new
+
+    def respond(_batch: list[int]) -> Reply:
+        in_function.set()
+        time.sleep(0.2)
+        in_function.clear()
+        return ok()
+
+    runtime = FakeRuntime(respond)
+    worker = feeder(runtime, TenAtATime(*range(1, 31)))
+    drain(worker, rounds=5)
+    assert runtime.batches == [list(range(1, 11)), list(range(11, 21)), list(range(21, 31))]  # in order, each once
+    assert reads_during_a_batch[1:4] == [True, True, True]  # each next read ran beside the function
+
+
+def test_a_read_ahead_that_fails_loses_nothing_and_is_retried() -> None:
+    class Scripted(FakeStream):
+        def __init__(self) -> None:
+            super().__init__()
+            self.script: list[Any] = [
+                [record(1), record(2)],
+                ConnectionError("the emulator is restarting"),
+                [record(3)],
+            ]
+
+        def read(self) -> list[dict[str, Any]]:
+            answer = self.script.pop(0) if self.script else []
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    runtime = FakeRuntime()
+    worker = feeder(runtime, Scripted())
+    worker.poll_once()  # delivers [1, 2] while the next read runs into the failure
+    with pytest.raises(ConnectionError):  # the feeder's loop logs it and backs off
+        worker.poll_once()
+    drain(worker, rounds=3)
+    assert runtime.batches == [[1, 2], [3]]
