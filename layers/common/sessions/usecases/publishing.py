@@ -2,10 +2,10 @@
 
 The publisher's record handler turns each stream record into its events (settling a removal on the
 way); once every record of the batch was handled, their events are put together, 10 entries to a
-PutEvents call, entries of several records in one call. Entries EventBridge refuses are retried; a
-record some of whose events were still refused after that fails, so the batch reports it and Lambda
-delivers it again (events already delivered are repeated with the same ids: consumers deduplicate
-on event_id).
+PutEvents call, entries of several records in one call, up to PUT_CONCURRENCY calls at once.
+Entries EventBridge refuses are retried; a record some of whose events were still refused after that
+fails, so the batch reports it and Lambda delivers it again (events already delivered are repeated
+with the same ids: consumers deduplicate on event_id).
 """
 
 from __future__ import annotations
