@@ -188,7 +188,7 @@ def serve(port: int, channel_fd: int) -> int:
     server = Server((HOST, port), app, numthreads=SERVER_THREADS, timeout=IDLE_CONNECTION_SECONDS, shutdown_timeout=1)
     # cheroot closes kept-alive connections past 10 waiting at once: each function environment, feeder
     # and the publisher's threads keep one, so most were closed after every call (new connections, again)
-    server.keep_alive_conn_limit = None
+    server.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot: "None to have unlimited connections"
     server.prepare()  # listening once this returns
     threading.Thread(target=server.serve, name="moto-server", daemon=True).start()
     try:
