@@ -26,6 +26,7 @@ that pipe's other end or its stdin closes: it never outlives the dev server, eve
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 import boto3
 
@@ -168,6 +169,32 @@ def _until_closed(fd: int, stopped: threading.Event) -> None:
     stopped.set()
 
 
+class WholeBodies:
+    """Hands moto a request only once its whole body (Content-Length bytes) has arrived.
+
+    A client that goes away mid-request (an execution environment killed as the dev server stops)
+    leaves cheroot a short body, which it passes on as it is: moto then read a request without its
+    fields and failed with a traceback. werkzeug's server refused such a request; so does this, with
+    a 400 nobody reads.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length:
+            try:
+                body = environ["wsgi.input"].read(length)
+            except (OSError, ValueError):  # the connection broke while the body was read
+                body = b""
+            if len(body) < length:
+                start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+                return [b""]
+            environ["wsgi.input"] = io.BytesIO(body)
+        return self._app(environ, start_response)
+
+
 def serve(port: int, channel_fd: int) -> int:
     """moto's app served on `port`, adapted (moto_fixes) and holding the template's resources, until told to stop."""
     from cheroot.wsgi import Server
@@ -184,7 +211,7 @@ def serve(port: int, channel_fd: int) -> int:
     channel = os.fdopen(channel_fd, "wb", buffering=0)
     point_boto3_at(f"http://{HOST}:{port}")
     sweeper = adapt_moto()  # moto runs in this process: make it behave like DynamoDB (moto_fixes)
-    app = DomainDispatcherApplication(create_backend_app)  # what moto's own server serves
+    app = WholeBodies(DomainDispatcherApplication(create_backend_app))  # what moto's own server serves
     server = Server((HOST, port), app, numthreads=SERVER_THREADS, timeout=IDLE_CONNECTION_SECONDS, shutdown_timeout=1)
     # cheroot closes kept-alive connections past 10 waiting at once: each function environment, feeder
     # and the publisher's threads keep one, so most were closed after every call (new connections, again)

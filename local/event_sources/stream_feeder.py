@@ -219,10 +219,10 @@ class StreamFeeder(BackgroundLoop):
         """Read what is new, deliver at most one batch; the seconds to wait before the next round."""
         if self._stream is None:
             self._stream = self._open_stream()
-        read_ahead, self._read_ahead = self._read_ahead, None
-        if read_ahead is not None:  # the stream as of the last batch's end: no read again before delivering
+        if self._read_ahead is not None:
+            read_ahead, self._read_ahead = self._read_ahead, None
             self._pending += self._accepted(read_ahead.records())  # a failed read raises here: nothing was taken
-        elif len(self._pending) < self.source.batch_size:
+        if len(self._pending) < self.source.batch_size:
             self._pending += self._accepted(self._stream.read())
         if not self._pending or self._stopping.is_set():  # stopping: no invocation starts
             return self._poll_seconds
