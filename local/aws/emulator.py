@@ -9,14 +9,12 @@ interpreter lock with them, and under load the whole dev server ran on about one
 (`python -m bench load`, docs/architecture.md). Here moto has its own process (its own core), and the
 dev server keeps what starts invocations.
 
-moto's app is served by cheroot rather than moto's own werkzeug server, which closes the connection
-after every response (and waits up to 10 ms for the client to close its end first): each boto3
-call of a function, the stream feeders and the publisher was a new TCP connection and a new thread
-in the emulator, a sixth of its CPU and a connect() in every call. cheroot keeps connections alive
-between requests and serves them from a pool of SERVER_THREADS threads (a long-polling
-ReceiveMessage holds one for its wait; requests beyond the pool wait for a free thread). Unlike
-moto's request handler, it does not keep an S3 metadata key's underscores (`x-amz-meta-a_b` comes
-back as `a-b`); the service sets no S3 metadata.
+moto's app is served by `KeptAliveServer` (local/aws/http_server.py) rather than moto's own werkzeug
+server, which closes the connection after every response (and waits up to 10 ms for the client to
+close its end first): each boto3 call of a function, the stream feeders and the publisher was a new
+TCP connection and a new thread in the emulator, a sixth of its CPU and a connect() in every call.
+Connections now stay alive, each served by a thread of its own (a long-polling ReceiveMessage holds
+only its own connection's).
 
 The emulator announces every stream record it adds (local/aws/moto_streams.py) over a pipe, one
 byte per wake at most, and `AwsEmulator` announces them again in the dev server's process, so a
@@ -26,7 +24,6 @@ that pipe's other end or its stdin closes: it never outlives the dev server, eve
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -34,7 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import IO, Any
+from typing import IO
 
 import boto3
 
@@ -45,7 +42,6 @@ from local.stack.template import ROOT
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 READY_TIMEOUT_SECONDS = 60
-SERVER_THREADS = 64  # requests served at once; moto runs one DynamoDB operation at a time anyway
 IDLE_CONNECTION_SECONDS = 60  # a kept-alive connection idle this long is closed (boto3 opens a new one)
 LOG = logging.getLogger("local")
 
@@ -169,37 +165,11 @@ def _until_closed(fd: int, stopped: threading.Event) -> None:
     stopped.set()
 
 
-class WholeBodies:
-    """Hands moto a request only once its whole body (Content-Length bytes) has arrived.
-
-    A client that goes away mid-request (an execution environment killed as the dev server stops)
-    leaves cheroot a short body, which it passes on as it is: moto then read a request without its
-    fields and failed with a traceback. werkzeug's server refused such a request; so does this, with
-    a 400 nobody reads.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length:
-            try:
-                body = environ["wsgi.input"].read(length)
-            except (OSError, ValueError):  # the connection broke while the body was read
-                body = b""
-            if len(body) < length:
-                start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "0")])
-                return [b""]
-            environ["wsgi.input"] = io.BytesIO(body)
-        return self._app(environ, start_response)
-
-
 def serve(port: int, channel_fd: int) -> int:
     """moto's app served on `port`, adapted (moto_fixes) and holding the template's resources, until told to stop."""
-    from cheroot.wsgi import Server
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from local.aws.http_server import KeptAliveServer
     from local.aws.moto_fixes import adapt_moto
     from local.server import configure_logging
     from local.stack.template import create_aws_resources
@@ -211,13 +181,8 @@ def serve(port: int, channel_fd: int) -> int:
     channel = os.fdopen(channel_fd, "wb", buffering=0)
     point_boto3_at(f"http://{HOST}:{port}")
     sweeper = adapt_moto()  # moto runs in this process: make it behave like DynamoDB (moto_fixes)
-    app = WholeBodies(DomainDispatcherApplication(create_backend_app))  # what moto's own server serves
-    server = Server((HOST, port), app, numthreads=SERVER_THREADS, timeout=IDLE_CONNECTION_SECONDS, shutdown_timeout=1)
-    # cheroot closes kept-alive connections past 10 waiting at once: each function environment, feeder
-    # and the publisher's threads keep one, so most were closed after every call (new connections, again)
-    server.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot: "None to have unlimited connections"
-    server.prepare()  # listening once this returns
-    threading.Thread(target=server.serve, name="moto-server", daemon=True).start()
+    server = KeptAliveServer((HOST, port), DomainDispatcherApplication(create_backend_app), IDLE_CONNECTION_SECONDS)
+    threading.Thread(target=server.serve_forever, name="moto-server", daemon=True).start()  # listening already
     try:
         names = create_aws_resources(boto3.Session())
         channel.write(json.dumps(names).encode() + b"\n")
@@ -228,7 +193,8 @@ def serve(port: int, channel_fd: int) -> int:
             pass
     finally:
         sweeper.stop()
-        server.stop()
+        server.shutdown()
+        server.server_close()
     return 0
 
 
