@@ -11,23 +11,38 @@ one send. `python -m bench load`, side by side with cheroot: 9-11 % more request
 
 What a client can send that this refuses (and then closes the connection): a malformed request
 line or header (400), more than MAX_HEADERS headers (431), a Transfer-Encoding other than
-chunked (501). A body cut short by a client gone away never reaches the app.
+chunked (501). A body cut short by a client gone away never reaches the app. Headers are handed
+on as moto's own request handler hands them: a name with an underscore is dropped (WSGI cannot tell
+`X_A` from `X-A`, so one could pass for the other), except S3 metadata (`x-amz-meta-a_b`), kept
+under its own spelling.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import re
+import socket
 import socketserver
 import sys
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
+from moto.core.request import (
+    PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+    environ_key_for_header,
+    should_preserve_original_header_name,
+)
+
 MAX_LINE = 65536  # bytes in the request line or a header line
 MAX_HEADERS = 100
 HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"}  # this server writes these
+WITHOUT_BODY = ("1", "204", "304")  # statuses that have no body, so no Content-Length of theirs
+DIGITS, HEX_DIGITS = re.compile(rb"[0-9]+"), re.compile(rb"[0-9A-Fa-f]+")
 LOG = logging.getLogger("local")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -53,33 +68,39 @@ class _Connection(socketserver.StreamRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.idle_seconds)  # idle this long: closed (boto3 opens a new one)
+        self.server.opened(self.connection)
+
+    def finish(self) -> None:
+        self.server.closed(self.connection)
+        super().finish()
 
     def handle(self) -> None:
         try:
             while self._serve_one():
                 pass
         except Refused as refused:
-            self._send(self._answer(f"{refused.status.value} {refused.status.phrase}", [], b"", close=True))
+            self._send(_answer(f"{refused.status.value} {refused.status.phrase}", [], b"", close=True))
         except (ClientGone, OSError):  # the peer went away or stayed idle too long: nothing to say to it
             pass
 
     def _serve_one(self) -> bool:
         """Serves the next request; False once the connection is to close."""
         line = self.rfile.readline(MAX_LINE + 1)
+        if line in (b"\r\n", b"\n"):  # RFC 9112: an empty line before a request is ignored
+            line = self.rfile.readline(MAX_LINE + 1)
         if not line:
             return False
         if len(line) > MAX_LINE:
             raise Refused(HTTPStatus.REQUEST_URI_TOO_LONG)
-        parts = line.decode("latin-1").split()
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        parts = line.rstrip(b"\r\n").decode("latin-1").split(" ")
+        if len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1") or not parts[0] or not parts[1]:
             raise Refused(HTTPStatus.BAD_REQUEST)
         method, target, version = parts
-        headers = self._headers()
-        connection = headers.get("HTTP_CONNECTION", "").lower()
-        close = connection == "close" or (version == "HTTP/1.0" and connection != "keep-alive")
-        if headers.get("HTTP_EXPECT", "").lower() == "100-continue":
-            self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = self._body(headers)
+        headers, preserved = self._headers()
+        tokens = {token.strip().lower() for token in headers.get("HTTP_CONNECTION", "").split(",")}
+        close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
+        expects_continue = version == "HTTP/1.1" and headers.get("HTTP_EXPECT", "").lower() == "100-continue"
+        body = self._body(headers, expects_continue)
         path, _, query = target.partition("?")
         environ = {
             **headers,
@@ -100,42 +121,53 @@ class _Connection(socketserver.StreamRequestHandler):
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            PRESERVED_HEADER_NAMES_ENVIRON_KEY: preserved,
         }
-        status, response_headers, data = self._call_app(environ)
-        if status is None:  # the app failed: it was logged
-            self._send(self._answer("500 Internal Server Error", [], b"", close=True))
-            return False
-        self._send(self._answer(status, response_headers, data, close, head=method == "HEAD"))
-        return not close
+        answer = self._call_app(environ, close, head=method == "HEAD")
+        self._send(answer if answer is not None else _answer("500 Internal Server Error", [], b"", close=True))
+        return answer is not None and not close
 
-    def _headers(self) -> dict[str, str]:
-        """The request's headers as WSGI names them (repeated ones joined by commas)."""
-        headers: dict[str, str] = {}
+    def _headers(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The request's headers as WSGI names them (repeated ones joined by commas), and the preserved names.
+
+        As moto's request handler does: a name with an underscore is dropped, unless it is S3
+        metadata's and no dashed name stands for the same key; those keep their spelling.
+        """
+        fields: list[tuple[str, str]] = []
         for _ in range(MAX_HEADERS + 1):
             line = self.rfile.readline(MAX_LINE + 1)
             if line in (b"\r\n", b"\n"):
-                return headers
+                break
             if not line:
                 raise ClientGone
             name, colon, value = line.decode("latin-1").partition(":")
-            if not colon or not name or name != name.strip() or len(line) > MAX_LINE:
+            if not colon or not name or name != name.strip(" \t") or " " in name or len(line) > MAX_LINE:
                 raise Refused(HTTPStatus.BAD_REQUEST)
-            key = name.upper().replace("-", "_")
-            key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
-            value = value.strip()
+            fields.append((name, value.strip(" \t\r\n")))
+        else:
+            raise Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+        dashed = {environ_key_for_header(name) for name, _ in fields if "_" not in name}
+        headers: dict[str, str] = {}
+        preserved: dict[str, str] = {}
+        for name, value in fields:
+            key = environ_key_for_header(name)
+            if "_" in name:
+                if not should_preserve_original_header_name(name) or key in dashed:
+                    continue
+                preserved.setdefault(key, name)
             headers[key] = f"{headers[key]},{value}" if key in headers else value
-        raise Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+        return headers, preserved
 
-    def _body(self, headers: dict[str, str]) -> bytes:
+    def _body(self, headers: dict[str, str], expects_continue: bool) -> bytes:
         encoding = headers.pop("HTTP_TRANSFER_ENCODING", "").lower()
-        if encoding == "chunked":
-            return self._chunks()
-        if encoding:
-            raise Refused(HTTPStatus.NOT_IMPLEMENTED)
         length = headers.get("CONTENT_LENGTH", "0") or "0"
-        if not length.isdigit():
+        if encoding not in ("", "chunked"):
+            raise Refused(HTTPStatus.NOT_IMPLEMENTED)
+        if not encoding and not DIGITS.fullmatch(length.encode("latin-1")):
             raise Refused(HTTPStatus.BAD_REQUEST)
-        return self._exactly(int(length))
+        if expects_continue:  # framing is known to be good: the client may send the body
+            self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return self._chunks() if encoding else self._exactly(int(length))
 
     def _chunks(self) -> bytes:
         body = bytearray()
@@ -143,10 +175,10 @@ class _Connection(socketserver.StreamRequestHandler):
             size_line = self.rfile.readline(MAX_LINE + 1)
             if not size_line:
                 raise ClientGone
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise Refused(HTTPStatus.BAD_REQUEST) from None
+            digits = size_line.split(b";", 1)[0].strip(b" \t\r\n")
+            if not HEX_DIGITS.fullmatch(digits):
+                raise Refused(HTTPStatus.BAD_REQUEST)
+            size = int(digits, 16)
             if size == 0:
                 while self.rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):  # trailers, unused
                     pass
@@ -161,7 +193,8 @@ class _Connection(socketserver.StreamRequestHandler):
             raise ClientGone
         return data
 
-    def _call_app(self, environ: dict[str, Any]) -> tuple[str | None, list[tuple[str, str]], bytes]:
+    def _call_app(self, environ: dict[str, Any], close: bool, head: bool) -> bytes | None:
+        """The app's answer as it goes on the wire, or None if the app failed (logged)."""
         started: list[Any] = [None, []]
         written: list[bytes] = []  # what the app gave PEP 3333's write() (moto never does), sent first
 
@@ -174,32 +207,40 @@ class _Connection(socketserver.StreamRequestHandler):
             try:
                 data = b"".join([*written, *result])
             finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+                end = getattr(result, "close", None)
+                if end is not None:
+                    end()
+            if started[0] is None:
+                raise RuntimeError("the app did not start a response")
+            return _answer(started[0], started[1], data, close, head)
         except Exception:
             LOG.exception("the emulator failed to answer %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"])
-            return None, [], b""
-        return started[0], started[1], data
-
-    @staticmethod
-    def _answer(status: str, headers: list[tuple[str, str]], data: bytes, close: bool, head: bool = False) -> bytes:
-        lines = [f"HTTP/1.1 {status}"]
-        lines += [f"{name}: {value}" for name, value in headers if name.lower() not in HOP_BY_HOP]
-        if head:  # no body; the length is the app's (an S3 object's size, say)
-            lines += [f"Content-Length: {value}" for name, value in headers if name.lower() == "content-length"]
-        else:
-            lines.append(f"Content-Length: {len(data)}")
-        if close:
-            lines.append("Connection: close")
-        return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + (b"" if head else data)
+            return None
 
     def _send(self, data: bytes) -> None:
         self.connection.sendall(data)
 
 
+def _answer(status: str, headers: list[tuple[str, str]], data: bytes, close: bool, head: bool = False) -> bytes:
+    """Status line, headers and body, framed by this server (raises UnicodeEncodeError on a header not latin-1)."""
+    lines = [f"HTTP/1.1 {status}"]
+    lines += [f"{name}: {value}" for name, value in headers if name.lower() not in HOP_BY_HOP]
+    if status.startswith(WITHOUT_BODY) or head:  # no body: the length, if any, is the app's (an S3 object's size)
+        if not status.startswith(("1", "204")):
+            lines += [f"Content-Length: {value}" for name, value in headers if name.lower() == "content-length"]
+        data = b""
+    else:
+        lines.append(f"Content-Length: {len(data)}")
+    if close:
+        lines.append("Connection: close")
+    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + data
+
+
 class KeptAliveServer(socketserver.ThreadingTCPServer):
-    """Serves `app` on `address` until `shutdown()`; connections idle `idle_seconds` are closed."""
+    """Serves `app` on `address`; connections idle `idle_seconds` are closed.
+
+    `shutdown()` stops accepting connections; `server_close()` then ends the open ones too.
+    """
 
     daemon_threads = True  # a connection's thread never holds up the emulator's exit
     allow_reuse_address = True
@@ -207,7 +248,25 @@ class KeptAliveServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, address: tuple[str, int], app: WsgiApp, idle_seconds: float) -> None:
         self.app, self.idle_seconds = app, idle_seconds
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, _Connection)
+
+    def opened(self, connection: socket.socket) -> None:
+        with self._open_lock:
+            self._open.add(connection)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._open_lock:
+            self._open.discard(connection)
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._open_lock:
+            open_connections, self._open = list(self._open), set()
+        for connection in open_connections:
+            with contextlib.suppress(OSError):  # already closed by its peer
+                connection.shutdown(socket.SHUT_RDWR)  # its thread's next read ends, and the thread with it
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         LOG.exception("the emulator's connection from %s failed", client_address)

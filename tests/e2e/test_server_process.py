@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from local.api.wsgi import port_is_free
 from tests.e2e.client import Client, Reply
 from tests.e2e.conftest import DevServer, launch
@@ -187,7 +189,8 @@ def test_the_emulator_keeps_a_connection_alive_across_calls(dev_server: DevServe
         "Authorization": "AWS4-HMAC-SHA256 Credential=local/20261206/us-east-1/dynamodb/aws4_request, "
         "SignedHeaders=host, Signature=0",
     }
-    # as many as the dev server's environments, feeders and publisher threads keep (cheroot keeps 10 by default)
+    # as many as the dev server's environments, feeders and publisher threads keep (a server keeping only
+    # some, as cheroot's default kept 10, closes the rest)
     connections = [http.client.HTTPConnection(host, int(port), timeout=10) for _ in range(40)]
     try:
         for _round in range(3):
@@ -202,3 +205,30 @@ def test_the_emulator_keeps_a_connection_alive_across_calls(dev_server: DevServe
     finally:
         for connection in connections:
             connection.close()
+
+
+def test_the_emulator_serves_s3_as_moto_s_own_server_does(dev_server: DevServer) -> None:
+    """Keys of any characters, metadata with underscores, large and unknown-length bodies, HEAD and 304."""
+    import io
+
+    import boto3
+    import botocore.exceptions
+
+    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+    s3 = session.client("s3", endpoint_url=dev_server.moto_url)
+    bucket = "emulator-http"
+    s3.create_bucket(Bucket=bucket)
+    for key in ["a b+c", "café/☕", "a%2Fb", "sl/ash?x=1#y", "t~!*'()"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode(), Metadata={"snake_case": "1", "kebab-case": "2"})
+        got = s3.get_object(Bucket=bucket, Key=key)
+        assert (got["Body"].read(), got["Metadata"]) == (key.encode(), {"snake_case": "1", "kebab-case": "2"})
+    big = os.urandom(2 * 1024 * 1024)  # botocore sends it after "100 Continue" (the unit tests time that)
+    s3.put_object(Bucket=bucket, Key="big", Body=big)
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == big
+    s3.upload_fileobj(io.BytesIO(b"streamed"), bucket, "streamed")  # a body of unknown length
+    head = s3.head_object(Bucket=bucket, Key="big")
+    assert head["ContentLength"] == len(big)
+    with pytest.raises(botocore.exceptions.ClientError) as not_modified:
+        s3.get_object(Bucket=bucket, Key="big", IfNoneMatch=head["ETag"])
+    assert not_modified.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    assert s3.get_object(Bucket=bucket, Key="streamed")["Body"].read() == b"streamed"  # the connection in step

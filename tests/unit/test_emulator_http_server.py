@@ -24,6 +24,13 @@ class App:
         self.seen.append({**environ, "body": body, "thread": threading.get_ident()})
         if environ["PATH_INFO"] == "/fail":
             raise RuntimeError("moto failed")
+        if environ["PATH_INFO"] == "/not-latin-1":
+            start_response("200 OK", [("X-K", "café ☕")])
+            return [b""]
+        if environ["PATH_INFO"] in ("/204", "/304"):
+            code = environ["PATH_INFO"][1:]
+            start_response(f"{code} Whatever", [("Content-Length", "1234")] if code == "304" else [])
+            return [b""]
         if environ["REQUEST_METHOD"] == "HEAD":
             start_response("200 OK", [("Content-Length", "1234"), ("ETag", '"e"')])
             return [b""]
@@ -145,15 +152,23 @@ def test_http_1_0_closes_after_the_answer_unless_kept_alive(served: tuple[KeptAl
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
-        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", b"400"),  # a TLS hello
+        (b"\x16\x03\x01\x02\x00 \x01\x00\x01\xfc\x03\x03\r\n\r\n", b"400"),  # binary garbage
         (b"GET /\r\n\r\n", b"400"),  # HTTP/0.9
         (b"GET / SPDY/3\r\n\r\n", b"400"),
+        (b"GET  / HTTP/1.1\r\n\r\n", b"400"),
         (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", b"400"),
         (b"GET / HTTP/1.1\r\n folded: header\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", b"400"),  # a digit to str.isdigit, not to HTTP
+        (b"POST / HTTP/1.1\r\nContent-Length: \xd9\xa3\r\n\r\n", b"400"),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", b"501"),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"400"),
+        # what int(x, 16) takes but HTTP does not: -1 would read to the end of the stream
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nabc\r\n0\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\nabc\r\n0\r\n\r\n", b"400"),
         (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"414"),
         (b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * (MAX_HEADERS + 1) + b"\r\n", b"431"),
     ],
@@ -175,3 +190,77 @@ def test_an_app_that_fails_answers_500_and_the_server_serves_on(
     assert answer.startswith(b"HTTP/1.1 500 ") and b"Connection: close\r\n" in answer
     assert "moto failed" in caplog.text
     assert _raw(server, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").endswith(b'{"got": 0}')
+
+
+def test_an_answer_that_cannot_be_written_is_a_500_not_a_dropped_connection(
+    served: tuple[KeptAliveServer, App], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, _ = served
+    answer = _raw(server, b"GET /not-latin-1 HTTP/1.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 500 ") and b"Connection: close\r\n" in answer
+    assert "/not-latin-1" in caplog.text
+
+
+def test_204_and_304_carry_no_body_and_the_connection_stays_in_step(served: tuple[KeptAliveServer, App]) -> None:
+    server, _ = served
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as sock:
+        sock.sendall(b"GET /204 HTTP/1.1\r\n\r\nGET /304 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    no_content, not_modified, ok = received.split(b"HTTP/1.1 ")[1:]
+    assert no_content == b"204 Whatever\r\n\r\n"  # no Content-Length on a 204 (RFC 9110)
+    assert not_modified == b"304 Whatever\r\nContent-Length: 1234\r\n\r\n"  # the app's: the object's size
+    assert ok.endswith(b'{"got": 0}')
+
+
+def test_pipelined_requests_are_answered_in_order(served: tuple[KeptAliveServer, App]) -> None:
+    server, app = served
+    answer = _raw(
+        server,
+        b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\na"
+        b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nbb"
+        b"\r\nPOST / HTTP/1.1\r\nConnection: keep-alive, close\r\nContent-Length: 3\r\n\r\nccc",
+    )
+    assert [seen["body"] for seen in app.seen] == [b"a", b"bb", b"ccc"]
+    assert answer.count(b"HTTP/1.1 200 OK") == 3 and answer.endswith(b'{"got": 3}')
+
+
+def test_chunk_extensions_and_trailers_are_read_past(served: tuple[KeptAliveServer, App]) -> None:
+    server, app = served
+    answer = _raw(
+        server,
+        b"PUT /b/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"5;name=value\r\nhello\r\nA\r\n world!!!!\r\n0\r\nx-amz-checksum-crc32: AAAAAA==\r\n\r\n",
+    )
+    assert answer.endswith(b'{"got": 15}') and app.seen[0]["body"] == b"hello world!!!!"
+
+
+def test_headers_are_named_as_moto_s_own_server_names_them(served: tuple[KeptAliveServer, App]) -> None:
+    """An underscore in a name is dropped (X_A could pass for X-A), but S3 metadata keeps its spelling."""
+    server, app = served
+    _raw(
+        server,
+        b"PUT /b/k HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\nContent_Length: 3\r\n"
+        b"X_Forwarded_For: 6.6.6.6\r\nX-Amz-Meta-Snake_Case: kept\r\n"
+        b"X-Amz-Meta-A_B: spoof\r\nX-Amz-Meta-A-B: real\r\nX-Padded: \t a\xa0 \r\n\r\nabc",
+    )
+    environ = app.seen[0]
+    assert environ["body"] == b"a" and environ["CONTENT_LENGTH"] == "1"  # framed by Content-Length alone
+    assert "HTTP_X_FORWARDED_FOR" not in environ
+    assert environ["HTTP_X_AMZ_META_SNAKE_CASE"] == "kept"
+    assert environ["HTTP_X_AMZ_META_A_B"] == "real"
+    assert environ["moto.preserved_header_names"] == {"HTTP_X_AMZ_META_SNAKE_CASE": "X-Amz-Meta-Snake_Case"}
+    assert environ["HTTP_X_PADDED"] == "a\xa0"  # only spaces and tabs are trimmed
+
+
+def test_closing_the_server_ends_its_kept_alive_connections(served: tuple[KeptAliveServer, App]) -> None:
+    server, _ = served
+    connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=5)
+    connection.request("GET", "/")
+    assert connection.getresponse().read() == b'{"got": 0}'
+    server.shutdown()
+    server.server_close()
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        connection.request("GET", "/")
+        connection.getresponse().read()
