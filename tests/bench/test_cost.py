@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -16,14 +15,6 @@ from local.testing import TESTS_TTL_SWEEP_SECONDS
 from sessions.store import session_pk
 
 adapt_moto(TESTS_TTL_SWEEP_SECONDS)  # moto as the tests and the benchmark run it: behaving like DynamoDB
-
-
-@pytest.fixture
-def restored_env() -> Iterator[None]:
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_item_sizes_follow_dynamodb_rules():

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.models.dynamo_type import Item
 
 from bench import emulator_writes
 from local.aws import moto_conditions, moto_item_sizes
-
-
-@pytest.fixture
-def restored_env() -> Iterator[None]:
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_a_small_run_replays_every_write_both_ways_and_leaves_the_adaptations_in_place(
